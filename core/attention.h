@@ -1,0 +1,54 @@
+// Causal multi-head attention for the three variants (attention-spec.md sections 2-4).
+//
+// One map per head (Transformer):   O = A V
+// Two maps per head (DIFF / DINT):  O = A1 V - lambda A2 V + gamma C,
+// where C is G_expanded V computed without the N x N matrix G (the spec's cheap exact form):
+//   causal: C_i = mean_{m <= i} (A1 V)_m        full: C_i = mean_m (A1 V)_m
+// DIFF is gamma = 0. Head norm, (1 - lambda_init) and the output projection live in model.c.
+#ifndef DINT_ATTENTION_H
+#define DINT_ATTENTION_H
+
+#include "config.h"
+
+typedef struct {
+    int T;       // sequence length
+    int n_heads; // heads
+    int n_maps;  // softmax maps per head (1 or 2)
+    int qk_dim;  // d: size of each q/k map of a head
+    int v_dim;   // d (Transformer) or 2d (DIFF/DINT)
+    int ld;      // row stride of q, k, v and outputs: d_model
+    int use_global; // add gamma C (DINT with gamma not zero)
+    GMode g_mode;
+} AttnDims;
+
+AttnDims attn_dims(const ModelConfig *m, int T);
+
+// Per-head feature offsets inside a d_model row (official DIFF layout, spec section 2):
+// map m of head h of q/k at (h * n_maps + m) * d; v and outputs of head h at h * v_dim.
+long attn_qk_offset(const AttnDims *a, int h, int m);
+long attn_v_offset(const AttnDims *a, int h);
+
+// out, o1, o2 (B, T, ld); maps (B, n_heads, n_maps, T, T) softmax probabilities.
+// q, k, v (B, T, ld), rotary already applied. o1/o2 hold A1 V and A2 V (unused for one map).
+void attention_forward(float *out, float *o1, float *o2, float *maps, const float *q,
+                       const float *k, const float *v, float lambda, float gamma, int B,
+                       const AttnDims *a);
+
+// dq, dk, dv (B, T, ld) are written (not accumulated). dlambda, dgamma get the scalar
+// gradients with respect to lambda (as in -lambda A2 V) and gamma (as in gamma C).
+void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double *dgamma,
+                        const float *dout, const float *o1, const float *o2, const float *maps,
+                        const float *q, const float *k, const float *v, float lambda, float gamma,
+                        int B, const AttnDims *a);
+
+// Reference: the literal definition with the final map materialised, naive loops in double.
+// Same outputs as attention_forward's `out`.
+void attention_forward_ref(float *out, const float *q, const float *k, const float *v,
+                           float lambda, float gamma, int B, const AttnDims *a);
+
+// The final attention map of one head, A_final (T, T) = A1 - lambda A2 + gamma G_expanded
+// (or A for one map), from the probabilities stored by attention_forward.
+void attention_final_map(float *A, const float *maps, int b, int h, float lambda, float gamma,
+                         const AttnDims *a);
+
+#endif

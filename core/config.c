@@ -1,0 +1,381 @@
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { KEY_INT, KEY_FLOAT, KEY_BOOL, KEY_U64, KEY_CUSTOM } KeyKind;
+
+typedef struct {
+    const char *section;
+    const char *key;
+    KeyKind kind;
+    size_t offset;     // into RunConfig
+    double min, max;   // inclusive range for numbers
+    const char *help;  // what a valid value looks like
+} KeySpec;
+
+#define OFF(field) offsetof(RunConfig, field)
+
+static const KeySpec KEYS[] = {
+    {"model", "variant", KEY_CUSTOM, 0, 0, 0, "transformer, diff or dint"},
+    {"model", "n_layer", KEY_INT, OFF(model.n_layer), 1, 256, "an integer from 1 to 256"},
+    {"model", "d_model", KEY_INT, OFF(model.d_model), 2, 65536, "a positive integer"},
+    {"model", "head_dim", KEY_INT, OFF(model.head_dim), 2, 4096, "an even integer"},
+    {"model", "ffn_dim", KEY_INT, OFF(model.ffn_dim), 0, 1 << 20, "0 (auto) or a positive integer"},
+    {"model", "rope_theta", KEY_FLOAT, OFF(model.rope_theta), 1, 1e12, "a number > 1"},
+    {"model", "norm_eps", KEY_FLOAT, OFF(model.norm_eps), 1e-12, 1, "a small positive number"},
+    {"model", "init_std", KEY_FLOAT, OFF(model.init_std), 1e-6, 10, "a positive number"},
+    {"model", "g_mode", KEY_CUSTOM, 0, 0, 0, "causal or full"},
+    {"model", "gamma", KEY_CUSTOM, 0, 0, 0, "tied, zero, learned or fixed:<number>"},
+    {"model", "head_norm", KEY_BOOL, OFF(model.head_norm), 0, 1, "true or false"},
+    {"model", "head_norm_gain", KEY_BOOL, OFF(model.head_norm_gain), 0, 1, "true or false"},
+    {"model", "lambda_init", KEY_CUSTOM, 0, 0, 0, "schedule or a number in [0, 1)"},
+    {"model", "tie_embeddings", KEY_BOOL, OFF(model.tie_embeddings), 0, 1, "true or false"},
+    {"train", "steps", KEY_INT, OFF(train.steps), 1, 1e9, "a positive integer"},
+    {"train", "batch_size", KEY_INT, OFF(train.batch_size), 1, 1 << 16, "a positive integer"},
+    {"train", "grad_accum", KEY_INT, OFF(train.grad_accum), 1, 1 << 16, "a positive integer"},
+    {"train", "seq_len", KEY_INT, OFF(train.seq_len), 2, 1 << 20, "an integer >= 2"},
+    {"train", "lr", KEY_FLOAT, OFF(train.lr), 0, 10, "a number in [0, 10]"},
+    {"train", "min_lr_frac", KEY_FLOAT, OFF(train.min_lr_frac), 0, 1, "a number in [0, 1]"},
+    {"train", "warmup", KEY_INT, OFF(train.warmup), 0, 1e9, "a non-negative integer"},
+    {"train", "weight_decay", KEY_FLOAT, OFF(train.weight_decay), 0, 10, "a number >= 0"},
+    {"train", "beta1", KEY_FLOAT, OFF(train.beta1), 0, 0.999999, "a number in [0, 1)"},
+    {"train", "beta2", KEY_FLOAT, OFF(train.beta2), 0, 0.999999, "a number in [0, 1)"},
+    {"train", "adam_eps", KEY_FLOAT, OFF(train.adam_eps), 1e-30, 1, "a small positive number"},
+    {"train", "grad_clip", KEY_FLOAT, OFF(train.grad_clip), 0, 1e9, "0 (off) or a positive number"},
+    {"train", "eval_every", KEY_INT, OFF(train.eval_every), 1, 1e9, "a positive integer"},
+    {"train", "eval_batches", KEY_INT, OFF(train.eval_batches), 1, 1e6, "a positive integer"},
+    {"train", "checkpoint_every", KEY_INT, OFF(train.checkpoint_every), 0, 1e9,
+     "0 (at every evaluation) or a positive integer"},
+    {"train", "log_every", KEY_INT, OFF(train.log_every), 1, 1e9, "a positive integer"},
+    {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte"},
+    {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9,
+     "a number in (0, 0.9]"},
+    {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
+};
+#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+void config_defaults(RunConfig *c) {
+    memset(c, 0, sizeof *c);
+    ModelConfig *m = &c->model;
+    m->variant = VARIANT_DINT;
+    m->vocab_size = 257;
+    m->n_layer = 4;
+    m->d_model = 128;
+    m->head_dim = 32;
+    m->ffn_dim = 0;
+    m->rope_theta = 10000.0f;
+    m->norm_eps = 1e-5f;
+    m->init_std = 0.02f;
+    m->g_mode = GMODE_CAUSAL;
+    m->gamma_mode = GAMMA_TIED;
+    m->gamma_value = 0.0f;
+    m->head_norm = 1;
+    m->head_norm_gain = 1;
+    m->lambda_schedule = 1;
+    m->lambda_init_const = 0.8f;
+    m->tie_embeddings = 0;
+    TrainConfig *t = &c->train;
+    t->steps = 300;
+    t->batch_size = 8;
+    t->grad_accum = 1;
+    t->seq_len = 256;
+    t->lr = 3e-3f;
+    t->min_lr_frac = 0.1f;
+    t->warmup = 30;
+    t->weight_decay = 0.1f;
+    t->beta1 = 0.9f;
+    t->beta2 = 0.95f;
+    t->adam_eps = 1e-8f;
+    t->grad_clip = 1.0f;
+    t->eval_every = 50;
+    t->eval_batches = 8;
+    t->checkpoint_every = 0;
+    t->log_every = 10;
+    snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "byte");
+    c->data.val_fraction = 0.1f;
+    c->data.split_seed = 1;
+    c->seed = 1234;
+}
+
+const char *variant_name(Variant v) {
+    switch (v) {
+    case VARIANT_TRANSFORMER: return "transformer";
+    case VARIANT_DIFF: return "diff";
+    case VARIANT_DINT: return "dint";
+    }
+    return "?";
+}
+
+int variant_parse(const char *s, Variant *out) {
+    for (int v = 0; v < 3; v++)
+        if (strcmp(s, variant_name((Variant)v)) == 0) {
+            *out = (Variant)v;
+            return 0;
+        }
+    return -1;
+}
+
+void gamma_mode_format(const ModelConfig *m, char *buf, int n) {
+    switch (m->gamma_mode) {
+    case GAMMA_TIED: snprintf(buf, n, "tied"); break;
+    case GAMMA_ZERO: snprintf(buf, n, "zero"); break;
+    case GAMMA_LEARNED: snprintf(buf, n, "learned"); break;
+    case GAMMA_FIXED: snprintf(buf, n, "fixed:%.9g", (double)m->gamma_value); break; // exact float
+    }
+}
+
+// Strict number parsing: the whole string must be the number.
+static int parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_bool(const char *s, int *out) {
+    if (!strcmp(s, "true") || !strcmp(s, "on") || !strcmp(s, "1") || !strcmp(s, "yes")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "off") || !strcmp(s, "0") || !strcmp(s, "no")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
+    ModelConfig *m = &c->model;
+    if (!strcmp(k->key, "variant")) return variant_parse(v, &m->variant);
+    if (!strcmp(k->key, "g_mode")) {
+        if (!strcmp(v, "causal")) m->g_mode = GMODE_CAUSAL;
+        else if (!strcmp(v, "full")) m->g_mode = GMODE_FULL;
+        else return -1;
+        return 0;
+    }
+    if (!strcmp(k->key, "gamma")) {
+        double x;
+        if (!strcmp(v, "tied")) m->gamma_mode = GAMMA_TIED;
+        else if (!strcmp(v, "zero")) m->gamma_mode = GAMMA_ZERO;
+        else if (!strcmp(v, "learned")) m->gamma_mode = GAMMA_LEARNED;
+        else if (!strncmp(v, "fixed:", 6) && parse_double(v + 6, &x) == 0 && fabs(x) <= 10) {
+            m->gamma_mode = GAMMA_FIXED;
+            m->gamma_value = (float)x;
+        } else
+            return -1;
+        return 0;
+    }
+    if (!strcmp(k->key, "lambda_init")) {
+        double x;
+        if (!strcmp(v, "schedule")) {
+            m->lambda_schedule = 1;
+            return 0;
+        }
+        if (parse_double(v, &x) != 0 || x < 0 || x >= 1) return -1;
+        m->lambda_schedule = 0;
+        m->lambda_init_const = (float)x;
+        return 0;
+    }
+    if (!strcmp(k->key, "tokenizer")) {
+        if (strcmp(v, "byte") != 0) return -1;
+        snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "%s", v);
+        return 0;
+    }
+    return -1;
+}
+
+int config_set(RunConfig *c, const char *section, const char *key, const char *value, Error *err) {
+    const KeySpec *k = NULL;
+    for (int i = 0; i < N_KEYS; i++)
+        if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) k = &KEYS[i];
+    if (!k) return error_set(err, "unknown config key '%s.%s' (see README.md, 'Config keys')", section, key);
+    char *field = (char *)c + k->offset;
+    double x;
+    int ok = 0;
+    switch (k->kind) {
+    case KEY_INT:
+        ok = parse_double(value, &x) == 0 && x == floor(x) && x >= k->min && x <= k->max;
+        if (ok) *(int *)field = (int)x;
+        break;
+    case KEY_FLOAT:
+        ok = parse_double(value, &x) == 0 && x >= k->min && x <= k->max;
+        if (ok) *(float *)field = (float)x;
+        break;
+    case KEY_BOOL: ok = parse_bool(value, (int *)field) == 0; break;
+    case KEY_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(value, &end, 10);
+        ok = *value && value[0] != '-' && *end == '\0' && errno == 0;
+        if (ok) *(uint64_t *)field = (uint64_t)u;
+        break;
+    }
+    case KEY_CUSTOM: ok = set_custom(c, k, value) == 0; break;
+    }
+    if (!ok)
+        return error_set(err, "bad value '%s' for %s.%s: expected %s", value, section, key,
+                         k->help);
+    return 0;
+}
+
+int config_set_assignment(RunConfig *c, const char *assignment, Error *err) {
+    const char *dot = strchr(assignment, '.');
+    const char *eq = strchr(assignment, '=');
+    if (!dot || !eq || dot > eq)
+        return error_set(err, "bad --set '%s': expected section.key=value, e.g. model.n_layer=2",
+                         assignment);
+    char section[64], key[64];
+    size_t ns = (size_t)(dot - assignment), nk = (size_t)(eq - dot - 1);
+    if (ns == 0 || ns >= sizeof section || nk == 0 || nk >= sizeof key)
+        return error_set(err, "bad --set '%s': expected section.key=value", assignment);
+    memcpy(section, assignment, ns);
+    section[ns] = '\0';
+    memcpy(key, dot + 1, nk);
+    key[nk] = '\0';
+    return config_set(c, section, key, eq + 1, err);
+}
+
+int config_resolve(RunConfig *c, Error *err) {
+    ModelConfig *m = &c->model;
+    if (m->head_dim % 2 != 0)
+        return error_set(err, "model.head_dim = %d must be even (rotary pairs)", m->head_dim);
+    if (m->d_model % (2 * m->head_dim) != 0)
+        return error_set(err,
+                         "model.d_model = %d must be a multiple of 2 * model.head_dim = %d "
+                         "(DIFF/DINT use d_model / (2 head_dim) heads)",
+                         m->d_model, 2 * m->head_dim);
+    if (m->ffn_dim == 0) m->ffn_dim = ((8 * m->d_model / 3 + 63) / 64) * 64;
+    // DIFF is DINT without the global term; the Transformer has neither.
+    if (m->variant != VARIANT_DINT) {
+        m->gamma_mode = GAMMA_ZERO;
+        m->g_mode = GMODE_CAUSAL;
+    }
+    if (m->variant == VARIANT_TRANSFORMER) m->head_norm = 0;
+    if (c->train.warmup > c->train.steps)
+        return error_set(err, "train.warmup = %d is longer than train.steps = %d",
+                         c->train.warmup, c->train.steps);
+    return 0;
+}
+
+int model_n_heads(const ModelConfig *m) {
+    int h = m->d_model / (2 * m->head_dim);
+    return m->variant == VARIANT_TRANSFORMER ? 2 * h : h;
+}
+int model_n_maps(const ModelConfig *m) {
+    return m->variant == VARIANT_TRANSFORMER ? 1 : 2;
+}
+int model_v_dim(const ModelConfig *m) {
+    return m->variant == VARIANT_TRANSFORMER ? m->head_dim : 2 * m->head_dim;
+}
+float model_lambda_init(const ModelConfig *m, int layer) {
+    if (!m->lambda_schedule) return m->lambda_init_const;
+    return 0.8f - 0.6f * expf(-0.3f * (float)layer);
+}
+
+// Shortest decimal text that reads back as the same float.
+static void format_float(char *buf, int n, float x) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+// Text form of one key's current value, as config_set accepts it.
+static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n) {
+    const char *field = (const char *)c + k->offset;
+    switch (k->kind) {
+    case KEY_INT: snprintf(buf, n, "%d", *(const int *)field); return;
+    case KEY_FLOAT: format_float(buf, n, *(const float *)field); return;
+    case KEY_BOOL: snprintf(buf, n, "%s", *(const int *)field ? "true" : "false"); return;
+    case KEY_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field); return;
+    case KEY_CUSTOM: break;
+    }
+    const ModelConfig *m = &c->model;
+    if (!strcmp(k->key, "variant")) snprintf(buf, n, "%s", variant_name(m->variant));
+    else if (!strcmp(k->key, "g_mode")) snprintf(buf, n, "%s", m->g_mode == GMODE_FULL ? "full" : "causal");
+    else if (!strcmp(k->key, "gamma")) gamma_mode_format(m, buf, n);
+    else if (!strcmp(k->key, "lambda_init")) {
+        if (m->lambda_schedule) snprintf(buf, n, "schedule");
+        else format_float(buf, n, m->lambda_init_const);
+    } else if (!strcmp(k->key, "tokenizer"))
+        snprintf(buf, n, "%s", c->data.tokenizer);
+    else
+        buf[0] = '\0';
+}
+
+char *config_to_json(const RunConfig *c) {
+    cJSON *root = cJSON_CreateObject();
+    for (int i = 0; i < N_KEYS; i++) {
+        const KeySpec *k = &KEYS[i];
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, k->section);
+        if (!sec) sec = cJSON_AddObjectToObject(root, k->section);
+        char buf[64];
+        format_value(c, k, buf, sizeof buf);
+        double x;
+        if ((k->kind == KEY_INT || k->kind == KEY_FLOAT) && parse_double(buf, &x) == 0)
+            cJSON_AddItemToObject(sec, k->key, cJSON_CreateRaw(buf)); // exact text, no reformatting
+        else if (k->kind == KEY_BOOL)
+            cJSON_AddBoolToObject(sec, k->key, *(const int *)((const char *)c + k->offset));
+        else
+            cJSON_AddStringToObject(sec, k->key, buf);
+    }
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    cJSON_AddNumberToObject(model, "vocab_size", c->model.vocab_size);
+    // 64-bit seeds are strings: a JSON number is a double and would round them.
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    cJSON_AddStringToObject(root, "seed", seed);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+int config_from_json(RunConfig *c, const char *json, Error *err) {
+    config_defaults(c);
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return error_set(err, "the stored config is not valid JSON");
+    }
+    int rc = 0;
+    for (cJSON *sec = root->child; sec && rc == 0; sec = sec->next) {
+        if (!strcmp(sec->string, "seed")) {
+            if (!cJSON_IsString(sec)) {
+                rc = error_set(err, "the stored config's seed is not a decimal string");
+                break;
+            }
+            c->seed = (uint64_t)strtoull(sec->valuestring, NULL, 10);
+            continue;
+        }
+        if (!cJSON_IsObject(sec)) {
+            rc = error_set(err, "the stored config has a stray entry '%s'", sec->string);
+            break;
+        }
+        for (cJSON *it = sec->child; it && rc == 0; it = it->next) {
+            if (!strcmp(sec->string, "model") && !strcmp(it->string, "vocab_size")) {
+                c->model.vocab_size = it->valueint;
+                continue;
+            }
+            char buf[64];
+            if (cJSON_IsString(it)) snprintf(buf, sizeof buf, "%s", it->valuestring);
+            else if (cJSON_IsBool(it)) snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
+            else if (cJSON_IsNumber(it)) snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
+            else {
+                rc = error_set(err, "the stored config has a bad value for %s.%s", sec->string, it->string);
+                break;
+            }
+            rc = config_set(c, sec->string, it->string, buf, err);
+        }
+    }
+    cJSON_Delete(root);
+    if (rc == 0) rc = config_resolve(c, err);
+    return rc;
+}

@@ -1,0 +1,212 @@
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "check.h"
+
+static int g_threads = 1;
+
+void threads_init(int n) {
+    g_threads = n > 0 ? n : 1;
+    omp_set_num_threads(g_threads);
+    openblas_set_num_threads(g_threads);
+}
+int threads_count(void) {
+    return g_threads;
+}
+void threads_blas_serial_begin(void) {
+    openblas_set_num_threads(1);
+}
+void threads_blas_serial_end(void) {
+    openblas_set_num_threads(g_threads);
+}
+
+void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, in, IC, w, IC, 0.0f, out,
+                OC);
+}
+
+void matmul_forward_ref(float *out, const float *in, const float *w, int N, int IC, int OC) {
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = 0.0;
+            for (int i = 0; i < IC; i++) s += (double)in[(long)n * IC + i] * w[(long)o * IC + i];
+            out[(long)n * OC + o] = (float)s;
+        }
+}
+
+void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                     int N, int IC, int OC) {
+    if (din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC,
+                    1.0f, din, IC);
+    if (dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
+                    1.0f, dw, IC);
+}
+
+void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in,
+                         const float *w, int N, int IC, int OC) {
+    if (din)
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < IC; i++) {
+                double s = 0.0;
+                for (int o = 0; o < OC; o++) s += (double)dout[(long)n * OC + o] * w[(long)o * IC + i];
+                din[(long)n * IC + i] += (float)s;
+            }
+    if (dw)
+        for (int o = 0; o < OC; o++)
+            for (int i = 0; i < IC; i++) {
+                double s = 0.0;
+                for (int n = 0; n < N; n++) s += (double)dout[(long)n * OC + o] * in[(long)n * IC + i];
+                dw[(long)o * IC + i] += (float)s;
+            }
+}
+
+void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain, int N, int C,
+                     float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (long)n * C;
+        float *y = out + (long)n * C;
+        double ss = 0.0;
+        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+        rstd[n] = r;
+        for (int i = 0; i < C; i++) y[i] = x[i] * r * (gain ? gain[i] : 1.0f);
+    }
+}
+
+// y_i = g_i x_i r, r = (mean(x^2)+eps)^-1/2  =>  dx_i = r (g_i dy_i) - r^3 x_i mean_j(g_j dy_j x_j)
+void rmsnorm_backward(float *din, float *dgain, const float *dout, const float *in,
+                      const float *gain, const float *rstd, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (long)n * C, *dy = dout + (long)n * C;
+        float *dx = din + (long)n * C;
+        float r = rstd[n];
+        double dot = 0.0;
+        for (int i = 0; i < C; i++) dot += (double)dy[i] * (gain ? gain[i] : 1.0f) * x[i];
+        float k = (float)(dot / C) * r * r * r;
+        for (int i = 0; i < C; i++) dx[i] += r * dy[i] * (gain ? gain[i] : 1.0f) - k * x[i];
+    }
+    if (dgain) {
+        // Column sums over rows: parallel over columns so the order of each sum is fixed.
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < C; i++) {
+            double s = 0.0;
+            for (int n = 0; n < N; n++)
+                s += (double)dout[(long)n * C + i] * in[(long)n * C + i] * rstd[n];
+            dgain[i] += (float)s;
+        }
+    }
+}
+
+void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta) {
+    int half = d / 2;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)theta, -2.0 * i / d);
+            double a = t * freq;
+            cos_t[(long)t * half + i] = (float)cos(a);
+            sin_t[(long)t * half + i] = (float)sin(a);
+        }
+}
+
+// sign = +1 rotates by the position angle, -1 by its negative (the transpose).
+static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int C,
+                       int d, float sign) {
+    int half = d / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *row = x + ((long)b * T + t) * C;
+            const float *ct = cos_t + (long)t * half, *st = sin_t + (long)t * half;
+            for (int c0 = 0; c0 < C; c0 += d)
+                for (int i = 0; i < half; i++) {
+                    float x0 = row[c0 + 2 * i], x1 = row[c0 + 2 * i + 1];
+                    float c = ct[i], s = sign * st[i];
+                    row[c0 + 2 * i] = x0 * c - x1 * s;
+                    row[c0 + 2 * i + 1] = x1 * c + x0 * s;
+                }
+        }
+}
+
+void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int C, int d) {
+    rope_apply(x, cos_t, sin_t, B, T, C, d, 1.0f);
+}
+void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int C, int d) {
+    rope_apply(dx, cos_t, sin_t, B, T, C, d, -1.0f);
+}
+
+void swiglu_forward(float *h, const float *gate, const float *up, long N) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < N; i++) {
+        float g = gate[i];
+        float sig = 1.0f / (1.0f + expf(-g));
+        h[i] = g * sig * up[i];
+    }
+}
+
+void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                     const float *up, long N) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < N; i++) {
+        float g = gate[i];
+        float sig = 1.0f / (1.0f + expf(-g));
+        float silu = g * sig;
+        dup[i] += dh[i] * silu;
+        dgate[i] += dh[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
+    }
+}
+
+void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        memcpy(out + (long)n * C, wte + (long)tokens[n] * C, sizeof(float) * C);
+}
+
+void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C) {
+    // Serial: rows with the same token must be added in a fixed order (determinism).
+    for (int n = 0; n < N; n++) {
+        float *dst = dwte + (long)tokens[n] * C;
+        const float *src = dout + (long)n * C;
+        for (int i = 0; i < C; i++) dst[i] += src[i];
+    }
+}
+
+double cross_entropy_forward(float *logits, float *nll, const int *targets, int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *row = logits + (long)n * V;
+        float mx = -INFINITY;
+        for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        float target_shifted = row[targets[n]] - mx;
+        double sum = 0.0;
+        for (int v = 0; v < V; v++) {
+            row[v] = expf(row[v] - mx);
+            sum += row[v];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) row[v] *= inv;
+        nll[n] = (float)(log(sum) - target_shifted);
+    }
+    // Serial sum in double: the same total whatever the thread count.
+    double total = 0.0;
+    for (int n = 0; n < N; n++) total += nll[n];
+    return total;
+}
+
+void cross_entropy_backward(float *dlogits, const float *probs, const int *targets, float scale,
+                            int N, int V) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *p = probs + (long)n * V;
+        float *d = dlogits + (long)n * V;
+        for (int v = 0; v < V; v++) d[v] = p[v] * scale;
+        d[targets[n]] -= scale;
+    }
+}

@@ -1,0 +1,53 @@
+// Dense layers of the decoder, each a *_forward / *_backward pair. Outputs first, inputs next,
+// shapes last; backward functions accumulate (+=) into input and weight gradients.
+// Weights are stored (out, in) as in PyTorch, so y = x W^T.
+#ifndef DINT_LAYERS_H
+#define DINT_LAYERS_H
+
+// Run BLAS and OpenMP with n threads in total (never both at once: see threads_blas_serial).
+void threads_init(int n);
+int threads_count(void);
+// Around an OpenMP region that calls BLAS: BLAS single-threaded inside, restored after.
+void threads_blas_serial_begin(void);
+void threads_blas_serial_end(void);
+
+// torch: out = in @ w.T            out (N, OC), in (N, IC), w (OC, IC)
+void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC);
+void matmul_forward_ref(float *out, const float *in, const float *w, int N, int IC, int OC);
+// din += dout @ w ; dw += dout.T @ in   (din or dw may be NULL)
+void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                     int N, int IC, int OC);
+void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in,
+                         const float *w, int N, int IC, int OC);
+
+// torch: out = x * rsqrt(mean(x^2) + eps) * gain      out, in (N, C); rstd (N); gain (C) or NULL
+void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain, int N, int C,
+                     float eps);
+void rmsnorm_backward(float *din, float *dgain, const float *dout, const float *in,
+                      const float *gain, const float *rstd, int N, int C);
+
+// Rotary tables for positions [0, T): cos, sin (T, d/2); pair i has frequency theta^(-2i/d).
+void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta);
+// Interleaved (GPT-J) rotary on every d-wide chunk of every row, in place.
+// x (B, T, C) with C a multiple of d; row t uses position t.
+void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T, int C, int d);
+// The transpose rotation, applied to a gradient in place.
+void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int C, int d);
+
+// torch: h = silu(gate) * up         all (N)
+void swiglu_forward(float *h, const float *gate, const float *up, long N);
+void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
+                     const float *up, long N);
+
+// torch: out = wte[tokens]           out (N, C), wte (V, C)
+void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);
+void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C);
+
+// Softmax cross-entropy over rows of logits (N, V), in place: logits become probabilities.
+// Returns the summed NLL (in double); nll (N) gets each row's loss.
+double cross_entropy_forward(float *logits, float *nll, const int *targets, int N, int V);
+// dlogits = (probs - onehot(target)) * scale, written (not accumulated).
+void cross_entropy_backward(float *dlogits, const float *probs, const int *targets, float scale,
+                            int N, int V);
+
+#endif

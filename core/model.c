@@ -1,0 +1,369 @@
+#include "model.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+
+// Walks the parameter list in its one fixed order. With `info`, records each tensor; with
+// `views`, points each view at base + offset. Returns the total number of floats.
+static long param_layout(const ModelConfig *c, ParamInfo *info, int *n_info, ParamViews *views,
+                         float *base) {
+    long off = 0;
+    int n = 0;
+    int D = c->d_model, d = c->head_dim, F = c->ffn_dim, V = c->vocab_size;
+    int two_maps = c->variant != VARIANT_TRANSFORMER;
+#define ADD(slot, rows, cols, ...)                                                                 \
+    do {                                                                                           \
+        long numel_ = (long)(rows) * ((cols) > 0 ? (cols) : 1);                                    \
+        if (info) {                                                                                \
+            ParamInfo *pi = &info[n];                                                              \
+            snprintf(pi->name, sizeof pi->name, __VA_ARGS__);                                      \
+            pi->ndim = (cols) > 0 ? 2 : 1;                                                         \
+            pi->shape[0] = (rows);                                                                 \
+            pi->shape[1] = (cols) > 0 ? (cols) : 1;                                                \
+            pi->offset = off;                                                                      \
+            pi->numel = numel_;                                                                    \
+            pi->decay = (cols) > 0;                                                                \
+        }                                                                                          \
+        if (slot) *(slot) = base + off;                                                            \
+        off += numel_;                                                                             \
+        n++;                                                                                       \
+    } while (0)
+    ADD(views ? &views->tok_emb : NULL, V, D, "tok_embeddings.weight");
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerParams *lp = views ? &views->layers[l] : NULL;
+        ADD(lp ? &lp->attn_norm : NULL, D, 0, "layers.%d.attn_norm.weight", l);
+        ADD(lp ? &lp->wq : NULL, D, D, "layers.%d.attn.q_proj.weight", l);
+        ADD(lp ? &lp->wk : NULL, D, D, "layers.%d.attn.k_proj.weight", l);
+        ADD(lp ? &lp->wv : NULL, D, D, "layers.%d.attn.v_proj.weight", l);
+        ADD(lp ? &lp->wo : NULL, D, D, "layers.%d.attn.out_proj.weight", l);
+        if (two_maps) {
+            ADD(lp ? &lp->lq1 : NULL, d, 0, "layers.%d.attn.lambda_q1", l);
+            ADD(lp ? &lp->lk1 : NULL, d, 0, "layers.%d.attn.lambda_k1", l);
+            ADD(lp ? &lp->lq2 : NULL, d, 0, "layers.%d.attn.lambda_q2", l);
+            ADD(lp ? &lp->lk2 : NULL, d, 0, "layers.%d.attn.lambda_k2", l);
+            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_LEARNED) {
+                ADD(lp ? &lp->gq1 : NULL, d, 0, "layers.%d.attn.gamma_q1", l);
+                ADD(lp ? &lp->gk1 : NULL, d, 0, "layers.%d.attn.gamma_k1", l);
+                ADD(lp ? &lp->gq2 : NULL, d, 0, "layers.%d.attn.gamma_q2", l);
+                ADD(lp ? &lp->gk2 : NULL, d, 0, "layers.%d.attn.gamma_k2", l);
+            }
+            if (c->head_norm && c->head_norm_gain)
+                ADD(lp ? &lp->subln : NULL, 2 * d, 0, "layers.%d.attn.subln.weight", l);
+        }
+        ADD(lp ? &lp->ffn_norm : NULL, D, 0, "layers.%d.ffn_norm.weight", l);
+        ADD(lp ? &lp->w_gate : NULL, F, D, "layers.%d.ffn.gate_proj.weight", l);
+        ADD(lp ? &lp->w_up : NULL, F, D, "layers.%d.ffn.up_proj.weight", l);
+        ADD(lp ? &lp->w_down : NULL, D, F, "layers.%d.ffn.down_proj.weight", l);
+    }
+    ADD(views ? &views->norm : NULL, D, 0, "norm.weight");
+    if (!c->tie_embeddings) ADD(views ? &views->lm_head : NULL, V, D, "lm_head.weight");
+    else if (views) views->lm_head = views->tok_emb;
+#undef ADD
+    if (n_info) *n_info = n;
+    return off;
+}
+
+int model_build(Model *m, const ModelConfig *cfg, Error *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (cfg->vocab_size < 2) return error_set(err, "vocabulary size %d is too small", cfg->vocab_size);
+    int n = 0;
+    param_layout(cfg, NULL, &n, NULL, NULL);
+    m->n_tensors = n;
+    m->info = xcalloc((size_t)n, sizeof(ParamInfo));
+    m->n_params = param_layout(cfg, m->info, NULL, NULL, NULL);
+    m->params = xcalloc((size_t)m->n_params, sizeof(float));
+    m->grads = xcalloc((size_t)m->n_params, sizeof(float));
+    int L = cfg->n_layer;
+    m->p.layers = xcalloc((size_t)L, sizeof(LayerParams));
+    m->g.layers = xcalloc((size_t)L, sizeof(LayerParams));
+    param_layout(cfg, NULL, NULL, &m->p, m->params);
+    param_layout(cfg, NULL, NULL, &m->g, m->grads);
+    m->lambda = xcalloc((size_t)L * 6, sizeof(float));
+    m->gamma = m->lambda + L;
+    m->lam_e1 = m->lambda + 2 * L;
+    m->lam_e2 = m->lambda + 3 * L;
+    m->gam_e1 = m->lambda + 4 * L;
+    m->gam_e2 = m->lambda + 5 * L;
+    return 0;
+}
+
+static void free_acts(Model *m) {
+    free(m->act_buf);
+    free(m->la);
+    free(m->targets);
+    m->act_buf = NULL;
+    m->la = NULL;
+    m->targets = NULL;
+    m->B = m->T = 0;
+}
+
+void model_free(Model *m) {
+    free_acts(m);
+    free(m->info);
+    free(m->params);
+    free(m->grads);
+    free(m->p.layers);
+    free(m->g.layers);
+    free(m->lambda);
+    memset(m, 0, sizeof *m);
+}
+
+const ParamInfo *model_find_param(const Model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->info[i].name, name)) return &m->info[i];
+    return NULL;
+}
+
+void model_init_params(Model *m, uint64_t seed) {
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, (unsigned long)seed);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const ParamInfo *pi = &m->info[i];
+        float *w = m->params + pi->offset;
+        const char *last = strrchr(pi->name, '.');
+        int is_norm = strstr(pi->name, "norm.weight") || strstr(pi->name, "subln.weight");
+        int is_lambda = last && (!strncmp(last, ".lambda_", 8) || !strncmp(last, ".gamma_", 7));
+        for (long j = 0; j < pi->numel; j++) {
+            if (is_norm) w[j] = 1.0f;
+            else if (is_lambda) w[j] = (float)gsl_ran_gaussian(rng, 0.1);
+            else w[j] = (float)gsl_ran_gaussian(rng, m->cfg.init_std);
+        }
+    }
+    gsl_rng_free(rng);
+}
+
+static float dotf(const float *a, const float *b, int n) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}
+
+// lambda = exp(lq1 . lk1) - exp(lq2 . lk2) + lambda_init; gamma likewise, or tied/fixed/zero.
+static void compute_lambda_gamma(Model *m) {
+    const ModelConfig *c = &m->cfg;
+    for (int l = 0; l < c->n_layer; l++) {
+        m->lambda[l] = m->gamma[l] = 0.0f;
+        if (c->variant == VARIANT_TRANSFORMER) continue;
+        const LayerParams *lp = &m->p.layers[l];
+        float li = model_lambda_init(c, l);
+        m->lam_e1[l] = expf(dotf(lp->lq1, lp->lk1, c->head_dim));
+        m->lam_e2[l] = expf(dotf(lp->lq2, lp->lk2, c->head_dim));
+        m->lambda[l] = m->lam_e1[l] - m->lam_e2[l] + li;
+        if (c->variant != VARIANT_DINT) continue;
+        switch (c->gamma_mode) {
+        case GAMMA_TIED: m->gamma[l] = m->lambda[l]; break;
+        case GAMMA_ZERO: m->gamma[l] = 0.0f; break;
+        case GAMMA_FIXED: m->gamma[l] = c->gamma_value; break;
+        case GAMMA_LEARNED:
+            m->gam_e1[l] = expf(dotf(lp->gq1, lp->gk1, c->head_dim));
+            m->gam_e2[l] = expf(dotf(lp->gq2, lp->gk2, c->head_dim));
+            m->gamma[l] = m->gam_e1[l] - m->gam_e2[l] + li;
+            break;
+        }
+    }
+}
+
+void model_compute_scalars(Model *m) {
+    compute_lambda_gamma(m);
+}
+float model_lambda(const Model *m, int layer) {
+    return m->lambda[layer];
+}
+float model_gamma(const Model *m, int layer) {
+    return m->gamma[layer];
+}
+
+static void alloc_acts(Model *m, int B, int T) {
+    if (m->B == B && m->T == T) return;
+    free_acts(m);
+    const ModelConfig *c = &m->cfg;
+    long BT = (long)B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    int H = model_n_heads(c), maps = model_n_maps(c), L = c->n_layer, half = c->head_dim / 2;
+    long per_layer = BT * D * 11 + BT * 2 + BT * H + BT * F * 3 + (long)B * H * maps * T * T;
+    long total = per_layer * L + BT * D * 2 + BT + BT * V + BT + (long)T * half * 2 +
+                 BT * D * 6 + BT * F * 3 + BT * V;
+    m->act_buf = xcalloc((size_t)total, sizeof(float));
+    m->la = xcalloc((size_t)L, sizeof(LayerActs));
+    m->targets = xcalloc((size_t)BT, sizeof(int));
+    float *p = m->act_buf;
+#define TAKE(n) (p += (n), p - (n))
+    for (int l = 0; l < L; l++) {
+        LayerActs *a = &m->la[l];
+        a->x_in = TAKE(BT * D);
+        a->xn1 = TAKE(BT * D);
+        a->rstd1 = TAKE(BT);
+        a->q = TAKE(BT * D);
+        a->k = TAKE(BT * D);
+        a->v = TAKE(BT * D);
+        a->maps = TAKE((long)B * H * maps * T * T);
+        a->o1 = TAKE(BT * D);
+        a->o2 = TAKE(BT * D);
+        a->att_pre = TAKE(BT * D);
+        a->head_rstd = TAKE(BT * H);
+        a->att = TAKE(BT * D);
+        a->y = TAKE(BT * D);
+        a->xn2 = TAKE(BT * D);
+        a->rstd2 = TAKE(BT);
+        a->gate = TAKE(BT * F);
+        a->up = TAKE(BT * F);
+        a->hid = TAKE(BT * F);
+    }
+    m->x_final = TAKE(BT * D);
+    m->xn_f = TAKE(BT * D);
+    m->rstd_f = TAKE(BT);
+    m->logits = TAKE(BT * V);
+    m->nll = TAKE(BT);
+    m->rope_cos = TAKE((long)T * half);
+    m->rope_sin = TAKE((long)T * half);
+    m->d_res = TAKE(BT * D);
+    m->d_a = TAKE(BT * D);
+    m->d_b = TAKE(BT * D);
+    m->dq = TAKE(BT * D);
+    m->dk = TAKE(BT * D);
+    m->dv = TAKE(BT * D);
+    m->d_f1 = TAKE(BT * F);
+    m->d_f2 = TAKE(BT * F);
+    m->d_f3 = TAKE(BT * F);
+    m->d_logits = TAKE(BT * V);
+#undef TAKE
+    CHECK(p - m->act_buf == total, "activation layout mismatch (%ld vs %ld)", (long)(p - m->act_buf), total);
+    rope_tables(m->rope_cos, m->rope_sin, T, c->head_dim, c->rope_theta);
+    m->B = B;
+    m->T = T;
+}
+
+// Per-head RMSNorm over v_dim features times the gain and (1 - lambda_init) (spec section 3).
+static int has_head_norm(const ModelConfig *c) {
+    return c->variant != VARIANT_TRANSFORMER && c->head_norm;
+}
+
+static void scale_inplace(float *x, long n, float s) {
+#pragma omp parallel for schedule(static)
+    for (long i = 0; i < n; i++) x[i] *= s;
+}
+
+double model_forward(Model *m, const int *tokens, const int *targets, int B, int T) {
+    const ModelConfig *c = &m->cfg;
+    alloc_acts(m, B, T);
+    compute_lambda_gamma(m);
+    int BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size, d = c->head_dim;
+    AttnDims ad = attn_dims(c, T);
+    float *x = m->la[0].x_in;
+    embedding_forward(x, tokens, m->p.tok_emb, BT, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        LayerActs *a = &m->la[l];
+        const LayerParams *lp = &m->p.layers[l];
+        rmsnorm_forward(a->xn1, a->rstd1, a->x_in, lp->attn_norm, BT, D, c->norm_eps);
+        matmul_forward(a->q, a->xn1, lp->wq, BT, D, D);
+        matmul_forward(a->k, a->xn1, lp->wk, BT, D, D);
+        matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
+        rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
+        rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
+        attention_forward(a->att_pre, a->o1, a->o2, a->maps, a->q, a->k, a->v, m->lambda[l],
+                          m->gamma[l], B, &ad);
+        if (has_head_norm(c)) {
+            rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads,
+                            ad.v_dim, c->norm_eps);
+            scale_inplace(a->att, (long)BT * D, 1.0f - model_lambda_init(c, l));
+        } else {
+            memcpy(a->att, a->att_pre, sizeof(float) * (size_t)BT * D);
+        }
+        matmul_forward(a->y, a->att, lp->wo, BT, D, D);
+        for (long i = 0; i < (long)BT * D; i++) a->y[i] += a->x_in[i];
+        rmsnorm_forward(a->xn2, a->rstd2, a->y, lp->ffn_norm, BT, D, c->norm_eps);
+        matmul_forward(a->gate, a->xn2, lp->w_gate, BT, D, F);
+        matmul_forward(a->up, a->xn2, lp->w_up, BT, D, F);
+        swiglu_forward(a->hid, a->gate, a->up, (long)BT * F);
+        float *out = l + 1 < c->n_layer ? m->la[l + 1].x_in : m->x_final;
+        matmul_forward(out, a->hid, lp->w_down, BT, F, D);
+        for (long i = 0; i < (long)BT * D; i++) out[i] += a->y[i];
+    }
+    rmsnorm_forward(m->xn_f, m->rstd_f, m->x_final, m->p.norm, BT, D, c->norm_eps);
+    matmul_forward(m->logits, m->xn_f, m->p.lm_head, BT, D, V);
+    if (!targets) return 0.0;
+    memcpy(m->targets, targets, sizeof(int) * (size_t)BT);
+    return cross_entropy_forward(m->logits, m->nll, targets, BT, V) / BT;
+}
+
+void model_zero_grad(Model *m) {
+    memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
+}
+
+static void zero(float *x, long n) {
+    memset(x, 0, sizeof(float) * (size_t)n);
+}
+
+// d/dq of exp(q . k) = exp(q . k) k, and symmetrically for k.
+static void exp_dot_backward(float *dq, float *dk, const float *q, const float *k, float e,
+                             double upstream, int n) {
+    float s = (float)(upstream * e);
+    for (int i = 0; i < n; i++) {
+        dq[i] += s * k[i];
+        dk[i] += s * q[i];
+    }
+}
+
+void model_backward(Model *m, const int *tokens, float loss_scale) {
+    const ModelConfig *c = &m->cfg;
+    int B = m->B, T = m->T, BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    int d = c->head_dim;
+    AttnDims ad = attn_dims(c, T);
+    cross_entropy_backward(m->d_logits, m->logits, m->targets, loss_scale, BT, V);
+    zero(m->d_a, (long)BT * D);
+    matmul_backward(m->d_a, m->g.lm_head, m->d_logits, m->xn_f, m->p.lm_head, BT, D, V);
+    zero(m->d_res, (long)BT * D);
+    rmsnorm_backward(m->d_res, m->g.norm, m->d_a, m->x_final, m->p.norm, m->rstd_f, BT, D);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        LayerActs *a = &m->la[l];
+        const LayerParams *lp = &m->p.layers[l];
+        LayerParams *gp = &m->g.layers[l];
+        // FFN: d_res is the gradient of the layer output (= of y through the residual).
+        zero(m->d_f1, (long)BT * F);
+        matmul_backward(m->d_f1, gp->w_down, m->d_res, a->hid, lp->w_down, BT, F, D);
+        zero(m->d_f2, (long)BT * F);
+        zero(m->d_f3, (long)BT * F);
+        swiglu_backward(m->d_f2, m->d_f3, m->d_f1, a->gate, a->up, (long)BT * F);
+        zero(m->d_a, (long)BT * D);
+        matmul_backward(m->d_a, gp->w_gate, m->d_f2, a->xn2, lp->w_gate, BT, D, F);
+        matmul_backward(m->d_a, gp->w_up, m->d_f3, a->xn2, lp->w_up, BT, D, F);
+        rmsnorm_backward(m->d_res, gp->ffn_norm, m->d_a, a->y, lp->ffn_norm, a->rstd2, BT, D);
+        // Attention: d_res is now the gradient of y.
+        zero(m->d_a, (long)BT * D);
+        matmul_backward(m->d_a, gp->wo, m->d_res, a->att, lp->wo, BT, D, D);
+        float *d_att_pre = m->d_a;
+        if (has_head_norm(c)) {
+            scale_inplace(m->d_a, (long)BT * D, 1.0f - model_lambda_init(c, l));
+            zero(m->d_b, (long)BT * D);
+            rmsnorm_backward(m->d_b, gp->subln, m->d_a, a->att_pre, lp->subln, a->head_rstd,
+                             BT * ad.n_heads, ad.v_dim);
+            d_att_pre = m->d_b;
+        }
+        double dlam = 0.0, dgam = 0.0;
+        attention_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre, a->o1, a->o2, a->maps,
+                           a->q, a->k, a->v, m->lambda[l], m->gamma[l], B, &ad);
+        if (c->variant != VARIANT_TRANSFORMER) {
+            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_TIED) dlam += dgam;
+            exp_dot_backward(gp->lq1, gp->lk1, lp->lq1, lp->lk1, m->lam_e1[l], dlam, d);
+            exp_dot_backward(gp->lq2, gp->lk2, lp->lq2, lp->lk2, m->lam_e2[l], -dlam, d);
+            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_LEARNED) {
+                exp_dot_backward(gp->gq1, gp->gk1, lp->gq1, lp->gk1, m->gam_e1[l], dgam, d);
+                exp_dot_backward(gp->gq2, gp->gk2, lp->gq2, lp->gk2, m->gam_e2[l], -dgam, d);
+            }
+        }
+        rope_backward(m->dq, m->rope_cos, m->rope_sin, B, T, D, d);
+        rope_backward(m->dk, m->rope_cos, m->rope_sin, B, T, D, d);
+        zero(m->d_a, (long)BT * D);
+        matmul_backward(m->d_a, gp->wq, m->dq, a->xn1, lp->wq, BT, D, D);
+        matmul_backward(m->d_a, gp->wk, m->dk, a->xn1, lp->wk, BT, D, D);
+        matmul_backward(m->d_a, gp->wv, m->dv, a->xn1, lp->wv, BT, D, D);
+        rmsnorm_backward(m->d_res, gp->attn_norm, m->d_a, a->x_in, lp->attn_norm, a->rstd1, BT, D);
+    }
+    embedding_backward(m->g.tok_emb, m->d_res, tokens, BT, D);
+}

@@ -1,0 +1,91 @@
+// The decoder shared by the three variants: parameters, activations, forward and backward.
+// Parameters and gradients are each one contiguous buffer with a table of named tensors
+// (names as in the PyTorch reference's state dict) and typed views into it.
+#ifndef DINT_MODEL_H
+#define DINT_MODEL_H
+
+#include <stdint.h>
+
+#include "attention.h"
+#include "config.h"
+
+typedef struct {
+    float *attn_norm;          // (D)
+    float *wq, *wk, *wv, *wo;  // (D, D) each
+    float *lq1, *lk1, *lq2, *lk2; // (d) lambda re-parameterisation (DIFF/DINT)
+    float *gq1, *gk1, *gq2, *gk2; // (d) gamma re-parameterisation (DINT, gamma learned)
+    float *subln;              // (2d) head-norm gain (DIFF/DINT with head_norm_gain)
+    float *ffn_norm;           // (D)
+    float *w_gate, *w_up;      // (F, D)
+    float *w_down;             // (D, F)
+} LayerParams;
+
+typedef struct {
+    float *tok_emb;  // (V, D)
+    float *norm;     // (D)
+    float *lm_head;  // (V, D), or tok_emb when tied
+    LayerParams *layers;
+} ParamViews;
+
+typedef struct {
+    char name[96];
+    int ndim;
+    int shape[2];
+    long offset, numel;
+    int decay; // weight decay applies (matrices only)
+} ParamInfo;
+
+typedef struct {
+    float *x_in;       // (B, T, D) residual stream entering the layer
+    float *xn1, *rstd1; // (B, T, D), (B, T)
+    float *q, *k, *v;  // (B, T, D), rotary applied to q and k
+    float *maps;       // (B, heads, maps, T, T) softmax probabilities
+    float *o1, *o2;    // (B, T, D) A1 V and A2 V (DIFF/DINT)
+    float *att_pre;    // (B, T, D) attention output before the head norm
+    float *head_rstd;  // (B, T, heads)
+    float *att;        // (B, T, D) input of out_proj
+    float *y;          // (B, T, D) residual after attention
+    float *xn2, *rstd2;
+    float *gate, *up, *hid; // (B, T, F)
+} LayerActs;
+
+typedef struct {
+    ModelConfig cfg;
+    int n_tensors;
+    ParamInfo *info;
+    long n_params;
+    float *params, *grads;
+    ParamViews p, g;
+    // Per layer, from the last forward: lambda, gamma and the exponentials behind them.
+    float *lambda, *gamma, *lam_e1, *lam_e2, *gam_e1, *gam_e2;
+    // Activations for the current (B, T).
+    int B, T;
+    float *act_buf;
+    LayerActs *la;
+    float *x_final, *xn_f, *rstd_f, *logits, *nll; // logits (B, T, V) hold probabilities after CE
+    float *rope_cos, *rope_sin;                    // (T, d/2)
+    float *d_res, *d_a, *d_b, *dq, *dk, *dv, *d_f1, *d_f2, *d_f3, *d_logits;
+    int *targets;
+} Model;
+
+int model_build(Model *m, const ModelConfig *cfg, Error *err);
+void model_free(Model *m);
+// Initialise parameters from seed: matrices N(0, init_std), norms 1, lambda/gamma vectors
+// N(0, 0.1) (spec section 3).
+void model_init_params(Model *m, uint64_t seed);
+const ParamInfo *model_find_param(const Model *m, const char *name);
+
+// Forward over tokens (B, T). With targets, returns the mean next-token NLL (and keeps what
+// backward needs); without, only fills logits (as probabilities are not computed, returns 0).
+double model_forward(Model *m, const int *tokens, const int *targets, int B, int T);
+void model_zero_grad(Model *m);
+// Accumulate gradients of (loss_scale * summed NLL) of the last forward into m->grads.
+void model_backward(Model *m, const int *tokens, float loss_scale);
+
+// Recompute lambda and gamma of every layer from the parameters (model_forward does too).
+void model_compute_scalars(Model *m);
+// lambda of layer l as last computed, and gamma (0 for the Transformer and DIFF).
+float model_lambda(const Model *m, int layer);
+float model_gamma(const Model *m, int layer);
+
+#endif

@@ -1,0 +1,14 @@
+// The `dint` subcommands.
+#ifndef DINT_CLI_H
+#define DINT_CLI_H
+
+int cmd_train(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+// One-line error to stderr: "dint <cmd>: error: <msg>".
+void cli_error(const char *cmd, const char *msg);
+
+#define EXIT_USAGE 2      // bad arguments, config or input files
+#define EXIT_DIVERGED 3   // NaN or Inf loss or gradient during training
+
+#endif

@@ -1,0 +1,317 @@
+// dint train: build the config, load the corpus, train with AdamW, checkpoint to the run file.
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config_file.h"
+#include "corpus.h"
+#include "layers.h"
+#include "model.h"
+#include "optim.h"
+#include "runfile.h"
+#include "tokenizer.h"
+
+// Independent 32-bit seeds for parameter init and batch sampling, derived from the run seed
+// (MT19937 takes 32 bits), so the data order does not depend on the model's size.
+static unsigned long derive_seed(uint64_t seed, uint64_t stream) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return (unsigned long)((z ^ (z >> 31)) & 0xFFFFFFFFULL);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void format_duration(double s, char *buf, size_t n) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%lds", t);
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+typedef struct {
+    const char *variant, *data, *out, *config;
+    const char *sets[256];
+    int n_sets;
+    const char *seed;
+    int resume;
+    long stop_at;
+    int threads;
+} TrainArgs;
+
+static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
+    memset(a, 0, sizeof *a);
+    a->stop_at = -1;
+    a->threads = omp_get_num_procs();
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED_VALUE                                                                                 \
+    if (!val) return error_set(err, "option %s needs a value", arg);                               \
+    i++
+        if (!strcmp(arg, "--variant")) { NEED_VALUE; a->variant = val; }
+        else if (!strcmp(arg, "--data")) { NEED_VALUE; a->data = val; }
+        else if (!strcmp(arg, "--out")) { NEED_VALUE; a->out = val; }
+        else if (!strcmp(arg, "--config")) { NEED_VALUE; a->config = val; }
+        else if (!strcmp(arg, "--seed")) { NEED_VALUE; a->seed = val; }
+        else if (!strcmp(arg, "--set")) {
+            NEED_VALUE;
+            if (a->n_sets == 256) return error_set(err, "too many --set options (at most 256)");
+            a->sets[a->n_sets++] = val;
+        } else if (!strcmp(arg, "--stop-at")) {
+            NEED_VALUE;
+            char *end;
+            a->stop_at = strtol(val, &end, 10);
+            if (*end || a->stop_at < 1) return error_set(err, "--stop-at takes a step number >= 1, not '%s'", val);
+        } else if (!strcmp(arg, "--threads")) {
+            NEED_VALUE;
+            char *end;
+            a->threads = (int)strtol(val, &end, 10);
+            if (*end || a->threads < 1 || a->threads > 256) return error_set(err, "--threads takes a count from 1 to 256, not '%s'", val);
+        } else if (!strcmp(arg, "--resume")) a->resume = 1;
+        else return error_set(err, "unknown option '%s' (see dint --help)", arg);
+#undef NEED_VALUE
+    }
+    if (!a->out) return error_set(err, "--out RUN.h5 is required");
+    if (a->resume) {
+        if (a->variant || a->config || a->n_sets || a->seed)
+            return error_set(err, "--resume continues a run with the config stored in '%s'; drop "
+                                  "--variant, --config, --set and --seed", a->out);
+        if (!file_exists(a->out))
+            return error_set(err, "cannot resume: run file '%s' does not exist", a->out);
+        return 0;
+    }
+    if (!a->variant) return error_set(err, "--variant transformer|diff|dint is required");
+    if (!a->data) return error_set(err, "--data PATH (a text file or a directory) is required");
+    if (file_exists(a->out))
+        return error_set(err, "'%s' already exists; use --resume to continue it or choose another --out", a->out);
+    return 0;
+}
+
+static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
+    config_defaults(cfg);
+    if (config_set(cfg, "model", "variant", a->variant, err) != 0)
+        return error_set(err, "unknown variant '%s': expected transformer, diff or dint", a->variant);
+    if (a->config && config_load_ini(cfg, a->config, err) != 0) return -1;
+    for (int i = 0; i < a->n_sets; i++)
+        if (config_set_assignment(cfg, a->sets[i], err) != 0) return -1;
+    // --variant wins over a variant in the config file or --set.
+    config_set(cfg, "model", "variant", a->variant, NULL);
+    if (a->seed) {
+        char *end;
+        unsigned long long s = strtoull(a->seed, &end, 10);
+        if (*end || a->seed[0] == '-' || !a->seed[0])
+            return error_set(err, "--seed takes a non-negative integer, not '%s'", a->seed);
+        cfg->seed = s;
+    }
+    const Tokenizer *tok = tokenizer_get(cfg->data.tokenizer);
+    CHECK(tok != NULL, "config accepted an unknown tokenizer");
+    cfg->model.vocab_size = tok->vocab_size;
+    return config_resolve(cfg, err);
+}
+
+// Mean validation NLL over the fixed validation windows.
+static double validation_loss(Model *m, const Corpus *c, const TrainConfig *t, int *tokens,
+                              int *targets) {
+    double total = 0.0;
+    for (int i = 0; i < t->eval_batches; i++) {
+        corpus_val_batch(c, i, t->eval_batches, tokens, targets, t->batch_size, t->seq_len);
+        total += model_forward(m, tokens, targets, t->batch_size, t->seq_len);
+    }
+    return total / t->eval_batches;
+}
+
+int cmd_train(int argc, char **argv) {
+    Error err;
+    TrainArgs a;
+    if (parse_args(argc, argv, &a, &err) != 0) {
+        cli_error("train", err.msg);
+        return EXIT_USAGE;
+    }
+    threads_init(a.threads);
+    RunConfig cfg;
+    char data_path[4096];
+    if (a.resume) {
+        if (runfile_read_config(a.out, &cfg, &err) != 0) {
+            cli_error("train", err.msg);
+            return EXIT_USAGE;
+        }
+    } else {
+        if (build_config(&a, &cfg, &err) != 0) {
+            cli_error("train", err.msg);
+            return EXIT_USAGE;
+        }
+        snprintf(data_path, sizeof data_path, "%s", a.data);
+    }
+    const TrainConfig *t = &cfg.train;
+    const Tokenizer *tok = tokenizer_get(cfg.data.tokenizer);
+
+    Model model;
+    if (model_build(&model, &cfg.model, &err) != 0) {
+        cli_error("train", err.msg);
+        return EXIT_USAGE;
+    }
+    AdamW opt;
+    adamw_init(&opt, model.n_params);
+    History hist;
+    history_init(&hist, cfg.model.n_layer);
+    gsl_rng *data_rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(data_rng, derive_seed(cfg.seed, 1));
+    Corpus corpus;
+    RunState st = {.cfg = cfg, .model = &model, .opt = &opt, .data_rng = data_rng, .hist = &hist,
+                   .corpus = &corpus, .data_path = data_path, .status = "running",
+                   .threads = a.threads};
+    int rc = 0;
+    if (a.resume) {
+        if (runfile_read_state(a.out, &st, data_path, sizeof data_path, &err) != 0) {
+            cli_error("train", err.msg);
+            rc = EXIT_USAGE;
+        } else if (a.data && strcmp(a.data, data_path) != 0) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "the run was trained on '%.250s', not '%.250s'; resume without --data", data_path, a.data);
+            cli_error("train", msg);
+            rc = EXIT_USAGE;
+        }
+    } else {
+        model_init_params(&model, derive_seed(cfg.seed, 0));
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(st.created_utc, sizeof st.created_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.split_seed, &err) != 0) {
+        cli_error("train", err.msg);
+        rc = EXIT_USAGE;
+    }
+    int B = t->batch_size, T = t->seq_len;
+    if (rc == 0 && (corpus.n_train < T + 1 || corpus.n_val < T + 1)) {
+        snprintf(err.msg, sizeof err.msg,
+                 "the corpus is too small for train.seq_len = %d: %ld train and %ld validation "
+                 "tokens (need more than seq_len in each; use more text or a shorter seq_len)",
+                 T, corpus.n_train, corpus.n_val);
+        cli_error("train", err.msg);
+        corpus_free(&corpus);
+        rc = EXIT_USAGE;
+    }
+    if (rc != 0) {
+        gsl_rng_free(data_rng);
+        history_free(&hist);
+        adamw_free(&opt);
+        model_free(&model);
+        return rc;
+    }
+
+    int *tokens = xmalloc(sizeof(int) * (size_t)B * T), *targets = xmalloc(sizeof(int) * (size_t)B * T);
+    long step = opt.step;
+    long tokens_seen = hist.n ? hist.tokens[hist.n - 1] : 0;
+    double seconds_before = hist.n ? hist.seconds[hist.n - 1] : 0.0;
+    long tokens_per_step = (long)B * T * t->grad_accum;
+    int checkpoint_every = t->checkpoint_every ? t->checkpoint_every : t->eval_every;
+    fprintf(stderr, "dint train: %s, %ld parameters, %s %ld steps to go (%ld tokens each), %d thread(s)\n",
+            variant_name(cfg.model.variant), model.n_params, a.resume ? "resuming," : "",
+            (long)t->steps - step, tokens_per_step, a.threads);
+    if (!a.resume) {
+        double v = validation_loss(&model, &corpus, t, tokens, targets);
+        if (!isfinite(v)) {
+            fprintf(stderr, "dint train: error: divergence at step 0: validation loss is %g\n", v);
+            rc = EXIT_DIVERGED;
+        } else {
+            history_push_val(&hist, 0, v);
+            fprintf(stderr, "step %5d | val loss %.4f\n", 0, v);
+        }
+    }
+    double t0 = now_seconds(), t_log = t0;
+    long step_log = step;
+    while (rc == 0 && step < t->steps) {
+        model_zero_grad(&model);
+        double loss = 0.0;
+        for (int micro = 0; micro < t->grad_accum; micro++) {
+            corpus_train_batch(&corpus, data_rng, tokens, targets, B, T);
+            loss += model_forward(&model, tokens, targets, B, T) / t->grad_accum;
+            model_backward(&model, tokens, 1.0f / ((float)B * T * t->grad_accum));
+        }
+        double gnorm = grad_global_norm(model.grads, model.n_params);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            fprintf(stderr, "dint train: error: divergence at step %ld: %s is %g; the run file keeps "
+                            "the last good checkpoint (lower train.lr or raise train.warmup)\n",
+                    step + 1, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? gnorm : loss);
+            rc = EXIT_DIVERGED;
+            break;
+        }
+        grad_clip(model.grads, model.n_params, gnorm, t->grad_clip);
+        float lr = lr_schedule(t, step);
+        adamw_step(&opt, &model, lr, t);
+        step++;
+        tokens_seen += tokens_per_step;
+        double elapsed = now_seconds() - t0;
+        history_push(&hist, step, loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
+                     model.lambda, model.gamma);
+        if (step % t->log_every == 0 || step == t->steps) {
+            double now = now_seconds();
+            double tps = (double)(step - step_log) * tokens_per_step / (now - t_log + 1e-9);
+            double eta = (double)(t->steps - step) * tokens_per_step / (tps + 1e-9);
+            char eta_s[32];
+            format_duration(eta, eta_s, sizeof eta_s);
+            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n",
+                    step, t->steps, loss, (double)lr, gnorm, tps, eta_s);
+            t_log = now;
+            step_log = step;
+        }
+        int eval_now = step % t->eval_every == 0 || step == t->steps;
+        if (eval_now) {
+            double v = validation_loss(&model, &corpus, t, tokens, targets);
+            if (!isfinite(v)) {
+                fprintf(stderr, "dint train: error: divergence at step %ld: validation loss is %g; "
+                                "the run file keeps the last good checkpoint\n", step, v);
+                rc = EXIT_DIVERGED;
+                break;
+            }
+            history_push_val(&hist, step, v);
+            fprintf(stderr, "step %5ld | val loss %.4f\n", step, v);
+        }
+        int stop_here = a.stop_at > 0 && step >= a.stop_at && step < t->steps;
+        if (step % checkpoint_every == 0 || step == t->steps || stop_here) {
+            st.status = step == t->steps ? "complete" : (stop_here ? "stopped" : "running");
+            if (runfile_write(a.out, &st, &err) != 0) {
+                cli_error("train", err.msg);
+                rc = EXIT_USAGE;
+                break;
+            }
+        }
+        if (stop_here) {
+            fprintf(stderr, "dint train: stopped after step %ld as asked; continue with: dint train --out %s --resume\n",
+                    step, a.out);
+            break;
+        }
+    }
+    if (rc == 0 && step >= t->steps) {
+        if (a.resume && hist.n == opt.step && step == t->steps && !a.stop_at)
+            fprintf(stderr, "dint train: %s holds a complete run (%ld steps)\n", a.out, step);
+        printf("%s\n", a.out);
+        fprintf(stderr, "dint train: done; run file %s (see: dint info %s)\n", a.out, a.out);
+    }
+    free(tokens);
+    free(targets);
+    corpus_free(&corpus);
+    gsl_rng_free(data_rng);
+    history_free(&hist);
+    adamw_free(&opt);
+    model_free(&model);
+    return rc;
+}

@@ -1,0 +1,36 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runfile.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: dint <command> [options]\n"
+            "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
+            "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
+            "         [--stop-at STEP] [--threads N]\n"
+            "  info   RUN.h5\n"
+            "See README.md for the config keys and the run-file schema.\n");
+}
+
+void cli_error(const char *cmd, const char *msg) {
+    fprintf(stderr, "dint %s: error: %s\n", cmd, msg);
+}
+
+int main(int argc, char **argv) {
+    runfile_quiet();
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
+    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, info; see dint --help)\n",
+            argv[1]);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,62 @@
+// Run files: one HDF5 file per run holding its config, weights, optimizer and RNG state,
+// training curves and data split (schema in results/README.md). Always written whole to a
+// temporary name and renamed, so a file that was complete stays complete.
+#ifndef DINT_RUNFILE_H
+#define DINT_RUNFILE_H
+
+#include <gsl/gsl_rng.h>
+
+#include "check.h"
+#include "config.h"
+#include "corpus.h"
+#include "model.h"
+#include "optim.h"
+
+#define RUNFILE_SCHEMA_VERSION 1
+
+// Growable training history, one entry per optimizer step (and per evaluation).
+typedef struct {
+    long n, cap, n_layer;
+    long *step, *tokens;
+    double *loss, *lr, *grad_norm, *seconds;
+    float *lambda, *gamma; // (n, n_layer)
+    long n_val, cap_val;
+    long *val_step;
+    double *val_loss;
+} History;
+
+void history_init(History *h, int n_layer);
+void history_free(History *h);
+void history_push(History *h, long step, double loss, double lr, double grad_norm, long tokens,
+                  double seconds, const float *lambda, const float *gamma);
+void history_push_val(History *h, long step, double val_loss);
+
+typedef struct {
+    RunConfig cfg;
+    Model *model;
+    AdamW *opt;
+    gsl_rng *data_rng;
+    History *hist;
+    const Corpus *corpus; // what the run was trained on (names, split, token counts)
+    const char *data_path;
+    const char *status; // "running", "stopped" or "complete"
+    char created_utc[32];
+    int threads;
+} RunState;
+
+// Silence HDF5's own error stack printing: every failure is reported by us, in one line.
+void runfile_quiet(void);
+
+int runfile_write(const char *path, const RunState *st, Error *err);
+
+// Open a run file and read its config (for resume and info). Fails cleanly on anything that is
+// not a complete run file of this schema.
+int runfile_read_config(const char *path, RunConfig *cfg, Error *err);
+// Read weights, optimizer, RNG and history into an already built state (same config).
+int runfile_read_state(const char *path, RunState *st, char *data_path, int data_path_len,
+                       Error *err);
+
+// Print a human-readable summary of a run file to stdout.
+int runfile_info(const char *path, Error *err);
+
+#endif
