@@ -11,9 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef DINT_GIT_COMMIT
-#define DINT_GIT_COMMIT "unknown"
-#endif
+#include "git_commit.h"
 #define DINT_VERSION "0.1.0"
 
 // ---- history ----
@@ -98,11 +96,19 @@ static int write_ds(hid_t loc, const char *name, hid_t mem_type, hid_t file_type
                     const hsize_t *dims, const void *data) {
     hid_t space = H5Screate_simple(rank, dims, NULL);
     if (space < 0) return -1;
-    hid_t ds = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t total = 1;
+    for (int i = 0; i < rank; i++) total *= dims[i];
+    // Non-empty datasets are one chunk with a Fletcher-32 checksum, so a damaged file is
+    // refused on read instead of yielding silently wrong weights.
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (total > 0 && H5Tis_variable_str(file_type) <= 0) {
+        H5Pset_chunk(dcpl, rank, dims);
+        H5Pset_fletcher32(dcpl);
+    }
+    hid_t ds = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = -1;
     if (ds >= 0) {
-        hsize_t total = 1;
-        for (int i = 0; i < rank; i++) total *= dims[i];
         rc = (total == 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
         H5Dclose(ds);
     }

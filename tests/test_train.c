@@ -1,0 +1,167 @@
+// Training through the `dint` executable on the State of the Union corpus: determinism,
+// resume equivalence, run-file round trip, divergence detection, learning.
+#include <criterion/criterion.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_util.h"
+#include "config.h"
+#include "corpus.h"
+#include "model.h"
+#include "runfile.h"
+
+static char out[1 << 16], err[1 << 16], cmd[8192];
+
+static void train(const char *variant, const char *path, const char *extra) {
+    snprintf(cmd, sizeof cmd, "train --variant %s --data '%s' --out '%s' " TINY_SETS "%s", variant,
+             sotu_dir(), path, extra);
+    int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 0, "dint %s failed (%d):\n%s", cmd, rc, err);
+}
+
+static void expect_same(const char *a, const char *b, const char *group) {
+    char first[256] = "";
+    int d = h5_group_diff(a, b, group, first, sizeof first);
+    cr_assert_eq(d, 0, "%s differs between %s and %s (%d datasets, first: %s)", group, a, b, d, first);
+}
+
+Test(train, same_seed_same_run_different_seed_different_run) {
+    const char *dir = scratch_dir("train_det");
+    char a[1024], b[1024], c[1024];
+    snprintf(a, sizeof a, "%s/a.h5", dir);
+    snprintf(b, sizeof b, "%s/b.h5", dir);
+    snprintf(c, sizeof c, "%s/c.h5", dir);
+    train("dint", a, "--set train.steps=6 --set train.eval_every=3 --seed 7");
+    train("dint", b, "--set train.steps=6 --set train.eval_every=3 --seed 7");
+    train("dint", c, "--set train.steps=6 --set train.eval_every=3 --seed 8");
+    expect_same(a, b, "/model/params");
+    expect_same(a, b, "/optim/m");
+    char first[256];
+    cr_assert_gt(h5_group_diff(a, c, "/model/params", first, sizeof first), 0,
+                 "a different seed must give different weights");
+    // /train differs only in wall-clock seconds.
+    cr_assert_eq(h5_group_diff(a, b, "/train", first, sizeof first), 1, "only /train/seconds may differ");
+    cr_assert_str_eq(first, "seconds");
+}
+
+Test(train, one_and_two_threads_agree) {
+    const char *dir = scratch_dir("train_threads");
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/t1.h5", dir);
+    snprintf(b, sizeof b, "%s/t2.h5", dir);
+    train("diff", a, "--set train.steps=4 --set train.eval_every=4 --threads 1");
+    train("diff", b, "--set train.steps=4 --set train.eval_every=4 --threads 2");
+    expect_same(a, b, "/model/params");
+}
+
+Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
+    const char *dir = scratch_dir("train_resume");
+    const char *variants[] = {"transformer", "diff", "dint"};
+    for (int v = 0; v < 3; v++) {
+        char full[1024], part[1024];
+        snprintf(full, sizeof full, "%s/%s_full.h5", dir, variants[v]);
+        snprintf(part, sizeof part, "%s/%s_part.h5", dir, variants[v]);
+        const char *sets = "--set train.steps=8 --set train.eval_every=3 --seed 11 ";
+        train(variants[v], full, sets);
+        char extra[512];
+        snprintf(extra, sizeof extra, "%s --stop-at 5", sets);
+        train(variants[v], part, extra);
+        snprintf(cmd, sizeof cmd, "train --out '%s' --resume", part);
+        int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+        cr_assert_eq(rc, 0, "resume failed: %s", err);
+        expect_same(full, part, "/model/params");
+        expect_same(full, part, "/optim/m");
+        expect_same(full, part, "/optim/v");
+        expect_same(full, part, "/rng");
+        char first[256];
+        cr_assert_eq(h5_group_diff(full, part, "/train", first, sizeof first), 1,
+                     "%s: training curves differ beyond wall-clock seconds (first: %s)", variants[v], first);
+    }
+}
+
+// Load a run file back into a model: its weights reproduce the validation loss it recorded.
+Test(train, run_file_round_trip) {
+    const char *dir = scratch_dir("train_roundtrip");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rt.h5", dir);
+    train("dint", path, "--set train.steps=3 --set train.eval_every=3 --set model.gamma=learned --threads 1");
+    runfile_quiet();
+    RunConfig cfg;
+    Error e;
+    cr_assert_eq(runfile_read_config(path, &cfg, &e), 0, "%s", e.msg);
+    cr_assert_eq(cfg.model.variant, VARIANT_DINT);
+    cr_assert_eq(cfg.model.gamma_mode, GAMMA_LEARNED);
+    cr_assert_eq(cfg.train.steps, 3);
+    cr_assert_eq(cfg.seed, 1234);
+    Model m;
+    cr_assert_eq(model_build(&m, &cfg.model, &e), 0);
+    AdamW opt;
+    adamw_init(&opt, m.n_params);
+    History h;
+    history_init(&h, cfg.model.n_layer);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    Corpus corpus = {0};
+    RunState st = {.cfg = cfg, .model = &m, .opt = &opt, .data_rng = rng, .hist = &h, .corpus = &corpus};
+    char data_path[4096];
+    cr_assert_eq(runfile_read_state(path, &st, data_path, sizeof data_path, &e), 0, "%s", e.msg);
+    cr_assert_str_eq(data_path, sotu_dir());
+    cr_assert_eq(opt.step, 3);
+    cr_assert_eq(h.n, 3);
+    cr_assert_eq(h.n_val, 2);
+    const Tokenizer *tok = tokenizer_get("byte");
+    cr_assert_eq(corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.split_seed, &e), 0);
+    int B = cfg.train.batch_size, T = cfg.train.seq_len;
+    int *tokens = malloc(sizeof(int) * B * T), *targets = malloc(sizeof(int) * B * T);
+    double v = 0;
+    for (int i = 0; i < cfg.train.eval_batches; i++) {
+        corpus_val_batch(&corpus, i, cfg.train.eval_batches, tokens, targets, B, T);
+        v += model_forward(&m, tokens, targets, B, T);
+    }
+    v /= cfg.train.eval_batches;
+    cr_assert_eq(v, h.val_loss[1], "reloaded weights give val loss %.9g, file says %.9g", v, h.val_loss[1]);
+    // The stored config is the resolved config, field for field.
+    char *j1 = config_to_json(&cfg);
+    RunConfig again;
+    cr_assert_eq(config_from_json(&again, j1, &e), 0, "%s", e.msg);
+    char *j2 = config_to_json(&again);
+    cr_assert_str_eq(j1, j2);
+    free(j1);
+    free(j2);
+    free(tokens);
+    free(targets);
+    corpus_free(&corpus);
+    gsl_rng_free(rng);
+    history_free(&h);
+    adamw_free(&opt);
+    model_free(&m);
+}
+
+Test(train, divergence_is_reported_with_its_step_and_not_written) {
+    const char *dir = scratch_dir("train_diverge");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nan.h5", dir);
+    // lr 10 without clipping: the lambda exponentials overflow within a few steps.
+    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s' " TINY_SETS
+             "--set train.steps=50 --set train.eval_every=50 --set train.lr=10 --set train.grad_clip=0",
+             sotu_dir(), path);
+    int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_eq(rc, 3, "expected exit 3 (diverged), got %d:\n%s", rc, err);
+    cr_assert(strstr(err, "divergence at step ") != NULL, "%s", err);
+    cr_assert(!file_exists(path), "a diverged run must not write a run file");
+}
+
+Test(train, info_describes_the_run) {
+    const char *dir = scratch_dir("train_info");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/i.h5", dir);
+    train("dint", path, "--set train.steps=2 --set train.eval_every=2 --set model.g_mode=full");
+    snprintf(cmd, sizeof cmd, "info '%s'", path);
+    cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    const char *must[] = {"variant       dint", "NOT causal", "gamma tied", "2 of 2 steps",
+                          "val loss", "parameters", "233 documents", "\"g_mode\":"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        cr_assert(strstr(out, must[i]) != NULL, "dint info lacks '%s':\n%s", must[i], out);
+}
