@@ -77,7 +77,6 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
                        const float *k, const float *v, float lambda, float gamma, int B,
                        const AttnDims *a) {
     int T = a->T, vd = a->v_dim, H = a->n_heads;
-    threads_blas_serial_begin();
 #pragma omp parallel
     {
         float *C = xmalloc(sizeof(float) * (size_t)T * vd);
@@ -112,7 +111,6 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
         free(C);
         free(acc);
     }
-    threads_blas_serial_end();
 }
 
 // dS = A * (dA - rowsum(A * dA)) * scale, in place over dA; zero above the diagonal.
@@ -137,7 +135,6 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
     int T = a->T, vd = a->v_dim, H = a->n_heads, d = a->qk_dim;
     double *part_l = xcalloc((size_t)B * H, sizeof(double));
     double *part_g = xcalloc((size_t)B * H, sizeof(double));
-    threads_blas_serial_begin();
 #pragma omp parallel
     {
         float *dA = xmalloc(sizeof(float) * (size_t)T * T);
@@ -211,7 +208,6 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
         free(C);
         free(acc);
     }
-    threads_blas_serial_end();
     // Fixed-order sums: the same result on any number of threads.
     double sl = 0.0, sg = 0.0;
     for (int i = 0; i < B * H; i++) {

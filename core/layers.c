@@ -9,24 +9,29 @@
 
 static int g_threads = 1;
 
+// All parallelism is OpenMP; OpenBLAS always runs on the calling thread, so the two never
+// compete for the cores.
 void threads_init(int n) {
     g_threads = n > 0 ? n : 1;
     omp_set_num_threads(g_threads);
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(1);
 }
 int threads_count(void) {
     return g_threads;
 }
-void threads_blas_serial_begin(void) {
-    openblas_set_num_threads(1);
-}
-void threads_blas_serial_end(void) {
-    openblas_set_num_threads(g_threads);
-}
+
+// Matmuls are split into row blocks of a fixed size, whatever the thread count: each block is
+// one sgemm call of the same shape on 1 or 2 threads, so results are bit-identical.
+enum { ROWS_N = 128, ROWS_OC = 32 };
 
 void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, in, IC, w, IC, 0.0f, out,
-                OC);
+    int blocks = (N + ROWS_N - 1) / ROWS_N;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        int lo = blk * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f,
+                    in + (long)lo * IC, IC, w, IC, 0.0f, out + (long)lo * OC, OC);
+    }
 }
 
 void matmul_forward_ref(float *out, const float *in, const float *w, int N, int IC, int OC) {
@@ -40,12 +45,21 @@ void matmul_forward_ref(float *out, const float *in, const float *w, int N, int 
 
 void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      int N, int IC, int OC) {
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, w, IC,
-                    1.0f, din, IC);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
-                    1.0f, dw, IC);
+    // din rows split over N; dw rows split over OC: disjoint outputs, fixed summation order.
+    int blocks_n = din ? (N + ROWS_N - 1) / ROWS_N : 0;
+    int blocks_oc = dw ? (OC + ROWS_OC - 1) / ROWS_OC : 0;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < blocks_n + blocks_oc; blk++) {
+        if (blk < blocks_n) {
+            int lo = blk * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
+                        dout + (long)lo * OC, OC, w, IC, 1.0f, din + (long)lo * IC, IC);
+        } else {
+            int lo = (blk - blocks_n) * ROWS_OC, rows = OC - lo < ROWS_OC ? OC - lo : ROWS_OC;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, IC, N, 1.0f, dout + lo, OC,
+                        in, IC, 1.0f, dw + (long)lo * IC, IC);
+        }
+    }
 }
 
 void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in,

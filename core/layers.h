@@ -4,12 +4,9 @@
 #ifndef DINT_LAYERS_H
 #define DINT_LAYERS_H
 
-// Run BLAS and OpenMP with n threads in total (never both at once: see threads_blas_serial).
+// Use n OpenMP threads; OpenBLAS is kept single-threaded and called from inside them.
 void threads_init(int n);
 int threads_count(void);
-// Around an OpenMP region that calls BLAS: BLAS single-threaded inside, restored after.
-void threads_blas_serial_begin(void);
-void threads_blas_serial_end(void);
 
 // torch: out = in @ w.T            out (N, OC), in (N, IC), w (OC, IC)
 void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC);

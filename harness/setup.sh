@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what is missing (Debian 12, as root) and build dint into build/ (and, with
+# --sanitize, an ASan/UBSan build into build-sanitize/). Safe to run again: it only does
+# what is not done yet.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+packages=(build-essential cmake pkg-config git libopenblas-dev libhdf5-dev libgsl-dev
+          libcriterion-dev libinih-dev libcjson-dev python3 python3-h5py python3-numpy)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: error: missing packages (${missing[*]}); run as root or: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build() { # dir, extra cmake args...
+  local dir="$1"; shift
+  cmake -S "$root" -B "$root/$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake --build "$root/$dir" -j"$(nproc)" >/dev/null
+}
+build build
+if [ "${1:-}" = "--sanitize" ]; then
+  build build-sanitize -DDINT_SANITIZE=ON
+fi
