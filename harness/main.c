@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "h5io.h"
 #include "runfile.h"
 
 static void usage(FILE *out) {
@@ -19,7 +20,7 @@ void cli_error(const char *cmd, const char *msg) {
 }
 
 int main(int argc, char **argv) {
-    runfile_quiet();
+    h5_quiet();
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

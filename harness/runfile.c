@@ -1,5 +1,7 @@
 #include "runfile.h"
 
+#include "h5io.h"
+
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -86,140 +88,6 @@ void history_push_val(History *h, long step, double val_loss) {
     h->n_val++;
 }
 
-// ---- HDF5 helpers: each returns 0 or -1 ----
-
-void runfile_quiet(void) {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static int write_ds(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
-                    const hsize_t *dims, const void *data) {
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    if (space < 0) return -1;
-    hsize_t total = 1;
-    for (int i = 0; i < rank; i++) total *= dims[i];
-    // Non-empty datasets are one chunk with a Fletcher-32 checksum, so a damaged file is
-    // refused on read instead of yielding silently wrong weights.
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (total > 0 && H5Tis_variable_str(file_type) <= 0) {
-        H5Pset_chunk(dcpl, rank, dims);
-        H5Pset_fletcher32(dcpl);
-    }
-    hid_t ds = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
-    int rc = -1;
-    if (ds >= 0) {
-        rc = (total == 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0) ? 0 : -1;
-        H5Dclose(ds);
-    }
-    H5Sclose(space);
-    return rc;
-}
-
-static int write_f32(hid_t loc, const char *name, int rank, const hsize_t *dims, const float *d) {
-    return write_ds(loc, name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, rank, dims, d);
-}
-static int write_f64(hid_t loc, const char *name, hsize_t n, const double *d) {
-    return write_ds(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &n, d);
-}
-static int write_i64(hid_t loc, const char *name, hsize_t n, const long *d) {
-    return write_ds(loc, name, H5T_NATIVE_LONG, H5T_STD_I64LE, 1, &n, d);
-}
-
-static hid_t str_type(void) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
-
-static int write_attr(hid_t loc, const char *name, hid_t mem_type, hid_t file_type,
-                      const void *v) {
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (a >= 0 && H5Awrite(a, mem_type, v) >= 0) ? 0 : -1;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(space);
-    return rc;
-}
-static int attr_str(hid_t loc, const char *name, const char *v) {
-    hid_t t = str_type();
-    int rc = write_attr(loc, name, t, t, &v);
-    H5Tclose(t);
-    return rc;
-}
-static int attr_i64(hid_t loc, const char *name, long v) {
-    return write_attr(loc, name, H5T_NATIVE_LONG, H5T_STD_I64LE, &v);
-}
-static int attr_u64(hid_t loc, const char *name, uint64_t v) {
-    return write_attr(loc, name, H5T_NATIVE_UINT64, H5T_STD_U64LE, &v);
-}
-
-static int write_strings(hid_t loc, const char *name, char *const *s, hsize_t n) {
-    hid_t t = str_type();
-    int rc = write_ds(loc, name, t, t, 1, &n, s);
-    H5Tclose(t);
-    return rc;
-}
-
-// Read a string attribute (caller frees), or NULL.
-static char *read_attr_str(hid_t loc, const char *name) {
-    if (H5Aexists(loc, name) <= 0) return NULL;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t t = str_type();
-    char *v = NULL, *out = NULL;
-    hid_t ft = H5Aget_type(a);
-    if (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0 && H5Aread(a, t, &v) >= 0 && v) {
-        out = strdup(v);
-        H5free_memory(v);
-    }
-    H5Tclose(ft);
-    H5Tclose(t);
-    H5Aclose(a);
-    return out;
-}
-
-static int read_attr_num(hid_t loc, const char *name, hid_t mem_type, void *out) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, mem_type, out) >= 0 ? 0 : -1;
-    H5Aclose(a);
-    return rc;
-}
-
-// Read a whole dataset of exactly `numel` elements into buf.
-static int read_ds(hid_t loc, const char *name, hid_t mem_type, hsize_t numel, void *buf) {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t space = H5Dget_space(ds);
-    hssize_t n = H5Sget_simple_extent_npoints(space);
-    int rc = -1;
-    if (n == (hssize_t)numel)
-        rc = (numel == 0 || H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) ? 0 : -1;
-    H5Sclose(space);
-    H5Dclose(ds);
-    return rc;
-}
-
-static long ds_len(hid_t loc, const char *name) {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t space = H5Dget_space(ds);
-    hsize_t dims[2] = {0, 0};
-    int rank = H5Sget_simple_extent_dims(space, dims, NULL);
-    H5Sclose(space);
-    H5Dclose(ds);
-    return rank >= 1 ? (long)dims[0] : -1;
-}
-
-static hid_t make_group(hid_t loc, const char *name) {
-    return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-}
-
 static void utc_now(char *buf, size_t n) {
     time_t t = time(NULL);
     struct tm tm;
@@ -233,7 +101,7 @@ static int write_params(hid_t grp, const Model *m, const float *buf) {
     for (int i = 0; i < m->n_tensors; i++) {
         const ParamInfo *pi = &m->info[i];
         hsize_t dims[2] = {(hsize_t)pi->shape[0], (hsize_t)pi->shape[1]};
-        if (write_f32(grp, pi->name, pi->ndim, dims, buf + pi->offset) != 0) return -1;
+        if (h5_write_f32(grp, pi->name, pi->ndim, dims, buf + pi->offset) != 0) return -1;
     }
     return 0;
 }
@@ -247,77 +115,79 @@ static int write_contents(hid_t f, const RunState *st) {
     char host[256] = "unknown", now[32];
     gethostname(host, sizeof host - 1);
     utc_now(now, sizeof now);
-    rc |= attr_i64(f, "schema_version", RUNFILE_SCHEMA_VERSION);
-    rc |= attr_str(f, "dint_version", DINT_VERSION);
-    rc |= attr_str(f, "git_commit", DINT_GIT_COMMIT);
-    rc |= attr_str(f, "created_utc", st->created_utc);
-    rc |= attr_str(f, "updated_utc", now);
-    rc |= attr_str(f, "host", host);
-    rc |= attr_str(f, "config", json);
-    rc |= attr_u64(f, "seed", st->cfg.seed);
-    rc |= attr_str(f, "variant", variant_name(st->cfg.model.variant));
-    rc |= attr_str(f, "status", st->status);
-    rc |= attr_i64(f, "threads", st->threads);
-    rc |= attr_i64(f, "param_count", m->n_params);
+    rc |= h5_attr_i64(f, "schema_version", RUNFILE_SCHEMA_VERSION);
+    rc |= h5_attr_str(f, "dint_version", DINT_VERSION);
+    rc |= h5_attr_str(f, "git_commit", DINT_GIT_COMMIT);
+    rc |= h5_attr_str(f, "created_utc", st->created_utc);
+    rc |= h5_attr_str(f, "updated_utc", now);
+    rc |= h5_attr_str(f, "host", host);
+    rc |= h5_attr_str(f, "config", json);
+    rc |= h5_attr_u64(f, "seed", st->cfg.seed);
+    rc |= h5_attr_str(f, "variant", variant_name(st->cfg.model.variant));
+    rc |= h5_attr_str(f, "status", st->status);
+    rc |= h5_attr_i64(f, "threads", st->threads);
+    rc |= h5_attr_i64(f, "param_count", m->n_params);
     free(json);
 
-    hid_t g_model = make_group(f, "model");
-    hid_t g_params = make_group(g_model, "params");
+    hid_t g_model = h5_group(f, "model");
+    hid_t g_params = h5_group(g_model, "params");
     rc |= write_params(g_params, m, m->params);
     H5Gclose(g_params);
     H5Gclose(g_model);
 
-    hid_t g_opt = make_group(f, "optim");
-    rc |= attr_i64(g_opt, "step", st->opt->step);
-    rc |= attr_str(g_opt, "algorithm", "AdamW (decoupled weight decay on matrices)");
-    hid_t g_m = make_group(g_opt, "m"), g_v = make_group(g_opt, "v");
+    hid_t g_opt = h5_group(f, "optim");
+    rc |= h5_attr_i64(g_opt, "step", st->opt->step);
+    rc |= h5_attr_str(g_opt, "algorithm", "AdamW (decoupled weight decay on matrices)");
+    hid_t g_m = h5_group(g_opt, "m"), g_v = h5_group(g_opt, "v");
     rc |= write_params(g_m, m, st->opt->m);
     rc |= write_params(g_v, m, st->opt->v);
     H5Gclose(g_m);
     H5Gclose(g_v);
     H5Gclose(g_opt);
 
-    hid_t g_rng = make_group(f, "rng");
+    hid_t g_rng = h5_group(f, "rng");
     hsize_t nstate = gsl_rng_size(st->data_rng);
-    rc |= write_ds(g_rng, "data", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nstate,
+    rc |= h5_write(g_rng, "data", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nstate,
                    gsl_rng_state(st->data_rng));
     hid_t ds = H5Dopen2(g_rng, "data", H5P_DEFAULT);
     if (ds >= 0) {
-        rc |= attr_str(ds, "algorithm", gsl_rng_name(st->data_rng));
-        rc |= attr_str(ds, "meaning", "state of the batch-sampling generator after the last step");
+        rc |= h5_attr_str(ds, "algorithm", gsl_rng_name(st->data_rng));
+        rc |=
+            h5_attr_str(ds, "meaning", "state of the batch-sampling generator after the last step");
         H5Dclose(ds);
     }
     H5Gclose(g_rng);
 
-    hid_t g_train = make_group(f, "train");
-    rc |= attr_i64(g_train, "steps_done", h->n);
-    rc |= attr_i64(g_train, "steps_planned", st->cfg.train.steps);
-    rc |= write_i64(g_train, "step", (hsize_t)h->n, h->step);
-    rc |= write_f64(g_train, "loss", (hsize_t)h->n, h->loss);
-    rc |= write_f64(g_train, "lr", (hsize_t)h->n, h->lr);
-    rc |= write_f64(g_train, "grad_norm", (hsize_t)h->n, h->grad_norm);
-    rc |= write_i64(g_train, "tokens", (hsize_t)h->n, h->tokens);
-    rc |= write_f64(g_train, "seconds", (hsize_t)h->n, h->seconds);
+    hid_t g_train = h5_group(f, "train");
+    rc |= h5_attr_i64(g_train, "steps_done", h->n);
+    rc |= h5_attr_i64(g_train, "steps_planned", st->cfg.train.steps);
+    rc |= h5_write_i64(g_train, "step", (hsize_t)h->n, h->step);
+    rc |= h5_write_f64(g_train, "loss", (hsize_t)h->n, h->loss);
+    rc |= h5_write_f64(g_train, "lr", (hsize_t)h->n, h->lr);
+    rc |= h5_write_f64(g_train, "grad_norm", (hsize_t)h->n, h->grad_norm);
+    rc |= h5_write_i64(g_train, "tokens", (hsize_t)h->n, h->tokens);
+    rc |= h5_write_f64(g_train, "seconds", (hsize_t)h->n, h->seconds);
     hsize_t dims[2] = {(hsize_t)h->n, (hsize_t)L};
-    if (m->cfg.variant != VARIANT_TRANSFORMER) rc |= write_f32(g_train, "lambda", 2, dims, h->lambda);
-    if (m->cfg.variant == VARIANT_DINT) rc |= write_f32(g_train, "gamma", 2, dims, h->gamma);
-    rc |= write_i64(g_train, "val_step", (hsize_t)h->n_val, h->val_step);
-    rc |= write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
+    if (m->cfg.variant != VARIANT_TRANSFORMER)
+        rc |= h5_write_f32(g_train, "lambda", 2, dims, h->lambda);
+    if (m->cfg.variant == VARIANT_DINT) rc |= h5_write_f32(g_train, "gamma", 2, dims, h->gamma);
+    rc |= h5_write_i64(g_train, "val_step", (hsize_t)h->n_val, h->val_step);
+    rc |= h5_write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
     H5Gclose(g_train);
 
     const Corpus *c = st->corpus;
-    hid_t g_data = make_group(f, "data");
-    rc |= attr_str(g_data, "path", st->data_path);
-    rc |= attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
-    rc |= attr_i64(g_data, "bytes", c->n_bytes);
-    rc |= attr_i64(g_data, "train_tokens", c->n_train);
-    rc |= attr_i64(g_data, "val_tokens", c->n_val);
-    rc |= write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
+    hid_t g_data = h5_group(f, "data");
+    rc |= h5_attr_str(g_data, "path", st->data_path);
+    rc |= h5_attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
+    rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
+    rc |= h5_attr_i64(g_data, "train_tokens", c->n_train);
+    rc |= h5_attr_i64(g_data, "val_tokens", c->n_val);
+    rc |= h5_write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
     unsigned char *is_val = xmalloc((size_t)c->n_docs + 1);
     for (int i = 0; i < c->n_docs; i++) is_val[i] = (unsigned char)c->doc_is_val[i];
     hsize_t nd = (hsize_t)c->n_docs;
-    rc |= write_ds(g_data, "is_validation", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, is_val);
-    rc |= write_i64(g_data, "document_tokens", nd, c->doc_tokens);
+    rc |= h5_write(g_data, "is_validation", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, is_val);
+    rc |= h5_write_i64(g_data, "document_tokens", nd, c->doc_tokens);
     free(is_val);
     H5Gclose(g_data);
     return rc;
@@ -338,7 +208,8 @@ int runfile_write(const char *path, const RunState *st, Error *err) {
     }
     if (rc != 0) {
         unlink(tmp);
-        return error_set(err, "writing '%s' failed (disk full?); the previous file is unchanged", path);
+        return error_set(err, "writing '%s' failed (disk full?); the previous file is unchanged",
+                         path);
     }
     if (rename(tmp, path) != 0) {
         unlink(tmp);
@@ -365,7 +236,7 @@ static hid_t open_runfile(const char *path, Error *err) {
         return -1;
     }
     long schema = 0;
-    if (read_attr_num(f, "schema_version", H5T_NATIVE_LONG, &schema) != 0) {
+    if (h5_read_attr_num(f, "schema_version", H5T_NATIVE_LONG, &schema) != 0) {
         H5Fclose(f);
         error_set(err, "'%s' is HDF5 but not a dint run file (no schema_version)", path);
         return -1;
@@ -382,12 +253,12 @@ static hid_t open_runfile(const char *path, Error *err) {
 int runfile_read_config(const char *path, RunConfig *cfg, Error *err) {
     hid_t f = open_runfile(path, err);
     if (f < 0) return -1;
-    char *json = read_attr_str(f, "config");
+    char *json = h5_read_attr_str(f, "config");
     int rc = json ? config_from_json(cfg, json, err)
                   : error_set(err, "'%s' has no config attribute (corrupt run file)", path);
     free(json);
     uint64_t seed;
-    if (rc == 0 && read_attr_num(f, "seed", H5T_NATIVE_UINT64, &seed) == 0) cfg->seed = seed;
+    if (rc == 0 && h5_read_attr_num(f, "seed", H5T_NATIVE_UINT64, &seed) == 0) cfg->seed = seed;
     H5Fclose(f);
     if (rc != 0 && err && !strstr(err->msg, path)) {
         Error e2;
@@ -397,7 +268,8 @@ int runfile_read_config(const char *path, RunConfig *cfg, Error *err) {
     return rc;
 }
 
-static int read_params(hid_t f, const char *group, const Model *m, float *buf, char *bad, int nbad) {
+static int read_params(hid_t f, const char *group, const Model *m, float *buf, char *bad,
+                       int nbad) {
     hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
     if (g < 0) {
         snprintf(bad, nbad, "%s", group);
@@ -406,7 +278,7 @@ static int read_params(hid_t f, const char *group, const Model *m, float *buf, c
     int rc = 0;
     for (int i = 0; i < m->n_tensors && rc == 0; i++) {
         const ParamInfo *pi = &m->info[i];
-        if (read_ds(g, pi->name, H5T_NATIVE_FLOAT, (hsize_t)pi->numel, buf + pi->offset) != 0) {
+        if (h5_read(g, pi->name, H5T_NATIVE_FLOAT, (hsize_t)pi->numel, buf + pi->offset) != 0) {
             snprintf(bad, nbad, "%s/%s", group, pi->name);
             rc = -1;
         }
@@ -427,18 +299,20 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         read_params(f, "/optim/v", m, st->opt->v, bad, sizeof bad) != 0)
         rc = -1;
     hid_t g_opt = rc == 0 ? H5Gopen2(f, "/optim", H5P_DEFAULT) : -1;
-    if (rc == 0 && (g_opt < 0 || read_attr_num(g_opt, "step", H5T_NATIVE_LONG, &st->opt->step) != 0)) {
+    if (rc == 0 &&
+        (g_opt < 0 || h5_read_attr_num(g_opt, "step", H5T_NATIVE_LONG, &st->opt->step) != 0)) {
         snprintf(bad, sizeof bad, "/optim step");
         rc = -1;
     }
     if (g_opt >= 0) H5Gclose(g_opt);
-    if (rc == 0 && read_ds(f, "/rng/data", H5T_NATIVE_UCHAR, gsl_rng_size(st->data_rng),
+    if (rc == 0 && h5_read(f, "/rng/data", H5T_NATIVE_UCHAR, gsl_rng_size(st->data_rng),
                            gsl_rng_state(st->data_rng)) != 0) {
         snprintf(bad, sizeof bad, "/rng/data");
         rc = -1;
     }
     History *h = st->hist;
-    long n = rc == 0 ? ds_len(f, "/train/step") : -1, nv = rc == 0 ? ds_len(f, "/train/val_step") : -1;
+    long n = rc == 0 ? h5_len(f, "/train/step") : -1,
+         nv = rc == 0 ? h5_len(f, "/train/val_step") : -1;
     if (rc == 0 && (n < 0 || nv < 0)) {
         snprintf(bad, sizeof bad, "/train");
         rc = -1;
@@ -449,37 +323,39 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         h->n = n;
         h->n_val = nv;
         int L = (int)h->n_layer;
-        if (read_ds(f, "/train/step", H5T_NATIVE_LONG, n, h->step) || read_ds(f, "/train/loss", H5T_NATIVE_DOUBLE, n, h->loss) ||
-            read_ds(f, "/train/lr", H5T_NATIVE_DOUBLE, n, h->lr) ||
-            read_ds(f, "/train/grad_norm", H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
-            read_ds(f, "/train/tokens", H5T_NATIVE_LONG, n, h->tokens) ||
-            read_ds(f, "/train/seconds", H5T_NATIVE_DOUBLE, n, h->seconds) ||
-            read_ds(f, "/train/val_step", H5T_NATIVE_LONG, nv, h->val_step) ||
-            read_ds(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
+        if (h5_read(f, "/train/step", H5T_NATIVE_LONG, n, h->step) ||
+            h5_read(f, "/train/loss", H5T_NATIVE_DOUBLE, n, h->loss) ||
+            h5_read(f, "/train/lr", H5T_NATIVE_DOUBLE, n, h->lr) ||
+            h5_read(f, "/train/grad_norm", H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
+            h5_read(f, "/train/tokens", H5T_NATIVE_LONG, n, h->tokens) ||
+            h5_read(f, "/train/seconds", H5T_NATIVE_DOUBLE, n, h->seconds) ||
+            h5_read(f, "/train/val_step", H5T_NATIVE_LONG, nv, h->val_step) ||
+            h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
             snprintf(bad, sizeof bad, "/train curves");
             rc = -1;
         }
         memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
         memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
         if (rc == 0 && m->cfg.variant != VARIANT_TRANSFORMER &&
-            read_ds(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
+            h5_read(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
             snprintf(bad, sizeof bad, "/train/lambda");
             rc = -1;
         }
         if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
-            read_ds(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
+            h5_read(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
             snprintf(bad, sizeof bad, "/train/gamma");
             rc = -1;
         }
         if (rc == 0 && n != st->opt->step) {
-            snprintf(bad, sizeof bad, "/train/step (length %ld, optimizer at step %ld)", n, st->opt->step);
+            snprintf(bad, sizeof bad, "/train/step (length %ld, optimizer at step %ld)", n,
+                     st->opt->step);
             rc = -1;
         }
     }
     if (rc == 0) {
         hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
-        char *p = g >= 0 ? read_attr_str(g, "path") : NULL;
-        char *created = read_attr_str(f, "created_utc");
+        char *p = g >= 0 ? h5_read_attr_str(g, "path") : NULL;
+        char *created = h5_read_attr_str(f, "created_utc");
         if (!p || !created) {
             snprintf(bad, sizeof bad, "/data path or created_utc");
             rc = -1;
@@ -503,39 +379,45 @@ int runfile_info(const char *path, Error *err) {
     if (runfile_read_config(path, &cfg, err) != 0) return -1;
     hid_t f = open_runfile(path, err);
     if (f < 0) return -1;
-    char *status = read_attr_str(f, "status"), *commit = read_attr_str(f, "git_commit");
-    char *created = read_attr_str(f, "created_utc"), *updated = read_attr_str(f, "updated_utc");
-    char *version = read_attr_str(f, "dint_version");
+    char *status = h5_read_attr_str(f, "status"), *commit = h5_read_attr_str(f, "git_commit");
+    char *created = h5_read_attr_str(f, "created_utc"),
+         *updated = h5_read_attr_str(f, "updated_utc");
+    char *version = h5_read_attr_str(f, "dint_version");
     long params = 0, threads = 0;
-    read_attr_num(f, "param_count", H5T_NATIVE_LONG, &params);
-    read_attr_num(f, "threads", H5T_NATIVE_LONG, &threads);
+    h5_read_attr_num(f, "param_count", H5T_NATIVE_LONG, &params);
+    h5_read_attr_num(f, "threads", H5T_NATIVE_LONG, &threads);
     const ModelConfig *mc = &cfg.model;
     char gamma[32];
     gamma_mode_format(mc, gamma, sizeof gamma);
     printf("run file      %s\n", path);
-    printf("status        %s (dint %s, commit %s)\n", status ? status : "?", version ? version : "?",
-           commit ? commit : "?");
+    printf("status        %s (dint %s, commit %s)\n", status ? status : "?",
+           version ? version : "?", commit ? commit : "?");
     printf("created       %s, last written %s, %ld thread(s)\n", created ? created : "?",
            updated ? updated : "?", threads);
     printf("variant       %s", variant_name(mc->variant));
     if (mc->variant == VARIANT_DINT)
         printf(", global term G %s%s, gamma %s", mc->g_mode == GMODE_FULL ? "full" : "causal",
-               mc->g_mode == GMODE_FULL ? " (NOT causal: future tokens leak into each position)" : "",
+               mc->g_mode == GMODE_FULL ? " (NOT causal: future tokens leak into each position)"
+                                        : "",
                gamma);
     if (mc->variant != VARIANT_TRANSFORMER) {
-        printf(", head norm %s", mc->head_norm ? (mc->head_norm_gain ? "on (learned gain)" : "on (fixed)") : "off");
-        if (mc->lambda_schedule) printf(", lambda_init 0.8 - 0.6 exp(-0.3 l)");
-        else printf(", lambda_init %.4g", (double)mc->lambda_init_const);
+        printf(", head norm %s",
+               mc->head_norm ? (mc->head_norm_gain ? "on (learned gain)" : "on (fixed)") : "off");
+        if (mc->lambda_schedule)
+            printf(", lambda_init 0.8 - 0.6 exp(-0.3 l)");
+        else
+            printf(", lambda_init %.4g", (double)mc->lambda_init_const);
     }
     printf("\n");
-    printf("model         %d layers, d_model %d, %d heads (head_dim %d, v %d), ffn %d, vocab %d (%s "
-           "tokenizer), %s embeddings\n",
-           mc->n_layer, mc->d_model, model_n_heads(mc), mc->head_dim, model_v_dim(mc), mc->ffn_dim,
-           mc->vocab_size, cfg.data.tokenizer, mc->tie_embeddings ? "tied" : "untied");
+    printf(
+        "model         %d layers, d_model %d, %d heads (head_dim %d, v %d), ffn %d, vocab %d (%s "
+        "tokenizer), %s embeddings\n",
+        mc->n_layer, mc->d_model, model_n_heads(mc), mc->head_dim, model_v_dim(mc), mc->ffn_dim,
+        mc->vocab_size, cfg.data.tokenizer, mc->tie_embeddings ? "tied" : "untied");
     printf("parameters    %ld\n", params);
     printf("seed          %llu (data split seed %llu)\n", (unsigned long long)cfg.seed,
            (unsigned long long)cfg.data.split_seed);
-    long n = ds_len(f, "/train/step"), nv = ds_len(f, "/train/val_step");
+    long n = h5_len(f, "/train/step"), nv = h5_len(f, "/train/val_step");
     if (n < 0) n = 0;
     if (nv < 0) nv = 0;
     long tokens = 0;
@@ -543,8 +425,8 @@ int runfile_info(const char *path, Error *err) {
     if (n > 0) {
         long *tk = xmalloc(sizeof(long) * (size_t)n);
         double *ls = xmalloc(sizeof(double) * (size_t)n);
-        if (read_ds(f, "/train/tokens", H5T_NATIVE_LONG, n, tk) == 0) tokens = tk[n - 1];
-        if (read_ds(f, "/train/loss", H5T_NATIVE_DOUBLE, n, ls) == 0) loss = ls[n - 1];
+        if (h5_read(f, "/train/tokens", H5T_NATIVE_LONG, n, tk) == 0) tokens = tk[n - 1];
+        if (h5_read(f, "/train/loss", H5T_NATIVE_DOUBLE, n, ls) == 0) loss = ls[n - 1];
         free(tk);
         free(ls);
     }
@@ -555,35 +437,37 @@ int runfile_info(const char *path, Error *err) {
     if (nv > 0) {
         long *vs = xmalloc(sizeof(long) * (size_t)nv);
         double *vl = xmalloc(sizeof(double) * (size_t)nv);
-        if (read_ds(f, "/train/val_step", H5T_NATIVE_LONG, nv, vs) == 0 &&
-            read_ds(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, vl) == 0)
-            printf("val loss      %.4f at step %ld (was %.4f at step %ld)\n", vl[nv - 1], vs[nv - 1],
-                   vl[0], vs[0]);
+        if (h5_read(f, "/train/val_step", H5T_NATIVE_LONG, nv, vs) == 0 &&
+            h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, vl) == 0)
+            printf("val loss      %.4f at step %ld (was %.4f at step %ld)\n", vl[nv - 1],
+                   vs[nv - 1], vl[0], vs[0]);
         free(vs);
         free(vl);
     }
     if (n > 0 && mc->variant != VARIANT_TRANSFORMER) {
         int L = mc->n_layer;
         float *lam = xmalloc(sizeof(float) * (size_t)(n * L));
-        if (read_ds(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
+        if (h5_read(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
             printf("lambda        ");
-            for (int l = 0; l < L; l++) printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
+            for (int l = 0; l < L; l++)
+                printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
             printf("  (per layer, last step)\n");
         }
         if (mc->variant == VARIANT_DINT &&
-            read_ds(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
+            h5_read(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
             printf("gamma         ");
-            for (int l = 0; l < L; l++) printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
+            for (int l = 0; l < L; l++)
+                printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
             printf("  (per layer, last step)\n");
         }
         free(lam);
     }
     hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
     if (g >= 0) {
-        char *p = read_attr_str(g, "path");
-        long tt = 0, vt = 0, nd = ds_len(g, "documents");
-        read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
-        read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
+        char *p = h5_read_attr_str(g, "path");
+        long tt = 0, vt = 0, nd = h5_len(g, "documents");
+        h5_read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
+        h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
         printf("data          %s: %ld documents, %ld train / %ld validation tokens\n", p ? p : "?",
                nd, tt, vt);
         free(p);

@@ -44,9 +44,6 @@ typedef struct {
     int threads;
 } RunState;
 
-// Silence HDF5's own error stack printing: every failure is reported by us, in one line.
-void runfile_quiet(void);
-
 int runfile_write(const char *path, const RunState *st, Error *err);
 
 // Open a run file and read its config (for resume and info). Fails cleanly on anything that is

@@ -1,0 +1,34 @@
+// Small HDF5 helpers used by the run files and the tests: datasets with checksums, scalar
+// attributes, UTF-8 strings. Every function returns 0 (or a valid id) on success, -1 on failure.
+#ifndef DINT_H5IO_H
+#define DINT_H5IO_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+// Silence HDF5's own error-stack printing: callers report failures in one line.
+void h5_quiet(void);
+
+hid_t h5_group(hid_t loc, const char *name);
+
+// Write a dataset of rank `rank`; non-empty numeric datasets get a Fletcher-32 checksum.
+int h5_write(hid_t loc, const char *name, hid_t mem_type, hid_t file_type, int rank,
+             const hsize_t *dims, const void *data);
+int h5_write_f32(hid_t loc, const char *name, int rank, const hsize_t *dims, const float *d);
+int h5_write_f64(hid_t loc, const char *name, hsize_t n, const double *d);
+int h5_write_i64(hid_t loc, const char *name, hsize_t n, const long *d);
+int h5_write_strings(hid_t loc, const char *name, char *const *s, hsize_t n);
+
+int h5_attr_str(hid_t loc, const char *name, const char *v);
+int h5_attr_i64(hid_t loc, const char *name, long v);
+int h5_attr_u64(hid_t loc, const char *name, uint64_t v);
+
+// A UTF-8 string attribute (caller frees), or NULL when absent or not a string.
+char *h5_read_attr_str(hid_t loc, const char *name);
+int h5_read_attr_num(hid_t loc, const char *name, hid_t mem_type, void *out);
+// Read a whole dataset that must hold exactly `numel` elements.
+int h5_read(hid_t loc, const char *name, hid_t mem_type, hsize_t numel, void *buf);
+// Length of a dataset's first dimension, or -1.
+long h5_len(hid_t loc, const char *name);
+
+#endif
