@@ -175,20 +175,25 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
     H5Gclose(g_train);
 
-    const Corpus *c = st->corpus;
     hid_t g_data = h5_group(f, "data");
-    rc |= h5_attr_str(g_data, "path", st->data_path);
     rc |= h5_attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
-    rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
-    rc |= h5_attr_i64(g_data, "train_tokens", c->n_train);
-    rc |= h5_attr_i64(g_data, "val_tokens", c->n_val);
-    rc |= h5_write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
-    unsigned char *is_val = xmalloc((size_t)c->n_docs + 1);
-    for (int i = 0; i < c->n_docs; i++) is_val[i] = (unsigned char)c->doc_is_val[i];
-    hsize_t nd = (hsize_t)c->n_docs;
-    rc |= h5_write(g_data, "is_validation", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, is_val);
-    rc |= h5_write_i64(g_data, "document_tokens", nd, c->doc_tokens);
-    free(is_val);
+    const Corpus *c = st->corpus;
+    if (c) {
+        rc |= h5_attr_str(g_data, "path", st->data_path);
+        rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
+        rc |= h5_attr_i64(g_data, "train_tokens", c->n_train);
+        rc |= h5_attr_i64(g_data, "val_tokens", c->n_val);
+        rc |= h5_write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
+        unsigned char *is_val = xmalloc((size_t)c->n_docs + 1);
+        for (int i = 0; i < c->n_docs; i++) is_val[i] = (unsigned char)c->doc_is_val[i];
+        hsize_t nd = (hsize_t)c->n_docs;
+        rc |= h5_write(g_data, "is_validation", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, is_val);
+        rc |= h5_write_i64(g_data, "document_tokens", nd, c->doc_tokens);
+        free(is_val);
+    } else {
+        rc |= h5_attr_str(g_data, "path", "");
+        rc |= h5_attr_str(g_data, "note", st->data_path ? st->data_path : "no training data");
+    }
     H5Gclose(g_data);
     return rc;
 }
@@ -294,6 +299,13 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
     char bad[256] = "";
     int rc = 0;
     Model *m = st->model;
+    char *status = h5_read_attr_str(f, "status");
+    if (status && !strcmp(status, "imported")) {
+        free(status);
+        H5Fclose(f);
+        return error_set(err, "'%s' holds imported weights and no training state; it cannot be resumed", path);
+    }
+    free(status);
     if (read_params(f, "/model/params", m, m->params, bad, sizeof bad) != 0 ||
         read_params(f, "/optim/m", m, st->opt->m, bad, sizeof bad) != 0 ||
         read_params(f, "/optim/v", m, st->opt->v, bad, sizeof bad) != 0)
@@ -468,8 +480,12 @@ int runfile_info(const char *path, Error *err) {
         long tt = 0, vt = 0, nd = h5_len(g, "documents");
         h5_read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
         h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
-        printf("data          %s: %ld documents, %ld train / %ld validation tokens\n", p ? p : "?",
-               nd, tt, vt);
+        char *note = h5_read_attr_str(g, "note");
+        if (p && p[0])
+            printf("data          %s: %ld documents, %ld train / %ld validation tokens\n", p, nd, tt, vt);
+        else
+            printf("data          none recorded (%s)\n", note ? note : "?");
+        free(note);
         free(p);
         H5Gclose(g);
     }

@@ -39,7 +39,7 @@ typedef struct {
     History *hist;
     const Corpus *corpus; // what the run was trained on (names, split, token counts)
     const char *data_path;
-    const char *status; // "running", "stopped" or "complete"
+    const char *status; // "running", "stopped", "complete" or "imported"
     char created_utc[32];
     int threads;
 } RunState;
