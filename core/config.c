@@ -56,6 +56,8 @@ static const KeySpec KEYS[] = {
     {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte"},
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9,
      "a number in (0, 0.9]"},
+    {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9,
+     "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -99,6 +101,7 @@ void config_defaults(RunConfig *c) {
     t->log_every = 10;
     snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "byte");
     c->data.val_fraction = 0.1f;
+    c->data.test_fraction = 0.1f;
     c->data.split_seed = 1;
     c->seed = 1234;
 }
@@ -259,6 +262,9 @@ int config_resolve(RunConfig *c, Error *err) {
         m->g_mode = GMODE_CAUSAL;
     }
     if (m->variant == VARIANT_TRANSFORMER) m->head_norm = 0;
+    if (c->data.val_fraction + c->data.test_fraction > 0.9f)
+        return error_set(err, "data.val_fraction + data.test_fraction = %g leaves too little to train on (at most 0.9)",
+                         (double)(c->data.val_fraction + c->data.test_fraction));
     if (c->train.warmup > c->train.steps)
         return error_set(err, "train.warmup = %d is longer than train.steps = %d",
                          c->train.warmup, c->train.steps);

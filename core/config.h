@@ -52,6 +52,7 @@ typedef struct {
 typedef struct {
     char tokenizer[16];
     float val_fraction;
+    float test_fraction;
     uint64_t split_seed;
 } DataConfig;
 

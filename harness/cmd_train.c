@@ -131,7 +131,8 @@ static double validation_loss(Model *m, const Corpus *c, const TrainConfig *t, i
                               int *targets) {
     double total = 0.0;
     for (int i = 0; i < t->eval_batches; i++) {
-        corpus_val_batch(c, i, t->eval_batches, tokens, targets, t->batch_size, t->seq_len);
+        corpus_heldout_batch(c, SPLIT_VAL, i, t->eval_batches, tokens, targets, t->batch_size,
+                             t->seq_len);
         total += model_forward(m, tokens, targets, t->batch_size, t->seq_len);
     }
     return total / t->eval_batches;
@@ -195,16 +196,29 @@ int cmd_train(int argc, char **argv) {
         gmtime_r(&now, &tm);
         strftime(st.created_utc, sizeof st.created_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.split_seed, &err) != 0) {
+    if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
+                                cfg.data.split_seed, &err) != 0) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     }
+    if (rc == 0 && a.resume &&
+        (corpus.n_tokens[0] != st.data_tokens[0] || corpus.n_tokens[1] != st.data_tokens[1] ||
+         corpus.n_tokens[2] != st.data_tokens[2])) {
+        snprintf(err.msg, sizeof err.msg,
+                 "the data at '%.250s' changed since the run started (%ld/%ld/%ld train/val/test "
+                 "tokens, the run file recorded %ld/%ld/%ld); resume needs the same data",
+                 data_path, corpus.n_tokens[0], corpus.n_tokens[1], corpus.n_tokens[2],
+                 st.data_tokens[0], st.data_tokens[1], st.data_tokens[2]);
+        cli_error("train", err.msg);
+        corpus_free(&corpus);
+        rc = EXIT_USAGE;
+    }
     int B = t->batch_size, T = t->seq_len;
-    if (rc == 0 && (corpus.n_train < T + 1 || corpus.n_val < T + 1)) {
+    if (rc == 0 && (corpus.n_tokens[SPLIT_TRAIN] < T + 1 || corpus.n_tokens[SPLIT_VAL] < T + 1)) {
         snprintf(err.msg, sizeof err.msg,
                  "the corpus is too small for train.seq_len = %d: %ld train and %ld validation "
                  "tokens (need more than seq_len in each; use more text or a shorter seq_len)",
-                 T, corpus.n_train, corpus.n_val);
+                 T, corpus.n_tokens[SPLIT_TRAIN], corpus.n_tokens[SPLIT_VAL]);
         cli_error("train", err.msg);
         corpus_free(&corpus);
         rc = EXIT_USAGE;

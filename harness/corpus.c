@@ -96,7 +96,7 @@ typedef struct {
 } Doc;
 
 int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fraction,
-                uint64_t split_seed, Error *err) {
+                float test_fraction, uint64_t split_seed, Error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
     struct stat st;
@@ -161,16 +161,21 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fra
     }
     if (rc == 0 && n_docs == 0)
         rc = error_set(err, "the corpus at '%s' is empty: it holds no text", path);
-    if (rc == 0 && n_docs < 2)
-        rc = error_set(err,
-                       "the corpus at '%s' has one document; need at least 2 to split train "
-                       "and validation (give a directory of files or a file with paragraphs)",
-                       path);
+    int n_val = 0, n_test = 0;
     if (rc == 0) {
-        // The split: a seeded shuffle of document indices; the first n_val go to validation.
-        int n_val = (int)(val_fraction * n_docs + 0.5);
-        if (n_val < 1) n_val = 1;
-        if (n_val > n_docs - 1) n_val = n_docs - 1;
+        n_val = val_fraction > 0 ? (int)(val_fraction * n_docs + 0.5) : 0;
+        n_test = test_fraction > 0 ? (int)(test_fraction * n_docs + 0.5) : 0;
+        if (val_fraction > 0 && n_val < 1) n_val = 1;
+        if (test_fraction > 0 && n_test < 1) n_test = 1;
+        if (n_docs - n_val - n_test < 1)
+            rc = error_set(err,
+                           "the corpus at '%s' has %d documents: too few to hold out %d for "
+                           "validation and %d for test and still train (give more documents)",
+                           path, n_docs, n_val, n_test);
+    }
+    if (rc == 0) {
+        // The split: a seeded shuffle of document indices; the first n_val go to validation,
+        // the next n_test to test, the rest to training.
         int *order = xmalloc(sizeof(int) * (size_t)n_docs);
         for (int i = 0; i < n_docs; i++) order[i] = i;
         gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -179,23 +184,20 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fra
         gsl_rng_free(r);
         c->n_docs = n_docs;
         c->doc_names = xcalloc((size_t)n_docs, sizeof(char *));
-        c->doc_is_val = xcalloc((size_t)n_docs, sizeof(int));
+        c->doc_split = xcalloc((size_t)n_docs, 1);
         c->doc_tokens = xcalloc((size_t)n_docs, sizeof(long));
-        for (int i = 0; i < n_val; i++) c->doc_is_val[order[i]] = 1;
+        for (int i = 0; i < n_docs; i++)
+            c->doc_split[order[i]] = i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
         free(order);
-        long total_train = 0, total_val = 0;
+        long cap[3] = {0, 0, 0};
+        for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += docs[i].len + 1;
+        for (int s = 0; s < 3; s++) c->tokens[s] = xmalloc(sizeof(int) * (size_t)(cap[s] + 1));
         for (int i = 0; i < n_docs; i++) {
-            if (c->doc_is_val[i]) total_val += docs[i].len + 1;
-            else total_train += docs[i].len + 1;
-        }
-        c->train_tokens = xmalloc(sizeof(int) * (size_t)total_train);
-        c->val_tokens = xmalloc(sizeof(int) * (size_t)total_val);
-        for (int i = 0; i < n_docs; i++) {
-            int *dst = c->doc_is_val[i] ? c->val_tokens + c->n_val : c->train_tokens + c->n_train;
+            int s = c->doc_split[i];
+            int *dst = c->tokens[s] + c->n_tokens[s];
             long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, dst);
             dst[k++] = tok->eot;
-            if (c->doc_is_val[i]) c->n_val += k;
-            else c->n_train += k;
+            c->n_tokens[s] += k;
             c->doc_tokens[i] = k - 1;
             c->doc_names[i] = docs[i].name;
             docs[i].name = NULL;
@@ -216,10 +218,9 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fra
 void corpus_free(Corpus *c) {
     for (int i = 0; i < c->n_docs && c->doc_names; i++) free(c->doc_names[i]);
     free(c->doc_names);
-    free(c->doc_is_val);
+    free(c->doc_split);
     free(c->doc_tokens);
-    free(c->train_tokens);
-    free(c->val_tokens);
+    for (int s = 0; s < 3; s++) free(c->tokens[s]);
     memset(c, 0, sizeof *c);
 }
 
@@ -229,19 +230,20 @@ static void window(const int *stream, long start, int *tokens, int *targets, int
 }
 
 void corpus_train_batch(const Corpus *c, gsl_rng *rng, int *tokens, int *targets, int B, int T) {
-    unsigned long span = (unsigned long)(c->n_train - T - 1) + 1;
+    unsigned long span = (unsigned long)(c->n_tokens[SPLIT_TRAIN] - T - 1) + 1;
     for (int b = 0; b < B; b++) {
         long start = (long)gsl_rng_uniform_int(rng, span);
-        window(c->train_tokens, start, tokens + (long)b * T, targets + (long)b * T, T);
+        window(c->tokens[SPLIT_TRAIN], start, tokens + (long)b * T, targets + (long)b * T, T);
     }
 }
 
-void corpus_val_batch(const Corpus *c, int i, int n, int *tokens, int *targets, int B, int T) {
-    long last = c->n_val - T - 1; // largest valid start
+void corpus_heldout_batch(const Corpus *c, Split split, int i, int n, int *tokens, int *targets,
+                          int B, int T) {
+    long last = c->n_tokens[split] - T - 1; // largest valid start
     long count = (long)n * B;
     for (int b = 0; b < B; b++) {
         long w = (long)i * B + b;
         long start = count > 1 ? (long)((double)last * w / (count - 1)) : 0;
-        window(c->val_tokens, start, tokens + (long)b * T, targets + (long)b * T, T);
+        window(c->tokens[split], start, tokens + (long)b * T, targets + (long)b * T, T);
     }
 }

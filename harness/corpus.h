@@ -1,5 +1,6 @@
-// Training text: a file or a directory of UTF-8 documents, tokenised and split into train and
-// validation documents by a recorded seed; batches are windows drawn from the token streams.
+// Training text: a file or a directory of UTF-8 documents, tokenised and split into train,
+// validation and test documents by a recorded seed; batches are windows drawn from the token
+// streams of each split.
 #ifndef DINT_CORPUS_H
 #define DINT_CORPUS_H
 
@@ -9,26 +10,30 @@
 #include "check.h"
 #include "tokenizer.h"
 
+typedef enum { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2 } Split;
+
 typedef struct {
     char path[4096];
     int n_docs;
     char **doc_names; // "file" or "file#paragraph"
-    int *doc_is_val;  // 1 for validation documents
-    long *doc_tokens; // tokens per document (without the end-of-document token)
-    int *train_tokens, *val_tokens; // documents in order, each followed by the EOT token
-    long n_train, n_val;
+    unsigned char *doc_split; // SPLIT_TRAIN, SPLIT_VAL or SPLIT_TEST per document
+    long *doc_tokens;         // tokens per document (without the end-of-document token)
+    int *tokens[3];           // per split: its documents in order, each followed by EOT
+    long n_tokens[3];
     long n_bytes;
 } Corpus;
 
 // A directory: every regular file below it (sorted, hidden ones skipped) is a document.
 // A single file: its paragraphs (separated by blank lines) are the documents.
+// val_fraction and test_fraction of the documents (at least one each when > 0) are held out.
 int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fraction,
-                uint64_t split_seed, Error *err);
+                float test_fraction, uint64_t split_seed, Error *err);
 void corpus_free(Corpus *c);
 
 // Training batch: B random windows of T + 1 tokens -> tokens (B, T), targets (B, T).
 void corpus_train_batch(const Corpus *c, gsl_rng *rng, int *tokens, int *targets, int B, int T);
-// Validation batch i of n: fixed windows spread evenly over the validation stream.
-void corpus_val_batch(const Corpus *c, int i, int n, int *tokens, int *targets, int B, int T);
+// Batch i of n held-out batches of a split: fixed windows spread evenly over its stream.
+void corpus_heldout_batch(const Corpus *c, Split split, int i, int n, int *tokens, int *targets,
+                          int B, int T);
 
 #endif

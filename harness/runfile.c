@@ -181,15 +181,18 @@ static int write_contents(hid_t f, const RunState *st) {
     if (c) {
         rc |= h5_attr_str(g_data, "path", st->data_path);
         rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
-        rc |= h5_attr_i64(g_data, "train_tokens", c->n_train);
-        rc |= h5_attr_i64(g_data, "val_tokens", c->n_val);
+        rc |= h5_attr_i64(g_data, "train_tokens", c->n_tokens[SPLIT_TRAIN]);
+        rc |= h5_attr_i64(g_data, "val_tokens", c->n_tokens[SPLIT_VAL]);
+        rc |= h5_attr_i64(g_data, "test_tokens", c->n_tokens[SPLIT_TEST]);
         rc |= h5_write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
-        unsigned char *is_val = xmalloc((size_t)c->n_docs + 1);
-        for (int i = 0; i < c->n_docs; i++) is_val[i] = (unsigned char)c->doc_is_val[i];
         hsize_t nd = (hsize_t)c->n_docs;
-        rc |= h5_write(g_data, "is_validation", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, is_val);
+        rc |= h5_write(g_data, "split", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, c->doc_split);
+        hid_t ds = H5Dopen2(g_data, "split", H5P_DEFAULT);
+        if (ds >= 0) {
+            rc |= h5_attr_str(ds, "meaning", "0 train, 1 validation, 2 test");
+            H5Dclose(ds);
+        }
         rc |= h5_write_i64(g_data, "document_tokens", nd, c->doc_tokens);
-        free(is_val);
     } else {
         rc |= h5_attr_str(g_data, "path", "");
         rc |= h5_attr_str(g_data, "note", st->data_path ? st->data_path : "no training data");
@@ -368,6 +371,10 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
         char *p = g >= 0 ? h5_read_attr_str(g, "path") : NULL;
         char *created = h5_read_attr_str(f, "created_utc");
+        const char *keys[3] = {"train_tokens", "val_tokens", "test_tokens"};
+        for (int i = 0; i < 3; i++)
+            if (g < 0 || h5_read_attr_num(g, keys[i], H5T_NATIVE_LONG, &st->data_tokens[i]) != 0)
+                st->data_tokens[i] = -1;
         if (!p || !created) {
             snprintf(bad, sizeof bad, "/data path or created_utc");
             rc = -1;
@@ -477,12 +484,14 @@ int runfile_info(const char *path, Error *err) {
     hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
     if (g >= 0) {
         char *p = h5_read_attr_str(g, "path");
-        long tt = 0, vt = 0, nd = h5_len(g, "documents");
+        long tt = 0, vt = 0, st = 0, nd = h5_len(g, "documents");
         h5_read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
         h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
+        h5_read_attr_num(g, "test_tokens", H5T_NATIVE_LONG, &st);
         char *note = h5_read_attr_str(g, "note");
         if (p && p[0])
-            printf("data          %s: %ld documents, %ld train / %ld validation tokens\n", p, nd, tt, vt);
+            printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n",
+                   p, nd, tt, vt, st);
         else
             printf("data          none recorded (%s)\n", note ? note : "?");
         free(note);

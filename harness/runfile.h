@@ -41,6 +41,7 @@ typedef struct {
     const char *data_path;
     const char *status; // "running", "stopped", "complete" or "imported"
     char created_utc[32];
+    long data_tokens[3]; // filled by runfile_read_state: tokens per split when the run started
     int threads;
 } RunState;
 

@@ -80,6 +80,8 @@ Test(cli, bad_data) {
     snprintf(path, sizeof path, "%s/small.txt", dir);
     write_text(path, "one short paragraph\n\nand another\n");
     snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5'", path, dir);
+    expect_error(cmd, 2, "has 2 documents: too few to hold out 1 for validation and 1 for test");
+    write_text(path, "one short paragraph\n\nand another\n\na third\n\nand a fourth\n");
     expect_error(cmd, 2, "too small for train.seq_len");
     snprintf(path, sizeof path, "%s/x.h5", dir);
     cr_assert(!file_exists(path));

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "corpus.h"
 #include "model.h"
+#include "h5io.h"
 #include "runfile.h"
 
 static char out[1 << 16], err[1 << 16], cmd[8192];
@@ -88,7 +89,7 @@ Test(train, run_file_round_trip) {
     char path[1024];
     snprintf(path, sizeof path, "%s/rt.h5", dir);
     train("dint", path, "--set train.steps=3 --set train.eval_every=3 --set model.gamma=learned --threads 1");
-    runfile_quiet();
+    h5_quiet();
     RunConfig cfg;
     Error e;
     cr_assert_eq(runfile_read_config(path, &cfg, &e), 0, "%s", e.msg);
@@ -112,12 +113,13 @@ Test(train, run_file_round_trip) {
     cr_assert_eq(h.n, 3);
     cr_assert_eq(h.n_val, 2);
     const Tokenizer *tok = tokenizer_get("byte");
-    cr_assert_eq(corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.split_seed, &e), 0);
+    cr_assert_eq(corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
+                                 cfg.data.split_seed, &e), 0);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
     int *tokens = malloc(sizeof(int) * B * T), *targets = malloc(sizeof(int) * B * T);
     double v = 0;
     for (int i = 0; i < cfg.train.eval_batches; i++) {
-        corpus_val_batch(&corpus, i, cfg.train.eval_batches, tokens, targets, B, T);
+        corpus_heldout_batch(&corpus, SPLIT_VAL, i, cfg.train.eval_batches, tokens, targets, B, T);
         v += model_forward(&m, tokens, targets, B, T);
     }
     v /= cfg.train.eval_batches;
