@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Install what is missing (Debian 12, as root) and build dint into build/ (and, with
-# --sanitize, an ASan/UBSan build into build-sanitize/). Safe to run again: it only does
-# what is not done yet.
+# Install what is missing (Debian 12, as root) and build dint into build/. With --for-tests,
+# also what the test suite needs (PyTorch for the parity reference) and an ASan/UBSan build
+# into build-sanitize/. Safe to run again: it only does what is not done yet.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake pkg-config git libopenblas-dev libhdf5-dev libgsl-dev
           libcriterion-dev libinih-dev libcjson-dev python3 python3-h5py python3-numpy)
 missing=()
+[ "${1:-}" = "--for-tests" ] && packages+=(python3-torch)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -28,6 +29,6 @@ build() { # dir, extra cmake args...
   cmake --build "$root/$dir" -j"$(nproc)" >/dev/null
 }
 build build
-if [ "${1:-}" = "--sanitize" ]; then
+if [ "${1:-}" = "--for-tests" ]; then
   build build-sanitize -DDINT_SANITIZE=ON
 fi
