@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "tokenizer.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -53,7 +55,7 @@ static const KeySpec KEYS[] = {
     {"train", "checkpoint_every", KEY_INT, OFF(train.checkpoint_every), 0, 1e9,
      "0 (at every evaluation) or a positive integer"},
     {"train", "log_every", KEY_INT, OFF(train.log_every), 1, 1e9, "a positive integer"},
-    {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte"},
+    {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte or gpt2"},
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9,
      "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9,
@@ -188,7 +190,7 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
         return 0;
     }
     if (!strcmp(k->key, "tokenizer")) {
-        if (strcmp(v, "byte") != 0) return -1;
+        if (!tokenizer_vocab_size(v)) return -1;
         snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "%s", v);
         return 0;
     }

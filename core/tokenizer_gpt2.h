@@ -22,7 +22,8 @@ void gpt2_tokenizer_free(Gpt2Tokenizer *t);
 
 // Encode n bytes of UTF-8 into out (capacity cap); returns the number of ids, or -1 if cap is
 // too small (then nothing is guaranteed in out); call with out=NULL to count. Returns -2 if the
-// text is not valid UTF-8 (the caller is expected to have checked; this is a safety net).
+// text is not valid UTF-8 (the caller is expected to have checked; this is a safety net), -3
+// if memory runs out.
 // Text is never turned into <|endoftext|>: the literal string "<|endoftext|>" encodes as
 // ordinary text, as in the reference.
 long gpt2_encode(Gpt2Tokenizer *t, const char *text, size_t n, int *out, long cap);

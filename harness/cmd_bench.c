@@ -84,7 +84,7 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench", "--steps and --threads must be positive");
         return EXIT_USAGE;
     }
-    cfg.model.vocab_size = tokenizer_get(cfg.data.tokenizer)->vocab_size;
+    cfg.model.vocab_size = tokenizer_vocab_size(cfg.data.tokenizer);
     if (config_resolve(&cfg, &err) != 0) {
         cli_error("bench", err.msg);
         return EXIT_USAGE;

@@ -108,10 +108,9 @@ int cmd_import(int argc, char **argv) {
     if (!json) rc = error_set(&err, "'%s' has no root attribute 'config' (JSON)", in);
     else if (config_from_json(&cfg, json, &err) != 0) rc = -1;
     free(json);
-    const Tokenizer *tok = rc == 0 ? tokenizer_get(cfg.data.tokenizer) : NULL;
-    if (rc == 0 && cfg.model.vocab_size != tok->vocab_size)
+    if (rc == 0 && cfg.model.vocab_size != tokenizer_vocab_size(cfg.data.tokenizer))
         rc = error_set(&err, "vocab_size %d does not match the %s tokenizer (%d)", cfg.model.vocab_size,
-                       tok->name, tok->vocab_size);
+                       cfg.data.tokenizer, tokenizer_vocab_size(cfg.data.tokenizer));
     Variant v;
     if (rc == 0 && variant && (variant_parse(variant, &v) != 0 || v != cfg.model.variant))
         rc = error_set(&err, "--variant %s does not match the weights' config (%s)", variant,

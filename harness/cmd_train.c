@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "config_file.h"
 #include "corpus.h"
+#include "datasets.h"
 #include "layers.h"
 #include "model.h"
 #include "optim.h"
@@ -120,9 +121,7 @@ static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
             return error_set(err, "--seed takes a non-negative integer, not '%s'", a->seed);
         cfg->seed = s;
     }
-    const Tokenizer *tok = tokenizer_get(cfg->data.tokenizer);
-    CHECK(tok != NULL, "config accepted an unknown tokenizer");
-    cfg->model.vocab_size = tok->vocab_size;
+    cfg->model.vocab_size = tokenizer_vocab_size(cfg->data.tokenizer);
     return config_resolve(cfg, err);
 }
 
@@ -147,7 +146,7 @@ int cmd_train(int argc, char **argv) {
     }
     threads_init(a.threads);
     RunConfig cfg;
-    char data_path[4096];
+    char data_spec[4096], data_path[4096];
     if (a.resume) {
         if (runfile_read_config(a.out, &cfg, &err) != 0) {
             cli_error("train", err.msg);
@@ -158,10 +157,16 @@ int cmd_train(int argc, char **argv) {
             cli_error("train", err.msg);
             return EXIT_USAGE;
         }
-        snprintf(data_path, sizeof data_path, "%s", a.data);
+        snprintf(data_spec, sizeof data_spec, "%s", a.data);
     }
     const TrainConfig *t = &cfg.train;
-    const Tokenizer *tok = tokenizer_get(cfg.data.tokenizer);
+    Tokenizer tokenizer;
+    if (data_open_tokenizer(&tokenizer, cfg.data.tokenizer, &err) != 0) {
+        cli_error("train", err.msg);
+        return EXIT_USAGE;
+    }
+    Tokenizer *tok = &tokenizer;
+    DataSource source = {0};
 
     Model model;
     if (model_build(&model, &cfg.model, &err) != 0) {
@@ -176,16 +181,17 @@ int cmd_train(int argc, char **argv) {
     gsl_rng_set(data_rng, derive_seed(cfg.seed, 1));
     Corpus corpus;
     RunState st = {.cfg = cfg, .model = &model, .opt = &opt, .data_rng = data_rng, .hist = &hist,
-                   .corpus = &corpus, .data_path = data_path, .status = "running",
+                   .corpus = &corpus, .data_path = data_path, .data_spec = data_spec,
+                   .data_source = source.packages, .tokenizer_identity = tok->identity, .status = "running",
                    .threads = a.threads};
     int rc = 0;
     if (a.resume) {
-        if (runfile_read_state(a.out, &st, data_path, sizeof data_path, &err) != 0) {
+        if (runfile_read_state(a.out, &st, data_spec, sizeof data_spec, &err) != 0) {
             cli_error("train", err.msg);
             rc = EXIT_USAGE;
-        } else if (a.data && strcmp(a.data, data_path) != 0) {
+        } else if (a.data && strcmp(a.data, data_spec) != 0) {
             char msg[600];
-            snprintf(msg, sizeof msg, "the run was trained on '%.250s', not '%.250s'; resume without --data", data_path, a.data);
+            snprintf(msg, sizeof msg, "the run was trained on '%.250s', not '%.250s'; resume without --data", data_spec, a.data);
             cli_error("train", msg);
             rc = EXIT_USAGE;
         }
@@ -196,8 +202,15 @@ int cmd_train(int argc, char **argv) {
         gmtime_r(&now, &tm);
         strftime(st.created_utc, sizeof st.created_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
+    char cache[4200] = "";
+    if (rc == 0 && data_resolve_corpus(data_spec, data_path, sizeof data_path, &source, &err) != 0) {
+        cli_error("train", err.msg);
+        rc = EXIT_USAGE;
+    } else if (rc == 0 && source.name[0]) {
+        snprintf(cache, sizeof cache, "%s/%s/tokens-%s.bin", data_cache_dir(), source.name, tok->name);
+    }
     if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
-                                cfg.data.split_seed, &err) != 0) {
+                               cfg.data.split_seed, cache[0] ? cache : NULL, &err) != 0) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     }
@@ -224,6 +237,7 @@ int cmd_train(int argc, char **argv) {
         rc = EXIT_USAGE;
     }
     if (rc != 0) {
+        tokenizer_close(&tokenizer);
         gsl_rng_free(data_rng);
         history_free(&hist);
         adamw_free(&opt);
@@ -323,6 +337,7 @@ int cmd_train(int argc, char **argv) {
     free(tokens);
     free(targets);
     corpus_free(&corpus);
+    tokenizer_close(&tokenizer);
     gsl_rng_free(data_rng);
     history_free(&hist);
     adamw_free(&opt);

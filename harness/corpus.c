@@ -66,37 +66,102 @@ static char *read_file(const char *path, long *len, Error *err) {
     return buf;
 }
 
-// Offset of the first byte that breaks UTF-8, or -1 when the text is valid.
-static long utf8_invalid_at(const unsigned char *s, long n) {
-    long i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        int k;
-        unsigned min;
-        if (c < 0x80) { i++; continue; }
-        else if ((c & 0xE0) == 0xC0) k = 1, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) k = 2, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) k = 3, min = 0x10000;
-        else return i;
-        unsigned cp = c & (0x3F >> k);
-        for (int j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += k + 1;
-    }
-    return -1;
-}
-
 typedef struct {
     char *name;
     const char *text;
     long len;
 } Doc;
 
-int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fraction,
-                float test_fraction, uint64_t split_seed, Error *err) {
+// ---- token cache: tokens of every document, valid only for the same text and tokenizer ----
+
+typedef struct {
+    char magic[8];      // "DINTTOK1"
+    char identity[192]; // the tokenizer's identity
+    uint64_t content;   // FNV-1a of every document's name and bytes, in order
+    int64_t n_docs, n_tokens;
+    uint64_t tokens_hash; // FNV-1a of the token ids: a damaged cache is caught
+} TokenCacheHeader;
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
+static uint64_t content_hash(const Doc *docs, int n) {
+    uint64_t h = FNV_BASIS;
+    for (int i = 0; i < n; i++) {
+        h = fnv1a(h, docs[i].name, strlen(docs[i].name) + 1);
+        h = fnv1a(h, docs[i].text, (size_t)docs[i].len);
+    }
+    return h;
+}
+
+// 0 when the cache holds exactly these documents under this tokenizer (then doc_tokens and
+// all are filled); -1 otherwise, with a note on stderr when an existing cache is refused.
+static int token_cache_read(const char *path, const Tokenizer *tok, uint64_t content, int n_docs,
+                            long *doc_tokens, int *all, long max_tokens) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    TokenCacheHeader h;
+    const char *why = NULL;
+    int64_t *counts = NULL;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, "DINTTOK1", 8) != 0) why = "not a token cache";
+    else if (strncmp(h.identity, tok->identity, sizeof h.identity) != 0) why = "made by another tokenizer";
+    else if (h.content != content || h.n_docs != n_docs) why = "made from other text";
+    else if (h.n_tokens < 0 || h.n_tokens > max_tokens) why = "corrupt";
+    if (!why) {
+        counts = xmalloc(sizeof(int64_t) * (size_t)n_docs);
+        long sum = 0;
+        if (fread(counts, sizeof(int64_t), (size_t)n_docs, f) != (size_t)n_docs ||
+            fread(all, sizeof(int), (size_t)h.n_tokens, f) != (size_t)h.n_tokens || fgetc(f) != EOF)
+            why = "truncated or too long";
+        for (int i = 0; !why && i < n_docs; i++) sum += counts[i] >= 0 ? counts[i] : -max_tokens - 1;
+        if (!why && sum != h.n_tokens) why = "corrupt";
+        if (!why && fnv1a(FNV_BASIS, all, sizeof(int) * (size_t)h.n_tokens) != h.tokens_hash) why = "corrupt (checksum)";
+        for (int i = 0; !why && i < n_docs; i++) doc_tokens[i] = (long)counts[i];
+    }
+    fclose(f);
+    free(counts);
+    if (why) {
+        fprintf(stderr, "dint: token cache %s is %s; rebuilding it\n", path, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void token_cache_write(const char *path, const Tokenizer *tok, uint64_t content, int n_docs,
+                              const long *doc_tokens, const int *all) {
+    TokenCacheHeader h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "DINTTOK1", 8);
+    snprintf(h.identity, sizeof h.identity, "%s", tok->identity);
+    h.content = content;
+    h.n_docs = n_docs;
+    int64_t *counts = xmalloc(sizeof(int64_t) * (size_t)n_docs);
+    for (int i = 0; i < n_docs; i++) {
+        counts[i] = doc_tokens[i];
+        h.n_tokens += doc_tokens[i];
+    }
+    h.tokens_hash = fnv1a(FNV_BASIS, all, sizeof(int) * (size_t)h.n_tokens);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(&h, sizeof h, 1, f) == 1 &&
+             fwrite(counts, sizeof(int64_t), (size_t)n_docs, f) == (size_t)n_docs &&
+             fwrite(all, sizeof(int), (size_t)h.n_tokens, f) == (size_t)h.n_tokens;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok) ok = rename(tmp, path) == 0;
+    if (!ok) {
+        remove(tmp); // a cache is an optimisation: failing to write one is not an error
+        fprintf(stderr, "dint: could not write token cache %s (continuing without it)\n", path);
+    }
+    free(counts);
+}
+
+int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
+                float test_fraction, uint64_t split_seed, const char *cache_path, Error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
     struct stat st;
@@ -122,7 +187,7 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fra
             rc = -1;
             break;
         }
-        long bad = utf8_invalid_at((const unsigned char *)texts[f], len);
+        long bad = utf8_first_invalid(texts[f], (size_t)len);
         if (bad >= 0) {
             rc = error_set(err, "'%s' is not UTF-8 text (invalid byte at offset %ld)",
                            files.items[f], bad);
@@ -189,19 +254,36 @@ int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fra
         for (int i = 0; i < n_docs; i++)
             c->doc_split[order[i]] = i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
         free(order);
+        // All documents' tokens in document order, from the token cache when it is valid.
+        long total_bytes = 0;
+        for (int i = 0; i < n_docs; i++) total_bytes += docs[i].len;
+        int *all = xmalloc(sizeof(int) * (size_t)(total_bytes + 1));
+        uint64_t content = content_hash(docs, n_docs);
+        if (!cache_path || token_cache_read(cache_path, tok, content, n_docs, c->doc_tokens, all, total_bytes) != 0) {
+            long at = 0;
+            for (int i = 0; i < n_docs && rc == 0; i++) {
+                long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, all + at);
+                if (k < 0) rc = error_set(err, "cannot tokenise document '%s'", docs[i].name);
+                c->doc_tokens[i] = k;
+                at += k;
+            }
+            if (rc == 0 && cache_path) token_cache_write(cache_path, tok, content, n_docs, c->doc_tokens, all);
+        }
         long cap[3] = {0, 0, 0};
-        for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += docs[i].len + 1;
+        for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += c->doc_tokens[i] + 1;
         for (int s = 0; s < 3; s++) c->tokens[s] = xmalloc(sizeof(int) * (size_t)(cap[s] + 1));
-        for (int i = 0; i < n_docs; i++) {
+        long at = 0;
+        for (int i = 0; i < n_docs && rc == 0; i++) {
             int s = c->doc_split[i];
             int *dst = c->tokens[s] + c->n_tokens[s];
-            long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, dst);
-            dst[k++] = tok->eot;
-            c->n_tokens[s] += k;
-            c->doc_tokens[i] = k - 1;
+            memcpy(dst, all + at, sizeof(int) * (size_t)c->doc_tokens[i]);
+            at += c->doc_tokens[i];
+            dst[c->doc_tokens[i]] = tok->eot;
+            c->n_tokens[s] += c->doc_tokens[i] + 1;
             c->doc_names[i] = docs[i].name;
             docs[i].name = NULL;
         }
+        free(all);
     }
     for (int i = 0; i < n_docs; i++) free(docs[i].name);
     free(docs);

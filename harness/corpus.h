@@ -26,8 +26,10 @@ typedef struct {
 // A directory: every regular file below it (sorted, hidden ones skipped) is a document.
 // A single file: its paragraphs (separated by blank lines) are the documents.
 // val_fraction and test_fraction of the documents (at least one each when > 0) are held out.
-int corpus_load(Corpus *c, const char *path, const Tokenizer *tok, float val_fraction,
-                float test_fraction, uint64_t split_seed, Error *err);
+// With cache_path, tokens are read from that token cache when it was made from the same text
+// by the same tokenizer, and (re)written otherwise.
+int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
+                float test_fraction, uint64_t split_seed, const char *cache_path, Error *err);
 void corpus_free(Corpus *c);
 
 // Training batch: B random windows of T + 1 tokens -> tokens (B, T), targets (B, T).

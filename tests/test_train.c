@@ -112,9 +112,10 @@ Test(train, run_file_round_trip) {
     cr_assert_eq(opt.step, 3);
     cr_assert_eq(h.n, 3);
     cr_assert_eq(h.n_val, 2);
-    const Tokenizer *tok = tokenizer_get("byte");
-    cr_assert_eq(corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
-                                 cfg.data.split_seed, &e), 0);
+    Tokenizer tok;
+    cr_assert_eq(tokenizer_open(&tok, "byte", NULL, &e), 0);
+    cr_assert_eq(corpus_load(&corpus, data_path, &tok, cfg.data.val_fraction, cfg.data.test_fraction,
+                             cfg.data.split_seed, NULL, &e), 0);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
     int *tokens = malloc(sizeof(int) * B * T), *targets = malloc(sizeof(int) * B * T);
     double v = 0;
