@@ -451,7 +451,7 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
     }
     for (const cJSON *item = root->child; item; item = item->next) {
         double v = item->valuedouble;
-        if (!cJSON_IsNumber(item) || v != (double)(int)v || v < 0 || v >= n) {
+        if (!cJSON_IsNumber(item) || !(v >= 0 && v < n) || v != (double)(int)v) {
             set_err(err, err_len, "%s: token \"%.40s\" has id %s; ids must be the integers 0..%d",
                     path, item->string, cJSON_IsNumber(item) ? "out of range" : "not a number",
                     n - 1);

@@ -29,6 +29,14 @@ void tiny_tokens(int *tokens, int n, int vocab, unsigned seed) {
     }
 }
 
+void direction_signs(float *dir, long n, unsigned seed) {
+    unsigned s = seed * 747796405u + 1u;
+    for (long i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        dir[i] = ((s >> 16) & 1) ? 1.0f : -1.0f;
+    }
+}
+
 DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens,
                                const int *targets, int B, int T, double h, unsigned seed) {
     int n = (int)pi->numel;
@@ -36,11 +44,7 @@ DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens,
     float *saved = malloc(sizeof(float) * n);
     float *dir = malloc(sizeof(float) * n);
     memcpy(saved, w, sizeof(float) * n);
-    unsigned s = seed * 747796405u + 1u;
-    for (int i = 0; i < n; i++) {
-        s = s * 1103515245u + 12345u;
-        dir[i] = ((s >> 16) & 1) ? 1.0f : -1.0f;
-    }
+    direction_signs(dir, n, seed);
     model_zero_grad(m);
     model_forward(m, tokens, targets, B, T);
     model_backward(m, tokens, 1.0f / (B * T));

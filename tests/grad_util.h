@@ -14,6 +14,9 @@ typedef struct {
     double analytic, numeric, rel_err;
 } DirCheck;
 
+// The random +-1 direction model_direction_check uses for a seed.
+void direction_signs(float *dir, long n, unsigned seed);
+
 // Directional finite-difference check of d(mean NLL)/d(tensor) along a random +-1 direction,
 // central differences with step h; the model's loss is evaluated in fp32 with a double sum.
 DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens,

@@ -67,7 +67,7 @@ Test(cli, bad_data) {
     const char *dir = scratch_dir("cli_data");
     char path[1024];
     snprintf(cmd, sizeof cmd, "train --variant dint --data '%s/missing' --out '%s/x.h5'", dir, dir);
-    expect_error(cmd, 2, "does not exist");
+    expect_error(cmd, 2, "is neither a path nor a known corpus (known: sotu, moby-dick, brown, kjv)");
     snprintf(path, sizeof path, "%s/empty", dir);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && : > '%s/a.txt'", path, path);
     cr_assert_eq(system(cmd), 0);
