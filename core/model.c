@@ -255,6 +255,8 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
     compute_lambda_gamma(m);
     int BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size, d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
+    for (int i = 0; i < BT; i++)
+        CHECK(tokens[i] >= 0 && tokens[i] < V, "token id %d at %d is outside the vocabulary (%d)", tokens[i], i, V);
     float *x = m->la[0].x_in;
     embedding_forward(x, tokens, m->p.tok_emb, BT, D);
     for (int l = 0; l < c->n_layer; l++) {

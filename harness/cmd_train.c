@@ -207,10 +207,7 @@ int cmd_train(int argc, char **argv) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     } else if (rc == 0 && source.name[0]) {
-        // Beside, not inside, the fetched source: its folder is checked file by file.
-        snprintf(cache, sizeof cache, "%s/tokens", data_cache_dir());
-        mkdir(cache, 0755);
-        snprintf(cache, sizeof cache, "%s/tokens/%s-%s.bin", data_cache_dir(), source.name, tok->name);
+        data_token_cache_path(source.name, tok, cache, sizeof cache);
     }
     if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
                                cfg.data.split_seed, cache[0] ? cache : NULL, &err) != 0) {

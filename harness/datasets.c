@@ -107,6 +107,12 @@ int data_resolve_labels(const char *spec, char *path, size_t cap, DataSource *sr
     return rc;
 }
 
+void data_token_cache_path(const char *name, const Tokenizer *tok, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/tokens", data_cache_dir());
+    mkdir(buf, 0755);
+    snprintf(buf, cap, "%s/tokens/%s-%s.bin", data_cache_dir(), name, tok->name);
+}
+
 int data_open_tokenizer(Tokenizer *t, const char *name, Error *err) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/gpt2", data_cache_dir());

@@ -28,6 +28,10 @@ int data_resolve_corpus(const char *spec, char *path, size_t cap, DataSource *sr
 // A labelled set spec: a known labels source (its labels.tsv) or a path to a label<TAB>text file.
 int data_resolve_labels(const char *spec, char *path, size_t cap, DataSource *src, Error *err);
 
+// Where the token cache of a named corpus under a tokenizer lives (its folder is created):
+// data/cache/tokens/NAME-TOKENIZER.bin, beside the fetched source whose files are checked.
+void data_token_cache_path(const char *name, const Tokenizer *tok, char *buf, size_t cap);
+
 // Open a tokenizer, finding the GPT-2 files in the fetched cache.
 int data_open_tokenizer(Tokenizer *t, const char *name, Error *err);
 

@@ -12,6 +12,8 @@ static void usage(FILE *out) {
             "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
             "         [--stop-at STEP] [--threads N]\n"
             "  info   RUN.h5\n"
+            "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
+            "         [--depths D,...] [--samples S] [--seed N]\n"
             "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
             "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
             "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
@@ -36,8 +38,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
-    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, info, import, bench, tokenize; see dint --help)\n",
+    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, eval, info, import, bench, tokenize; see dint --help)\n",
             argv[1]);
     return EXIT_USAGE;
 }

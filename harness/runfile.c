@@ -523,3 +523,62 @@ int runfile_info(const char *path, Error *err) {
     H5Fclose(f);
     return 0;
 }
+
+int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_spec, int spec_len,
+                       Error *err) {
+    if (runfile_read_config(path, cfg, err) != 0) return -1;
+    if (model_build(m, &cfg->model, err) != 0) return -1;
+    hid_t f = open_runfile(path, err);
+    if (f < 0) {
+        model_free(m);
+        return -1;
+    }
+    char bad[256] = "";
+    int rc = read_params(f, "/model/params", m, m->params, bad, sizeof bad);
+    data_spec[0] = '\0';
+    hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
+    char *spec = g >= 0 ? h5_read_attr_str(g, "spec") : NULL;
+    if (spec) snprintf(data_spec, spec_len, "%s", spec);
+    free(spec);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (rc != 0) {
+        model_free(m);
+        return error_set(err, "'%s' is incomplete or corrupt: cannot read %s", path, bad);
+    }
+    model_compute_scalars(m);
+    return 0;
+}
+
+int runfile_copy(const char *src, const char *dst, Error *err) {
+    FILE *in = fopen(src, "rb");
+    if (!in) return error_set(err, "cannot read '%s'", src);
+    FILE *out = fopen(dst, "wb");
+    if (!out) {
+        fclose(in);
+        return error_set(err, "cannot write '%s'", dst);
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) ok &= fwrite(buf, 1, n, out) == n;
+    ok &= !ferror(in);
+    fclose(in);
+    ok &= fclose(out) == 0;
+    if (!ok) {
+        unlink(dst);
+        return error_set(err, "copying '%s' to '%s' failed (disk full?)", src, dst);
+    }
+    return 0;
+}
+
+int runfile_commit(const char *tmp, const char *path, Error *err) {
+    int fd = open(tmp, O_RDONLY);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return error_set(err, "cannot replace '%s' (disk full?); it is unchanged", path);
+    }
+    return 0;
+}

@@ -1,0 +1,13 @@
+// dint eval TASK: dispatch to the task's evaluation.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_eval(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "needle")) return cmd_eval_needle(argc - 1, argv + 1);
+    char msg[200];
+    snprintf(msg, sizeof msg, "unknown task '%.60s' (tasks: needle)", argc >= 2 ? argv[1] : "");
+    cli_error("eval", msg);
+    return EXIT_USAGE;
+}

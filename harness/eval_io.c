@@ -1,0 +1,141 @@
+#include "eval_io.h"
+
+#include <gsl/gsl_cdf.h>
+#include <hdf5_hl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datasets.h"
+#include "h5io.h"
+#include "layers.h"
+#include "runfile.h"
+
+int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads, Error *err) {
+    memset(c, 0, sizeof *c);
+    c->run = run;
+    c->out = out;
+    c->data = data;
+    threads_init(threads);
+    if (runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0) return -1;
+    if (data_open_tokenizer(&c->tok, c->cfg.data.tokenizer, err) != 0) {
+        model_free(&c->model);
+        return -1;
+    }
+    return 0;
+}
+
+int eval_load_corpus(EvalContext *c, const char *spec, Error *err) {
+    if (c->corpus_loaded) return 0;
+    const char *use = spec ? spec : c->data ? c->data : c->data_spec;
+    if (!use[0]) return error_set(err, "the run records no corpus (imported weights?): give --data NAME|PATH");
+    char path[4096], cache[4200] = "";
+    DataSource src;
+    if (data_resolve_corpus(use, path, sizeof path, &src, err) != 0) return -1;
+    if (src.name[0]) data_token_cache_path(src.name, &c->tok, cache, sizeof cache);
+    if (corpus_load(&c->corpus, path, &c->tok, c->cfg.data.val_fraction, c->cfg.data.test_fraction,
+                    c->cfg.data.split_seed, cache[0] ? cache : NULL, err) != 0)
+        return -1;
+    c->corpus_loaded = 1;
+    return 0;
+}
+
+void eval_close(EvalContext *c) {
+    if (c->corpus_loaded) corpus_free(&c->corpus);
+    tokenizer_close(&c->tok);
+    model_free(&c->model);
+}
+
+static const char *results_path(const EvalContext *c) {
+    return c->out ? c->out : c->run;
+}
+
+hid_t eval_begin(const EvalContext *c, char *tmp, size_t cap, Error *err) {
+    const char *path = results_path(c);
+    snprintf(tmp, cap, "%s.tmp", path);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (runfile_copy(path, tmp, err) != 0) return -1;
+        hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+        if (f < 0) {
+            unlink(tmp);
+            error_set(err, "'%s' is not a writable HDF5 file", path);
+        }
+        return f;
+    }
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) error_set(err, "cannot create '%s'", tmp);
+    else h5_attr_str(f, "run", c->run);
+    return f;
+}
+
+int eval_commit(const EvalContext *c, hid_t f, const char *tmp, Error *err) {
+    if (H5Fclose(f) < 0) {
+        unlink(tmp);
+        return error_set(err, "writing '%s' failed", tmp);
+    }
+    return runfile_commit(tmp, results_path(c), err);
+}
+
+hid_t eval_open_results(const EvalContext *c) {
+    struct stat st;
+    if (stat(results_path(c), &st) != 0) return -1;
+    return H5Fopen(results_path(c), H5F_ACC_RDONLY, H5P_DEFAULT);
+}
+
+static int parse_list(const char *s, int max, const char *what, Error *err, int is_int, int *iout,
+                      double *dout) {
+    int n = 0;
+    const char *p = s;
+    if (!s || !*s) return error_set(err, "the %s list is empty", what);
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || !isfinite(v) || (is_int && v != floor(v)))
+            return error_set(err, "bad %s list '%s': expected comma-separated %s", what, s, is_int ? "integers" : "numbers");
+        if (n == max) return error_set(err, "the %s list has more than %d entries", what, max);
+        if (is_int) iout[n++] = (int)v;
+        else dout[n++] = v;
+        p = *end ? end + 1 : end;
+        if (*end == ',' && !*p) return error_set(err, "bad %s list '%s': trailing comma", what, s);
+    }
+    return n;
+}
+
+int parse_int_list(const char *s, int *out, int max, const char *what, Error *err) {
+    return parse_list(s, max, what, err, 1, out, NULL);
+}
+int parse_double_list(const char *s, double *out, int max, const char *what, Error *err) {
+    return parse_list(s, max, what, err, 0, NULL, out);
+}
+
+void wilson_interval(long k, long n, double *lo, double *hi) {
+    if (n == 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    double z = gsl_cdf_ugaussian_Pinv(0.975), p = (double)k / n, z2 = z * z;
+    double centre = (p + z2 / (2.0 * n)) / (1 + z2 / n);
+    double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
+    *lo = fmax(0.0, centre - half);
+    *hi = fmin(1.0, centre + half);
+}
+
+int attach_scale(hid_t loc, hid_t data, int dim, const char *name, const double *values, int n) {
+    hid_t ds;
+    if (H5Lexists(loc, name, H5P_DEFAULT) > 0) {
+        ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    } else {
+        hsize_t d = (hsize_t)n;
+        if (h5_write(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &d, values) != 0) return -1;
+        ds = H5Dopen2(loc, name, H5P_DEFAULT);
+        if (ds < 0 || H5DSset_scale(ds, name) < 0) return -1;
+    }
+    int rc = H5DSattach_scale(data, ds, (unsigned)dim) < 0 ? -1 : 0;
+    H5Dclose(ds);
+    return rc;
+}

@@ -1,0 +1,47 @@
+// Shared pieces of `dint eval`: loading the model and its test text, list options, Wilson
+// intervals, and safe updates of the file that receives the results.
+#ifndef DINT_EVAL_IO_H
+#define DINT_EVAL_IO_H
+
+#include <hdf5.h>
+
+#include "check.h"
+#include "config.h"
+#include "corpus.h"
+#include "model.h"
+#include "tokenizer.h"
+
+typedef struct {
+    const char *run, *out, *data;
+    RunConfig cfg;
+    Model model;
+    Tokenizer tok;
+    Corpus corpus; // loaded on demand by eval_load_corpus
+    int corpus_loaded;
+    char data_spec[4096];
+} EvalContext;
+
+// Load the run's model and tokenizer. data (may be NULL) overrides the run's corpus.
+int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads, Error *err);
+// The run's corpus with its recorded split (or `spec` instead), for held-out text.
+int eval_load_corpus(EvalContext *c, const char *spec, Error *err);
+void eval_close(EvalContext *c);
+
+// Open a temporary copy of the results file (the run file, or --out, created when absent);
+// eval_commit closes it and renames it over the original, so a crash leaves the old file whole.
+hid_t eval_begin(const EvalContext *c, char *tmp, size_t cap, Error *err);
+int eval_commit(const EvalContext *c, hid_t f, const char *tmp, Error *err);
+// The results file to read finished cells from (run or --out), or -1 when it has none yet.
+hid_t eval_open_results(const EvalContext *c);
+
+// Comma-separated lists: "512,1024" and "0,0.25"; errors for empty lists and bad numbers.
+int parse_int_list(const char *s, int *out, int max, const char *what, Error *err);
+int parse_double_list(const char *s, double *out, int max, const char *what, Error *err);
+
+// Wilson score interval for k successes of n at 95 % (GSL normal quantile).
+void wilson_interval(long k, long n, double *lo, double *hi);
+
+// Make `ds` an HDF5 dimension scale called `name` and attach it to dimension dim of `data`.
+int attach_scale(hid_t loc, hid_t data, int dim, const char *name, const double *values, int n);
+
+#endif

@@ -1,0 +1,184 @@
+// Multi-needle retrieval task: deterministic generation, disjoint train/eval pools, needles at
+// the requested depth on sentence boundaries, scoring of hand-built answers, clear errors.
+#include <criterion/criterion.h>
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corpus.h"
+#include "datasets.h"
+#include "grad_util.h"
+#include "layers.h"
+#include "needle.h"
+
+static Tokenizer tok;
+static Corpus corpus;
+
+static void setup(void) {
+    threads_init(1);
+    Error e;
+    char text[4096];
+    DataSource src;
+    cr_assert_eq(tokenizer_open(&tok, "byte", NULL, &e), 0);
+    cr_assert_eq(data_resolve_corpus("sotu", text, sizeof text, &src, &e), 0, "%s", e.msg);
+    cr_assert_eq(corpus_load(&corpus, text, &tok, 0.1f, 0.1f, 1, NULL, &e), 0, "%s", e.msg);
+}
+static void teardown(void) {
+    corpus_free(&corpus);
+    tokenizer_close(&tok);
+}
+
+static int make(NeedleSample *s, NeedleSpec spec, NeedlePool pool, unsigned long seed, Error *e) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    int rc = needle_make(s, &tok, corpus.tokens[SPLIT_TEST], corpus.n_tokens[SPLIT_TEST], &spec, pool, r, e);
+    gsl_rng_free(r);
+    return rc;
+}
+
+static char *decode_span(const int *ids, int n) {
+    char *buf = calloc((size_t)n + 1, 1);
+    tokenizer_decode(&tok, ids, n, buf, n);
+    return buf;
+}
+
+Test(needle, same_seed_same_sample_and_pools_are_disjoint, .init = setup, .fini = teardown) {
+    NeedleSpec spec = {6, 2, 1024, 0.5};
+    NeedleSample a, b, c;
+    Error e;
+    cr_assert_eq(make(&a, spec, NEEDLE_POOL_EVAL, 7, &e), 0, "%s", e.msg);
+    cr_assert_eq(make(&b, spec, NEEDLE_POOL_EVAL, 7, &e), 0);
+    cr_assert_eq(make(&c, spec, NEEDLE_POOL_TRAIN, 7, &e), 0);
+    cr_assert_eq(a.n_context, b.n_context);
+    cr_assert_eq(memcmp(a.tokens, b.tokens, sizeof(int) * a.n_context), 0);
+    for (int i = 0; i < 6; i++) {
+        cr_assert(a.number[i] >= 5500000 && a.number[i] <= 9999999, "eval number %ld", a.number[i]);
+        cr_assert(c.number[i] >= 1000000 && c.number[i] < 5500000, "train number %ld", c.number[i]);
+    }
+    for (int i = 0; i < needle_n_cities(NEEDLE_POOL_TRAIN); i++)
+        for (int j = 0; j < needle_n_cities(NEEDLE_POOL_EVAL); j++)
+            cr_assert_str_neq(needle_city(NEEDLE_POOL_TRAIN, i), needle_city(NEEDLE_POOL_EVAL, j));
+    // The total fits the requested length: context + the longest query and answer.
+    int longest = 0;
+    for (int r = 0; r < 2; r++)
+        if (a.query_len[r] + a.answer_len[r] > longest) longest = a.query_len[r] + a.answer_len[r];
+    cr_assert_eq(a.n_context + longest, 1024);
+    needle_free(&a);
+    needle_free(&b);
+    needle_free(&c);
+}
+
+Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init = setup, .fini = teardown) {
+    double depths[] = {0.0, 0.25, 0.5, 0.75, 1.0};
+    for (int k = 0; k < 5; k++) {
+        NeedleSpec spec = {4, 2, 2048, depths[k]};
+        NeedleSample s;
+        Error e;
+        cr_assert_eq(make(&s, spec, NEEDLE_POOL_EVAL, 100 + k, &e), 0, "%s", e.msg);
+        // Every needle's tokens decode to its sentence.
+        for (int i = 0; i < 4; i++) {
+            char want[160];
+            snprintf(want, sizeof want, " The special magic number for %s is: %07ld.",
+                     needle_city(NEEDLE_POOL_EVAL, s.city[i]), s.number[i]);
+            char *got = decode_span(s.tokens + s.needle_start[i], s.needle_end[i] - s.needle_start[i]);
+            cr_assert_str_eq(got, want);
+            free(got);
+            // On a sentence boundary: at the very start or after '.', '!' or '?' (or another needle).
+            int st = s.needle_start[i];
+            int at_end = i == 0 && depths[k] == 1.0;
+            cr_assert(st == 0 || at_end || s.tokens[st - 1] == '.' || s.tokens[st - 1] == '!' || s.tokens[st - 1] == '?',
+                      "depth %.2f: needle %d at %d follows '%c'", depths[k], i, st, s.tokens[st - 1]);
+        }
+        // The answer needle's haystack position (needles before it not counted) is at the
+        // requested depth within the spacing of sentence boundaries (SOTU sentences < 600 bytes).
+        int before = 0, H = s.n_context;
+        for (int i = 0; i < 4; i++) H -= s.needle_end[i] - s.needle_start[i];
+        for (int i = 1; i < 4; i++)
+            if (s.needle_start[i] < s.needle_start[0]) before += s.needle_end[i] - s.needle_start[i];
+        int hay_pos = s.needle_start[0] - before;
+        cr_assert(abs(hay_pos - (int)(depths[k] * H + 0.5)) <= 600, "depth %.2f: answer needle at haystack token %d of %d",
+                  depths[k], hay_pos, H);
+        if (depths[k] == 0.0) cr_assert_eq(hay_pos, 0);
+        if (depths[k] == 1.0) cr_assert_eq(hay_pos, H);
+        needle_free(&s);
+    }
+}
+
+// Hand-built verdicts: the right number, a wrong-but-close number (one digit off), a tie.
+Test(needle, judge_exact_match_and_loglik) {
+    enum { V = 12, N = 7 };
+    float probs[N * V], nll[N];
+    int right[N] = {5, 5, 0, 0, 1, 2, 3};
+    for (int i = 0; i < N; i++) {
+        for (int v = 0; v < V; v++) probs[i * V + v] = 0.01f;
+        probs[i * V + right[i]] = 0.89f;
+        nll[i] = 0.116533816f; // -log(0.89)
+    }
+    int ok;
+    double ll;
+    needle_judge(probs, nll, V, right, N, &ok, &ll);
+    cr_assert_eq(ok, 1);
+    cr_assert_float_eq(ll, -7 * 0.116533816, 1e-6);
+    int close[N] = {5, 5, 0, 0, 1, 2, 4}; // last digit off by one
+    float nll_close[N];
+    for (int i = 0; i < N; i++) nll_close[i] = i == 6 ? 4.605170186f : nll[i];
+    needle_judge(probs, nll_close, V, close, N, &ok, &ll);
+    cr_assert_eq(ok, 0, "a number one digit off must not count");
+    cr_assert_float_eq(ll, -6 * 0.116533816 - 4.605170186, 1e-5);
+    probs[3 * V + 0] = 0.45f; // a tie at digit 3 between ids 0 and 7: argmax is the lower id
+    probs[3 * V + 7] = 0.45f;
+    needle_judge(probs, nll, V, right, N, &ok, &ll);
+    cr_assert_eq(ok, 1);
+    probs[3 * V + 7] = 0.46f;
+    needle_judge(probs, nll, V, right, N, &ok, &ll);
+    cr_assert_eq(ok, 0);
+}
+
+// A real forward: the scorer's log-likelihood equals the NLLs of a direct forward.
+Test(needle, score_matches_a_direct_forward, .init = setup, .fini = teardown) {
+    ModelConfig c = tiny_model_config(VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0);
+    c.vocab_size = 257;
+    Model m;
+    cr_assert_eq(model_build(&m, &c, NULL), 0);
+    model_init_params(&m, 3);
+    NeedleSpec spec = {2, 1, 300, 0.5};
+    NeedleSample s;
+    Error e;
+    cr_assert_eq(make(&s, spec, NEEDLE_POOL_EVAL, 11, &e), 0, "%s", e.msg);
+    NeedleScore sc;
+    needle_score(&m, &s, &sc);
+    int L = s.n_context + s.query_len[0] + s.answer_len[0];
+    int *seq = malloc(sizeof(int) * L);
+    memcpy(seq, s.tokens, sizeof(int) * s.n_context);
+    memcpy(seq + s.n_context, s.query_tokens[0], sizeof(int) * (s.query_len[0] + s.answer_len[0]));
+    model_forward(&m, seq, seq + 1, 1, L - 1);
+    double ll = 0;
+    for (int i = 0; i < s.answer_len[0]; i++) ll -= m.nll[s.n_context + s.query_len[0] - 1 + i];
+    cr_assert_float_eq(sc.loglik[0], ll, 1e-9);
+    cr_assert_eq(sc.correct[0], 0, "an untrained model should not retrieve a 7-digit number");
+    // Row sums of the final map for DINT (gamma tied) are 1: needle mass + rest == 1 per layer.
+    for (int l = 0; l < c.n_layer; l++)
+        cr_assert_float_eq(sc.mass_needle[l] + sc.mass_rest[l], 1.0, 1e-5);
+    free(seq);
+    needle_free(&s);
+    model_free(&m);
+}
+
+Test(needle, bad_specs_are_clear_errors, .init = setup, .fini = teardown) {
+    struct {
+        NeedleSpec spec;
+        const char *needle;
+    } cases[] = {
+        {{2, 3, 1024, 0.5}, "queried needles R = 3: expected 1 to N = 2"},
+        {{0, 0, 1024, 0.5}, "needles N = 0"},
+        {{6, 2, 200, 0.5}, "context length 200 is too short"},
+        {{1, 1, 1024, 1.5}, "depth 1.5 is outside [0, 1]"},
+    };
+    for (int i = 0; i < 4; i++) {
+        NeedleSample s;
+        Error e;
+        cr_assert_neq(make(&s, cases[i].spec, NEEDLE_POOL_EVAL, 1, &e), 0, "case %d accepted", i);
+        cr_assert(strstr(e.msg, cases[i].needle) != NULL, "case %d: '%s'", i, e.msg);
+    }
+}
