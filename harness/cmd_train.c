@@ -13,6 +13,7 @@
 #include "config_file.h"
 #include "corpus.h"
 #include "datasets.h"
+#include "mixture.h"
 #include "layers.h"
 #include "model.h"
 #include "optim.h"
@@ -202,8 +203,16 @@ int cmd_train(int argc, char **argv) {
         gmtime_r(&now, &tm);
         strftime(st.created_utc, sizeof st.created_utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
     }
-    char cache[4200] = "";
-    if (rc == 0 && data_resolve_corpus(data_spec, data_path, sizeof data_path, &source, &err) != 0) {
+    char cache[4200] = "", corpus_spec[4096] = "";
+    Mixture mix;
+    memset(&mix, 0, sizeof mix);
+    if (rc == 0 && (mixture_parse(&mix, data_spec, corpus_spec, sizeof corpus_spec, &err) != 0 ||
+                    mixture_load(&mix, cfg.data.split_seed, &err) != 0)) {
+        cli_error("train", err.msg);
+        rc = EXIT_USAGE;
+    }
+    st.data_mixture = mix.description;
+    if (rc == 0 && data_resolve_corpus(corpus_spec, data_path, sizeof data_path, &source, &err) != 0) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     } else if (rc == 0 && source.name[0]) {
@@ -237,6 +246,7 @@ int cmd_train(int argc, char **argv) {
         rc = EXIT_USAGE;
     }
     if (rc != 0) {
+        mixture_free(&mix);
         tokenizer_close(&tokenizer);
         gsl_rng_free(data_rng);
         history_free(&hist);
@@ -270,7 +280,7 @@ int cmd_train(int argc, char **argv) {
         model_zero_grad(&model);
         double loss = 0.0;
         for (int micro = 0; micro < t->grad_accum; micro++) {
-            corpus_train_batch(&corpus, data_rng, tokens, targets, B, T);
+            mixture_batch(&mix, &corpus, tok, data_rng, tokens, targets, B, T);
             loss += model_forward(&model, tokens, targets, B, T) / t->grad_accum;
             model_backward(&model, tokens, 1.0f / ((float)B * T * t->grad_accum));
         }
@@ -337,6 +347,7 @@ int cmd_train(int argc, char **argv) {
     free(tokens);
     free(targets);
     corpus_free(&corpus);
+    mixture_free(&mix);
     tokenizer_close(&tokenizer);
     gsl_rng_free(data_rng);
     history_free(&hist);

@@ -183,6 +183,7 @@ static int write_contents(hid_t f, const RunState *st) {
         rc |= h5_attr_str(g_data, "path", st->data_path);
         rc |= h5_attr_str(g_data, "spec", st->data_spec ? st->data_spec : st->data_path);
         rc |= h5_attr_str(g_data, "source", st->data_source ? st->data_source : "");
+        rc |= h5_attr_str(g_data, "mixture", st->data_mixture ? st->data_mixture : "");
         rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
         rc |= h5_attr_i64(g_data, "train_tokens", c->n_tokens[SPLIT_TRAIN]);
         rc |= h5_attr_i64(g_data, "val_tokens", c->n_tokens[SPLIT_VAL]);
@@ -494,7 +495,10 @@ int runfile_info(const char *path, Error *err) {
         char *note = h5_read_attr_str(g, "note"), *spec = h5_read_attr_str(g, "spec");
         char *source = h5_read_attr_str(g, "source"), *tid = h5_read_attr_str(g, "tokenizer_identity");
         if (p && p[0]) {
+            char *mixture = h5_read_attr_str(g, "mixture");
             if (source && source[0]) printf("corpus        %s (%s)\n", spec ? spec : "?", source);
+            if (mixture && strchr(mixture, ',')) printf("mixture       %s\n", mixture);
+            free(mixture);
             printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n",
                    p, nd, tt, vt, st);
         }

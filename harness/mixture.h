@@ -1,0 +1,46 @@
+// Training data mixtures: `--data sotu:0.8,needle:0.1,icl:wordnet-noun:0.1` draws each training
+// sequence from one component chosen by weight: windows of a text corpus, multi-needle
+// episodes (haystack from the corpus's train split; training cities and numbers, disjoint
+// from evaluation's), or in-context-learning episodes from a labelled set's train split
+// (`icl:synthetic` for random label mappings). A plain corpus spec is a one-part mixture.
+#ifndef DINT_MIXTURE_H
+#define DINT_MIXTURE_H
+
+#include <gsl/gsl_rng.h>
+
+#include "check.h"
+#include "corpus.h"
+#include "labelled.h"
+#include "tokenizer.h"
+
+#define MIX_MAX 8
+
+typedef enum { MIX_TEXT, MIX_NEEDLE, MIX_ICL, MIX_ICL_SYNTHETIC } MixKind;
+
+typedef struct {
+    MixKind kind;
+    double weight; // normalised
+    char spec[512]; // corpus spec, or the labelled-set spec for MIX_ICL
+    LabelledSet set; // MIX_ICL
+} MixComponent;
+
+typedef struct {
+    int n;
+    MixComponent comp[MIX_MAX];
+    int text; // index of the text component (the corpus; validation loss is on its text)
+    char description[1024];
+} Mixture;
+
+// Parse the spec. The text component's corpus spec goes to corpus_spec (to be loaded by the
+// caller). Errors: bad weights, unknown parts, no text component, more than one.
+int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, Error *err);
+// Load the labelled sets of ICL components (their train/test split uses split_seed).
+int mixture_load(Mixture *mx, uint64_t split_seed, Error *err);
+void mixture_free(Mixture *mx);
+
+// B sequences of T + 1 tokens -> tokens (B, T), targets (B, T). A one-part text mixture draws
+// exactly as corpus_train_batch does.
+void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
+                   int *targets, int B, int T);
+
+#endif
