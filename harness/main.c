@@ -14,6 +14,8 @@ static void usage(FILE *out) {
             "  info   RUN.h5\n"
             "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
             "         [--depths D,...] [--samples S] [--seed N]\n"
+            "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
+            "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] [--orders S]\n"
             "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
             "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
             "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
