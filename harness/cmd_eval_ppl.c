@@ -170,7 +170,7 @@ int cmd_eval_ppl(int argc, char **argv) {
     }
     ppl_result_init(&r, window);
     char label[256], group[300], params[512];
-    corpus_label(data ? data : c.data_spec, label, sizeof label);
+    corpus_label(c.corpus_spec, label, sizeof label);
     snprintf(group, sizeof group, "/eval/ppl/%s", label);
     snprintf(params, sizeof params, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d", PPL_TASK_VERSION,
              window, stride, ngram, max_docs);

@@ -12,6 +12,7 @@
 #include "datasets.h"
 #include "h5io.h"
 #include "layers.h"
+#include "mixture.h"
 #include "runfile.h"
 
 int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads, Error *err) {
@@ -30,11 +31,15 @@ int eval_open(EvalContext *c, const char *run, const char *out, const char *data
 
 int eval_load_corpus(EvalContext *c, const char *spec, Error *err) {
     if (c->corpus_loaded) return 0;
-    const char *use = spec ? spec : c->data ? c->data : c->data_spec;
-    if (!use[0]) return error_set(err, "the run records no corpus (imported weights?): give --data NAME|PATH");
-    char path[4096], cache[4200] = "";
+    const char *given = spec ? spec : c->data ? c->data : c->data_spec;
+    if (!given[0]) return error_set(err, "the run records no corpus (imported weights?): give --data NAME|PATH");
+    // A training mixture's text part is the corpus.
+    char use[4096], path[4096], cache[4200] = "";
+    Mixture mx;
+    if (mixture_parse(&mx, given, use, sizeof use, err) != 0) return -1;
     DataSource src;
     if (data_resolve_corpus(use, path, sizeof path, &src, err) != 0) return -1;
+    snprintf(c->corpus_spec, sizeof c->corpus_spec, "%s", use);
     if (src.name[0]) data_token_cache_path(src.name, &c->tok, cache, sizeof cache);
     if (corpus_load(&c->corpus, path, &c->tok, c->cfg.data.val_fraction, c->cfg.data.test_fraction,
                     c->cfg.data.split_seed, cache[0] ? cache : NULL, err) != 0)

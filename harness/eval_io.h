@@ -18,7 +18,8 @@ typedef struct {
     Tokenizer tok;
     Corpus corpus; // loaded on demand by eval_load_corpus
     int corpus_loaded;
-    char data_spec[4096];
+    char data_spec[4096];   // the --data the run was trained on (maybe a mixture)
+    char corpus_spec[4096]; // the text corpus actually loaded
 } EvalContext;
 
 // Load the run's model and tokenizer. data (may be NULL) overrides the run's corpus.
