@@ -1,0 +1,382 @@
+// dint sweep GRID.ini --out DIR: ablation grids. Each cell (a variant with its gamma mode, G
+// mode, head norm and lambda_init) is trained once per seed on the same data and token budget,
+// then evaluated and audited as the grid says, by running this same `dint` binary; a summary
+// HDF5 gives each metric's mean, standard deviation and 95 % interval across seeds per cell,
+// and paired differences against a baseline cell with a paired t-test (GSL). Finished runs are
+// skipped, so a stopped sweep continues where it was.
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
+#include <ini.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cli.h"
+#include "h5io.h"
+
+#define MAX_CELLS 64
+#define MAX_SEEDS 16
+#define MAX_LIST 16
+#define N_METRICS 5
+
+static const char *METRICS[N_METRICS] = {"val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes",
+                                         "needle_accuracy"};
+
+typedef struct {
+    char name[64];
+    char variant[16], gamma[32], g_mode[16], head_norm[8], lambda_init[32];
+} Cell;
+
+typedef struct {
+    char variants[MAX_LIST][16], gammas[MAX_LIST][32], g_modes[MAX_LIST][16], head_norms[MAX_LIST][8], lambdas[MAX_LIST][32];
+    int n_variants, n_gammas, n_g_modes, n_head_norms, n_lambdas;
+    int seeds[MAX_SEEDS], n_seeds;
+    char data[1024], baseline[64];
+    char sets[4096];  // " --set k=v" ...
+    char evals[8][1024];
+    int n_evals;
+    char audit[512];
+    int has_audit;
+    Cell cells[MAX_CELLS];
+    int n_cells;
+    char error[512];
+} Grid;
+
+static int split_list(const char *v, char out[][32], int width, int max) {
+    int n = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        char *e = t + strlen(t);
+        while (e > t && e[-1] == ' ') *--e = '\0';
+        if (!*t || n == max) return -1;
+        snprintf((char *)out + (size_t)n * width, (size_t)width, "%s", t);
+        n++;
+    }
+    return n;
+}
+
+static int on_grid(void *user, const char *section, const char *name, const char *value) {
+    Grid *g = user;
+    int n = 0;
+    if (!strcmp(section, "grid")) {
+        if (!strcmp(name, "variants")) n = g->n_variants = split_list(value, (char(*)[32])g->variants, 16, MAX_LIST);
+        else if (!strcmp(name, "gamma")) n = g->n_gammas = split_list(value, g->gammas, 32, MAX_LIST);
+        else if (!strcmp(name, "g_mode")) n = g->n_g_modes = split_list(value, (char(*)[32])g->g_modes, 16, MAX_LIST);
+        else if (!strcmp(name, "head_norm")) n = g->n_head_norms = split_list(value, (char(*)[32])g->head_norms, 8, MAX_LIST);
+        else if (!strcmp(name, "lambda_init")) n = g->n_lambdas = split_list(value, g->lambdas, 32, MAX_LIST);
+        else if (!strcmp(name, "seeds")) {
+            char tmp[MAX_SEEDS][32];
+            n = g->n_seeds = split_list(value, tmp, 32, MAX_SEEDS);
+            for (int i = 0; i < n; i++) g->seeds[i] = atoi(tmp[i]);
+        } else if (!strcmp(name, "data")) n = snprintf(g->data, sizeof g->data, "%s", value) > 0;
+        else if (!strcmp(name, "baseline")) n = snprintf(g->baseline, sizeof g->baseline, "%s", value) > 0;
+        else n = -2;
+    } else if (!strcmp(section, "train")) {
+        size_t k = strlen(g->sets);
+        snprintf(g->sets + k, sizeof g->sets - k, " --set '%s=%s'", name, value);
+        n = 1;
+    } else if (!strcmp(section, "eval")) {
+        if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl")) n = -2;
+        else if (g->n_evals < 8) {
+            snprintf(g->evals[g->n_evals++], sizeof g->evals[0], "%s %s", name, value);
+            n = 1;
+        }
+    } else if (!strcmp(section, "audit") && !strcmp(name, "options")) {
+        snprintf(g->audit, sizeof g->audit, "%s", value);
+        g->has_audit = n = 1;
+    } else {
+        n = -2;
+    }
+    if (n == -2) snprintf(g->error, sizeof g->error, "unknown key '%s' in [%s]", name, section);
+    else if (n <= 0) snprintf(g->error, sizeof g->error, "bad value '%s' for %s.%s", value, section, name);
+    return n > 0;
+}
+
+// The cross product, with the axes that do not apply to a variant collapsed.
+static int build_cells(Grid *g) {
+    if (!g->n_gammas) g->n_gammas = 1, snprintf(g->gammas[0], 32, "tied");
+    if (!g->n_g_modes) g->n_g_modes = 1, snprintf(g->g_modes[0], 16, "causal");
+    if (!g->n_head_norms) g->n_head_norms = 1, snprintf(g->head_norms[0], 8, "true");
+    if (!g->n_lambdas) g->n_lambdas = 1, snprintf(g->lambdas[0], 32, "schedule");
+    for (int v = 0; v < g->n_variants; v++)
+        for (int a = 0; a < g->n_gammas; a++)
+            for (int b = 0; b < g->n_g_modes; b++)
+                for (int c = 0; c < g->n_head_norms; c++)
+                    for (int d = 0; d < g->n_lambdas; d++) {
+                        int dint = !strcmp(g->variants[v], "dint"), tf = !strcmp(g->variants[v], "transformer");
+                        if ((!dint && (a || b)) || (tf && (c || d))) continue;
+                        if (g->n_cells == MAX_CELLS) return -1;
+                        Cell *x = &g->cells[g->n_cells++];
+                        snprintf(x->variant, sizeof x->variant, "%s", g->variants[v]);
+                        snprintf(x->gamma, sizeof x->gamma, "%s", dint ? g->gammas[a] : "zero");
+                        snprintf(x->g_mode, sizeof x->g_mode, "%s", dint ? g->g_modes[b] : "causal");
+                        snprintf(x->head_norm, sizeof x->head_norm, "%s", tf ? "false" : g->head_norms[c]);
+                        snprintf(x->lambda_init, sizeof x->lambda_init, "%s", tf ? "schedule" : g->lambdas[d]);
+                        char name[64];
+                        int k = snprintf(name, sizeof name, "%s", x->variant);
+                        if (dint && g->n_gammas > 1) k += snprintf(name + k, sizeof name - k, "-gamma_%s", g->gammas[a]);
+                        if (dint && g->n_g_modes > 1) k += snprintf(name + k, sizeof name - k, "-G_%s", g->g_modes[b]);
+                        if (!tf && g->n_head_norms > 1) k += snprintf(name + k, sizeof name - k, "-headnorm_%s", g->head_norms[c]);
+                        if (!tf && g->n_lambdas > 1) snprintf(name + k, sizeof name - k, "-lambda_%s", g->lambdas[d]);
+                        memcpy(x->name, name, sizeof name);
+                        for (char *p = x->name; *p; p++)
+                            if (*p == ':') *p = '_';
+                    }
+    return 0;
+}
+
+// Run `dint ARGS` (this binary), its output appended to log; on failure, show the log's last
+// line (the child's one-line error).
+static int run_self(const char *args, const char *log) {
+    char self[4096], cmd[16384];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return -1;
+    self[n] = '\0';
+    snprintf(cmd, sizeof cmd, "'%s' %s >>'%s' 2>&1", self, args, log);
+    int st = system(cmd);
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "tail -n 1 '%s' >&2", log);
+        if (system(cmd) != 0) fprintf(stderr, "(see %s)\n", log);
+    }
+    return rc;
+}
+
+// Metric values of one run file (NaN when the run lacks the group).
+static void read_metrics(const char *path, double *v) {
+    for (int i = 0; i < N_METRICS; i++) v[i] = NAN;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return;
+    long n = h5_len(f, "/train/val_loss");
+    if (n > 0) {
+        double *buf = xmalloc(sizeof(double) * (size_t)n);
+        if (h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, n, buf) == 0) v[0] = buf[n - 1];
+        free(buf);
+    }
+    // Whole-dataset reductions: max of row_sum_dev_max, mean of negative_mass, sum of spikes,
+    // mean needle accuracy over evaluated cells.
+    const char *names[] = {NULL, "/audit/fp32/row_sum_dev_max", "/audit/fp32/negative_mass", "/train/loss_spike", "/eval/needle/accuracy"};
+    for (int i = 1; i < N_METRICS; i++) {
+        if (H5Lexists(f, "/audit", H5P_DEFAULT) <= 0 && i <= 2) continue;
+        if (i == 4 && (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0 || H5Lexists(f, "/eval/needle", H5P_DEFAULT) <= 0)) continue;
+        if (i <= 2 && H5Lexists(f, "/audit/fp32", H5P_DEFAULT) <= 0) continue;
+        if (H5Lexists(f, names[i], H5P_DEFAULT) <= 0) continue;
+        hid_t ds = H5Dopen2(f, names[i], H5P_DEFAULT);
+        hid_t sp = H5Dget_space(ds);
+        hssize_t m = H5Sget_simple_extent_npoints(sp);
+        double *buf = xmalloc(sizeof(double) * (size_t)(m > 0 ? m : 1));
+        if (m > 0 && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+            double acc = i == 1 ? -INFINITY : 0;
+            long cnt = 0;
+            for (hssize_t j = 0; j < m; j++) {
+                if (isnan(buf[j])) continue;
+                if (i == 1) acc = fmax(acc, buf[j]);
+                else acc += buf[j];
+                cnt++;
+            }
+            v[i] = cnt == 0 ? NAN : (i == 2 || i == 4) ? acc / cnt : acc;
+        } else if (m == 0 && i == 3) {
+            v[i] = 0;
+        }
+        free(buf);
+        H5Sclose(sp);
+        H5Dclose(ds);
+    }
+    H5Fclose(f);
+}
+
+static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */, Error *err) {
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/summary.h5", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return error_set(err, "cannot create '%s'", tmp);
+    int rc = 0, S = g->n_seeds, base = -1;
+    for (int c = 0; c < g->n_cells; c++)
+        if (!strcmp(g->cells[c].name, g->baseline)) base = c;
+    rc |= h5_attr_str(f, "baseline", base >= 0 ? g->baseline : "");
+    hid_t cells = h5_group(f, "cells"), paired = h5_group(f, "paired");
+    rc |= h5_attr_str(paired, "baseline", base >= 0 ? g->baseline : "");
+    rc |= h5_attr_str(paired, "test", "paired t-test over seeds (two-sided), GSL t distribution");
+    printf("%-36s", "cell");
+    for (int k = 0; k < N_METRICS; k++) printf(" %26s", METRICS[k]);
+    printf("\n");
+    for (int c = 0; c < g->n_cells; c++) {
+        const Cell *x = &g->cells[c];
+        hid_t cg = h5_group(cells, x->name);
+        rc |= h5_attr_str(cg, "variant", x->variant) | h5_attr_str(cg, "gamma", x->gamma) |
+              h5_attr_str(cg, "g_mode", x->g_mode) | h5_attr_str(cg, "head_norm", x->head_norm) |
+              h5_attr_str(cg, "lambda_init", x->lambda_init) | h5_attr_i64(cg, "n_seeds", S);
+        hid_t pg = base >= 0 && c != base ? h5_group(paired, x->name) : -1;
+        printf("%-36s", x->name);
+        for (int k = 0; k < N_METRICS; k++) {
+            double xs[MAX_SEEDS], diffs[MAX_SEEDS];
+            int n = 0, nd = 0;
+            for (int s = 0; s < S; s++) {
+                double v = vals[((long)c * S + s) * N_METRICS + k];
+                if (!isnan(v)) xs[n++] = v;
+                if (pg >= 0) {
+                    double b = vals[((long)base * S + s) * N_METRICS + k];
+                    if (!isnan(v) && !isnan(b)) diffs[nd++] = v - b;
+                }
+            }
+            double mean = n ? gsl_stats_mean(xs, 1, n) : NAN, sd = n > 1 ? gsl_stats_sd(xs, 1, n) : NAN;
+            double half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, n - 1) * sd / sqrt(n) : NAN;
+            double out[4] = {mean, sd, mean - half, mean + half};
+            const char *suffix[4] = {"mean", "std", "ci_low", "ci_high"};
+            for (int q = 0; q < 4; q++) {
+                char name[96];
+                snprintf(name, sizeof name, "%s_%s", METRICS[k], suffix[q]);
+                hid_t sp = H5Screate(H5S_SCALAR);
+                hid_t ds = H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[q]) < 0);
+                if (ds >= 0) H5Dclose(ds);
+                H5Sclose(sp);
+            }
+            char cell[64];
+            if (n > 1) snprintf(cell, sizeof cell, "%.4g [%.4g, %.4g]", mean, out[2], out[3]);
+            else snprintf(cell, sizeof cell, "%.4g", mean);
+            printf(" %26s", cell);
+            if (pg >= 0) {
+                double dm = nd ? gsl_stats_mean(diffs, 1, nd) : NAN, p = NAN;
+                if (nd > 1) {
+                    double dsd = gsl_stats_sd(diffs, 1, nd);
+                    double t = dsd > 0 ? dm / (dsd / sqrt(nd)) : (dm == 0 ? 0 : INFINITY);
+                    p = isinf(t) ? 0.0 : 2 * gsl_cdf_tdist_Q(fabs(t), nd - 1);
+                }
+                double pv[2] = {dm, p};
+                const char *pn[2] = {"diff_mean", "p_value"};
+                for (int q = 0; q < 2; q++) {
+                    char name[96];
+                    snprintf(name, sizeof name, "%s_%s", METRICS[k], pn[q]);
+                    hid_t sp = H5Screate(H5S_SCALAR);
+                    hid_t ds = H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                    rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &pv[q]) < 0);
+                    if (ds >= 0) H5Dclose(ds);
+                    H5Sclose(sp);
+                }
+            }
+        }
+        printf("\n");
+        hsize_t sd2[2] = {(hsize_t)S, N_METRICS};
+        rc |= h5_write(cg, "per_seed", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, sd2, vals + (long)c * S * N_METRICS);
+        if (pg >= 0) H5Gclose(pg);
+        H5Gclose(cg);
+    }
+    char metric_list[256] = "";
+    for (int k = 0; k < N_METRICS; k++) strcat(strcat(metric_list, k ? "," : ""), METRICS[k]);
+    rc |= h5_attr_str(cells, "metrics", metric_list);
+    H5Gclose(cells);
+    H5Gclose(paired);
+    if (H5Fclose(f) < 0) rc = 1;
+    if (rc || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return error_set(err, "writing '%s' failed", path);
+    }
+    return 0;
+}
+
+int cmd_sweep(int argc, char **argv) {
+    const char *grid_path = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (argv[i][0] != '-' && !grid_path) grid_path = argv[i];
+        else {
+            cli_error("sweep", "usage: dint sweep GRID.ini --out DIR");
+            return EXIT_USAGE;
+        }
+    }
+    if (!grid_path || !out) {
+        cli_error("sweep", "usage: dint sweep GRID.ini --out DIR");
+        return EXIT_USAGE;
+    }
+    Grid *g = xcalloc(1, sizeof *g);
+    Error err;
+    int line = ini_parse(grid_path, on_grid, g), rc = 0;
+    if (line == -1) rc = error_set(&err, "cannot open grid file '%s'", grid_path);
+    else if (line != 0) rc = error_set(&err, "%s:%d: %s", grid_path, line, g->error[0] ? g->error : "not an INI line");
+    else if (!g->n_variants) rc = error_set(&err, "%s: [grid] variants is required", grid_path);
+    else if (!g->data[0]) rc = error_set(&err, "%s: [grid] data is required", grid_path);
+    else if (build_cells(g) != 0) rc = error_set(&err, "%s: more than %d cells", grid_path, MAX_CELLS);
+    if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
+    if (rc == 0 && g->baseline[0]) {
+        int found = 0;
+        for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
+        if (!found) rc = error_set(&err, "%s: baseline '%s' is not a cell of the grid", grid_path, g->baseline);
+    }
+    if (rc == 0 && mkdir(out, 0755) != 0) {
+        struct stat st;
+        if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)) rc = error_set(&err, "cannot create directory '%s'", out);
+    }
+    if (rc != 0) {
+        cli_error("sweep", err.msg);
+        free(g);
+        return EXIT_USAGE;
+    }
+    h5_quiet();
+    int total = g->n_cells * g->n_seeds, done = 0;
+    double *vals = xcalloc((size_t)total * N_METRICS, sizeof(double));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int ran = 0;
+    for (int c = 0; c < g->n_cells && rc == 0; c++) {
+        const Cell *x = &g->cells[c];
+        for (int s = 0; s < g->n_seeds && rc == 0; s++) {
+            char run[4400], log[4400], args[16384];
+            snprintf(run, sizeof run, "%s/%s-seed%d.h5", out, x->name, g->seeds[s]);
+            snprintf(log, sizeof log, "%s/%s-seed%d.log", out, x->name, g->seeds[s]);
+            struct stat st;
+            int exists = stat(run, &st) == 0;
+            char *status = NULL;
+            if (exists) {
+                hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+                if (f >= 0) {
+                    status = h5_read_attr_str(f, "status");
+                    H5Fclose(f);
+                }
+            }
+            int complete = status && !strcmp(status, "complete");
+            free(status);
+            fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", done + 1, total, x->name, g->seeds[s],
+                    complete ? " (trained; checking evaluations)" : "");
+            if (!complete) {
+                if (exists) snprintf(args, sizeof args, "train --out '%s' --resume", run);
+                else
+                    snprintf(args, sizeof args,
+                             "train --variant %s --data '%s' --out '%s' --seed %d --set model.gamma=%s --set model.g_mode=%s "
+                             "--set model.head_norm=%s --set model.lambda_init=%s%s",
+                             x->variant, g->data, run, g->seeds[s], x->gamma, x->g_mode, x->head_norm, x->lambda_init, g->sets);
+                if (run_self(args, log) != 0) rc = error_set(&err, "training %s seed %d failed (see the lines above)", x->name, g->seeds[s]);
+                ran = 1;
+            }
+            for (int e = 0; e < g->n_evals && rc == 0; e++) {
+                snprintf(args, sizeof args, "eval %s --run '%s'", g->evals[e], run);
+                if (run_self(args, log) != 0) rc = error_set(&err, "evaluating %s seed %d failed", x->name, g->seeds[s]);
+            }
+            if (rc == 0 && g->has_audit) {
+                snprintf(args, sizeof args, "audit --run '%s' %s", run, g->audit);
+                if (run_self(args, log) != 0) rc = error_set(&err, "auditing %s seed %d failed", x->name, g->seeds[s]);
+            }
+            if (rc == 0) read_metrics(run, vals + ((long)c * g->n_seeds + s) * N_METRICS);
+            done++;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double el = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            if (rc == 0 && ran)
+                fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", done, total, el, el / done * (total - done));
+        }
+    }
+    if (rc == 0) rc = write_summary(out, g, vals, &err);
+    if (rc == 0) fprintf(stderr, "dint sweep: summary in %s/summary.h5\n", out);
+    else cli_error("sweep", err.msg);
+    free(vals);
+    free(g);
+    return rc == 0 ? 0 : EXIT_USAGE;
+}
