@@ -17,11 +17,15 @@
 // <= max_context.
 //
 // Scoring. For every label, log p(candidate | eot, prompt) = sum over the candidate's tokens of
-// log-softmax(logits)[token], in double from the model's fp32 logits. The candidates are the
-// rows of one model_forward batch (padded at the end to equal length), split into as few
-// batches of equal size as the activation budget ICL_ACT_BUDGET_BYTES allows. Predictions: the
-// argmax of the summed log-probability, and of the per-token mean (length-normalised); ties go
-// to the lowest label index.
+// log-softmax(logits)[token], in double from the model's fp32 logits (model_forward without
+// targets). The candidates are the rows of one model_forward batch, padded at the end with eot
+// to a common length rounded up to a multiple of 32 (causal attention: the padding
+// enters no score), split into as few batches of equal size as the activation budget allows
+// (ICL_ACT_BUDGET_BYTES; a short last batch repeats a row). Prompts are scored in order of
+// length so that core reallocates its activations once per length. Predictions: the argmax of
+// the summed log-probability, and of the per-token mean (length-normalised); ties go to the
+// lowest label index. Cost: every candidate row recomputes the whole prompt (core has no
+// prefix / KV cache), so one prompt costs about n_labels forwards of its length.
 //
 // Draws. Demonstrations come from the train split (is_test == 0), queries from the test split
 // (is_test == 1). All randomness is GSL MT19937; the 64-bit seed is mixed (splitmix64) with a
@@ -32,11 +36,12 @@
 //   - demonstrations of episode e: from an rng seeded from (seed, e): a random order of the
 //     classes and a shuffle of each class's train examples, then k taken round-robin over the
 //     classes (class-balanced: counts differ by at most one while classes have examples left).
-//     The set at k is a prefix of the draw at k + 1, so results at different k are nested;
+//     The draw at k is a prefix of the draw at k + 1 (same query, demonstrations a subset),
+//     so results at different k are nested; orderings are drawn afresh at each k;
 //   - ordering s of episode e: from an rng seeded from (seed, e, s): a uniform shuffle of the k
 //     demonstrations (class_alternating = 0), or (class_alternating = 1) a shuffle within each
-//     class and of the class cycle, then round-robin over the classes, so consecutive
-//     demonstrations differ in class whenever the counts allow.
+//     class and of the class cycle (classes with more demonstrations first), then round-robin
+//     over the classes, so consecutive demonstrations differ in class whenever the counts allow.
 // Accuracies are fractions in [0, 1].
 #ifndef DINT_ICL_H
 #define DINT_ICL_H
@@ -50,8 +55,8 @@
 #include "tokenizer.h"
 
 #define ICL_MAX_TEXT_BYTES 200
-// Activation memory (core's model_forward buffers, estimated) allowed for one scoring batch;
-// a single candidate row is always allowed.
+// Default activation memory (core's model_forward buffers, estimated) for one scoring batch;
+// a single candidate row is always allowed. icl_set_batch_budget changes it.
 #define ICL_ACT_BUDGET_BYTES (512L << 20)
 // Synthetic family: input words are this many lowercase letters; at most this many classes.
 #define ICL_SYNTH_WORD_LEN 5
@@ -165,5 +170,9 @@ char *icl_format_prompt(const IclEpisode *ep, size_t *len);
 int icl_score_labels(Model *m, Tokenizer *tok, const char *prompt, size_t len, int n_labels,
                      const char *const *label_names, double *logp_sum, double *logp_mean,
                      int *pred_norm, Error *err);
+
+// Activation budget of a scoring batch in bytes (process-wide; <= 0 restores
+// ICL_ACT_BUDGET_BYTES). For memory-constrained callers, and for tests of the batch split.
+void icl_set_batch_budget(long bytes);
 
 #endif
