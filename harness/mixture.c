@@ -109,9 +109,11 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
     int at = 0;
     while (at < len) {
         int k = 1 + (int)gsl_rng_uniform_int(rng, 8);
-        long n = c->kind == MIX_ICL ? icl_training_episode(tok, &d, k, rng, ep, EPISODE_CAP)
-                                    : icl_synthetic_training_episode(tok, 4, k, rng, ep, EPISODE_CAP);
-        if (n <= 0) { // cannot happen for loaded sets; keep the row well-defined anyway
+        long n = -1;
+        for (; k >= 1 && n <= 0; k /= 2) // a small set may not have k + 1 train examples
+            n = c->kind == MIX_ICL ? icl_training_episode(tok, &d, k, rng, ep, EPISODE_CAP)
+                                   : icl_synthetic_training_episode(tok, 4, k, rng, ep, EPISODE_CAP);
+        if (n <= 0) { // a set with fewer than 2 train examples: keep the row well-defined
             row[at++] = tok->eot;
             continue;
         }
