@@ -55,6 +55,9 @@ static const KeySpec KEYS[] = {
     {"train", "checkpoint_every", KEY_INT, OFF(train.checkpoint_every), 0, 1e9,
      "0 (at every evaluation) or a positive integer"},
     {"train", "log_every", KEY_INT, OFF(train.log_every), 1, 1e9, "a positive integer"},
+    {"train", "audit_every", KEY_INT, OFF(train.audit_every), 0, 1e9, "0 (off) or a positive integer"},
+    {"train", "spike_factor", KEY_FLOAT, OFF(train.spike_factor), 1, 1e6, "a number > 1"},
+    {"train", "spike_window", KEY_INT, OFF(train.spike_window), 2, 1e6, "an integer >= 2"},
     {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte or gpt2"},
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9,
      "a number in (0, 0.9]"},
@@ -101,6 +104,9 @@ void config_defaults(RunConfig *c) {
     t->eval_batches = 8;
     t->checkpoint_every = 0;
     t->log_every = 10;
+    t->audit_every = 50;
+    t->spike_factor = 2.0f;
+    t->spike_window = 100;
     snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "byte");
     c->data.val_fraction = 0.1f;
     c->data.test_fraction = 0.1f;

@@ -47,6 +47,9 @@ typedef struct {
     int eval_batches;
     int checkpoint_every; // 0 = at every evaluation
     int log_every;
+    int audit_every;     // training diagnostics cadence (0 = off)
+    float spike_factor;  // a loss above spike_factor x the running median is a spike
+    int spike_window;    // steps in that running median
 } TrainConfig;
 
 typedef struct {

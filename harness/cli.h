@@ -12,6 +12,7 @@ int cmd_eval_needle(int argc, char **argv);
 int cmd_eval_ppl(int argc, char **argv);
 int cmd_eval_icl(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 // One-line error to stderr: "dint <cmd>: error: <msg>".
 void cli_error(const char *cmd, const char *msg);

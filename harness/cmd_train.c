@@ -1,5 +1,7 @@
 // dint train: build the config, load the corpus, train with AdamW, checkpoint to the run file.
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "cli.h"
 #include "config_file.h"
 #include "corpus.h"
+#include "audit.h"
 #include "datasets.h"
 #include "mixture.h"
 #include "layers.h"
@@ -27,6 +30,35 @@ static unsigned long derive_seed(uint64_t seed, uint64_t stream) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return (unsigned long)((z ^ (z >> 31)) & 0xFFFFFFFFULL);
+}
+
+// A loss above spike_factor times the median of the previous spike_window losses (once 10
+// losses exist).
+static int is_loss_spike(const History *h, double loss, const TrainConfig *t) {
+    long n = h->n < t->spike_window ? h->n : t->spike_window;
+    if (n < 10) return 0;
+    double *w = xmalloc(sizeof(double) * (size_t)n);
+    memcpy(w, h->loss + h->n - n, sizeof(double) * (size_t)n);
+    gsl_sort(w, 1, (size_t)n);
+    double median = gsl_stats_median_from_sorted_data(w, 1, (size_t)n);
+    free(w);
+    return loss > t->spike_factor * median;
+}
+
+// Gradient L2 norm of each layer's tensors (names "layers.<l>."), before clipping.
+static void layer_grad_norms(const Model *m, double *out, float clip_scale) {
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        char prefix[32];
+        int np = snprintf(prefix, sizeof prefix, "layers.%d.", l);
+        double ss = 0.0;
+        for (int i = 0; i < m->n_tensors; i++) {
+            const ParamInfo *pi = &m->info[i];
+            if (strncmp(pi->name, prefix, (size_t)np) != 0) continue;
+            const float *g = m->grads + pi->offset;
+            for (long j = 0; j < pi->numel; j++) ss += (double)g[j] * g[j];
+        }
+        out[l] = sqrt(ss) / clip_scale;
+    }
 }
 
 static double now_seconds(void) {
@@ -292,14 +324,28 @@ int cmd_train(int argc, char **argv) {
             rc = EXIT_DIVERGED;
             break;
         }
-        grad_clip(model.grads, model.n_params, gnorm, t->grad_clip);
+        float gnorm_scale = grad_clip(model.grads, model.n_params, gnorm, t->grad_clip);
         float lr = lr_schedule(t, step);
         adamw_step(&opt, &model, lr, t);
         step++;
         tokens_seen += tokens_per_step;
         double elapsed = now_seconds() - t0;
+        int spike = is_loss_spike(&hist, loss, t);
         history_push(&hist, step, loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
-                     model.lambda, model.gamma);
+                     model.lambda, model.gamma, spike);
+        if (spike)
+            fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n", step, loss,
+                    (double)t->spike_factor);
+        if (t->audit_every && (step % t->audit_every == 0 || step == 1)) {
+            // Cheap diagnostics from this step's last micro-batch: its maps and (unclipped
+            // norms of) its gradients.
+            int L = cfg.model.n_layer;
+            double *diag = xcalloc((size_t)L * 3, sizeof(double));
+            layer_grad_norms(&model, diag + 2 * L, gnorm_scale);
+            audit_row_sum_deviation(&model, B, T, diag, diag + L);
+            history_push_audit(&hist, step, diag, diag + L, diag + 2 * L);
+            free(diag);
+        }
         if (step % t->log_every == 0 || step == t->steps) {
             double now = now_seconds();
             double tps = (double)(step - step_log) * tokens_per_step / (now - t_log + 1e-9);

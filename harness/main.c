@@ -16,6 +16,7 @@ static void usage(FILE *out) {
             "         [--depths D,...] [--samples S] [--seed N]\n"
             "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
             "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] [--orders S]\n"
+            "  audit  --run RUN.h5 [--precision fp32,bf16,fp16] [--samples N] [--seq N]\n"
             "  sweep  GRID.ini --out DIR   (ablation grids; see README)\n"
             "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
             "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
@@ -42,9 +43,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
-    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, eval, sweep, info, import, bench, tokenize; see dint --help)\n",
+    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, import, bench, tokenize; see dint --help)\n",
             argv[1]);
     return EXIT_USAGE;
 }

@@ -40,6 +40,11 @@ void history_free(History *h) {
     free(h->gamma);
     free(h->val_step);
     free(h->val_loss);
+    free(h->loss_spike);
+    free(h->audit_step);
+    free(h->row_dev_max);
+    free(h->row_dev_mean);
+    free(h->grad_norm_layer);
     memset(h, 0, sizeof *h);
 }
 
@@ -55,6 +60,7 @@ static void history_reserve(History *h, long n) {
     h->seconds = grow(h->seconds, cap, sizeof(double));
     h->lambda = grow(h->lambda, cap * (h->n_layer ? h->n_layer : 1), sizeof(float));
     h->gamma = grow(h->gamma, cap * (h->n_layer ? h->n_layer : 1), sizeof(float));
+    h->loss_spike = grow(h->loss_spike, cap, 1);
     h->cap = cap;
 }
 
@@ -67,8 +73,29 @@ static void history_reserve_val(History *h, long n) {
     h->cap_val = cap;
 }
 
+static void history_reserve_audit(History *h, long n) {
+    if (n <= h->cap_audit) return;
+    long cap = h->cap_audit ? h->cap_audit : 64, L = h->n_layer ? h->n_layer : 1;
+    while (cap < n) cap *= 2;
+    h->audit_step = grow(h->audit_step, cap, sizeof(long));
+    h->row_dev_max = grow(h->row_dev_max, cap * L, sizeof(double));
+    h->row_dev_mean = grow(h->row_dev_mean, cap * L, sizeof(double));
+    h->grad_norm_layer = grow(h->grad_norm_layer, cap * L, sizeof(double));
+    h->cap_audit = cap;
+}
+
+void history_push_audit(History *h, long step, const double *row_dev_max,
+                        const double *row_dev_mean, const double *grad_norm_layer) {
+    history_reserve_audit(h, h->n_audit + 1);
+    long i = h->n_audit++, L = h->n_layer;
+    h->audit_step[i] = step;
+    memcpy(h->row_dev_max + i * L, row_dev_max, sizeof(double) * (size_t)L);
+    memcpy(h->row_dev_mean + i * L, row_dev_mean, sizeof(double) * (size_t)L);
+    memcpy(h->grad_norm_layer + i * L, grad_norm_layer, sizeof(double) * (size_t)L);
+}
+
 void history_push(History *h, long step, double loss, double lr, double grad_norm, long tokens,
-                  double seconds, const float *lambda, const float *gamma) {
+                  double seconds, const float *lambda, const float *gamma, int loss_spike) {
     history_reserve(h, h->n + 1);
     long i = h->n++;
     h->step[i] = step;
@@ -79,6 +106,7 @@ void history_push(History *h, long step, double loss, double lr, double grad_nor
     h->seconds[i] = seconds;
     memcpy(h->lambda + i * h->n_layer, lambda, sizeof(float) * (size_t)h->n_layer);
     memcpy(h->gamma + i * h->n_layer, gamma, sizeof(float) * (size_t)h->n_layer);
+    h->loss_spike[i] = (unsigned char)loss_spike;
 }
 
 void history_push_val(History *h, long step, double val_loss) {
@@ -171,6 +199,12 @@ static int write_contents(hid_t f, const RunState *st) {
     if (m->cfg.variant != VARIANT_TRANSFORMER)
         rc |= h5_write_f32(g_train, "lambda", 2, dims, h->lambda);
     if (m->cfg.variant == VARIANT_DINT) rc |= h5_write_f32(g_train, "gamma", 2, dims, h->gamma);
+    hsize_t ns = (hsize_t)h->n, da[2] = {(hsize_t)h->n_audit, (hsize_t)L};
+    rc |= h5_write(g_train, "loss_spike", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns, h->loss_spike);
+    rc |= h5_write_i64(g_train, "audit_step", (hsize_t)h->n_audit, h->audit_step);
+    rc |= h5_write(g_train, "row_sum_dev_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->row_dev_max);
+    rc |= h5_write(g_train, "row_sum_dev_mean", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->row_dev_mean);
+    rc |= h5_write(g_train, "grad_norm_layer", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->grad_norm_layer);
     rc |= h5_write_i64(g_train, "val_step", (hsize_t)h->n_val, h->val_step);
     rc |= h5_write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
     H5Gclose(g_train);
@@ -363,6 +397,22 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
             h5_read(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
             snprintf(bad, sizeof bad, "/train/gamma");
+            rc = -1;
+        }
+        long na = h5_len(f, "/train/audit_step");
+        if (rc == 0 && na >= 0) {
+            history_reserve_audit(h, na + 1);
+            h->n_audit = na;
+            if (h5_read(f, "/train/loss_spike", H5T_NATIVE_UCHAR, n, h->loss_spike) ||
+                h5_read(f, "/train/audit_step", H5T_NATIVE_LONG, na, h->audit_step) ||
+                h5_read(f, "/train/row_sum_dev_max", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->row_dev_max) ||
+                h5_read(f, "/train/row_sum_dev_mean", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->row_dev_mean) ||
+                h5_read(f, "/train/grad_norm_layer", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->grad_norm_layer)) {
+                snprintf(bad, sizeof bad, "/train diagnostics");
+                rc = -1;
+            }
+        } else if (rc == 0) {
+            snprintf(bad, sizeof bad, "/train/audit_step");
             rc = -1;
         }
         if (rc == 0 && n != st->opt->step) {
