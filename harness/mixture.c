@@ -123,6 +123,38 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
     free(ep);
 }
 
+// Fill row with multi-needle episodes separated by end-of-document tokens. Each episode has
+// 1 to 6 needles, every one of them queried in turn, the first at a random depth, and a random
+// length between 96 tokens and the row: short episodes pack several retrievals into a row, so
+// the answer tokens are not drowned by haystack text. (`dint eval needle` scores each queried
+// needle on its own after the context.)
+static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *row, int len) {
+    int *ep = xmalloc(sizeof(int) * (size_t)(len + 1024));
+    int at = 0;
+    while (at < len) {
+        int room = len - at, want = 96 + (int)gsl_rng_uniform_int(rng, (unsigned long)(len > 96 ? len - 95 : 1));
+        int N = 1 + (int)gsl_rng_uniform_int(rng, 6);
+        double depth = gsl_rng_uniform(rng);
+        if (want > room) want = room;
+        long n = -1;
+        // Fewer needles, then all the room left, until the episode fits.
+        for (int tries = 0; tries < 2 && n < 0; tries++, want = room)
+            for (int k = N; k >= 1 && n < 0; k--) {
+                NeedleSpec spec = {k, k, want, depth};
+                n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN], text->n_tokens[SPLIT_TRAIN],
+                                            &spec, rng, ep, len + 1024);
+            }
+        if (n < 0) { // too short for even one needle: finish the row with text
+            long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - room));
+            memcpy(row + at, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)room);
+            break;
+        }
+        for (long i = 0; i < n && at < len; i++) row[at++] = ep[i];
+        if (at < len) row[at++] = tok->eot;
+    }
+    free(ep);
+}
+
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
                    int *targets, int B, int T) {
     if (mx->n == 1) {
@@ -143,15 +175,8 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
         MixComponent *c = &mx->comp[which];
         int done = 0;
         if (c->kind == MIX_NEEDLE) {
-            // N needles (fewest that fit at this length when many do not), one queried; the
-            // evaluation's R queries are scored one at a time, as here.
-            int N = 1 + (int)gsl_rng_uniform_int(rng, 6);
-            double depth = gsl_rng_uniform(rng);
-            for (; N >= 1 && !done; N--) {
-                NeedleSpec spec = {N, 1, T + 1, depth};
-                done = needle_training_episode(tok, text->tokens[SPLIT_TRAIN], text->n_tokens[SPLIT_TRAIN],
-                                               &spec, rng, row, T + 1) == T + 1;
-            }
+            fill_needles(text, tok, rng, row, T + 1);
+            done = 1;
         } else if (c->kind == MIX_ICL || c->kind == MIX_ICL_SYNTHETIC) {
             fill_icl(c, tok, rng, row, T + 1);
             done = 1;

@@ -563,6 +563,25 @@ int runfile_info(const char *path, Error *err) {
         free(p);
         H5Gclose(g);
     }
+    if (H5Lexists(f, "/audit", H5P_DEFAULT) > 0 && H5Lexists(f, "/audit/leakage", H5P_DEFAULT) > 0) {
+        hid_t lg = H5Gopen2(f, "/audit/leakage", H5P_DEFAULT);
+        long causal = -1, pos = -1;
+        h5_read_attr_num(lg, "causal", H5T_NATIVE_LONG, &causal);
+        h5_read_attr_num(lg, "position", H5T_NATIVE_LONG, &pos);
+        printf("leakage probe %s (token %ld changed)\n",
+               causal == 1 ? "causal: outputs before the changed token are bit-identical"
+                           : "NOT CAUSAL: outputs before the changed token changed",
+               pos);
+        H5Gclose(lg);
+    }
+    const char *groups[] = {"/eval/needle", "/eval/ppl", "/eval/icl", "/audit"};
+    int shown = 0;
+    for (int i = 0; i < 4; i++) {
+        int has = H5Lexists(f, i < 3 ? "/eval" : "/audit", H5P_DEFAULT) > 0 &&
+                  H5Lexists(f, groups[i], H5P_DEFAULT) > 0;
+        if (has) printf("%s%s", shown++ ? ", " : "results       ", groups[i]);
+    }
+    if (shown) printf("\n");
     char *json = config_to_json(&cfg);
     // One line: the stored attribute holds the same JSON, pretty-printed.
     for (char *p = json; *p; p++)
