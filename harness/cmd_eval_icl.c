@@ -41,6 +41,8 @@ static int write_icl(const EvalContext *c, const char *group, const IclGrid *g, 
     for (int i = 0; i < S; i++) shots[i] = g->shots[i];
     rc |= h5_attr_str(grp, "parameters", params);
     rc |= h5_attr_i64(grp, "task_version", ICL_TASK_VERSION);
+    rc |= h5_attr_i64(grp, "episodes", g->episodes);
+    rc |= h5_attr_i64(grp, "orders", g->orders);
     rc |= h5_attr_str(grp, "format", "\"Input: <text>\\nLabel: <label>\\n\\n\" x k, then \"Input: <query>\\nLabel:\"; "
                                      "prediction: the label with the highest log-likelihood (constrained decoding)");
     const char *prefix[2] = {"", "alternating_"};

@@ -1,0 +1,745 @@
+#include "audit.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// Rounding
+
+static float bits_to_float(uint32_t u) {
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+static uint32_t float_to_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static float round_bf16(float x) {
+    uint32_t u = float_to_bits(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x; // NaN (the bias could turn it into inf)
+    u += 0x7fffu + ((u >> 16) & 1u);                 // ties to even on the kept lsb
+    return bits_to_float(u & 0xffff0000u);
+}
+
+static float round_fp16(float x) {
+    uint32_t u = float_to_bits(x);
+    uint32_t a = u & 0x7fffffffu, sign = u & 0x80000000u;
+    if (a > 0x7f800000u) return x;                       // NaN
+    if (a >= 0x477ff000u) return bits_to_float(sign | 0x7f800000u); // >= 65520: +-inf
+    if (a < 0x38800000u) {                               // < 2^-14: the subnormal grid 2^-24
+        float q = nearbyintf(bits_to_float(a) * 0x1p24f) * 0x1p-24f; // exact scalings
+        return bits_to_float(sign | float_to_bits(q));
+    }
+    a += 0xfffu + ((a >> 13) & 1u); // keep 10 mantissa bits, ties to even
+    return bits_to_float(sign | (a & ~0x1fffu));
+}
+
+float round_to_precision(float x, AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16: return round_bf16(x);
+    case AUDIT_FP16: return round_fp16(x);
+    default: return x;
+    }
+}
+
+static inline float rnd(float x, AuditPrecision p) {
+    return p == AUDIT_FP32 ? x : round_to_precision(x, p);
+}
+
+double audit_precision_max(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16: return 0x1.fep127;
+    case AUDIT_FP16: return 65504.0;
+    default: return FLT_MAX;
+    }
+}
+
+const char *audit_precision_name(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16: return "bf16";
+    case AUDIT_FP16: return "fp16";
+    default: return "fp32";
+    }
+}
+
+// |x| from which x rounds to +-inf in the format (fp32: only inf itself).
+static double overflow_threshold(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16: return 0x1.ffp127;
+    case AUDIT_FP16: return 65520.0;
+    default: return INFINITY;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deviation histogram: edges E_k = 10^((k - 21) / 2), k = 0 .. 19 (see audit.h).
+
+static const double DEV_EDGES[20] = {
+    3.1622776601683794e-11, 1e-10, 3.1622776601683795e-10, 1e-09, 3.1622776601683795e-09,
+    1e-08, 3.162277660168379e-08, 1e-07, 3.162277660168379e-07, 1e-06,
+    3.162277660168379e-06, 1e-05, 3.1622776601683795e-05, 0.0001, 0.00031622776601683794,
+    0.001, 0.0031622776601683794, 0.01, 0.03162277660168379, 0.1};
+
+int audit_hist_bin(double dev) {
+    if (isnan(dev)) return -1;
+    double a = fabs(dev);
+    int c = 0; // edges <= a
+    while (c < 20 && DEV_EDGES[c] <= a) c++;
+    if (c == 0) return AUDIT_HIST_BINS / 2;
+    return dev > 0 ? AUDIT_HIST_BINS / 2 + c : AUDIT_HIST_BINS / 2 - c;
+}
+
+void audit_hist_bounds(int bin, double *lo, double *hi) {
+    CHECK(bin >= 0 && bin < AUDIT_HIST_BINS, "histogram bin %d", bin);
+    int k = bin - AUDIT_HIST_BINS / 2;
+    if (k == 0) {
+        *lo = -DEV_EDGES[0];
+        *hi = DEV_EDGES[0];
+    } else if (k > 0) {
+        *lo = DEV_EDGES[k - 1];
+        *hi = k == 20 ? INFINITY : DEV_EDGES[k];
+    } else {
+        *lo = -k == 20 ? -INFINITY : -DEV_EDGES[-k];
+        *hi = -DEV_EDGES[-k - 1];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// |value| statistics: exact top-k heap, bit-pattern histogram for the median.
+
+enum { ABS_LO_BITS = 0x33800000u /* 2^-24 */, ABS_HI_BITS = 0x4b800000u /* 2^24 */ };
+
+static int abs_bin(uint32_t a) { // a: bits of |x|, not NaN
+    if (a < ABS_LO_BITS) return 0;
+    if (a >= ABS_HI_BITS) return AUDIT_ABS_BINS - 1;
+    return 1 + (int)((a - ABS_LO_BITS) >> 18);
+}
+
+static void abs_bin_bounds(int b, double *lo, double *hi) {
+    if (b == 0) {
+        *lo = 0.0;
+        *hi = 0x1p-24;
+    } else if (b == AUDIT_ABS_BINS - 1) {
+        *lo = 0x1p24;
+        *hi = INFINITY;
+    } else {
+        *lo = bits_to_float(ABS_LO_BITS + ((uint32_t)(b - 1) << 18));
+        *hi = bits_to_float(ABS_LO_BITS + ((uint32_t)b << 18));
+    }
+}
+
+static void heap_push(AuditAbsStats *s, float v) {
+    float *h = s->top;
+    if (s->n_top < AUDIT_TOPK) {
+        int i = s->n_top++;
+        h[i] = v;
+        while (i > 0 && h[(i - 1) / 2] > h[i]) {
+            float t = h[i];
+            h[i] = h[(i - 1) / 2];
+            h[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (!(v > h[0])) return;
+    h[0] = v;
+    int i = 0, n = s->n_top;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && h[l] < h[m]) m = l;
+        if (r < n && h[r] < h[m]) m = r;
+        if (m == i) break;
+        float t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static inline void abs_add(AuditAbsStats *s, float x) {
+    uint32_t a = float_to_bits(x) & 0x7fffffffu;
+    if (a > 0x7f800000u) {
+        s->n_nan++;
+        return;
+    }
+    if (a == 0x7f800000u) s->n_inf++;
+    s->n++;
+    s->hist[abs_bin(a)]++;
+    float ax = bits_to_float(a);
+    if (s->n_top < AUDIT_TOPK || ax > s->top[0]) heap_push(s, ax);
+}
+
+static void abs_merge(AuditAbsStats *d, const AuditAbsStats *s) {
+    d->n += s->n;
+    d->n_nan += s->n_nan;
+    d->n_inf += s->n_inf;
+    for (int b = 0; b < AUDIT_ABS_BINS; b++) d->hist[b] += s->hist[b];
+    for (int i = 0; i < s->n_top; i++) heap_push(d, s->top[i]);
+}
+
+static int cmp_float_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+double audit_abs_kth(const AuditAbsStats *a, int k) {
+    if (k < 1 || k > a->n_top) return NAN;
+    float buf[AUDIT_TOPK];
+    memcpy(buf, a->top, sizeof(float) * (size_t)a->n_top);
+    qsort(buf, (size_t)a->n_top, sizeof(float), cmp_float_desc);
+    return buf[k - 1];
+}
+
+double audit_abs_median(const AuditAbsStats *a) {
+    if (a->n == 0) return NAN;
+    double half = 0.5 * (double)a->n, cum = 0.0;
+    for (int b = 0; b < AUDIT_ABS_BINS; b++) {
+        if (a->hist[b] == 0) continue;
+        double c = (double)a->hist[b];
+        if (cum + c >= half) {
+            double lo, hi;
+            abs_bin_bounds(b, &lo, &hi);
+            if (isinf(hi)) return lo;
+            return lo + (hi - lo) * (half - cum) / c;
+        }
+        cum += c;
+    }
+    return NAN; // not reached
+}
+
+// ---------------------------------------------------------------------------------------------
+// Central moments (Pebay 2008: pairwise update of M2, M3, M4).
+
+typedef struct {
+    long n;
+    double mean, m2, m3, m4;
+} Moments;
+
+static Moments moments_merge(Moments a, Moments b) {
+    if (a.n == 0) return b;
+    if (b.n == 0) return a;
+    double na = (double)a.n, nb = (double)b.n, n = na + nb, d = b.mean - a.mean;
+    double d2 = d * d, d3 = d2 * d, d4 = d2 * d2;
+    Moments r;
+    r.n = a.n + b.n;
+    r.mean = a.mean + d * nb / n;
+    r.m2 = a.m2 + b.m2 + d2 * na * nb / n;
+    r.m3 = a.m3 + b.m3 + d3 * na * nb * (na - nb) / (n * n) + 3.0 * d * (na * b.m2 - nb * a.m2) / n;
+    r.m4 = a.m4 + b.m4 + d4 * na * nb * (na * na - na * nb + nb * nb) / (n * n * n) +
+           6.0 * d2 * (na * na * b.m2 + nb * nb * a.m2) / (n * n) +
+           4.0 * d * (na * b.m3 - nb * a.m3) / n;
+    return r;
+}
+
+// Two passes over x (n): exact central sums of its finite entries.
+static Moments moments_of(const float *x, long n) {
+    Moments r = {0, 0.0, 0.0, 0.0, 0.0};
+    double s = 0.0;
+    for (long i = 0; i < n; i++)
+        if (isfinite(x[i])) {
+            s += x[i];
+            r.n++;
+        }
+    if (r.n == 0) return r;
+    r.mean = s / (double)r.n;
+    for (long i = 0; i < n; i++)
+        if (isfinite(x[i])) {
+            double d = x[i] - r.mean, d2 = d * d;
+            r.m2 += d2;
+            r.m3 += d2 * d;
+            r.m4 += d2 * d2;
+        }
+    return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Init / free
+
+void audit_init(AuditStats *s, const Model *m, AuditPrecision p) {
+    memset(s, 0, sizeof *s);
+    const ModelConfig *c = &m->cfg;
+    AttnDims ad = attn_dims(c, 1);
+    s->prec = p;
+    s->variant = c->variant;
+    s->g_mode = c->g_mode;
+    s->use_global = ad.use_global;
+    s->n_layer = c->n_layer;
+    s->n_heads = ad.n_heads;
+    s->n_maps = ad.n_maps;
+    s->head = xcalloc((size_t)s->n_layer * s->n_heads, sizeof(AuditHeadStats));
+    s->layer = xcalloc((size_t)s->n_layer + 1, sizeof(AuditLayerStats));
+    for (int i = 0; i < s->n_layer * s->n_heads; i++) {
+        s->head[i].min_row = INFINITY;
+        s->head[i].max_row = -INFINITY;
+        s->head[i].expected = NAN;
+    }
+}
+
+void audit_free(AuditStats *s) {
+    free(s->head);
+    free(s->layer);
+    s->head = NULL;
+    s->layer = NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accumulation
+
+static double expected_sum(const AuditStats *s, float lambda, float gamma) {
+    double e = 1.0;
+    if (s->n_maps == 2) e -= lambda;
+    if (s->use_global) e += gamma;
+    return e;
+}
+
+// sum |a| and sum |a| ln |a| of one value, for the one-pass entropy ln S - Q / S.
+static inline void ent_add(double *S, double *Q, float v) {
+    double a = fabs((double)v);
+    if (a > 0.0 && a <= DBL_MAX) {
+        *S += a;
+        *Q += a * log(a);
+    }
+}
+
+static inline void ent_finish(AuditHeadStats *hs, int which, double S, double Q) {
+    if (!(S > 0.0) || !isfinite(S) || !isfinite(Q)) return;
+    double H = log(S) - Q / S;
+    if (!isfinite(H)) return;
+    hs->ent_sum[which] += H;
+    hs->ent_rows[which]++;
+}
+
+// All rows of the final map of one (b, h) in precision p.
+// A1, A2 (T, T) softmax probabilities (A2 NULL for one map); colsum (T) scratch.
+static void map_rows(AuditHeadStats *hs, const float *A1, const float *A2, float lambda,
+                     float gamma, int use_global, GMode g_mode, int T, AuditPrecision p,
+                     double expected, double *colsum) {
+    float lam = rnd(lambda, p), gam = rnd(gamma, p);
+    int full = use_global && g_mode == GMODE_FULL;
+    for (int j = 0; j < T; j++) colsum[j] = 0.0;
+    if (full) // column sums of the rounded A1 over all rows
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j <= i; j++) colsum[j] += rnd(A1[(long)i * T + j], p);
+    for (int i = 0; i < T; i++) {
+        const float *r1 = A1 + (long)i * T;
+        const float *r2 = A2 ? A2 + (long)i * T : NULL;
+        if (use_global && !full)
+            for (int j = 0; j <= i; j++) colsum[j] += rnd(r1[j], p);
+        int jmax = full ? T - 1 : i;
+        double inv_rows = 1.0 / (full ? T : i + 1);
+        double rs = 0.0, neg = 0.0;
+        double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
+        long nneg = 0, nnan = 0, ninf = 0;
+        for (int j = 0; j <= jmax; j++) {
+            float a1 = rnd(r1[j], p), f;
+            if (j <= i) ent_add(&S1, &Q1, a1);
+            nnan += isnan(a1);
+            ninf += isinf(a1);
+            if (!r2) {
+                f = a1;
+            } else {
+                float a2 = rnd(r2[j], p);
+                if (j <= i) ent_add(&S2, &Q2, a2);
+                nnan += isnan(a2);
+                ninf += isinf(a2);
+                f = rnd(a1 - rnd(lam * a2, p), p);
+                if (use_global) {
+                    float g = rnd((float)(colsum[j] * inv_rows), p);
+                    f = rnd(f + rnd(gam * g, p), p);
+                }
+                nnan += isnan(f);
+                ninf += isinf(f);
+            }
+            rs += f;
+            ent_add(&Sf, &Qf, f);
+            if (f < 0.0f) {
+                nneg++;
+                neg += f;
+            }
+        }
+        hs->entries += jmax + 1;
+        hs->neg_entries += nneg;
+        hs->neg_sum += neg;
+        hs->neg_rows += nneg > 0;
+        hs->n_nan += nnan;
+        hs->n_inf += ninf;
+        ent_finish(hs, 0, S1, Q1);
+        if (r2) ent_finish(hs, 1, S2, Q2);
+        ent_finish(hs, 2, Sf, Qf);
+        if (!isfinite(rs)) {
+            hs->rows_nonfinite++;
+            continue;
+        }
+        double dev = rs - expected;
+        hs->rows++;
+        hs->sum_row += rs;
+        hs->sum_dev += dev;
+        hs->sum_dev2 += dev * dev;
+        if (rs < hs->min_row) hs->min_row = rs;
+        if (rs > hs->max_row) hs->max_row = rs;
+        if (fabs(dev) > hs->max_abs_dev) hs->max_abs_dev = fabs(dev);
+        hs->hist[audit_hist_bin(dev)]++;
+    }
+}
+
+typedef struct {
+    float *logits;   // (T, T)
+    double *colsum;  // (T)
+    AuditAbsStats *abs;
+} Scratch;
+
+// Task (l, h): logits of every map and batch item, then the final map rows per precision.
+static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T, int l, int h,
+                      Scratch *sc) {
+    const ModelConfig *c = &m->cfg;
+    AttnDims ad = attn_dims(c, T);
+    const LayerActs *la = &m->la[l];
+    float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
+    float scale = 1.0f / sqrtf((float)ad.qk_dim);
+    AuditAbsStats *abs = sc->abs;
+    memset(abs, 0, sizeof *abs);
+    long over[AUDIT_N_PREC] = {0, 0, 0};
+    double thr[AUDIT_N_PREC];
+    for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = overflow_threshold((AuditPrecision)p);
+    long mapsz = (long)T * T;
+    for (int b = 0; b < B; b++) {
+        long base = (long)b * T * ad.ld;
+        for (int mp = 0; mp < ad.n_maps; mp++) {
+            long off = base + attn_qk_offset(&ad, h, mp);
+            // logits (T, T) = scale Q K^T, as attention_forward computes them
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, ad.qk_dim, scale,
+                        la->q + off, ad.ld, la->k + off, ad.ld, 0.0f, sc->logits, T);
+            for (int i = 0; i < T; i++) {
+                const float *row = sc->logits + (long)i * T;
+                for (int j = 0; j <= i; j++) {
+                    float x = row[j];
+                    abs_add(abs, x);
+                    double ax = fabs((double)x);
+                    if (ax >= thr[AUDIT_FP16]) { // the smallest threshold
+                        for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= thr[p];
+                    }
+                }
+            }
+        }
+        for (int k = 0; k < AUDIT_N_PREC; k++) {
+            AuditStats *st = s[k];
+            if (!st) continue;
+            AuditHeadStats *hs = &st->head[l * st->n_heads + h];
+            const float *A1 = la->maps + ((long)b * ad.n_heads + h) * ad.n_maps * mapsz;
+            const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
+            hs->expected = expected_sum(st, lambda, gamma);
+            map_rows(hs, A1, A2, lambda, gamma, ad.use_global, ad.g_mode, T, st->prec,
+                     hs->expected, sc->colsum);
+        }
+    }
+    for (int k = 0; k < AUDIT_N_PREC; k++) {
+        AuditStats *st = s[k];
+        if (!st) continue;
+        AuditHeadStats *hs = &st->head[l * st->n_heads + h];
+        abs_merge(&hs->logit, abs);
+        hs->logit_overflow += over[st->prec];
+    }
+}
+
+// Task: the residual stream entering layer l (l == n_layer: x_final).
+static void layer_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T, int l,
+                       AuditAbsStats *abs) {
+    const ModelConfig *c = &m->cfg;
+    long n = (long)B * T * c->d_model;
+    const float *x = l < c->n_layer ? m->la[l].x_in : m->x_final;
+    memset(abs, 0, sizeof *abs);
+    long over[AUDIT_N_PREC] = {0, 0, 0};
+    for (long i = 0; i < n; i++) {
+        abs_add(abs, x[i]);
+        double ax = fabs((double)x[i]);
+        if (ax >= 65520.0)
+            for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= overflow_threshold((AuditPrecision)p);
+    }
+    Moments mo = moments_of(x, n);
+    float lambda = l < c->n_layer ? model_lambda(m, l) : 0.0f;
+    float gamma = l < c->n_layer ? model_gamma(m, l) : 0.0f;
+    for (int k = 0; k < AUDIT_N_PREC; k++) {
+        AuditStats *st = s[k];
+        if (!st) continue;
+        AuditLayerStats *ls = &st->layer[l];
+        ls->lambda = lambda;
+        ls->gamma = gamma;
+        ls->lambda_p = rnd(lambda, st->prec);
+        ls->gamma_p = rnd(gamma, st->prec);
+        abs_merge(&ls->hidden, abs);
+        ls->hidden_overflow += over[st->prec];
+        Moments cur = {ls->mom_n, ls->mean, ls->m2, ls->m3, ls->m4};
+        cur = moments_merge(cur, mo);
+        ls->mom_n = cur.n;
+        ls->mean = cur.mean;
+        ls->m2 = cur.m2;
+        ls->m3 = cur.m3;
+        ls->m4 = cur.m4;
+    }
+}
+
+void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(B == m->B && T == m->T, "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)",
+          B, T, m->B, m->T);
+    int L = c->n_layer, H = model_n_heads(c);
+    for (int k = 0; k < AUDIT_N_PREC; k++) {
+        if (!s[k]) continue;
+        CHECK(s[k]->n_layer == L && s[k]->n_heads == H && s[k]->n_maps == model_n_maps(c) &&
+                  s[k]->variant == c->variant,
+              "audit_accumulate: stats %d were initialised for another model shape", k);
+        s[k]->accumulations++;
+        s[k]->tokens += (long)B * T;
+    }
+    int n_head_tasks = L * H, n_tasks = n_head_tasks + L + 1;
+#pragma omp parallel
+    {
+        Scratch sc = {NULL, NULL, xmalloc(sizeof(AuditAbsStats))};
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < n_tasks; task++) {
+            if (task < n_head_tasks) {
+                if (!sc.logits) {
+                    sc.logits = xmalloc(sizeof(float) * (size_t)T * T);
+                    sc.colsum = xmalloc(sizeof(double) * (size_t)T);
+                }
+                head_task(s, m, B, T, task / H, task % H, &sc);
+            } else {
+                layer_task(s, m, B, T, task - n_head_tasks, sc.abs);
+            }
+        }
+        free(sc.logits);
+        free(sc.colsum);
+        free(sc.abs);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries
+
+int audit_head_summary(const AuditStats *s, int layer, int head, AuditHeadSummary *out) {
+    if (layer < -1 || layer >= s->n_layer || head < -1 || head >= s->n_heads) return -1;
+    memset(out, 0, sizeof *out);
+    int l0 = layer < 0 ? 0 : layer, l1 = layer < 0 ? s->n_layer : layer + 1;
+    int h0 = head < 0 ? 0 : head, h1 = head < 0 ? s->n_heads : head + 1;
+    AuditHeadStats t;
+    memset(&t, 0, sizeof t);
+    t.min_row = INFINITY;
+    t.max_row = -INFINITY;
+    int first = 1, same_expected = 1;
+    for (int l = l0; l < l1; l++)
+        for (int h = h0; h < h1; h++) {
+            const AuditHeadStats *a = &s->head[l * s->n_heads + h];
+            if (first) t.expected = a->expected;
+            else if (!(a->expected == t.expected)) same_expected = 0;
+            first = 0;
+            t.rows += a->rows;
+            t.rows_nonfinite += a->rows_nonfinite;
+            t.sum_row += a->sum_row;
+            t.sum_dev += a->sum_dev;
+            t.sum_dev2 += a->sum_dev2;
+            if (a->min_row < t.min_row) t.min_row = a->min_row;
+            if (a->max_row > t.max_row) t.max_row = a->max_row;
+            if (a->max_abs_dev > t.max_abs_dev) t.max_abs_dev = a->max_abs_dev;
+            for (int b = 0; b < AUDIT_HIST_BINS; b++) t.hist[b] += a->hist[b];
+            t.entries += a->entries;
+            t.neg_entries += a->neg_entries;
+            t.neg_rows += a->neg_rows;
+            t.neg_sum += a->neg_sum;
+            for (int e = 0; e < 3; e++) {
+                t.ent_sum[e] += a->ent_sum[e];
+                t.ent_rows[e] += a->ent_rows[e];
+            }
+            t.n_nan += a->n_nan;
+            t.n_inf += a->n_inf;
+            abs_merge(&t.logit, &a->logit);
+            t.logit_overflow += a->logit_overflow;
+        }
+    double n = (double)t.rows, all_rows = (double)(t.rows + t.rows_nonfinite);
+    out->rows = t.rows;
+    out->rows_nonfinite = t.rows_nonfinite;
+    out->expected = same_expected ? t.expected : NAN;
+    out->row_sum_mean = t.rows ? t.sum_row / n : NAN;
+    out->row_sum_min = t.rows ? t.min_row : NAN;
+    out->row_sum_max = t.rows ? t.max_row : NAN;
+    out->dev_mean = t.rows ? t.sum_dev / n : NAN;
+    double var = t.rows ? t.sum_dev2 / n - out->dev_mean * out->dev_mean : NAN;
+    out->row_sum_std = t.rows ? sqrt(var > 0.0 ? var : 0.0) : NAN;
+    out->max_abs_dev = t.rows ? t.max_abs_dev : NAN;
+    memcpy(out->hist, t.hist, sizeof out->hist);
+    out->frac_negative = t.entries ? (double)t.neg_entries / (double)t.entries : NAN;
+    out->neg_mass_per_row = all_rows > 0 ? t.neg_sum / all_rows : NAN;
+    out->frac_rows_negative = all_rows > 0 ? (double)t.neg_rows / all_rows : NAN;
+    out->entropy_a1 = t.ent_rows[0] ? t.ent_sum[0] / (double)t.ent_rows[0] : NAN;
+    out->entropy_a2 = t.ent_rows[1] ? t.ent_sum[1] / (double)t.ent_rows[1] : NAN;
+    out->entropy_final = t.ent_rows[2] ? t.ent_sum[2] / (double)t.ent_rows[2] : NAN;
+    out->logit_count = t.logit.n;
+    out->logit_top1 = audit_abs_kth(&t.logit, 1);
+    out->logit_max = out->logit_top1;
+    out->logit_top10 = audit_abs_kth(&t.logit, 10);
+    out->logit_top100 = audit_abs_kth(&t.logit, 100);
+    out->logit_median = audit_abs_median(&t.logit);
+    out->logit_overflow = t.logit_overflow;
+    out->logit_overflow_margin = out->logit_max / audit_precision_max(s->prec);
+    out->n_nan = t.n_nan;
+    out->n_inf = t.n_inf;
+    out->logit_nan = t.logit.n_nan;
+    out->logit_inf = t.logit.n_inf;
+    return 0;
+}
+
+int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out) {
+    if (layer < -1 || layer > s->n_layer) return -1;
+    memset(out, 0, sizeof *out);
+    int l0 = layer < 0 ? 0 : layer, l1 = layer < 0 ? s->n_layer + 1 : layer + 1;
+    AuditAbsStats *abs = xcalloc(1, sizeof(AuditAbsStats));
+    Moments mo = {0, 0.0, 0.0, 0.0, 0.0};
+    for (int l = l0; l < l1; l++) {
+        const AuditLayerStats *a = &s->layer[l];
+        abs_merge(abs, &a->hidden);
+        out->hidden_overflow += a->hidden_overflow;
+        Moments b = {a->mom_n, a->mean, a->m2, a->m3, a->m4};
+        mo = moments_merge(mo, b);
+    }
+    if (layer >= 0) {
+        const AuditLayerStats *a = &s->layer[layer];
+        out->lambda = a->lambda;
+        out->gamma = a->gamma;
+        out->lambda_p = a->lambda_p;
+        out->gamma_p = a->gamma_p;
+        out->expected = layer < s->n_layer ? expected_sum(s, a->lambda, a->gamma) : NAN;
+    } else {
+        out->lambda = out->gamma = out->lambda_p = out->gamma_p = out->expected = NAN;
+    }
+    out->hidden_count = abs->n;
+    out->hidden_nan = abs->n_nan;
+    out->hidden_inf = abs->n_inf;
+    out->hidden_top1 = audit_abs_kth(abs, 1);
+    out->hidden_top10 = audit_abs_kth(abs, 10);
+    out->hidden_top100 = audit_abs_kth(abs, 100);
+    out->hidden_median = audit_abs_median(abs);
+    out->mean = mo.n ? mo.mean : NAN;
+    out->std = mo.n ? sqrt(mo.m2 / (double)mo.n) : NAN;
+    out->kurtosis = mo.n && mo.m2 > 0.0 ? (double)mo.n * mo.m4 / (mo.m2 * mo.m2) : NAN;
+    free(abs);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leakage probe
+
+int audit_leakage_probe(Model *m, const int *tokens, int T, int t, AuditLeakage *out) {
+    int V = m->cfg.vocab_size;
+    if (T < 1 || t < 0 || t >= T || V < 2 || !tokens) return -1;
+    for (int i = 0; i < T; i++)
+        if (tokens[i] < 0 || tokens[i] >= V) return -1;
+    int *tok = xmalloc(sizeof(int) * (size_t)T);
+    memcpy(tok, tokens, sizeof(int) * (size_t)T);
+    model_forward(m, tok, NULL, 1, T);
+    float *ref = xmalloc(sizeof(float) * (size_t)T * V);
+    memcpy(ref, m->logits, sizeof(float) * (size_t)T * V);
+    tok[t] = (tokens[t] + 1) % V;
+    model_forward(m, tok, NULL, 1, T);
+    AuditLeakage r = {0, 0, -1, 0.0, tok[t]};
+    for (int i = 0; i < T; i++) {
+        const float *a = ref + (long)i * V, *b = m->logits + (long)i * V;
+        if (memcmp(a, b, sizeof(float) * (size_t)V) == 0) continue;
+        if (r.first_changed < 0) r.first_changed = i;
+        if (i >= t) {
+            r.changed_from_t = 1;
+            continue;
+        }
+        r.changed_before_t = 1;
+        for (int v = 0; v < V; v++) {
+            double d = fabs((double)a[v] - (double)b[v]);
+            if (d > r.max_abs_diff_before || isnan(d)) r.max_abs_diff_before = d;
+        }
+    }
+    *out = r;
+    free(ref);
+    free(tok);
+    return 0;
+}
+
+int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before_t) {
+    AuditLeakage r;
+    if (audit_leakage_probe(m, tokens, T, t, &r) != 0) return -1;
+    *changed_before_t = r.changed_before_t;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cheap row-sum diagnostic
+
+void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
+                             double *mean_dev_per_layer) {
+    const ModelConfig *c = &m->cfg;
+    CHECK(B == m->B && T == m->T && B >= 1,
+          "audit_row_sum_deviation: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T,
+          m->B, m->T);
+    AttnDims ad = attn_dims(c, T);
+    int L = c->n_layer, H = ad.n_heads, n_tasks = L * H;
+    double *pmax = xcalloc((size_t)n_tasks, sizeof(double));
+    double *psum = xcalloc((size_t)n_tasks, sizeof(double));
+    long *pcnt = xcalloc((size_t)n_tasks, sizeof(long));
+    long mapsz = (long)T * T;
+#pragma omp parallel
+    {
+        double *colsum = xmalloc(sizeof(double) * (size_t)T);
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < n_tasks; task++) {
+            int l = task / H, h = task % H;
+            float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
+            double expected = 1.0 - (ad.n_maps == 2 ? lambda : 0.0f) + (ad.use_global ? gamma : 0.0f);
+            const float *A1 = m->la[l].maps + (long)h * ad.n_maps * mapsz; // batch item 0
+            const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
+            int full = ad.use_global && ad.g_mode == GMODE_FULL;
+            for (int j = 0; j < T; j++) colsum[j] = 0.0;
+            if (full)
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j <= i; j++) colsum[j] += A1[(long)i * T + j];
+            int done = -1; // causal colsum holds rows 0 .. done
+            for (int i = (T - 1) % AUDIT_ROWDEV_STRIDE; i < T; i += AUDIT_ROWDEV_STRIDE) {
+                if (ad.use_global && !full)
+                    for (; done < i; done++)
+                        for (int j = 0; j <= done + 1; j++) colsum[j] += A1[(long)(done + 1) * T + j];
+                int jmax = full ? T - 1 : i;
+                double inv_rows = 1.0 / (full ? T : i + 1), rs = 0.0;
+                for (int j = 0; j <= jmax; j++) {
+                    float f = A1[(long)i * T + j];
+                    if (A2) {
+                        f = f - lambda * A2[(long)i * T + j];
+                        if (ad.use_global) f += gamma * (float)(colsum[j] * inv_rows);
+                    }
+                    rs += f;
+                }
+                double d = fabs(rs - expected);
+                if (d > pmax[task] || isnan(d)) pmax[task] = d;
+                psum[task] += d;
+                pcnt[task]++;
+            }
+        }
+        free(colsum);
+    }
+    for (int l = 0; l < L; l++) { // fixed-order reduction over heads
+        double mx = 0.0, sm = 0.0;
+        long n = 0;
+        for (int h = 0; h < H; h++) {
+            int k = l * H + h;
+            if (pmax[k] > mx || isnan(pmax[k])) mx = pmax[k];
+            sm += psum[k];
+            n += pcnt[k];
+        }
+        if (max_dev_per_layer) max_dev_per_layer[l] = mx;
+        if (mean_dev_per_layer) mean_dev_per_layer[l] = n ? sm / (double)n : NAN;
+    }
+    free(pmax);
+    free(psum);
+    free(pcnt);
+}

@@ -1,0 +1,211 @@
+// Numerical-stability audit of the attention maps and activations (attention-spec.md sections
+// 3-5): row sums of the final map A_final = A1 - lambda A2 + gamma G (expected 1 - lambda +
+// gamma: 1 for the Transformer and for DINT with gamma tied, 1 - lambda for DIFF), negative
+// weights, entropies, attention-logit and hidden-state outliers (the DIFF paper's Table 5),
+// what bf16 / fp16 storage of the maps would do to the row sums, and a causality (leakage)
+// probe. No file I/O: the caller runs model_forward, passes the model, and reads numbers back.
+//
+// Precision emulation (AuditPrecision). For bf16 and fp16 every stored quantity and every
+// elementwise result is rounded to the format (round_to_precision, IEEE round to nearest even)
+// while the arithmetic itself is fp32, as a kernel with the format's storage would do:
+//     a1 = R(A1[i,j]), a2 = R(A2[i,j]), lam = R(lambda), gam = R(gamma)
+//     G column means in double from the rounded a1 (causal: over rows 0..i; full: all rows),
+//     g = R(mean)
+//     t2 = R(lam * a2), t3 = R(gam * g)                        (both products are exact in fp32)
+//     A_final[i,j] = R(R(a1 - t2) + t3)     (DIFF: R(a1 - t2); Transformer: a1)
+// The row sum is the sum in double of the rounded A_final entries (an fp32-or-better
+// accumulator reading low-precision storage). The deviation is row_sum - expected with
+// expected = 1 - lambda + gamma from the fp32 lambda and gamma (DIFF: 1 - lambda, Transformer:
+// 1), so rounding lambda and gamma is part of what the deviation shows (with gamma tied the two
+// roundings are equal). AUDIT_FP32 applies no rounding: the map is formed in fp32 exactly as
+// attention_final_map does. Logits are not rounded: their statistics are those of the fp32
+// logits in every precision; a precision adds the count of logits that would overflow (round to
+// +-inf: |x| >= 65520 for fp16, >= 0x1.ffp127 for bf16, never for finite fp32) and the margin
+// max|logit| / format max (65504, 0x1.fep127 = 3.3895e38, FLT_MAX).
+//
+// Row support. Row i of A_final has entries j <= i, except DINT with g_mode full, whose global
+// term puts gamma G_j on every column j < T (A1, A2 are zero above the diagonal there): all
+// T entries count. The fraction of negative weights is over support entries.
+//
+// Entropies (nats), per row, averaged over rows: of A1 and A2 rows (causal entries), and of the
+// final map as |A|/sum|A| (for a row without negative entries that is A/sum A; rows with a
+// negative entry, counted in neg_rows, therefore use the absolute values). Rows are normalised
+// by their own sum, so a row summing to 1 - lambda gets the entropy of its distribution.
+// Computed in one pass as ln S - (sum |a| ln |a|) / S, S = sum |a|.
+//
+// Deviation histogram: AUDIT_HIST_BINS = 41 bins symmetric around 0 on a half-decade scale.
+// With the 20 edges E_k = 10^((k - 21) / 2), k = 0 .. 19 (E_0 = 10^-10.5 = 3.16e-11,
+// E_9 = 10^-6, E_19 = 10^-1):
+//     bin 20            |dev| < E_0 (exact zero included)
+//     bin 20 + k        E_{k-1} <= dev < E_k       k = 1 .. 19
+//     bin 40            dev >= E_19 = 0.1          (out of range: the edge bin)
+//     bin 20 - k        -E_k < dev <= -E_{k-1}     k = 1 .. 19
+//     bin 0             dev <= -0.1
+// audit_hist_bin and audit_hist_bounds give the mapping. NaN rows are not binned.
+//
+// |value| distributions (AuditAbsStats: logits, hidden states). Top-k is exact: a min-heap of
+// the AUDIT_TOPK = 100 largest |values| seen. The median is approximate, from a fixed histogram
+// of |x| over AUDIT_ABS_BINS bins laid on the float bit pattern: bin 0 = [0, 2^-24); bins 1 ..
+// 1536 split each binade [2^e, 2^(e+1)), e = -24 .. 23, into 32 equal parts (the top 5 mantissa
+// bits); bin 1537 = [2^24, inf]. The median is the point at which the count reaches n/2,
+// interpolated linearly inside its bin: within one bin width (at most 2^-5 = 3.1 % relative) of
+// the exact median. NaNs are counted apart and enter neither.
+//
+// Hidden states: every entry of the residual stream entering layer l (m->la[l].x_in, B*T*D
+// values), and of m->x_final as layer index n_layer. Kurtosis is Pearson's m4 / m2^2 of x
+// (3 for a Gaussian, not the excess), over finite entries, with central moments merged across
+// calls (Pebay's formulas), so several accumulate calls give the pooled value.
+//
+// Determinism: the work is split over (layer, head) and layer tasks, each owning its
+// accumulators and visiting batch items in order, so results do not depend on the thread count.
+#ifndef DINT_TASKS_AUDIT_H
+#define DINT_TASKS_AUDIT_H
+
+#include "check.h"
+#include "config.h"
+#include "model.h"
+
+typedef enum { AUDIT_FP32 = 0, AUDIT_BF16 = 1, AUDIT_FP16 = 2 } AuditPrecision;
+#define AUDIT_N_PREC 3
+
+// IEEE round to nearest, ties to even, to bf16 / fp16, returned as float (fp32: x unchanged).
+// fp16 overflows to +-inf from |x| >= 65520 and has subnormals down to 2^-24; bf16 keeps fp32's
+// exponent range (its subnormals included). NaN stays NaN, the sign of zero is kept.
+float round_to_precision(float x, AuditPrecision p);
+// Largest finite value of the format (fp32 FLT_MAX, bf16 0x1.fep127, fp16 65504).
+double audit_precision_max(AuditPrecision p);
+const char *audit_precision_name(AuditPrecision p); // "fp32", "bf16", "fp16"
+
+#define AUDIT_HIST_BINS 41
+// Bin of a deviation (see above); -1 for NaN.
+int audit_hist_bin(double dev);
+// Bounds of bin b (lo = -INFINITY for bin 0, hi = +INFINITY for bin 40); see above for which
+// side is closed.
+void audit_hist_bounds(int bin, double *lo, double *hi);
+
+#define AUDIT_TOPK 100
+#define AUDIT_ABS_BINS 1538
+
+typedef struct {
+    long n;            // values seen, NaN excluded (infinities included)
+    long n_nan, n_inf;
+    int n_top;         // entries held in top (<= AUDIT_TOPK)
+    float top[AUDIT_TOPK]; // min-heap of the largest |values|
+    long hist[AUDIT_ABS_BINS];
+} AuditAbsStats;
+
+// Accumulators of one (layer, head) in one precision.
+typedef struct {
+    // Rows of the final map.
+    long rows;           // rows with a finite row sum (the row-sum fields below cover these)
+    long rows_nonfinite; // rows whose sum is NaN or inf
+    double expected;     // expected row sum at the last accumulate (1 - lambda + gamma)
+    double sum_row;      // sum of row sums
+    double sum_dev, sum_dev2; // sum of (row sum - expected) and of its square
+    double min_row, max_row;  // smallest and largest row sum
+    double max_abs_dev;
+    long hist[AUDIT_HIST_BINS]; // row sum - expected
+    long entries, neg_entries;  // support entries of A_final, and those < 0
+    long neg_rows;              // rows with a negative entry
+    double neg_sum;             // sum over entries of min(A_final, 0) (<= 0)
+    double ent_sum[3];          // entropy sums: [0] A1, [1] A2, [2] final (|A|/sum|A|)
+    long ent_rows[3];           // rows entering each (finite, non-zero rows)
+    long n_nan, n_inf;          // NaN / inf entries among A1, A2 (rounded) and A_final
+    // Attention logits q.k / sqrt(d), causal entries of every map of the head (fp32).
+    AuditAbsStats logit;
+    long logit_overflow;        // of them, those that would round to +-inf in this precision
+} AuditHeadStats;
+
+// Accumulators of one layer (index n_layer: x_final, lambda = gamma = 0).
+typedef struct {
+    float lambda, gamma;     // fp32, at the last accumulate
+    float lambda_p, gamma_p; // rounded to the precision
+    AuditAbsStats hidden;    // |x| of the residual stream entering the layer
+    long hidden_overflow;    // entries that would round to +-inf in this precision
+    long mom_n;              // finite entries in the moments
+    double mean, m2, m3, m4; // central sums: m_k = sum (x - mean)^k
+} AuditLayerStats;
+
+typedef struct {
+    AuditPrecision prec;
+    Variant variant;
+    GMode g_mode;
+    int use_global; // DINT with gamma not zero: the G term is present
+    int n_layer, n_heads, n_maps;
+    long accumulations;      // audit_accumulate calls
+    long tokens;             // B * T summed over calls
+    AuditHeadStats *head;    // (n_layer, n_heads): head[l * n_heads + h]
+    AuditLayerStats *layer;  // (n_layer + 1)
+} AuditStats;
+
+// Zeroed accumulators for the model's shape, in precision p.
+void audit_init(AuditStats *s, const Model *m, AuditPrecision p);
+void audit_free(AuditStats *s);
+
+// Add the last forward of m (model_forward(m, tokens, ..., B, T); B, T must match it) to every
+// non-NULL s[i], each in its own s[i]->prec (any order, NULLs skipped). Shapes of s[i] must be
+// those of m. Uses m->la[l].maps, .q, .k, .x_in, m->x_final, model_lambda, model_gamma.
+void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T);
+
+// Derived numbers of one head, or pooled: layer = -1 pools all layers, head = -1 all heads.
+// NaN where undefined (no rows; A2 for the Transformer; expected when pooled rows disagree;
+// top-k when fewer than k values were seen).
+typedef struct {
+    long rows, rows_nonfinite;
+    double expected;
+    double row_sum_mean, row_sum_min, row_sum_max, row_sum_std; // std: population (divide by n)
+    double dev_mean, max_abs_dev;
+    long hist[AUDIT_HIST_BINS];
+    double frac_negative;      // neg_entries / entries
+    double neg_mass_per_row;   // mean over rows of the sum of negative entries (<= 0)
+    double frac_rows_negative; // rows with a negative entry / rows
+    double entropy_a1, entropy_a2, entropy_final;
+    long logit_count;
+    double logit_max, logit_top1, logit_top10, logit_top100, logit_median;
+    long logit_overflow;
+    double logit_overflow_margin; // max |logit| / format max
+    long n_nan, n_inf;            // maps and final entries
+    long logit_nan, logit_inf;
+} AuditHeadSummary;
+int audit_head_summary(const AuditStats *s, int layer, int head, AuditHeadSummary *out);
+
+typedef struct {
+    double lambda, gamma, lambda_p, gamma_p, expected; // pooled (layer -1): NaN
+    long hidden_count, hidden_nan, hidden_inf, hidden_overflow;
+    double hidden_top1, hidden_top10, hidden_top100, hidden_median;
+    double mean, std, kurtosis; // of x (std: population)
+} AuditLayerSummary;
+// layer 0 .. n_layer (n_layer: x_final), or -1 pooled over all n_layer + 1 streams.
+int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out);
+
+// Derived numbers of any AuditAbsStats: k-th largest |value| (1-based; NaN when fewer than k or
+// k > AUDIT_TOPK) and the approximate median (NaN when empty).
+double audit_abs_kth(const AuditAbsStats *a, int k);
+double audit_abs_median(const AuditAbsStats *a);
+
+// Leakage probe (spec section 4, "Causality"): forward tokens (1, T), replace tokens[t] with
+// (tokens[t] + 1) % vocab, forward again, compare the logits bit by bit. Overwrites the
+// model's activations (B = 1, T). Returns -1 (out untouched) when T < 1, t outside [0, T),
+// vocab < 2 or a token is outside the vocabulary.
+typedef struct {
+    int changed_before_t;       // 1: a logit at a position < t differs: not causal
+    int changed_from_t;         // 1: a logit at a position >= t differs (the probe had an effect)
+    int first_changed;          // lowest position whose logits differ, -1 if none
+    double max_abs_diff_before; // largest |logit difference| at positions < t
+    int replacement;            // the token put at t
+} AuditLeakage;
+int audit_leakage_probe(Model *m, const int *tokens, int T, int t, AuditLeakage *out);
+// The same, reporting only changed_before_t (1 = not causal, e.g. DINT g_mode full).
+int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before_t);
+
+// Cheap training diagnostic from the last forward's maps (fp32, as attention_final_map forms
+// them): |row sum - expected| of batch item 0 on the rows i = T-1, T-1-8, T-1-16, ... >= 0
+// (every AUDIT_ROWDEV_STRIDE-th row counting back from the last, so the longest row is always
+// in), over all heads. Per layer: the largest and the mean |deviation| (either pointer may be
+// NULL; arrays of n_layer). Cost: heads * T^2 / 2 additions per layer for the G column sums
+// (DINT only) plus heads * T^2 / 16 for the sampled rows: about a thousandth of a forward.
+#define AUDIT_ROWDEV_STRIDE 8
+void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
+                             double *mean_dev_per_layer);
+
+#endif
