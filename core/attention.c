@@ -36,8 +36,8 @@ static const float *map_ptr(const float *maps, int b, int h, int m, const AttnDi
 static void causal_softmax_map(float *A, const float *Q, const float *K, const AttnDims *a) {
     int T = a->T;
     float scale = 1.0f / sqrtf((float)a->qk_dim);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, a->qk_dim, scale, Q, a->ld, K,
-                a->ld, 0.0f, A, T);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, a->qk_dim, scale, Q, a->ld, K, a->ld,
+                0.0f, A, T);
     for (int i = 0; i < T; i++) {
         float *row = A + (long)i * T;
         for (int j = i + 1; j < T; j++) row[j] = -INFINITY;
@@ -246,8 +246,8 @@ void attention_final_map(float *A, const float *maps, int b, int h, float lambda
     free(colsum);
 }
 
-void attention_forward_ref(float *out, const float *q, const float *k, const float *v,
-                           float lambda, float gamma, int B, const AttnDims *a) {
+void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,
+                           float gamma, int B, const AttnDims *a) {
     int T = a->T, d = a->qk_dim, vd = a->v_dim;
     double *P = xmalloc(sizeof(double) * 2 * (size_t)T * T); // the maps
     double *F = xmalloc(sizeof(double) * (size_t)T * T);     // the final map

@@ -11,12 +11,12 @@
 #include "config.h"
 
 typedef struct {
-    int T;       // sequence length
-    int n_heads; // heads
-    int n_maps;  // softmax maps per head (1 or 2)
-    int qk_dim;  // d: size of each q/k map of a head
-    int v_dim;   // d (Transformer) or 2d (DIFF/DINT)
-    int ld;      // row stride of q, k, v and outputs: d_model
+    int T;          // sequence length
+    int n_heads;    // heads
+    int n_maps;     // softmax maps per head (1 or 2)
+    int qk_dim;     // d: size of each q/k map of a head
+    int v_dim;      // d (Transformer) or 2d (DIFF/DINT)
+    int ld;         // row stride of q, k, v and outputs: d_model
     int use_global; // add gamma C (DINT with gamma not zero)
     GMode g_mode;
 } AttnDims;
@@ -43,8 +43,8 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
 
 // Reference: the literal definition with the final map materialised, naive loops in double.
 // Same outputs as attention_forward's `out`.
-void attention_forward_ref(float *out, const float *q, const float *k, const float *v,
-                           float lambda, float gamma, int B, const AttnDims *a);
+void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,
+                           float gamma, int B, const AttnDims *a);
 
 // The final attention map of one head, A_final (T, T) = A1 - lambda A2 + gamma G_expanded
 // (or A for one map), from the probabilities stored by attention_forward.

@@ -16,9 +16,9 @@ typedef struct {
     const char *section;
     const char *key;
     KeyKind kind;
-    size_t offset;     // into RunConfig
-    double min, max;   // inclusive range for numbers
-    const char *help;  // what a valid value looks like
+    size_t offset;    // into RunConfig
+    double min, max;  // inclusive range for numbers
+    const char *help; // what a valid value looks like
 } KeySpec;
 
 #define OFF(field) offsetof(RunConfig, field)
@@ -55,14 +55,13 @@ static const KeySpec KEYS[] = {
     {"train", "checkpoint_every", KEY_INT, OFF(train.checkpoint_every), 0, 1e9,
      "0 (at every evaluation) or a positive integer"},
     {"train", "log_every", KEY_INT, OFF(train.log_every), 1, 1e9, "a positive integer"},
-    {"train", "audit_every", KEY_INT, OFF(train.audit_every), 0, 1e9, "0 (off) or a positive integer"},
+    {"train", "audit_every", KEY_INT, OFF(train.audit_every), 0, 1e9,
+     "0 (off) or a positive integer"},
     {"train", "spike_factor", KEY_FLOAT, OFF(train.spike_factor), 1, 1e6, "a number > 1"},
     {"train", "spike_window", KEY_INT, OFF(train.spike_window), 2, 1e6, "an integer >= 2"},
     {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte or gpt2"},
-    {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9,
-     "a number in (0, 0.9]"},
-    {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9,
-     "a number in [0, 0.9]"},
+    {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
+    {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -116,9 +115,12 @@ void config_defaults(RunConfig *c) {
 
 const char *variant_name(Variant v) {
     switch (v) {
-    case VARIANT_TRANSFORMER: return "transformer";
-    case VARIANT_DIFF: return "diff";
-    case VARIANT_DINT: return "dint";
+    case VARIANT_TRANSFORMER:
+        return "transformer";
+    case VARIANT_DIFF:
+        return "diff";
+    case VARIANT_DINT:
+        return "dint";
     }
     return "?";
 }
@@ -134,10 +136,18 @@ int variant_parse(const char *s, Variant *out) {
 
 void gamma_mode_format(const ModelConfig *m, char *buf, int n) {
     switch (m->gamma_mode) {
-    case GAMMA_TIED: snprintf(buf, n, "tied"); break;
-    case GAMMA_ZERO: snprintf(buf, n, "zero"); break;
-    case GAMMA_LEARNED: snprintf(buf, n, "learned"); break;
-    case GAMMA_FIXED: snprintf(buf, n, "fixed:%.9g", (double)m->gamma_value); break; // exact float
+    case GAMMA_TIED:
+        snprintf(buf, n, "tied");
+        break;
+    case GAMMA_ZERO:
+        snprintf(buf, n, "zero");
+        break;
+    case GAMMA_LEARNED:
+        snprintf(buf, n, "learned");
+        break;
+    case GAMMA_FIXED:
+        snprintf(buf, n, "fixed:%.9g", (double)m->gamma_value);
+        break; // exact float
     }
 }
 
@@ -167,16 +177,22 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
     ModelConfig *m = &c->model;
     if (!strcmp(k->key, "variant")) return variant_parse(v, &m->variant);
     if (!strcmp(k->key, "g_mode")) {
-        if (!strcmp(v, "causal")) m->g_mode = GMODE_CAUSAL;
-        else if (!strcmp(v, "full")) m->g_mode = GMODE_FULL;
-        else return -1;
+        if (!strcmp(v, "causal"))
+            m->g_mode = GMODE_CAUSAL;
+        else if (!strcmp(v, "full"))
+            m->g_mode = GMODE_FULL;
+        else
+            return -1;
         return 0;
     }
     if (!strcmp(k->key, "gamma")) {
         double x;
-        if (!strcmp(v, "tied")) m->gamma_mode = GAMMA_TIED;
-        else if (!strcmp(v, "zero")) m->gamma_mode = GAMMA_ZERO;
-        else if (!strcmp(v, "learned")) m->gamma_mode = GAMMA_LEARNED;
+        if (!strcmp(v, "tied"))
+            m->gamma_mode = GAMMA_TIED;
+        else if (!strcmp(v, "zero"))
+            m->gamma_mode = GAMMA_ZERO;
+        else if (!strcmp(v, "learned"))
+            m->gamma_mode = GAMMA_LEARNED;
         else if (!strncmp(v, "fixed:", 6) && parse_double(v + 6, &x) == 0 && fabs(x) <= 10) {
             m->gamma_mode = GAMMA_FIXED;
             m->gamma_value = (float)x;
@@ -207,7 +223,9 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
     const KeySpec *k = NULL;
     for (int i = 0; i < N_KEYS; i++)
         if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) k = &KEYS[i];
-    if (!k) return error_set(err, "unknown config key '%s.%s' (see README.md, 'Config keys')", section, key);
+    if (!k)
+        return error_set(err, "unknown config key '%s.%s' (see README.md, 'Config keys')", section,
+                         key);
     char *field = (char *)c + k->offset;
     double x;
     int ok = 0;
@@ -220,7 +238,9 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
         ok = parse_double(value, &x) == 0 && x >= k->min && x <= k->max;
         if (ok) *(float *)field = (float)x;
         break;
-    case KEY_BOOL: ok = parse_bool(value, (int *)field) == 0; break;
+    case KEY_BOOL:
+        ok = parse_bool(value, (int *)field) == 0;
+        break;
     case KEY_U64: {
         char *end;
         errno = 0;
@@ -229,7 +249,9 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
         if (ok) *(uint64_t *)field = (uint64_t)u;
         break;
     }
-    case KEY_CUSTOM: ok = set_custom(c, k, value) == 0; break;
+    case KEY_CUSTOM:
+        ok = set_custom(c, k, value) == 0;
+        break;
     }
     if (!ok)
         return error_set(err, "bad value '%s' for %s.%s: expected %s", value, section, key,
@@ -271,11 +293,13 @@ int config_resolve(RunConfig *c, Error *err) {
     }
     if (m->variant == VARIANT_TRANSFORMER) m->head_norm = 0;
     if (c->data.val_fraction + c->data.test_fraction > 0.9f)
-        return error_set(err, "data.val_fraction + data.test_fraction = %g leaves too little to train on (at most 0.9)",
+        return error_set(err,
+                         "data.val_fraction + data.test_fraction = %g leaves too little to train "
+                         "on (at most 0.9)",
                          (double)(c->data.val_fraction + c->data.test_fraction));
     if (c->train.warmup > c->train.steps)
-        return error_set(err, "train.warmup = %d is longer than train.steps = %d",
-                         c->train.warmup, c->train.steps);
+        return error_set(err, "train.warmup = %d is longer than train.steps = %d", c->train.warmup,
+                         c->train.steps);
     return 0;
 }
 
@@ -306,19 +330,33 @@ static void format_float(char *buf, int n, float x) {
 static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n) {
     const char *field = (const char *)c + k->offset;
     switch (k->kind) {
-    case KEY_INT: snprintf(buf, n, "%d", *(const int *)field); return;
-    case KEY_FLOAT: format_float(buf, n, *(const float *)field); return;
-    case KEY_BOOL: snprintf(buf, n, "%s", *(const int *)field ? "true" : "false"); return;
-    case KEY_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field); return;
-    case KEY_CUSTOM: break;
+    case KEY_INT:
+        snprintf(buf, n, "%d", *(const int *)field);
+        return;
+    case KEY_FLOAT:
+        format_float(buf, n, *(const float *)field);
+        return;
+    case KEY_BOOL:
+        snprintf(buf, n, "%s", *(const int *)field ? "true" : "false");
+        return;
+    case KEY_U64:
+        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)field);
+        return;
+    case KEY_CUSTOM:
+        break;
     }
     const ModelConfig *m = &c->model;
-    if (!strcmp(k->key, "variant")) snprintf(buf, n, "%s", variant_name(m->variant));
-    else if (!strcmp(k->key, "g_mode")) snprintf(buf, n, "%s", m->g_mode == GMODE_FULL ? "full" : "causal");
-    else if (!strcmp(k->key, "gamma")) gamma_mode_format(m, buf, n);
+    if (!strcmp(k->key, "variant"))
+        snprintf(buf, n, "%s", variant_name(m->variant));
+    else if (!strcmp(k->key, "g_mode"))
+        snprintf(buf, n, "%s", m->g_mode == GMODE_FULL ? "full" : "causal");
+    else if (!strcmp(k->key, "gamma"))
+        gamma_mode_format(m, buf, n);
     else if (!strcmp(k->key, "lambda_init")) {
-        if (m->lambda_schedule) snprintf(buf, n, "schedule");
-        else format_float(buf, n, m->lambda_init_const);
+        if (m->lambda_schedule)
+            snprintf(buf, n, "schedule");
+        else
+            format_float(buf, n, m->lambda_init_const);
     } else if (!strcmp(k->key, "tokenizer"))
         snprintf(buf, n, "%s", c->data.tokenizer);
     else
@@ -379,11 +417,15 @@ int config_from_json(RunConfig *c, const char *json, Error *err) {
                 continue;
             }
             char buf[64];
-            if (cJSON_IsString(it)) snprintf(buf, sizeof buf, "%s", it->valuestring);
-            else if (cJSON_IsBool(it)) snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
-            else if (cJSON_IsNumber(it)) snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
+            if (cJSON_IsString(it))
+                snprintf(buf, sizeof buf, "%s", it->valuestring);
+            else if (cJSON_IsBool(it))
+                snprintf(buf, sizeof buf, "%s", cJSON_IsTrue(it) ? "true" : "false");
+            else if (cJSON_IsNumber(it))
+                snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
             else {
-                rc = error_set(err, "the stored config has a bad value for %s.%s", sec->string, it->string);
+                rc = error_set(err, "the stored config has a bad value for %s.%s", sec->string,
+                               it->string);
                 break;
             }
             rc = config_set(c, sec->string, it->string, buf, err);

@@ -24,9 +24,9 @@ typedef struct {
     float init_std;
     GMode g_mode;
     GammaMode gamma_mode;
-    float gamma_value; // for GAMMA_FIXED
-    int head_norm;      // per-head RMSNorm on DIFF/DINT outputs
-    int head_norm_gain; // learnable per-channel gain (official code) in front of (1 - lambda_init)
+    float gamma_value;   // for GAMMA_FIXED
+    int head_norm;       // per-head RMSNorm on DIFF/DINT outputs
+    int head_norm_gain;  // learnable per-channel gain (official code) in front of (1 - lambda_init)
     int lambda_schedule; // 1: lambda_init(l) = 0.8 - 0.6 exp(-0.3 l); 0: the constant below
     float lambda_init_const;
     int tie_embeddings;
@@ -47,9 +47,9 @@ typedef struct {
     int eval_batches;
     int checkpoint_every; // 0 = at every evaluation
     int log_every;
-    int audit_every;     // training diagnostics cadence (0 = off)
-    float spike_factor;  // a loss above spike_factor x the running median is a spike
-    int spike_window;    // steps in that running median
+    int audit_every;    // training diagnostics cadence (0 = off)
+    float spike_factor; // a loss above spike_factor x the running median is a spike
+    int spike_window;   // steps in that running median
 } TrainConfig;
 
 typedef struct {
@@ -86,9 +86,9 @@ int variant_parse(const char *s, Variant *out);
 void gamma_mode_format(const ModelConfig *m, char *buf, int n);
 
 // Number of attention heads and their sizes for the variant (attention-spec.md section 2).
-int model_n_heads(const ModelConfig *m);  // 2H for Transformer, H for DIFF/DINT
-int model_n_maps(const ModelConfig *m);   // softmax maps per head: 1 or 2
-int model_v_dim(const ModelConfig *m);    // d or 2d
+int model_n_heads(const ModelConfig *m); // 2H for Transformer, H for DIFF/DINT
+int model_n_maps(const ModelConfig *m);  // softmax maps per head: 1 or 2
+int model_v_dim(const ModelConfig *m);   // d or 2d
 float model_lambda_init(const ModelConfig *m, int layer);
 
 #endif

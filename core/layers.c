@@ -29,8 +29,8 @@ void matmul_forward(float *out, const float *in, const float *w, int N, int IC, 
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
         int lo = blk * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f,
-                    in + (long)lo * IC, IC, w, IC, 0.0f, out + (long)lo * OC, OC);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f, in + (long)lo * IC,
+                    IC, w, IC, 0.0f, out + (long)lo * OC, OC);
     }
 }
 
@@ -62,20 +62,22 @@ void matmul_backward(float *din, float *dw, const float *dout, const float *in, 
     }
 }
 
-void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in,
-                         const float *w, int N, int IC, int OC) {
+void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         int N, int IC, int OC) {
     if (din)
         for (int n = 0; n < N; n++)
             for (int i = 0; i < IC; i++) {
                 double s = 0.0;
-                for (int o = 0; o < OC; o++) s += (double)dout[(long)n * OC + o] * w[(long)o * IC + i];
+                for (int o = 0; o < OC; o++)
+                    s += (double)dout[(long)n * OC + o] * w[(long)o * IC + i];
                 din[(long)n * IC + i] += (float)s;
             }
     if (dw)
         for (int o = 0; o < OC; o++)
             for (int i = 0; i < IC; i++) {
                 double s = 0.0;
-                for (int n = 0; n < N; n++) s += (double)dout[(long)n * OC + o] * in[(long)n * IC + i];
+                for (int n = 0; n < N; n++)
+                    s += (double)dout[(long)n * OC + o] * in[(long)n * IC + i];
                 dw[(long)o * IC + i] += (float)s;
             }
 }
@@ -131,8 +133,8 @@ void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta) {
 }
 
 // sign = +1 rotates by the position angle, -1 by its negative (the transpose).
-static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int C,
-                       int d, float sign) {
+static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int C, int d,
+                       float sign) {
     int half = d / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
@@ -165,8 +167,8 @@ void swiglu_forward(float *h, const float *gate, const float *up, long N) {
     }
 }
 
-void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
-                     const float *up, long N) {
+void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
+                     long N) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < N; i++) {
         float g = gate[i];

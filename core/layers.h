@@ -14,8 +14,8 @@ void matmul_forward_ref(float *out, const float *in, const float *w, int N, int 
 // din += dout @ w ; dw += dout.T @ in   (din or dw may be NULL)
 void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      int N, int IC, int OC);
-void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in,
-                         const float *w, int N, int IC, int OC);
+void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
+                         int N, int IC, int OC);
 
 // torch: out = x * rsqrt(mean(x^2) + eps) * gain      out, in (N, C); rstd (N); gain (C) or NULL
 void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain, int N, int C,
@@ -33,8 +33,8 @@ void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int
 
 // torch: h = silu(gate) * up         all (N)
 void swiglu_forward(float *h, const float *gate, const float *up, long N);
-void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate,
-                     const float *up, long N);
+void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
+                     long N);
 
 // torch: out = wte[tokens]           out (N, C), wte (V, C)
 void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);

@@ -62,8 +62,10 @@ static long param_layout(const ModelConfig *c, ParamInfo *info, int *n_info, Par
         ADD(lp ? &lp->w_down : NULL, D, F, "layers.%d.ffn.down_proj.weight", l);
     }
     ADD(views ? &views->norm : NULL, D, 0, "norm.weight");
-    if (!c->tie_embeddings) ADD(views ? &views->lm_head : NULL, V, D, "lm_head.weight");
-    else if (views) views->lm_head = views->tok_emb;
+    if (!c->tie_embeddings)
+        ADD(views ? &views->lm_head : NULL, V, D, "lm_head.weight");
+    else if (views)
+        views->lm_head = views->tok_emb;
 #undef ADD
     if (n_info) *n_info = n;
     return off;
@@ -72,7 +74,8 @@ static long param_layout(const ModelConfig *c, ParamInfo *info, int *n_info, Par
 int model_build(Model *m, const ModelConfig *cfg, Error *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    if (cfg->vocab_size < 2) return error_set(err, "vocabulary size %d is too small", cfg->vocab_size);
+    if (cfg->vocab_size < 2)
+        return error_set(err, "vocabulary size %d is too small", cfg->vocab_size);
     int n = 0;
     param_layout(cfg, NULL, &n, NULL, NULL);
     m->n_tensors = n;
@@ -131,9 +134,12 @@ void model_init_params(Model *m, uint64_t seed) {
         int is_norm = strstr(pi->name, "norm.weight") || strstr(pi->name, "subln.weight");
         int is_lambda = last && (!strncmp(last, ".lambda_", 8) || !strncmp(last, ".gamma_", 7));
         for (long j = 0; j < pi->numel; j++) {
-            if (is_norm) w[j] = 1.0f;
-            else if (is_lambda) w[j] = (float)gsl_ran_gaussian(rng, 0.1);
-            else w[j] = (float)gsl_ran_gaussian(rng, m->cfg.init_std);
+            if (is_norm)
+                w[j] = 1.0f;
+            else if (is_lambda)
+                w[j] = (float)gsl_ran_gaussian(rng, 0.1);
+            else
+                w[j] = (float)gsl_ran_gaussian(rng, m->cfg.init_std);
         }
     }
     gsl_rng_free(rng);
@@ -158,9 +164,15 @@ static void compute_lambda_gamma(Model *m) {
         m->lambda[l] = m->lam_e1[l] - m->lam_e2[l] + li;
         if (c->variant != VARIANT_DINT) continue;
         switch (c->gamma_mode) {
-        case GAMMA_TIED: m->gamma[l] = m->lambda[l]; break;
-        case GAMMA_ZERO: m->gamma[l] = 0.0f; break;
-        case GAMMA_FIXED: m->gamma[l] = c->gamma_value; break;
+        case GAMMA_TIED:
+            m->gamma[l] = m->lambda[l];
+            break;
+        case GAMMA_ZERO:
+            m->gamma[l] = 0.0f;
+            break;
+        case GAMMA_FIXED:
+            m->gamma[l] = c->gamma_value;
+            break;
         case GAMMA_LEARNED:
             m->gam_e1[l] = expf(dotf(lp->gq1, lp->gk1, c->head_dim));
             m->gam_e2[l] = expf(dotf(lp->gq2, lp->gk2, c->head_dim));
@@ -187,8 +199,8 @@ static void alloc_acts(Model *m, int B, int T) {
     long BT = (long)B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     int H = model_n_heads(c), maps = model_n_maps(c), L = c->n_layer, half = c->head_dim / 2;
     long per_layer = BT * D * 11 + BT * 2 + BT * H + BT * F * 3 + (long)B * H * maps * T * T;
-    long total = per_layer * L + BT * D * 2 + BT + BT * V + BT + (long)T * half * 2 +
-                 BT * D * 6 + BT * F * 3 + BT * V;
+    long total = per_layer * L + BT * D * 2 + BT + BT * V + BT + (long)T * half * 2 + BT * D * 6 +
+                 BT * F * 3 + BT * V;
     m->act_buf = xcalloc((size_t)total, sizeof(float));
     m->la = xcalloc((size_t)L, sizeof(LayerActs));
     m->targets = xcalloc((size_t)BT, sizeof(int));
@@ -233,7 +245,8 @@ static void alloc_acts(Model *m, int B, int T) {
     m->d_f3 = TAKE(BT * F);
     m->d_logits = TAKE(BT * V);
 #undef TAKE
-    CHECK(p - m->act_buf == total, "activation layout mismatch (%ld vs %ld)", (long)(p - m->act_buf), total);
+    CHECK(p - m->act_buf == total, "activation layout mismatch (%ld vs %ld)",
+          (long)(p - m->act_buf), total);
     rope_tables(m->rope_cos, m->rope_sin, T, c->head_dim, c->rope_theta);
     m->B = B;
     m->T = T;
@@ -256,7 +269,8 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
     int BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size, d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
     for (int i = 0; i < BT; i++)
-        CHECK(tokens[i] >= 0 && tokens[i] < V, "token id %d at %d is outside the vocabulary (%d)", tokens[i], i, V);
+        CHECK(tokens[i] >= 0 && tokens[i] < V, "token id %d at %d is outside the vocabulary (%d)",
+              tokens[i], i, V);
     float *x = m->la[0].x_in;
     embedding_forward(x, tokens, m->p.tok_emb, BT, D);
     for (int l = 0; l < c->n_layer; l++) {
@@ -271,8 +285,8 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         attention_forward(a->att_pre, a->o1, a->o2, a->maps, a->q, a->k, a->v, m->lambda[l],
                           m->gamma[l], B, &ad);
         if (has_head_norm(c)) {
-            rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads,
-                            ad.v_dim, c->norm_eps);
+            rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads, ad.v_dim,
+                            c->norm_eps);
             scale_inplace(a->att, (long)BT * D, 1.0f - model_lambda_init(c, l));
         } else {
             memcpy(a->att, a->att_pre, sizeof(float) * (size_t)BT * D);

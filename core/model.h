@@ -10,20 +10,20 @@
 #include "config.h"
 
 typedef struct {
-    float *attn_norm;          // (D)
-    float *wq, *wk, *wv, *wo;  // (D, D) each
+    float *attn_norm;             // (D)
+    float *wq, *wk, *wv, *wo;     // (D, D) each
     float *lq1, *lk1, *lq2, *lk2; // (d) lambda re-parameterisation (DIFF/DINT)
     float *gq1, *gk1, *gq2, *gk2; // (d) gamma re-parameterisation (DINT, gamma learned)
-    float *subln;              // (2d) head-norm gain (DIFF/DINT with head_norm_gain)
-    float *ffn_norm;           // (D)
-    float *w_gate, *w_up;      // (F, D)
-    float *w_down;             // (D, F)
+    float *subln;                 // (2d) head-norm gain (DIFF/DINT with head_norm_gain)
+    float *ffn_norm;              // (D)
+    float *w_gate, *w_up;         // (F, D)
+    float *w_down;                // (D, F)
 } LayerParams;
 
 typedef struct {
-    float *tok_emb;  // (V, D)
-    float *norm;     // (D)
-    float *lm_head;  // (V, D), or tok_emb when tied
+    float *tok_emb; // (V, D)
+    float *norm;    // (D)
+    float *lm_head; // (V, D), or tok_emb when tied
     LayerParams *layers;
 } ParamViews;
 
@@ -36,15 +36,15 @@ typedef struct {
 } ParamInfo;
 
 typedef struct {
-    float *x_in;       // (B, T, D) residual stream entering the layer
+    float *x_in;        // (B, T, D) residual stream entering the layer
     float *xn1, *rstd1; // (B, T, D), (B, T)
-    float *q, *k, *v;  // (B, T, D), rotary applied to q and k
-    float *maps;       // (B, heads, maps, T, T) softmax probabilities
-    float *o1, *o2;    // (B, T, D) A1 V and A2 V (DIFF/DINT)
-    float *att_pre;    // (B, T, D) attention output before the head norm
-    float *head_rstd;  // (B, T, heads)
-    float *att;        // (B, T, D) input of out_proj
-    float *y;          // (B, T, D) residual after attention
+    float *q, *k, *v;   // (B, T, D), rotary applied to q and k
+    float *maps;        // (B, heads, maps, T, T) softmax probabilities
+    float *o1, *o2;     // (B, T, D) A1 V and A2 V (DIFF/DINT)
+    float *att_pre;     // (B, T, D) attention output before the head norm
+    float *head_rstd;   // (B, T, heads)
+    float *att;         // (B, T, D) input of out_proj
+    float *y;           // (B, T, D) residual after attention
     float *xn2, *rstd2;
     float *gate, *up, *hid; // (B, T, F)
 } LayerActs;

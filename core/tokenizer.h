@@ -9,7 +9,7 @@
 
 #include "check.h"
 
-#define BYTE_TOKENIZER_EOT 256
+#define BYTE_TOKENIZER_EOT   256
 #define BYTE_TOKENIZER_VOCAB 257
 
 typedef struct {
@@ -31,7 +31,8 @@ int tokenizer_vocab_size(const char *name);
 // bytes). Returns the number of ids, or -1 on failure (invalid UTF-8, out of memory).
 long tokenizer_encode(Tokenizer *t, const char *text, size_t n, int *out);
 // Decode ids into out (capacity cap bytes; out NULL only counts). Returns the bytes written
-// or -1 (bad id, too small). The byte tokenizer's end-of-document token decodes to nothing; GPT-2's to
+// or -1 (bad id, too small). The byte tokenizer's end-of-document token decodes to nothing; GPT-2's
+// to
 // "<|endoftext|>".
 long tokenizer_decode(const Tokenizer *t, const int *ids, long n, char *out, long cap);
 

@@ -24,12 +24,12 @@
 //    ("\",", "\"") gets the rank of ("\"", ",\"") and merges to the token "\",\"" (2430), which
 //    OpenAI's encoder never does. Among pairs of equal lowest rank Encoder.js merges the type of
 //    the rightmost one first (its last write to an object keyed by rank wins); only comma pairs
-//    can share a rank with another pair type (Python keys ranks by tuples: no sharing). Both are reproduced here, but with
-//    the GPT-2 files they can never change the output: each comma pair needs a bare comma to
-//    merge with one neighbour while a lower-ranked merge with its other, still bare, neighbour
-//    is pending. E.g. for ("\",", "\"") the comma must join leftwards (ranks >= 572 for any
-//    (z, ",")) while (",", "\"") (rank 297) waits; for ("]", ",[") and ("'", ",'") the
-//    rightward merge (17158, 3776) loses to ("]", ",") (4101) and ("'", ",") (3000).
+//    can share a rank with another pair type (Python keys ranks by tuples: no sharing). Both are
+//    reproduced here, but with the GPT-2 files they can never change the output: each comma pair
+//    needs a bare comma to merge with one neighbour while a lower-ranked merge with its other,
+//    still bare, neighbour is pending. E.g. for ("\",", "\"") the comma must join leftwards (ranks
+//    >= 572 for any (z, ",")) while (",", "\"") (rank 297) waits; for ("]", ",[") and ("'", ",'")
+//    the rightward merge (17158, 3776) loses to ("]", ",") (4101) and ("'", ",") (3000).
 //
 // Unlike the two references, decoding returns raw bytes (no U+FFFD for a partial UTF-8 tail),
 // and an unknown id is an error rather than silently dropped (JS) or a KeyError (Python).
@@ -54,39 +54,38 @@
 //   /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
 // with \s, \p{L} and \p{N} given node's meaning (see points 1 and 2 above).
 
-#define JS_SPACE                                                                               \
-    "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}" \
+#define JS_SPACE                                                                                   \
+    "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"     \
     "\\x{205F}\\x{3000}\\x{FEFF}"
 
 // Letters (gc=L) in Unicode 17.0 that are not letters in PCRE2 10.42's Unicode 14.0 tables.
-#define EXTRA_L                                                                                \
-    "\\x{88F}\\x{C5C}\\x{CDC}\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CF}\\x{A7D2}\\x{A7D4}"         \
-    "\\x{A7DA}-\\x{A7DC}\\x{A7F1}\\x{105C0}-\\x{105F3}\\x{10940}-\\x{10959}"                   \
-    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC7}\\x{1123F}-\\x{11240}"     \
-    "\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}"       \
-    "\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11DB0}-\\x{11DDB}\\x{11F02}\\x{11F04}-\\x{11F10}"      \
-    "\\x{11F12}-\\x{11F33}\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}"                \
-    "\\x{16100}-\\x{1611D}\\x{16D40}-\\x{16D6C}\\x{16EA0}-\\x{16EB8}\\x{16EBB}-\\x{16ED3}"     \
-    "\\x{16FF2}-\\x{16FF3}\\x{187F8}-\\x{187FF}\\x{18CFF}\\x{18D09}-\\x{18D1E}"                \
-    "\\x{18D80}-\\x{18DF2}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}\\x{1E030}-\\x{1E06D}"      \
-    "\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{1E6C0}-\\x{1E6DE}"                \
-    "\\x{1E6E0}-\\x{1E6E2}\\x{1E6E4}-\\x{1E6E5}\\x{1E6E7}-\\x{1E6ED}\\x{1E6F0}-\\x{1E6F4}"     \
-    "\\x{1E6FE}-\\x{1E6FF}\\x{2B739}-\\x{2B73F}\\x{2CEA2}-\\x{2CEAD}\\x{2EBF0}-\\x{2EE5D}"     \
+#define EXTRA_L                                                                                    \
+    "\\x{88F}\\x{C5C}\\x{CDC}\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CF}\\x{A7D2}\\x{A7D4}"             \
+    "\\x{A7DA}-\\x{A7DC}\\x{A7F1}\\x{105C0}-\\x{105F3}\\x{10940}-\\x{10959}"                       \
+    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC7}\\x{1123F}-\\x{11240}"         \
+    "\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}"           \
+    "\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11DB0}-\\x{11DDB}\\x{11F02}\\x{11F04}-\\x{11F10}"          \
+    "\\x{11F12}-\\x{11F33}\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}"                    \
+    "\\x{16100}-\\x{1611D}\\x{16D40}-\\x{16D6C}\\x{16EA0}-\\x{16EB8}\\x{16EBB}-\\x{16ED3}"         \
+    "\\x{16FF2}-\\x{16FF3}\\x{187F8}-\\x{187FF}\\x{18CFF}\\x{18D09}-\\x{18D1E}"                    \
+    "\\x{18D80}-\\x{18DF2}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}\\x{1E030}-\\x{1E06D}"          \
+    "\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{1E6C0}-\\x{1E6DE}"                    \
+    "\\x{1E6E0}-\\x{1E6E2}\\x{1E6E4}-\\x{1E6E5}\\x{1E6E7}-\\x{1E6ED}\\x{1E6F0}-\\x{1E6F4}"         \
+    "\\x{1E6FE}-\\x{1E6FF}\\x{2B739}-\\x{2B73F}\\x{2CEA2}-\\x{2CEAD}\\x{2EBF0}-\\x{2EE5D}"         \
     "\\x{31350}-\\x{33479}"
 
 // Numbers (gc=N) in Unicode 17.0 that are not numbers in PCRE2 10.42's Unicode 14.0 tables.
-#define EXTRA_N                                                                                \
-    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11DE0}-\\x{11DE9}"     \
-    "\\x{11F50}-\\x{11F59}\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}\\x{16FF4}-\\x{16FF6}"     \
+#define EXTRA_N                                                                                    \
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11DE0}-\\x{11DE9}"         \
+    "\\x{11F50}-\\x{11F59}\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}\\x{16FF4}-\\x{16FF6}"         \
     "\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}\\x{1E4F0}-\\x{1E4F9}\\x{1E5F1}-\\x{1E5FA}"
 
-static const char GPT2_PATTERN[] =
-    "'s|'t|'re|'ve|'m|'ll|'d"
-    "| ?[\\p{L}" EXTRA_L "]+"
-    "| ?[\\p{N}" EXTRA_N "]+"
-    "| ?[^" JS_SPACE "\\p{L}\\p{N}" EXTRA_L EXTRA_N "]+"
-    "|[" JS_SPACE "]+(?![^" JS_SPACE "])"
-    "|[" JS_SPACE "]+";
+static const char GPT2_PATTERN[] = "'s|'t|'re|'ve|'m|'ll|'d"
+                                   "| ?[\\p{L}" EXTRA_L "]+"
+                                   "| ?[\\p{N}" EXTRA_N "]+"
+                                   "| ?[^" JS_SPACE "\\p{L}\\p{N}" EXTRA_L EXTRA_N "]+"
+                                   "|[" JS_SPACE "]+(?![^" JS_SPACE "])"
+                                   "|[" JS_SPACE "]+";
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
@@ -169,7 +168,8 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
         }
         size_t len;
         unsigned lo = 0x80, hi = 0xBF; // allowed range of the second byte
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
         else if (c >= 0xE0 && c <= 0xEF) {
             len = 3;
             if (c == 0xE0) lo = 0xA0;
@@ -178,7 +178,8 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
             len = 4;
             if (c == 0xF0) lo = 0x90;
             if (c == 0xF4) hi = 0x8F;
-        } else return i;
+        } else
+            return i;
         if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
         for (size_t k = 2; k < len; k++)
             if ((s[i + k] & 0xC0) != 0x80) return i;
@@ -325,12 +326,12 @@ static int strmap_put(StrMap *m, const char *s, size_t len, int value) {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer.
 
-typedef struct { // (left id, right id) -> rank, merged id
-    uint64_t key;    // (left << 32 | right) + 1; 0 = empty
+typedef struct {  // (left id, right id) -> rank, merged id
+    uint64_t key; // (left << 32 | right) + 1; 0 = empty
     int rank, merged;
 } PairSlot;
 
-typedef struct { // one cached word: its bytes and its ids
+typedef struct {   // one cached word: its bytes and its ids
     uint64_t hash; // 0 = empty
     uint32_t key_off, key_len, ids_off, ids_len;
 } CacheSlot;
@@ -339,13 +340,13 @@ typedef struct { // candidate merge of the symbols at node `pos` and its success
     int rank, pos, left, right;
 } HeapItem;
 
-#define CACHE_MAX_WORD 256       // longer words are not cached
+#define CACHE_MAX_WORD    256       // longer words are not cached
 #define CACHE_MAX_ENTRIES (1 << 20) // the cache is emptied when it reaches this
 
 struct Gpt2Tokenizer {
     int vocab_size, eot;
-    int byte_id[256];     // id of the one-byte token of each byte
-    size_t *tok_off;      // bytes of token i: tok_bytes[tok_off[i] .. tok_off[i+1])
+    int byte_id[256]; // id of the one-byte token of each byte
+    size_t *tok_off;  // bytes of token i: tok_bytes[tok_off[i] .. tok_off[i+1])
     char *tok_bytes;
     PairSlot *pairs;
     size_t pair_cap;
@@ -405,8 +406,12 @@ void gpt2_tokenizer_free(Gpt2Tokenizer *t) {
     free(t);
 }
 
-int gpt2_vocab_size(const Gpt2Tokenizer *t) { return t->vocab_size; }
-int gpt2_eot(const Gpt2Tokenizer *t) { return t->eot; }
+int gpt2_vocab_size(const Gpt2Tokenizer *t) {
+    return t->vocab_size;
+}
+int gpt2_eot(const Gpt2Tokenizer *t) {
+    return t->eot;
+}
 
 // encoder.json: a JSON object {token: id} with ids 0..n-1 each used once. Fills tokens (the
 // token strings as UTF-8, by id) and t->tok_off/tok_bytes (their bytes after byte decoding).
@@ -422,8 +427,8 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end ? (size_t)(end - text) : 0;
-        set_err(err, err_len, "%s: not valid JSON (parse error near byte %zu of %zu)", path,
-                at, len);
+        set_err(err, err_len, "%s: not valid JSON (parse error near byte %zu of %zu)", path, at,
+                len);
         free(text);
         return -1;
     }
@@ -440,8 +445,10 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
         goto done;
     }
     if (n < 257) {
-        set_err(err, err_len, "%s: only %d tokens (at least the 256 byte tokens and "
-                "<|endoftext|> are needed)", path, n);
+        set_err(err, err_len,
+                "%s: only %d tokens (at least the 256 byte tokens and "
+                "<|endoftext|> are needed)",
+                path, n);
         goto done;
     }
     by_id = calloc((size_t)n, sizeof *by_id);
@@ -498,8 +505,10 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
             size_t used;
             unsigned cp = utf8_next(s + i, slen - i, &used);
             if (cp >= 0x144 || cp_to_byte[cp] < 0) {
-                set_err(err, err_len, "%s: token with id %d contains U+%04X, which is not in "
-                        "the GPT-2 byte alphabet", path, id, cp);
+                set_err(err, err_len,
+                        "%s: token with id %d contains U+%04X, which is not in "
+                        "the GPT-2 byte alphabet",
+                        path, id, cp);
                 goto done;
             }
             t->tok_bytes[out++] = (char)cp_to_byte[cp];
@@ -583,8 +592,9 @@ static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens,
             nf++;
         }
         if (nf != 2) {
-            set_err(err, err_len, "%s: line %zu: expected two tokens separated by a space, found %d",
-                    path, line_no, nf);
+            set_err(err, err_len,
+                    "%s: line %zu: expected two tokens separated by a space, found %d", path,
+                    line_no, nf);
             goto done;
         }
         const int *a = strmap_get(tokens, f[0], fl[0]), *b = strmap_get(tokens, f[1], fl[1]);
@@ -607,8 +617,10 @@ static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens,
         memcpy(joined, f[0], fl[0]);
         memcpy(joined + fl[0], f[1], fl[1]);
         if (!strmap_get(tokens, joined, fl[0] + fl[1])) {
-            set_err(err, err_len, "%s: line %zu: the merge of \"%.*s\" and \"%.*s\" is not in "
-                    "encoder.json", path, line_no, (int)fl[0], f[0], (int)fl[1], f[1]);
+            set_err(err, err_len,
+                    "%s: line %zu: the merge of \"%.*s\" and \"%.*s\" is not in "
+                    "encoder.json",
+                    path, line_no, (int)fl[0], f[0], (int)fl[1], f[1]);
             goto done;
         }
         joined[fl[0]] = ',';
@@ -621,9 +633,10 @@ static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens,
         p = eol + 1;
     }
     if (rank != expected) {
-        set_err(err, err_len, "%s: %zu merges, but encoder.json's %d tokens need %zu (256 bytes "
-                "+ merges + <|endoftext|>); truncated or mismatched file?", path, rank,
-                t->vocab_size, expected);
+        set_err(err, err_len,
+                "%s: %zu merges, but encoder.json's %d tokens need %zu (256 bytes "
+                "+ merges + <|endoftext|>); truncated or mismatched file?",
+                path, rank, t->vocab_size, expected);
         goto done;
     }
     // Every pair (x, y) of tokens with x + "," + y equal to a key has that key's rank.
@@ -643,7 +656,8 @@ static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens,
         }
         for (size_t c = 1; c + 1 < e->len; c++) {
             if (k[c] != ',') continue;
-            const int *x = strmap_get(tokens, k, c), *y = strmap_get(tokens, k + c + 1, e->len - c - 1);
+            const int *x = strmap_get(tokens, k, c),
+                      *y = strmap_get(tokens, k + c + 1, e->len - c - 1);
             if (!x || !y) continue;
             memcpy(joined, k, c);
             memcpy(joined + c, k + c + 1, e->len - c - 1);
@@ -864,7 +878,8 @@ static void cache_store(Gpt2Tokenizer *t, const char *w, size_t m, uint64_t h, c
         t->cache_cap = cap;
         for (size_t i = 0; i < old_cap; i++)
             if (old[i].hash)
-                *cache_slot(t, t->cache_keys + old[i].key_off, old[i].key_len, old[i].hash) = old[i];
+                *cache_slot(t, t->cache_keys + old[i].key_off, old[i].key_len, old[i].hash) =
+                    old[i];
         free(old);
     }
     if (grow_buffer((void **)&t->cache_keys, &t->cache_keys_cap, t->cache_keys_len + m, 1) ||
@@ -890,10 +905,10 @@ long gpt2_encode(Gpt2Tokenizer *t, const char *text, size_t n, int *out, long ca
     long count = 0;
     PCRE2_SIZE offset = 0;
     while (offset < n) {
-        int rc = pcre2_match(t->re, (PCRE2_SPTR)text, n, offset, PCRE2_NO_UTF_CHECK, t->match,
-                             NULL);
+        int rc =
+            pcre2_match(t->re, (PCRE2_SPTR)text, n, offset, PCRE2_NO_UTF_CHECK, t->match, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break; // nothing left to match (cannot happen)
-        if (rc < 0) return -3;                 // regex engine failure (e.g. out of memory)
+        if (rc < 0) return -3;                // regex engine failure (e.g. out of memory)
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(t->match);
         const char *w = text + ov[0];
         size_t m = ov[1] - ov[0];

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define GPT2_VOCAB_SIZE 50257
-#define GPT2_EOT 50256 // <|endoftext|>
+#define GPT2_EOT        50256 // <|endoftext|>
 
 typedef struct Gpt2Tokenizer Gpt2Tokenizer;
 

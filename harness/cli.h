@@ -17,7 +17,7 @@ int cmd_audit(int argc, char **argv);
 // One-line error to stderr: "dint <cmd>: error: <msg>".
 void cli_error(const char *cmd, const char *msg);
 
-#define EXIT_USAGE 2      // bad arguments, config or input files
-#define EXIT_DIVERGED 3   // NaN or Inf loss or gradient during training
+#define EXIT_USAGE    2 // bad arguments, config or input files
+#define EXIT_DIVERGED 3 // NaN or Inf loss or gradient during training
 
 #endif

@@ -29,10 +29,11 @@ static int write_precision(hid_t parent, const AuditStats *s) {
     int L = s->n_layer, H = s->n_heads, rc = 0;
     long n = (long)L * H;
     enum { NF = 17 };
-    const char *names[NF] = {"row_sum_mean", "row_sum_min", "row_sum_max", "row_sum_std", "row_sum_dev_max",
-                             "row_sum_dev_mean", "negative_fraction", "negative_mass", "entropy_a1", "entropy_a2",
-                             "entropy_final", "logit_top1", "logit_top10", "logit_top100", "logit_median",
-                             "nan_count", "inf_count"};
+    const char *names[NF] = {
+        "row_sum_mean",     "row_sum_min",       "row_sum_max",   "row_sum_std",  "row_sum_dev_max",
+        "row_sum_dev_mean", "negative_fraction", "negative_mass", "entropy_a1",   "entropy_a2",
+        "entropy_final",    "logit_top1",        "logit_top10",   "logit_top100", "logit_median",
+        "nan_count",        "inf_count"};
     double *v = xmalloc(sizeof(double) * (size_t)n * NF);
     long *hist = xmalloc(sizeof(long) * (size_t)n * AUDIT_HIST_BINS);
     for (int l = 0; l < L; l++)
@@ -40,10 +41,23 @@ static int write_precision(hid_t parent, const AuditStats *s) {
             AuditHeadSummary hs;
             audit_head_summary(s, l, h, &hs);
             long i = (long)l * H + h;
-            double row[NF] = {hs.row_sum_mean, hs.row_sum_min, hs.row_sum_max, hs.row_sum_std, hs.max_abs_dev,
-                              hs.dev_mean, hs.frac_negative, hs.neg_mass_per_row, hs.entropy_a1, hs.entropy_a2,
-                              hs.entropy_final, hs.logit_top1, hs.logit_top10, hs.logit_top100, hs.logit_median,
-                              (double)(hs.n_nan + hs.logit_nan), (double)(hs.n_inf + hs.logit_inf)};
+            double row[NF] = {hs.row_sum_mean,
+                              hs.row_sum_min,
+                              hs.row_sum_max,
+                              hs.row_sum_std,
+                              hs.max_abs_dev,
+                              hs.dev_mean,
+                              hs.frac_negative,
+                              hs.neg_mass_per_row,
+                              hs.entropy_a1,
+                              hs.entropy_a2,
+                              hs.entropy_final,
+                              hs.logit_top1,
+                              hs.logit_top10,
+                              hs.logit_top100,
+                              hs.logit_median,
+                              (double)(hs.n_nan + hs.logit_nan),
+                              (double)(hs.n_inf + hs.logit_inf)};
             for (int k = 0; k < NF; k++) v[(long)k * n + i] = row[k];
             memcpy(hist + i * AUDIT_HIST_BINS, hs.hist, sizeof(long) * AUDIT_HIST_BINS);
         }
@@ -70,14 +84,15 @@ static int write_precision(hid_t parent, const AuditStats *s) {
     rc |= h5_write(g, "bin_edges", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &ne, edges);
     // Per layer (and the final stream as layer n_layer).
     enum { NL = 8 };
-    const char *lnames[NL] = {"hidden_top1", "hidden_top10", "hidden_median", "hidden_kurtosis",
-                              "lambda", "gamma", "expected_row_sum", "hidden_overflow"};
+    const char *lnames[NL] = {"hidden_top1", "hidden_top10", "hidden_median",    "hidden_kurtosis",
+                              "lambda",      "gamma",        "expected_row_sum", "hidden_overflow"};
     double *lv = xmalloc(sizeof(double) * (size_t)(L + 1) * NL);
     for (int l = 0; l <= L; l++) {
         AuditLayerSummary ls;
         audit_layer_summary(s, l, &ls);
-        double row[NL] = {ls.hidden_top1, ls.hidden_top10, ls.hidden_median, ls.kurtosis,
-                          ls.lambda, ls.gamma, ls.expected, (double)ls.hidden_overflow};
+        double row[NL] = {
+            ls.hidden_top1, ls.hidden_top10, ls.hidden_median, ls.kurtosis,
+            ls.lambda,      ls.gamma,        ls.expected,      (double)ls.hidden_overflow};
         for (int k = 0; k < NL; k++) lv[(long)k * (L + 1) + l] = row[k];
     }
     hsize_t dl = (hsize_t)(L + 1);
@@ -93,9 +108,10 @@ static int write_precision(hid_t parent, const AuditStats *s) {
     audit_head_summary(s, -1, -1, &pooled);
     rc |= write_scalar_attr(g, "logit_overflow_margin", pooled.logit_overflow_margin);
     rc |= write_scalar_attr(g, "logit_overflow", (double)pooled.logit_overflow);
-    rc |= h5_attr_str(g, "meaning", "per layer and head, over the rows of the final attention map; "
-                                    "the hidden_* datasets are per stream: the residual stream entering layer l, "
-                                    "the last entry after the last layer");
+    rc |= h5_attr_str(g, "meaning",
+                      "per layer and head, over the rows of the final attention map; "
+                      "the hidden_* datasets are per stream: the residual stream entering layer l, "
+                      "the last entry after the last layer");
     free(v);
     free(hist);
     free(lv);
@@ -109,14 +125,22 @@ int cmd_audit(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) goto usage;
-        if (!strcmp(argv[i], "--run")) run = v;
-        else if (!strcmp(argv[i], "--out")) out = v;
-        else if (!strcmp(argv[i], "--data")) data = v;
-        else if (!strcmp(argv[i], "--precision")) precisions = v;
-        else if (!strcmp(argv[i], "--samples")) samples = atoi(v);
-        else if (!strcmp(argv[i], "--seq")) seq = atoi(v);
-        else if (!strcmp(argv[i], "--threads")) threads = atoi(v);
-        else goto usage;
+        if (!strcmp(argv[i], "--run"))
+            run = v;
+        else if (!strcmp(argv[i], "--out"))
+            out = v;
+        else if (!strcmp(argv[i], "--data"))
+            data = v;
+        else if (!strcmp(argv[i], "--precision"))
+            precisions = v;
+        else if (!strcmp(argv[i], "--samples"))
+            samples = atoi(v);
+        else if (!strcmp(argv[i], "--seq"))
+            seq = atoi(v);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(v);
+        else
+            goto usage;
         i++;
     }
     if (!run || samples < 1 || seq < 0 || threads < 1) goto usage;
@@ -140,7 +164,8 @@ int cmd_audit(int argc, char **argv) {
     }
     Error err;
     EvalContext c;
-    if (eval_open(&c, run, out, data, threads, &err) != 0 || eval_load_corpus(&c, NULL, &err) != 0) {
+    if (eval_open(&c, run, out, data, threads, &err) != 0 ||
+        eval_load_corpus(&c, NULL, &err) != 0) {
         cli_error("audit", err.msg);
         return EXIT_USAGE;
     }
@@ -148,9 +173,11 @@ int cmd_audit(int argc, char **argv) {
     const int *text = c.corpus.tokens[SPLIT_TEST];
     long n_text = c.corpus.n_tokens[SPLIT_TEST];
     int rc = 0;
-    if (n_text < seq + 1) rc = error_set(&err, "the test split has %ld tokens, fewer than --seq %d", n_text, seq);
+    if (n_text < seq + 1)
+        rc = error_set(&err, "the test split has %ld tokens, fewer than --seq %d", n_text, seq);
     char params[256];
-    snprintf(params, sizeof params, "audit v%d; samples %d; seq %d; precisions %s", AUDIT_TASK_VERSION, samples, seq, precisions);
+    snprintf(params, sizeof params, "audit v%d; samples %d; seq %d; precisions %s",
+             AUDIT_TASK_VERSION, samples, seq, precisions);
     // Already done with these parameters: nothing to do.
     hid_t rf = rc == 0 ? eval_open_results(&c) : -1;
     int done = 0;
@@ -185,27 +212,34 @@ int cmd_audit(int argc, char **argv) {
         audit_accumulate(sp, &c.model, 1, seq);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double el = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        fprintf(stderr, "audit: sample %d of %d | %.1fs | ETA %.0fs\n", k + 1, samples, el, el / (k + 1) * (samples - k - 1));
+        fprintf(stderr, "audit: sample %d of %d | %.1fs | ETA %.0fs\n", k + 1, samples, el,
+                el / (k + 1) * (samples - k - 1));
     }
     if (rc == 0 && audit_leakage_probe(&c.model, text, seq, seq / 2, &leak) != 0)
         rc = error_set(&err, "the leakage probe could not run");
     if (rc == 0) {
         char tmp[4200];
         hid_t f = eval_begin(&c, tmp, sizeof tmp, &err);
-        if (f < 0) rc = -1;
+        if (f < 0)
+            rc = -1;
         else {
             if (H5Lexists(f, "/audit", H5P_DEFAULT) > 0) H5Ldelete(f, "/audit", H5P_DEFAULT);
             hid_t g = h5_group(f, "audit");
-            int w = h5_attr_str(g, "parameters", params) | h5_attr_i64(g, "task_version", AUDIT_TASK_VERSION) |
+            int w = h5_attr_str(g, "parameters", params) |
+                    h5_attr_i64(g, "task_version", AUDIT_TASK_VERSION) |
                     h5_attr_i64(g, "tokens", (long)samples * seq) |
                     h5_attr_str(g, "inputs", "windows of the test split, evenly spaced");
             for (int p = 0; p < AUDIT_N_PREC; p++)
                 if (want[p]) w |= write_precision(g, &st[p]);
             hid_t lg = h5_group(g, "leakage");
-            w |= h5_attr_i64(lg, "causal", !leak.changed_before_t) | h5_attr_i64(lg, "position", seq / 2) |
-                 h5_attr_i64(lg, "first_changed", leak.first_changed) | h5_attr_i64(lg, "probe_had_effect", leak.changed_from_t);
+            w |= h5_attr_i64(lg, "causal", !leak.changed_before_t) |
+                 h5_attr_i64(lg, "position", seq / 2) |
+                 h5_attr_i64(lg, "first_changed", leak.first_changed) |
+                 h5_attr_i64(lg, "probe_had_effect", leak.changed_from_t);
             w |= write_scalar_attr(lg, "max_abs_diff_before", leak.max_abs_diff_before);
-            w |= h5_attr_str(lg, "meaning", "token at `position` replaced; causal = 1 when every logit before it stayed bit-identical");
+            w |= h5_attr_str(lg, "meaning",
+                             "token at `position` replaced; causal = 1 when every logit before it "
+                             "stayed bit-identical");
             H5Gclose(lg);
             H5Gclose(g);
             if (w) {
@@ -219,9 +253,12 @@ int cmd_audit(int argc, char **argv) {
     if (rc == 0) {
         AuditHeadSummary fp;
         audit_head_summary(&st[AUDIT_FP32], -1, -1, &fp);
-        fprintf(stderr, "dint audit: row sums %.6f..%.6f (expected %.6f), max |deviation| %.3g, negative mass/row %.4g; %s\n",
+        fprintf(stderr,
+                "dint audit: row sums %.6f..%.6f (expected %.6f), max |deviation| %.3g, negative "
+                "mass/row %.4g; %s\n",
                 fp.row_sum_min, fp.row_sum_max, fp.expected, fp.max_abs_dev, fp.neg_mass_per_row,
-                leak.changed_before_t ? "NOT causal: outputs before a changed token changed" : "causal");
+                leak.changed_before_t ? "NOT causal: outputs before a changed token changed"
+                                      : "causal");
         printf("%s\n", out ? out : run);
     } else {
         cli_error("audit", err.msg);
@@ -230,7 +267,9 @@ int cmd_audit(int argc, char **argv) {
     eval_close(&c);
     return rc == 0 ? 0 : EXIT_USAGE;
 usage:
-    cli_error("audit", "usage: dint audit --run RUN.h5 [--out FILE] [--data SPEC] [--precision fp32,bf16,fp16] "
-                       "[--samples N] [--seq N] [--threads N]");
+    cli_error(
+        "audit",
+        "usage: dint audit --run RUN.h5 [--out FILE] [--data SPEC] [--precision fp32,bf16,fp16] "
+        "[--samples N] [--seq N] [--threads N]");
     return EXIT_USAGE;
 }

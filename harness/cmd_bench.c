@@ -35,7 +35,8 @@ static double sgemm_ceiling(void) {
     double best = 0;
     for (int r = 0; r < 3; r++) {
         double t0 = seconds_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         double g = 2.0 * n * n * n / (seconds_now() - t0) / 1e9;
         if (g > best) best = g;
     }
@@ -65,14 +66,23 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
-        if (!strcmp(argv[i], "--variant") && val) bad = config_set(&cfg, "model", "variant", argv[++i], &err);
-        else if (!strcmp(argv[i], "--set") && val) bad = config_set_assignment(&cfg, argv[++i], &err);
-        else if (!strcmp(argv[i], "--seq") && val) bad = config_set(&cfg, "train", "seq_len", argv[++i], &err);
-        else if (!strcmp(argv[i], "--steps") && val) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && val) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json")) json = 1;
+        if (!strcmp(argv[i], "--variant") && val)
+            bad = config_set(&cfg, "model", "variant", argv[++i], &err);
+        else if (!strcmp(argv[i], "--set") && val)
+            bad = config_set_assignment(&cfg, argv[++i], &err);
+        else if (!strcmp(argv[i], "--seq") && val)
+            bad = config_set(&cfg, "train", "seq_len", argv[++i], &err);
+        else if (!strcmp(argv[i], "--steps") && val)
+            steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && val)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json"))
+            json = 1;
         else {
-            snprintf(err.msg, sizeof err.msg, "unknown option '%.200s' (dint bench [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json])", argv[i]);
+            snprintf(err.msg, sizeof err.msg,
+                     "unknown option '%.200s' (dint bench [--variant V] [--seq N] [--set k=v]... "
+                     "[--steps N] [--threads N] [--json])",
+                     argv[i]);
             bad = -1;
         }
         if (bad) {
@@ -121,7 +131,8 @@ int cmd_bench(int argc, char **argv) {
     double tps = B * T / median;
     double gflops = flops_per_token(&cfg.model, T) * tps / 1e9;
     if (json)
-        printf("{\"impl\": \"dint\", \"variant\": \"%s\", \"threads\": %d, \"n_layer\": %d, \"d_model\": %d, "
+        printf("{\"impl\": \"dint\", \"variant\": \"%s\", \"threads\": %d, \"n_layer\": %d, "
+               "\"d_model\": %d, "
                "\"seq_len\": %d, \"batch_size\": %d, \"params\": %ld, \"tokens_per_s\": %.1f, "
                "\"gflops\": %.2f, \"sgemm_1thread_gflops\": %.2f}\n",
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, T, B,
@@ -131,7 +142,8 @@ int cmd_bench(int argc, char **argv) {
                "%.0f tok/s (median of %d steps), %.1f GFLOP/s = %.0f%% of %d x the measured "
                "single-thread sgemm rate (%.1f GFLOP/s)\n",
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, B, T,
-               m.n_params, tps, steps, gflops, 100 * gflops / (ceiling * threads), threads, ceiling);
+               m.n_params, tps, steps, gflops, 100 * gflops / (ceiling * threads), threads,
+               ceiling);
     free(times);
     free(tokens);
     free(targets);

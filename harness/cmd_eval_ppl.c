@@ -22,8 +22,9 @@ static void corpus_label(const char *spec, char *buf, size_t cap) {
         if (*p == '.' || *p == ' ') *p = '_';
 }
 
-static int write_ppl(const EvalContext *c, const char *group, const PplOptions *o, const PplResult *r,
-                     long docs_done, long docs_total, const char *params, Error *err) {
+static int write_ppl(const EvalContext *c, const char *group, const PplOptions *o,
+                     const PplResult *r, long docs_done, long docs_total, const char *params,
+                     Error *err) {
     char tmp[4200];
     hid_t f = eval_begin(c, tmp, sizeof tmp, err);
     if (f < 0) return -1;
@@ -52,17 +53,23 @@ static int write_ppl(const EvalContext *c, const char *group, const PplOptions *
         H5Dclose(ds);
     }
     hid_t ds = H5Dopen2(g, "nll_by_position", H5P_DEFAULT);
-    rc |= h5_attr_str(ds, "meaning", "mean NLL (nats) of the token at each position of a document's first window, "
-                                     "over the test documents reaching it (position 1 = 2nd token given the 1st)");
+    rc |= h5_attr_str(ds, "meaning",
+                      "mean NLL (nats) of the token at each position of a document's first window, "
+                      "over the test documents reaching it (position 1 = 2nd token given the 1st)");
     H5Dclose(ds);
     ds = H5Dopen2(g, "cumulative_nll", H5P_DEFAULT);
-    rc |= h5_attr_str(ds, "meaning", "running mean of nll_by_position over positions 1..p (the DIFF paper's curve)");
+    rc |=
+        h5_attr_str(ds, "meaning",
+                    "running mean of nll_by_position over positions 1..p (the DIFF paper's curve)");
     H5Dclose(ds);
     rc |= h5_attr_str(g, "parameters", params);
     rc |= h5_attr_i64(g, "task_version", PPL_TASK_VERSION);
     rc |= h5_attr_i64(g, "window", o->context);
     rc |= h5_attr_i64(g, "stride", o->stride);
-    rc |= h5_attr_str(g, "windows", o->stride == o->context ? "disjoint" : "strided with overlap (each window scores its last `stride` tokens)");
+    rc |= h5_attr_str(g, "windows",
+                      o->stride == o->context
+                          ? "disjoint"
+                          : "strided with overlap (each window scores its last `stride` tokens)");
     rc |= h5_attr_i64(g, "ngram", o->ngram);
     rc |= h5_attr_i64(g, "train_seq_len", c->cfg.train.seq_len);
     rc |= h5_attr_i64(g, "tokens", r->tokens);
@@ -102,7 +109,8 @@ static int write_ppl(const EvalContext *c, const char *group, const PplOptions *
 }
 
 // Continue a finished-in-part evaluation with the same parameters: returns documents done.
-static long resume_ppl(const EvalContext *c, const char *group, const char *params, PplResult *r, Error *err) {
+static long resume_ppl(const EvalContext *c, const char *group, const char *params, PplResult *r,
+                       Error *err) {
     hid_t f = eval_open_results(c);
     if (f < 0) return 0;
     long done = 0;
@@ -111,20 +119,26 @@ static long resume_ppl(const EvalContext *c, const char *group, const char *para
         hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
         char *have = h5_read_attr_str(g, "parameters");
         if (!have || strcmp(have, params) != 0) {
-            done = error_set(err, "the results file already holds %s with other parameters (%s); write elsewhere with --out FILE",
+            done = error_set(err,
+                             "the results file already holds %s with other parameters (%s); write "
+                             "elsewhere with --out FILE",
                              group, have ? have : "unknown");
         } else {
             double tot[3];
             long cnt[5];
             if (h5_read_attr_num(g, "documents_done", H5T_NATIVE_LONG, &done) != 0 ||
-                h5_read(g, "accumulators/nll_sum", H5T_NATIVE_DOUBLE, (hsize_t)r->context, r->nll_sum) ||
-                h5_read(g, "documents_at_position", H5T_NATIVE_LONG, (hsize_t)r->context, r->count) ||
+                h5_read(g, "accumulators/nll_sum", H5T_NATIVE_DOUBLE, (hsize_t)r->context,
+                        r->nll_sum) ||
+                h5_read(g, "documents_at_position", H5T_NATIVE_LONG, (hsize_t)r->context,
+                        r->count) ||
                 h5_read(g, "accumulators/nll_totals", H5T_NATIVE_DOUBLE, 3, tot) ||
                 h5_read(g, "accumulators/counts", H5T_NATIVE_LONG, 5, cnt))
-                done = error_set(err, "the stored %s is damaged; write elsewhere with --out FILE", group);
+                done = error_set(err, "the stored %s is damaged; write elsewhere with --out FILE",
+                                 group);
             else {
                 r->nll = tot[0], r->nll_ar_hit = tot[1], r->nll_other = tot[2];
-                r->tokens = cnt[0], r->tokens_ar_hit = cnt[1], r->tokens_other = cnt[2], r->bytes = cnt[3], r->windows = cnt[4];
+                r->tokens = cnt[0], r->tokens_ar_hit = cnt[1], r->tokens_other = cnt[2],
+                r->bytes = cnt[3], r->windows = cnt[4];
                 r->documents = done;
             }
         }
@@ -141,21 +155,31 @@ int cmd_eval_ppl(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) goto usage;
-        if (!strcmp(argv[i], "--run")) run = v;
-        else if (!strcmp(argv[i], "--out")) out = v;
-        else if (!strcmp(argv[i], "--data")) data = v;
-        else if (!strcmp(argv[i], "--window")) window = atoi(v);
-        else if (!strcmp(argv[i], "--stride")) stride = atoi(v);
-        else if (!strcmp(argv[i], "--ngram")) ngram = atoi(v);
-        else if (!strcmp(argv[i], "--max-docs")) max_docs = atoi(v);
-        else if (!strcmp(argv[i], "--threads")) threads = atoi(v);
-        else goto usage;
+        if (!strcmp(argv[i], "--run"))
+            run = v;
+        else if (!strcmp(argv[i], "--out"))
+            out = v;
+        else if (!strcmp(argv[i], "--data"))
+            data = v;
+        else if (!strcmp(argv[i], "--window"))
+            window = atoi(v);
+        else if (!strcmp(argv[i], "--stride"))
+            stride = atoi(v);
+        else if (!strcmp(argv[i], "--ngram"))
+            ngram = atoi(v);
+        else if (!strcmp(argv[i], "--max-docs"))
+            max_docs = atoi(v);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(v);
+        else
+            goto usage;
         i++;
     }
     if (!run || threads < 1 || max_docs < 0) goto usage;
     Error err;
     EvalContext c;
-    if (eval_open(&c, run, out, data, threads, &err) != 0 || eval_load_corpus(&c, NULL, &err) != 0) {
+    if (eval_open(&c, run, out, data, threads, &err) != 0 ||
+        eval_load_corpus(&c, NULL, &err) != 0) {
         cli_error("eval", err.msg);
         return EXIT_USAGE;
     }
@@ -172,8 +196,8 @@ int cmd_eval_ppl(int argc, char **argv) {
     char label[256], group[300], params[512];
     corpus_label(c.corpus_spec, label, sizeof label);
     snprintf(group, sizeof group, "/eval/ppl/%s", label);
-    snprintf(params, sizeof params, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d", PPL_TASK_VERSION,
-             window, stride, ngram, max_docs);
+    snprintf(params, sizeof params, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d",
+             PPL_TASK_VERSION, window, stride, ngram, max_docs);
     // Byte length of every token, for bits per byte.
     int V = c.tok.vocab_size;
     int *token_bytes_of = xmalloc(sizeof(int) * (size_t)V);
@@ -181,7 +205,8 @@ int cmd_eval_ppl(int argc, char **argv) {
         long b = tokenizer_decode(&c.tok, &v, 1, NULL, 0);
         token_bytes_of[v] = b > 0 ? (int)b : 0;
     }
-    if (V > BYTE_TOKENIZER_EOT && c.tok.eot < V && !strcmp(c.tok.name, "byte")) token_bytes_of[c.tok.eot] = 0;
+    if (V > BYTE_TOKENIZER_EOT && c.tok.eot < V && !strcmp(c.tok.name, "byte"))
+        token_bytes_of[c.tok.eot] = 0;
     long done = resume_ppl(&c, group, params, &r, &err), total = 0, finished = 0;
     int rc = done < 0 ? -1 : 0;
     const Corpus *cp = &c.corpus;
@@ -212,20 +237,28 @@ int cmd_eval_ppl(int argc, char **argv) {
         finished++;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double el = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        fprintf(stderr, "ppl %s: document %ld of %ld (%s, %ld tokens) | running NLL %.4f, %.4f bits/byte | ETA %.0fs\n",
+        fprintf(stderr,
+                "ppl %s: document %ld of %ld (%s, %ld tokens) | running NLL %.4f, %.4f bits/byte | "
+                "ETA %.0fs\n",
                 label, k, total, cp->doc_names[i], n, ppl_mean_nll(&r), ppl_bits_per_byte(&r),
                 el / finished * (total - k));
     }
-    if (rc == 0 && finished == 0 && done >= total) fprintf(stderr, "dint eval ppl: every document was already done\n");
-    if (rc == 0) printf("%s\n", out ? out : run);
-    else cli_error("eval", err.msg);
+    if (rc == 0 && finished == 0 && done >= total)
+        fprintf(stderr, "dint eval ppl: every document was already done\n");
+    if (rc == 0)
+        printf("%s\n", out ? out : run);
+    else
+        cli_error("eval", err.msg);
     free(tb);
     free(token_bytes_of);
     ppl_result_free(&r);
     eval_close(&c);
     return rc == 0 ? 0 : EXIT_USAGE;
 usage:
-    cli_error("eval", "usage: dint eval ppl --run RUN.h5 [--out FILE] [--data SPEC] [--window N (default 4 x train.seq_len)] "
-                      "[--stride N (default: the window, disjoint)] [--ngram N] [--max-docs N] [--threads N]");
+    cli_error(
+        "eval",
+        "usage: dint eval ppl --run RUN.h5 [--out FILE] [--data SPEC] [--window N (default 4 x "
+        "train.seq_len)] "
+        "[--stride N (default: the window, disjoint)] [--ngram N] [--max-docs N] [--threads N]");
     return EXIT_USAGE;
 }

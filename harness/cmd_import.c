@@ -47,12 +47,14 @@ static int read_weights(hid_t f, Model *m, Error *err) {
         H5Sclose(sp);
         H5Dclose(ds);
         int want1 = pi->ndim == 2 ? pi->shape[1] : 1;
-        if (rank != pi->ndim || (int)dims[0] != pi->shape[0] || (rank == 2 && (int)dims[1] != want1))
+        if (rank != pi->ndim || (int)dims[0] != pi->shape[0] ||
+            (rank == 2 && (int)dims[1] != want1))
             rc = error_set(err, "parameter %s has shape (%llu%s%llu), expected (%d%s%d)", pi->name,
                            (unsigned long long)dims[0], rank == 2 ? ", " : "",
                            rank == 2 ? (unsigned long long)dims[1] : 0ULL, pi->shape[0],
                            pi->ndim == 2 ? ", " : "", pi->ndim == 2 ? pi->shape[1] : 0);
-        else if (h5_read(g, pi->name, H5T_NATIVE_FLOAT, (hsize_t)pi->numel, m->params + pi->offset) != 0)
+        else if (h5_read(g, pi->name, H5T_NATIVE_FLOAT, (hsize_t)pi->numel,
+                         m->params + pi->offset) != 0)
             rc = error_set(err, "cannot read parameter %s (corrupt file?)", pi->name);
     }
     if (rc == 0) {
@@ -60,7 +62,9 @@ static int read_weights(hid_t f, Model *m, Error *err) {
         ExtraCtx c = {m, extra, sizeof extra};
         H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_unexpected, &c);
         if (extra[0])
-            rc = error_set(err, "unexpected parameter %s for this config (wrong variant or gamma mode?)", extra);
+            rc = error_set(err,
+                           "unexpected parameter %s for this config (wrong variant or gamma mode?)",
+                           extra);
     }
     H5Gclose(g);
     return rc;
@@ -69,12 +73,18 @@ static int read_weights(hid_t f, Model *m, Error *err) {
 int cmd_import(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *variant = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--variant") && i + 1 < argc) variant = argv[++i];
-        else if (argv[i][0] != '-' && !in) in = argv[i];
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else if (!strcmp(argv[i], "--variant") && i + 1 < argc)
+            variant = argv[++i];
+        else if (argv[i][0] != '-' && !in)
+            in = argv[i];
         else {
             char msg[300];
-            snprintf(msg, sizeof msg, "unexpected argument '%.200s' (usage: dint import WEIGHTS.h5 --out RUN.h5 [--variant V])", argv[i]);
+            snprintf(msg, sizeof msg,
+                     "unexpected argument '%.200s' (usage: dint import WEIGHTS.h5 --out RUN.h5 "
+                     "[--variant V])",
+                     argv[i]);
             cli_error("import", msg);
             return EXIT_USAGE;
         }
@@ -105,20 +115,25 @@ int cmd_import(int argc, char **argv) {
     char *json = f >= 0 ? h5_read_attr_str(f, "config") : NULL;
     RunConfig cfg;
     int rc = 0;
-    if (!json) rc = error_set(&err, "'%s' has no root attribute 'config' (JSON)", in);
-    else if (config_from_json(&cfg, json, &err) != 0) rc = -1;
+    if (!json)
+        rc = error_set(&err, "'%s' has no root attribute 'config' (JSON)", in);
+    else if (config_from_json(&cfg, json, &err) != 0)
+        rc = -1;
     free(json);
     if (rc == 0 && cfg.model.vocab_size != tokenizer_vocab_size(cfg.data.tokenizer))
-        rc = error_set(&err, "vocab_size %d does not match the %s tokenizer (%d)", cfg.model.vocab_size,
-                       cfg.data.tokenizer, tokenizer_vocab_size(cfg.data.tokenizer));
+        rc = error_set(&err, "vocab_size %d does not match the %s tokenizer (%d)",
+                       cfg.model.vocab_size, cfg.data.tokenizer,
+                       tokenizer_vocab_size(cfg.data.tokenizer));
     Variant v;
     if (rc == 0 && variant && (variant_parse(variant, &v) != 0 || v != cfg.model.variant))
         rc = error_set(&err, "--variant %s does not match the weights' config (%s)", variant,
                        variant_name(cfg.model.variant));
     Model m;
     int built = 0;
-    if (rc == 0 && model_build(&m, &cfg.model, &err) == 0) built = 1;
-    else if (rc == 0) rc = -1;
+    if (rc == 0 && model_build(&m, &cfg.model, &err) == 0)
+        built = 1;
+    else if (rc == 0)
+        rc = -1;
     if (rc == 0) rc = read_weights(f, &m, &err);
     if (f >= 0) H5Fclose(f);
     if (rc == 0) {
@@ -129,8 +144,15 @@ int cmd_import(int argc, char **argv) {
         gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
         char note[4200];
         snprintf(note, sizeof note, "imported from %s; trained elsewhere", in);
-        RunState st = {.cfg = cfg, .model = &m, .opt = &opt, .data_rng = rng, .hist = &hist,
-                       .corpus = NULL, .data_path = note, .status = "imported", .threads = 1};
+        RunState st = {.cfg = cfg,
+                       .model = &m,
+                       .opt = &opt,
+                       .data_rng = rng,
+                       .hist = &hist,
+                       .corpus = NULL,
+                       .data_path = note,
+                       .status = "imported",
+                       .threads = 1};
         time_t now = time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);

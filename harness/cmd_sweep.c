@@ -22,11 +22,11 @@
 
 #define MAX_CELLS 64
 #define MAX_SEEDS 16
-#define MAX_LIST 16
+#define MAX_LIST  16
 #define N_METRICS 5
 
-static const char *METRICS[N_METRICS] = {"val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes",
-                                         "needle_accuracy"};
+static const char *METRICS[N_METRICS] = {"val_loss", "row_sum_dev_max", "negative_mass",
+                                         "loss_spikes", "needle_accuracy"};
 
 typedef struct {
     char name[64];
@@ -34,11 +34,12 @@ typedef struct {
 } Cell;
 
 typedef struct {
-    char variants[MAX_LIST][16], gammas[MAX_LIST][32], g_modes[MAX_LIST][16], head_norms[MAX_LIST][8], lambdas[MAX_LIST][32];
+    char variants[MAX_LIST][16], gammas[MAX_LIST][32], g_modes[MAX_LIST][16],
+        head_norms[MAX_LIST][8], lambdas[MAX_LIST][32];
     int n_variants, n_gammas, n_g_modes, n_head_norms, n_lambdas;
     int seeds[MAX_SEEDS], n_seeds;
     char data[1024], baseline[64];
-    char sets[4096];  // " --set k=v" ...
+    char sets[4096]; // " --set k=v" ...
     char evals[8][1024];
     int n_evals;
     char audit[512];
@@ -67,24 +68,33 @@ static int on_grid(void *user, const char *section, const char *name, const char
     Grid *g = user;
     int n = 0;
     if (!strcmp(section, "grid")) {
-        if (!strcmp(name, "variants")) n = g->n_variants = split_list(value, (char(*)[32])g->variants, 16, MAX_LIST);
-        else if (!strcmp(name, "gamma")) n = g->n_gammas = split_list(value, g->gammas, 32, MAX_LIST);
-        else if (!strcmp(name, "g_mode")) n = g->n_g_modes = split_list(value, (char(*)[32])g->g_modes, 16, MAX_LIST);
-        else if (!strcmp(name, "head_norm")) n = g->n_head_norms = split_list(value, (char(*)[32])g->head_norms, 8, MAX_LIST);
-        else if (!strcmp(name, "lambda_init")) n = g->n_lambdas = split_list(value, g->lambdas, 32, MAX_LIST);
+        if (!strcmp(name, "variants"))
+            n = g->n_variants = split_list(value, (char(*)[32])g->variants, 16, MAX_LIST);
+        else if (!strcmp(name, "gamma"))
+            n = g->n_gammas = split_list(value, g->gammas, 32, MAX_LIST);
+        else if (!strcmp(name, "g_mode"))
+            n = g->n_g_modes = split_list(value, (char(*)[32])g->g_modes, 16, MAX_LIST);
+        else if (!strcmp(name, "head_norm"))
+            n = g->n_head_norms = split_list(value, (char(*)[32])g->head_norms, 8, MAX_LIST);
+        else if (!strcmp(name, "lambda_init"))
+            n = g->n_lambdas = split_list(value, g->lambdas, 32, MAX_LIST);
         else if (!strcmp(name, "seeds")) {
             char tmp[MAX_SEEDS][32];
             n = g->n_seeds = split_list(value, tmp, 32, MAX_SEEDS);
             for (int i = 0; i < n; i++) g->seeds[i] = atoi(tmp[i]);
-        } else if (!strcmp(name, "data")) n = snprintf(g->data, sizeof g->data, "%s", value) > 0;
-        else if (!strcmp(name, "baseline")) n = snprintf(g->baseline, sizeof g->baseline, "%s", value) > 0;
-        else n = -2;
+        } else if (!strcmp(name, "data"))
+            n = snprintf(g->data, sizeof g->data, "%s", value) > 0;
+        else if (!strcmp(name, "baseline"))
+            n = snprintf(g->baseline, sizeof g->baseline, "%s", value) > 0;
+        else
+            n = -2;
     } else if (!strcmp(section, "train")) {
         size_t k = strlen(g->sets);
         snprintf(g->sets + k, sizeof g->sets - k, " --set '%s=%s'", name, value);
         n = 1;
     } else if (!strcmp(section, "eval")) {
-        if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl")) n = -2;
+        if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl"))
+            n = -2;
         else if (g->n_evals < 8) {
             snprintf(g->evals[g->n_evals++], sizeof g->evals[0], "%s %s", name, value);
             n = 1;
@@ -95,8 +105,10 @@ static int on_grid(void *user, const char *section, const char *name, const char
     } else {
         n = -2;
     }
-    if (n == -2) snprintf(g->error, sizeof g->error, "unknown key '%s' in [%s]", name, section);
-    else if (n <= 0) snprintf(g->error, sizeof g->error, "bad value '%s' for %s.%s", value, section, name);
+    if (n == -2)
+        snprintf(g->error, sizeof g->error, "unknown key '%s' in [%s]", name, section);
+    else if (n <= 0)
+        snprintf(g->error, sizeof g->error, "bad value '%s' for %s.%s", value, section, name);
     return n > 0;
 }
 
@@ -111,21 +123,30 @@ static int build_cells(Grid *g) {
             for (int b = 0; b < g->n_g_modes; b++)
                 for (int c = 0; c < g->n_head_norms; c++)
                     for (int d = 0; d < g->n_lambdas; d++) {
-                        int dint = !strcmp(g->variants[v], "dint"), tf = !strcmp(g->variants[v], "transformer");
+                        int dint = !strcmp(g->variants[v], "dint"),
+                            tf = !strcmp(g->variants[v], "transformer");
                         if ((!dint && (a || b)) || (tf && (c || d))) continue;
                         if (g->n_cells == MAX_CELLS) return -1;
                         Cell *x = &g->cells[g->n_cells++];
                         snprintf(x->variant, sizeof x->variant, "%s", g->variants[v]);
                         snprintf(x->gamma, sizeof x->gamma, "%s", dint ? g->gammas[a] : "zero");
-                        snprintf(x->g_mode, sizeof x->g_mode, "%s", dint ? g->g_modes[b] : "causal");
-                        snprintf(x->head_norm, sizeof x->head_norm, "%s", tf ? "false" : g->head_norms[c]);
-                        snprintf(x->lambda_init, sizeof x->lambda_init, "%s", tf ? "schedule" : g->lambdas[d]);
+                        snprintf(x->g_mode, sizeof x->g_mode, "%s",
+                                 dint ? g->g_modes[b] : "causal");
+                        snprintf(x->head_norm, sizeof x->head_norm, "%s",
+                                 tf ? "false" : g->head_norms[c]);
+                        snprintf(x->lambda_init, sizeof x->lambda_init, "%s",
+                                 tf ? "schedule" : g->lambdas[d]);
                         char name[64];
                         int k = snprintf(name, sizeof name, "%s", x->variant);
-                        if (dint && g->n_gammas > 1) k += snprintf(name + k, sizeof name - k, "-gamma_%s", g->gammas[a]);
-                        if (dint && g->n_g_modes > 1) k += snprintf(name + k, sizeof name - k, "-G_%s", g->g_modes[b]);
-                        if (!tf && g->n_head_norms > 1) k += snprintf(name + k, sizeof name - k, "-headnorm_%s", g->head_norms[c]);
-                        if (!tf && g->n_lambdas > 1) snprintf(name + k, sizeof name - k, "-lambda_%s", g->lambdas[d]);
+                        if (dint && g->n_gammas > 1)
+                            k += snprintf(name + k, sizeof name - k, "-gamma_%s", g->gammas[a]);
+                        if (dint && g->n_g_modes > 1)
+                            k += snprintf(name + k, sizeof name - k, "-G_%s", g->g_modes[b]);
+                        if (!tf && g->n_head_norms > 1)
+                            k += snprintf(name + k, sizeof name - k, "-headnorm_%s",
+                                          g->head_norms[c]);
+                        if (!tf && g->n_lambdas > 1)
+                            snprintf(name + k, sizeof name - k, "-lambda_%s", g->lambdas[d]);
                         memcpy(x->name, name, sizeof name);
                         for (char *p = x->name; *p; p++)
                             if (*p == ':') *p = '_';
@@ -163,10 +184,13 @@ static void read_metrics(const char *path, double *v) {
     }
     // Whole-dataset reductions: max of row_sum_dev_max, mean of negative_mass, sum of spikes,
     // mean needle accuracy over evaluated cells.
-    const char *names[] = {NULL, "/audit/fp32/row_sum_dev_max", "/audit/fp32/negative_mass", "/train/loss_spike", "/eval/needle/accuracy"};
+    const char *names[] = {NULL, "/audit/fp32/row_sum_dev_max", "/audit/fp32/negative_mass",
+                           "/train/loss_spike", "/eval/needle/accuracy"};
     for (int i = 1; i < N_METRICS; i++) {
         if (H5Lexists(f, "/audit", H5P_DEFAULT) <= 0 && i <= 2) continue;
-        if (i == 4 && (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0 || H5Lexists(f, "/eval/needle", H5P_DEFAULT) <= 0)) continue;
+        if (i == 4 && (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0 ||
+                       H5Lexists(f, "/eval/needle", H5P_DEFAULT) <= 0))
+            continue;
         if (i <= 2 && H5Lexists(f, "/audit/fp32", H5P_DEFAULT) <= 0) continue;
         if (H5Lexists(f, names[i], H5P_DEFAULT) <= 0) continue;
         hid_t ds = H5Dopen2(f, names[i], H5P_DEFAULT);
@@ -178,8 +202,10 @@ static void read_metrics(const char *path, double *v) {
             long cnt = 0;
             for (hssize_t j = 0; j < m; j++) {
                 if (isnan(buf[j])) continue;
-                if (i == 1) acc = fmax(acc, buf[j]);
-                else acc += buf[j];
+                if (i == 1)
+                    acc = fmax(acc, buf[j]);
+                else
+                    acc += buf[j];
                 cnt++;
             }
             v[i] = cnt == 0 ? NAN : (i == 2 || i == 4) ? acc / cnt : acc;
@@ -193,7 +219,8 @@ static void read_metrics(const char *path, double *v) {
     H5Fclose(f);
 }
 
-static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */, Error *err) {
+static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */,
+                         Error *err) {
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/summary.h5", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -228,7 +255,8 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                     if (!isnan(v) && !isnan(b)) diffs[nd++] = v - b;
                 }
             }
-            double mean = n ? gsl_stats_mean(xs, 1, n) : NAN, sd = n > 1 ? gsl_stats_sd(xs, 1, n) : NAN;
+            double mean = n ? gsl_stats_mean(xs, 1, n) : NAN,
+                   sd = n > 1 ? gsl_stats_sd(xs, 1, n) : NAN;
             double half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, n - 1) * sd / sqrt(n) : NAN;
             double out[4] = {mean, sd, mean - half, mean + half};
             const char *suffix[4] = {"mean", "std", "ci_low", "ci_high"};
@@ -236,14 +264,18 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                 char name[96];
                 snprintf(name, sizeof name, "%s_%s", METRICS[k], suffix[q]);
                 hid_t sp = H5Screate(H5S_SCALAR);
-                hid_t ds = H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-                rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[q]) < 0);
+                hid_t ds =
+                    H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                rc |= (ds < 0 ||
+                       H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[q]) < 0);
                 if (ds >= 0) H5Dclose(ds);
                 H5Sclose(sp);
             }
             char cell[64];
-            if (n > 1) snprintf(cell, sizeof cell, "%.4g [%.4g, %.4g]", mean, out[2], out[3]);
-            else snprintf(cell, sizeof cell, "%.4g", mean);
+            if (n > 1)
+                snprintf(cell, sizeof cell, "%.4g [%.4g, %.4g]", mean, out[2], out[3]);
+            else
+                snprintf(cell, sizeof cell, "%.4g", mean);
             printf(" %26s", cell);
             if (pg >= 0) {
                 double dm = nd ? gsl_stats_mean(diffs, 1, nd) : NAN, p = NAN;
@@ -258,8 +290,10 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                     char name[96];
                     snprintf(name, sizeof name, "%s_%s", METRICS[k], pn[q]);
                     hid_t sp = H5Screate(H5S_SCALAR);
-                    hid_t ds = H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-                    rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &pv[q]) < 0);
+                    hid_t ds = H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                          H5P_DEFAULT);
+                    rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                              &pv[q]) < 0);
                     if (ds >= 0) H5Dclose(ds);
                     H5Sclose(sp);
                 }
@@ -267,7 +301,8 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
         }
         printf("\n");
         hsize_t sd2[2] = {(hsize_t)S, N_METRICS};
-        rc |= h5_write(cg, "per_seed", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, sd2, vals + (long)c * S * N_METRICS);
+        rc |= h5_write(cg, "per_seed", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, sd2,
+                       vals + (long)c * S * N_METRICS);
         if (pg >= 0) H5Gclose(pg);
         H5Gclose(cg);
     }
@@ -287,8 +322,10 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
 int cmd_sweep(int argc, char **argv) {
     const char *grid_path = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] != '-' && !grid_path) grid_path = argv[i];
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] != '-' && !grid_path)
+            grid_path = argv[i];
         else {
             cli_error("sweep", "usage: dint sweep GRID.ini --out DIR");
             return EXIT_USAGE;
@@ -301,20 +338,29 @@ int cmd_sweep(int argc, char **argv) {
     Grid *g = xcalloc(1, sizeof *g);
     Error err;
     int line = ini_parse(grid_path, on_grid, g), rc = 0;
-    if (line == -1) rc = error_set(&err, "cannot open grid file '%s'", grid_path);
-    else if (line != 0) rc = error_set(&err, "%s:%d: %s", grid_path, line, g->error[0] ? g->error : "not an INI line");
-    else if (!g->n_variants) rc = error_set(&err, "%s: [grid] variants is required", grid_path);
-    else if (!g->data[0]) rc = error_set(&err, "%s: [grid] data is required", grid_path);
-    else if (build_cells(g) != 0) rc = error_set(&err, "%s: more than %d cells", grid_path, MAX_CELLS);
+    if (line == -1)
+        rc = error_set(&err, "cannot open grid file '%s'", grid_path);
+    else if (line != 0)
+        rc = error_set(&err, "%s:%d: %s", grid_path, line,
+                       g->error[0] ? g->error : "not an INI line");
+    else if (!g->n_variants)
+        rc = error_set(&err, "%s: [grid] variants is required", grid_path);
+    else if (!g->data[0])
+        rc = error_set(&err, "%s: [grid] data is required", grid_path);
+    else if (build_cells(g) != 0)
+        rc = error_set(&err, "%s: more than %d cells", grid_path, MAX_CELLS);
     if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
     if (rc == 0 && g->baseline[0]) {
         int found = 0;
         for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
-        if (!found) rc = error_set(&err, "%s: baseline '%s' is not a cell of the grid", grid_path, g->baseline);
+        if (!found)
+            rc = error_set(&err, "%s: baseline '%s' is not a cell of the grid", grid_path,
+                           g->baseline);
     }
     if (rc == 0 && mkdir(out, 0755) != 0) {
         struct stat st;
-        if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)) rc = error_set(&err, "cannot create directory '%s'", out);
+        if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
+            rc = error_set(&err, "cannot create directory '%s'", out);
     }
     if (rc != 0) {
         cli_error("sweep", err.msg);
@@ -345,37 +391,47 @@ int cmd_sweep(int argc, char **argv) {
             }
             int complete = status && !strcmp(status, "complete");
             free(status);
-            fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", done + 1, total, x->name, g->seeds[s],
-                    complete ? " (trained; checking evaluations)" : "");
+            fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", done + 1, total, x->name,
+                    g->seeds[s], complete ? " (trained; checking evaluations)" : "");
             if (!complete) {
-                if (exists) snprintf(args, sizeof args, "train --out '%s' --resume", run);
+                if (exists)
+                    snprintf(args, sizeof args, "train --out '%s' --resume", run);
                 else
                     snprintf(args, sizeof args,
-                             "train --variant %s --data '%s' --out '%s' --seed %d --set model.gamma=%s --set model.g_mode=%s "
+                             "train --variant %s --data '%s' --out '%s' --seed %d --set "
+                             "model.gamma=%s --set model.g_mode=%s "
                              "--set model.head_norm=%s --set model.lambda_init=%s%s",
-                             x->variant, g->data, run, g->seeds[s], x->gamma, x->g_mode, x->head_norm, x->lambda_init, g->sets);
-                if (run_self(args, log) != 0) rc = error_set(&err, "training %s seed %d failed (see the lines above)", x->name, g->seeds[s]);
+                             x->variant, g->data, run, g->seeds[s], x->gamma, x->g_mode,
+                             x->head_norm, x->lambda_init, g->sets);
+                if (run_self(args, log) != 0)
+                    rc = error_set(&err, "training %s seed %d failed (see the lines above)",
+                                   x->name, g->seeds[s]);
                 ran = 1;
             }
             for (int e = 0; e < g->n_evals && rc == 0; e++) {
                 snprintf(args, sizeof args, "eval %s --run '%s'", g->evals[e], run);
-                if (run_self(args, log) != 0) rc = error_set(&err, "evaluating %s seed %d failed", x->name, g->seeds[s]);
+                if (run_self(args, log) != 0)
+                    rc = error_set(&err, "evaluating %s seed %d failed", x->name, g->seeds[s]);
             }
             if (rc == 0 && g->has_audit) {
                 snprintf(args, sizeof args, "audit --run '%s' %s", run, g->audit);
-                if (run_self(args, log) != 0) rc = error_set(&err, "auditing %s seed %d failed", x->name, g->seeds[s]);
+                if (run_self(args, log) != 0)
+                    rc = error_set(&err, "auditing %s seed %d failed", x->name, g->seeds[s]);
             }
             if (rc == 0) read_metrics(run, vals + ((long)c * g->n_seeds + s) * N_METRICS);
             done++;
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double el = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
             if (rc == 0 && ran)
-                fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", done, total, el, el / done * (total - done));
+                fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", done,
+                        total, el, el / done * (total - done));
         }
     }
     if (rc == 0) rc = write_summary(out, g, vals, &err);
-    if (rc == 0) fprintf(stderr, "dint sweep: summary in %s/summary.h5\n", out);
-    else cli_error("sweep", err.msg);
+    if (rc == 0)
+        fprintf(stderr, "dint sweep: summary in %s/summary.h5\n", out);
+    else
+        cli_error("sweep", err.msg);
     free(vals);
     free(g);
     return rc == 0 ? 0 : EXIT_USAGE;

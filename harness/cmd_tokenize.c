@@ -30,9 +30,12 @@ int cmd_tokenize(int argc, char **argv) {
     const char *name = "byte", *path = NULL;
     int decode = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) name = argv[++i];
-        else if (!strcmp(argv[i], "--decode")) decode = 1;
-        else if (argv[i][0] != '-' && !path) path = argv[i];
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--decode"))
+            decode = 1;
+        else if (argv[i][0] != '-' && !path)
+            path = argv[i];
         else {
             cli_error("tokenize", "usage: dint tokenize [--tokenizer byte|gpt2] [--decode] [FILE]");
             return EXIT_USAGE;
@@ -65,7 +68,9 @@ int cmd_tokenize(int argc, char **argv) {
             if (p >= text + n) break;
             long v = strtol(p, &end, 10);
             if (end == p || v < 0 || v >= tok.vocab_size) {
-                snprintf(err.msg, sizeof err.msg, "'%.20s' is not a token id of the %s tokenizer (0..%d)", p, tok.name, tok.vocab_size - 1);
+                snprintf(err.msg, sizeof err.msg,
+                         "'%.20s' is not a token id of the %s tokenizer (0..%d)", p, tok.name,
+                         tok.vocab_size - 1);
                 rc = -1;
                 break;
             }
@@ -93,13 +98,15 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         long bad = utf8_first_invalid(text, n);
         if (bad >= 0) {
-            snprintf(err.msg, sizeof err.msg, "%s is not UTF-8 text (invalid byte at offset %ld)", path ? path : "standard input", bad);
+            snprintf(err.msg, sizeof err.msg, "%s is not UTF-8 text (invalid byte at offset %ld)",
+                     path ? path : "standard input", bad);
             rc = -1;
         } else {
             int *ids = xmalloc(sizeof(int) * (n + 1));
             long k = tokenizer_encode(&tok, text, n, ids);
             if (k < 0) {
-                snprintf(err.msg, sizeof err.msg, "the %s tokenizer failed on this input", tok.name);
+                snprintf(err.msg, sizeof err.msg, "the %s tokenizer failed on this input",
+                         tok.name);
                 rc = -1;
             }
             for (long i = 0; i < k; i++) printf(i ? " %d" : "%d", ids[i]);

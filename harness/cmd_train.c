@@ -69,9 +69,12 @@ static double now_seconds(void) {
 
 static void format_duration(double s, char *buf, size_t n) {
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
-    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, n, "%lds", t);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%lds", t);
 }
 
 static int file_exists(const char *p) {
@@ -99,12 +102,22 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
 #define NEED_VALUE                                                                                 \
     if (!val) return error_set(err, "option %s needs a value", arg);                               \
     i++
-        if (!strcmp(arg, "--variant")) { NEED_VALUE; a->variant = val; }
-        else if (!strcmp(arg, "--data")) { NEED_VALUE; a->data = val; }
-        else if (!strcmp(arg, "--out")) { NEED_VALUE; a->out = val; }
-        else if (!strcmp(arg, "--config")) { NEED_VALUE; a->config = val; }
-        else if (!strcmp(arg, "--seed")) { NEED_VALUE; a->seed = val; }
-        else if (!strcmp(arg, "--set")) {
+        if (!strcmp(arg, "--variant")) {
+            NEED_VALUE;
+            a->variant = val;
+        } else if (!strcmp(arg, "--data")) {
+            NEED_VALUE;
+            a->data = val;
+        } else if (!strcmp(arg, "--out")) {
+            NEED_VALUE;
+            a->out = val;
+        } else if (!strcmp(arg, "--config")) {
+            NEED_VALUE;
+            a->config = val;
+        } else if (!strcmp(arg, "--seed")) {
+            NEED_VALUE;
+            a->seed = val;
+        } else if (!strcmp(arg, "--set")) {
             NEED_VALUE;
             if (a->n_sets == 256) return error_set(err, "too many --set options (at most 256)");
             a->sets[a->n_sets++] = val;
@@ -112,21 +125,27 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
             NEED_VALUE;
             char *end;
             a->stop_at = strtol(val, &end, 10);
-            if (*end || a->stop_at < 1) return error_set(err, "--stop-at takes a step number >= 1, not '%s'", val);
+            if (*end || a->stop_at < 1)
+                return error_set(err, "--stop-at takes a step number >= 1, not '%s'", val);
         } else if (!strcmp(arg, "--threads")) {
             NEED_VALUE;
             char *end;
             a->threads = (int)strtol(val, &end, 10);
-            if (*end || a->threads < 1 || a->threads > 256) return error_set(err, "--threads takes a count from 1 to 256, not '%s'", val);
-        } else if (!strcmp(arg, "--resume")) a->resume = 1;
-        else return error_set(err, "unknown option '%s' (see dint --help)", arg);
+            if (*end || a->threads < 1 || a->threads > 256)
+                return error_set(err, "--threads takes a count from 1 to 256, not '%s'", val);
+        } else if (!strcmp(arg, "--resume"))
+            a->resume = 1;
+        else
+            return error_set(err, "unknown option '%s' (see dint --help)", arg);
 #undef NEED_VALUE
     }
     if (!a->out) return error_set(err, "--out RUN.h5 is required");
     if (a->resume) {
         if (a->variant || a->config || a->n_sets || a->seed)
-            return error_set(err, "--resume continues a run with the config stored in '%s'; drop "
-                                  "--variant, --config, --set and --seed", a->out);
+            return error_set(err,
+                             "--resume continues a run with the config stored in '%s'; drop "
+                             "--variant, --config, --set and --seed",
+                             a->out);
         if (!file_exists(a->out))
             return error_set(err, "cannot resume: run file '%s' does not exist", a->out);
         return 0;
@@ -134,14 +153,17 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
     if (!a->variant) return error_set(err, "--variant transformer|diff|dint is required");
     if (!a->data) return error_set(err, "--data PATH (a text file or a directory) is required");
     if (file_exists(a->out))
-        return error_set(err, "'%s' already exists; use --resume to continue it or choose another --out", a->out);
+        return error_set(err,
+                         "'%s' already exists; use --resume to continue it or choose another --out",
+                         a->out);
     return 0;
 }
 
 static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
     config_defaults(cfg);
     if (config_set(cfg, "model", "variant", a->variant, err) != 0)
-        return error_set(err, "unknown variant '%s': expected transformer, diff or dint", a->variant);
+        return error_set(err, "unknown variant '%s': expected transformer, diff or dint",
+                         a->variant);
     if (a->config && config_load_ini(cfg, a->config, err) != 0) return -1;
     for (int i = 0; i < a->n_sets; i++)
         if (config_set_assignment(cfg, a->sets[i], err) != 0) return -1;
@@ -213,9 +235,17 @@ int cmd_train(int argc, char **argv) {
     gsl_rng *data_rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(data_rng, derive_seed(cfg.seed, 1));
     Corpus corpus;
-    RunState st = {.cfg = cfg, .model = &model, .opt = &opt, .data_rng = data_rng, .hist = &hist,
-                   .corpus = &corpus, .data_path = data_path, .data_spec = data_spec,
-                   .data_source = source.packages, .tokenizer_identity = tok->identity, .status = "running",
+    RunState st = {.cfg = cfg,
+                   .model = &model,
+                   .opt = &opt,
+                   .data_rng = data_rng,
+                   .hist = &hist,
+                   .corpus = &corpus,
+                   .data_path = data_path,
+                   .data_spec = data_spec,
+                   .data_source = source.packages,
+                   .tokenizer_identity = tok->identity,
+                   .status = "running",
                    .threads = a.threads};
     int rc = 0;
     if (a.resume) {
@@ -224,7 +254,9 @@ int cmd_train(int argc, char **argv) {
             rc = EXIT_USAGE;
         } else if (a.data && strcmp(a.data, data_spec) != 0) {
             char msg[600];
-            snprintf(msg, sizeof msg, "the run was trained on '%.250s', not '%.250s'; resume without --data", data_spec, a.data);
+            snprintf(msg, sizeof msg,
+                     "the run was trained on '%.250s', not '%.250s'; resume without --data",
+                     data_spec, a.data);
             cli_error("train", msg);
             rc = EXIT_USAGE;
         }
@@ -244,14 +276,16 @@ int cmd_train(int argc, char **argv) {
         rc = EXIT_USAGE;
     }
     st.data_mixture = mix.description;
-    if (rc == 0 && data_resolve_corpus(corpus_spec, data_path, sizeof data_path, &source, &err) != 0) {
+    if (rc == 0 &&
+        data_resolve_corpus(corpus_spec, data_path, sizeof data_path, &source, &err) != 0) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     } else if (rc == 0 && source.name[0]) {
         data_token_cache_path(source.name, tok, cache, sizeof cache);
     }
-    if (rc == 0 && corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
-                               cfg.data.split_seed, cache[0] ? cache : NULL, &err) != 0) {
+    if (rc == 0 &&
+        corpus_load(&corpus, data_path, tok, cfg.data.val_fraction, cfg.data.test_fraction,
+                    cfg.data.split_seed, cache[0] ? cache : NULL, &err) != 0) {
         cli_error("train", err.msg);
         rc = EXIT_USAGE;
     }
@@ -287,13 +321,15 @@ int cmd_train(int argc, char **argv) {
         return rc;
     }
 
-    int *tokens = xmalloc(sizeof(int) * (size_t)B * T), *targets = xmalloc(sizeof(int) * (size_t)B * T);
+    int *tokens = xmalloc(sizeof(int) * (size_t)B * T),
+        *targets = xmalloc(sizeof(int) * (size_t)B * T);
     long step = opt.step;
     long tokens_seen = hist.n ? hist.tokens[hist.n - 1] : 0;
     double seconds_before = hist.n ? hist.seconds[hist.n - 1] : 0.0;
     long tokens_per_step = (long)B * T * t->grad_accum;
     int checkpoint_every = t->checkpoint_every ? t->checkpoint_every : t->eval_every;
-    fprintf(stderr, "dint train: %s, %ld parameters, %s %ld steps to go (%ld tokens each), %d thread(s)\n",
+    fprintf(stderr,
+            "dint train: %s, %ld parameters, %s %ld steps to go (%ld tokens each), %d thread(s)\n",
             variant_name(cfg.model.variant), model.n_params, a.resume ? "resuming," : "",
             (long)t->steps - step, tokens_per_step, a.threads);
     if (!a.resume) {
@@ -318,9 +354,11 @@ int cmd_train(int argc, char **argv) {
         }
         double gnorm = grad_global_norm(model.grads, model.n_params);
         if (!isfinite(loss) || !isfinite(gnorm)) {
-            fprintf(stderr, "dint train: error: divergence at step %ld: %s is %g; the run file keeps "
-                            "the last good checkpoint (lower train.lr or raise train.warmup)\n",
-                    step + 1, isfinite(loss) ? "gradient norm" : "loss", isfinite(loss) ? gnorm : loss);
+            fprintf(stderr,
+                    "dint train: error: divergence at step %ld: %s is %g; the run file keeps "
+                    "the last good checkpoint (lower train.lr or raise train.warmup)\n",
+                    step + 1, isfinite(loss) ? "gradient norm" : "loss",
+                    isfinite(loss) ? gnorm : loss);
             rc = EXIT_DIVERGED;
             break;
         }
@@ -334,8 +372,8 @@ int cmd_train(int argc, char **argv) {
         history_push(&hist, step, loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
                      model.lambda, model.gamma, spike);
         if (spike)
-            fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n", step, loss,
-                    (double)t->spike_factor);
+            fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n",
+                    step, loss, (double)t->spike_factor);
         if (t->audit_every && (step % t->audit_every == 0 || step == 1)) {
             // Cheap diagnostics from this step's last micro-batch: its maps and (unclipped
             // norms of) its gradients.
@@ -352,7 +390,8 @@ int cmd_train(int argc, char **argv) {
             double eta = (double)(t->steps - step) * tokens_per_step / (tps + 1e-9);
             char eta_s[32];
             format_duration(eta, eta_s, sizeof eta_s);
-            fprintf(stderr, "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n",
+            fprintf(stderr,
+                    "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n",
                     step, t->steps, loss, (double)lr, gnorm, tps, eta_s);
             t_log = now;
             step_log = step;
@@ -361,8 +400,10 @@ int cmd_train(int argc, char **argv) {
         if (eval_now) {
             double v = validation_loss(&model, &corpus, t, tokens, targets);
             if (!isfinite(v)) {
-                fprintf(stderr, "dint train: error: divergence at step %ld: validation loss is %g; "
-                                "the run file keeps the last good checkpoint\n", step, v);
+                fprintf(stderr,
+                        "dint train: error: divergence at step %ld: validation loss is %g; "
+                        "the run file keeps the last good checkpoint\n",
+                        step, v);
                 rc = EXIT_DIVERGED;
                 break;
             }
@@ -379,7 +420,9 @@ int cmd_train(int argc, char **argv) {
             }
         }
         if (stop_here) {
-            fprintf(stderr, "dint train: stopped after step %ld as asked; continue with: dint train --out %s --resume\n",
+            fprintf(stderr,
+                    "dint train: stopped after step %ld as asked; continue with: dint train --out "
+                    "%s --resume\n",
                     step, a.out);
             break;
         }

@@ -28,7 +28,8 @@ int config_load_ini(RunConfig *c, const char *path, Error *err) {
     if (line == -2) return error_set(err, "out of memory reading '%s'", path);
     if (line > 0) {
         if (ctx.failed) return error_set(err, "%s:%d: %s", path, line, inner.msg);
-        return error_set(err, "%s:%d: not an INI line (expected [section] or key = value)", path, line);
+        return error_set(err, "%s:%d: not an INI line (expected [section] or key = value)", path,
+                         line);
     }
     return 0;
 }

@@ -37,8 +37,10 @@ static int list_files(const char *dir, StrList *out, Error *err) {
         if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
         struct stat st;
         if (stat(p, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) rc = list_files(p, out, err);
-        else if (S_ISREG(st.st_mode)) strlist_push(out, p);
+        if (S_ISDIR(st.st_mode))
+            rc = list_files(p, out, err);
+        else if (S_ISREG(st.st_mode))
+            strlist_push(out, p);
     }
     closedir(d);
     return rc;
@@ -107,19 +109,25 @@ static int token_cache_read(const char *path, const Tokenizer *tok, uint64_t con
     TokenCacheHeader h;
     const char *why = NULL;
     int64_t *counts = NULL;
-    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, "DINTTOK1", 8) != 0) why = "not a token cache";
-    else if (strncmp(h.identity, tok->identity, sizeof h.identity) != 0) why = "made by another tokenizer";
-    else if (h.content != content || h.n_docs != n_docs) why = "made from other text";
-    else if (h.n_tokens < 0 || h.n_tokens > max_tokens) why = "corrupt";
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, "DINTTOK1", 8) != 0)
+        why = "not a token cache";
+    else if (strncmp(h.identity, tok->identity, sizeof h.identity) != 0)
+        why = "made by another tokenizer";
+    else if (h.content != content || h.n_docs != n_docs)
+        why = "made from other text";
+    else if (h.n_tokens < 0 || h.n_tokens > max_tokens)
+        why = "corrupt";
     if (!why) {
         counts = xmalloc(sizeof(int64_t) * (size_t)n_docs);
         long sum = 0;
         if (fread(counts, sizeof(int64_t), (size_t)n_docs, f) != (size_t)n_docs ||
             fread(all, sizeof(int), (size_t)h.n_tokens, f) != (size_t)h.n_tokens || fgetc(f) != EOF)
             why = "truncated or too long";
-        for (int i = 0; !why && i < n_docs; i++) sum += counts[i] >= 0 ? counts[i] : -max_tokens - 1;
+        for (int i = 0; !why && i < n_docs; i++)
+            sum += counts[i] >= 0 ? counts[i] : -max_tokens - 1;
         if (!why && sum != h.n_tokens) why = "corrupt";
-        if (!why && fnv1a(FNV_BASIS, all, sizeof(int) * (size_t)h.n_tokens) != h.tokens_hash) why = "corrupt (checksum)";
+        if (!why && fnv1a(FNV_BASIS, all, sizeof(int) * (size_t)h.n_tokens) != h.tokens_hash)
+            why = "corrupt (checksum)";
         for (int i = 0; !why && i < n_docs; i++) doc_tokens[i] = (long)counts[i];
     }
     fclose(f);
@@ -166,7 +174,8 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
     snprintf(c->path, sizeof c->path, "%s", path);
     struct stat st;
     if (stat(path, &st) != 0)
-        return error_set(err, "data path '%s' does not exist (give a text file or a directory)", path);
+        return error_set(err, "data path '%s' does not exist (give a text file or a directory)",
+                         path);
     StrList files = {0};
     int is_dir = S_ISDIR(st.st_mode);
     if (is_dir) {
@@ -204,7 +213,9 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
                 end = sep ? sep - texts[f] : len;
             }
             long a = start, b = end;
-            while (a < b && (texts[f][a] == '\n' || texts[f][a] == ' ' || texts[f][a] == '\r' || texts[f][a] == '\t')) a++;
+            while (a < b && (texts[f][a] == '\n' || texts[f][a] == ' ' || texts[f][a] == '\r' ||
+                             texts[f][a] == '\t'))
+                a++;
             if (b > a) {
                 if (n_docs == cap) {
                     cap = cap ? cap * 2 : 64;
@@ -213,8 +224,10 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
                     docs = grown;
                 }
                 char name[4200];
-                if (is_dir) snprintf(name, sizeof name, "%s", files.items[f] + strlen(path) + 1);
-                else snprintf(name, sizeof name, "paragraph %d", para);
+                if (is_dir)
+                    snprintf(name, sizeof name, "%s", files.items[f] + strlen(path) + 1);
+                else
+                    snprintf(name, sizeof name, "paragraph %d", para);
                 docs[n_docs].name = strdup(name);
                 docs[n_docs].text = texts[f] + a;
                 docs[n_docs].len = b - a;
@@ -252,14 +265,16 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
         c->doc_split = xcalloc((size_t)n_docs, 1);
         c->doc_tokens = xcalloc((size_t)n_docs, sizeof(long));
         for (int i = 0; i < n_docs; i++)
-            c->doc_split[order[i]] = i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
+            c->doc_split[order[i]] =
+                i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
         free(order);
         // All documents' tokens in document order, from the token cache when it is valid.
         long total_bytes = 0;
         for (int i = 0; i < n_docs; i++) total_bytes += docs[i].len;
         int *all = xmalloc(sizeof(int) * (size_t)(total_bytes + 1));
         uint64_t content = content_hash(docs, n_docs);
-        if (!cache_path || token_cache_read(cache_path, tok, content, n_docs, c->doc_tokens, all, total_bytes) != 0) {
+        if (!cache_path || token_cache_read(cache_path, tok, content, n_docs, c->doc_tokens, all,
+                                            total_bytes) != 0) {
             long at = 0;
             for (int i = 0; i < n_docs && rc == 0; i++) {
                 long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, all + at);
@@ -267,7 +282,8 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
                 c->doc_tokens[i] = k;
                 at += k;
             }
-            if (rc == 0 && cache_path) token_cache_write(cache_path, tok, content, n_docs, c->doc_tokens, all);
+            if (rc == 0 && cache_path)
+                token_cache_write(cache_path, tok, content, n_docs, c->doc_tokens, all);
         }
         long cap[3] = {0, 0, 0};
         for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += c->doc_tokens[i] + 1;

@@ -15,7 +15,7 @@ typedef enum { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2 } Split;
 typedef struct {
     char path[4096];
     int n_docs;
-    char **doc_names; // "file" or "file#paragraph"
+    char **doc_names;         // "file" or "file#paragraph"
     unsigned char *doc_split; // SPLIT_TRAIN, SPLIT_VAL or SPLIT_TEST per document
     long *doc_tokens;         // tokens per document (without the end-of-document token)
     int *tokens[3];           // per split: its documents in order, each followed by EOT

@@ -32,12 +32,15 @@ int data_source_find(const char *name, DataSource *out) {
     int found = 0;
     while (fgets(line, sizeof line, f)) {
         char n[64], kind[32], reg[32], pkg[160], ver[64];
-        if (line[0] == '#' || sscanf(line, "%63s %31s %31s %159s %63s", n, kind, reg, pkg, ver) != 5) continue;
+        if (line[0] == '#' ||
+            sscanf(line, "%63s %31s %31s %159s %63s", n, kind, reg, pkg, ver) != 5)
+            continue;
         if (strcmp(n, name) != 0) continue;
         char *arch = strchr(pkg, ':'); // "bible-kjv:amd64" names the package bible-kjv
         if (arch) *arch = '\0';
         size_t used = strlen(out->packages);
-        snprintf(out->packages + used, sizeof out->packages - used, "%s%s@%s", found ? ", " : "", pkg, ver);
+        snprintf(out->packages + used, sizeof out->packages - used, "%s%s@%s", found ? ", " : "",
+                 pkg, ver);
         snprintf(out->name, sizeof out->name, "%s", n);
         snprintf(out->kind, sizeof out->kind, "%s", kind);
         found = 1;
@@ -65,7 +68,9 @@ static void list_kind(const char *kind, char *buf, size_t cap) {
     char line[1024], last[64] = "";
     while (fgets(line, sizeof line, f)) {
         char n[64], k[32];
-        if (line[0] == '#' || sscanf(line, "%63s %31s", n, k) != 2 || strcmp(k, kind) || !strcmp(n, last)) continue;
+        if (line[0] == '#' || sscanf(line, "%63s %31s", n, k) != 2 || strcmp(k, kind) ||
+            !strcmp(n, last))
+            continue;
         size_t used = strlen(buf);
         snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", n);
         snprintf(last, sizeof last, "%s", n);
@@ -84,7 +89,8 @@ static int resolve(const char *spec, const char *kind, const char *leaf, char *p
         snprintf(complete, sizeof complete, "%s/%s/.complete", data_cache_dir(), spec);
         snprintf(path, cap, "%s/%s/%s", data_cache_dir(), spec, leaf);
         if (!exists(complete) || !exists(path))
-            return error_set(err, "%s '%s' is not fetched yet: run bash data/fetch.sh %s", kind, spec, spec);
+            return error_set(err, "%s '%s' is not fetched yet: run bash data/fetch.sh %s", kind,
+                             spec, spec);
         *src = found;
         return 0;
     }
@@ -103,7 +109,8 @@ int data_resolve_corpus(const char *spec, char *path, size_t cap, DataSource *sr
 
 int data_resolve_labels(const char *spec, char *path, size_t cap, DataSource *src, Error *err) {
     int rc = resolve(spec, "labels", "labels.tsv", path, cap, src, err);
-    if (rc == 0 && is_dir(path)) return error_set(err, "'%s' is a directory; give a label<TAB>text file", spec);
+    if (rc == 0 && is_dir(path))
+        return error_set(err, "'%s' is a directory; give a label<TAB>text file", spec);
     return rc;
 }
 
@@ -117,6 +124,7 @@ int data_open_tokenizer(Tokenizer *t, const char *name, Error *err) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/gpt2", data_cache_dir());
     if (!strcmp(name, "gpt2") && !exists(dir))
-        return error_set(err, "the GPT-2 tokenizer files are not fetched yet: run bash data/fetch.sh gpt2");
+        return error_set(
+            err, "the GPT-2 tokenizer files are not fetched yet: run bash data/fetch.sh gpt2");
     return tokenizer_open(t, name, dir, err);
 }

@@ -15,13 +15,15 @@
 #include "mixture.h"
 #include "runfile.h"
 
-int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads, Error *err) {
+int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads,
+              Error *err) {
     memset(c, 0, sizeof *c);
     c->run = run;
     c->out = out;
     c->data = data;
     threads_init(threads);
-    if (runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0) return -1;
+    if (runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0)
+        return -1;
     if (data_open_tokenizer(&c->tok, c->cfg.data.tokenizer, err) != 0) {
         model_free(&c->model);
         return -1;
@@ -32,7 +34,9 @@ int eval_open(EvalContext *c, const char *run, const char *out, const char *data
 int eval_load_corpus(EvalContext *c, const char *spec, Error *err) {
     if (c->corpus_loaded) return 0;
     const char *given = spec ? spec : c->data ? c->data : c->data_spec;
-    if (!given[0]) return error_set(err, "the run records no corpus (imported weights?): give --data NAME|PATH");
+    if (!given[0])
+        return error_set(err,
+                         "the run records no corpus (imported weights?): give --data NAME|PATH");
     // A training mixture's text part is the corpus.
     char use[4096], path[4096], cache[4200] = "";
     Mixture mx;
@@ -72,8 +76,10 @@ hid_t eval_begin(const EvalContext *c, char *tmp, size_t cap, Error *err) {
         return f;
     }
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) error_set(err, "cannot create '%s'", tmp);
-    else h5_attr_str(f, "run", c->run);
+    if (f < 0)
+        error_set(err, "cannot create '%s'", tmp);
+    else
+        h5_attr_str(f, "run", c->run);
     return f;
 }
 
@@ -100,10 +106,13 @@ static int parse_list(const char *s, int max, const char *what, Error *err, int 
         char *end;
         double v = strtod(p, &end);
         if (end == p || (*end && *end != ',') || !isfinite(v) || (is_int && v != floor(v)))
-            return error_set(err, "bad %s list '%s': expected comma-separated %s", what, s, is_int ? "integers" : "numbers");
+            return error_set(err, "bad %s list '%s': expected comma-separated %s", what, s,
+                             is_int ? "integers" : "numbers");
         if (n == max) return error_set(err, "the %s list has more than %d entries", what, max);
-        if (is_int) iout[n++] = (int)v;
-        else dout[n++] = v;
+        if (is_int)
+            iout[n++] = (int)v;
+        else
+            dout[n++] = v;
         p = *end ? end + 1 : end;
         if (*end == ',' && !*p) return error_set(err, "bad %s list '%s': trailing comma", what, s);
     }

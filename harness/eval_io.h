@@ -23,7 +23,8 @@ typedef struct {
 } EvalContext;
 
 // Load the run's model and tokenizer. data (may be NULL) overrides the run's corpus.
-int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads, Error *err);
+int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads,
+              Error *err);
 // The run's corpus with its recorded split (or `spec` instead), for held-out text.
 int eval_load_corpus(EvalContext *c, const char *spec, Error *err);
 void eval_close(EvalContext *c);

@@ -40,7 +40,8 @@ int labelled_load(LabelledSet *s, const char *path, float test_fraction, uint64_
         long line = 1;
         for (long i = 0; i < bad; i++) line += buf[i] == '\n';
         free(buf);
-        return error_set(err, "%s:%ld: not UTF-8 text (invalid byte at offset %ld)", path, line, bad);
+        return error_set(err, "%s:%ld: not UTF-8 text (invalid byte at offset %ld)", path, line,
+                         bad);
     }
     // Pass 1: count and check lines; pass 2 (below) copies them.
     int cap = 1024, n = 0, rc = 0;
@@ -54,9 +55,12 @@ int labelled_load(LabelledSet *s, const char *path, float test_fraction, uint64_
         if (ll && line[ll - 1] == '\r') line[--ll] = '\0';
         if (ll > 0) {
             char *tab = strchr(line, '\t');
-            if (!tab) rc = error_set(err, "%s:%ld: expected label<TAB>text, found no tab", path, lineno);
-            else if (tab == line) rc = error_set(err, "%s:%ld: empty label", path, lineno);
-            else if (!tab[1]) rc = error_set(err, "%s:%ld: empty text", path, lineno);
+            if (!tab)
+                rc = error_set(err, "%s:%ld: expected label<TAB>text, found no tab", path, lineno);
+            else if (tab == line)
+                rc = error_set(err, "%s:%ld: empty label", path, lineno);
+            else if (!tab[1])
+                rc = error_set(err, "%s:%ld: empty text", path, lineno);
             else {
                 *tab = '\0';
                 if (n == cap) {
@@ -72,8 +76,11 @@ int labelled_load(LabelledSet *s, const char *path, float test_fraction, uint64_
         }
         line = nl ? nl + 1 : NULL;
     }
-    if (rc == 0 && n == 0) rc = error_set(err, "labelled set '%s' is empty: no label<TAB>text lines", path);
-    if (rc == 0 && n < 2) rc = error_set(err, "labelled set '%s' has one example; a train/test split needs at least 2", path);
+    if (rc == 0 && n == 0)
+        rc = error_set(err, "labelled set '%s' is empty: no label<TAB>text lines", path);
+    if (rc == 0 && n < 2)
+        rc = error_set(
+            err, "labelled set '%s' has one example; a train/test split needs at least 2", path);
     if (rc == 0) {
         // Sorted unique label names.
         char **sorted = xmalloc(sizeof(char *) * (size_t)n);
@@ -81,7 +88,8 @@ int labelled_load(LabelledSet *s, const char *path, float test_fraction, uint64_
         qsort(sorted, (size_t)n, sizeof(char *), cmp_str);
         s->names = xmalloc(sizeof(char *) * (size_t)n);
         for (int i = 0; i < n; i++)
-            if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0) s->names[s->n_labels++] = strdup(sorted[i]);
+            if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0)
+                s->names[s->n_labels++] = strdup(sorted[i]);
         free(sorted);
         s->n = n;
         s->text = xmalloc(sizeof(char *) * (size_t)n);

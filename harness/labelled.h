@@ -10,11 +10,11 @@
 
 typedef struct {
     char path[4096];
-    int n;               // examples, in file order
-    char **text;         // (n)
-    int *label;          // (n) index into names
+    int n;       // examples, in file order
+    char **text; // (n)
+    int *label;  // (n) index into names
     int n_labels;
-    char **names;        // (n_labels) sorted (C locale)
+    char **names;           // (n_labels) sorted (C locale)
     unsigned char *is_test; // (n) 1 for the test split
     uint64_t split_seed;
 } LabelledSet;

@@ -6,22 +6,24 @@
 #include "runfile.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: dint <command> [options]\n"
-            "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
-            "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
-            "         [--stop-at STEP] [--threads N]\n"
-            "  info   RUN.h5\n"
-            "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
-            "         [--depths D,...] [--samples S] [--seed N]\n"
-            "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
-            "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] [--orders S]\n"
-            "  audit  --run RUN.h5 [--precision fp32,bf16,fp16] [--samples N] [--seq N]\n"
-            "  sweep  GRID.ini --out DIR   (ablation grids; see README)\n"
-            "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
-            "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
-            "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
-            "See README.md for the config keys and the run-file schema.\n");
+    fprintf(
+        out,
+        "usage: dint <command> [options]\n"
+        "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
+        "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
+        "         [--stop-at STEP] [--threads N]\n"
+        "  info   RUN.h5\n"
+        "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
+        "         [--depths D,...] [--samples S] [--seed N]\n"
+        "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
+        "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] "
+        "[--orders S]\n"
+        "  audit  --run RUN.h5 [--precision fp32,bf16,fp16] [--samples N] [--seq N]\n"
+        "  sweep  GRID.ini --out DIR   (ablation grids; see README)\n"
+        "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
+        "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
+        "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
+        "See README.md for the config keys and the run-file schema.\n");
 }
 
 void cli_error(const char *cmd, const char *msg) {
@@ -46,7 +48,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
-    fprintf(stderr, "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, import, bench, tokenize; see dint --help)\n",
+    fprintf(stderr,
+            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, import, "
+            "bench, tokenize; see dint --help)\n",
             argv[1]);
     return EXIT_USAGE;
 }

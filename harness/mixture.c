@@ -27,7 +27,8 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
     snprintf(buf, sizeof buf, "%s", spec);
     // A mixture only when every comma-separated part ends in ":<weight>"; else a plain spec.
     int all_weighted = 1, parts = 0;
-    for (char *p = buf, *save = NULL, *tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *p = buf, *save = NULL, *tok = strtok_r(p, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         char name[512];
         double w;
         all_weighted &= split_weight(tok, name, sizeof name, &w);
@@ -45,20 +46,25 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
     }
     snprintf(buf, sizeof buf, "%s", spec);
     double total = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         if (mx->n == MIX_MAX) return error_set(err, "a mixture has at most %d parts", MIX_MAX);
         MixComponent *c = &mx->comp[mx->n];
         char name[512];
         split_weight(tok, name, sizeof name, &c->weight);
-        if (!(c->weight > 0)) return error_set(err, "mixture part '%s': the weight must be positive", tok);
-        if (!strcmp(name, "needle")) c->kind = MIX_NEEDLE;
-        else if (!strcmp(name, "icl:synthetic")) c->kind = MIX_ICL_SYNTHETIC;
+        if (!(c->weight > 0))
+            return error_set(err, "mixture part '%s': the weight must be positive", tok);
+        if (!strcmp(name, "needle"))
+            c->kind = MIX_NEEDLE;
+        else if (!strcmp(name, "icl:synthetic"))
+            c->kind = MIX_ICL_SYNTHETIC;
         else if (!strncmp(name, "icl:", 4)) {
             c->kind = MIX_ICL;
             snprintf(c->spec, sizeof c->spec, "%s", name + 4);
         } else {
             if (mx->text >= 0)
-                return error_set(err, "the mixture has two text corpora ('%s' and '%s'); give one", mx->comp[mx->text].spec, name);
+                return error_set(err, "the mixture has two text corpora ('%s' and '%s'); give one",
+                                 mx->comp[mx->text].spec, name);
             c->kind = MIX_TEXT;
             snprintf(c->spec, sizeof c->spec, "%s", name);
             mx->text = mx->n;
@@ -67,15 +73,23 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
         mx->n++;
     }
     if (mx->text < 0)
-        return error_set(err, "the mixture '%s' has no text corpus (needles need a haystack; validation is on text)", spec);
+        return error_set(
+            err,
+            "the mixture '%s' has no text corpus (needles need a haystack; validation is on text)",
+            spec);
     size_t k = 0;
     for (int i = 0; i < mx->n; i++) {
         mx->comp[i].weight /= total;
-        const char *what = mx->comp[i].kind == MIX_NEEDLE ? "needle" : mx->comp[i].kind == MIX_ICL_SYNTHETIC ? "icl:synthetic" : NULL;
+        const char *what = mx->comp[i].kind == MIX_NEEDLE          ? "needle"
+                           : mx->comp[i].kind == MIX_ICL_SYNTHETIC ? "icl:synthetic"
+                                                                   : NULL;
         char label[600];
-        if (mx->comp[i].kind == MIX_ICL) snprintf(label, sizeof label, "icl:%s", mx->comp[i].spec);
-        else snprintf(label, sizeof label, "%s", what ? what : mx->comp[i].spec);
-        k += (size_t)snprintf(mx->description + k, sizeof mx->description - k, "%s%s: %.4g", i ? ", " : "", label, mx->comp[i].weight);
+        if (mx->comp[i].kind == MIX_ICL)
+            snprintf(label, sizeof label, "icl:%s", mx->comp[i].spec);
+        else
+            snprintf(label, sizeof label, "%s", what ? what : mx->comp[i].spec);
+        k += (size_t)snprintf(mx->description + k, sizeof mx->description - k, "%s%s: %.4g",
+                              i ? ", " : "", label, mx->comp[i].weight);
         if (k >= sizeof mx->description) break;
     }
     snprintf(corpus_spec, cap, "%s", mx->comp[mx->text].spec);
@@ -104,15 +118,16 @@ void mixture_free(Mixture *mx) {
 static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, int len) {
     enum { EPISODE_CAP = 16384 };
     int *ep = xmalloc(sizeof(int) * EPISODE_CAP);
-    IclDataset d = {c->set.n, (const char *const *)c->set.text, c->set.label, c->set.is_test,
+    IclDataset d = {c->set.n,        (const char *const *)c->set.text, c->set.label, c->set.is_test,
                     c->set.n_labels, (const char *const *)c->set.names};
     int at = 0;
     while (at < len) {
         int k = 1 + (int)gsl_rng_uniform_int(rng, 8);
         long n = -1;
         for (; k >= 1 && n <= 0; k /= 2) // a small set may not have k + 1 train examples
-            n = c->kind == MIX_ICL ? icl_training_episode(tok, &d, k, rng, ep, EPISODE_CAP)
-                                   : icl_synthetic_training_episode(tok, 4, k, rng, ep, EPISODE_CAP);
+            n = c->kind == MIX_ICL
+                    ? icl_training_episode(tok, &d, k, rng, ep, EPISODE_CAP)
+                    : icl_synthetic_training_episode(tok, 4, k, rng, ep, EPISODE_CAP);
         if (n <= 0) { // a set with fewer than 2 train examples: keep the row well-defined
             row[at++] = tok->eot;
             continue;
@@ -132,7 +147,8 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
     int *ep = xmalloc(sizeof(int) * (size_t)(len + 1024));
     int at = 0;
     while (at < len) {
-        int room = len - at, want = 96 + (int)gsl_rng_uniform_int(rng, (unsigned long)(len > 96 ? len - 95 : 1));
+        int room = len - at,
+            want = 96 + (int)gsl_rng_uniform_int(rng, (unsigned long)(len > 96 ? len - 95 : 1));
         int N = 1 + (int)gsl_rng_uniform_int(rng, 6);
         double depth = gsl_rng_uniform(rng);
         if (want > room) want = room;
@@ -141,11 +157,13 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
         for (int tries = 0; tries < 2 && n < 0; tries++, want = room)
             for (int k = N; k >= 1 && n < 0; k--) {
                 NeedleSpec spec = {k, k, want, depth};
-                n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN], text->n_tokens[SPLIT_TRAIN],
-                                            &spec, rng, ep, len + 1024);
+                n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN],
+                                            text->n_tokens[SPLIT_TRAIN], &spec, rng, ep,
+                                            len + 1024);
             }
         if (n < 0) { // too short for even one needle: finish the row with text
-            long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - room));
+            long start =
+                (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - room));
             memcpy(row + at, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)room);
             break;
         }
@@ -182,7 +200,8 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
             done = 1;
         }
         if (!done) { // text, or a needle episode that cannot fit this short a sequence
-            long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - T));
+            long start =
+                (long)gsl_rng_uniform_int(rng, (unsigned long)(text->n_tokens[SPLIT_TRAIN] - T));
             memcpy(row, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)(T + 1));
         }
         memcpy(tokens + (long)b * T, row, sizeof(int) * (size_t)T);

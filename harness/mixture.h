@@ -19,8 +19,8 @@ typedef enum { MIX_TEXT, MIX_NEEDLE, MIX_ICL, MIX_ICL_SYNTHETIC } MixKind;
 
 typedef struct {
     MixKind kind;
-    double weight; // normalised
-    char spec[512]; // corpus spec, or the labelled-set spec for MIX_ICL
+    double weight;   // normalised
+    char spec[512];  // corpus spec, or the labelled-set spec for MIX_ICL
     LabelledSet set; // MIX_ICL
 } MixComponent;
 

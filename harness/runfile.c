@@ -202,9 +202,12 @@ static int write_contents(hid_t f, const RunState *st) {
     hsize_t ns = (hsize_t)h->n, da[2] = {(hsize_t)h->n_audit, (hsize_t)L};
     rc |= h5_write(g_train, "loss_spike", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns, h->loss_spike);
     rc |= h5_write_i64(g_train, "audit_step", (hsize_t)h->n_audit, h->audit_step);
-    rc |= h5_write(g_train, "row_sum_dev_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->row_dev_max);
-    rc |= h5_write(g_train, "row_sum_dev_mean", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->row_dev_mean);
-    rc |= h5_write(g_train, "grad_norm_layer", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da, h->grad_norm_layer);
+    rc |= h5_write(g_train, "row_sum_dev_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+                   h->row_dev_max);
+    rc |= h5_write(g_train, "row_sum_dev_mean", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+                   h->row_dev_mean);
+    rc |= h5_write(g_train, "grad_norm_layer", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+                   h->grad_norm_layer);
     rc |= h5_write_i64(g_train, "val_step", (hsize_t)h->n_val, h->val_step);
     rc |= h5_write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
     H5Gclose(g_train);
@@ -212,7 +215,8 @@ static int write_contents(hid_t f, const RunState *st) {
     hid_t g_data = h5_group(f, "data");
     rc |= h5_attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
     const Corpus *c = st->corpus;
-    rc |= h5_attr_str(g_data, "tokenizer_identity", st->tokenizer_identity ? st->tokenizer_identity : "");
+    rc |= h5_attr_str(g_data, "tokenizer_identity",
+                      st->tokenizer_identity ? st->tokenizer_identity : "");
     if (c) {
         rc |= h5_attr_str(g_data, "path", st->data_path);
         rc |= h5_attr_str(g_data, "spec", st->data_spec ? st->data_spec : st->data_path);
@@ -344,7 +348,8 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
     if (status && !strcmp(status, "imported")) {
         free(status);
         H5Fclose(f);
-        return error_set(err, "'%s' holds imported weights and no training state; it cannot be resumed", path);
+        return error_set(
+            err, "'%s' holds imported weights and no training state; it cannot be resumed", path);
     }
     free(status);
     if (read_params(f, "/model/params", m, m->params, bad, sizeof bad) != 0 ||
@@ -405,9 +410,12 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             h->n_audit = na;
             if (h5_read(f, "/train/loss_spike", H5T_NATIVE_UCHAR, n, h->loss_spike) ||
                 h5_read(f, "/train/audit_step", H5T_NATIVE_LONG, na, h->audit_step) ||
-                h5_read(f, "/train/row_sum_dev_max", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->row_dev_max) ||
-                h5_read(f, "/train/row_sum_dev_mean", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->row_dev_mean) ||
-                h5_read(f, "/train/grad_norm_layer", H5T_NATIVE_DOUBLE, (hsize_t)(na * L), h->grad_norm_layer)) {
+                h5_read(f, "/train/row_sum_dev_max", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                        h->row_dev_max) ||
+                h5_read(f, "/train/row_sum_dev_mean", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                        h->row_dev_mean) ||
+                h5_read(f, "/train/grad_norm_layer", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                        h->grad_norm_layer)) {
                 snprintf(bad, sizeof bad, "/train diagnostics");
                 rc = -1;
             }
@@ -543,7 +551,8 @@ int runfile_info(const char *path, Error *err) {
         h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
         h5_read_attr_num(g, "test_tokens", H5T_NATIVE_LONG, &st);
         char *note = h5_read_attr_str(g, "note"), *spec = h5_read_attr_str(g, "spec");
-        char *source = h5_read_attr_str(g, "source"), *tid = h5_read_attr_str(g, "tokenizer_identity");
+        char *source = h5_read_attr_str(g, "source"),
+             *tid = h5_read_attr_str(g, "tokenizer_identity");
         if (p && p[0]) {
             char *mixture = h5_read_attr_str(g, "mixture");
             if (source && source[0]) printf("corpus        %s (%s)\n", spec ? spec : "?", source);
@@ -551,11 +560,12 @@ int runfile_info(const char *path, Error *err) {
             free(mixture);
             printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n",
                    p, nd, tt, vt, st);
-        }
-        else
+        } else
             printf("data          none recorded (%s)\n", note ? note : "?");
-        if (tid && tid[0]) printf("tokenizer     %s\n", tid);
-        else printf("tokenizer     %s\n", cfg.data.tokenizer);
+        if (tid && tid[0])
+            printf("tokenizer     %s\n", tid);
+        else
+            printf("tokenizer     %s\n", cfg.data.tokenizer);
         free(note);
         free(spec);
         free(source);
@@ -563,7 +573,8 @@ int runfile_info(const char *path, Error *err) {
         free(p);
         H5Gclose(g);
     }
-    if (H5Lexists(f, "/audit", H5P_DEFAULT) > 0 && H5Lexists(f, "/audit/leakage", H5P_DEFAULT) > 0) {
+    if (H5Lexists(f, "/audit", H5P_DEFAULT) > 0 &&
+        H5Lexists(f, "/audit/leakage", H5P_DEFAULT) > 0) {
         hid_t lg = H5Gopen2(f, "/audit/leakage", H5P_DEFAULT);
         long causal = -1, pos = -1;
         h5_read_attr_num(lg, "causal", H5T_NATIVE_LONG, &causal);

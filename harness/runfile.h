@@ -19,7 +19,7 @@ typedef struct {
     long n, cap, n_layer;
     long *step, *tokens;
     double *loss, *lr, *grad_norm, *seconds;
-    float *lambda, *gamma; // (n, n_layer)
+    float *lambda, *gamma;     // (n, n_layer)
     unsigned char *loss_spike; // (n) loss above train.spike_factor x the running median
     // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.
     long n_audit, cap_audit;
@@ -44,10 +44,10 @@ typedef struct {
     AdamW *opt;
     gsl_rng *data_rng;
     History *hist;
-    const Corpus *corpus; // what the run was trained on (names, split, token counts)
-    const char *data_path;  // the corpus folder or file read
-    const char *data_spec;  // as given to --data ("sotu" or a path)
-    const char *data_source; // package@version of a named corpus, or ""
+    const Corpus *corpus;     // what the run was trained on (names, split, token counts)
+    const char *data_path;    // the corpus folder or file read
+    const char *data_spec;    // as given to --data ("sotu" or a path)
+    const char *data_source;  // package@version of a named corpus, or ""
     const char *data_mixture; // "sotu: 0.8, needle: 0.1, icl:wordnet-noun: 0.1" (normalised)
     const char *tokenizer_identity;
     const char *status; // "running", "stopped", "complete" or "imported"

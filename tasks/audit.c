@@ -24,16 +24,16 @@ static uint32_t float_to_bits(float x) {
 static float round_bf16(float x) {
     uint32_t u = float_to_bits(x);
     if ((u & 0x7fffffffu) > 0x7f800000u) return x; // NaN (the bias could turn it into inf)
-    u += 0x7fffu + ((u >> 16) & 1u);                 // ties to even on the kept lsb
+    u += 0x7fffu + ((u >> 16) & 1u);               // ties to even on the kept lsb
     return bits_to_float(u & 0xffff0000u);
 }
 
 static float round_fp16(float x) {
     uint32_t u = float_to_bits(x);
     uint32_t a = u & 0x7fffffffu, sign = u & 0x80000000u;
-    if (a > 0x7f800000u) return x;                       // NaN
+    if (a > 0x7f800000u) return x;                                  // NaN
     if (a >= 0x477ff000u) return bits_to_float(sign | 0x7f800000u); // >= 65520: +-inf
-    if (a < 0x38800000u) {                               // < 2^-14: the subnormal grid 2^-24
+    if (a < 0x38800000u) { // < 2^-14: the subnormal grid 2^-24
         float q = nearbyintf(bits_to_float(a) * 0x1p24f) * 0x1p-24f; // exact scalings
         return bits_to_float(sign | float_to_bits(q));
     }
@@ -43,9 +43,12 @@ static float round_fp16(float x) {
 
 float round_to_precision(float x, AuditPrecision p) {
     switch (p) {
-    case AUDIT_BF16: return round_bf16(x);
-    case AUDIT_FP16: return round_fp16(x);
-    default: return x;
+    case AUDIT_BF16:
+        return round_bf16(x);
+    case AUDIT_FP16:
+        return round_fp16(x);
+    default:
+        return x;
     }
 }
 
@@ -55,37 +58,46 @@ static inline float rnd(float x, AuditPrecision p) {
 
 double audit_precision_max(AuditPrecision p) {
     switch (p) {
-    case AUDIT_BF16: return 0x1.fep127;
-    case AUDIT_FP16: return 65504.0;
-    default: return FLT_MAX;
+    case AUDIT_BF16:
+        return 0x1.fep127;
+    case AUDIT_FP16:
+        return 65504.0;
+    default:
+        return FLT_MAX;
     }
 }
 
 const char *audit_precision_name(AuditPrecision p) {
     switch (p) {
-    case AUDIT_BF16: return "bf16";
-    case AUDIT_FP16: return "fp16";
-    default: return "fp32";
+    case AUDIT_BF16:
+        return "bf16";
+    case AUDIT_FP16:
+        return "fp16";
+    default:
+        return "fp32";
     }
 }
 
 // |x| from which x rounds to +-inf in the format (fp32: only inf itself).
 static double overflow_threshold(AuditPrecision p) {
     switch (p) {
-    case AUDIT_BF16: return 0x1.ffp127;
-    case AUDIT_FP16: return 65520.0;
-    default: return INFINITY;
+    case AUDIT_BF16:
+        return 0x1.ffp127;
+    case AUDIT_FP16:
+        return 65520.0;
+    default:
+        return INFINITY;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Deviation histogram: edges E_k = 10^((k - 21) / 2), k = 0 .. 19 (see audit.h).
 
-static const double DEV_EDGES[20] = {
-    3.1622776601683794e-11, 1e-10, 3.1622776601683795e-10, 1e-09, 3.1622776601683795e-09,
-    1e-08, 3.162277660168379e-08, 1e-07, 3.162277660168379e-07, 1e-06,
-    3.162277660168379e-06, 1e-05, 3.1622776601683795e-05, 0.0001, 0.00031622776601683794,
-    0.001, 0.0031622776601683794, 0.01, 0.03162277660168379, 0.1};
+static const double DEV_EDGES[20] = {3.1622776601683794e-11, 1e-10,  3.1622776601683795e-10, 1e-09,
+                                     3.1622776601683795e-09, 1e-08,  3.162277660168379e-08,  1e-07,
+                                     3.162277660168379e-07,  1e-06,  3.162277660168379e-06,  1e-05,
+                                     3.1622776601683795e-05, 0.0001, 0.00031622776601683794, 0.001,
+                                     0.0031622776601683794,  0.01,   0.03162277660168379,    0.1};
 
 int audit_hist_bin(double dev) {
     if (isnan(dev)) return -1;
@@ -390,8 +402,8 @@ static void map_rows(AuditHeadStats *hs, const float *A1, const float *A2, float
 }
 
 typedef struct {
-    float *logits;   // (T, T)
-    double *colsum;  // (T)
+    float *logits;  // (T, T)
+    double *colsum; // (T)
     AuditAbsStats *abs;
 } Scratch;
 
@@ -435,8 +447,8 @@ static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
             const float *A1 = la->maps + ((long)b * ad.n_heads + h) * ad.n_maps * mapsz;
             const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
             hs->expected = expected_sum(st, lambda, gamma);
-            map_rows(hs, A1, A2, lambda, gamma, ad.use_global, ad.g_mode, T, st->prec,
-                     hs->expected, sc->colsum);
+            map_rows(hs, A1, A2, lambda, gamma, ad.use_global, ad.g_mode, T, st->prec, hs->expected,
+                     sc->colsum);
         }
     }
     for (int k = 0; k < AUDIT_N_PREC; k++) {
@@ -460,7 +472,8 @@ static void layer_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T
         abs_add(abs, x[i]);
         double ax = fabs((double)x[i]);
         if (ax >= 65520.0)
-            for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= overflow_threshold((AuditPrecision)p);
+            for (int p = 0; p < AUDIT_N_PREC; p++)
+                over[p] += ax >= overflow_threshold((AuditPrecision)p);
     }
     Moments mo = moments_of(x, n);
     float lambda = l < c->n_layer ? model_lambda(m, l) : 0.0f;
@@ -487,8 +500,9 @@ static void layer_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T
 
 void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T) {
     const ModelConfig *c = &m->cfg;
-    CHECK(B == m->B && T == m->T, "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)",
-          B, T, m->B, m->T);
+    CHECK(B == m->B && T == m->T,
+          "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T, m->B,
+          m->T);
     int L = c->n_layer, H = model_n_heads(c);
     for (int k = 0; k < AUDIT_N_PREC; k++) {
         if (!s[k]) continue;
@@ -536,8 +550,10 @@ int audit_head_summary(const AuditStats *s, int layer, int head, AuditHeadSummar
     for (int l = l0; l < l1; l++)
         for (int h = h0; h < h1; h++) {
             const AuditHeadStats *a = &s->head[l * s->n_heads + h];
-            if (first) t.expected = a->expected;
-            else if (!(a->expected == t.expected)) same_expected = 0;
+            if (first)
+                t.expected = a->expected;
+            else if (!(a->expected == t.expected))
+                same_expected = 0;
             first = 0;
             t.rows += a->rows;
             t.rows_nonfinite += a->rows_nonfinite;
@@ -696,7 +712,8 @@ void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_l
         for (int task = 0; task < n_tasks; task++) {
             int l = task / H, h = task % H;
             float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
-            double expected = 1.0 - (ad.n_maps == 2 ? lambda : 0.0f) + (ad.use_global ? gamma : 0.0f);
+            double expected =
+                1.0 - (ad.n_maps == 2 ? lambda : 0.0f) + (ad.use_global ? gamma : 0.0f);
             const float *A1 = m->la[l].maps + (long)h * ad.n_maps * mapsz; // batch item 0
             const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
             int full = ad.use_global && ad.g_mode == GMODE_FULL;
@@ -708,7 +725,8 @@ void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_l
             for (int i = (T - 1) % AUDIT_ROWDEV_STRIDE; i < T; i += AUDIT_ROWDEV_STRIDE) {
                 if (ad.use_global && !full)
                     for (; done < i; done++)
-                        for (int j = 0; j <= done + 1; j++) colsum[j] += A1[(long)(done + 1) * T + j];
+                        for (int j = 0; j <= done + 1; j++)
+                            colsum[j] += A1[(long)(done + 1) * T + j];
                 int jmax = full ? T - 1 : i;
                 double inv_rows = 1.0 / (full ? T : i + 1), rs = 0.0;
                 for (int j = 0; j <= jmax; j++) {

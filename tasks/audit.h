@@ -83,13 +83,13 @@ int audit_hist_bin(double dev);
 // side is closed.
 void audit_hist_bounds(int bin, double *lo, double *hi);
 
-#define AUDIT_TOPK 100
+#define AUDIT_TOPK     100
 #define AUDIT_ABS_BINS 1538
 
 typedef struct {
-    long n;            // values seen, NaN excluded (infinities included)
+    long n; // values seen, NaN excluded (infinities included)
     long n_nan, n_inf;
-    int n_top;         // entries held in top (<= AUDIT_TOPK)
+    int n_top;             // entries held in top (<= AUDIT_TOPK)
     float top[AUDIT_TOPK]; // min-heap of the largest |values|
     long hist[AUDIT_ABS_BINS];
 } AuditAbsStats;
@@ -97,10 +97,10 @@ typedef struct {
 // Accumulators of one (layer, head) in one precision.
 typedef struct {
     // Rows of the final map.
-    long rows;           // rows with a finite row sum (the row-sum fields below cover these)
-    long rows_nonfinite; // rows whose sum is NaN or inf
-    double expected;     // expected row sum at the last accumulate (1 - lambda + gamma)
-    double sum_row;      // sum of row sums
+    long rows;                // rows with a finite row sum (the row-sum fields below cover these)
+    long rows_nonfinite;      // rows whose sum is NaN or inf
+    double expected;          // expected row sum at the last accumulate (1 - lambda + gamma)
+    double sum_row;           // sum of row sums
     double sum_dev, sum_dev2; // sum of (row sum - expected) and of its square
     double min_row, max_row;  // smallest and largest row sum
     double max_abs_dev;
@@ -113,7 +113,7 @@ typedef struct {
     long n_nan, n_inf;          // NaN / inf entries among A1, A2 (rounded) and A_final
     // Attention logits q.k / sqrt(d), causal entries of every map of the head (fp32).
     AuditAbsStats logit;
-    long logit_overflow;        // of them, those that would round to +-inf in this precision
+    long logit_overflow; // of them, those that would round to +-inf in this precision
 } AuditHeadStats;
 
 // Accumulators of one layer (index n_layer: x_final, lambda = gamma = 0).
@@ -132,10 +132,10 @@ typedef struct {
     GMode g_mode;
     int use_global; // DINT with gamma not zero: the G term is present
     int n_layer, n_heads, n_maps;
-    long accumulations;      // audit_accumulate calls
-    long tokens;             // B * T summed over calls
-    AuditHeadStats *head;    // (n_layer, n_heads): head[l * n_heads + h]
-    AuditLayerStats *layer;  // (n_layer + 1)
+    long accumulations;     // audit_accumulate calls
+    long tokens;            // B * T summed over calls
+    AuditHeadStats *head;   // (n_layer, n_heads): head[l * n_heads + h]
+    AuditLayerStats *layer; // (n_layer + 1)
 } AuditStats;
 
 // Zeroed accumulators for the model's shape, in precision p.

@@ -12,8 +12,13 @@
 
 // ---- Seeds -------------------------------------------------------------------------------
 
-enum { STREAM_QUERY = 1, STREAM_DEMOS = 2, STREAM_ORDER = 3, STREAM_SYNTH = 4,
-       STREAM_SYNTH_ORDER = 5 };
+enum {
+    STREAM_QUERY = 1,
+    STREAM_DEMOS = 2,
+    STREAM_ORDER = 3,
+    STREAM_SYNTH = 4,
+    STREAM_SYNTH_ORDER = 5
+};
 
 static uint64_t splitmix64(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;
@@ -92,7 +97,8 @@ static void sb_query(StrBuf *b, const char *text) {
 
 char *icl_format_prompt(const IclEpisode *ep, size_t *len) {
     StrBuf b = {0};
-    for (int i = 0; i < ep->k; i++) sb_demo(&b, ep->demo_text[i], ep->label_names[ep->demo_label[i]]);
+    for (int i = 0; i < ep->k; i++)
+        sb_demo(&b, ep->demo_text[i], ep->label_names[ep->demo_label[i]]);
     sb_query(&b, ep->query_text);
     if (len) *len = b.n;
     return b.p;
@@ -122,7 +128,8 @@ static int check_options(const IclOptions *o, int synthetic, Error *err) {
     if (!o) return error_set(err, "icl: no options given");
     if (o->k < (synthetic ? 1 : 0))
         return error_set(err, "icl: k must be >= %d (got %d)%s", synthetic ? 1 : 0, o->k,
-                         synthetic ? ": a synthetic query must appear among the demonstrations" : "");
+                         synthetic ? ": a synthetic query must appear among the demonstrations"
+                                   : "");
     if (o->orders < 1) return error_set(err, "icl: orders must be >= 1 (got %d)", o->orders);
     if (o->episodes < 1) return error_set(err, "icl: episodes must be >= 1 (got %d)", o->episodes);
     if (o->max_context < 2)
@@ -134,31 +141,37 @@ static int check_options(const IclOptions *o, int synthetic, Error *err) {
 static int check_dataset(const IclDataset *d, int check_utf8, int *n_train, int *n_test,
                          Error *err) {
     if (!d || d->n <= 0) return error_set(err, "icl: the dataset is empty");
-    if (!d->text || !d->label || !d->is_test) return error_set(err, "icl: the dataset has no text, label or split arrays");
+    if (!d->text || !d->label || !d->is_test)
+        return error_set(err, "icl: the dataset has no text, label or split arrays");
     if (d->n_labels < 2 || !d->label_names)
         return error_set(err, "icl: the dataset needs at least 2 labels (has %d)", d->n_labels);
     for (int c = 0; c < d->n_labels; c++) {
         const char *s = d->label_names[c];
         if (!s || !*s) return error_set(err, "icl: label %d has an empty name", c);
         if (strchr(s, '\n') || strchr(s, '\r'))
-            return error_set(err, "icl: label '%s' contains a line break, which would break the episode format", s);
+            return error_set(
+                err, "icl: label '%s' contains a line break, which would break the episode format",
+                s);
         if (check_utf8 && utf8_first_invalid(s, strlen(s)) >= 0)
             return error_set(err, "icl: label %d's name is not valid UTF-8", c);
         for (int c2 = 0; c2 < c; c2++)
             if (strcmp(s, d->label_names[c2]) == 0)
-                return error_set(err, "icl: label name '%s' appears twice (labels %d and %d)", s, c2, c);
+                return error_set(err, "icl: label name '%s' appears twice (labels %d and %d)", s,
+                                 c2, c);
     }
     int *train_count = xcalloc((size_t)d->n_labels, sizeof(int));
     int tr = 0, te = 0, rc = 0;
     for (int i = 0; i < d->n && rc == 0; i++) {
         if (d->label[i] < 0 || d->label[i] >= d->n_labels)
-            rc = error_set(err, "icl: example %d has label %d, outside [0, %d)", i, d->label[i], d->n_labels);
+            rc = error_set(err, "icl: example %d has label %d, outside [0, %d)", i, d->label[i],
+                           d->n_labels);
         else if (!d->text[i])
             rc = error_set(err, "icl: example %d has no text", i);
         else if (check_utf8 && utf8_first_invalid(d->text[i], strlen(d->text[i])) >= 0)
             rc = error_set(err, "icl: example %d's text is not valid UTF-8 (byte %ld)", i,
                            utf8_first_invalid(d->text[i], strlen(d->text[i])));
-        else if (d->is_test[i]) te++;
+        else if (d->is_test[i])
+            te++;
         else {
             tr++;
             train_count[d->label[i]]++;
@@ -166,11 +179,14 @@ static int check_dataset(const IclDataset *d, int check_utf8, int *n_train, int 
     }
     for (int c = 0; c < d->n_labels && rc == 0; c++)
         if (train_count[c] == 0)
-            rc = error_set(err, "icl: label '%s' has no example in the train split; class-balanced demonstrations need every class there (re-split, or drop the label)",
+            rc = error_set(err,
+                           "icl: label '%s' has no example in the train split; class-balanced "
+                           "demonstrations need every class there (re-split, or drop the label)",
                            d->label_names[c]);
     free(train_count);
     if (rc) return rc;
-    if (te == 0) return error_set(err, "icl: the dataset has no test example (is_test == 1) to query");
+    if (te == 0)
+        return error_set(err, "icl: the dataset has no test example (is_test == 1) to query");
     *n_train = tr;
     *n_test = te;
     return 0;
@@ -179,7 +195,8 @@ static int check_dataset(const IclDataset *d, int check_utf8, int *n_train, int 
 static int check_model(const Model *m, const Tokenizer *tok, Error *err) {
     if (!m || !tok) return error_set(err, "icl: no model or tokenizer given");
     if (m->cfg.vocab_size < tok->vocab_size)
-        return error_set(err, "icl: the model's vocabulary (%d) is smaller than tokenizer '%s''s (%d)",
+        return error_set(err,
+                         "icl: the model's vocabulary (%d) is smaller than tokenizer '%s''s (%d)",
                          m->cfg.vocab_size, tok->name, tok->vocab_size);
     return 0;
 }
@@ -199,7 +216,8 @@ static void split_build(const IclDataset *d, Split *sp) {
     sp->class_off = xcalloc((size_t)C + 1, sizeof(int));
     sp->n_train = sp->n_test = 0;
     for (int i = 0; i < d->n; i++) {
-        if (d->is_test[i]) sp->n_test++;
+        if (d->is_test[i])
+            sp->n_test++;
         else {
             sp->n_train++;
             sp->class_off[d->label[i] + 1]++;
@@ -212,8 +230,10 @@ static void split_build(const IclDataset *d, Split *sp) {
     memcpy(fill, sp->class_off, sizeof(int) * (size_t)C);
     int t = 0;
     for (int i = 0; i < d->n; i++) {
-        if (d->is_test[i]) sp->test[t++] = i;
-        else sp->train[fill[d->label[i]]++] = i;
+        if (d->is_test[i])
+            sp->test[t++] = i;
+        else
+            sp->train[fill[d->label[i]]++] = i;
     }
     free(fill);
 }
@@ -384,7 +404,8 @@ int icl_episode(const IclDataset *d, const IclOptions *o, int episode, int order
     if (o->k > n_train)
         return error_set(err, "icl: k = %d exceeds the %d train examples", o->k, n_train);
     if (episode < 0 || order < 0 || order >= o->orders)
-        return error_set(err, "icl: episode %d / ordering %d out of range (orders = %d)", episode, order, o->orders);
+        return error_set(err, "icl: episode %d / ordering %d out of range (orders = %d)", episode,
+                         order, o->orders);
     DataCtx c;
     datactx_init(&c, d, o);
     int rc = data_episode(&c, episode, order, ep, err);
@@ -395,9 +416,9 @@ int icl_episode(const IclDataset *d, const IclOptions *o, int episode, int order
 // ---- Synthetic draws ----------------------------------------------------------------------
 
 static const char *const SYNTH_LABELS[ICL_SYNTH_MAX_CLASSES] = {
-    "red", "blue", "green", "gold", "pink", "gray", "cat", "dog", "cow", "pig", "owl",
-    "fox", "bee", "ant", "sun", "moon", "star", "rain", "snow", "wind", "tree", "leaf",
-    "rock", "sand", "cup", "pen", "box", "key", "hat", "map", "car", "bus"};
+    "red",  "blue", "green", "gold", "pink", "gray", "cat",  "dog",  "cow",  "pig",  "owl",
+    "fox",  "bee",  "ant",   "sun",  "moon", "star", "rain", "snow", "wind", "tree", "leaf",
+    "rock", "sand", "cup",   "pen",  "box",  "key",  "hat",  "map",  "car",  "bus"};
 
 typedef struct {
     char words[ICL_SYNTH_MAX_CLASSES][ICL_SYNTH_WORD_LEN + 1];
@@ -407,7 +428,8 @@ typedef struct {
 
 static int check_classes(int n_classes, Error *err) {
     if (n_classes < 2 || n_classes > ICL_SYNTH_MAX_CLASSES)
-        return error_set(err, "icl: synthetic n_classes must be in [2, %d] (got %d)", ICL_SYNTH_MAX_CLASSES, n_classes);
+        return error_set(err, "icl: synthetic n_classes must be in [2, %d] (got %d)",
+                         ICL_SYNTH_MAX_CLASSES, n_classes);
     return 0;
 }
 
@@ -508,7 +530,8 @@ int icl_synthetic_episode(int n_classes, const IclOptions *o, int episode, int o
     memset(ep, 0, sizeof *ep);
     if (check_options(o, 1, err) || check_classes(n_classes, err)) return -1;
     if (episode < 0 || order < 0 || order >= o->orders)
-        return error_set(err, "icl: episode %d / ordering %d out of range (orders = %d)", episode, order, o->orders);
+        return error_set(err, "icl: episode %d / ordering %d out of range (orders = %d)", episode,
+                         order, o->orders);
     SynthCtx c = {n_classes, o, gsl_rng_alloc(gsl_rng_mt19937)};
     int rc = synth_episode(&c, episode, order, ep, err);
     gsl_rng_free(c.rng);
@@ -544,7 +567,8 @@ static int cands_encode(Tokenizer *tok, int n, const char *const *names, Cands *
         sb_str(&b, names[i]);
         sb_str(&b, "\n");
         long L = encode_new(tok, b.p, b.n, &c->tok[i]);
-        if (L <= 0) rc = error_set(err, "icl: cannot tokenise label '%s'", names[i]);
+        if (L <= 0)
+            rc = error_set(err, "icl: cannot tokenise label '%s'", names[i]);
         else {
             c->len[i] = (int)L;
             if (L > c->maxlen) c->maxlen = (int)L;
@@ -687,7 +711,9 @@ static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn,
             size_t n;
             char *text = icl_format_prompt(&ep, &n);
             long P = rc ? 0 : encode_new(tok, text, n, &prompt[(size_t)e * S + s]);
-            if (P < 0) rc = error_set(err, "icl: cannot tokenise the prompt of episode %d (invalid UTF-8?)", e);
+            if (P < 0)
+                rc = error_set(err,
+                               "icl: cannot tokenise the prompt of episode %d (invalid UTF-8?)", e);
             plen[(size_t)e * S + s] = (int)P;
             int need = 1 + (int)P + cands[e].maxlen;
             if (rc == 0 && need > r->max_tokens) r->max_tokens = need;
@@ -698,7 +724,8 @@ static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn,
     if (rc == 0 && r->fits) {
         int C_max = 0;
         for (int e = 0; e < E; e++) C_max = cands[e].n > C_max ? cands[e].n : C_max;
-        double *ls = xmalloc(sizeof(double) * (size_t)C_max), *lm = xmalloc(sizeof(double) * (size_t)C_max);
+        double *ls = xmalloc(sizeof(double) * (size_t)C_max),
+               *lm = xmalloc(sizeof(double) * (size_t)C_max);
         r->pred = xmalloc(sizeof(int) * (size_t)E * S);
         r->pred_norm = xmalloc(sizeof(int) * (size_t)E * S);
         // Score in order of length (stable), so equal padded lengths run back to back and the
@@ -708,7 +735,8 @@ static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn,
         long *byT = xmalloc(sizeof(long) * (size_t)n_at);
         for (long a = 0; a < n_at; a++) {
             long v = (long)(plen[a] + cands[a / S].maxlen), j = a;
-            for (; j > 0 && plen[byT[j - 1]] + cands[byT[j - 1] / S].maxlen > v; j--) byT[j] = byT[j - 1];
+            for (; j > 0 && plen[byT[j - 1]] + cands[byT[j - 1] / S].maxlen > v; j--)
+                byT[j] = byT[j - 1];
             byT[j] = a;
         }
         for (long i = 0; i < n_at; i++) {

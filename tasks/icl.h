@@ -59,15 +59,15 @@
 // a single candidate row is always allowed. icl_set_batch_budget changes it.
 #define ICL_ACT_BUDGET_BYTES (512L << 20)
 // Synthetic family: input words are this many lowercase letters; at most this many classes.
-#define ICL_SYNTH_WORD_LEN 5
+#define ICL_SYNTH_WORD_LEN    5
 #define ICL_SYNTH_MAX_CLASSES 32
 
-typedef struct {               // a labelled set, already loaded and split by the caller
+typedef struct { // a labelled set, already loaded and split by the caller
     int n;
-    const char *const *text;   // (n) UTF-8
-    const int *label;          // (n) in [0, n_labels)
-    const unsigned char *is_test; // (n) 1: test split (queries), 0: train (demonstrations)
-    int n_labels;              // >= 2; every label needs a train example
+    const char *const *text;        // (n) UTF-8
+    const int *label;               // (n) in [0, n_labels)
+    const unsigned char *is_test;   // (n) 1: test split (queries), 0: train (demonstrations)
+    int n_labels;                   // >= 2; every label needs a train example
     const char *const *label_names; // (n_labels) distinct, non-empty, no newline
 } IclDataset;
 
@@ -82,17 +82,17 @@ typedef struct {
 
 typedef struct {
     int k, episodes, orders;
-    int fits;        // 1 if every episode fit in max_context; 0: nothing was scored (see below)
-    int max_tokens;  // longest episode: 1 + prompt + longest candidate, in tokens
-    double accuracy, accuracy_norm; // mean over episodes and orderings: argmax of the summed
-                                    // label log-likelihood / of the per-token mean
+    int fits;       // 1 if every episode fit in max_context; 0: nothing was scored (see below)
+    int max_tokens; // longest episode: 1 + prompt + longest candidate, in tokens
+    double accuracy, accuracy_norm;     // mean over episodes and orderings: argmax of the summed
+                                        // label log-likelihood / of the per-token mean
     double best_minus_worst, order_std; // over the orderings' accuracies (order_accuracy):
                                         // max - min, and gsl_stats_sd (NaN when orders == 1)
     double *order_accuracy; // (orders) accuracy (summed log-likelihood) of each ordering
     // Per-sample records.
-    int *pred, *pred_norm;  // (episodes, orders) predicted label index
-    int *truth;             // (episodes) the query's label
-    int *query;             // (episodes) dataset index of the query; -1 for synthetic episodes
+    int *pred, *pred_norm; // (episodes, orders) predicted label index
+    int *truth;            // (episodes) the query's label
+    int *query;            // (episodes) dataset index of the query; -1 for synthetic episodes
 } IclResult;
 
 // Score a model on d at o->k shots. Returns 0 and fills r (free it with icl_result_free), or -1

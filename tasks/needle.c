@@ -10,18 +10,18 @@
 
 // Even entries are the training pool, odd entries the evaluation pool: no city is shared.
 static const char *const CITIES[] = {
-    "Lisbon",    "Nairobi",   "Oslo",       "Lima",      "Osaka",     "Quito",     "Dublin",
-    "Hanoi",     "Zagreb",    "Accra",      "Bergen",    "Tbilisi",   "Seville",   "Montevideo",
-    "Krakow",    "Auckland",  "Bordeaux",   "Casablanca", "Reykjavik", "Tallinn",  "Valparaiso",
-    "Kyoto",     "Marseille", "Windhoek",   "Porto",     "Cusco",     "Geneva",    "Ljubljana",
-    "Adelaide",  "Dakar",     "Antwerp",    "Bratislava", "Halifax",   "Asuncion", "Tampere",
-    "Mombasa",   "Salzburg",  "Cordoba",    "Gdansk",    "Busan",     "Florence",  "Kathmandu",
-    "Glasgow",   "Kampala",   "Seattle",    "Tashkent",  "Palermo",   "Medellin",  "Dresden",
-    "Manila",    "Toulouse",  "Bishkek",    "Denver",    "Kigali",    "Granada",   "Vilnius",
-    "Perth",     "Tunis",     "Uppsala",    "Sarajevo",  "Memphis",   "Lusaka",    "Bologna",
-    "Riga",      "Calgary",   "Muscat",     "Heidelberg", "Cebu",     "Nantes",    "Yerevan",
-    "Boston",    "Harare",    "Valencia",   "Skopje",    "Hobart",    "Fez",       "Lyon",
-    "Chisinau",  "Phoenix",   "Maputo",
+    "Lisbon",   "Nairobi",   "Oslo",     "Lima",       "Osaka",     "Quito",    "Dublin",
+    "Hanoi",    "Zagreb",    "Accra",    "Bergen",     "Tbilisi",   "Seville",  "Montevideo",
+    "Krakow",   "Auckland",  "Bordeaux", "Casablanca", "Reykjavik", "Tallinn",  "Valparaiso",
+    "Kyoto",    "Marseille", "Windhoek", "Porto",      "Cusco",     "Geneva",   "Ljubljana",
+    "Adelaide", "Dakar",     "Antwerp",  "Bratislava", "Halifax",   "Asuncion", "Tampere",
+    "Mombasa",  "Salzburg",  "Cordoba",  "Gdansk",     "Busan",     "Florence", "Kathmandu",
+    "Glasgow",  "Kampala",   "Seattle",  "Tashkent",   "Palermo",   "Medellin", "Dresden",
+    "Manila",   "Toulouse",  "Bishkek",  "Denver",     "Kigali",    "Granada",  "Vilnius",
+    "Perth",    "Tunis",     "Uppsala",  "Sarajevo",   "Memphis",   "Lusaka",   "Bologna",
+    "Riga",     "Calgary",   "Muscat",   "Heidelberg", "Cebu",      "Nantes",   "Yerevan",
+    "Boston",   "Harare",    "Valencia", "Skopje",     "Hobart",    "Fez",      "Lyon",
+    "Chisinau", "Phoenix",   "Maputo",
 };
 #define N_CITIES ((int)(sizeof CITIES / sizeof CITIES[0]))
 
@@ -34,7 +34,8 @@ const char *needle_city(NeedlePool pool, int i) {
 
 // Numbers: training 1000000..5499999, evaluation 5500000..9999999.
 static long draw_number(NeedlePool pool, gsl_rng *rng) {
-    return (pool == NEEDLE_POOL_TRAIN ? 1000000L : 5500000L) + (long)gsl_rng_uniform_int(rng, 4500000);
+    return (pool == NEEDLE_POOL_TRAIN ? 1000000L : 5500000L) +
+           (long)gsl_rng_uniform_int(rng, 4500000);
 }
 
 static int *encode(Tokenizer *tok, const char *text, int *n) {
@@ -62,10 +63,13 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
                 NeedlePool pool, gsl_rng *rng, Error *err) {
     memset(s, 0, sizeof *s);
     int N = spec->n_needles, R = spec->n_queried;
-    if (N < 1 || N > NEEDLE_MAX) return error_set(err, "needles N = %d: expected 1 to %d", N, NEEDLE_MAX);
+    if (N < 1 || N > NEEDLE_MAX)
+        return error_set(err, "needles N = %d: expected 1 to %d", N, NEEDLE_MAX);
     if (R < 1 || R > N) return error_set(err, "queried needles R = %d: expected 1 to N = %d", R, N);
-    if (!(spec->depth >= 0 && spec->depth <= 1)) return error_set(err, "depth %g is outside [0, 1]", spec->depth);
-    if (N > needle_n_cities(pool)) return error_set(err, "N = %d exceeds the %d cities of the pool", N, needle_n_cities(pool));
+    if (!(spec->depth >= 0 && spec->depth <= 1))
+        return error_set(err, "depth %g is outside [0, 1]", spec->depth);
+    if (N > needle_n_cities(pool))
+        return error_set(err, "N = %d exceeds the %d cities of the pool", N, needle_n_cities(pool));
     s->n_needles = N;
     s->n_queried = R;
     size_t ncity = (size_t)needle_n_cities(pool);
@@ -77,15 +81,18 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
     for (int i = 0; i < N; i++) {
         s->city[i] = all[i];
         s->number[i] = draw_number(pool, rng);
-        snprintf(text, sizeof text, " The special magic number for %s is: %07ld.", needle_city(pool, all[i]),
-                 s->number[i]);
+        snprintf(text, sizeof text, " The special magic number for %s is: %07ld.",
+                 needle_city(pool, all[i]), s->number[i]);
         needle_tok[i] = encode(tok, text, &needle_len[i]);
         total_needles += needle_len[i];
     }
     free(all);
     for (int r = 0; r < R; r++) {
         const char *c = needle_city(pool, s->city[r]);
-        snprintf(text, sizeof text, "\nQuestion: What is the special magic number for %s?\nAnswer: The special magic number for %s is:", c, c);
+        snprintf(text, sizeof text,
+                 "\nQuestion: What is the special magic number for %s?\nAnswer: The special magic "
+                 "number for %s is:",
+                 c, c);
         int nq, na;
         int *q = encode(tok, text, &nq);
         snprintf(text, sizeof text, " %07ld", s->number[r]);
@@ -102,10 +109,13 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
     long H = (long)spec->length - total_needles - max_query;
     int rc = 0;
     if (H < 16)
-        rc = error_set(err, "context length %d is too short for %d needles and the query (%d tokens); give at least %d",
+        rc = error_set(err,
+                       "context length %d is too short for %d needles and the query (%d tokens); "
+                       "give at least %d",
                        spec->length, N, total_needles + max_query, total_needles + max_query + 16);
     else if (n_hay < H + 1)
-        rc = error_set(err, "the haystack text has %ld tokens; %ld are needed for length %d", n_hay, H, spec->length);
+        rc = error_set(err, "the haystack text has %ld tokens; %ld are needed for length %d", n_hay,
+                       H, spec->length);
     if (rc == 0) {
         long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(n_hay - H));
         const int *h = hay + start;
@@ -123,7 +133,8 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
         at[0] = bounds[best];
         // Distractors at random sentence boundaries (the haystack's end is one only for the
         // answer needle at depth 1).
-        for (int i = 1; i < N; i++) at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)(nb - 1))];
+        for (int i = 1; i < N; i++)
+            at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)(nb - 1))];
         free(bounds);
         // Lay out haystack and needles in position order (ties in needle order).
         s->n_context = (int)(H + total_needles);
@@ -131,8 +142,10 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
         int order[NEEDLE_MAX];
         for (int i = 0; i < N; i++) order[i] = i;
         for (int i = 1; i < N; i++)
-            for (int j = i; j > 0 && (at[order[j - 1]] > at[order[j]] ||
-                                      (at[order[j - 1]] == at[order[j]] && order[j - 1] > order[j])); j--) {
+            for (int j = i;
+                 j > 0 && (at[order[j - 1]] > at[order[j]] ||
+                           (at[order[j - 1]] == at[order[j]] && order[j - 1] > order[j]));
+                 j--) {
                 int t = order[j];
                 order[j] = order[j - 1];
                 order[j - 1] = t;
@@ -210,11 +223,14 @@ void needle_score(Model *m, const NeedleSample *s, NeedleScore *out) {
         for (int l = 0; l < m->cfg.n_layer && l < 64; l++) {
             double on = 0.0, rest = 0.0;
             for (int h = 0; h < ad.n_heads; h++) {
-                attention_final_map(A, m->la[l].maps, 0, h, model_lambda(m, l), model_gamma(m, l), &ad);
+                attention_final_map(A, m->la[l].maps, 0, h, model_lambda(m, l), model_gamma(m, l),
+                                    &ad);
                 const float *row = A + (long)q * T;
                 for (int j = 0; j < T; j++) {
-                    if (j >= s->needle_start[0] && j < s->needle_end[0]) on += row[j];
-                    else rest += row[j];
+                    if (j >= s->needle_start[0] && j < s->needle_end[0])
+                        on += row[j];
+                    else
+                        rest += row[j];
                 }
             }
             out->mass_needle[l] = on / ad.n_heads;

@@ -16,7 +16,7 @@
 #include "tokenizer.h"
 
 #define NEEDLE_TASK_VERSION 1
-#define NEEDLE_MAX 16
+#define NEEDLE_MAX          16
 
 typedef enum { NEEDLE_POOL_TRAIN = 0, NEEDLE_POOL_EVAL = 1 } NeedlePool;
 
@@ -28,13 +28,14 @@ typedef struct {
 } NeedleSpec;
 
 typedef struct {
-    int *tokens;      // (n) context then the query; the answer follows at answer_pos[r]
-    int n_context;    // tokens before the queries
+    int *tokens;   // (n) context then the query; the answer follows at answer_pos[r]
+    int n_context; // tokens before the queries
     int n_needles, n_queried;
-    int city[NEEDLE_MAX];        // index into the pool's cities
-    long number[NEEDLE_MAX];     // 7-digit numbers
+    int city[NEEDLE_MAX];                                 // index into the pool's cities
+    long number[NEEDLE_MAX];                              // 7-digit numbers
     int needle_start[NEEDLE_MAX], needle_end[NEEDLE_MAX]; // token span of each needle in tokens
-    // One sequence per queried needle r (needle r, in order): tokens[0..n_context) + query r + answer r.
+    // One sequence per queried needle r (needle r, in order): tokens[0..n_context) + query r +
+    // answer r.
     int *query_tokens[NEEDLE_MAX]; // (query_len[r] + answer_len[r])
     int query_len[NEEDLE_MAX], answer_len[NEEDLE_MAX];
 } NeedleSample;
@@ -47,8 +48,8 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
 void needle_free(NeedleSample *s);
 
 typedef struct {
-    int correct[NEEDLE_MAX];    // exact match per queried needle
-    double loglik[NEEDLE_MAX];  // log-likelihood (nats) of the right number
+    int correct[NEEDLE_MAX];   // exact match per queried needle
+    double loglik[NEEDLE_MAX]; // log-likelihood (nats) of the right number
     // Attention from the position that predicts the answer's first token, layer l, averaged
     // over heads, for the first queried needle: mass on its needle tokens and on all others.
     double mass_needle[64], mass_rest[64];

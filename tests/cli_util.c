@@ -119,7 +119,8 @@ static herr_t compare_one(hid_t g, const char *name, const H5L_info_t *info, voi
 
 int h5_group_diff(const char *a, const char *b, const char *group, char *first_diff, size_t cap) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT), fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fa = H5Fopen(a, H5F_ACC_RDONLY, H5P_DEFAULT),
+          fb = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (fa < 0 || fb < 0) return -1;
     hid_t ga = H5Gopen2(fa, group, H5P_DEFAULT), gb = H5Gopen2(fb, group, H5P_DEFAULT);
     if (ga < 0 || gb < 0) return -1;

@@ -29,8 +29,8 @@ int h5_group_diff(const char *a, const char *b, const char *group, char *first_d
 
 // Common tiny-model settings for CLI training tests.
 #define TINY_SETS                                                                                  \
-    "--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 "                       \
-    "--set train.seq_len=32 --set train.batch_size=2 --set train.warmup=2 "                      \
+    "--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 "                         \
+    "--set train.seq_len=32 --set train.batch_size=2 --set train.warmup=2 "                        \
     "--set train.eval_batches=2 --set train.log_every=100 "
 
 #endif

@@ -37,8 +37,8 @@ void direction_signs(float *dir, long n, unsigned seed) {
     }
 }
 
-DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens,
-                               const int *targets, int B, int T, double h, unsigned seed) {
+DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens, const int *targets,
+                               int B, int T, double h, unsigned seed) {
     int n = (int)pi->numel;
     float *w = m->params + pi->offset;
     float *saved = malloc(sizeof(float) * n);

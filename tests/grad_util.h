@@ -19,8 +19,8 @@ void direction_signs(float *dir, long n, unsigned seed);
 
 // Directional finite-difference check of d(mean NLL)/d(tensor) along a random +-1 direction,
 // central differences with step h; the model's loss is evaluated in fp32 with a double sum.
-DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens,
-                               const int *targets, int B, int T, double h, unsigned seed);
+DirCheck model_direction_check(Model *m, const ParamInfo *pi, const int *tokens, const int *targets,
+                               int B, int T, double h, unsigned seed);
 
 // A small deterministic generator for test data (64-bit LCG, top bits).
 typedef struct {

@@ -103,7 +103,8 @@ Test(audit, bf16_rounding_bit_patterns) {
     }
     cr_assert(round_to_precision(1.0f + 0x1p-8f, AUDIT_BF16) == 1.0f);
     cr_assert(isnan(round_to_precision(NAN, AUDIT_BF16)));
-    cr_assert(isnan(round_to_precision(fbits(0x7f800001u), AUDIT_BF16)), "a NaN with a low payload");
+    cr_assert(isnan(round_to_precision(fbits(0x7f800001u), AUDIT_BF16)),
+              "a NaN with a low payload");
     cr_assert(round_to_precision(0.3f, AUDIT_FP32) == 0.3f);
 }
 
@@ -111,20 +112,20 @@ Test(audit, fp16_rounding_values) {
     struct {
         float in, out;
     } cases[] = {
-        {65504.0f, 65504.0f},             // fp16 max
-        {65519.0f, 65504.0f},             // below the overflow tie
-        {65520.0f, INFINITY},             // the tie between 65504 and 65536 -> even -> overflow
+        {65504.0f, 65504.0f}, // fp16 max
+        {65519.0f, 65504.0f}, // below the overflow tie
+        {65520.0f, INFINITY}, // the tie between 65504 and 65536 -> even -> overflow
         {-65520.0f, -INFINITY},
         {1e6f, INFINITY},
-        {0x1p-24f, 0x1p-24f},             // smallest subnormal
-        {0x1p-25f, 0.0f},                 // tie between 0 and 2^-24 -> even (0)
-        {0x1.8p-25f, 0x1p-24f},           // above the tie
-        {3 * 0x1p-25f, 0x1p-23f},         // 1.5 quanta -> 2 (even)
-        {5 * 0x1p-25f, 0x1p-23f},         // 2.5 quanta -> 2 (even)
+        {0x1p-24f, 0x1p-24f},     // smallest subnormal
+        {0x1p-25f, 0.0f},         // tie between 0 and 2^-24 -> even (0)
+        {0x1.8p-25f, 0x1p-24f},   // above the tie
+        {3 * 0x1p-25f, 0x1p-23f}, // 1.5 quanta -> 2 (even)
+        {5 * 0x1p-25f, 0x1p-23f}, // 2.5 quanta -> 2 (even)
         {1e-8f, 0.0f},
-        {0x1p-14f, 0x1p-14f},             // smallest normal
-        {0x1p-14f - 0x1p-26f, 0x1p-14f},  // subnormal range rounding up into the normals
-        {1.0f + 0x1p-11f, 1.0f},          // tie, even -> down
+        {0x1p-14f, 0x1p-14f},                  // smallest normal
+        {0x1p-14f - 0x1p-26f, 0x1p-14f},       // subnormal range rounding up into the normals
+        {1.0f + 0x1p-11f, 1.0f},               // tie, even -> down
         {1.0f + 3 * 0x1p-11f, 1.0f + 0x1p-9f}, // tie, odd -> up
         {1.0f + 0x1p-10f, 1.0f + 0x1p-10f},
         {0.1f, 0.0999755859375f},
@@ -181,8 +182,12 @@ Test(audit, histogram_bins) {
         audit_hist_bounds(b, &lo, &hi);
         audit_hist_bounds(AUDIT_HIST_BINS - 1 - b, &lo2, &hi2);
         cr_assert(lo == -hi2 && hi == -lo2, "bin %d is not the mirror of bin %d", b, 40 - b);
-        double mid = isinf(lo) ? hi * 2 : isinf(hi) ? lo * 2 : b == 20 ? 0.0 : sqrt(lo * hi) * (lo < 0 ? -1 : 1);
-        cr_assert(audit_hist_bin(mid) == b, "bin of %g is %d, want %d", mid, audit_hist_bin(mid), b);
+        double mid = isinf(lo)   ? hi * 2
+                     : isinf(hi) ? lo * 2
+                     : b == 20   ? 0.0
+                                 : sqrt(lo * hi) * (lo < 0 ? -1 : 1);
+        cr_assert(audit_hist_bin(mid) == b, "bin of %g is %d, want %d", mid, audit_hist_bin(mid),
+                  b);
         if (b + 1 < AUDIT_HIST_BINS) {
             double lo3, hi3;
             audit_hist_bounds(b + 1, &lo3, &hi3);
@@ -340,7 +345,8 @@ Test(audit, logit_topk_median_overflow) {
                   s.logit_median, lo, hi);
         cr_assert(s.logit_overflow == want_over[p], "%s overflow %ld", audit_precision_name(p),
                   s.logit_overflow);
-        CLOSE(s.logit_overflow_margin, 76800.0 / audit_precision_max(p), 1e-12 * 76800.0 / audit_precision_max(p), "margin");
+        CLOSE(s.logit_overflow_margin, 76800.0 / audit_precision_max(p),
+              1e-12 * 76800.0 / audit_precision_max(p), "margin");
     }
     // Other heads saw their own logits; pooling over heads keeps the top-1.
     AuditHeadSummary all;
@@ -394,7 +400,8 @@ Test(audit, dint_tied_rows_fp32_vs_bf16) {
         high32 += high ? s32.hist[b] : 0;
         highb += high ? sb.hist[b] : 0;
     }
-    cr_assert(high32 == 0 && highb > 0, "rows with |dev| >= 1e-4: fp32 %ld, bf16 %ld", high32, highb);
+    cr_assert(high32 == 0 && highb > 0, "rows with |dev| >= 1e-4: fp32 %ld, bf16 %ld", high32,
+              highb);
     free3(st);
     model_free(&m);
 }
@@ -449,8 +456,10 @@ Test(audit, fp32_matches_attention_final_map) {
                 cr_assert(s.max_abs_dev < 1e-5, "config %zu layer %d head %d: |dev| %g", c, l, h,
                           s.max_abs_dev);
                 cr_assert(st.head[l * ad.n_heads + h].entries == entries);
-                if (ad.n_maps == 2) cr_assert(s.frac_negative > 0.0, "DIFF/DINT maps have negatives");
-                else cr_assert(s.frac_negative == 0.0 && isnan(s.entropy_a2));
+                if (ad.n_maps == 2)
+                    cr_assert(s.frac_negative > 0.0, "DIFF/DINT maps have negatives");
+                else
+                    cr_assert(s.frac_negative == 0.0 && isnan(s.entropy_a2));
             }
         }
         free(A);
@@ -489,8 +498,10 @@ Test(audit, leakage_probe_per_variant) {
                       c, ts[k], r.changed_before_t);
             cr_assert(r.changed_from_t == 1, "config %zu t=%d: the change had no effect", c, ts[k]);
             cr_assert(r.replacement == (tok[ts[k]] + 1) % 31);
-            if (cfgs[c].leaks) cr_assert(r.first_changed == 0 && r.max_abs_diff_before > 0.0);
-            else cr_assert(r.first_changed == ts[k] && r.max_abs_diff_before == 0.0);
+            if (cfgs[c].leaks)
+                cr_assert(r.first_changed == 0 && r.max_abs_diff_before > 0.0);
+            else
+                cr_assert(r.first_changed == ts[k] && r.max_abs_diff_before == 0.0);
             int flag = -1;
             cr_assert(audit_leakage(&m, tok, T, ts[k], &flag) == 0 && flag == cfgs[c].leaks);
         }

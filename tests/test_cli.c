@@ -56,8 +56,9 @@ Test(cli, bad_config_keys_and_values) {
     snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --config '%s'",
              sotu_dir(), dir, ini);
     expect_error(cmd, 2, "bad.ini:4: unknown config key 'train.stepz'");
-    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --config '%s/none.ini'",
-             sotu_dir(), dir, dir);
+    snprintf(cmd, sizeof cmd,
+             "train --variant dint --data '%s' --out '%s/x.h5' --config '%s/none.ini'", sotu_dir(),
+             dir, dir);
     expect_error(cmd, 2, "cannot open config file");
     snprintf(cmd, sizeof cmd, "%s/x.h5", dir);
     cr_assert(!file_exists(cmd));
@@ -67,7 +68,8 @@ Test(cli, bad_data) {
     const char *dir = scratch_dir("cli_data");
     char path[1024];
     snprintf(cmd, sizeof cmd, "train --variant dint --data '%s/missing' --out '%s/x.h5'", dir, dir);
-    expect_error(cmd, 2, "is neither a path nor a known corpus (known: sotu, moby-dick, brown, kjv)");
+    expect_error(cmd, 2,
+                 "is neither a path nor a known corpus (known: sotu, moby-dick, brown, kjv)");
     snprintf(path, sizeof path, "%s/empty", dir);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && : > '%s/a.txt'", path, path);
     cr_assert_eq(system(cmd), 0);
@@ -91,9 +93,11 @@ Test(cli, bad_arguments) {
     const char *dir = scratch_dir("cli_args");
     snprintf(cmd, sizeof cmd, "train --variant dint --data '%s'", sotu_dir());
     expect_error(cmd, 2, "--out RUN.h5 is required");
-    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --seed -3", sotu_dir(), dir);
+    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --seed -3",
+             sotu_dir(), dir);
     expect_error(cmd, 2, "--seed takes a non-negative integer");
-    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --frob", sotu_dir(), dir);
+    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s/x.h5' --frob", sotu_dir(),
+             dir);
     expect_error(cmd, 2, "unknown option '--frob'");
     expect_error("info", 2, "expected one argument");
     snprintf(cmd, sizeof cmd, "train --out '%s/none.h5' --resume", dir);
@@ -105,8 +109,10 @@ Test(cli, corrupt_run_files_are_refused_and_left_alone) {
     const char *dir = scratch_dir("cli_corrupt");
     char good[1024], trunc[1024], flip[1024], junk[1024];
     snprintf(good, sizeof good, "%s/good.h5", dir);
-    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s' " TINY_SETS
-             "--set train.steps=4 --set train.eval_every=2 --stop-at 2", sotu_dir(), good);
+    snprintf(cmd, sizeof cmd,
+             "train --variant dint --data '%s' --out '%s' " TINY_SETS
+             "--set train.steps=4 --set train.eval_every=2 --stop-at 2",
+             sotu_dir(), good);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     size_t n = 0;
     char *bytes = read_all(good, &n);
@@ -138,7 +144,8 @@ Test(cli, corrupt_run_files_are_refused_and_left_alone) {
         int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
         cr_assert_eq(rc, 2, "resume of %s: exit %d; stderr: %s", bad[i], rc, err);
         cr_assert_eq(count_lines(err), 1, "resume of %s: one line expected, got:\n%s", bad[i], err);
-        cr_assert(strstr(err, "corrupt") != NULL, "resume of %s should say corrupt: %s", bad[i], err);
+        cr_assert(strstr(err, "corrupt") != NULL, "resume of %s should say corrupt: %s", bad[i],
+                  err);
         if (i != 1) { // the flipped file may still open; its damage shows when reading weights
             snprintf(cmd, sizeof cmd, "info '%s'", bad[i]);
             expect_error(cmd, 2, "corrupt");
@@ -150,8 +157,9 @@ Test(cli, corrupt_run_files_are_refused_and_left_alone) {
         free(after);
     }
     // The good file still reads, unchanged.
-    cr_assert_eq(run_dint((snprintf(cmd, sizeof cmd, "info '%s'", good), cmd), out, sizeof out,
-                          err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_dint((snprintf(cmd, sizeof cmd, "info '%s'", good), cmd), out, sizeof out, err,
+                          sizeof err),
+                 0, "%s", err);
     size_t m = 0;
     char *again = read_all(good, &m);
     cr_assert(m == n && memcmp(again, bytes, n) == 0);

@@ -17,13 +17,16 @@ Test(data, labelled_sets_load_with_their_classes) {
     struct {
         const char *name;
         int n, labels;
-    } sets[] = {{"wordnet-noun", 82115, 26}, {"wordnet-verb", 13767, 15},
-                {"spamassassin", 6046, 2}, {"brown-genres", 500, 15}};
+    } sets[] = {{"wordnet-noun", 82115, 26},
+                {"wordnet-verb", 13767, 15},
+                {"spamassassin", 6046, 2},
+                {"brown-genres", 500, 15}};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         char path[4096];
         DataSource src;
         Error e;
-        cr_assert_eq(data_resolve_labels(sets[i].name, path, sizeof path, &src, &e), 0, "%s", e.msg);
+        cr_assert_eq(data_resolve_labels(sets[i].name, path, sizeof path, &src, &e), 0, "%s",
+                     e.msg);
         cr_assert(strstr(src.packages, "@") != NULL, "%s: no package recorded", sets[i].name);
         LabelledSet s;
         cr_assert_eq(labelled_load(&s, path, 0.2f, 5, &e), 0, "%s", e.msg);
@@ -177,7 +180,8 @@ Test(data, corpus_split_is_fixed_by_its_seed) {
     cr_assert_neq(memcmp(a.doc_split, c.doc_split, 66), 0);
     int count[3] = {0, 0, 0};
     for (int i = 0; i < 66; i++) count[a.doc_split[i]]++;
-    cr_assert(count[1] == 7 && count[2] == 7 && count[0] == 52, "split %d/%d/%d", count[0], count[1], count[2]);
+    cr_assert(count[1] == 7 && count[2] == 7 && count[0] == 52, "split %d/%d/%d", count[0],
+              count[1], count[2]);
     corpus_free(&a);
     corpus_free(&b);
     corpus_free(&c);

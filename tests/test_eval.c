@@ -14,8 +14,11 @@ static char out[1 << 16], err[1 << 16], cmd[8192];
 static const char *make_run(const char *dir) {
     static char path[1024];
     snprintf(path, sizeof path, "%s/run.h5", dir);
-    snprintf(cmd, sizeof cmd, "train --variant dint --data sotu:0.6,needle:0.2,icl:wordnet-noun:0.2 --out '%s' " TINY_SETS
-             "--set train.steps=2 --set train.eval_every=2 --set train.seq_len=256", path);
+    snprintf(
+        cmd, sizeof cmd,
+        "train --variant dint --data sotu:0.6,needle:0.2,icl:wordnet-noun:0.2 --out '%s' " TINY_SETS
+        "--set train.steps=2 --set train.eval_every=2 --set train.seq_len=256",
+        path);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     return path;
 }
@@ -30,12 +33,15 @@ static herr_t first_scale(hid_t did, unsigned dim, hid_t dsid, void *data) {
 Test(eval, tasks_write_their_groups_and_resume_skips_finished_cells) {
     const char *dir = scratch_dir("eval_tasks");
     const char *run = make_run(dir);
-    snprintf(cmd, sizeof cmd, "eval needle --run '%s' --needles 1:1,2:2 --lengths 256,300 --depths 0,1 --samples 2", run);
+    snprintf(cmd, sizeof cmd,
+             "eval needle --run '%s' --needles 1:1,2:2 --lengths 256,300 --depths 0,1 --samples 2",
+             run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "cell 8 of 8") != NULL, "%s", err);
     snprintf(cmd, sizeof cmd, "eval ppl --run '%s' --window 128 --max-docs 2", run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    snprintf(cmd, sizeof cmd, "eval icl --run '%s' --dataset wordnet-noun --shots 0,1 --episodes 2 --orders 2", run);
+    snprintf(cmd, sizeof cmd,
+             "eval icl --run '%s' --dataset wordnet-noun --shots 0,1 --episodes 2 --orders 2", run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
 
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -46,7 +52,8 @@ Test(eval, tasks_write_their_groups_and_resume_skips_finished_cells) {
     hid_t sp = H5Dget_space(ds);
     hsize_t dims[3];
     cr_assert_eq(H5Sget_simple_extent_dims(sp, dims, NULL), 3);
-    cr_assert(dims[0] == 2 && dims[1] == 2 && dims[2] == 2, "shape %llu %llu %llu", dims[0], dims[1], dims[2]);
+    cr_assert(dims[0] == 2 && dims[1] == 2 && dims[2] == 2, "shape %llu %llu %llu", dims[0],
+              dims[1], dims[2]);
     const char *want[3] = {"n_needles", "context_length", "depth"};
     for (int d = 0; d < 3; d++) {
         char name[64] = "";
@@ -73,7 +80,8 @@ Test(eval, tasks_write_their_groups_and_resume_skips_finished_cells) {
     H5Dclose(ds);
     hid_t g = H5Gopen2(f, "/eval/ppl/sotu", H5P_DEFAULT);
     const char *attrs[] = {"tokens", "perplexity", "bits_per_byte", "window", "stride"};
-    for (int i = 0; i < 5; i++) cr_assert(H5Aexists(g, attrs[i]) > 0, "ppl lacks attribute %s", attrs[i]);
+    for (int i = 0; i < 5; i++)
+        cr_assert(H5Aexists(g, attrs[i]) > 0, "ppl lacks attribute %s", attrs[i]);
     H5Gclose(g);
     ds = H5Dopen2(f, "/eval/icl/wordnet-noun/accuracy", H5P_DEFAULT);
     cr_assert(ds >= 0, "no /eval/icl/wordnet-noun/accuracy");
@@ -87,7 +95,9 @@ Test(eval, tasks_write_their_groups_and_resume_skips_finished_cells) {
     // Run again: every cell is done, nothing is recomputed or rewritten.
     size_t n0 = 0, n1 = 0;
     char *before = read_all(run, &n0);
-    snprintf(cmd, sizeof cmd, "eval needle --run '%s' --needles 1:1,2:2 --lengths 256,300 --depths 0,1 --samples 2", run);
+    snprintf(cmd, sizeof cmd,
+             "eval needle --run '%s' --needles 1:1,2:2 --lengths 256,300 --depths 0,1 --samples 2",
+             run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(err, "every cell was already done") != NULL, "%s", err);
     char *after = read_all(run, &n1);
@@ -119,11 +129,13 @@ Test(eval, bad_options_are_one_line_and_leave_the_file_whole) {
         int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
         cr_assert_eq(rc, 2, "%s: exit %d (%s)", cmd, rc, err);
         cr_assert_eq(count_lines(err), 1, "%s: one line expected:\n%s", cmd, err);
-        cr_assert(strstr(err, cases[i].needle) != NULL, "%s: '%s' lacks '%s'", cmd, err, cases[i].needle);
+        cr_assert(strstr(err, cases[i].needle) != NULL, "%s: '%s' lacks '%s'", cmd, err,
+                  cases[i].needle);
     }
     size_t n1 = 0;
     char *after = read_all(run, &n1);
-    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0, "a failed evaluation changed the run file");
+    cr_assert(n0 == n1 && memcmp(before, after, n0) == 0,
+              "a failed evaluation changed the run file");
     free(before);
     free(after);
 }

@@ -57,7 +57,7 @@ typedef struct {
     const char *names[8];
 } ToySet;
 
-static const char *const TOY_WORDS[] = {"apple", "river", "stone", "cloud", "lemon", "tiger",
+static const char *const TOY_WORDS[] = {"apple", "river",  "stone",  "cloud",  "lemon",  "tiger",
                                         "piano", "forest", "candle", "window", "garden", "rocket"};
 
 static void toy_set(ToySet *s, int n, int n_labels, const char *const *names) {
@@ -70,8 +70,12 @@ static void toy_set(ToySet *s, int n, int n_labels, const char *const *names) {
         s->is_test[i] = i % 4 == 3;
     }
     for (int c = 0; c < n_labels; c++) s->names[c] = names[c];
-    s->d = (IclDataset){.n = n, .text = s->text, .label = s->label, .is_test = s->is_test,
-                        .n_labels = n_labels, .label_names = s->names};
+    s->d = (IclDataset){.n = n,
+                        .text = s->text,
+                        .label = s->label,
+                        .is_test = s->is_test,
+                        .n_labels = n_labels,
+                        .label_names = s->names};
 }
 
 static const char *const NAMES3[] = {"yes", "no", "maybe"};
@@ -332,7 +336,8 @@ Test(icl, draws_are_nested_in_k) {
         cr_assert_eq(icl_episode(&s.d, &o7, e, 0, &b, &err), 0, "%s", err.msg);
         cr_assert_eq(a.query_index, b.query_index, "the query does not depend on k");
         for (int i = 0; i < 3; i++)
-            cr_assert(contains(b.demo_index, 7, a.demo_index[i]), "episode %d: demo %d at k=3 missing at k=7", e, a.demo_index[i]);
+            cr_assert(contains(b.demo_index, 7, a.demo_index[i]),
+                      "episode %d: demo %d at k=3 missing at k=7", e, a.demo_index[i]);
         icl_episode_free(&a);
         icl_episode_free(&b);
     }
@@ -345,14 +350,19 @@ Test(icl, demonstrations_from_train_queries_from_test) {
     toy_set(&s, 64, 3, NAMES3);
     Error err;
     for (int alt = 0; alt <= 1; alt++) {
-        IclOptions o = {.k = 7, .max_context = 1024, .episodes = 16, .orders = 3,
-                        .class_alternating = alt, .seed = 21};
+        IclOptions o = {.k = 7,
+                        .max_context = 1024,
+                        .episodes = 16,
+                        .orders = 3,
+                        .class_alternating = alt,
+                        .seed = 21};
         int seen_query[64] = {0};
         for (int e = 0; e < o.episodes; e++)
             for (int so = 0; so < o.orders; so++) {
                 IclEpisode ep;
                 cr_assert_eq(icl_episode(&s.d, &o, e, so, &ep, &err), 0, "%s", err.msg);
-                cr_assert_eq(s.is_test[ep.query_index], 1, "query %d is not a test example", ep.query_index);
+                cr_assert_eq(s.is_test[ep.query_index], 1, "query %d is not a test example",
+                             ep.query_index);
                 cr_assert_eq(ep.query_label, s.label[ep.query_index]);
                 cr_assert_str_eq(ep.query_text, s.text[ep.query_index]);
                 if (so == 0) seen_query[ep.query_index]++;
@@ -362,22 +372,27 @@ Test(icl, demonstrations_from_train_queries_from_test) {
                     cr_assert_eq(s.is_test[i], 0, "demonstration %d is a test example", i);
                     cr_assert_eq(ep.demo_label[j], s.label[i]);
                     cr_assert_str_eq(ep.demo_text[j], s.text[i]);
-                    for (int j2 = 0; j2 < j; j2++) cr_assert_neq(ep.demo_index[j2], i, "repeated demonstration");
+                    for (int j2 = 0; j2 < j; j2++)
+                        cr_assert_neq(ep.demo_index[j2], i, "repeated demonstration");
                     count[ep.demo_label[j]]++;
                     if (alt && j > 0)
                         cr_assert_neq(ep.demo_label[j], ep.demo_label[j - 1],
-                                      "episode %d ordering %d: classes do not alternate at %d", e, so, j);
+                                      "episode %d ordering %d: classes do not alternate at %d", e,
+                                      so, j);
                 }
                 int lo = count[0], hi = count[0];
                 for (int c = 1; c < 3; c++) {
                     lo = count[c] < lo ? count[c] : lo;
                     hi = count[c] > hi ? count[c] : hi;
                 }
-                cr_assert_leq(hi - lo, 1, "class counts %d %d %d not balanced", count[0], count[1], count[2]);
+                cr_assert_leq(hi - lo, 1, "class counts %d %d %d not balanced", count[0], count[1],
+                              count[2]);
                 icl_episode_free(&ep);
             }
         // 16 test examples, 16 episodes: every test example queried once.
-        for (int i = 0; i < 64; i++) cr_assert_eq(seen_query[i], s.is_test[i], "test example %d queried %d times", i, seen_query[i]);
+        for (int i = 0; i < 64; i++)
+            cr_assert_eq(seen_query[i], s.is_test[i], "test example %d queried %d times", i,
+                         seen_query[i]);
     }
 }
 
@@ -394,7 +409,8 @@ Test(icl, orderings_permute_the_same_demonstrations) {
             IclEpisode ep;
             cr_assert_eq(icl_episode(&s.d, &o, e, so, &ep, &err), 0);
             cr_assert_eq(ep.query_index, first.query_index);
-            for (int j = 0; j < o.k; j++) cr_assert(contains(first.demo_index, o.k, ep.demo_index[j]));
+            for (int j = 0; j < o.k; j++)
+                cr_assert(contains(first.demo_index, o.k, ep.demo_index[j]));
             differ += memcmp(ep.demo_index, first.demo_index, sizeof(int) * (size_t)o.k) != 0;
             icl_episode_free(&ep);
         }
@@ -426,9 +442,11 @@ Test(icl, order_spread_is_max_minus_min) {
         hi = fmax(hi, r.order_accuracy[so]);
         mean += r.order_accuracy[so] / o.orders;
     }
-    cr_log_info("order accuracies %.3f %.3f %.3f %.3f %.3f", r.order_accuracy[0], r.order_accuracy[1],
-                r.order_accuracy[2], r.order_accuracy[3], r.order_accuracy[4]);
-    cr_assert_gt(hi - lo, 0.0, "fixture: the orderings should score differently (pick another model seed if core numerics changed)");
+    cr_log_info("order accuracies %.3f %.3f %.3f %.3f %.3f", r.order_accuracy[0],
+                r.order_accuracy[1], r.order_accuracy[2], r.order_accuracy[3], r.order_accuracy[4]);
+    cr_assert_gt(hi - lo, 0.0,
+                 "fixture: the orderings should score differently (pick another model seed if core "
+                 "numerics changed)");
     cr_assert_eq(r.best_minus_worst, hi - lo);
     cr_assert_float_eq(r.order_std, gsl_stats_sd(r.order_accuracy, 1, 5), 1e-15);
     cr_assert_float_eq(r.accuracy, mean, 1e-12);
@@ -534,7 +552,8 @@ Test(icl, context_budget_and_max_shots) {
     IclResult r;
     Error err;
     cr_assert_eq(icl_evaluate(&m, &tok, &s.d, &o, &r, &err), 0, "%s", err.msg);
-    cr_assert_eq(r.fits, 1, "k = max_shots = %d must fit (longest episode %d tokens)", kmax, r.max_tokens);
+    cr_assert_eq(r.fits, 1, "k = max_shots = %d must fit (longest episode %d tokens)", kmax,
+                 r.max_tokens);
     cr_assert_leq(r.max_tokens, ctx);
     icl_result_free(&r);
     // Byte tokens: demonstrations are 33 to 43 bytes, so four more surely overflow.
@@ -582,8 +601,12 @@ Test(icl, synthetic_query_among_demonstrations_with_mapped_label) {
     Error err;
     for (int C = 2; C <= 8; C += 3)
         for (int k = 1; k <= 12; k += 5) {
-            IclOptions o = {.k = k, .max_context = 4096, .episodes = 10, .orders = 2,
-                            .class_alternating = k % 2, .seed = 77};
+            IclOptions o = {.k = k,
+                            .max_context = 4096,
+                            .episodes = 10,
+                            .orders = 2,
+                            .class_alternating = k % 2,
+                            .seed = 77};
             for (int e = 0; e < o.episodes; e++)
                 for (int so = 0; so < o.orders; so++) {
                     IclEpisode ep;
@@ -601,18 +624,22 @@ Test(icl, synthetic_query_among_demonstrations_with_mapped_label) {
                         }
                         label_used[ep.input_label[i]]++;
                     }
-                    for (int c = 0; c < C; c++) cr_assert_eq(label_used[c], 1, "the mapping is one-to-one");
+                    for (int c = 0; c < C; c++)
+                        cr_assert_eq(label_used[c], 1, "the mapping is one-to-one");
                     int found = 0;
                     for (int j = 0; j < k; j++) {
                         int i = ep.demo_index[j];
                         cr_assert_str_eq(ep.demo_text[j], ep.inputs[i]);
-                        cr_assert_eq(ep.demo_label[j], ep.input_label[i], "demonstrations follow the mapping");
+                        cr_assert_eq(ep.demo_label[j], ep.input_label[i],
+                                     "demonstrations follow the mapping");
                         if (strcmp(ep.demo_text[j], ep.query_text) == 0) {
                             found = 1;
                             cr_assert_eq(ep.demo_label[j], ep.query_label);
                         }
                     }
-                    cr_assert(found, "C %d k %d episode %d: query '%s' not among the demonstrations", C, k, e, ep.query_text);
+                    cr_assert(found,
+                              "C %d k %d episode %d: query '%s' not among the demonstrations", C, k,
+                              e, ep.query_text);
                     cr_assert_str_eq(ep.query_text, ep.inputs[ep.query_index]);
                     cr_assert_eq(ep.query_label, ep.input_label[ep.query_index]);
                     icl_episode_free(&ep);
@@ -653,7 +680,8 @@ static int parse_pairs(char *text, char inputs[][64], char labels[][32], int max
     int n = 0;
     char *p = text;
     while (*p && n < max) {
-        cr_assert_eq(strncmp(p, "Input: ", 7), 0, "pair %d does not start with 'Input: ': %s", n, p);
+        cr_assert_eq(strncmp(p, "Input: ", 7), 0, "pair %d does not start with 'Input: ': %s", n,
+                     p);
         p += 7;
         char *nl = strstr(p, "\nLabel: ");
         cr_assert_not_null(nl);
@@ -664,8 +692,10 @@ static int parse_pairs(char *text, char inputs[][64], char labels[][32], int max
         snprintf(labels[n], 32, "%.*s", (int)(end - p), p);
         n++;
         p = end + 1;
-        if (*p == '\n') p++;
-        else cr_assert_eq(*p, '\0', "only the last pair lacks the blank line");
+        if (*p == '\n')
+            p++;
+        else
+            cr_assert_eq(*p, '\0', "only the last pair lacks the blank line");
     }
     return n;
 }
@@ -700,12 +730,14 @@ Test(icl, training_episode_uses_train_split_only) {
             cr_assert_geq(found, 0, "'%s' is not a dataset text", inputs[j]);
             cr_assert_eq(s.is_test[found], 0, "training episode uses test example %d", found);
             cr_assert_str_eq(labels[j], s.names[s.label[found]]);
-            for (int j2 = 0; j2 < j; j2++) cr_assert_str_neq(inputs[j], inputs[j2], "repeated example");
+            for (int j2 = 0; j2 < j; j2++)
+                cr_assert_str_neq(inputs[j], inputs[j2], "repeated example");
         }
         free(text);
     }
     cr_assert_eq(icl_training_episode(&tok, &s.d, 5, rng, out, 10), -1, "too long for cap");
-    cr_assert_eq(icl_training_episode(&tok, &s.d, 48, rng, out, 2048), -1, "no train example left for the query");
+    cr_assert_eq(icl_training_episode(&tok, &s.d, 48, rng, out, 2048), -1,
+                 "no train example left for the query");
     gsl_rng_free(rng);
     tokenizer_close(&tok);
 }
@@ -727,10 +759,12 @@ Test(icl, synthetic_training_episode_answer_follows_mapping) {
         for (int j = 0; j < k; j++) {
             cr_assert_eq(strlen(inputs[j]), ICL_SYNTH_WORD_LEN);
             for (int j2 = 0; j2 < j; j2++)
-                if (strcmp(inputs[j], inputs[j2]) == 0) cr_assert_str_eq(labels[j], labels[j2], "one label per input");
+                if (strcmp(inputs[j], inputs[j2]) == 0)
+                    cr_assert_str_eq(labels[j], labels[j2], "one label per input");
             if (strcmp(inputs[j], inputs[k]) == 0) {
                 found = 1;
-                cr_assert_str_eq(labels[j], labels[k], "the answer follows the demonstrated mapping");
+                cr_assert_str_eq(labels[j], labels[k],
+                                 "the answer follows the demonstrated mapping");
             }
         }
         cr_assert(found, "query input among the demonstrations");

@@ -124,11 +124,14 @@ static void check_matmul_case(int N, int IC, int OC, unsigned seed) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
             double S = 0.0;
-            for (int i = 0; i < IC; i++) S += fabs((double)in[(long)n * IC + i] * w[(long)o * IC + i]);
+            for (int i = 0; i < IC; i++)
+                S += fabs((double)in[(long)n * IC + i] * w[(long)o * IC + i]);
             double e = fabs((double)out_f[(long)n * OC + o] - out_r[(long)n * OC + o]) / S;
             if (!(e <= matmul_tol(IC)) && fails++ < 4)
-                cr_expect(0, "matmul_forward N=%d IC=%d OC=%d out[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
-                          N, IC, OC, n, o, out_f[(long)n * OC + o], out_r[(long)n * OC + o], e);
+                cr_expect(
+                    0,
+                    "matmul_forward N=%d IC=%d OC=%d out[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
+                    N, IC, OC, n, o, out_f[(long)n * OC + o], out_r[(long)n * OC + o], e);
             if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
         }
     snprintf(what, sizeof what, "matmul_forward vs ref N=%d IC=%d OC=%d", N, IC, OC);
@@ -148,27 +151,33 @@ static void check_matmul_case(int N, int IC, int OC, unsigned seed) {
     for (int n = 0; n < N; n++)
         for (int i = 0; i < IC; i++) {
             double S = fabs(din0[(long)n * IC + i]);
-            for (int o = 0; o < OC; o++) S += fabs((double)dout[(long)n * OC + o] * w[(long)o * IC + i]);
+            for (int o = 0; o < OC; o++)
+                S += fabs((double)dout[(long)n * OC + o] * w[(long)o * IC + i]);
             double e = fabs((double)din_f[(long)n * IC + i] - din_r[(long)n * IC + i]) / S;
             if (!(e <= matmul_tol(OC + 1)) && fails++ < 4)
-                cr_expect(0, "matmul_backward N=%d IC=%d OC=%d din[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
-                          N, IC, OC, n, i, din_f[(long)n * IC + i], din_r[(long)n * IC + i], e);
+                cr_expect(
+                    0,
+                    "matmul_backward N=%d IC=%d OC=%d din[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
+                    N, IC, OC, n, i, din_f[(long)n * IC + i], din_r[(long)n * IC + i], e);
             if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
         }
     for (int o = 0; o < OC; o++)
         for (int i = 0; i < IC; i++) {
             double S = fabs(dw0[(long)o * IC + i]);
-            for (int n = 0; n < N; n++) S += fabs((double)dout[(long)n * OC + o] * in[(long)n * IC + i]);
+            for (int n = 0; n < N; n++)
+                S += fabs((double)dout[(long)n * OC + o] * in[(long)n * IC + i]);
             double e = fabs((double)dw_f[(long)o * IC + i] - dw_r[(long)o * IC + i]) / S;
             if (!(e <= matmul_tol(N + 1)) && fails++ < 4)
-                cr_expect(0, "matmul_backward N=%d IC=%d OC=%d dw[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
-                          N, IC, OC, o, i, dw_f[(long)o * IC + i], dw_r[(long)o * IC + i], e);
+                cr_expect(
+                    0,
+                    "matmul_backward N=%d IC=%d OC=%d dw[%d,%d]: fast %.9g ref %.9g (err/S %.3g)",
+                    N, IC, OC, o, i, dw_f[(long)o * IC + i], dw_r[(long)o * IC + i], e);
             if (e > worst || isnan(e)) worst = isnan(e) ? INFINITY : e;
         }
     snprintf(what, sizeof what, "matmul_backward vs ref N=%d IC=%d OC=%d", N, IC, OC);
     cr_log_info("%-58s max |fast-ref|/S = %.2e", what, worst);
-    cr_expect(fails == 0, "%s: %ld elements with |fast-ref| > max(1e-5, (n+2)u) S (worst %.3g)", what,
-              fails, worst);
+    cr_expect(fails == 0, "%s: %ld elements with |fast-ref| > max(1e-5, (n+2)u) S (worst %.3g)",
+              what, fails, worst);
 
     // NULL for one of the two gradients computes the other one alone, bit for bit the same.
     float *din_only = falloc((long)N * IC), *dw_only = falloc((long)OC * IC);
@@ -177,9 +186,11 @@ static void check_matmul_case(int N, int IC, int OC, unsigned seed) {
     matmul_backward(din_only, NULL, dout, in, w, N, IC, OC);
     matmul_backward(NULL, dw_only, dout, in, w, N, IC, OC);
     cr_expect(!memcmp(din_only, din_f, sizeof(float) * N * IC),
-              "matmul_backward N=%d IC=%d OC=%d: din with dw=NULL differs from din with dw", N, IC, OC);
+              "matmul_backward N=%d IC=%d OC=%d: din with dw=NULL differs from din with dw", N, IC,
+              OC);
     cr_expect(!memcmp(dw_only, dw_f, sizeof(float) * OC * IC),
-              "matmul_backward N=%d IC=%d OC=%d: dw with din=NULL differs from dw with din", N, IC, OC);
+              "matmul_backward N=%d IC=%d OC=%d: dw with din=NULL differs from dw with din", N, IC,
+              OC);
     memcpy(din_only, din0, sizeof(float) * N * IC);
     memcpy(dw_only, dw0, sizeof(float) * OC * IC);
     matmul_backward_ref(din_only, NULL, dout, in, w, N, IC, OC);
@@ -218,9 +229,12 @@ Test(matmul, same_bits_on_1_and_2_threads) {
         matmul_backward(din[t], dw[t], dout, in, w, N, IC, OC);
     }
     threads_init(1);
-    cr_expect(!memcmp(out[0], out[1], sizeof(float) * N * OC), "matmul_forward N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
-    cr_expect(!memcmp(din[0], din[1], sizeof(float) * N * IC), "matmul_backward din N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
-    cr_expect(!memcmp(dw[0], dw[1], sizeof(float) * OC * IC), "matmul_backward dw N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
+    cr_expect(!memcmp(out[0], out[1], sizeof(float) * N * OC),
+              "matmul_forward N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
+    cr_expect(!memcmp(din[0], din[1], sizeof(float) * N * IC),
+              "matmul_backward din N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
+    cr_expect(!memcmp(dw[0], dw[1], sizeof(float) * OC * IC),
+              "matmul_backward dw N=%d IC=%d OC=%d: 1 and 2 threads differ", N, IC, OC);
     for (int t = 0; t < 2; t++) free(out[t]), free(din[t]), free(dw[t]);
     free(in), free(w), free(dout);
 }
@@ -335,12 +349,14 @@ static void check_rmsnorm(int with_gain) {
         for (int i = 0; i < C; i++) {
             double num = central_diff(norm_loss, &c, &x[n * C + i], 1e-2f * row_scale[n]);
             double an = (double)din[n * C + i] - din0[n * C + i];
-            CHECK_PAIR(&row, an, num, "rmsnorm %s dx[%d,%d] (row scale %g): analytic %.8g numeric %.8g",
-                       tag, n, i, row_scale[n], an, num);
+            CHECK_PAIR(&row, an, num,
+                       "rmsnorm %s dx[%d,%d] (row scale %g): analytic %.8g numeric %.8g", tag, n, i,
+                       row_scale[n], an, num);
         }
         bw.n += row.n, bw.n_fail += row.n_fail;
         bw.max_abs = fmax(bw.max_abs, row.max_abs), bw.max_rel = fmax(bw.max_rel, row.max_rel);
-        bw.max_ratio = fmax(bw.max_ratio, row.max_ratio), bw.max_scale = fmax(bw.max_scale, row.max_scale);
+        bw.max_ratio = fmax(bw.max_ratio, row.max_ratio),
+        bw.max_scale = fmax(bw.max_scale, row.max_scale);
     }
     snprintf(what, sizeof what, "rmsnorm_backward (%s) dx vs FD", tag);
     finish(&bw, what);
@@ -396,9 +412,10 @@ static void check_rope(int d) {
     char what[128];
 
     // Forward against the spec's interleaved (GPT-J) pairing, angles in double:
-    // out[2i] = x[2i] cos - x[2i+1] sin, out[2i+1] = x[2i+1] cos + x[2i] sin, angle t theta^(-2i/d).
-    // fp32 error: cos/sin tables rounded (u each, angle error from float theta ~ t u), two
-    // products and a sum: <= ~5u (|x0| + |x1|) = 3e-7 (|x0|+|x1|). Tolerance 1e-6 (|x0|+|x1|).
+    // out[2i] = x[2i] cos - x[2i+1] sin, out[2i+1] = x[2i+1] cos + x[2i] sin, angle t
+    // theta^(-2i/d). fp32 error: cos/sin tables rounded (u each, angle error from float theta ~ t
+    // u), two products and a sum: <= ~5u (|x0| + |x1|) = 3e-7 (|x0|+|x1|). Tolerance 1e-6
+    // (|x0|+|x1|).
     long fails = 0;
     double worst = 0.0;
     for (int b = 0; b < B; b++)
@@ -412,13 +429,16 @@ static void check_rope(int d) {
                     double S = fabs(x[ix]) + fabs(x[ix + 1]);
                     double e = fmax(fabs(fx[ix] - r0), fabs(fx[ix + 1] - r1)) / S;
                     if (!(e <= 1e-6) && fails++ < 4)
-                        cr_expect(0, "rope d=%d b=%d t=%d chunk %d pair %d: (%.8g, %.8g) vs spec (%.8g, %.8g)",
+                        cr_expect(0,
+                                  "rope d=%d b=%d t=%d chunk %d pair %d: (%.8g, %.8g) vs spec "
+                                  "(%.8g, %.8g)",
                                   d, b, t, c0 / d, i, fx[ix], fx[ix + 1], r0, r1);
                     if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
                 }
     snprintf(what, sizeof what, "rope_forward d=%d vs spec pairing", d);
     cr_log_info("%-58s max err/(|x0|+|x1|) = %.2e", what, worst);
-    cr_expect(fails == 0, "%s: %ld pairs off by more than 1e-6 (|x0|+|x1|), worst %.3g", what, fails, worst);
+    cr_expect(fails == 0, "%s: %ld pairs off by more than 1e-6 (|x0|+|x1|), worst %.3g", what,
+              fails, worst);
 
     // Position 0 is the identity, bit for bit (cos 0 = 1, sin 0 = 0).
     for (int b = 0; b < B; b++)
@@ -431,9 +451,11 @@ static void check_rope(int d) {
     memcpy(by, y, sizeof(float) * n);
     rope_backward(by, cos_t, sin_t, B, T, C, d);
     double lhs = dot_fd(fx, y, n), rhs = dot_fd(x, by, n), S = 0.0;
-    for (long i = 0; i < n; i += 2) S += (fabs(x[i]) + fabs(x[i + 1])) * (fabs(y[i]) + fabs(y[i + 1]));
-    cr_log_info("rope d=%d adjoint: <rope(x),y> = %.9g, <x,rope_backward(y)> = %.9g, |diff|/S = %.2e",
-                d, lhs, rhs, fabs(lhs - rhs) / S);
+    for (long i = 0; i < n; i += 2)
+        S += (fabs(x[i]) + fabs(x[i + 1])) * (fabs(y[i]) + fabs(y[i + 1]));
+    cr_log_info(
+        "rope d=%d adjoint: <rope(x),y> = %.9g, <x,rope_backward(y)> = %.9g, |diff|/S = %.2e", d,
+        lhs, rhs, fabs(lhs - rhs) / S);
     cr_expect(fabs(lhs - rhs) <= 1e-6 * S,
               "rope d=%d: <rope(x), y> = %.9g but <x, rope_backward(y)> = %.9g (tolerance %.3g)", d,
               lhs, rhs, 1e-6 * S);
@@ -446,7 +468,8 @@ static void check_rope(int d) {
     for (long i = 0; i < n; i += 2)
         inv_err = fmax(inv_err, fmax(fabs(back[i] - x[i]), fabs(back[i + 1] - x[i + 1])) /
                                     (fabs(x[i]) + fabs(x[i + 1])));
-    cr_expect(inv_err <= 1e-6, "rope d=%d: rope_backward(rope_forward(x)) != x (max err %.3g)", d, inv_err);
+    cr_expect(inv_err <= 1e-6, "rope d=%d: rope_backward(rope_forward(x)) != x (max err %.3g)", d,
+              inv_err);
 
     // FD: rope is linear, so no truncation error. One perturbed input reaches the 2 outputs of
     // its pair, each off by <= 2u (|x0| + |x1|) <= 4u per evaluation (|x| <= 1): worst case
@@ -457,7 +480,8 @@ static void check_rope(int d) {
     ErrStats st = err_stats(1e-4, 5e-5);
     for (long i = 0; i < n; i++) {
         double num = central_diff(rope_loss, &c, &x[i], 1e-2f);
-        CHECK_PAIR(&st, by[i], num, "rope d=%d dx[%ld]: analytic %.8g numeric %.8g", d, i, by[i], num);
+        CHECK_PAIR(&st, by[i], num, "rope d=%d dx[%ld]: analytic %.8g numeric %.8g", d, i, by[i],
+                   num);
     }
     snprintf(what, sizeof what, "rope_backward d=%d vs FD", d);
     finish(&st, what);
@@ -498,7 +522,8 @@ Test(swiglu, forward_and_backward) {
     ErrStats fw = err_stats(1e-6, 0.0);
     for (int i = 0; i < N; i++) {
         double ref = gate[i] / (1.0 + exp(-(double)gate[i])) * up[i];
-        CHECK_PAIR(&fw, h[i], ref, "swiglu h[%d] (gate %.6g up %.6g): %.9g vs %.9g", i, gate[i], up[i], h[i], ref);
+        CHECK_PAIR(&fw, h[i], ref, "swiglu h[%d] (gate %.6g up %.6g): %.9g vs %.9g", i, gate[i],
+                   up[i], h[i], ref);
     }
     finish(&fw, "swiglu_forward vs double definition");
 
@@ -513,12 +538,12 @@ Test(swiglu, forward_and_backward) {
     for (int i = 0; i < N; i++) {
         double num = central_diff(swiglu_loss, &c, &gate[i], 1e-2f);
         double an = (double)dgate[i] - dgate0[i];
-        CHECK_PAIR(&st, an, num, "swiglu dgate[%d] (gate %.6g up %.6g): analytic %.8g numeric %.8g", i,
-                   gate[i], up[i], an, num);
+        CHECK_PAIR(&st, an, num, "swiglu dgate[%d] (gate %.6g up %.6g): analytic %.8g numeric %.8g",
+                   i, gate[i], up[i], an, num);
         num = central_diff(swiglu_loss, &c, &up[i], 1e-2f);
         an = (double)dup[i] - dup0[i];
-        CHECK_PAIR(&st, an, num, "swiglu dup[%d] (gate %.6g up %.6g): analytic %.8g numeric %.8g", i,
-                   gate[i], up[i], an, num);
+        CHECK_PAIR(&st, an, num, "swiglu dup[%d] (gate %.6g up %.6g): analytic %.8g numeric %.8g",
+                   i, gate[i], up[i], an, num);
     }
     finish(&st, "swiglu_backward vs FD");
 }
@@ -616,8 +641,9 @@ Test(cross_entropy, forward_and_backward) {
         double tol = 1e-6 * (1.0 + fabs(ref) + spread);
         ref_total += ref;
         tol_total += tol;
-        cr_expect(fabs(nll[n] - ref) <= tol, "cross_entropy row %d (target %d): nll %.9g, direct %.9g", n,
-                  targets[n], nll[n], ref);
+        cr_expect(fabs(nll[n] - ref) <= tol,
+                  "cross_entropy row %d (target %d): nll %.9g, direct %.9g", n, targets[n], nll[n],
+                  ref);
         // Probabilities: x - max rounded (u |x - max| on the exponent, so that much relative on
         // p), expf (2u), 1/sum (u, plus the exponent errors of the other terms), product (u):
         // relative error <= (2 spread + 6) u. Tolerance twice that.
@@ -626,13 +652,15 @@ Test(cross_entropy, forward_and_backward) {
             double p = exp((double)x[v] - mx) / s;
             double e = fabs(probs[n * V + v] - p) / p;
             if (!(e <= prtol) && pfails++ < 4)
-                cr_expect(0, "cross_entropy probs[%d,%d]: %.9g vs %.9g (rel err %.3g, tol %.3g)", n, v,
-                          probs[n * V + v], p, e, prtol);
+                cr_expect(0, "cross_entropy probs[%d,%d]: %.9g vs %.9g (rel err %.3g, tol %.3g)", n,
+                          v, probs[n * V + v], p, e, prtol);
             pworst = fmax(pworst, isnan(e) ? INFINITY : e / prtol);
         }
     }
-    cr_log_info("cross_entropy_forward probabilities vs double softmax: worst rel err/tol %.3f", pworst);
-    cr_expect(pfails == 0, "cross_entropy_forward: %ld probabilities off the double softmax", pfails);
+    cr_log_info("cross_entropy_forward probabilities vs double softmax: worst rel err/tol %.3f",
+                pworst);
+    cr_expect(pfails == 0, "cross_entropy_forward: %ld probabilities off the double softmax",
+              pfails);
     cr_log_info("cross_entropy_forward total %.12g, direct %.12g, |diff| %.2e (tol %.2e)", total,
                 ref_total, fabs(total - ref_total), tol_total);
     cr_expect(fabs(total - ref_total) <= tol_total,
@@ -650,8 +678,9 @@ Test(cross_entropy, forward_and_backward) {
     ErrStats st = err_stats(1e-3, 1e-4);
     for (int i = 0; i < N * V; i++) {
         double num = central_diff(ce_loss, &c, &logits[i], 1e-2f);
-        CHECK_PAIR(&st, dlog[i], num, "cross_entropy dlogits[%d,%d] (target %d): analytic %.8g numeric %.8g",
-                   i / V, i % V, targets[i / V], dlog[i], num);
+        CHECK_PAIR(&st, dlog[i], num,
+                   "cross_entropy dlogits[%d,%d] (target %d): analytic %.8g numeric %.8g", i / V,
+                   i % V, targets[i / V], dlog[i], num);
     }
     finish(&st, "cross_entropy_backward vs FD (scale 0.37)");
 }
@@ -744,16 +773,20 @@ static void spec_attention(SpecOut *so, const AttnCase *c, const ModelConfig *cf
                     for (int j = 0; j <= i; j++) {
                         double s = 0.0;
                         for (int cc = 0; cc < d; cc++)
-                            s += (double)q[((long)b * T + i) * D + qo + cc] * k[((long)b * T + j) * D + qo + cc];
+                            s += (double)q[((long)b * T + i) * D + qo + cc] *
+                                 k[((long)b * T + j) * D + qo + cc];
                         s /= sqrt((double)d);
                         A[m][i * T + j] = s;
                         mx = fmax(mx, s);
                     }
-                    for (int j = 0; j <= i; j++) sum += (A[m][i * T + j] = exp(A[m][i * T + j] - mx));
-                    for (int j = 0; j < T; j++) A[m][i * T + j] = j <= i ? A[m][i * T + j] / sum : 0.0;
+                    for (int j = 0; j <= i; j++)
+                        sum += (A[m][i * T + j] = exp(A[m][i * T + j] - mx));
+                    for (int j = 0; j < T; j++)
+                        A[m][i * T + j] = j <= i ? A[m][i * T + j] / sum : 0.0;
                 }
             }
-            // G: full G_j = (1/N) sum_i A1[i,j]; causal G^(i)_j = (1/i) sum_{m<=i} A1[m,j] (1-based i).
+            // G: full G_j = (1/N) sum_i A1[i,j]; causal G^(i)_j = (1/i) sum_{m<=i} A1[m,j] (1-based
+            // i).
             for (int i = 0; i < T; i++)
                 for (int j = 0; j < T; j++) {
                     int rows = c->g_mode == GMODE_FULL ? T : i + 1;
@@ -803,15 +836,26 @@ ParameterizedTest(AttnCase *c, attention, forward) {
     const AttnDims *a = &s.a;
     int two = c->variant != VARIANT_TRANSFORMER;
     // The dims the kernel gets from the config (spec section 2 with d_model 16, d = 4).
-    cr_expect(a->T == AT && a->qk_dim == 4 && a->ld == 16, "%s: attn_dims T/qk_dim/ld wrong", c->name);
-    cr_expect(a->n_heads == (two ? 2 : 4) && a->n_maps == (two ? 2 : 1) && a->v_dim == (two ? 8 : 4),
-              "%s: attn_dims gives %d heads, %d maps, v_dim %d", c->name, a->n_heads, a->n_maps, a->v_dim);
+    cr_expect(a->T == AT && a->qk_dim == 4 && a->ld == 16, "%s: attn_dims T/qk_dim/ld wrong",
+              c->name);
+    cr_expect(a->n_heads == (two ? 2 : 4) && a->n_maps == (two ? 2 : 1) &&
+                  a->v_dim == (two ? 8 : 4),
+              "%s: attn_dims gives %d heads, %d maps, v_dim %d", c->name, a->n_heads, a->n_maps,
+              a->v_dim);
     cr_expect(a->use_global == c->expect_global, "%s: use_global = %d, expected %d", c->name,
               a->use_global, c->expect_global);
 
     long TT = (long)AT * AT, nfin = (long)AB * a->n_heads * TT;
-    SpecOut so = {dalloc(s.n_act), dalloc(s.n_act), dalloc(s.n_maps), dalloc(nfin), dalloc(nfin),
-                  dalloc(s.n_act), dalloc(s.n_act), 0, 0, 0};
+    SpecOut so = {dalloc(s.n_act),
+                  dalloc(s.n_act),
+                  dalloc(s.n_maps),
+                  dalloc(nfin),
+                  dalloc(nfin),
+                  dalloc(s.n_act),
+                  dalloc(s.n_act),
+                  0,
+                  0,
+                  0};
     spec_attention(&so, c, &s.cfg, s.q, s.k, s.v, s.lambda, s.gamma);
     attention_forward(s.out, s.o1, s.o2, s.maps, s.q, s.k, s.v, s.lambda, s.gamma, AB, a);
     float *ref = falloc(s.n_act);
@@ -830,7 +874,8 @@ ParameterizedTest(AttnCase *c, attention, forward) {
             cr_expect(0, "%s: maps[%ld] = %.9g, spec %.9g", c->name, i, s.maps[i], so.maps[i]);
     }
     cr_log_info("%-34s maps vs spec: max abs err %.2e", c->name, mp.max_abs);
-    cr_expect(mfails == 0, "%s: %ld map probabilities off the spec by more than 1e-5 p", c->name, mfails);
+    cr_expect(mfails == 0, "%s: %ld map probabilities off the spec by more than 1e-5 p", c->name,
+              mfails);
 
     // Outputs: the error of every fp32 stage (probabilities ~2e-6 relative, the A V product over
     // T = 6 terms, o1 - lambda o2 + gamma C) is bounded by ~4e-6 S, S = sum_j |F terms| |V_j|
@@ -846,13 +891,14 @@ ParameterizedTest(AttnCase *c, attention, forward) {
         for (long i = 0; i < s.n_act; i++) {
             double e = fabs(outs[w].x[i] - outs[w].ref[i]) / so.oabs[i];
             if (!(e <= 1e-5) && fails++ < 4)
-                cr_expect(0, "%s: attention_forward %s[%ld] = %.9g, spec %.9g (err/S %.3g)", c->name,
-                          outs[w].name, i, outs[w].x[i], outs[w].ref[i], e);
+                cr_expect(0, "%s: attention_forward %s[%ld] = %.9g, spec %.9g (err/S %.3g)",
+                          c->name, outs[w].name, i, outs[w].x[i], outs[w].ref[i], e);
             if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
         }
         snprintf(what, sizeof what, "%s: attention_forward %s vs spec", c->name, outs[w].name);
         cr_log_info("%-58s max err/S = %.2e", what, worst);
-        cr_expect(fails == 0, "%s: %ld elements off by more than 1e-5 S (worst %.3g)", what, fails, worst);
+        cr_expect(fails == 0, "%s: %ld elements off by more than 1e-5 S (worst %.3g)", what, fails,
+                  worst);
     }
     // The library's reference (double loops, one rounding to fp32) against the spec: <= u|out|.
     // And attention_forward against attention_forward_ref: the bound above, 1e-5 S.
@@ -862,16 +908,18 @@ ParameterizedTest(AttnCase *c, attention, forward) {
         double e1 = fabs(ref[i] - so.out[i]) / so.oabs[i];
         double e2 = fabs(s.out[i] - ref[i]) / so.oabs[i];
         if (!(e1 <= 1e-6) && f1++ < 4)
-            cr_expect(0, "%s: attention_forward_ref out[%ld] = %.9g, spec %.9g", c->name, i, ref[i], so.out[i]);
+            cr_expect(0, "%s: attention_forward_ref out[%ld] = %.9g, spec %.9g", c->name, i, ref[i],
+                      so.out[i]);
         if (!(e2 <= 1e-5) && f2++ < 4)
-            cr_expect(0, "%s: attention_forward out[%ld] = %.9g, attention_forward_ref %.9g", c->name, i,
-                      s.out[i], ref[i]);
+            cr_expect(0, "%s: attention_forward out[%ld] = %.9g, attention_forward_ref %.9g",
+                      c->name, i, s.out[i], ref[i]);
         worst_ref = fmax(worst_ref, isnan(e1) ? INFINITY : e1);
         worst_fast = fmax(worst_fast, isnan(e2) ? INFINITY : e2);
     }
-    cr_log_info("%-34s ref vs spec max err/S %.2e; forward vs ref max err/S %.2e", c->name, worst_ref,
-                worst_fast);
-    cr_expect(f1 == 0 && f2 == 0, "%s: attention_forward_ref vs spec: %ld fails (worst %.3g); "
+    cr_log_info("%-34s ref vs spec max err/S %.2e; forward vs ref max err/S %.2e", c->name,
+                worst_ref, worst_fast);
+    cr_expect(f1 == 0 && f2 == 0,
+              "%s: attention_forward_ref vs spec: %ld fails (worst %.3g); "
               "attention_forward vs attention_forward_ref: %ld fails (worst %.3g)",
               c->name, f1, worst_ref, f2, worst_fast);
 
@@ -888,31 +936,35 @@ ParameterizedTest(AttnCase *c, attention, forward) {
             for (long ij = 0; ij < TT; ij++) {
                 double e = fabs(A[ij] - F[ij]);
                 if (!(e <= 1e-5 * Fa[ij] + 1e-9) && ffails++ < 4)
-                    cr_expect(0, "%s: attention_final_map b=%d h=%d [%ld,%ld] = %.9g, spec %.9g", c->name,
-                              b, h, ij / AT, ij % AT, A[ij], F[ij]);
+                    cr_expect(0, "%s: attention_final_map b=%d h=%d [%ld,%ld] = %.9g, spec %.9g",
+                              c->name, b, h, ij / AT, ij % AT, A[ij], F[ij]);
                 fworst = fmax(fworst, isnan(e) ? INFINITY : e);
             }
             for (int i = 0; i < AT; i++)
                 for (int cc = 0; cc < a->v_dim; cc++) {
                     double sum = 0.0;
                     long vo = attn_v_offset(a, h);
-                    for (int j = 0; j < AT; j++) sum += (double)A[i * AT + j] * s.v[((long)b * AT + j) * a->ld + vo + cc];
+                    for (int j = 0; j < AT; j++)
+                        sum += (double)A[i * AT + j] * s.v[((long)b * AT + j) * a->ld + vo + cc];
                     long ix = ((long)b * AT + i) * a->ld + vo + cc;
                     double e = fabs(sum - s.out[ix]) / so.oabs[ix];
                     if (!(e <= 1e-5) && pfails++ < 4)
-                        cr_expect(0, "%s: (final map V)[b=%d,i=%d,h=%d,c=%d] = %.9g but out = %.9g", c->name,
-                                  b, i, h, cc, sum, s.out[ix]);
+                        cr_expect(0, "%s: (final map V)[b=%d,i=%d,h=%d,c=%d] = %.9g but out = %.9g",
+                                  c->name, b, i, h, cc, sum, s.out[ix]);
                     pworst = fmax(pworst, isnan(e) ? INFINITY : e);
                 }
         }
-    cr_log_info("%-34s final map vs spec max abs err %.2e; final map V vs out max err/S %.2e", c->name,
-                fworst, pworst);
-    cr_expect(ffails == 0 && pfails == 0, "%s: final map vs spec %ld fails (worst %.3g), "
-              "final map V vs out %ld fails (worst %.3g)", c->name, ffails, fworst, pfails, pworst);
+    cr_log_info("%-34s final map vs spec max abs err %.2e; final map V vs out max err/S %.2e",
+                c->name, fworst, pworst);
+    cr_expect(ffails == 0 && pfails == 0,
+              "%s: final map vs spec %ld fails (worst %.3g), "
+              "final map V vs out %ld fails (worst %.3g)",
+              c->name, ffails, fworst, pfails, pworst);
 
     free(A);
     free(ref);
-    free(so.out), free(so.oabs), free(so.maps), free(so.fin), free(so.finabs), free(so.o1), free(so.o2);
+    free(so.out), free(so.oabs), free(so.maps), free(so.fin), free(so.finabs), free(so.o1),
+        free(so.o2);
     attn_free(&s);
 }
 
@@ -935,9 +987,12 @@ ParameterizedTest(AttnCase *c, attention, final_map_rows) {
         float lambda = ATT_LAMBDA, gamma = gam[gi];
         double expect;
         const char *rule;
-        if (c->variant == VARIANT_TRANSFORMER) expect = 1.0, rule = "1";
-        else if (!a->use_global) expect = 1.0 - lambda, rule = "1 - lambda";
-        else expect = 1.0 - lambda + gamma, rule = "1 - lambda + gamma";
+        if (c->variant == VARIANT_TRANSFORMER)
+            expect = 1.0, rule = "1";
+        else if (!a->use_global)
+            expect = 1.0 - lambda, rule = "1 - lambda";
+        else
+            expect = 1.0 - lambda + gamma, rule = "1 - lambda + gamma";
         // Transformer: a row of fp32 probabilities normalised by one fp32 reciprocal sums to 1
         // within (T + 1) u = 4e-7: tolerance 1e-6. Two maps: A1 - lambda A2 (+ gamma G) adds
         // ~3 roundings per element, <= 3 T u (1 + lambda + gamma) ~ 2e-6: tolerance 1e-5.
@@ -951,29 +1006,34 @@ ParameterizedTest(AttnCase *c, attention, final_map_rows) {
                     double sum = 0.0;
                     for (int j = 0; j < AT; j++) sum += A[i * AT + j];
                     double e = fabs(sum - expect);
-                    cr_expect(e <= tol,
-                              "%s (lambda %.3g gamma %.3g): row %d of head %d batch %d sums to %.9g, "
-                              "expected %s = %.9g (tol %.0e)",
-                              c->name, lambda, gamma, i, h, b, sum, rule, expect, tol);
+                    cr_expect(
+                        e <= tol,
+                        "%s (lambda %.3g gamma %.3g): row %d of head %d batch %d sums to %.9g, "
+                        "expected %s = %.9g (tol %.0e)",
+                        c->name, lambda, gamma, i, h, b, sum, rule, expect, tol);
                     worst = fmax(worst, e);
                     for (int j = i + 1; j < AT; j++) {
-                        if (A[i * AT + j] != 0.0f) above_nonzero++;
-                        else above_zero++;
+                        if (A[i * AT + j] != 0.0f)
+                            above_nonzero++;
+                        else
+                            above_zero++;
                     }
                 }
             }
-        cr_log_info("%-34s lambda %.2f gamma %.2f: rows sum to %s within %.2e", c->name, lambda, gamma,
-                    rule, worst);
+        cr_log_info("%-34s lambda %.2f gamma %.2f: rows sum to %s within %.2e", c->name, lambda,
+                    gamma, rule, worst);
         if (c->variant == VARIANT_DINT && c->g_mode == GMODE_FULL && a->use_global) {
             // Full G: G_j = mean over all rows of column j of A1 > 0 for every j, so every
             // element above the diagonal is gamma G_j != 0: the future leaks.
-            cr_expect(above_zero == 0,
-                      "%s: g_mode full should put weight above the diagonal everywhere, but %ld of %ld "
-                      "elements are 0",
-                      c->name, above_zero, above_zero + above_nonzero);
+            cr_expect(
+                above_zero == 0,
+                "%s: g_mode full should put weight above the diagonal everywhere, but %ld of %ld "
+                "elements are 0",
+                c->name, above_zero, above_zero + above_nonzero);
         } else {
-            cr_expect(above_nonzero == 0, "%s: %ld elements above the diagonal are non-zero (causal)",
-                      c->name, above_nonzero);
+            cr_expect(above_nonzero == 0,
+                      "%s: %ld elements above the diagonal are non-zero (causal)", c->name,
+                      above_nonzero);
         }
     }
     free(A);
@@ -986,7 +1046,8 @@ typedef struct {
 } AttnLossCtx;
 static double attn_loss(void *p) {
     AttnSetup *s = ((AttnLossCtx *)p)->s;
-    attention_forward(s->out, s->o1, s->o2, s->maps, s->q, s->k, s->v, s->lambda, s->gamma, AB, &s->a);
+    attention_forward(s->out, s->o1, s->o2, s->maps, s->q, s->k, s->v, s->lambda, s->gamma, AB,
+                      &s->a);
     return dot_fd(s->R, s->out, s->n_act);
 }
 
@@ -1023,9 +1084,10 @@ ParameterizedTest(AttnCase *c, attention, backward_fd) {
         for (long i = 0; i < s.n_act; i++) {
             double num = central_diff(attn_loss, &ctx, &ts[t].x[i], 1e-2f);
             long b = i / ((long)AT * a->ld), row = (i / a->ld) % AT, col = i % a->ld;
-            CHECK_PAIR(&st, ts[t].an[i], num,
-                       "%s: %s[b=%ld,t=%ld,c=%ld]: analytic %.8g numeric %.8g (lambda %.2f gamma %.2f)",
-                       c->name, ts[t].name, b, row, col, ts[t].an[i], num, s.lambda, s.gamma);
+            CHECK_PAIR(
+                &st, ts[t].an[i], num,
+                "%s: %s[b=%ld,t=%ld,c=%ld]: analytic %.8g numeric %.8g (lambda %.2f gamma %.2f)",
+                c->name, ts[t].name, b, row, col, ts[t].an[i], num, s.lambda, s.gamma);
         }
         char what[128];
         snprintf(what, sizeof what, "%s: attention_backward %s vs FD", c->name, ts[t].name);
@@ -1045,10 +1107,11 @@ ParameterizedTest(AttnCase *c, attention, backward_fd) {
     snprintf(what, sizeof what, "%s: dlambda %.4g dgamma %.4g vs FD", c->name, dlam, dgam);
     finish(&sc, what);
     if (c->variant == VARIANT_TRANSFORMER)
-        cr_expect(dlam == 0.0 && dgam == 0.0, "%s: dlambda %.3g and dgamma %.3g should be 0", c->name,
-                  dlam, dgam);
+        cr_expect(dlam == 0.0 && dgam == 0.0, "%s: dlambda %.3g and dgamma %.3g should be 0",
+                  c->name, dlam, dgam);
     if (!a->use_global)
-        cr_expect(dgam == 0.0, "%s: without the global term dgamma should be 0, got %.9g", c->name, dgam);
+        cr_expect(dgam == 0.0, "%s: without the global term dgamma should be 0, got %.9g", c->name,
+                  dgam);
     else
         cr_expect(fabs(dgam) > 1e-2, "%s: dgamma %.3g is too small for the check to mean anything",
                   c->name, dgam);

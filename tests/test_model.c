@@ -58,9 +58,10 @@ static ModelConfig case_config(const ModelCase *c) {
 static void case_describe(const ModelCase *c, const ModelConfig *m, char *buf, int n) {
     char gm[32];
     gamma_mode_format(m, gm, sizeof gm);
-    snprintf(buf, n, "%s [%s g_mode=%s gamma=%s head_norm=%d gain=%d lambda_init=%s tie=%d]", c->name,
-             variant_name(m->variant), m->g_mode == GMODE_FULL ? "full" : "causal", gm, m->head_norm,
-             m->head_norm_gain, m->lambda_schedule ? "schedule" : "const", m->tie_embeddings);
+    snprintf(buf, n, "%s [%s g_mode=%s gamma=%s head_norm=%d gain=%d lambda_init=%s tie=%d]",
+             c->name, variant_name(m->variant), m->g_mode == GMODE_FULL ? "full" : "causal", gm,
+             m->head_norm, m->head_norm_gain, m->lambda_schedule ? "schedule" : "const",
+             m->tie_embeddings);
     if (!m->lambda_schedule) {
         int len = (int)strlen(buf);
         snprintf(buf + len, n - len, " (lambda_init %.2f)", m->lambda_init_const);
@@ -98,7 +99,8 @@ static ModelCase grad_cases[] = {
     {"dint head_norm_gain=0", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, 0, -1, -1, 0.0f},
     {"dint lambda_init=0.5", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, -1, 0, -1, 0.5f},
     {"dint tie_embeddings=1", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, -1, -1, 1, 0.0f},
-    {"transformer tie_embeddings=1", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, -1, -1, -1, 1, 0.0f},
+    {"transformer tie_embeddings=1", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, -1, -1,
+     -1, 1, 0.0f},
 };
 
 enum { GB = 2, GT = 8 }; // batch and sequence length of the gradient check
@@ -122,7 +124,8 @@ ParameterizedTest(ModelCase *c, model_grad, every_tensor) {
     int expect = 1 + cfg.n_layer * (4 + 1 + 1 + 3) + 1 + !cfg.tie_embeddings;
     if (two) expect += cfg.n_layer * (4 + (cfg.head_norm && cfg.head_norm_gain));
     if (cfg.variant == VARIANT_DINT && cfg.gamma_mode == GAMMA_LEARNED) expect += cfg.n_layer * 4;
-    cr_expect(m.n_tensors == expect, "%s: %d parameter tensors, expected %d", desc, m.n_tensors, expect);
+    cr_expect(m.n_tensors == expect, "%s: %d parameter tensors, expected %d", desc, m.n_tensors,
+              expect);
 
     // Every tensor: model_direction_check (d mean-NLL along a random +-1 direction, central
     // differences of the fp32 model, loss summed in double) with h = 5e-4. Measured on this
@@ -160,7 +163,8 @@ ParameterizedTest(ModelCase *c, model_grad, every_tensor) {
     for (int t = 0; t < m.n_tensors; t++) {
         const ParamInfo *pi = &m.info[t];
         int is_vec = strstr(pi->name, ".lambda_") || strstr(pi->name, ".gamma_");
-        double hh = is_vec ? h_vec : h, rt = is_vec ? rtol_vec : rtol, at = is_vec ? atol_vec : atol;
+        double hh = is_vec ? h_vec : h, rt = is_vec ? rtol_vec : rtol,
+               at = is_vec ? atol_vec : atol;
         unsigned seed = 0;
         double best = -1.0;
         for (unsigned k = 0; k < N_DIRS; k++) {
@@ -172,24 +176,27 @@ ParameterizedTest(ModelCase *c, model_grad, every_tensor) {
         DirCheck r = model_direction_check(&m, pi, tokens, targets, GB, GT, hh, seed);
         int ok = err_add(is_vec ? &sv : &st, r.analytic, r.numeric);
         double scale = fmax(fabs(r.analytic), fabs(r.numeric));
-        cr_expect(ok, "%s: tensor %s (%ld values, h %.0e, direction seed %u): analytic %.8g numeric "
+        cr_expect(ok,
+                  "%s: tensor %s (%ld values, h %.0e, direction seed %u): analytic %.8g numeric "
                   "%.8g, |diff| %.3g > %g*max + %g",
                   desc, pi->name, pi->numel, hh, seed, r.analytic, r.numeric,
                   fabs(r.analytic - r.numeric), rt, at);
-        cr_expect(scale > 5 * at, "%s: tensor %s: the largest directional derivative of %d directions "
+        cr_expect(scale > 5 * at,
+                  "%s: tensor %s: the largest directional derivative of %d directions "
                   "is %.3g, below %g: the check cannot tell a missing term from noise",
                   desc, pi->name, N_DIRS, scale, 5 * at);
-        cr_log_info("%-28s %-32s h %.0e an %+.6e num %+.6e |diff| %.2e rel %.2e", c->name, pi->name, hh,
-                    r.analytic, r.numeric, fabs(r.analytic - r.numeric), r.rel_err);
+        cr_log_info("%-28s %-32s h %.0e an %+.6e num %+.6e |diff| %.2e rel %.2e", c->name, pi->name,
+                    hh, r.analytic, r.numeric, fabs(r.analytic - r.numeric), r.rel_err);
         if (!is_vec && scale < min_scale) min_scale = scale, min_name = pi->name;
     }
     free(g);
     free(dir);
-    cr_log_info("%-28s %d tensors; h %.0e: max |an-num| %.2e, max rel %.2e, worst err/bound %.3f, "
-                "smallest |derivative| %.2e (%s); lambda/gamma vectors at h %.0e: max |an-num| %.2e, "
-                "worst err/bound %.3f",
-                c->name, m.n_tensors, h, st.max_abs, st.max_rel, st.max_ratio, min_scale, min_name,
-                h_vec, sv.max_abs, sv.max_ratio);
+    cr_log_info(
+        "%-28s %d tensors; h %.0e: max |an-num| %.2e, max rel %.2e, worst err/bound %.3f, "
+        "smallest |derivative| %.2e (%s); lambda/gamma vectors at h %.0e: max |an-num| %.2e, "
+        "worst err/bound %.3f",
+        c->name, m.n_tensors, h, st.max_abs, st.max_rel, st.max_ratio, min_scale, min_name, h_vec,
+        sv.max_abs, sv.max_ratio);
     model_free(&m);
 }
 
@@ -230,15 +237,20 @@ ParameterizedTest(ModelCase *c, model_maps, row_sums) {
         float lambda = model_lambda(&m, l), gamma = model_gamma(&m, l);
         double expect;
         const char *rule;
-        if (cfg.variant == VARIANT_TRANSFORMER) expect = 1.0, rule = "1";
-        else if (cfg.variant == VARIANT_DIFF || cfg.gamma_mode == GAMMA_ZERO) expect = 1.0 - lambda, rule = "1 - lambda";
-        else if (cfg.gamma_mode == GAMMA_TIED) expect = 1.0, rule = "1 (gamma = lambda)";
-        else expect = 1.0 - lambda + gamma, rule = "1 - lambda + gamma";
+        if (cfg.variant == VARIANT_TRANSFORMER)
+            expect = 1.0, rule = "1";
+        else if (cfg.variant == VARIANT_DIFF || cfg.gamma_mode == GAMMA_ZERO)
+            expect = 1.0 - lambda, rule = "1 - lambda";
+        else if (cfg.gamma_mode == GAMMA_TIED)
+            expect = 1.0, rule = "1 (gamma = lambda)";
+        else
+            expect = 1.0 - lambda + gamma, rule = "1 - lambda + gamma";
         // The scalars the maps are formed with must be the configured ones.
         if (cfg.variant != VARIANT_DINT || cfg.gamma_mode == GAMMA_ZERO)
             cr_expect(gamma == 0.0f, "%s: layer %d gamma %.6g, expected 0", desc, l, gamma);
         if (cfg.variant == VARIANT_DINT && cfg.gamma_mode == GAMMA_TIED)
-            cr_expect(gamma == lambda, "%s: layer %d gamma %.6g != lambda %.6g", desc, l, gamma, lambda);
+            cr_expect(gamma == lambda, "%s: layer %d gamma %.6g != lambda %.6g", desc, l, gamma,
+                      lambda);
         if (cfg.variant == VARIANT_DINT && cfg.gamma_mode == GAMMA_FIXED)
             cr_expect(gamma == cfg.gamma_value, "%s: layer %d gamma %.6g != %.6g", desc, l, gamma,
                       cfg.gamma_value);
@@ -258,10 +270,11 @@ ParameterizedTest(ModelCase *c, model_maps, row_sums) {
                     for (int j = 0; j < T; j++) sum += A[i * T + j];
                     double e = fabs(sum - expect);
                     worst = fmax(worst, isnan(e) ? INFINITY : e);
-                    cr_expect(e <= tol,
-                              "%s: layer %d head %d batch %d row %d sums to %.9g, expected %s = %.9g "
-                              "(lambda %.6g gamma %.6g, tol %.0e)",
-                              desc, l, h, b, i, sum, rule, expect, lambda, gamma, tol);
+                    cr_expect(
+                        e <= tol,
+                        "%s: layer %d head %d batch %d row %d sums to %.9g, expected %s = %.9g "
+                        "(lambda %.6g gamma %.6g, tol %.0e)",
+                        desc, l, h, b, i, sum, rule, expect, lambda, gamma, tol);
                 }
             }
         cr_log_info("%-24s layer %d lambda %+.5f gamma %+.5f: rows sum to %s", c->name, l, lambda,
@@ -306,19 +319,27 @@ ParameterizedTest(ModelCase *c, model_maps, forward_pieces) {
         // Scalars: fp32 dot of d terms and expf (a few u relative each) against double:
         // <= ~5u (e1 + e2 + |li|) ~ 1e-6; tolerance 1e-6 (e1 + e2 + |li|) + 1e-7.
         if (cfg.variant == VARIANT_TRANSFORMER) {
-            cr_expect(lambda == 0.0f && gamma == 0.0f, "%s: layer %d lambda %g gamma %g, expected 0", desc,
-                      l, lambda, gamma);
+            cr_expect(lambda == 0.0f && gamma == 0.0f,
+                      "%s: layer %d lambda %g gamma %g, expected 0", desc, l, lambda, gamma);
         } else {
             double e1 = exp(ddot(lp->lq1, lp->lk1, d)), e2 = exp(ddot(lp->lq2, lp->lk2, d));
             double lam = e1 - e2 + li, tol = 1e-6 * (e1 + e2 + fabs(li)) + 1e-7;
             cr_expect(fabs(lambda - lam) <= tol,
-                      "%s: layer %d lambda %.9g, spec exp(lq1.lk1) - exp(lq2.lk2) + lambda_init(%d) = %.9g "
-                      "(lambda_init %.6g)", desc, l, lambda, l, lam, li);
+                      "%s: layer %d lambda %.9g, spec exp(lq1.lk1) - exp(lq2.lk2) + "
+                      "lambda_init(%d) = %.9g "
+                      "(lambda_init %.6g)",
+                      desc, l, lambda, l, lam, li);
             double gam = 0.0;
             if (cfg.variant == VARIANT_DINT) switch (cfg.gamma_mode) {
-                case GAMMA_TIED: gam = lambda; break;
-                case GAMMA_ZERO: gam = 0.0; break;
-                case GAMMA_FIXED: gam = cfg.gamma_value; break;
+                case GAMMA_TIED:
+                    gam = lambda;
+                    break;
+                case GAMMA_ZERO:
+                    gam = 0.0;
+                    break;
+                case GAMMA_FIXED:
+                    gam = cfg.gamma_value;
+                    break;
                 case GAMMA_LEARNED:
                     e1 = exp(ddot(lp->gq1, lp->gk1, d)), e2 = exp(ddot(lp->gq2, lp->gk2, d));
                     gam = e1 - e2 + li, tol = 1e-6 * (e1 + e2 + fabs(li)) + 1e-7;
@@ -336,29 +357,34 @@ ParameterizedTest(ModelCase *c, model_maps, forward_pieces) {
         for (int b = 0; b < B; b++)
             for (int col = 0; col < D; col++) {
                 double vmax = 0.0;
-                for (int t = 0; t < T; t++) vmax = fmax(vmax, fabs(a->v[((long)b * T + t) * D + col]));
+                for (int t = 0; t < T; t++)
+                    vmax = fmax(vmax, fabs(a->v[((long)b * T + t) * D + col]));
                 double S = (1.0 + fabs(lambda) + fabs(gamma)) * vmax;
                 for (int t = 0; t < T; t++) {
                     long ix = ((long)b * T + t) * D + col;
                     double e = fabs(a->att_pre[ix] - ref[ix]) / S;
                     if (!(e <= 1e-5) && fails++ < 4)
-                        cr_expect(0, "%s: layer %d attention output [b=%d,t=%d,c=%d] = %.9g, "
-                                  "attention_forward_ref with lambda %.6g gamma %.6g gives %.9g", desc, l,
-                                  b, t, col, a->att_pre[ix], lambda, gamma, ref[ix]);
+                        cr_expect(0,
+                                  "%s: layer %d attention output [b=%d,t=%d,c=%d] = %.9g, "
+                                  "attention_forward_ref with lambda %.6g gamma %.6g gives %.9g",
+                                  desc, l, b, t, col, a->att_pre[ix], lambda, gamma, ref[ix]);
                     worst = fmax(worst, isnan(e) ? INFINITY : e);
                 }
             }
-        cr_expect(fails == 0, "%s: layer %d: %ld attention outputs off attention_forward_ref (worst err/S %.3g)",
-                  desc, l, fails, worst);
+        cr_expect(
+            fails == 0,
+            "%s: layer %d: %ld attention outputs off attention_forward_ref (worst err/S %.3g)",
+            desc, l, fails, worst);
         // Head norm. Without it (Transformer, head_norm = 0) the attention output goes to
         // out_proj unchanged. With it, per head and token over the v_dim = 2d features:
         // (1 - lambda_init) x / sqrt(mean(x^2) + eps) * gain: ~4 fp32 roundings, tolerance 1e-6
         // of the magnitude.
         double hworst = 0.0;
         if (cfg.variant == VARIANT_TRANSFORMER || !cfg.head_norm) {
-            cr_expect(!memcmp(a->att, a->att_pre, sizeof(float) * BT * D),
-                      "%s: layer %d: without head norm the out_proj input should be the attention output",
-                      desc, l);
+            cr_expect(
+                !memcmp(a->att, a->att_pre, sizeof(float) * BT * D),
+                "%s: layer %d: without head norm the out_proj input should be the attention output",
+                desc, l);
         } else {
             long hf = 0;
             int vd = ad.v_dim;
@@ -374,7 +400,8 @@ ParameterizedTest(ModelCase *c, model_maps, forward_pieces) {
                         double want = (1.0 - li) * x[i] * r * g;
                         double e = fabs(y[i] - want), tol = 1e-6 * fabs(want) + 1e-12;
                         if (!(e <= tol) && hf++ < 4)
-                            cr_expect(0, "%s: layer %d head norm [row %d, head %d, %d] = %.9g, spec "
+                            cr_expect(0,
+                                      "%s: layer %d head norm [row %d, head %d, %d] = %.9g, spec "
                                       "(1 - lambda_init) RMSNorm(x) gain = %.9g (lambda_init %.6g)",
                                       desc, l, row, h, i, y[i], want, li);
                         hworst = fmax(hworst, isnan(e) ? INFINITY : e / (fabs(want) + 1e-30));
@@ -382,8 +409,10 @@ ParameterizedTest(ModelCase *c, model_maps, forward_pieces) {
                 }
             cr_expect(hf == 0, "%s: layer %d: %ld head-norm outputs off the spec", desc, l, hf);
         }
-        cr_log_info("%-24s layer %d: lambda %+.6f gamma %+.6f; attention output vs ref max err/S %.2e; "
-                    "head norm max rel err %.2e", c->name, l, lambda, gamma, worst, hworst);
+        cr_log_info(
+            "%-24s layer %d: lambda %+.6f gamma %+.6f; attention output vs ref max err/S %.2e; "
+            "head norm max rel err %.2e",
+            c->name, l, lambda, gamma, worst, hworst);
     }
     free(ref);
     model_free(&m);
@@ -411,7 +440,8 @@ static CausalCase causal_cases[] = {
 };
 
 ParameterizedTestParameters(model_causality, prefix_logits) {
-    return cr_make_param_array(CausalCase, causal_cases, sizeof causal_cases / sizeof causal_cases[0]);
+    return cr_make_param_array(CausalCase, causal_cases,
+                               sizeof causal_cases / sizeof causal_cases[0]);
 }
 
 ParameterizedTest(CausalCase *cc, model_causality, prefix_logits) {
@@ -435,7 +465,8 @@ ParameterizedTest(CausalCase *cc, model_causality, prefix_logits) {
     for (int b = 0; b < B; b++) {
         int first_diff = -1;
         for (int t = 0; t < T && first_diff < 0; t++)
-            if (memcmp(base + ((long)b * T + t) * V, m.logits + ((long)b * T + t) * V, sizeof(float) * V))
+            if (memcmp(base + ((long)b * T + t) * V, m.logits + ((long)b * T + t) * V,
+                       sizeof(float) * V))
                 first_diff = t;
         float maxd = 0.0f;
         for (int t = 0; t < t_change; t++)
@@ -444,21 +475,24 @@ ParameterizedTest(CausalCase *cc, model_causality, prefix_logits) {
                 maxd = fmaxf(maxd, fabsf(base[ix] - m.logits[ix]));
             }
         cr_log_info("%-24s batch %d: first position whose logits change: %d (token changed at %d); "
-                    "max |change| before it %.3g", c->name, b, first_diff, t_change, maxd);
+                    "max |change| before it %.3g",
+                    c->name, b, first_diff, t_change, maxd);
         // The change must reach position t itself in every model (the probe is live).
-        cr_expect(memcmp(base + ((long)b * T + t_change) * V, m.logits + ((long)b * T + t_change) * V,
-                         sizeof(float) * V) != 0,
+        cr_expect(memcmp(base + ((long)b * T + t_change) * V,
+                         m.logits + ((long)b * T + t_change) * V, sizeof(float) * V) != 0,
                   "%s: batch %d: changing the token at %d left the logits at %d unchanged", desc, b,
                   t_change, t_change);
         if (cc->expect_leak)
-            cr_expect(first_diff >= 0 && first_diff < t_change,
-                      "%s: batch %d: g_mode full should leak the token at %d into earlier positions, "
-                      "but the logits before it are bit-identical", desc, b, t_change);
+            cr_expect(
+                first_diff >= 0 && first_diff < t_change,
+                "%s: batch %d: g_mode full should leak the token at %d into earlier positions, "
+                "but the logits before it are bit-identical",
+                desc, b, t_change);
         else
             cr_expect(first_diff == t_change,
                       "%s: batch %d: changing the token at %d changed the logits at position %d "
-                      "(max |change| before %d: %.3g): the model is not causal", desc, b, t_change,
-                      first_diff, t_change, maxd);
+                      "(max |change| before %d: %.3g): the model is not causal",
+                      desc, b, t_change, first_diff, t_change, maxd);
     }
     free(base);
     model_free(&m);
@@ -487,8 +521,8 @@ typedef struct {
     float *grads, *logits;
 } RunResult;
 
-static RunResult run_once(const ModelConfig *cfg, int threads, const int *tokens, const int *targets,
-                          int B, int T) {
+static RunResult run_once(const ModelConfig *cfg, int threads, const int *tokens,
+                          const int *targets, int B, int T) {
     threads_init(threads);
     Model m;
     build(&m, cfg, 777);
@@ -505,7 +539,8 @@ static RunResult run_once(const ModelConfig *cfg, int threads, const int *tokens
 }
 
 ParameterizedTestParameters(model_threads, bit_identical) {
-    return cr_make_param_array(ThreadCase, thread_cases, sizeof thread_cases / sizeof thread_cases[0]);
+    return cr_make_param_array(ThreadCase, thread_cases,
+                               sizeof thread_cases / sizeof thread_cases[0]);
 }
 
 ParameterizedTest(ThreadCase *tc, model_threads, bit_identical) {
@@ -534,24 +569,30 @@ ParameterizedTest(ThreadCase *tc, model_threads, bit_identical) {
     long np = m.n_params;
     size_t nl = sizeof(float) * (size_t)B * T * cfg.vocab_size;
     cr_expect(!memcmp(&r1.loss, &r2.loss, sizeof(double)),
-              "%s (B=%d T=%d): loss %.17g on 1 thread, %.17g on 2 threads", desc, B, T, r1.loss, r2.loss);
-    cr_expect(!memcmp(r1.logits, r2.logits, nl), "%s (B=%d T=%d): probabilities differ between 1 and 2 threads",
-              desc, B, T);
+              "%s (B=%d T=%d): loss %.17g on 1 thread, %.17g on 2 threads", desc, B, T, r1.loss,
+              r2.loss);
+    cr_expect(!memcmp(r1.logits, r2.logits, nl),
+              "%s (B=%d T=%d): probabilities differ between 1 and 2 threads", desc, B, T);
     for (int t = 0; t < m.n_tensors; t++) {
         const ParamInfo *pi = &m.info[t];
         if (memcmp(r1.grads + pi->offset, r2.grads + pi->offset, sizeof(float) * pi->numel)) {
             double maxd = 0.0;
             for (long i = 0; i < pi->numel; i++)
-                maxd = fmax(maxd, fabs((double)r1.grads[pi->offset + i] - r2.grads[pi->offset + i]));
-            cr_expect(0, "%s (B=%d T=%d): gradient of %s differs between 1 and 2 threads (max |diff| %.3g)",
-                      desc, B, T, pi->name, maxd);
+                maxd =
+                    fmax(maxd, fabs((double)r1.grads[pi->offset + i] - r2.grads[pi->offset + i]));
+            cr_expect(
+                0,
+                "%s (B=%d T=%d): gradient of %s differs between 1 and 2 threads (max |diff| %.3g)",
+                desc, B, T, pi->name, maxd);
         }
     }
-    cr_expect(!memcmp(&r2.loss, &r3.loss, sizeof(double)) && !memcmp(r2.grads, r3.grads, sizeof(float) * np),
+    cr_expect(!memcmp(&r2.loss, &r3.loss, sizeof(double)) &&
+                  !memcmp(r2.grads, r3.grads, sizeof(float) * np),
               "%s (B=%d T=%d): two runs on 2 threads differ", desc, B, T);
-    cr_log_info("%-24s B=%d T=%d: loss %.10f on 1 and 2 threads, %ld gradients compared", c->name, B, T,
-                r1.loss, np);
+    cr_log_info("%-24s B=%d T=%d: loss %.10f on 1 and 2 threads, %ld gradients compared", c->name,
+                B, T, r1.loss, np);
     model_free(&m);
-    free(r1.grads), free(r2.grads), free(r3.grads), free(r1.logits), free(r2.logits), free(r3.logits);
+    free(r1.grads), free(r2.grads), free(r3.grads), free(r1.logits), free(r2.logits),
+        free(r3.logits);
     free(tokens), free(targets);
 }

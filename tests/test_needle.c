@@ -32,7 +32,8 @@ static void teardown(void) {
 static int make(NeedleSample *s, NeedleSpec spec, NeedlePool pool, unsigned long seed, Error *e) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, seed);
-    int rc = needle_make(s, &tok, corpus.tokens[SPLIT_TEST], corpus.n_tokens[SPLIT_TEST], &spec, pool, r, e);
+    int rc = needle_make(s, &tok, corpus.tokens[SPLIT_TEST], corpus.n_tokens[SPLIT_TEST], &spec,
+                         pool, r, e);
     gsl_rng_free(r);
     return rc;
 }
@@ -69,7 +70,8 @@ Test(needle, same_seed_same_sample_and_pools_are_disjoint, .init = setup, .fini 
     needle_free(&c);
 }
 
-Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init = setup, .fini = teardown) {
+Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init = setup,
+     .fini = teardown) {
     double depths[] = {0.0, 0.25, 0.5, 0.75, 1.0};
     for (int k = 0; k < 5; k++) {
         NeedleSpec spec = {4, 2, 2048, depths[k]};
@@ -81,24 +83,29 @@ Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init =
             char want[160];
             snprintf(want, sizeof want, " The special magic number for %s is: %07ld.",
                      needle_city(NEEDLE_POOL_EVAL, s.city[i]), s.number[i]);
-            char *got = decode_span(s.tokens + s.needle_start[i], s.needle_end[i] - s.needle_start[i]);
+            char *got =
+                decode_span(s.tokens + s.needle_start[i], s.needle_end[i] - s.needle_start[i]);
             cr_assert_str_eq(got, want);
             free(got);
-            // On a sentence boundary: at the very start or after '.', '!' or '?' (or another needle).
+            // On a sentence boundary: at the very start or after '.', '!' or '?' (or another
+            // needle).
             int st = s.needle_start[i];
             int at_end = i == 0 && depths[k] == 1.0;
-            cr_assert(st == 0 || at_end || s.tokens[st - 1] == '.' || s.tokens[st - 1] == '!' || s.tokens[st - 1] == '?',
-                      "depth %.2f: needle %d at %d follows '%c'", depths[k], i, st, s.tokens[st - 1]);
+            cr_assert(st == 0 || at_end || s.tokens[st - 1] == '.' || s.tokens[st - 1] == '!' ||
+                          s.tokens[st - 1] == '?',
+                      "depth %.2f: needle %d at %d follows '%c'", depths[k], i, st,
+                      s.tokens[st - 1]);
         }
         // The answer needle's haystack position (needles before it not counted) is at the
         // requested depth within the spacing of sentence boundaries (SOTU sentences < 600 bytes).
         int before = 0, H = s.n_context;
         for (int i = 0; i < 4; i++) H -= s.needle_end[i] - s.needle_start[i];
         for (int i = 1; i < 4; i++)
-            if (s.needle_start[i] < s.needle_start[0]) before += s.needle_end[i] - s.needle_start[i];
+            if (s.needle_start[i] < s.needle_start[0])
+                before += s.needle_end[i] - s.needle_start[i];
         int hay_pos = s.needle_start[0] - before;
-        cr_assert(abs(hay_pos - (int)(depths[k] * H + 0.5)) <= 600, "depth %.2f: answer needle at haystack token %d of %d",
-                  depths[k], hay_pos, H);
+        cr_assert(abs(hay_pos - (int)(depths[k] * H + 0.5)) <= 600,
+                  "depth %.2f: answer needle at haystack token %d of %d", depths[k], hay_pos, H);
         if (depths[k] == 0.0) cr_assert_eq(hay_pos, 0);
         if (depths[k] == 1.0) cr_assert_eq(hay_pos, H);
         needle_free(&s);

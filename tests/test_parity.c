@@ -42,7 +42,8 @@ static const ParityCase CASES[] = {
     {"transformer", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0, 1, 1, 1, 0},
     {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0, 1, 1, 1, 0},
     {"diff head_norm=off", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0, 0, 1, 1, 0},
-    {"diff lambda_init=0.5 fixed-gain tied-emb", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0, 1, 0, 0, 1},
+    {"diff lambda_init=0.5 fixed-gain tied-emb", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0, 1, 0, 0,
+     1},
     {"dint causal tied", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0, 1, 1, 1, 0},
     {"dint causal zero", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0, 1, 1, 1, 0},
     {"dint causal learned", VARIANT_DINT, GMODE_CAUSAL, GAMMA_LEARNED, 0, 1, 1, 1, 0},
@@ -170,8 +171,10 @@ static void run_case(const ParityCase *pc) {
         free(rg);
         int scalar_path = strstr(pi->name, ".lambda_") || strstr(pi->name, ".gamma_");
         double tol = scalar_path ? 1e-4 : 2e-5;
-        if (scalar_path) worst.grad_lambda = fmax(worst.grad_lambda, err);
-        else worst.grad = fmax(worst.grad, err);
+        if (scalar_path)
+            worst.grad_lambda = fmax(worst.grad_lambda, err);
+        else
+            worst.grad = fmax(worst.grad, err);
         cr_expect_leq(err, tol, "[%s] gradient of %s: relative error %.3e > %.0e", pc->label,
                       pi->name, err, tol);
     }

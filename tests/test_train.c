@@ -26,7 +26,8 @@ static void train(const char *variant, const char *path, const char *extra) {
 static void expect_same(const char *a, const char *b, const char *group) {
     char first[256] = "";
     int d = h5_group_diff(a, b, group, first, sizeof first);
-    cr_assert_eq(d, 0, "%s differs between %s and %s (%d datasets, first: %s)", group, a, b, d, first);
+    cr_assert_eq(d, 0, "%s differs between %s and %s (%d datasets, first: %s)", group, a, b, d,
+                 first);
 }
 
 Test(train, same_seed_same_run_different_seed_different_run) {
@@ -44,7 +45,8 @@ Test(train, same_seed_same_run_different_seed_different_run) {
     cr_assert_gt(h5_group_diff(a, c, "/model/params", first, sizeof first), 0,
                  "a different seed must give different weights");
     // /train differs only in wall-clock seconds.
-    cr_assert_eq(h5_group_diff(a, b, "/train", first, sizeof first), 1, "only /train/seconds may differ");
+    cr_assert_eq(h5_group_diff(a, b, "/train", first, sizeof first), 1,
+                 "only /train/seconds may differ");
     cr_assert_str_eq(first, "seconds");
 }
 
@@ -79,7 +81,8 @@ Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
         expect_same(full, part, "/rng");
         char first[256];
         cr_assert_eq(h5_group_diff(full, part, "/train", first, sizeof first), 1,
-                     "%s: training curves differ beyond wall-clock seconds (first: %s)", variants[v], first);
+                     "%s: training curves differ beyond wall-clock seconds (first: %s)",
+                     variants[v], first);
     }
 }
 
@@ -88,7 +91,8 @@ Test(train, run_file_round_trip) {
     const char *dir = scratch_dir("train_roundtrip");
     char path[1024];
     snprintf(path, sizeof path, "%s/rt.h5", dir);
-    train("dint", path, "--set train.steps=3 --set train.eval_every=3 --set model.gamma=learned --threads 1");
+    train("dint", path,
+          "--set train.steps=3 --set train.eval_every=3 --set model.gamma=learned --threads 1");
     h5_quiet();
     RunConfig cfg;
     Error e;
@@ -105,7 +109,8 @@ Test(train, run_file_round_trip) {
     history_init(&h, cfg.model.n_layer);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     Corpus corpus = {0};
-    RunState st = {.cfg = cfg, .model = &m, .opt = &opt, .data_rng = rng, .hist = &h, .corpus = &corpus};
+    RunState st = {
+        .cfg = cfg, .model = &m, .opt = &opt, .data_rng = rng, .hist = &h, .corpus = &corpus};
     char data_path[4096];
     cr_assert_eq(runfile_read_state(path, &st, data_path, sizeof data_path, &e), 0, "%s", e.msg);
     cr_assert_str_eq(data_path, sotu_dir());
@@ -114,8 +119,9 @@ Test(train, run_file_round_trip) {
     cr_assert_eq(h.n_val, 2);
     Tokenizer tok;
     cr_assert_eq(tokenizer_open(&tok, "byte", NULL, &e), 0);
-    cr_assert_eq(corpus_load(&corpus, data_path, &tok, cfg.data.val_fraction, cfg.data.test_fraction,
-                             cfg.data.split_seed, NULL, &e), 0);
+    cr_assert_eq(corpus_load(&corpus, data_path, &tok, cfg.data.val_fraction,
+                             cfg.data.test_fraction, cfg.data.split_seed, NULL, &e),
+                 0);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
     int *tokens = malloc(sizeof(int) * B * T), *targets = malloc(sizeof(int) * B * T);
     double v = 0;
@@ -124,7 +130,8 @@ Test(train, run_file_round_trip) {
         v += model_forward(&m, tokens, targets, B, T);
     }
     v /= cfg.train.eval_batches;
-    cr_assert_eq(v, h.val_loss[1], "reloaded weights give val loss %.9g, file says %.9g", v, h.val_loss[1]);
+    cr_assert_eq(v, h.val_loss[1], "reloaded weights give val loss %.9g, file says %.9g", v,
+                 h.val_loss[1]);
     // The stored config is the resolved config, field for field.
     char *j1 = config_to_json(&cfg);
     RunConfig again;
@@ -147,9 +154,11 @@ Test(train, divergence_is_reported_with_its_step_and_not_written) {
     char path[1024];
     snprintf(path, sizeof path, "%s/nan.h5", dir);
     // lr 10 without clipping: the lambda exponentials overflow within a few steps.
-    snprintf(cmd, sizeof cmd, "train --variant dint --data '%s' --out '%s' " TINY_SETS
-             "--set train.steps=50 --set train.eval_every=50 --set train.lr=10 --set train.grad_clip=0",
-             sotu_dir(), path);
+    snprintf(
+        cmd, sizeof cmd,
+        "train --variant dint --data '%s' --out '%s' " TINY_SETS
+        "--set train.steps=50 --set train.eval_every=50 --set train.lr=10 --set train.grad_clip=0",
+        sotu_dir(), path);
     int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
     cr_assert_eq(rc, 3, "expected exit 3 (diverged), got %d:\n%s", rc, err);
     cr_assert(strstr(err, "divergence at step ") != NULL, "%s", err);
@@ -163,8 +172,8 @@ Test(train, info_describes_the_run) {
     train("dint", path, "--set train.steps=2 --set train.eval_every=2 --set model.g_mode=full");
     snprintf(cmd, sizeof cmd, "info '%s'", path);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
-    const char *must[] = {"variant       dint", "NOT causal", "gamma tied", "2 of 2 steps",
-                          "val loss", "parameters", "233 documents", "\"g_mode\":"};
+    const char *must[] = {"variant       dint", "NOT causal", "gamma tied",    "2 of 2 steps",
+                          "val loss",           "parameters", "233 documents", "\"g_mode\":"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         cr_assert(strstr(out, must[i]) != NULL, "dint info lacks '%s':\n%s", must[i], out);
 }
