@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake pkg-config git libopenblas-dev libhdf5-dev libgsl-dev
-          libcriterion-dev libinih-dev libcjson-dev libpcre2-dev python3 python3-h5py python3-numpy)
+          libcriterion-dev libinih-dev libcjson-dev libpcre2-dev python3 python3-h5py python3-numpy python3-matplotlib)
 missing=()
 [ "${1:-}" = "--for-tests" ] && packages+=(python3-torch)
 for p in "${packages[@]}"; do

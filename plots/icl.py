@@ -1,0 +1,111 @@
+#!/usr/bin/env -S /usr/bin/python3
+"""In-context learning: accuracy against the number of demonstrations (shots), one panel for
+random orderings and one for class-alternating orderings. The line is the mean accuracy over
+orderings; the band spans the worst to the best ordering of the same demonstrations (the
+permutation spread, best minus worst); dotted: chance (1 / classes).
+
+    /usr/bin/python3 plots/icl.py RUN.h5... -o OUT.png [--dataset NAME]
+"""
+import os
+import re
+import sys
+import warnings
+
+sys.dont_write_bytecode = True  # no __pycache__ in plots/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common as C  # noqa: E402
+from common import np  # noqa: E402
+
+GROUP = "/eval/icl"
+ORDERS = (("", "random order"), ("alternating_", "class-alternating order"))
+
+
+def load(run, dataset):
+    base = "%s/%s" % (GROUP, dataset)
+    g = run.need(base)
+    shots = run.get(base + "/shots")
+    acc0 = run.get(base + "/accuracy")
+    if acc0 is None:
+        raise C.missing(run.path, base + "/accuracy")
+    if shots is None:
+        shots = np.arange(len(acc0))
+    done = run.get(base + "/done")
+    m = re.search(r"classes (\d+)", str(C.attr_str(g, "parameters", "")))
+    out = {"shots": np.asarray(shots, float), "classes": int(m.group(1)) if m else None,
+           "params": str(C.attr_str(g, "parameters", ""))}
+    for prefix, _ in ORDERS:
+        acc = run.get(base + "/%saccuracy" % prefix)
+        if acc is None:
+            out[prefix] = None
+            continue
+        acc = acc.astype(float)
+        ok = np.isfinite(acc)
+        if done is not None and len(done) == len(acc):
+            ok &= done.astype(bool)
+        oa = run.get(base + "/%sorder_accuracy" % prefix)
+        bmw = run.get(base + "/%sbest_minus_worst" % prefix)
+        if oa is not None and oa.ndim == 2 and oa.shape[0] == len(acc):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lo, hi = np.nanmin(oa, axis=1), np.nanmax(oa, axis=1)
+        elif bmw is not None:
+            lo, hi = acc - bmw / 2, acc + bmw / 2
+        else:
+            lo = hi = acc
+        out[prefix] = {"acc": np.where(ok, acc, np.nan), "lo": np.where(ok, lo, np.nan),
+                       "hi": np.where(ok, hi, np.nan),
+                       "bmw": np.where(ok, bmw, np.nan) if bmw is not None else None}
+    return out
+
+
+def render(runs, out, dataset=None):
+    dataset = C.pick_subgroup(runs, GROUP, dataset, "dataset", "dint eval icl --run %s", "--dataset")
+    data = [load(r, dataset) for r in runs]
+    all_shots = sorted({float(s) for d in data for s in d["shots"]})
+    xpos = {s: i for i, s in enumerate(all_shots)}
+    fig, axes = C.new_figure("icl", 1, 2, sharey=True)
+    classes = sorted({d["classes"] for d in data if d["classes"]})
+    for ax, (prefix, title) in zip(axes[0], ORDERS):
+        any_data = False
+        for k, (run, d) in enumerate(zip(runs, data)):
+            s = d.get(prefix)
+            if s is None:
+                continue
+            x = np.array([xpos[float(v)] for v in d["shots"]])
+            ok = np.isfinite(s["acc"])
+            if not ok.any():
+                continue
+            any_data = True
+            bmw = ""
+            if s["bmw"] is not None and np.isfinite(s["bmw"]).any():
+                bmw = ", max best-worst %.2f" % np.nanmax(s["bmw"])
+            ax.fill_between(x[ok], s["lo"][ok], s["hi"][ok], color=run.color, alpha=0.2, lw=0)
+            ax.plot(x[ok], s["acc"][ok], color=run.color, ls=run.style, marker="o",
+                    lw=C.line_width(k, len(runs)), label=run.label + bmw)
+        for c in classes:
+            ax.axhline(1.0 / c, color="black", ls=":", lw=1,
+                       label="chance (1/%d)" % c if len(classes) == 1 else "chance 1/%d" % c)
+        if not any_data:
+            ax.text(0.5, 0.5, "no shots evaluated", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks(range(len(all_shots)))
+        ax.set_xticklabels(["%g" % s for s in all_shots])
+        ax.set_xlim(-0.3, len(all_shots) - 0.7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("demonstrations in the prompt (shots)")
+        ax.set_title("%s: mean over orderings, band = worst..best ordering" % title)
+        ax.legend(loc="upper left")
+    axes[0, 0].set_ylabel("accuracy (fraction of test queries)")
+    fig.suptitle("In-context classification on %s%s" % (
+        dataset, " (%d classes)" % classes[0] if len(classes) == 1 else ""))
+    return C.save(fig, out)
+
+
+def main(argv=None):
+    p = C.base_parser(__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", help="the dataset under /eval/icl (default: the one all runs have)")
+    a = p.parse_args(argv)
+    render(C.open_runs(a.runs), a.out, a.dataset)
+
+
+if __name__ == "__main__":
+    C.run_main(main)
