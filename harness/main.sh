@@ -44,7 +44,7 @@ for v in transformer diff dint; do
   "$dint" eval needle --run "$run" --needles 1:1,2:2,4:2,6:2 --lengths 512,1024 --depths 0,0.25,0.5,0.75,1 \
     --samples "$samples" >/dev/null
   "$dint" eval ppl --run "$run" --window 2048 --max-docs $((4 * scale)) >/dev/null
-  "$dint" eval icl --run "$run" --dataset wordnet-noun --episodes "$episodes" --orders 3 --context 512 >/dev/null
+  "$dint" eval icl --run "$run" --dataset wordnet-noun --episodes "$episodes" --orders 3 --context 1024 >/dev/null
   "$dint" audit --run "$run" --samples 4 >/dev/null
 done
 

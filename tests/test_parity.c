@@ -119,7 +119,21 @@ typedef struct {
 } Worst;
 static Worst worst;
 
-static void run_case(const ParityCase *pc) {
+// Largest error per (case, tensor family), printed as a table at the end.
+enum { FAM_LOGITS, FAM_LOSS, FAM_EMB, FAM_ATTN, FAM_NORM, FAM_FFN, FAM_LAMBDA, FAM_ADAM, N_FAM };
+static const char *FAMILY[N_FAM] = {"logits", "loss", "embed/head", "q/k/v/out", "norms",
+                                    "ffn", "lambda/gamma", "adam loss"};
+static double family_worst[16][N_FAM];
+
+static int family_of(const char *name) {
+    if (strstr(name, ".lambda_") || strstr(name, ".gamma_")) return FAM_LAMBDA;
+    if (strstr(name, "norm") || strstr(name, "subln")) return FAM_NORM;
+    if (strstr(name, "_proj") && strstr(name, ".attn.")) return FAM_ATTN;
+    if (strstr(name, ".ffn.")) return FAM_FFN;
+    return FAM_EMB;
+}
+
+static void run_case(const ParityCase *pc, double *fw) {
     RunConfig rc = case_config(pc);
     Model m;
     cr_assert_eq(model_build(&m, &rc.model, NULL), 0);
@@ -151,6 +165,7 @@ static void run_case(const ParityCase *pc) {
     free(rl);
     double e = maxerr / maxref;
     worst.logits = fmax(worst.logits, e);
+    fw[FAM_LOGITS] = e;
     cr_expect_leq(e, 1e-5, "[%s] logits: relative error %.3e > 1e-5", pc->label, e);
 
     model_zero_grad(&m);
@@ -159,6 +174,7 @@ static void run_case(const ParityCase *pc) {
     double *rloss = read_ref(f, "/loss", 1);
     e = fabs(loss - rloss[0]) / fabs(rloss[0]);
     worst.loss = fmax(worst.loss, e);
+    fw[FAM_LOSS] = e;
     cr_expect_leq(e, 1e-5, "[%s] loss: %.9g vs reference %.9g (relative error %.3e)", pc->label,
                   loss, rloss[0], e);
     free(rloss);
@@ -192,6 +208,7 @@ static void run_case(const ParityCase *pc) {
         adamw_step(&opt, &m, lr_schedule(&rc.train, s), &rc.train);
         e = fabs(l - rlosses[s]) / fabs(rlosses[s]);
         worst.adam_loss = fmax(worst.adam_loss, e);
+        fw[FAM_ADAM] = fmax(fw[FAM_ADAM], e);
         cr_expect_leq(e, 2e-5, "[%s] AdamW step %d loss %.9g vs reference %.9g (relative %.3e)",
                       pc->label, s, l, rlosses[s], e);
     }
@@ -205,7 +222,21 @@ Test(parity, every_variant_and_mode_against_pytorch) {
     h5_quiet();
     threads_init(2);
     memset(&worst, 0, sizeof worst);
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) run_case(&CASES[i]);
+    size_t n_cases = sizeof CASES / sizeof CASES[0];
+    for (size_t i = 0; i < n_cases; i++) run_case(&CASES[i], family_worst[i]);
+    printf("%-42s", "largest relative error");
+    for (int k = 0; k < N_FAM; k++) printf(" %12s", FAMILY[k]);
+    printf("\n");
+    for (size_t i = 0; i < n_cases; i++) {
+        printf("%-42s", CASES[i].label);
+        for (int k = 0; k < N_FAM; k++) {
+            if (family_worst[i][k] == 0 && k == FAM_LAMBDA && CASES[i].variant == VARIANT_TRANSFORMER)
+                printf(" %12s", "-");
+            else
+                printf(" %12.2e", family_worst[i][k]);
+        }
+        printf("\n");
+    }
     // The largest errors seen, for the record (ctest --output-on-failure -V shows them).
     printf("parity worst relative errors: logits %.2e, loss %.2e, gradients %.2e, "
            "lambda/gamma gradients %.2e, AdamW losses %.2e\n",
