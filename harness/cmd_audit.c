@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "cli.h"
+#include "options.h"
 #include "eval_io.h"
 #include "h5io.h"
 
@@ -122,26 +123,14 @@ static int write_precision(hid_t parent, const AuditStats *s) {
 int cmd_audit(int argc, char **argv) {
     const char *run = NULL, *out = NULL, *data = NULL, *precisions = "fp32,bf16,fp16";
     int samples = 4, seq = 0, threads = omp_get_num_procs();
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) goto usage;
-        if (!strcmp(argv[i], "--run"))
-            run = v;
-        else if (!strcmp(argv[i], "--out"))
-            out = v;
-        else if (!strcmp(argv[i], "--data"))
-            data = v;
-        else if (!strcmp(argv[i], "--precision"))
-            precisions = v;
-        else if (!strcmp(argv[i], "--samples"))
-            samples = atoi(v);
-        else if (!strcmp(argv[i], "--seq"))
-            seq = atoi(v);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(v);
-        else
-            goto usage;
-        i++;
+    Error err;
+    const Option opts[] = {{"--run", OPT_STR, &run},         {"--out", OPT_STR, &out},
+                           {"--data", OPT_STR, &data},       {"--precision", OPT_STR, &precisions},
+                           {"--samples", OPT_INT, &samples}, {"--seq", OPT_INT, &seq},
+                           {"--threads", OPT_INT, &threads}};
+    if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
+        cli_error("audit", err.msg);
+        return EXIT_USAGE;
     }
     if (!run || samples < 1 || seq < 0 || threads < 1) goto usage;
     int want[AUDIT_N_PREC] = {0, 0, 0}, any = 0;
@@ -162,7 +151,6 @@ int cmd_audit(int argc, char **argv) {
         cli_error("audit", "the --precision list is empty");
         return EXIT_USAGE;
     }
-    Error err;
     EvalContext c;
     if (eval_open(&c, run, out, data, threads, &err) != 0 ||
         eval_load_corpus(&c, NULL, &err) != 0) {

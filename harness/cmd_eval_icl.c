@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "datasets.h"
 #include "eval_io.h"
 #include "h5io.h"
@@ -147,35 +148,17 @@ int cmd_eval_icl(int argc, char **argv) {
     const char *run = NULL, *out = NULL, *dataset = "wordnet-noun", *shots_s = NULL;
     int episodes = 50, orders = 5, context = 0, classes = 4, threads = omp_get_num_procs();
     unsigned long long seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) goto usage;
-        if (!strcmp(argv[i], "--run"))
-            run = v;
-        else if (!strcmp(argv[i], "--out"))
-            out = v;
-        else if (!strcmp(argv[i], "--dataset"))
-            dataset = v;
-        else if (!strcmp(argv[i], "--shots"))
-            shots_s = v;
-        else if (!strcmp(argv[i], "--episodes"))
-            episodes = atoi(v);
-        else if (!strcmp(argv[i], "--orders"))
-            orders = atoi(v);
-        else if (!strcmp(argv[i], "--context"))
-            context = atoi(v);
-        else if (!strcmp(argv[i], "--classes"))
-            classes = atoi(v);
-        else if (!strcmp(argv[i], "--seed"))
-            seed = strtoull(v, NULL, 10);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(v);
-        else
-            goto usage;
-        i++;
+    Error err;
+    const Option opts[] = {{"--run", OPT_STR, &run},           {"--out", OPT_STR, &out},
+                           {"--dataset", OPT_STR, &dataset},   {"--shots", OPT_STR, &shots_s},
+                           {"--episodes", OPT_INT, &episodes}, {"--orders", OPT_INT, &orders},
+                           {"--context", OPT_INT, &context},   {"--classes", OPT_INT, &classes},
+                           {"--seed", OPT_U64, &seed},         {"--threads", OPT_INT, &threads}};
+    if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
+        cli_error("eval", err.msg);
+        return EXIT_USAGE;
     }
     if (!run || episodes < 1 || orders < 1 || threads < 1 || context < 0 || classes < 2) goto usage;
-    Error err;
     EvalContext c;
     if (eval_open(&c, run, out, NULL, threads, &err) != 0) {
         cli_error("eval", err.msg);

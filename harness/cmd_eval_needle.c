@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "eval_io.h"
 #include "h5io.h"
 #include "needle.h"
@@ -208,30 +209,14 @@ int cmd_eval_needle(int argc, char **argv) {
     int samples = 50, threads = omp_get_num_procs();
     unsigned long long seed = 1;
     Error err;
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) goto usage;
-        if (!strcmp(argv[i], "--run"))
-            run = v;
-        else if (!strcmp(argv[i], "--out"))
-            out = v;
-        else if (!strcmp(argv[i], "--data"))
-            data = v;
-        else if (!strcmp(argv[i], "--needles"))
-            needles = v;
-        else if (!strcmp(argv[i], "--lengths"))
-            lengths = v;
-        else if (!strcmp(argv[i], "--depths"))
-            depths = v;
-        else if (!strcmp(argv[i], "--samples"))
-            samples = atoi(v);
-        else if (!strcmp(argv[i], "--seed"))
-            seed = strtoull(v, NULL, 10);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(v);
-        else
-            goto usage;
-        i++;
+    const Option opts[] = {{"--run", OPT_STR, &run},         {"--out", OPT_STR, &out},
+                           {"--data", OPT_STR, &data},       {"--needles", OPT_STR, &needles},
+                           {"--lengths", OPT_STR, &lengths}, {"--depths", OPT_STR, &depths},
+                           {"--samples", OPT_INT, &samples}, {"--seed", OPT_U64, &seed},
+                           {"--threads", OPT_INT, &threads}};
+    if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
+        cli_error("eval", err.msg);
+        return EXIT_USAGE;
     }
     if (!run) goto usage;
     NeedleGrid g;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "eval_io.h"
 #include "h5io.h"
 #include "ppl.h"
@@ -152,31 +153,16 @@ static long resume_ppl(const EvalContext *c, const char *group, const char *para
 int cmd_eval_ppl(int argc, char **argv) {
     const char *run = NULL, *out = NULL, *data = NULL;
     int window = 0, stride = 0, ngram = 4, max_docs = 0, threads = omp_get_num_procs();
-    for (int i = 1; i < argc; i++) {
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) goto usage;
-        if (!strcmp(argv[i], "--run"))
-            run = v;
-        else if (!strcmp(argv[i], "--out"))
-            out = v;
-        else if (!strcmp(argv[i], "--data"))
-            data = v;
-        else if (!strcmp(argv[i], "--window"))
-            window = atoi(v);
-        else if (!strcmp(argv[i], "--stride"))
-            stride = atoi(v);
-        else if (!strcmp(argv[i], "--ngram"))
-            ngram = atoi(v);
-        else if (!strcmp(argv[i], "--max-docs"))
-            max_docs = atoi(v);
-        else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(v);
-        else
-            goto usage;
-        i++;
+    Error err;
+    const Option opts[] = {{"--run", OPT_STR, &run},           {"--out", OPT_STR, &out},
+                           {"--data", OPT_STR, &data},         {"--window", OPT_INT, &window},
+                           {"--stride", OPT_INT, &stride},     {"--ngram", OPT_INT, &ngram},
+                           {"--max-docs", OPT_INT, &max_docs}, {"--threads", OPT_INT, &threads}};
+    if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
+        cli_error("eval", err.msg);
+        return EXIT_USAGE;
     }
     if (!run || threads < 1 || max_docs < 0) goto usage;
-    Error err;
     EvalContext c;
     if (eval_open(&c, run, out, data, threads, &err) != 0 ||
         eval_load_corpus(&c, NULL, &err) != 0) {
