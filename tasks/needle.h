@@ -15,7 +15,7 @@
 #include "model.h"
 #include "tokenizer.h"
 
-#define NEEDLE_TASK_VERSION 1
+#define NEEDLE_TASK_VERSION 2
 #define NEEDLE_MAX          16
 
 typedef enum { NEEDLE_POOL_TRAIN = 0, NEEDLE_POOL_EVAL = 1 } NeedlePool;

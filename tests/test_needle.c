@@ -53,9 +53,14 @@ Test(needle, same_seed_same_sample_and_pools_are_disjoint, .init = setup, .fini 
     cr_assert_eq(make(&c, spec, NEEDLE_POOL_TRAIN, 7, &e), 0);
     cr_assert_eq(a.n_context, b.n_context);
     cr_assert_eq(memcmp(a.tokens, b.tokens, sizeof(int) * a.n_context), 0);
+    // Pools: 7-digit numbers whose digit sum is odd (evaluation) or even (training).
     for (int i = 0; i < 6; i++) {
-        cr_assert(a.number[i] >= 5500000 && a.number[i] <= 9999999, "eval number %ld", a.number[i]);
-        cr_assert(c.number[i] >= 1000000 && c.number[i] < 5500000, "train number %ld", c.number[i]);
+        long x = a.number[i], y = c.number[i];
+        int sx = 0, sy = 0;
+        for (long t = x; t; t /= 10) sx += (int)(t % 10);
+        for (long t = y; t; t /= 10) sy += (int)(t % 10);
+        cr_assert(x >= 1000000 && x <= 9999999 && sx % 2 == 1, "eval number %ld", x);
+        cr_assert(y >= 1000000 && y <= 9999999 && sy % 2 == 0, "train number %ld", y);
     }
     for (int i = 0; i < needle_n_cities(NEEDLE_POOL_TRAIN); i++)
         for (int j = 0; j < needle_n_cities(NEEDLE_POOL_EVAL); j++)
