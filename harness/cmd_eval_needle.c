@@ -32,6 +32,13 @@ typedef struct {
     double *rec_loglik;
 } NeedleGrid;
 
+static void grid_free(NeedleGrid *g) {
+    free(g->done), free(g->correct), free(g->total), free(g->loglik), free(g->seconds);
+    free(g->mass_needle), free(g->mass_rest);
+    free(g->rec_cell), free(g->rec_sample), free(g->rec_query), free(g->rec_pos);
+    free(g->rec_correct), free(g->rec_number), free(g->rec_loglik);
+}
+
 static long cells(const NeedleGrid *g) {
     return (long)g->n_cfg * g->n_len * g->n_depth;
 }
@@ -293,6 +300,7 @@ int cmd_eval_needle(int argc, char **argv) {
     if (rc != 0) {
         cli_error("eval", err.msg);
         gsl_rng_free(rng);
+        grid_free(&g);
         eval_close(&c);
         return EXIT_USAGE;
     }
@@ -354,10 +362,7 @@ int cmd_eval_needle(int argc, char **argv) {
     else
         cli_error("eval", err.msg);
     gsl_rng_free(rng);
-    free(g.done), free(g.correct), free(g.total), free(g.loglik), free(g.seconds),
-        free(g.mass_needle), free(g.mass_rest);
-    free(g.rec_cell), free(g.rec_sample), free(g.rec_query), free(g.rec_pos), free(g.rec_correct),
-        free(g.rec_number), free(g.rec_loglik);
+    grid_free(&g);
     eval_close(&c);
     return rc == 0 ? 0 : EXIT_USAGE;
 usage:
