@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "layers.h"
 #include "model.h"
 #include "optim.h"
@@ -72,11 +73,12 @@ int cmd_bench(int argc, char **argv) {
             bad = config_set_assignment(&cfg, argv[++i], &err);
         else if (!strcmp(argv[i], "--seq") && val)
             bad = config_set(&cfg, "train", "seq_len", argv[++i], &err);
-        else if (!strcmp(argv[i], "--steps") && val)
-            steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && val)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--json"))
+        else if ((!strcmp(argv[i], "--steps") || !strcmp(argv[i], "--threads")) && val) {
+            const Option opt = {argv[i], OPT_INT, !strcmp(argv[i], "--steps") ? &steps : &threads};
+            char *pair[3] = {argv[0], argv[i], argv[i + 1]};
+            bad = options_parse(3, pair, &opt, 1, &err);
+            i++;
+        } else if (!strcmp(argv[i], "--json"))
             json = 1;
         else {
             snprintf(err.msg, sizeof err.msg,

@@ -81,7 +81,14 @@ static int on_grid(void *user, const char *section, const char *name, const char
         else if (!strcmp(name, "seeds")) {
             char tmp[MAX_SEEDS][32];
             n = g->n_seeds = split_list(value, tmp, 32, MAX_SEEDS);
-            for (int i = 0; i < n; i++) g->seeds[i] = atoi(tmp[i]);
+            for (int i = 0; i < n; i++) {
+                char *end;
+                long v = strtol(tmp[i], &end, 10);
+                if (*end || v < 0 || v > 2147483647L)
+                    n = 0; // not a seed: reported below
+                else
+                    g->seeds[i] = (int)v;
+            }
         } else if (!strcmp(name, "data"))
             n = snprintf(g->data, sizeof g->data, "%s", value) > 0;
         else if (!strcmp(name, "baseline"))
