@@ -63,8 +63,13 @@ static const KeySpec KEYS[] = {
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
+    {"data", "task_loss", KEY_CUSTOM, 0, 0, 0, "all, queries or answers"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+const char *task_loss_name(TaskLoss t) {
+    return t == TASK_LOSS_QUERIES ? "queries" : t == TASK_LOSS_ANSWERS ? "answers" : "all";
+}
 
 void config_defaults(RunConfig *c) {
     memset(c, 0, sizeof *c);
@@ -210,6 +215,14 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
         m->lambda_schedule = 0;
         m->lambda_init_const = (float)x;
         return 0;
+    }
+    if (!strcmp(k->key, "task_loss")) {
+        for (int t = TASK_LOSS_ALL; t <= TASK_LOSS_ANSWERS; t++)
+            if (!strcmp(v, task_loss_name((TaskLoss)t))) {
+                c->data.task_loss = (TaskLoss)t;
+                return 0;
+            }
+        return -1;
     }
     if (!strcmp(k->key, "tokenizer")) {
         if (!tokenizer_vocab_size(v)) return -1;
@@ -359,6 +372,8 @@ static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n)
             format_float(buf, n, m->lambda_init_const);
     } else if (!strcmp(k->key, "tokenizer"))
         snprintf(buf, n, "%s", c->data.tokenizer);
+    else if (!strcmp(k->key, "task_loss"))
+        snprintf(buf, n, "%s", task_loss_name(c->data.task_loss));
     else
         buf[0] = '\0';
 }

@@ -52,11 +52,17 @@ typedef struct {
     int spike_window;   // steps in that running median
 } TrainConfig;
 
+// Scored targets of needle rows in training mixtures: every token, the queries and their
+// answers (not the haystack and needles), or the answers alone.
+typedef enum { TASK_LOSS_ALL, TASK_LOSS_QUERIES, TASK_LOSS_ANSWERS } TaskLoss;
+const char *task_loss_name(TaskLoss t);
+
 typedef struct {
     char tokenizer[16];
     float val_fraction;
     float test_fraction;
     uint64_t split_seed;
+    TaskLoss task_loss; // which targets of a training mixture's needle rows are scored
 } DataConfig;
 
 typedef struct {

@@ -200,7 +200,8 @@ double cross_entropy_forward(float *logits, float *nll, const int *targets, int 
         float *row = logits + (long)n * V;
         float mx = -INFINITY;
         for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
-        float target_shifted = row[targets[n]] - mx;
+        int t = targets[n];
+        float target_shifted = t >= 0 ? row[t] - mx : 0.0f;
         double sum = 0.0;
         for (int v = 0; v < V; v++) {
             row[v] = expf(row[v] - mx);
@@ -208,7 +209,7 @@ double cross_entropy_forward(float *logits, float *nll, const int *targets, int 
         }
         float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) row[v] *= inv;
-        nll[n] = (float)(log(sum) - target_shifted);
+        nll[n] = t >= 0 ? (float)(log(sum) - target_shifted) : 0.0f;
     }
     // Serial sum in double: the same total whatever the thread count.
     double total = 0.0;
@@ -222,6 +223,10 @@ void cross_entropy_backward(float *dlogits, const float *probs, const int *targe
     for (int n = 0; n < N; n++) {
         const float *p = probs + (long)n * V;
         float *d = dlogits + (long)n * V;
+        if (targets[n] < 0) {
+            memset(d, 0, sizeof(float) * (size_t)V);
+            continue;
+        }
         for (int v = 0; v < V; v++) d[v] = p[v] * scale;
         d[targets[n]] -= scale;
     }

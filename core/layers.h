@@ -40,10 +40,15 @@ void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gat
 void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);
 void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C);
 
+// A target that scores nothing: its row still gets probabilities, its loss and gradient are 0
+// (training mixtures score only the answers of task episodes this way).
+#define TARGET_IGNORE (-1)
+
 // Softmax cross-entropy over rows of logits (N, V), in place: logits become probabilities.
-// Returns the summed NLL (in double); nll (N) gets each row's loss.
+// Returns the summed NLL (in double) over scored rows; nll (N) gets each row's loss (0 for
+// TARGET_IGNORE rows).
 double cross_entropy_forward(float *logits, float *nll, const int *targets, int N, int V);
-// dlogits = (probs - onehot(target)) * scale, written (not accumulated).
+// dlogits = (probs - onehot(target)) * scale, written (not accumulated); 0 on ignored rows.
 void cross_entropy_backward(float *dlogits, const float *probs, const int *targets, float scale,
                             int N, int V);
 

@@ -303,9 +303,16 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
     }
     rmsnorm_forward(m->xn_f, m->rstd_f, m->x_final, m->p.norm, BT, D, c->norm_eps);
     matmul_forward(m->logits, m->xn_f, m->p.lm_head, BT, D, V);
+    m->n_scored = 0;
     if (!targets) return 0.0;
+    for (int i = 0; i < BT; i++) {
+        CHECK(targets[i] == TARGET_IGNORE || (targets[i] >= 0 && targets[i] < V),
+              "target id %d at %d is outside the vocabulary (%d)", targets[i], i, V);
+        m->n_scored += targets[i] != TARGET_IGNORE;
+    }
     memcpy(m->targets, targets, sizeof(int) * (size_t)BT);
-    return cross_entropy_forward(m->logits, m->nll, targets, BT, V) / BT;
+    double total = cross_entropy_forward(m->logits, m->nll, targets, BT, V);
+    return m->n_scored ? total / (double)m->n_scored : 0.0;
 }
 
 void model_zero_grad(Model *m) {

@@ -66,6 +66,7 @@ typedef struct {
     float *rope_cos, *rope_sin;                    // (T, d/2)
     float *d_res, *d_a, *d_b, *dq, *dk, *dv, *d_f1, *d_f2, *d_f3, *d_logits;
     int *targets;
+    long n_scored; // targets of the last forward that are not TARGET_IGNORE
 } Model;
 
 int model_build(Model *m, const ModelConfig *cfg, Error *err);
@@ -75,8 +76,9 @@ void model_free(Model *m);
 void model_init_params(Model *m, uint64_t seed);
 const ParamInfo *model_find_param(const Model *m, const char *name);
 
-// Forward over tokens (B, T). With targets, returns the mean next-token NLL (and keeps what
-// backward needs); without, only fills logits (as probabilities are not computed, returns 0).
+// Forward over tokens (B, T). With targets, returns the mean next-token NLL over the scored
+// targets (TARGET_IGNORE ones are not; 0 when none is) and sets n_scored, keeping what
+// backward needs; without, only fills logits (probabilities are not computed) and returns 0.
 double model_forward(Model *m, const int *tokens, const int *targets, int B, int T);
 void model_zero_grad(Model *m);
 // Accumulate gradients of (loss_scale * summed NLL) of the last forward into m->grads.

@@ -276,6 +276,7 @@ int cmd_train(int argc, char **argv) {
         rc = EXIT_USAGE;
     }
     st.data_mixture = mix.description;
+    mix.task_loss = cfg.data.task_loss;
     if (rc == 0 &&
         data_resolve_corpus(corpus_spec, data_path, sizeof data_path, &source, &err) != 0) {
         cli_error("train", err.msg);
@@ -323,6 +324,7 @@ int cmd_train(int argc, char **argv) {
 
     int *tokens = xmalloc(sizeof(int) * (size_t)B * T),
         *targets = xmalloc(sizeof(int) * (size_t)B * T);
+    unsigned char *is_answer = xmalloc((size_t)B * T);
     long step = opt.step;
     long tokens_seen = hist.n ? hist.tokens[hist.n - 1] : 0;
     double seconds_before = hist.n ? hist.seconds[hist.n - 1] : 0.0;
@@ -342,15 +344,22 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "step %5d | val loss %.4f\n", 0, v);
         }
     }
-    double t0 = now_seconds(), t_log = t0;
+    double t0 = now_seconds(), t_log = t0, log_answer_nll = 0.0;
+    long log_answer_n = 0;
     long step_log = step;
     while (rc == 0 && step < t->steps) {
         model_zero_grad(&model);
-        double loss = 0.0;
+        double loss = 0.0, answer_nll = 0.0;
+        long n_answer = 0;
         for (int micro = 0; micro < t->grad_accum; micro++) {
-            mixture_batch(&mix, &corpus, tok, data_rng, tokens, targets, B, T);
+            mixture_batch(&mix, &corpus, tok, data_rng, tokens, targets, is_answer, B, T);
             loss += model_forward(&model, tokens, targets, B, T) / t->grad_accum;
-            model_backward(&model, tokens, 1.0f / ((float)B * T * t->grad_accum));
+            for (long i = 0; i < (long)B * T; i++)
+                if (is_answer[i]) answer_nll += model.nll[i], n_answer++;
+            // The mean over this micro-batch's scored targets (all of them without
+            // data.task_loss = all).
+            if (model.n_scored)
+                model_backward(&model, tokens, 1.0f / ((float)model.n_scored * t->grad_accum));
         }
         double gnorm = grad_global_norm(model.grads, model.n_params);
         if (!isfinite(loss) || !isfinite(gnorm)) {
@@ -369,7 +378,9 @@ int cmd_train(int argc, char **argv) {
         tokens_seen += tokens_per_step;
         double elapsed = now_seconds() - t0;
         int spike = is_loss_spike(&hist, loss, t);
-        history_push(&hist, step, loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
+        double answer_loss = n_answer ? answer_nll / (double)n_answer : NAN;
+        if (n_answer) log_answer_nll += answer_nll, log_answer_n += n_answer;
+        history_push(&hist, step, loss, answer_loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
                      model.lambda, model.gamma, spike);
         if (spike)
             fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n",
@@ -390,9 +401,15 @@ int cmd_train(int argc, char **argv) {
             double eta = (double)(t->steps - step) * tokens_per_step / (tps + 1e-9);
             char eta_s[32];
             format_duration(eta, eta_s, sizeof eta_s);
+            char answer_s[48] = "";
+            if (log_answer_n)
+                snprintf(answer_s, sizeof answer_s, " | answer loss %.4f",
+                         log_answer_nll / (double)log_answer_n);
             fprintf(stderr,
-                    "step %5ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n",
-                    step, t->steps, loss, (double)lr, gnorm, tps, eta_s);
+                    "step %5ld/%d | loss %.4f%s | lr %.2e | grad norm %.3f | %.0f tok/s | ETA %s\n",
+                    step, t->steps, loss, answer_s, (double)lr, gnorm, tps, eta_s);
+            log_answer_nll = 0.0;
+            log_answer_n = 0;
             t_log = now;
             step_log = step;
         }
@@ -435,6 +452,7 @@ int cmd_train(int argc, char **argv) {
     }
     free(tokens);
     free(targets);
+    free(is_answer);
     corpus_free(&corpus);
     mixture_free(&mix);
     tokenizer_close(&tokenizer);

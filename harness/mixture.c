@@ -6,6 +6,7 @@
 
 #include "datasets.h"
 #include "icl.h"
+#include "layers.h"
 #include "needle.h"
 
 // "name:weight" -> name and weight; 0 when the part has no numeric weight after its last ':'.
@@ -139,27 +140,29 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
 }
 
 // Fill row with multi-needle episodes separated by end-of-document tokens. Each episode has
-// 1 to 6 needles, every one of them queried in turn, the first at a random depth, and a random
-// length between 96 tokens and the row: short episodes pack several retrievals into a row, so
-// the answer tokens are not drowned by haystack text. (`dint eval needle` scores each queried
-// needle on its own after the context.)
-static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *row, int len) {
-    int *ep = xmalloc(sizeof(int) * (size_t)(len + 1024));
+// 1 to 6 needles, 1 or 2 of them queried in turn, the first at a random depth, and a random
+// context length between 96 tokens and the row: short episodes pack several retrievals into a
+// row, so the answer tokens are not drowned by haystack text. Episodes fit the row whole (fewer
+// needles, then all the room left, until they do). part[i] gets each token's NEEDLE_PART. (`dint
+// eval needle` scores each queried needle on its own after the context.)
+static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *row,
+                         unsigned char *part, int len) {
     int at = 0;
+    memset(part, NEEDLE_PART_CONTEXT, (size_t)len);
     while (at < len) {
         int room = len - at,
             want = 96 + (int)gsl_rng_uniform_int(rng, (unsigned long)(len > 96 ? len - 95 : 1));
-        int N = 1 + (int)gsl_rng_uniform_int(rng, 6);
+        int N = 1 + (int)gsl_rng_uniform_int(rng, 6), R = 1 + (int)gsl_rng_uniform_int(rng, 2);
         double depth = gsl_rng_uniform(rng);
         if (want > room) want = room;
         long n = -1;
         // Fewer needles, then all the room left, until the episode fits.
         for (int tries = 0; tries < 2 && n < 0; tries++, want = room)
             for (int k = N; k >= 1 && n < 0; k--) {
-                NeedleSpec spec = {k, k, want, depth};
+                NeedleSpec spec = {k, R < k ? R : k, want, depth};
                 n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN],
-                                            text->n_tokens[SPLIT_TRAIN], &spec, rng, ep,
-                                            len + 1024);
+                                            text->n_tokens[SPLIT_TRAIN], &spec, rng, row + at,
+                                            part + at, room);
             }
         if (n < 0) { // too short for even one needle: finish the row with text
             long start =
@@ -167,19 +170,24 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
             memcpy(row + at, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)room);
             break;
         }
-        for (long i = 0; i < n && at < len; i++) row[at++] = ep[i];
+        at += (int)n;
         if (at < len) row[at++] = tok->eot;
     }
-    free(ep);
 }
 
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
-                   int *targets, int B, int T) {
+                   int *targets, unsigned char *is_answer, int B, int T) {
+    if (is_answer) memset(is_answer, 0, (size_t)B * T);
+    // The lowest part a needle row scores.
+    int scored_from = mx->task_loss == TASK_LOSS_ANSWERS   ? NEEDLE_PART_ANSWER
+                      : mx->task_loss == TASK_LOSS_QUERIES ? NEEDLE_PART_QUERY
+                                                           : NEEDLE_PART_CONTEXT;
     if (mx->n == 1) {
         corpus_train_batch(text, rng, tokens, targets, B, T);
         return;
     }
     int *row = xmalloc(sizeof(int) * (size_t)(T + 1));
+    unsigned char *part = xmalloc((size_t)(T + 1));
     for (int b = 0; b < B; b++) {
         double u = gsl_rng_uniform(rng), acc = 0;
         int which = mx->n - 1;
@@ -191,9 +199,13 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
             }
         }
         MixComponent *c = &mx->comp[which];
-        int done = 0;
+        int done = 0, needle = 0;
         if (c->kind == MIX_NEEDLE) {
-            fill_needles(text, tok, rng, row, T + 1);
+            fill_needles(text, tok, rng, row, part, T + 1);
+            needle = 1;
+            if (is_answer)
+                for (int i = 0; i < T; i++)
+                    is_answer[(long)b * T + i] = part[i + 1] == NEEDLE_PART_ANSWER;
             done = 1;
         } else if (c->kind == MIX_ICL || c->kind == MIX_ICL_SYNTHETIC) {
             fill_icl(c, tok, rng, row, T + 1);
@@ -206,6 +218,10 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
         }
         memcpy(tokens + (long)b * T, row, sizeof(int) * (size_t)T);
         memcpy(targets + (long)b * T, row + 1, sizeof(int) * (size_t)T);
+        if (needle)
+            for (int i = 0; i < T; i++)
+                if (part[i + 1] < scored_from) targets[(long)b * T + i] = TARGET_IGNORE;
     }
     free(row);
+    free(part);
 }

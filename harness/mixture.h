@@ -9,6 +9,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "check.h"
+#include "config.h"
 #include "corpus.h"
 #include "labelled.h"
 #include "tokenizer.h"
@@ -29,6 +30,7 @@ typedef struct {
     MixComponent comp[MIX_MAX];
     int text; // index of the text component (the corpus; validation loss is on its text)
     char description[1024];
+    TaskLoss task_loss; // the targets needle rows score (data.task_loss)
 } Mixture;
 
 // Parse the spec. The text component's corpus spec goes to corpus_spec (to be loaded by the
@@ -39,8 +41,10 @@ int mixture_load(Mixture *mx, uint64_t split_seed, Error *err);
 void mixture_free(Mixture *mx);
 
 // B sequences of T + 1 tokens -> tokens (B, T), targets (B, T). A one-part text mixture draws
-// exactly as corpus_train_batch does.
+// exactly as corpus_train_batch does. Needle rows' targets outside the parts that
+// task_loss scores are TARGET_IGNORE.
+// With is_answer (B, T), each target is flagged 1 when it is a needle answer token.
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
-                   int *targets, int B, int T);
+                   int *targets, unsigned char *is_answer, int B, int T);
 
 #endif

@@ -33,6 +33,7 @@ void history_free(History *h) {
     free(h->step);
     free(h->tokens);
     free(h->loss);
+    free(h->answer_loss);
     free(h->lr);
     free(h->grad_norm);
     free(h->seconds);
@@ -55,6 +56,7 @@ static void history_reserve(History *h, long n) {
     h->step = grow(h->step, cap, sizeof(long));
     h->tokens = grow(h->tokens, cap, sizeof(long));
     h->loss = grow(h->loss, cap, sizeof(double));
+    h->answer_loss = grow(h->answer_loss, cap, sizeof(double));
     h->lr = grow(h->lr, cap, sizeof(double));
     h->grad_norm = grow(h->grad_norm, cap, sizeof(double));
     h->seconds = grow(h->seconds, cap, sizeof(double));
@@ -94,12 +96,14 @@ void history_push_audit(History *h, long step, const double *row_dev_max,
     memcpy(h->grad_norm_layer + i * L, grad_norm_layer, sizeof(double) * (size_t)L);
 }
 
-void history_push(History *h, long step, double loss, double lr, double grad_norm, long tokens,
-                  double seconds, const float *lambda, const float *gamma, int loss_spike) {
+void history_push(History *h, long step, double loss, double answer_loss, double lr,
+                  double grad_norm, long tokens, double seconds, const float *lambda,
+                  const float *gamma, int loss_spike) {
     history_reserve(h, h->n + 1);
     long i = h->n++;
     h->step[i] = step;
     h->loss[i] = loss;
+    h->answer_loss[i] = answer_loss;
     h->lr[i] = lr;
     h->grad_norm[i] = grad_norm;
     h->tokens[i] = tokens;
@@ -191,6 +195,7 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_attr_i64(g_train, "steps_planned", st->cfg.train.steps);
     rc |= h5_write_i64(g_train, "step", (hsize_t)h->n, h->step);
     rc |= h5_write_f64(g_train, "loss", (hsize_t)h->n, h->loss);
+    rc |= h5_write_f64(g_train, "answer_loss", (hsize_t)h->n, h->answer_loss);
     rc |= h5_write_f64(g_train, "lr", (hsize_t)h->n, h->lr);
     rc |= h5_write_f64(g_train, "grad_norm", (hsize_t)h->n, h->grad_norm);
     rc |= h5_write_i64(g_train, "tokens", (hsize_t)h->n, h->tokens);
@@ -390,6 +395,13 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             h5_read(f, "/train/val_step", H5T_NATIVE_LONG, nv, h->val_step) ||
             h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
             snprintf(bad, sizeof bad, "/train curves");
+            rc = -1;
+        }
+        // Run files from before the answer-loss curve resume with NaN (not measured) there.
+        if (rc == 0 && h5_len(f, "/train/answer_loss") < 0)
+            for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
+        else if (rc == 0 && h5_read(f, "/train/answer_loss", H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
+            snprintf(bad, sizeof bad, "/train/answer_loss");
             rc = -1;
         }
         memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));

@@ -19,6 +19,7 @@ typedef struct {
     long n, cap, n_layer;
     long *step, *tokens;
     double *loss, *lr, *grad_norm, *seconds;
+    double *answer_loss; // (n) mean NLL of the step's needle answer tokens; NaN without any
     float *lambda, *gamma;     // (n, n_layer)
     unsigned char *loss_spike; // (n) loss above train.spike_factor x the running median
     // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.
@@ -32,8 +33,9 @@ typedef struct {
 
 void history_init(History *h, int n_layer);
 void history_free(History *h);
-void history_push(History *h, long step, double loss, double lr, double grad_norm, long tokens,
-                  double seconds, const float *lambda, const float *gamma, int loss_spike);
+void history_push(History *h, long step, double loss, double answer_loss, double lr,
+                  double grad_norm, long tokens, double seconds, const float *lambda,
+                  const float *gamma, int loss_spike);
 void history_push_audit(History *h, long step, const double *row_dev_max,
                         const double *row_dev_mean, const double *grad_norm_layer);
 void history_push_val(History *h, long step, double val_loss);

@@ -251,7 +251,7 @@ void needle_score(Model *m, const NeedleSample *s, NeedleScore *out) {
 }
 
 long needle_training_episode(Tokenizer *tok, const int *hay, long n_hay, const NeedleSpec *spec,
-                             gsl_rng *rng, int *out, long cap) {
+                             gsl_rng *rng, int *out, unsigned char *part, long cap) {
     NeedleSample s;
     if (needle_make(&s, tok, hay, n_hay, spec, NEEDLE_POOL_TRAIN, rng, NULL) != 0) return -1;
     long n = s.n_context;
@@ -261,10 +261,15 @@ long needle_training_episode(Tokenizer *tok, const int *hay, long n_hay, const N
         return -1;
     }
     memcpy(out, s.tokens, sizeof(int) * (size_t)s.n_context);
+    if (part) memset(part, NEEDLE_PART_CONTEXT, (size_t)s.n_context);
     long at = s.n_context;
     for (int r = 0; r < s.n_queried; r++) {
         int k = s.query_len[r] + s.answer_len[r];
         memcpy(out + at, s.query_tokens[r], sizeof(int) * (size_t)k);
+        if (part) {
+            memset(part + at, NEEDLE_PART_QUERY, (size_t)s.query_len[r]);
+            memset(part + at + s.query_len[r], NEEDLE_PART_ANSWER, (size_t)s.answer_len[r]);
+        }
         at += k;
     }
     needle_free(&s);

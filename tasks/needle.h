@@ -71,8 +71,11 @@ void needle_judge(const float *probs, const float *nll, int V, const int *answer
 
 // A training episode (pool TRAIN, the first queried needle's answer included) as tokens:
 // the context, then each query and answer in turn. Returns the token count (<= cap) or -1.
+// With part (cap entries), each written token is flagged NEEDLE_PART_CONTEXT (haystack and
+// needles), NEEDLE_PART_QUERY or NEEDLE_PART_ANSWER.
+enum { NEEDLE_PART_CONTEXT, NEEDLE_PART_QUERY, NEEDLE_PART_ANSWER };
 long needle_training_episode(Tokenizer *tok, const int *hay, long n_hay, const NeedleSpec *spec,
-                             gsl_rng *rng, int *out, long cap);
+                             gsl_rng *rng, int *out, unsigned char *part, long cap);
 
 const char *needle_city(NeedlePool pool, int i);
 int needle_n_cities(NeedlePool pool);

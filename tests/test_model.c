@@ -596,3 +596,66 @@ ParameterizedTest(ThreadCase *tc, model_threads, bit_identical) {
         free(r3.logits);
     free(tokens), free(targets);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ignored targets (TARGET_IGNORE), which training mixtures use to score only task answers: the
+// loss is the mean over the scored targets, and the gradients of two complementary masks add
+// up to the gradient of all targets (a row that is not zeroed would count twice).
+
+TestSuite(model_ignore, .init = setup);
+
+Test(model_ignore, mean_and_complementary_gradients) {
+    ModelConfig cfg = tiny_model_config(VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f);
+    Model m;
+    build(&m, &cfg, 99);
+    enum { N = GB * GT };
+    int tokens[N + 1], all[N], odd[N], even[N];
+    tiny_tokens(tokens, N + 1, cfg.vocab_size, 5);
+    for (int i = 0; i < N; i++) {
+        all[i] = tokens[i + 1];
+        odd[i] = i % 3 == 1 ? all[i] : TARGET_IGNORE;
+        even[i] = i % 3 == 1 ? TARGET_IGNORE : all[i];
+    }
+    double loss_all = model_forward(&m, tokens, all, GB, GT);
+    float nll[N];
+    memcpy(nll, m.nll, sizeof nll);
+    cr_expect(m.n_scored == N, "all targets scored: n_scored %ld, expected %d", m.n_scored, N);
+    model_zero_grad(&m);
+    model_backward(&m, tokens, 1.0f);
+    float *g_all = malloc(sizeof(float) * m.n_params), *g_sum = calloc(m.n_params, sizeof(float));
+    memcpy(g_all, m.grads, sizeof(float) * m.n_params);
+    const int *masks[2] = {odd, even};
+    double sum_nll = 0.0;
+    for (int i = 0; i < N; i++) sum_nll += nll[i];
+    cr_expect(fabs(loss_all - sum_nll / N) <= 1e-12 * fabs(loss_all), "loss %.17g vs %.17g",
+              loss_all, sum_nll / N);
+    for (int k = 0; k < 2; k++) {
+        double expect = 0.0;
+        long n = 0;
+        for (int i = 0; i < N; i++)
+            if (masks[k][i] != TARGET_IGNORE) expect += nll[i], n++;
+        double loss = model_forward(&m, tokens, masks[k], GB, GT);
+        cr_expect(m.n_scored == n, "mask %d: n_scored %ld, expected %ld", k, m.n_scored, n);
+        // The same rows give the same per-row NLL: the mean is exact up to summation order.
+        cr_expect(fabs(loss - expect / n) <= 1e-6 * fabs(loss), "mask %d: loss %.9g, expected %.9g",
+                  k, loss, expect / n);
+        for (int i = 0; i < N; i++)
+            if (masks[k][i] == TARGET_IGNORE)
+                cr_expect(m.nll[i] == 0.0f, "mask %d: ignored row %d has nll %g", k, i, m.nll[i]);
+        model_zero_grad(&m);
+        model_backward(&m, tokens, 1.0f);
+        for (long j = 0; j < m.n_params; j++) g_sum[j] += m.grads[j];
+    }
+    // fp32 gradients summed in a different grouping: normwise relative difference ~1e-7.
+    double num = 0.0, den = 0.0;
+    for (long j = 0; j < m.n_params; j++) {
+        double d = (double)g_sum[j] - g_all[j];
+        num += d * d;
+        den += (double)g_all[j] * g_all[j];
+    }
+    cr_expect(sqrt(num / den) < 1e-5, "gradients of the two masks add to %.3g relative off the "
+              "gradient of all targets", sqrt(num / den));
+    free(g_all);
+    free(g_sum);
+    model_free(&m);
+}

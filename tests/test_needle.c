@@ -1,5 +1,6 @@
 // Multi-needle retrieval task: deterministic generation, disjoint train/eval pools, needles at
-// the requested depth on sentence boundaries, scoring of hand-built answers, clear errors.
+// the requested depth on sentence boundaries, scoring of hand-built answers, clear errors; and
+// needle rows of training mixtures (answer flags, data.task_loss targets).
 #include <criterion/criterion.h>
 #include <gsl/gsl_rng.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "datasets.h"
 #include "grad_util.h"
 #include "layers.h"
+#include "mixture.h"
 #include "needle.h"
 
 static Tokenizer tok;
@@ -193,4 +195,91 @@ Test(needle, bad_specs_are_clear_errors, .init = setup, .fini = teardown) {
         cr_assert_neq(make(&s, cases[i].spec, NEEDLE_POOL_EVAL, 1, &e), 0, "case %d accepted", i);
         cr_assert(strstr(e.msg, cases[i].needle) != NULL, "case %d: '%s'", i, e.msg);
     }
+}
+
+// Needle rows of a training mixture: every flagged target is an answer (a space and the 7
+// digits that the row's own needle sentence gives the queried city); data.task_loss = answers
+// scores only those, = queries the questions and answers (not haystack nor needles), and = all
+// scores every target of the same rows (same seed).
+Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = teardown) {
+    enum { B = 6, T = 512 };
+    Mixture mx;
+    char spec[64];
+    Error e;
+    cr_assert_eq(mixture_parse(&mx, "sotu:0.000001,needle:1", spec, sizeof spec, &e), 0, "%s",
+                 e.msg);
+    static int tokens[3][B * T], targets[3][B * T];
+    static unsigned char flag[3][B * T];
+    const TaskLoss mode[3] = {TASK_LOSS_ANSWERS, TASK_LOSS_ALL, TASK_LOSS_QUERIES};
+    for (int k = 0; k < 3; k++) {
+        mx.task_loss = mode[k];
+        gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+        gsl_rng_set(r, 11);
+        mixture_batch(&mx, &corpus, &tok, r, tokens[k], targets[k], flag[k], B, T);
+        gsl_rng_free(r);
+    }
+    for (int k = 1; k < 3; k++) {
+        cr_assert(memcmp(tokens[0], tokens[k], sizeof tokens[0]) == 0, "same seed, other rows");
+        cr_assert(memcmp(flag[0], flag[k], sizeof flag[0]) == 0, "same rows, other flags");
+    }
+    long answers = 0, query_targets = 0;
+    for (int b = 0; b < B; b++) {
+        const int *x = tokens[0] + b * T;
+        char text[T + 2];
+        for (int i = 0; i < T; i++) text[i] = x[i] < 256 && x[i] > 0 ? (char)x[i] : '#';
+        int last = targets[1][b * T + T - 1];
+        text[T] = last < 256 && last > 0 ? (char)last : '#';
+        text[T + 1] = 0;
+        // queries: token p (target p - 1) is scored from each "\nQuestion: " to its answer's end.
+        for (int p = 1, in_query = 0; p <= T; p++) {
+            if (!strncmp(text + p, "\nQuestion: ", 11)) in_query = 1;
+            int scored = targets[2][b * T + p - 1] != TARGET_IGNORE;
+            cr_assert_eq(scored, in_query, "row %d token %d ('%c'): task_loss=queries %s it", b,
+                         p, text[p], scored ? "scores" : "ignores");
+            if (scored) cr_assert_eq(targets[2][b * T + p - 1], targets[1][b * T + p - 1]);
+            query_targets += scored && !flag[0][b * T + p - 1];
+            if (flag[0][b * T + p - 1] && (p == T || !flag[0][b * T + p])) in_query = 0;
+        }
+        int row_answers = 0;
+        for (int i = 0; i < T; i++) {
+            int f = flag[0][b * T + i];
+            cr_assert_eq(targets[0][b * T + i], f ? targets[1][b * T + i] : TARGET_IGNORE,
+                         "row %d target %d: answers_only scores it %s", b, i,
+                         f ? "not" : "though it is no answer");
+            cr_assert_neq(targets[1][b * T + i], TARGET_IGNORE, "row %d target %d ignored", b, i);
+            // An answer starts after "is:" and is 8 targets: a space, then the 7 digits.
+            if (!f || (i > 0 && flag[0][b * T + i - 1])) continue;
+            cr_assert(i >= 2 && !strncmp(text + i - 2, "is:", 3), "row %d: an answer at %d "
+                      "does not follow 'is:'", b, i);
+            // Episodes are placed whole, so the row holds the whole answer.
+            cr_assert(i + 7 <= T - 1, "row %d: the answer at %d is cut by the row's end", b, i);
+            for (int j = 0; j < 8; j++)
+                cr_assert(flag[0][b * T + i + j], "row %d: answer at %d has %d tokens", b, i, j);
+            cr_assert(i + 8 == T || !flag[0][b * T + i + 8], "row %d: answer at %d is longer "
+                      "than 8", b, i);
+            // The city of this query, then its needle earlier in the same row.
+            const char *q = NULL;
+            for (const char *p = strstr(text, "Answer: The special magic number for "); p && p < text + i;
+                 p = strstr(p + 1, "Answer: The special magic number for "))
+                q = p;
+            cr_assert(q != NULL, "row %d: no query before the answer at %d", b, i);
+            char needle[160];
+            const char *city = q + strlen("Answer: The special magic number for ");
+            int city_len = (int)(text + i - 2 - 1 - city); // up to " is:"
+            snprintf(needle, sizeof needle, " The special magic number for %.*s is: ", city_len,
+                     city);
+            const char *n = strstr(text, needle);
+            cr_assert(n != NULL && n < q, "row %d: no needle '%s' before its query", b, needle);
+            const char *digits = n + strlen(needle);
+            for (int j = 0; j < 7; j++)
+                cr_assert_eq(targets[0][b * T + i + 1 + j], (unsigned char)digits[j],
+                             "row %d: answer digit %d differs from the needle's", b, j);
+            row_answers++;
+        }
+        cr_assert(row_answers >= 1, "row %d has no answer: %s", b, text);
+        answers += row_answers;
+    }
+    cr_assert(query_targets > 0, "task_loss=queries scored no question tokens");
+    cr_log_info("%ld answers and %ld question targets checked in %d rows", answers, query_targets,
+                B);
 }
