@@ -380,8 +380,8 @@ int cmd_train(int argc, char **argv) {
         int spike = is_loss_spike(&hist, loss, t);
         double answer_loss = n_answer ? answer_nll / (double)n_answer : NAN;
         if (n_answer) log_answer_nll += answer_nll, log_answer_n += n_answer;
-        history_push(&hist, step, loss, answer_loss, lr, gnorm, tokens_seen, seconds_before + elapsed,
-                     model.lambda, model.gamma, spike);
+        history_push(&hist, step, loss, answer_loss, lr, gnorm, tokens_seen,
+                     seconds_before + elapsed, model.lambda, model.gamma, spike);
         if (spike)
             fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n",
                     step, loss, (double)t->spike_factor);

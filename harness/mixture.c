@@ -57,6 +57,8 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
             return error_set(err, "mixture part '%s': the weight must be positive", tok);
         if (!strcmp(name, "needle"))
             c->kind = MIX_NEEDLE;
+        else if (!strcmp(name, "copy"))
+            c->kind = MIX_COPY;
         else if (!strcmp(name, "icl:synthetic"))
             c->kind = MIX_ICL_SYNTHETIC;
         else if (!strncmp(name, "icl:", 4)) {
@@ -82,6 +84,7 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
     for (int i = 0; i < mx->n; i++) {
         mx->comp[i].weight /= total;
         const char *what = mx->comp[i].kind == MIX_NEEDLE          ? "needle"
+                           : mx->comp[i].kind == MIX_COPY          ? "copy"
                            : mx->comp[i].kind == MIX_ICL_SYNTHETIC ? "icl:synthetic"
                                                                    : NULL;
         char label[600];
@@ -175,6 +178,29 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
     }
 }
 
+// Fill row with copy episodes: a random string over [a-z0-9] (16 to a quarter of the row
+// long), then the same string again, separated by end-of-document tokens. The second copy can
+// only be predicted by looking back and copying, the mechanism needle retrieval is built on;
+// random strings leave no n-gram shortcut, which delays that mechanism on natural text.
+static void fill_copies(Tokenizer *tok, gsl_rng *rng, int *row, int len) {
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    enum { MAX_W = 1024 };
+    char text[MAX_W];
+    int *ids = xmalloc(sizeof(int) * (MAX_W + 1));
+    int at = 0;
+    while (at < len) {
+        int max_w = len / 4 < 16 ? 16 : len / 4 > MAX_W ? MAX_W : len / 4;
+        int w = 16 + (int)gsl_rng_uniform_int(rng, (unsigned long)(max_w - 15));
+        for (int i = 0; i < w; i++) text[i] = alphabet[gsl_rng_uniform_int(rng, 36)];
+        long n = tokenizer_encode(tok, text, (size_t)w, ids);
+        CHECK(n > 0, "the tokenizer failed on a copy episode");
+        for (int r = 0; r < 2; r++)
+            for (long i = 0; i < n && at < len; i++) row[at++] = ids[i];
+        if (at < len) row[at++] = tok->eot;
+    }
+    free(ids);
+}
+
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
                    int *targets, unsigned char *is_answer, int B, int T) {
     if (is_answer) memset(is_answer, 0, (size_t)B * T);
@@ -206,6 +232,9 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
             if (is_answer)
                 for (int i = 0; i < T; i++)
                     is_answer[(long)b * T + i] = part[i + 1] == NEEDLE_PART_ANSWER;
+            done = 1;
+        } else if (c->kind == MIX_COPY) {
+            fill_copies(tok, rng, row, T + 1);
             done = 1;
         } else if (c->kind == MIX_ICL || c->kind == MIX_ICL_SYNTHETIC) {
             fill_icl(c, tok, rng, row, T + 1);

@@ -1,7 +1,8 @@
 // Training data mixtures: `--data sotu:0.8,needle:0.1,icl:wordnet-noun:0.1` draws each training
 // sequence from one component chosen by weight: windows of a text corpus, multi-needle
 // episodes (haystack from the corpus's train split; training cities and numbers, disjoint
-// from evaluation's), or in-context-learning episodes from a labelled set's train split
+// from evaluation's), copy episodes (a random string, then the same string again), or
+// in-context-learning episodes from a labelled set's train split
 // (`icl:synthetic` for random label mappings). A plain corpus spec is a one-part mixture.
 #ifndef DINT_MIXTURE_H
 #define DINT_MIXTURE_H
@@ -16,7 +17,7 @@
 
 #define MIX_MAX 8
 
-typedef enum { MIX_TEXT, MIX_NEEDLE, MIX_ICL, MIX_ICL_SYNTHETIC } MixKind;
+typedef enum { MIX_TEXT, MIX_NEEDLE, MIX_COPY, MIX_ICL, MIX_ICL_SYNTHETIC } MixKind;
 
 typedef struct {
     MixKind kind;

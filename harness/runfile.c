@@ -400,7 +400,8 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         // Run files from before the answer-loss curve resume with NaN (not measured) there.
         if (rc == 0 && h5_len(f, "/train/answer_loss") < 0)
             for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
-        else if (rc == 0 && h5_read(f, "/train/answer_loss", H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
+        else if (rc == 0 &&
+                 h5_read(f, "/train/answer_loss", H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
             snprintf(bad, sizeof bad, "/train/answer_loss");
             rc = -1;
         }

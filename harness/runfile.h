@@ -19,7 +19,7 @@ typedef struct {
     long n, cap, n_layer;
     long *step, *tokens;
     double *loss, *lr, *grad_norm, *seconds;
-    double *answer_loss; // (n) mean NLL of the step's needle answer tokens; NaN without any
+    double *answer_loss;       // (n) mean NLL of the step's needle answer tokens; NaN without any
     float *lambda, *gamma;     // (n, n_layer)
     unsigned char *loss_spike; // (n) loss above train.spike_factor x the running median
     // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.

@@ -653,8 +653,10 @@ Test(model_ignore, mean_and_complementary_gradients) {
         num += d * d;
         den += (double)g_all[j] * g_all[j];
     }
-    cr_expect(sqrt(num / den) < 1e-5, "gradients of the two masks add to %.3g relative off the "
-              "gradient of all targets", sqrt(num / den));
+    cr_expect(sqrt(num / den) < 1e-5,
+              "gradients of the two masks add to %.3g relative off the "
+              "gradient of all targets",
+              sqrt(num / den));
     free(g_all);
     free(g_sum);
     model_free(&m);

@@ -234,8 +234,8 @@ Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = te
         for (int p = 1, in_query = 0; p <= T; p++) {
             if (!strncmp(text + p, "\nQuestion: ", 11)) in_query = 1;
             int scored = targets[2][b * T + p - 1] != TARGET_IGNORE;
-            cr_assert_eq(scored, in_query, "row %d token %d ('%c'): task_loss=queries %s it", b,
-                         p, text[p], scored ? "scores" : "ignores");
+            cr_assert_eq(scored, in_query, "row %d token %d ('%c'): task_loss=queries %s it", b, p,
+                         text[p], scored ? "scores" : "ignores");
             if (scored) cr_assert_eq(targets[2][b * T + p - 1], targets[1][b * T + p - 1]);
             query_targets += scored && !flag[0][b * T + p - 1];
             if (flag[0][b * T + p - 1] && (p == T || !flag[0][b * T + p])) in_query = 0;
@@ -249,18 +249,22 @@ Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = te
             cr_assert_neq(targets[1][b * T + i], TARGET_IGNORE, "row %d target %d ignored", b, i);
             // An answer starts after "is:" and is 8 targets: a space, then the 7 digits.
             if (!f || (i > 0 && flag[0][b * T + i - 1])) continue;
-            cr_assert(i >= 2 && !strncmp(text + i - 2, "is:", 3), "row %d: an answer at %d "
-                      "does not follow 'is:'", b, i);
+            cr_assert(i >= 2 && !strncmp(text + i - 2, "is:", 3),
+                      "row %d: an answer at %d "
+                      "does not follow 'is:'",
+                      b, i);
             // Episodes are placed whole, so the row holds the whole answer.
             cr_assert(i + 7 <= T - 1, "row %d: the answer at %d is cut by the row's end", b, i);
             for (int j = 0; j < 8; j++)
                 cr_assert(flag[0][b * T + i + j], "row %d: answer at %d has %d tokens", b, i, j);
-            cr_assert(i + 8 == T || !flag[0][b * T + i + 8], "row %d: answer at %d is longer "
-                      "than 8", b, i);
+            cr_assert(i + 8 == T || !flag[0][b * T + i + 8],
+                      "row %d: answer at %d is longer "
+                      "than 8",
+                      b, i);
             // The city of this query, then its needle earlier in the same row.
             const char *q = NULL;
-            for (const char *p = strstr(text, "Answer: The special magic number for "); p && p < text + i;
-                 p = strstr(p + 1, "Answer: The special magic number for "))
+            for (const char *p = strstr(text, "Answer: The special magic number for ");
+                 p && p < text + i; p = strstr(p + 1, "Answer: The special magic number for "))
                 q = p;
             cr_assert(q != NULL, "row %d: no query before the answer at %d", b, i);
             char needle[160];
@@ -282,4 +286,43 @@ Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = te
     cr_assert(query_targets > 0, "task_loss=queries scored no question tokens");
     cr_log_info("%ld answers and %ld question targets checked in %d rows", answers, query_targets,
                 B);
+}
+
+// Copy rows of a training mixture: episodes of a random [a-z0-9] string and the same string
+// again, 16 to T/4 characters, separated by end-of-document tokens (the last one may be cut by
+// the row); rows differ from each other.
+Test(needle, copy_rows_repeat_a_random_string, .init = setup, .fini = teardown) {
+    enum { B = 4, T = 256 };
+    Mixture mx;
+    char spec[64];
+    Error e;
+    cr_assert_eq(mixture_parse(&mx, "sotu:0.000001,copy:1", spec, sizeof spec, &e), 0, "%s", e.msg);
+    static int tokens[B * T], targets[B * T];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 5);
+    mixture_batch(&mx, &corpus, &tok, r, tokens, targets, NULL, B, T);
+    gsl_rng_free(r);
+    int episodes = 0;
+    for (int b = 0; b < B; b++) {
+        const int *x = tokens + b * T;
+        for (int i = 0; i < T - 1; i++) cr_assert_eq(targets[b * T + i], x[i + 1]);
+        if (b > 0)
+            cr_assert(memcmp(x, x - T, sizeof(int) * T) != 0, "rows %d and %d equal", b - 1, b);
+        for (int s = 0; s < T;) {
+            int e = s;
+            while (e < T && x[e] != tok.eot) e++;
+            for (int i = s; i < e; i++)
+                cr_assert((x[i] >= 'a' && x[i] <= 'z') || (x[i] >= '0' && x[i] <= '9'),
+                          "row %d: token %d (%d) is not in [a-z0-9]", b, i, x[i]);
+            if (e == T) break; // cut by the row's end
+            int len = e - s, w = len / 2;
+            cr_assert(len % 2 == 0 && w >= 16 && w <= T / 4,
+                      "row %d: episode at %d has %d tokens, not twice 16..%d", b, s, len, T / 4);
+            cr_assert(memcmp(x + s, x + s + w, sizeof(int) * (size_t)w) == 0,
+                      "row %d: episode at %d: second half differs from the first", b, s);
+            episodes++;
+            s = e + 1;
+        }
+    }
+    cr_assert(episodes >= B * 2, "only %d whole copy episodes in %d rows", episodes, B);
 }
