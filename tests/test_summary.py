@@ -1,5 +1,6 @@
 #!/usr/bin/env -S /usr/bin/python3
-"""The main job's summary table (harness/summary.py) reports exactly what the run files hold:
+"""The main job's summary table (harness/summary.py) and one run's evaluation tables
+(harness/tables.py) report exactly what the run files hold:
 each number is recomputed here from the HDF5 datasets, by a separate route, and compared.
 Prints 'N passed, N failed'; exits non-zero on any failure."""
 import json
@@ -69,6 +70,38 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r["row_sum_dev"]["fp32"] == float(np.nanmax(f["audit/fp32/row_sum_dev_max"][...])), "row-sum deviation")
         check(r["causal"] == 1, "causal")
         check(f"{r['val_loss']:.4f}" in table, "the printed table shows the validation loss")
+
+    # harness/tables.py: the needle grid, the ICL row and the perplexity line of one run, each
+    # number recomputed from the per-sample records and datasets.
+    for run in runs:
+        f = h5py.File(run, "r")
+        text = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "tables.py"), run],
+                              check=True, capture_output=True, text=True).stdout
+        cell = f["eval/needle/samples/cell"][...]
+        ok = f["eval/needle/samples/correct"][...]
+        ll = f["eval/needle/samples/loglik"][...]
+        for i, key in enumerate(("N=1, R=1", "N=2, R=2")):
+            sel = cell // 2 == i
+            check(f"{key}: {int(ok[sel].sum())}/{int(sel.sum())} exact" in text, f"tables: needle {key} pooled count")
+            lines = text.split(f"{key}:")[1].splitlines()[2].split(")")
+            for d in range(2):  # one length (256), depths 0 and 1: cell index i * 2 + d
+                c = cell == i * 2 + d
+                want = f"{int(ok[c].sum())}/{int(c.sum())}"
+                got = lines[d].split("(")
+                check(got[0].split()[-1] == want and abs(float(got[1]) - ll[c].mean()) < 0.051,
+                      f"tables: needle {key} depth cell {d}: '{lines[d].strip()})' vs {want} ({ll[c].mean():.2f})")
+        g = f["eval/icl/wordnet-noun"]
+        row = [line for line in text.splitlines() if line.strip().startswith("accuracy (random)")][0]
+        vals = [float(x) for x in row.split(")")[1].split()]
+        check(np.allclose(vals, g["accuracy"][...][g["done"][...].astype(bool)], atol=5e-4),
+              "tables: ICL accuracy-vs-shots row")
+        a = f["eval/ppl/sotu"].attrs
+        check(f"perplexity {a['perplexity']:.3f}" in text and f"{int(a['tokens'])} tokens" in text,
+              "tables: perplexity line")
+    bad = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "tables.py"), "/nonexistent.h5"],
+                         capture_output=True, text=True)
+    check(bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "error" in bad.stderr,
+          "tables: a missing file is one error line")
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
