@@ -8,7 +8,7 @@
 # usage: bash harness/task_demo.sh [--steps N] [--out RUN.h5]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-steps=7000
+steps=12000
 run="$root/results/task_demo/dint.h5"
 while [ $# -gt 0 ]; do
   case "$1" in

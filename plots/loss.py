@@ -1,6 +1,7 @@
 #!/usr/bin/env -S /usr/bin/python3
 """Training and validation loss per variant: left, the training loss of every step (faint) and
-its moving average (solid), loss spikes (/train/loss_spike, when recorded) marked with x;
+its moving average (solid), the moving average of the needle answer loss (/train/answer_loss,
+dotted, when the mixture has needle rows), loss spikes (/train/loss_spike) marked with x;
 right, the validation loss at each evaluation.
 
     /usr/bin/python3 plots/loss.py RUN.h5... -o OUT.png [--smooth STEPS]
@@ -47,6 +48,11 @@ def render(runs, out, smooth=None):
                 label=(("%s (last step: %.3f)" % (run.label, loss[-1])) if w == 1 else
                        ("%s (mean of last %d steps: %.3f)" % (run.label, w, np.nanmean(loss[-w:]))))
                 if len(loss) else run.label)
+        al = run.get("/train/answer_loss")
+        if al is not None and len(al) == len(loss) and np.any(np.isfinite(al)):
+            am = moving_average(al.astype(float), w)
+            a0.plot(step, am, color=run.color, lw=lw, ls=":",
+                    label="%s: needle answer loss (chance ~2.0; last %.3f)" % (run.label, am[-1]))
         sp = run.get("/train/loss_spike")
         if sp is not None and len(sp) == len(loss) and np.any(sp):
             m = sp.astype(bool)
