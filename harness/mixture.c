@@ -1,5 +1,6 @@
 #include "mixture.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,17 +145,19 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
 
 // Fill row with multi-needle episodes separated by end-of-document tokens. Each episode has
 // 1 to 6 needles, 1 or 2 of them queried in turn, the first at a random depth, and a random
-// context length between 96 tokens and the row: short episodes pack several retrievals into a
-// row, so the answer tokens are not drowned by haystack text. Episodes fit the row whole (fewer
-// needles, then all the room left, until they do). part[i] gets each token's NEEDLE_PART. (`dint
-// eval needle` scores each queried needle on its own after the context.)
+// context length between 96 tokens and the row (log-uniform): short episodes pack several
+// retrievals into a row, so the answer tokens are not drowned by haystack text. Episodes fit the
+// row whole (fewer needles, then all the room left, until they do). part[i] gets each token's
+// NEEDLE_PART. (`dint eval needle` scores each queried needle on its own after the context.)
 static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *row,
                          unsigned char *part, int len) {
     int at = 0;
     memset(part, NEEDLE_PART_CONTEXT, (size_t)len);
     while (at < len) {
+        // Log-uniform lengths: short episodes (many retrievals per row, little haystack) are
+        // common, long ones still occur.
         int room = len - at,
-            want = 96 + (int)gsl_rng_uniform_int(rng, (unsigned long)(len > 96 ? len - 95 : 1));
+            want = len > 96 ? (int)(96.0 * pow((double)len / 96.0, gsl_rng_uniform(rng))) : 96;
         int N = 1 + (int)gsl_rng_uniform_int(rng, 6), R = 1 + (int)gsl_rng_uniform_int(rng, 2);
         double depth = gsl_rng_uniform(rng);
         if (want > room) want = room;
