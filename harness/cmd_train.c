@@ -1,5 +1,7 @@
 // dint train: build the config, load the corpus, train with AdamW, checkpoint to the run file.
+#include <cjson/cJSON.h>
 #include <gsl/gsl_rng.h>
+#include <hdf5.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 #include <math.h>
@@ -16,6 +18,7 @@
 #include "corpus.h"
 #include "audit.h"
 #include "datasets.h"
+#include "h5io.h"
 #include "mixture.h"
 #include "layers.h"
 #include "model.h"
@@ -87,6 +90,7 @@ typedef struct {
     const char *sets[256];
     int n_sets;
     const char *seed;
+    const char *init_from; // start from this run file's weights
     int resume;
     long stop_at;
     int threads;
@@ -133,6 +137,9 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
             a->threads = (int)strtol(val, &end, 10);
             if (*end || a->threads < 1 || a->threads > 256)
                 return error_set(err, "--threads takes a count from 1 to 256, not '%s'", val);
+        } else if (!strcmp(arg, "--init-from")) {
+            NEED_VALUE;
+            a->init_from = val;
         } else if (!strcmp(arg, "--resume"))
             a->resume = 1;
         else
@@ -141,10 +148,10 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
     }
     if (!a->out) return error_set(err, "--out RUN.h5 is required");
     if (a->resume) {
-        if (a->variant || a->config || a->n_sets || a->seed)
+        if (a->variant || a->config || a->n_sets || a->seed || a->init_from)
             return error_set(err,
                              "--resume continues a run with the config stored in '%s'; drop "
-                             "--variant, --config, --set and --seed",
+                             "--variant, --config, --set, --seed and --init-from",
                              a->out);
         if (!file_exists(a->out))
             return error_set(err, "cannot resume: run file '%s' does not exist", a->out);
@@ -156,7 +163,60 @@ static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
         return error_set(err,
                          "'%s' already exists; use --resume to continue it or choose another --out",
                          a->out);
+    if (a->init_from && !file_exists(a->init_from))
+        return error_set(err, "--init-from: run file '%s' does not exist", a->init_from);
     return 0;
+}
+
+// The "model" object of a config as JSON text (to compare two runs' architectures).
+static char *model_json(const RunConfig *c) {
+    char *all = config_to_json(c);
+    cJSON *root = cJSON_Parse(all);
+    free(all);
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "model"));
+    cJSON_Delete(root);
+    return text;
+}
+
+// --init-from: copy the weights of another run whose model config is the same (training
+// settings, data and seed may differ: a curriculum stage); the optimizer starts fresh.
+// provenance gets "PATH (step N of its training, created T)".
+static int init_from_run(Model *m, const RunConfig *cfg, const char *path, char *provenance,
+                         size_t cap, Error *err) {
+    Model src;
+    RunConfig src_cfg;
+    char spec[4096];
+    if (runfile_load_model(path, &src, &src_cfg, spec, sizeof spec, err) != 0) return -1;
+    char *a = model_json(cfg), *b = model_json(&src_cfg);
+    int same = a && b && !strcmp(a, b);
+    int rc = 0;
+    if (!same)
+        rc = error_set(err,
+                       "--init-from: '%s' has another model config (%.300s) than this run "
+                       "(%.300s); give the same model.* settings",
+                       path, b ? b : "?", a ? a : "?");
+    else {
+        memcpy(m->params, src.params, sizeof(float) * (size_t)m->n_params);
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        long steps = -1;
+        char *created = NULL;
+        if (f >= 0) {
+            hid_t g = H5Gopen2(f, "/train", H5P_DEFAULT);
+            if (g >= 0) {
+                h5_read_attr_num(g, "steps_done", H5T_NATIVE_LONG, &steps);
+                H5Gclose(g);
+            }
+            created = h5_read_attr_str(f, "created_utc");
+            H5Fclose(f);
+        }
+        snprintf(provenance, cap, "%s (step %ld of its training, created %s)", path, steps,
+                 created ? created : "?");
+        free(created);
+    }
+    free(a);
+    free(b);
+    model_free(&src);
+    return rc;
 }
 
 static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
@@ -262,6 +322,11 @@ int cmd_train(int argc, char **argv) {
         }
     } else {
         model_init_params(&model, derive_seed(cfg.seed, 0));
+        if (a.init_from && init_from_run(&model, &cfg, a.init_from, st.init_from,
+                                         sizeof st.init_from, &err) != 0) {
+            cli_error("train", err.msg);
+            rc = EXIT_USAGE;
+        }
         time_t now = time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);

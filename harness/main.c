@@ -11,7 +11,7 @@ static void usage(FILE *out) {
         "usage: dint <command> [options]\n"
         "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
         "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
-        "         [--stop-at STEP] [--threads N]\n"
+        "         [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"
         "  info   RUN.h5\n"
         "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
         "         [--depths D,...] [--samples S] [--seed N]\n"

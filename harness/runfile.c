@@ -151,6 +151,7 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_attr_str(f, "dint_version", DINT_VERSION);
     rc |= h5_attr_str(f, "git_commit", DINT_GIT_COMMIT);
     rc |= h5_attr_str(f, "created_utc", st->created_utc);
+    if (st->init_from[0]) rc |= h5_attr_str(f, "init_from", st->init_from);
     rc |= h5_attr_str(f, "updated_utc", now);
     rc |= h5_attr_str(f, "host", host);
     rc |= h5_attr_str(f, "config", json);
@@ -457,6 +458,9 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             snprintf(data_path, data_path_len, "%s", p);
             snprintf(st->created_utc, sizeof st->created_utc, "%s", created);
         }
+        char *init = H5Aexists(f, "init_from") > 0 ? h5_read_attr_str(f, "init_from") : NULL;
+        snprintf(st->init_from, sizeof st->init_from, "%s", init ? init : "");
+        free(init);
         free(p);
         free(created);
         if (g >= 0) H5Gclose(g);
@@ -488,6 +492,11 @@ int runfile_info(const char *path, Error *err) {
            version ? version : "?", commit ? commit : "?");
     printf("created       %s, last written %s, %ld thread(s)\n", created ? created : "?",
            updated ? updated : "?", threads);
+    if (H5Aexists(f, "init_from") > 0) {
+        char *init = h5_read_attr_str(f, "init_from");
+        printf("started from  %s\n", init ? init : "?");
+        free(init);
+    }
     printf("variant       %s", variant_name(mc->variant));
     if (mc->variant == VARIANT_DINT)
         printf(", global term G %s%s, gamma %s", mc->g_mode == GMODE_FULL ? "full" : "causal",

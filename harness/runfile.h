@@ -54,7 +54,8 @@ typedef struct {
     const char *tokenizer_identity;
     const char *status; // "running", "stopped", "complete" or "imported"
     char created_utc[32];
-    long data_tokens[3]; // filled by runfile_read_state: tokens per split when the run started
+    char init_from[1024]; // "" or the run whose weights this one started from (--init-from)
+    long data_tokens[3];  // filled by runfile_read_state: tokens per split when the run started
     int threads;
 } RunState;
 

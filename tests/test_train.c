@@ -177,3 +177,43 @@ Test(train, info_describes_the_run) {
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         cr_assert(strstr(out, must[i]) != NULL, "dint info lacks '%s':\n%s", must[i], out);
 }
+
+// --init-from: a new run (its own training settings) starts from another run's weights; with
+// lr 0 they stay exactly those weights; the source is recorded; another architecture is refused
+// with one line and no file.
+Test(train, init_from_copies_weights_and_records_the_source) {
+    const char *dir = scratch_dir("train_init_from");
+    char a[1024], b[1024], c[1024];
+    snprintf(a, sizeof a, "%s/a.h5", dir);
+    snprintf(b, sizeof b, "%s/b.h5", dir);
+    snprintf(c, sizeof c, "%s/c.h5", dir);
+    train("dint", a, "--set train.steps=4 --set train.eval_every=4");
+    char extra[2048];
+    snprintf(extra, sizeof extra,
+             "--init-from '%s' --seed 9 --set train.steps=3 --set train.eval_every=3 "
+             "--set train.lr=0 --set train.seq_len=64",
+             a);
+    train("dint", b, extra);
+    expect_same(a, b, "/model/params");
+    hid_t f = H5Fopen(b, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    char *from = h5_read_attr_str(f, "init_from");
+    H5Fclose(f);
+    cr_assert(from && strstr(from, a) && strstr(from, "step 4 of its training"),
+              "init_from attribute: '%s'", from ? from : "(missing)");
+    free(from);
+    run_dint(strcat(strcpy(cmd, "info "), b), out, sizeof out, err, sizeof err);
+    cr_assert(strstr(out, "started from") != NULL, "dint info does not show the source:\n%s", out);
+
+    snprintf(cmd, sizeof cmd,
+             "train --variant dint --data '%s' --out '%s' --init-from '%s' " TINY_SETS
+             "--set model.d_model=64 --set train.steps=2",
+             sotu_dir(), c, a);
+    int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+    cr_assert_neq(rc, 0, "a different architecture was accepted");
+    cr_assert(strstr(err, "another model config") && count_lines(err) == 1, "error: %s", err);
+    cr_assert(!file_exists(c), "a refused --init-from left a run file");
+    snprintf(cmd, sizeof cmd, "train --out '%s' --resume --init-from '%s'", b, a);
+    rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+    cr_assert(rc != 0 && strstr(err, "--init-from"), "--resume with --init-from: %s", err);
+}
