@@ -55,6 +55,6 @@ SECONDS=0
 "$dint" eval ppl --run "$run" --window 2048 --max-docs 4 >/dev/null
 echo "task_demo: dint eval ppl: ${SECONDS} s" >&2
 SECONDS=0
-"$dint" eval icl --run "$run" --dataset wordnet-noun --episodes 8 --orders 3 --context 1024 >/dev/null
+"$dint" eval icl --run "$run" --dataset wordnet-noun --episodes 8 --orders 3 --context 512 >/dev/null
 echo "task_demo: dint eval icl: ${SECONDS} s" >&2
 /usr/bin/python3 "$root/harness/tables.py" "$run"
