@@ -351,3 +351,11 @@ def base_parser(description, runs=True, outdir=False):
     else:
         p.add_argument("-o", "--out", required=True, metavar="OUT.png", help="output PNG")
     return p
+
+
+def render_main(doc, render, outdir=False):
+    """main(argv) of a figure script whose whole job is render(runs, out)."""
+    def main(argv=None):
+        a = base_parser(doc.split("\n\n")[0], outdir=outdir).parse_args(argv)
+        render(open_runs(a.runs), a.out)
+    return main

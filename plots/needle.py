@@ -148,10 +148,7 @@ def render(runs, outdir):
     return outs
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0], outdir=True)
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out)
+main = C.render_main(__doc__, render, outdir=True)
 
 
 if __name__ == "__main__":

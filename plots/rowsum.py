@@ -172,10 +172,7 @@ def render(runs, out):
     return C.save(fig, out)
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0])
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out)
+main = C.render_main(__doc__, render)
 
 
 if __name__ == "__main__":
