@@ -144,7 +144,8 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
 }
 
 // Fill row with multi-needle episodes separated by end-of-document tokens. Each episode has
-// 1 to 6 needles, 1 or 2 of them queried in turn, the first at a random depth, and a random
+// 1 to 6 needles at uniform sentence boundaries, 1 or 2 of them (uniform among the needles)
+// queried in turn, and a random
 // context length between 96 tokens and the row (log-uniform): short episodes pack several
 // retrievals into a row, so the answer tokens are not drowned by haystack text. Episodes fit the
 // row whole (fewer needles, then all the room left, until they do). part[i] gets each token's
@@ -159,13 +160,15 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
         int room = len - at,
             want = len > 96 ? (int)(96.0 * pow((double)len / 96.0, gsl_rng_uniform(rng))) : 96;
         int N = 1 + (int)gsl_rng_uniform_int(rng, 6), R = 1 + (int)gsl_rng_uniform_int(rng, 2);
-        double depth = gsl_rng_uniform(rng);
         if (want > room) want = room;
         long n = -1;
         // Fewer needles, then all the room left, until the episode fits.
         for (int tries = 0; tries < 2 && n < 0; tries++, want = room)
             for (int k = N; k >= 1 && n < 0; k--) {
-                NeedleSpec spec = {k, R < k ? R : k, want, depth};
+                NeedleSpec spec = {.n_needles = k,
+                                   .n_queried = R < k ? R : k,
+                                   .length = want,
+                                   .layout = NEEDLE_LAYOUT_UNIFORM};
                 n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN],
                                             text->n_tokens[SPLIT_TRAIN], &spec, rng, row + at,
                                             part + at, room);

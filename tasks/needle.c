@@ -76,7 +76,7 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
     if (N < 1 || N > NEEDLE_MAX)
         return error_set(err, "needles N = %d: expected 1 to %d", N, NEEDLE_MAX);
     if (R < 1 || R > N) return error_set(err, "queried needles R = %d: expected 1 to N = %d", R, N);
-    if (!(spec->depth >= 0 && spec->depth <= 1))
+    if (spec->layout == NEEDLE_LAYOUT_DEPTH && !(spec->depth >= 0 && spec->depth <= 1))
         return error_set(err, "depth %g is outside [0, 1]", spec->depth);
     if (N > needle_n_cities(pool))
         return error_set(err, "N = %d exceeds the %d cities of the pool", N, needle_n_cities(pool));
@@ -90,32 +90,47 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
     char text[256];
     for (int i = 0; i < N; i++) {
         s->city[i] = all[i];
-        s->number[i] = draw_number(pool, rng);
+        int distinct;
+        do { // distinct numbers, so that an answer names at most one needle
+            s->number[i] = draw_number(pool, rng);
+            distinct = 1;
+            for (int j = 0; j < i; j++) distinct &= s->number[j] != s->number[i];
+        } while (!distinct);
         snprintf(text, sizeof text, " The special magic number for %s is: %07ld.",
                  needle_city(pool, all[i]), s->number[i]);
         needle_tok[i] = encode(tok, text, &needle_len[i]);
         total_needles += needle_len[i];
     }
     free(all);
-    for (int r = 0; r < R; r++) {
-        const char *c = needle_city(pool, s->city[r]);
+    // A question (and its answer) for every needle: the longest of them sizes the haystack, so
+    // the context length does not depend on which needle is asked.
+    for (int i = 0; i < N; i++) {
+        const char *c = needle_city(pool, s->city[i]);
         snprintf(text, sizeof text,
                  "\nQuestion: What is the special magic number for %s?\nAnswer: The special magic "
                  "number for %s is:",
                  c, c);
         int nq, na;
         int *q = encode(tok, text, &nq);
-        snprintf(text, sizeof text, " %07ld", s->number[r]);
+        snprintf(text, sizeof text, " %07ld", s->number[i]);
         int *a = encode(tok, text, &na);
-        s->query_tokens[r] = xmalloc(sizeof(int) * (size_t)(nq + na));
-        memcpy(s->query_tokens[r], q, sizeof(int) * (size_t)nq);
-        memcpy(s->query_tokens[r] + nq, a, sizeof(int) * (size_t)na);
-        s->query_len[r] = nq;
-        s->answer_len[r] = na;
+        s->query_tokens[i] = xmalloc(sizeof(int) * (size_t)(nq + na));
+        memcpy(s->query_tokens[i], q, sizeof(int) * (size_t)nq);
+        memcpy(s->query_tokens[i] + nq, a, sizeof(int) * (size_t)na);
+        s->query_len[i] = nq;
+        s->answer_len[i] = na;
         if (nq + na > max_query) max_query = nq + na;
         free(q);
         free(a);
     }
+    // Which needles are asked: a uniform permutation; the first R are the queried ones, and
+    // with R = 1 < N the next one is the key-swap control.
+    int perm[NEEDLE_MAX];
+    for (int i = 0; i < N; i++) perm[i] = i;
+    gsl_ran_shuffle(rng, perm, (size_t)N, sizeof(int));
+    s->n_questions = R == 1 && N >= 2 ? 2 : R;
+    for (int q = 0; q < s->n_questions; q++) s->asked[q] = perm[q];
+    s->control = N >= 2 ? 1 : -1;
     long H = (long)spec->length - total_needles - max_query;
     int rc = 0;
     if (H < 16)
@@ -137,29 +152,30 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
             if (sentence_boundary(tok, h, p)) bounds[nb++] = p;
         bounds[nb++] = H;
         long at[NEEDLE_MAX];
-        long target = lround(spec->depth * (double)H), best = 0;
-        for (long i = 1; i < nb; i++)
-            if (labs(bounds[i] - target) < labs(bounds[best] - target)) best = i;
-        at[0] = bounds[best];
-        // Distractors at random sentence boundaries (the haystack's end is one only for the
-        // answer needle at depth 1).
-        for (int i = 1; i < N; i++)
-            at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)(nb - 1))];
+        for (int i = 0; i < N; i++) at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)nb)];
+        if (spec->layout == NEEDLE_LAYOUT_DEPTH) {
+            long target = lround(spec->depth * (double)H), best = 0;
+            for (long i = 1; i < nb; i++)
+                if (labs(bounds[i] - target) < labs(bounds[best] - target)) best = i;
+            at[s->asked[0]] = bounds[best];
+        }
         free(bounds);
-        // Lay out haystack and needles in position order (ties in needle order).
-        s->n_context = (int)(H + total_needles);
-        s->tokens = xmalloc(sizeof(int) * (size_t)s->n_context);
-        int order[NEEDLE_MAX];
-        for (int i = 0; i < N; i++) order[i] = i;
+        // Lay out haystack and needles in position order, needles at one boundary in a random
+        // order.
+        int tie[NEEDLE_MAX], order[NEEDLE_MAX];
+        for (int i = 0; i < N; i++) tie[i] = order[i] = i;
+        gsl_ran_shuffle(rng, tie, (size_t)N, sizeof(int));
         for (int i = 1; i < N; i++)
             for (int j = i;
                  j > 0 && (at[order[j - 1]] > at[order[j]] ||
-                           (at[order[j - 1]] == at[order[j]] && order[j - 1] > order[j]));
+                           (at[order[j - 1]] == at[order[j]] && tie[order[j - 1]] > tie[order[j]]));
                  j--) {
                 int t = order[j];
                 order[j] = order[j - 1];
                 order[j - 1] = t;
             }
+        s->n_context = (int)(H + total_needles);
+        s->tokens = xmalloc(sizeof(int) * (size_t)s->n_context);
         long src = 0, dst = 0;
         for (int k = 0; k < N; k++) {
             int i = order[k];
@@ -184,20 +200,6 @@ void needle_free(NeedleSample *s) {
     memset(s, 0, sizeof *s);
 }
 
-void needle_score_answer(Model *m, const int *context, int n_context, const int *answer,
-                         int n_answer, int *correct, double *loglik) {
-    int L = n_context + n_answer; // the sequence; inputs are its first L - 1 tokens
-    int *seq = xmalloc(sizeof(int) * (size_t)L);
-    memcpy(seq, context, sizeof(int) * (size_t)n_context);
-    memcpy(seq + n_context, answer, sizeof(int) * (size_t)n_answer);
-    model_forward(m, seq, seq + 1, 1, L - 1);
-    // Rows n_context - 1 .. predict the answer tokens (logits hold probabilities now).
-    long first = n_context - 1;
-    needle_judge(m->logits + first * m->cfg.vocab_size, m->nll + first, m->cfg.vocab_size, answer,
-                 n_answer, correct, loglik);
-    free(seq);
-}
-
 void needle_judge(const float *probs, const float *nll, int V, const int *answer, int n_answer,
                   int *correct, double *loglik) {
     int ok = 1;
@@ -214,48 +216,160 @@ void needle_judge(const float *probs, const float *nll, int V, const int *answer
     *loglik = ll;
 }
 
+// Argmax of each of n rows of probabilities (lowest id on ties, as needle_judge).
+static void row_argmax(const float *probs, int V, int n, int *out) {
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (long)i * V;
+        int arg = 0;
+        for (int v = 1; v < V; v++)
+            if (p[v] > p[arg]) arg = v;
+        out[i] = arg;
+    }
+}
+
+// Attention of the position predicting the first answer token (row q) on needle `on`'s tokens,
+// per layer, from the maps of the last forward (length T).
+static void attention_masses(Model *m, const NeedleSample *s, int on, int T, int q,
+                             NeedleScore *out) {
+    AttnDims ad = attn_dims(&m->cfg, T);
+    float *A = xmalloc(sizeof(float) * (size_t)T * T);
+    for (int l = 0; l < m->cfg.n_layer && l < 64; l++) {
+        double mass_on = 0.0, rest = 0.0;
+        for (int h = 0; h < ad.n_heads; h++) {
+            attention_final_map(A, m->la[l].maps, 0, h, model_lambda(m, l), model_gamma(m, l), &ad);
+            const float *row = A + (long)q * T;
+            for (int j = 0; j < T; j++) {
+                if (j >= s->needle_start[on] && j < s->needle_end[on])
+                    mass_on += row[j];
+                else
+                    rest += row[j];
+            }
+        }
+        out->mass_needle[l] = mass_on / ad.n_heads;
+        out->mass_rest[l] = rest / ad.n_heads;
+    }
+    free(A);
+}
+
+int needle_greedy_answer(const NeedleSample *s, int first, NeedleForwardFn forward, void *ctx,
+                         int max_answer, int *forwards) {
+    int *greedy = xmalloc(sizeof(int) * (size_t)max_answer);
+    int alive[NEEDLE_MAX] = {0}, cur = first, answered = -1, n_fwd = 1;
+    for (int i = 0; i < s->n_needles; i++) alive[i] = i != first;
+    int ok = forward(ctx, first, greedy);
+    // Walk the needles' numbers as a trie: the forward of one number gives greedy decoding's
+    // tokens up to the first token where they differ; only numbers sharing that prefix (and
+    // greedy's token there) are still candidates, and the forward of one of them (the same rows
+    // up to there, by causality) extends what is known.
+    while (!ok) {
+        const int *ca = s->query_tokens[cur] + s->query_len[cur];
+        int k = 0;
+        while (k < s->answer_len[cur] && greedy[k] == ca[k]) k++;
+        int next = -1;
+        for (int i = 0; i < s->n_needles && answered < 0; i++) {
+            if (!alive[i]) continue;
+            const int *ia = s->query_tokens[i] + s->query_len[i];
+            int li = s->answer_len[i];
+            int same_prefix = memcmp(ia, ca, sizeof(int) * (size_t)(li < k ? li : k)) == 0;
+            if (same_prefix && li <= k) answered = i; // greedy's first li tokens are this number
+            alive[i] = same_prefix && li > k && ia[k] == greedy[k];
+            if (alive[i] && next < 0) next = i;
+        }
+        if (answered >= 0 || next < 0) break;
+        alive[next] = 0;
+        cur = next;
+        ok = forward(ctx, cur, greedy);
+        n_fwd++;
+    }
+    if (ok) answered = cur;
+    free(greedy);
+    if (forwards) *forwards = n_fwd;
+    return answered;
+}
+
+typedef struct {
+    Model *m;
+    const NeedleSample *s;
+    int *ctx, n_ctx, q;
+    NeedleScore *out;
+} ScoreCtx;
+
+// Forward of the question's context + needle i's number: greedy tokens, and for the asked
+// needle (the first call) the verdict, log-likelihood and (question 0) the attention masses.
+static int score_forward(void *vctx, int i, int *greedy) {
+    ScoreCtx *c = vctx;
+    const NeedleSample *s = c->s;
+    Model *m = c->m;
+    const int *answer = s->query_tokens[i] + s->query_len[i];
+    int n_ans = s->answer_len[i], L = c->n_ctx + n_ans;
+    int *seq = xmalloc(sizeof(int) * (size_t)L);
+    memcpy(seq, c->ctx, sizeof(int) * (size_t)c->n_ctx);
+    memcpy(seq + c->n_ctx, answer, sizeof(int) * (size_t)n_ans);
+    model_forward(m, seq, seq + 1, 1, L - 1);
+    free(seq);
+    long first = c->n_ctx - 1;
+    const float *probs = m->logits + first * m->cfg.vocab_size;
+    int ok;
+    double ll;
+    needle_judge(probs, m->nll + first, m->cfg.vocab_size, answer, n_ans, &ok, &ll);
+    row_argmax(probs, m->cfg.vocab_size, n_ans, greedy);
+    if (i == s->asked[c->q]) {
+        c->out->correct[c->q] = ok;
+        c->out->loglik[c->q] = ll;
+        if (c->q == 0) attention_masses(m, s, i, L - 1, c->n_ctx - 1, c->out);
+    }
+    return ok;
+}
+
 void needle_score(Model *m, const NeedleSample *s, NeedleScore *out) {
     memset(out, 0, sizeof *out);
-    for (int r = 0; r < s->n_queried; r++) {
-        int nctx = s->n_context + s->query_len[r];
-        int *ctx = xmalloc(sizeof(int) * (size_t)nctx);
-        memcpy(ctx, s->tokens, sizeof(int) * (size_t)s->n_context);
-        memcpy(ctx + s->n_context, s->query_tokens[r], sizeof(int) * (size_t)s->query_len[r]);
-        needle_score_answer(m, ctx, nctx, s->query_tokens[r] + s->query_len[r], s->answer_len[r],
-                            &out->correct[r], &out->loglik[r]);
-        free(ctx);
-        if (r != 0) continue;
-        // Attention of the position predicting the first answer token (row q), from the maps of
-        // this forward (length T = nctx + answer_len - 1).
-        int T = nctx + s->answer_len[0] - 1, q = nctx - 1;
-        AttnDims ad = attn_dims(&m->cfg, T);
-        float *A = xmalloc(sizeof(float) * (size_t)T * T);
-        for (int l = 0; l < m->cfg.n_layer && l < 64; l++) {
-            double on = 0.0, rest = 0.0;
-            for (int h = 0; h < ad.n_heads; h++) {
-                attention_final_map(A, m->la[l].maps, 0, h, model_lambda(m, l), model_gamma(m, l),
-                                    &ad);
-                const float *row = A + (long)q * T;
-                for (int j = 0; j < T; j++) {
-                    if (j >= s->needle_start[0] && j < s->needle_end[0])
-                        on += row[j];
-                    else
-                        rest += row[j];
-                }
-            }
-            out->mass_needle[l] = on / ad.n_heads;
-            out->mass_rest[l] = rest / ad.n_heads;
-        }
-        free(A);
+    int maxq = 0, maxa = 0;
+    for (int i = 0; i < s->n_needles; i++) {
+        if (s->query_len[i] > maxq) maxq = s->query_len[i];
+        if (s->answer_len[i] > maxa) maxa = s->answer_len[i];
     }
+    ScoreCtx c = {m, s, xmalloc(sizeof(int) * (size_t)(s->n_context + maxq)), 0, 0, out};
+    memcpy(c.ctx, s->tokens, sizeof(int) * (size_t)s->n_context);
+    for (int q = 0; q < s->n_questions; q++) {
+        int asked = s->asked[q];
+        memcpy(c.ctx + s->n_context, s->query_tokens[asked],
+               sizeof(int) * (size_t)s->query_len[asked]);
+        c.n_ctx = s->n_context + s->query_len[asked];
+        c.q = q;
+        out->answered[q] = needle_greedy_answer(s, asked, score_forward, &c, maxa, NULL);
+    }
+    free(c.ctx);
+}
+
+const char *const NEEDLE_POSITIONAL_NAMES[NEEDLE_N_POSITIONAL] = {"first", "last", "middle"};
+
+int needle_positional_answer(const NeedleSample *s, NeedlePositional kind) {
+    int best = 0;
+    for (int i = 1; i < s->n_needles; i++) {
+        long a = s->needle_start[i], b = s->needle_start[best];
+        switch (kind) {
+        case NEEDLE_POSITIONAL_FIRST:
+            best = a < b ? i : best;
+            break;
+        case NEEDLE_POSITIONAL_LAST:
+            best = a > b ? i : best;
+            break;
+        default:
+            best = labs(2 * a - s->n_context) < labs(2 * b - s->n_context) ? i : best;
+            break;
+        }
+    }
+    return best;
 }
 
 long needle_training_episode(Tokenizer *tok, const int *hay, long n_hay, const NeedleSpec *spec,
                              gsl_rng *rng, int *out, unsigned char *part, long cap) {
     NeedleSample s;
-    if (needle_make(&s, tok, hay, n_hay, spec, NEEDLE_POOL_TRAIN, rng, NULL) != 0) return -1;
+    NeedleSpec uniform = *spec;
+    uniform.layout = NEEDLE_LAYOUT_UNIFORM;
+    if (needle_make(&s, tok, hay, n_hay, &uniform, NEEDLE_POOL_TRAIN, rng, NULL) != 0) return -1;
     long n = s.n_context;
-    for (int r = 0; r < s.n_queried; r++) n += s.query_len[r] + s.answer_len[r];
+    for (int r = 0; r < s.n_queried; r++) n += s.query_len[s.asked[r]] + s.answer_len[s.asked[r]];
     if (n > cap) {
         needle_free(&s);
         return -1;
@@ -264,11 +378,11 @@ long needle_training_episode(Tokenizer *tok, const int *hay, long n_hay, const N
     if (part) memset(part, NEEDLE_PART_CONTEXT, (size_t)s.n_context);
     long at = s.n_context;
     for (int r = 0; r < s.n_queried; r++) {
-        int k = s.query_len[r] + s.answer_len[r];
-        memcpy(out + at, s.query_tokens[r], sizeof(int) * (size_t)k);
+        int i = s.asked[r], k = s.query_len[i] + s.answer_len[i];
+        memcpy(out + at, s.query_tokens[i], sizeof(int) * (size_t)k);
         if (part) {
-            memset(part + at, NEEDLE_PART_QUERY, (size_t)s.query_len[r]);
-            memset(part + at + s.query_len[r], NEEDLE_PART_ANSWER, (size_t)s.answer_len[r]);
+            memset(part + at, NEEDLE_PART_QUERY, (size_t)s.query_len[i]);
+            memset(part + at + s.query_len[i], NEEDLE_PART_ANSWER, (size_t)s.answer_len[i]);
         }
         at += k;
     }

@@ -774,3 +774,84 @@ Test(icl, synthetic_training_episode_answer_follows_mapping) {
     gsl_rng_free(rng);
     tokenizer_close(&tok);
 }
+
+// ---- Validity: the demonstrations' order and label counts say nothing about the answer ----
+
+// Scripted scorers that never read the query: the label of the first demonstration, of the last,
+// and the most frequent label among the demonstrations (ties: the one seen last).
+enum { ICL_SCORER_FIRST, ICL_SCORER_LAST, ICL_SCORER_MAJORITY, ICL_N_SCORERS };
+
+static void order_only_answers(const IclEpisode *ep, int *out) {
+    int count[ICL_SYNTH_MAX_CLASSES] = {0}, best = ep->demo_label[0];
+    for (int j = 0; j < ep->k; j++) {
+        int l = ep->demo_label[j];
+        count[l]++;
+        if (count[l] >= count[best]) best = l;
+    }
+    out[ICL_SCORER_FIRST] = ep->demo_label[0];
+    out[ICL_SCORER_LAST] = ep->demo_label[ep->k - 1];
+    out[ICL_SCORER_MAJORITY] = best;
+}
+
+static void assert_order_only_at_chance(const long *hits, long n, int C, const char *what) {
+    static const char *const names[] = {"first", "last", "majority"};
+    double p = 1.0 / C, sd = sqrt(n * p * (1 - p));
+    for (int s = 0; s < ICL_N_SCORERS; s++)
+        cr_assert(fabs((double)hits[s] - n * p) <= 4 * sd,
+                  "%s: copying the %s demonstration's label is right %ld of %ld times (chance "
+                  "%.1f, sd %.1f)",
+                  what, names[s], hits[s], n, n * p, sd);
+}
+
+Test(icl, order_and_frequency_of_labels_score_chance) {
+    Error err;
+    // Synthetic episodes: C classes, k at and above C, both ordering modes.
+    for (int C = 2; C <= 8; C *= 2)
+        for (int alt = 0; alt < 2; alt++) {
+            int ks[] = {C, 2 * C + 1};
+            for (int t = 0; t < 2; t++) {
+                IclOptions o = {.k = ks[t],
+                                .max_context = 1 << 20,
+                                .episodes = 400,
+                                .orders = 1,
+                                .class_alternating = alt,
+                                .seed = 900 + (uint64_t)C};
+                long hits[ICL_N_SCORERS] = {0};
+                for (int e = 0; e < o.episodes; e++) {
+                    IclEpisode ep;
+                    cr_assert_eq(icl_synthetic_episode(C, &o, e, 0, &ep, &err), 0, "%s", err.msg);
+                    int ans[ICL_N_SCORERS];
+                    order_only_answers(&ep, ans);
+                    for (int s = 0; s < ICL_N_SCORERS; s++) hits[s] += ans[s] == ep.query_label;
+                    icl_episode_free(&ep);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "synthetic C = %d, k = %d, alternating %d", C, ks[t],
+                         alt);
+                assert_order_only_at_chance(hits, o.episodes, C, what);
+            }
+        }
+    // A labelled set (3 classes, class-balanced demonstrations, queries from its test split).
+    ToySet s;
+    toy_set(&s, 64, 3, NAMES3);
+    for (int k = 3; k <= 7; k += 4) {
+        IclOptions o = {.k = k,
+                        .max_context = 1 << 20,
+                        .episodes = 600,
+                        .orders = 1,
+                        .class_alternating = 0,
+                        .seed = 31};
+        long hits[ICL_N_SCORERS] = {0};
+        for (int e = 0; e < o.episodes; e++) {
+            IclEpisode ep;
+            cr_assert_eq(icl_episode(&s.d, &o, e, 0, &ep, &err), 0, "%s", err.msg);
+            int ans[ICL_N_SCORERS];
+            order_only_answers(&ep, ans);
+            for (int c = 0; c < ICL_N_SCORERS; c++) hits[c] += ans[c] == ep.query_label;
+            icl_episode_free(&ep);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "labelled set, k = %d", k);
+        assert_order_only_at_chance(hits, o.episodes, 3, what);
+    }
+}

@@ -2,7 +2,9 @@
 // the requested depth on sentence boundaries, scoring of hand-built answers, clear errors; and
 // needle rows of training mixtures (answer flags, data.task_loss targets).
 #include <criterion/criterion.h>
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,7 @@ static char *decode_span(const int *ids, int n) {
 }
 
 Test(needle, same_seed_same_sample_and_pools_are_disjoint, .init = setup, .fini = teardown) {
-    NeedleSpec spec = {6, 2, 1024, 0.5};
+    NeedleSpec spec = {.n_needles = 6, .n_queried = 2, .length = 1024, .depth = 0.5};
     NeedleSample a, b, c;
     Error e;
     cr_assert_eq(make(&a, spec, NEEDLE_POOL_EVAL, 7, &e), 0, "%s", e.msg);
@@ -69,8 +71,8 @@ Test(needle, same_seed_same_sample_and_pools_are_disjoint, .init = setup, .fini 
             cr_assert_str_neq(needle_city(NEEDLE_POOL_TRAIN, i), needle_city(NEEDLE_POOL_EVAL, j));
     // The total fits the requested length: context + the longest query and answer.
     int longest = 0;
-    for (int r = 0; r < 2; r++)
-        if (a.query_len[r] + a.answer_len[r] > longest) longest = a.query_len[r] + a.answer_len[r];
+    for (int i = 0; i < 6; i++)
+        if (a.query_len[i] + a.answer_len[i] > longest) longest = a.query_len[i] + a.answer_len[i];
     cr_assert_eq(a.n_context + longest, 1024);
     needle_free(&a);
     needle_free(&b);
@@ -81,10 +83,20 @@ Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init =
      .fini = teardown) {
     double depths[] = {0.0, 0.25, 0.5, 0.75, 1.0};
     for (int k = 0; k < 5; k++) {
-        NeedleSpec spec = {4, 2, 2048, depths[k]};
+        NeedleSpec spec = {.n_needles = 4, .n_queried = 2, .length = 2048, .depth = depths[k]};
         NeedleSample s;
         Error e;
         cr_assert_eq(make(&s, spec, NEEDLE_POOL_EVAL, 100 + k, &e), 0, "%s", e.msg);
+        // Haystack positions (needles before it not counted): the asked needle's is at the
+        // requested depth, the others anywhere, both ends included.
+        int hay_pos[4], H = s.n_context;
+        for (int i = 0; i < 4; i++) H -= s.needle_end[i] - s.needle_start[i];
+        for (int i = 0; i < 4; i++) {
+            hay_pos[i] = s.needle_start[i];
+            for (int j = 0; j < 4; j++)
+                if (s.needle_start[j] < s.needle_start[i])
+                    hay_pos[i] -= s.needle_end[j] - s.needle_start[j];
+        }
         // Every needle's tokens decode to its sentence.
         for (int i = 0; i < 4; i++) {
             char want[160];
@@ -97,7 +109,7 @@ Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init =
             // On a sentence boundary: at the very start or after '.', '!' or '?' (or another
             // needle).
             int st = s.needle_start[i];
-            int at_end = i == 0 && depths[k] == 1.0;
+            int at_end = hay_pos[i] == H;
             cr_assert(st == 0 || at_end || s.tokens[st - 1] == '.' || s.tokens[st - 1] == '!' ||
                           s.tokens[st - 1] == '?',
                       "depth %.2f: needle %d at %d follows '%c'", depths[k], i, st,
@@ -105,16 +117,11 @@ Test(needle, needles_land_at_the_requested_depth_on_sentence_boundaries, .init =
         }
         // The answer needle's haystack position (needles before it not counted) is at the
         // requested depth within the spacing of sentence boundaries (SOTU sentences < 600 bytes).
-        int before = 0, H = s.n_context;
-        for (int i = 0; i < 4; i++) H -= s.needle_end[i] - s.needle_start[i];
-        for (int i = 1; i < 4; i++)
-            if (s.needle_start[i] < s.needle_start[0])
-                before += s.needle_end[i] - s.needle_start[i];
-        int hay_pos = s.needle_start[0] - before;
-        cr_assert(abs(hay_pos - (int)(depths[k] * H + 0.5)) <= 600,
-                  "depth %.2f: answer needle at haystack token %d of %d", depths[k], hay_pos, H);
-        if (depths[k] == 0.0) cr_assert_eq(hay_pos, 0);
-        if (depths[k] == 1.0) cr_assert_eq(hay_pos, H);
+        int asked = hay_pos[s.asked[0]];
+        cr_assert(abs(asked - (int)(depths[k] * H + 0.5)) <= 600,
+                  "depth %.2f: answer needle at haystack token %d of %d", depths[k], asked, H);
+        if (depths[k] == 0.0) cr_assert_eq(asked, 0);
+        if (depths[k] == 1.0) cr_assert_eq(asked, H);
         needle_free(&s);
     }
 }
@@ -156,19 +163,19 @@ Test(needle, score_matches_a_direct_forward, .init = setup, .fini = teardown) {
     Model m;
     cr_assert_eq(model_build(&m, &c, NULL), 0);
     model_init_params(&m, 3);
-    NeedleSpec spec = {2, 1, 300, 0.5};
+    NeedleSpec spec = {.n_needles = 2, .n_queried = 1, .length = 300, .depth = 0.5};
     NeedleSample s;
     Error e;
     cr_assert_eq(make(&s, spec, NEEDLE_POOL_EVAL, 11, &e), 0, "%s", e.msg);
     NeedleScore sc;
     needle_score(&m, &s, &sc);
-    int L = s.n_context + s.query_len[0] + s.answer_len[0];
+    int a = s.asked[0], L = s.n_context + s.query_len[a] + s.answer_len[a];
     int *seq = malloc(sizeof(int) * L);
     memcpy(seq, s.tokens, sizeof(int) * s.n_context);
-    memcpy(seq + s.n_context, s.query_tokens[0], sizeof(int) * (s.query_len[0] + s.answer_len[0]));
+    memcpy(seq + s.n_context, s.query_tokens[a], sizeof(int) * (s.query_len[a] + s.answer_len[a]));
     model_forward(&m, seq, seq + 1, 1, L - 1);
     double ll = 0;
-    for (int i = 0; i < s.answer_len[0]; i++) ll -= m.nll[s.n_context + s.query_len[0] - 1 + i];
+    for (int i = 0; i < s.answer_len[a]; i++) ll -= m.nll[s.n_context + s.query_len[a] - 1 + i];
     cr_assert_float_eq(sc.loglik[0], ll, 1e-9);
     cr_assert_eq(sc.correct[0], 0, "an untrained model should not retrieve a 7-digit number");
     // Row sums of the final map for DINT (gamma tied) are 1: needle mass + rest == 1 per layer.
@@ -184,10 +191,10 @@ Test(needle, bad_specs_are_clear_errors, .init = setup, .fini = teardown) {
         NeedleSpec spec;
         const char *needle;
     } cases[] = {
-        {{2, 3, 1024, 0.5}, "queried needles R = 3: expected 1 to N = 2"},
-        {{0, 0, 1024, 0.5}, "needles N = 0"},
-        {{6, 2, 200, 0.5}, "context length 200 is too short"},
-        {{1, 1, 1024, 1.5}, "depth 1.5 is outside [0, 1]"},
+        {{2, 3, 1024, 0.5, NEEDLE_LAYOUT_DEPTH}, "queried needles R = 3: expected 1 to N = 2"},
+        {{0, 0, 1024, 0.5, NEEDLE_LAYOUT_DEPTH}, "needles N = 0"},
+        {{6, 2, 200, 0.5, NEEDLE_LAYOUT_DEPTH}, "context length 200 is too short"},
+        {{1, 1, 1024, 1.5, NEEDLE_LAYOUT_DEPTH}, "depth 1.5 is outside [0, 1]"},
     };
     for (int i = 0; i < 4; i++) {
         NeedleSample s;
@@ -325,4 +332,264 @@ Test(needle, copy_rows_repeat_a_random_string, .init = setup, .fini = teardown) 
         }
     }
     cr_assert(episodes >= B * 2, "only %d whole copy episodes in %d rows", episodes, B);
+}
+
+// ---- Validity: nothing but the key tells which needle is asked ----
+
+// |hits - expected| within 4 standard deviations of a sum of independent Bernoulli draws.
+static void assert_binomial(double hits, double expected, double variance, const char *what) {
+    cr_assert(fabs(hits - expected) <= 4.0 * sqrt(variance) + 1e-9,
+              "%s: %.0f hits, %.1f expected (sd %.1f)", what, hits, expected, sqrt(variance));
+}
+
+// Rank of needle i among the sample's needles in position order (0 = first).
+static int needle_rank(const NeedleSample *s, int i) {
+    int r = 0;
+    for (int j = 0; j < s->n_needles; j++) r += s->needle_start[j] < s->needle_start[i];
+    return r;
+}
+
+// Chi-square test of independence of an n x n contingency table (rows and columns with zero
+// totals dropped from the degrees of freedom); returns the p-value.
+static double chi_square_independence(const long *table, int n) {
+    long row[NEEDLE_MAX] = {0}, col[NEEDLE_MAX] = {0}, total = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            row[i] += table[i * n + j];
+            col[j] += table[i * n + j];
+            total += table[i * n + j];
+        }
+    double x2 = 0.0;
+    int rows = 0, cols = 0;
+    for (int i = 0; i < n; i++) rows += row[i] > 0, cols += col[i] > 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            if (!row[i] || !col[j]) continue;
+            double e = (double)row[i] * col[j] / total, d = table[i * n + j] - e;
+            x2 += d * d / e;
+        }
+    int df = (rows - 1) * (cols - 1);
+    return df > 0 ? gsl_cdf_chisq_Q(x2, df) : 0.0;
+}
+
+// Training episodes: each positional scorer answers the asked needle with probability 1/N; the
+// asked needle's generation index is uniform and independent of its rank among the needles.
+Test(needle, training_episodes_position_says_nothing, .init = setup, .fini = teardown) {
+    const int Ns[] = {2, 4, 6}, episodes = 900;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 2024);
+    for (int t = 0; t < 3; t++) {
+        int N = Ns[t];
+        long hits[NEEDLE_N_POSITIONAL] = {0}, table[NEEDLE_MAX * NEEDLE_MAX] = {0},
+             index_count[NEEDLE_MAX] = {0};
+        for (int e = 0; e < episodes; e++) {
+            NeedleSpec spec = {.n_needles = N,
+                               .n_queried = 1 + e % 2,
+                               .length = 700,
+                               .layout = NEEDLE_LAYOUT_UNIFORM};
+            NeedleSample s;
+            Error err;
+            cr_assert_eq(needle_make(&s, &tok, corpus.tokens[SPLIT_TRAIN],
+                                     corpus.n_tokens[SPLIT_TRAIN], &spec, NEEDLE_POOL_TRAIN, r,
+                                     &err),
+                         0, "%s", err.msg);
+            int a = s.asked[0];
+            for (int p = 0; p < NEEDLE_N_POSITIONAL; p++)
+                hits[p] += needle_positional_answer(&s, (NeedlePositional)p) == a;
+            table[a * N + needle_rank(&s, a)]++;
+            index_count[a]++;
+            if (s.n_queried == 2) cr_assert_neq(s.asked[1], a);
+            needle_free(&s);
+        }
+        double p = 1.0 / N, var = episodes * p * (1 - p);
+        char what[96];
+        for (int k = 0; k < NEEDLE_N_POSITIONAL; k++) {
+            snprintf(what, sizeof what, "N = %d, scorer '%s'", N, NEEDLE_POSITIONAL_NAMES[k]);
+            assert_binomial((double)hits[k], episodes * p, var, what);
+        }
+        for (int i = 0; i < N; i++) {
+            snprintf(what, sizeof what, "N = %d: needle %d asked", N, i);
+            assert_binomial((double)index_count[i], episodes * p, var, what);
+        }
+        double pv = chi_square_independence(table, N);
+        cr_assert(pv > 1e-3, "N = %d: the asked needle's rank depends on its index (p = %g)", N,
+                  pv);
+        cr_log_info("N = %d: positional hits %ld %ld %ld of %d; chi-square p = %.3f", N, hits[0],
+                    hits[1], hits[2], episodes, pv);
+    }
+    gsl_rng_free(r);
+}
+
+// Evaluation samples: the asked needle (uniform among the N) is at the depth, every other
+// needle anywhere (both ends of the haystack included), the key-swap control asks about
+// another needle, so a positional scorer never answers both questions right (keyed rate 0).
+Test(needle, evaluation_samples_positional_keyed_rate_is_zero, .init = setup, .fini = teardown) {
+    const int Ns[] = {2, 4, 6};
+    const double depths[] = {0.0, 0.5, 1.0};
+    long at_start = 0, at_end = 0;
+    for (int t = 0; t < 3; t++)
+        for (int d = 0; d < 3; d++) {
+            int N = Ns[t], n = 240;
+            long index_count[NEEDLE_MAX] = {0}, keyed[NEEDLE_N_POSITIONAL] = {0};
+            gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+            gsl_rng_set(r, 77 + t * 3 + d);
+            for (int k = 0; k < n; k++) {
+                NeedleSpec spec = {
+                    .n_needles = N, .n_queried = 1 + k % 2, .length = 500, .depth = depths[d]};
+                NeedleSample s;
+                Error err;
+                cr_assert_eq(needle_make(&s, &tok, corpus.tokens[SPLIT_TEST],
+                                         corpus.n_tokens[SPLIT_TEST], &spec, NEEDLE_POOL_EVAL, r,
+                                         &err),
+                             0, "%s", err.msg);
+                cr_assert_eq(s.control, 1);
+                cr_assert_eq(s.n_questions, 2, "R = %d, N = %d: a question and a control",
+                             s.n_queried, N);
+                int a = s.asked[0], b = s.asked[s.control];
+                cr_assert_neq(a, b, "the control asks about another needle");
+                index_count[a]++;
+                for (int p = 0; p < NEEDLE_N_POSITIONAL; p++) {
+                    int ans = needle_positional_answer(&s, (NeedlePositional)p);
+                    keyed[p] += ans == a && ans == b;
+                }
+                for (int i = 0; i < N; i++) {
+                    if (i == a) continue;
+                    at_start += s.needle_start[i] == 0;
+                    at_end += s.needle_end[i] == s.n_context;
+                }
+                needle_free(&s);
+            }
+            for (int p = 0; p < NEEDLE_N_POSITIONAL; p++)
+                cr_assert_eq(keyed[p], 0, "scorer '%s' keyed", NEEDLE_POSITIONAL_NAMES[p]);
+            double p = 1.0 / N;
+            for (int i = 0; i < N; i++) {
+                char what[96];
+                snprintf(what, sizeof what, "N = %d depth %.1f: needle %d asked", N, depths[d], i);
+                assert_binomial((double)index_count[i], n * p, n * p * (1 - p), what);
+            }
+            gsl_rng_free(r);
+        }
+    cr_assert(at_start > 0 && at_end > 0,
+              "other needles never at the haystack's start (%ld) or end (%ld)", at_start, at_end);
+}
+
+// Needle rows of a training mixture, read back from the text alone: for every question of an
+// episode with N >= 2 needles, copying the first or the last needle of the episode is right as
+// often as 1/N predicts.
+Test(needle, mixture_rows_position_says_nothing, .init = setup, .fini = teardown) {
+    enum { B = 240, T = 1024 };
+    Mixture mx;
+    char spec[64];
+    Error e;
+    cr_assert_eq(mixture_parse(&mx, "sotu:0.000001,needle:1", spec, sizeof spec, &e), 0, "%s",
+                 e.msg);
+    static int tokens[B * T], targets[B * T];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 4242);
+    mixture_batch(&mx, &corpus, &tok, r, tokens, targets, NULL, B, T);
+    gsl_rng_free(r);
+    double first = 0, last = 0, expected = 0, var = 0;
+    long questions = 0;
+    static char text[T + 1];
+    const char *needle_at = " The special magic number for ",
+               *question_at = "\nQuestion: What is the special magic number for ";
+    for (int b = 0; b < B; b++)
+        for (int s = 0; s < T;) {
+            int end = s;
+            while (end < T && tokens[b * T + end] != tok.eot) end++;
+            int n = end - s;
+            for (int i = 0; i < n; i++) {
+                int x = tokens[b * T + s + i];
+                text[i] = x > 0 && x < 256 ? (char)x : '#';
+            }
+            text[n] = 0;
+            s = end + 1;
+            // Needles (in position order) and questions of this episode.
+            const char *city[NEEDLE_MAX];
+            int n_needles = 0;
+            const char *qs = strstr(text, question_at);
+            for (const char *p = strstr(text, needle_at); p && (!qs || p < qs);
+                 p = strstr(p + 1, needle_at))
+                if (n_needles < NEEDLE_MAX) city[n_needles++] = p + strlen(needle_at);
+            if (n_needles < 2) continue;
+            for (const char *q = qs; q; q = strstr(q + 1, question_at)) {
+                const char *c = q + strlen(question_at);
+                int len = (int)(strchr(c, '?') - c), rank = -1;
+                for (int i = 0; i < n_needles; i++)
+                    if (!strncmp(city[i], c, (size_t)len) && !strncmp(city[i] + len, " is:", 4))
+                        rank = i;
+                cr_assert(rank >= 0, "row %d: the question about '%.*s' has no needle", b, len, c);
+                double p = 1.0 / n_needles;
+                first += rank == 0;
+                last += rank == n_needles - 1;
+                expected += p;
+                var += p * (1 - p);
+                questions++;
+            }
+        }
+    cr_assert(questions >= 200, "only %ld questions in episodes with N >= 2", questions);
+    assert_binomial(first, expected, var, "copy the first needle");
+    assert_binomial(last, expected, var, "copy the last needle");
+    cr_log_info("%ld questions: first %.0f, last %.0f, chance %.1f", questions, first, last,
+                expected);
+}
+
+// The greedy-answer walk against a scripted "model" whose greedy decoding emits a given token
+// string D: teacher-forced row k gives D[k] while the forced prefix equals D's, else a token no
+// number has. The walk must name exactly the needle whose number is D (or -1), with one
+// forward when D is the asked number.
+typedef struct {
+    const NeedleSample *s;
+    const int *D;
+    int n_D;
+} ScriptedGreedy;
+
+static int scripted_forward(void *vctx, int i, int *greedy) {
+    ScriptedGreedy *c = vctx;
+    const int *ans = c->s->query_tokens[i] + c->s->query_len[i];
+    int ok = 1, agree = 1;
+    for (int k = 0; k < c->s->answer_len[i]; k++) {
+        greedy[k] = agree && k < c->n_D ? c->D[k] : -7;
+        agree &= ans[k] == greedy[k];
+        ok &= greedy[k] == ans[k];
+    }
+    return ok;
+}
+
+Test(needle, greedy_answer_names_the_emitted_number, .init = setup, .fini = teardown) {
+    NeedleSpec spec = {.n_needles = 6, .n_queried = 1, .length = 800, .depth = 0.5};
+    NeedleSample s;
+    Error e;
+    cr_assert_eq(make(&s, spec, NEEDLE_POOL_EVAL, 5, &e), 0, "%s", e.msg);
+    // Needles 1 and 2 share all but the last digit with needle 0 (a deep trie).
+    int *a0 = s.query_tokens[0] + s.query_len[0];
+    for (int j = 1; j <= 2; j++) {
+        int *aj = s.query_tokens[j] + s.query_len[j];
+        cr_assert_eq(s.answer_len[j], s.answer_len[0]);
+        memcpy(aj, a0, sizeof(int) * (size_t)(s.answer_len[0] - 1));
+        aj[s.answer_len[0] - 1] = '0' + j;
+    }
+    a0[s.answer_len[0] - 1] = '9';
+    int D[16];
+    int len = s.answer_len[0];
+    for (int asked = 0; asked < 6; asked++)
+        for (int target = -2; target < 6; target++) {
+            // target >= 0: D is that needle's number; -1: needle 0's with the last digit '5'
+            // (no needle's); -2: a string sharing nothing.
+            if (target >= 0)
+                memcpy(D, s.query_tokens[target] + s.query_len[target], sizeof(int) * (size_t)len);
+            else if (target == -1) {
+                memcpy(D, a0, sizeof(int) * (size_t)len);
+                D[len - 1] = '5';
+            } else
+                for (int k = 0; k < len; k++) D[k] = 'x';
+            ScriptedGreedy c = {&s, D, len};
+            int forwards;
+            int got = needle_greedy_answer(&s, asked, scripted_forward, &c, 16, &forwards);
+            cr_assert_eq(got, target >= 0 ? target : -1, "asked %d, greedy emits %d: walk says %d",
+                         asked, target, got);
+            if (target == asked) cr_assert_eq(forwards, 1);
+            cr_assert(forwards <= 4, "asked %d target %d: %d forwards", asked, target, forwards);
+        }
+    needle_free(&s);
 }
