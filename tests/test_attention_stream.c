@@ -1,0 +1,381 @@
+// Unit tests of the streaming attention kernel (core/attention_stream.h) against the
+// materialised kernel (core/attention.h), which test_layers checks against finite differences
+// and an independent double-precision implementation of attention-spec.md:
+//  * every output (out, o1, o2) and every gradient (dq, dk, dv, dlambda, dgamma) for every
+//    variant (Transformer, DIFF, DINT), G mode (causal, full) and gamma (nonzero, zero with the
+//    global term on, global term off), at T in {1, 7, 64, 257, 1024}, and at T = 4096 for the
+//    DINT causal and Transformer cases (1 head, d = 8, so the materialised kernel's (T, T)
+//    maps stay at 128 MB and the file runs in well under a minute on one core);
+//  * the stored log-sum-exp against the materialised probabilities (exp(s - lse) = A);
+//  * out against attention_forward_ref (the literal final map in double) for T <= 257;
+//  * large logits (online max rescaling across tiles);
+//  * 1 and 2 OpenMP threads give the same bits.
+//
+// Tolerances (per tensor, relative to the tensor's largest |value| in the materialised result,
+// S = max|ref|; pass when max|stream - ref| <= tol * S):
+//  * the two kernels compute the same sums in a different order: the streaming kernel sums
+//    each row of P V over key tiles of 64 with a running max and rescaling (one extra rounding
+//    of alpha = exp(mx_old - mx_new) per tile and of 1 / sum at the end), the materialised one
+//    in one sgemm over the whole row after normalising P. Each output element is a convex
+//    combination of values bounded by S-sized terms, so the rounding of each is a few u
+//    (u = 2^-24 = 6e-8) times S per rounding step, over <= log2(T) + T / 64 steps: at
+//    T = 4096 about 70 steps, 70 * 6e-8 ~ 4e-6 worst case if every error aligned. Forward
+//    tolerance 1e-5 S (out, o1, o2).
+//  * gradients go through dS = P (dP - D) * scale, where dP - D cancels: D_i = rowsum(dO_i O_i)
+//    is computed here from the stored O (an fp32 result) and there from rowsum(P dP), so
+//    each dS term carries an absolute error of a few u times |dP| + |D|, which can exceed
+//    |dS| by the factor of the cancellation; dq / dk then sum up to T of them. Observed
+//    worst errors are ~1e-6 S (logged with --verbose); tolerance 1e-4 S for dq, dk, dv,
+//    leaving room for inputs with more cancellation than these random ones.
+//  * dlambda = -sum dout . O2 and dgamma = sum dout . C are sums in double of fp32 products
+//    of inputs that differ by the forward's error (1e-5 relative at most), so the error is
+//    bounded by 1e-5 times sum |dout . O2| (resp. |dout . C|), the scale used for them, not
+//    the result itself (which cancels). Tolerance 1e-5 of that absolute sum.
+//  * lse: exp(s - lse) against the materialised probabilities A: a rounding of the score
+//    (sgemm, a few u |s|, |s| < 20 here) and of lse, through exp: 1e-5 relative to max A
+//    (which is <= 1) plus... the same 1e-5 S criterion.
+// Run with --verbose to see the largest error of every check.
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "attention_stream.h"
+#include "config.h"
+#include "grad_util.h"
+#include "layers.h"
+
+// One thread (Criterion may run test processes side by side on the 2 cores); the threads
+// test switches to 2 and back itself.
+static void setup(void) {
+    threads_init(1);
+}
+
+TestSuite(attn_stream, .init = setup);
+
+static const double TOL_FWD = 1e-5, TOL_GRAD = 1e-4, ATOL_GRAD = 1e-6, TOL_SCALAR = 1e-5;
+#define U32 5.9604644775390625e-8 // fp32 unit roundoff, 2^-24
+
+typedef struct {
+    char name[64];
+    Variant variant;
+    GMode g_mode;
+    GammaMode gamma_mode;
+    float gamma;  // the gamma value passed to the kernels
+    int T, B;     // sequence length, batch
+    int d_model;  // with head_dim: Transformer d_model / d heads, DIFF/DINT d_model / (2 d)
+    int head_dim; // d
+    float qk_amp; // q, k uniform in [-qk_amp, qk_amp)
+} StreamCase;
+
+static float *falloc(long n) {
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+}
+
+static AttnDims case_dims(const StreamCase *c) {
+    ModelConfig cfg = tiny_model_config(c->variant, c->g_mode, c->gamma_mode, c->gamma);
+    cfg.d_model = c->d_model;
+    cfg.head_dim = c->head_dim;
+    return attn_dims(&cfg, c->T);
+}
+
+// Inputs and the results of both kernels for one case.
+typedef struct {
+    AttnDims a;
+    long n_act;
+    float *q, *k, *v, *dout;
+    float *out, *o1, *o2, *maps;           // materialised
+    float *sout, *so1, *so2, *lse;         // streaming
+    float *dq, *dk, *dv, *sdq, *sdk, *sdv; // gradients: materialised, streaming
+    double dlam, dgam, sdlam, sdgam;
+} Run;
+
+static void run_alloc(Run *r, const StreamCase *c, int materialised) {
+    memset(r, 0, sizeof *r);
+    r->a = case_dims(c);
+    const AttnDims *a = &r->a;
+    r->n_act = (long)c->B * c->T * a->ld;
+    float **acts[] = {&r->q,   &r->k,   &r->v,   &r->dout, &r->sout,
+                      &r->so1, &r->so2, &r->sdq, &r->sdk,  &r->sdv};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) *acts[i] = falloc(r->n_act);
+    r->lse = falloc((long)c->B * a->n_heads * a->n_maps * c->T);
+    if (materialised) {
+        float **m[] = {&r->out, &r->o1, &r->o2, &r->dq, &r->dk, &r->dv};
+        for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) *m[i] = falloc(r->n_act);
+        r->maps = falloc((long)c->B * a->n_heads * a->n_maps * c->T * c->T);
+    }
+    TestRng g;
+    test_rng_seed(&g, 1000u + (unsigned)c->T * 7u + (unsigned)c->variant);
+    fill_uniform(r->q, r->n_act, -c->qk_amp, c->qk_amp, &g);
+    fill_uniform(r->k, r->n_act, -c->qk_amp, c->qk_amp, &g);
+    fill_uniform(r->v, r->n_act, -1.f, 1.f, &g);
+    fill_uniform(r->dout, r->n_act, -1.f, 1.f, &g);
+}
+
+static void run_free(Run *r) {
+    float *p[] = {r->q,   r->k,   r->v,   r->dout, r->out, r->o1, r->o2,  r->maps, r->sout,
+                  r->so1, r->so2, r->lse, r->dq,   r->dk,  r->dv, r->sdq, r->sdk,  r->sdv};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
+}
+
+static const float LAMBDA = 0.6f;
+
+static void run_stream(Run *r, const StreamCase *c) {
+    // NaN first: an element the kernel leaves unwritten fails the comparison.
+    for (long i = 0; i < r->n_act; i++) r->sdq[i] = r->sdk[i] = r->sdv[i] = NAN;
+    attention_stream_forward(r->sout, r->so1, r->so2, r->lse, r->q, r->k, r->v, LAMBDA, c->gamma,
+                             c->B, &r->a);
+    attention_stream_backward(r->sdq, r->sdk, r->sdv, &r->sdlam, &r->sdgam, r->dout,
+                              r->a.n_maps == 1 ? r->sout : r->so1, r->so2, r->lse, r->q, r->k, r->v,
+                              LAMBDA, c->gamma, c->B, &r->a);
+}
+
+static void run_materialised(Run *r, const StreamCase *c) {
+    attention_forward(r->out, r->o1, r->o2, r->maps, r->q, r->k, r->v, LAMBDA, c->gamma, c->B,
+                      &r->a);
+    attention_backward(r->dq, r->dk, r->dv, &r->dlam, &r->dgam, r->dout, r->o1, r->o2, r->maps,
+                       r->q, r->k, r->v, LAMBDA, c->gamma, c->B, &r->a);
+}
+
+// Compares a tensor of the streaming kernel with the materialised one:
+// max |diff| <= tol S + atol, S = max |ref|. A NaN fails.
+static void check_tensor(const char *cname, const char *tname, const float *got, const float *ref,
+                         long n, double tol, double atol) {
+    double S = 0.0, err = 0.0;
+    long worst = -1, nan = 0;
+    for (long i = 0; i < n; i++) S = fmax(S, fabs(ref[i]));
+    for (long i = 0; i < n; i++) {
+        if (isnan(got[i]) || isnan(ref[i])) {
+            nan++;
+            continue;
+        }
+        double e = fabs((double)got[i] - ref[i]);
+        if (e > err) err = e, worst = i;
+    }
+    double rel = S > 0 ? err / S : err;
+    cr_log_info("%-44s %-4s n=%8ld max|ref|=%.3e max|err|=%.3e err/max|ref|=%.3e (tol %.0e + %.0e)",
+                cname, tname, n, S, err, rel, tol, atol);
+    cr_expect(nan == 0, "%s %s: %ld NaN", cname, tname, nan);
+    cr_expect(err <= tol * S + atol,
+              "%s %s: max |stream - ref| = %.3g at %ld (stream %.9g, ref %.9g), "
+              "%.3g of max|ref| %.3g > tol %.0e (+ %.0e)",
+              cname, tname, err, worst, worst >= 0 ? got[worst] : 0.0,
+              worst >= 0 ? ref[worst] : 0.0, rel, S, tol, atol);
+}
+
+static void check_scalar(const char *cname, const char *sname, double got, double ref, double scale,
+                         double tol) {
+    double err = fabs(got - ref);
+    cr_log_info("%-44s %-4s ref=% .9e stream=% .9e err=%.3e err/scale=%.3e (scale %.3e, tol %.0e)",
+                cname, sname, ref, got, err, scale > 0 ? err / scale : err, scale, tol);
+    cr_expect(err <= tol * scale,
+              "%s %s: stream %.12g, materialised %.12g (err %.3g > %.0e x scale %.3g)", cname,
+              sname, got, ref, err, tol, scale);
+}
+
+// sum |dout . O2| and sum |dout . C| over the whole batch, from the materialised o1 / o2: the
+// scales of dlambda and dgamma. C as in attention.c (running mean or mean of o1's rows).
+static void scalar_scales(const Run *r, const StreamCase *c, double *sl, double *sg) {
+    const AttnDims *a = &r->a;
+    int T = c->T, vd = a->v_dim, ld = a->ld;
+    *sl = *sg = 0.0;
+    if (a->n_maps == 1) return;
+    double *acc = calloc((size_t)vd, sizeof(double));
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < a->n_heads; h++) {
+            long vo = (long)b * T * ld + attn_v_offset(a, h);
+            for (int cc = 0; cc < vd; cc++) acc[cc] = 0.0;
+            if (a->g_mode == GMODE_FULL)
+                for (int i = 0; i < T; i++)
+                    for (int cc = 0; cc < vd; cc++) acc[cc] += r->o1[vo + (long)i * ld + cc];
+            for (int i = 0; i < T; i++)
+                for (int cc = 0; cc < vd; cc++) {
+                    long ix = vo + (long)i * ld + cc;
+                    *sl += fabs((double)r->dout[ix] * r->o2[ix]);
+                    double C;
+                    if (a->g_mode == GMODE_CAUSAL) {
+                        acc[cc] += r->o1[ix];
+                        C = acc[cc] / (i + 1);
+                    } else {
+                        C = acc[cc] / T;
+                    }
+                    if (a->use_global) *sg += fabs((double)r->dout[ix] * C);
+                }
+        }
+    free(acc);
+}
+
+// exp(scale q.k - lse) against the materialised probabilities, every row and map.
+static void check_lse(const Run *r, const StreamCase *c) {
+    const AttnDims *a = &r->a;
+    int T = c->T, d = a->qk_dim, ld = a->ld;
+    double err = 0.0, S = 0.0, smax = 0.0;
+    long nan = 0;
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < a->n_heads; h++)
+            for (int m = 0; m < a->n_maps; m++) {
+                long qo = (long)b * T * ld + attn_qk_offset(a, h, m);
+                long mo = (((long)b * a->n_heads + h) * a->n_maps + m) * (long)T;
+                for (int i = 0; i < T; i++) {
+                    double L = r->lse[mo + i];
+                    if (!isfinite(L)) nan++;
+                    for (int j = 0; j <= i; j++) {
+                        double s = 0.0;
+                        for (int cc = 0; cc < d; cc++)
+                            s +=
+                                (double)r->q[qo + (long)i * ld + cc] * r->k[qo + (long)j * ld + cc];
+                        s /= sqrt((double)d);
+                        smax = fmax(smax, fabs(s));
+                        double p = exp(s - L);
+                        double A = r->maps[(mo + i) * T + j];
+                        S = fmax(S, fabs(A));
+                        err = fmax(err, fabs(p - A));
+                    }
+                }
+            }
+    double tol = TOL_FWD + 8 * U32 * smax;
+    cr_log_info("%-44s lse  exp(s - lse) vs maps: max|A|=%.3e max|s|=%.1f max|err|=%.3e "
+                "(tol %.2e)",
+                c->name, S, smax, err, tol);
+    cr_expect(nan == 0, "%s: %ld non-finite lse", c->name, nan);
+    cr_expect(err <= tol * S, "%s: exp(s - lse) differs from the map by %.3g", c->name, err);
+}
+
+static void compare_case(const StreamCase *c) {
+    Run r;
+    run_alloc(&r, c, 1);
+    run_materialised(&r, c);
+    run_stream(&r, c);
+    const AttnDims *a = &r.a;
+    check_tensor(c->name, "out", r.sout, r.out, r.n_act, TOL_FWD, 0.0);
+    if (a->n_maps == 2) {
+        check_tensor(c->name, "o1", r.so1, r.o1, r.n_act, TOL_FWD, 0.0);
+        check_tensor(c->name, "o2", r.so2, r.o2, r.n_act, TOL_FWD, 0.0);
+    }
+    check_tensor(c->name, "dq", r.sdq, r.dq, r.n_act, TOL_GRAD, ATOL_GRAD);
+    check_tensor(c->name, "dk", r.sdk, r.dk, r.n_act, TOL_GRAD, ATOL_GRAD);
+    check_tensor(c->name, "dv", r.sdv, r.dv, r.n_act, TOL_GRAD, ATOL_GRAD);
+    double sl, sg;
+    scalar_scales(&r, c, &sl, &sg);
+    check_scalar(c->name, "dlam", r.sdlam, r.dlam, sl, TOL_SCALAR);
+    check_scalar(c->name, "dgam", r.sdgam, r.dgam, sg, TOL_SCALAR);
+    if (a->n_maps == 1 || !a->use_global)
+        cr_expect(r.sdgam == 0.0, "%s: dgamma %g without the global term", c->name, r.sdgam);
+    if (a->n_maps == 1) cr_expect(r.sdlam == 0.0, "%s: dlambda %g with one map", c->name, r.sdlam);
+    if (c->T <= 257) {
+        check_lse(&r, c);
+        // The literal definition (final map materialised, double): the same 1e-5 S bound.
+        float *ref = falloc(r.n_act);
+        attention_forward_ref(ref, r.q, r.k, r.v, LAMBDA, c->gamma, c->B, a);
+        check_tensor(c->name, "ref", r.sout, ref, r.n_act, TOL_FWD, 0.0);
+        free(ref);
+    }
+    run_free(&r);
+}
+
+// The variant / G mode / gamma combinations. "global on, gamma 0" is DINT with gamma fixed at
+// 0: the global term is computed (and dgamma is not 0) but does not change the output.
+typedef struct {
+    const char *name;
+    Variant variant;
+    GMode g_mode;
+    GammaMode gamma_mode;
+    float gamma;
+} Combo;
+
+static const Combo combos[] = {
+    {"transformer", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
+    {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
+    {"dint causal gamma=0.35", VARIANT_DINT, GMODE_CAUSAL, GAMMA_FIXED, 0.35f},
+    {"dint full gamma=0.35", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.35f},
+    {"dint causal global gamma=0", VARIANT_DINT, GMODE_CAUSAL, GAMMA_FIXED, 0.0f},
+    {"dint full global gamma=0", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.0f},
+    {"dint causal gamma=zero(off)", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
+    {"dint full gamma=zero(off)", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0.0f},
+};
+#define N_COMBOS ((int)(sizeof combos / sizeof combos[0]))
+static const int Ts[] = {1, 7, 64, 257, 1024};
+#define N_TS ((int)(sizeof Ts / sizeof Ts[0]))
+
+static StreamCase make_case(const Combo *cb, int T) {
+    StreamCase c;
+    memset(&c, 0, sizeof c);
+    c.variant = cb->variant;
+    c.g_mode = cb->g_mode;
+    c.gamma_mode = cb->gamma_mode;
+    c.gamma = cb->gamma;
+    c.T = T;
+    c.qk_amp = 2.0f; // scores q.k / sqrt(d) with a spread of ~1.3: neither flat nor one-hot
+    if (T <= 257) {
+        // 2 sequences, 2 (DIFF / DINT) or 4 (Transformer) heads of d = 8.
+        c.B = 2, c.d_model = 32, c.head_dim = 8;
+    } else {
+        // 1 sequence, 1 (DIFF / DINT) or 2 (Transformer) heads of d = 8.
+        c.B = 1, c.d_model = 16, c.head_dim = 8;
+    }
+    snprintf(c.name, sizeof c.name, "%s T=%d", cb->name, T);
+    return c;
+}
+
+ParameterizedTestParameters(attn_stream, vs_materialised) {
+    static StreamCase cases[N_COMBOS * N_TS + 2];
+    int n = 0;
+    for (int t = 0; t < N_TS; t++)
+        for (int i = 0; i < N_COMBOS; i++) cases[n++] = make_case(&combos[i], Ts[t]);
+    // T = 4096: DINT causal with the global term, and the Transformer.
+    cases[n++] = make_case(&combos[2], 4096);
+    cases[n++] = make_case(&combos[0], 4096);
+    return cr_make_param_array(StreamCase, cases, n);
+}
+
+ParameterizedTest(StreamCase *c, attn_stream, vs_materialised) {
+    compare_case(c);
+}
+
+// Realistic head size (d = 32, as in the benchmark) and large logits: q, k in [-8, 8) give
+// scores with a spread of ~30, so row maxima change from tile to tile and a softmax without
+// max subtraction would overflow.
+Test(attn_stream, head_dim_32_and_large_logits) {
+    for (int i = 0; i < N_COMBOS; i++) {
+        for (int big = 0; big < 2; big++) {
+            StreamCase c = make_case(&combos[i], 257);
+            c.B = 1, c.d_model = 128, c.head_dim = 32;
+            c.qk_amp = big ? 8.0f : 2.0f;
+            snprintf(c.name, sizeof c.name, "%s T=257 d=32%s", combos[i].name,
+                     big ? " big logits" : "");
+            compare_case(&c);
+        }
+    }
+}
+
+// 1 and 2 threads: the same bits for every output and gradient. B * heads >= 4 and several
+// query tiles (the last one partial), so both threads get heads and tiles.
+Test(attn_stream, same_bits_on_1_and_2_threads) {
+    for (int i = 0; i < N_COMBOS; i++) {
+        StreamCase c = make_case(&combos[i], 257);
+        Run r[2];
+        for (int t = 0; t < 2; t++) {
+            run_alloc(&r[t], &c, 0);
+            threads_init(t + 1);
+            run_stream(&r[t], &c);
+        }
+        threads_init(1);
+        size_t bytes = sizeof(float) * (size_t)r[0].n_act;
+        size_t lbytes = sizeof(float) * (size_t)c.B * r[0].a.n_heads * r[0].a.n_maps * c.T;
+        cr_expect(!memcmp(r[0].sout, r[1].sout, bytes), "%s: out differs", c.name);
+        cr_expect(!memcmp(r[0].so1, r[1].so1, bytes), "%s: o1 differs", c.name);
+        cr_expect(!memcmp(r[0].so2, r[1].so2, bytes), "%s: o2 differs", c.name);
+        cr_expect(!memcmp(r[0].lse, r[1].lse, lbytes), "%s: lse differs", c.name);
+        cr_expect(!memcmp(r[0].sdq, r[1].sdq, bytes), "%s: dq differs", c.name);
+        cr_expect(!memcmp(r[0].sdk, r[1].sdk, bytes), "%s: dk differs", c.name);
+        cr_expect(!memcmp(r[0].sdv, r[1].sdv, bytes), "%s: dv differs", c.name);
+        cr_expect(!memcmp(&r[0].sdlam, &r[1].sdlam, sizeof(double)), "%s: dlambda differs", c.name);
+        cr_expect(!memcmp(&r[0].sdgam, &r[1].sdgam, sizeof(double)), "%s: dgamma differs", c.name);
+        run_free(&r[0]);
+        run_free(&r[1]);
+    }
+}
