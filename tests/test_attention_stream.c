@@ -3,9 +3,10 @@
 // and an independent double-precision implementation of attention-spec.md:
 //  * every output (out, o1, o2) and every gradient (dq, dk, dv, dlambda, dgamma) for every
 //    variant (Transformer, DIFF, DINT), G mode (causal, full) and gamma (nonzero, zero with the
-//    global term on, global term off), at T in {1, 7, 64, 257, 1024}, and at T = 4096 for the
-//    DINT causal and Transformer cases (1 head, d = 8, so the materialised kernel's (T, T)
-//    maps stay at 128 MB and the file runs in well under a minute on one core);
+//    global term on, global term off), at T in {1, 7, 64, 257, 1024}, and at T = 4096 for
+//    Transformer, DIFF, DINT causal and DINT full with gamma != 0 (one sequence, 1 or 2 heads,
+//    d = 8, so the materialised kernel's (T, T) maps stay at 128 MB and the file runs in about
+//    20 s on one core);
 //  * the stored log-sum-exp against the materialised probabilities (exp(s - lse) = A);
 //  * out against attention_forward_ref (the literal final map in double) for T <= 257;
 //  * large logits (online max rescaling across tiles);
@@ -314,6 +315,9 @@ typedef struct {
 static const Combo combos[] = {
     {"transformer", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
     {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
+    // G mode does not apply to these two (no global term): the same results either way.
+    {"transformer g=full", VARIANT_TRANSFORMER, GMODE_FULL, GAMMA_ZERO, 0.0f},
+    {"diff g=full", VARIANT_DIFF, GMODE_FULL, GAMMA_ZERO, 0.0f},
     {"dint causal gamma=0.35", VARIANT_DINT, GMODE_CAUSAL, GAMMA_FIXED, 0.35f},
     {"dint full gamma=0.35", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.35f},
     {"dint causal global gamma=0", VARIANT_DINT, GMODE_CAUSAL, GAMMA_FIXED, 0.0f},
@@ -346,13 +350,15 @@ static StreamCase make_case(const Combo *cb, int T) {
 }
 
 ParameterizedTestParameters(attn_stream, vs_materialised) {
-    static StreamCase cases[N_COMBOS * N_TS + 2];
+    static StreamCase cases[N_COMBOS * N_TS + 4];
     int n = 0;
     for (int t = 0; t < N_TS; t++)
         for (int i = 0; i < N_COMBOS; i++) cases[n++] = make_case(&combos[i], Ts[t]);
-    // T = 4096: DINT causal with the global term, and the Transformer.
-    cases[n++] = make_case(&combos[2], 4096);
-    cases[n++] = make_case(&combos[0], 4096);
+    // T = 4096: Transformer, DIFF, and DINT with the global term in both G modes.
+    cases[n++] = make_case(&combos[0], 4096); // transformer
+    cases[n++] = make_case(&combos[1], 4096); // diff
+    cases[n++] = make_case(&combos[4], 4096); // dint causal gamma=0.35
+    cases[n++] = make_case(&combos[5], 4096); // dint full gamma=0.35
     return cr_make_param_array(StreamCase, cases, n);
 }
 
