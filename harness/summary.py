@@ -2,7 +2,13 @@
 """Print the main job's comparison table from run files: one row per variant with validation
 loss, needle accuracy per N/R (pooled over lengths and depths, Wilson 95 % interval),
 perplexity at the training length and at the evaluation window (4x by default), ICL accuracy
-at the largest k (Wilson interval) and the largest row-sum deviation (fp32 and bf16).
+at the largest k (Wilson interval) and the largest row-sum deviation (fp32 and bf16); then,
+for every N/R with N >= 2 (needle task v3 files; n/a for older ones), pooled over lengths and
+depths: the keyed rate (both questions of a key-swap pair right; a positional copier scores
+0), the other-needle rate (answers that are another needle's number, over all questions,
+key-swap controls included) with Wilson intervals, and the position-only reference: the best
+of the scripted scorers that copy the first, last or middle needle (pooled accuracy on the
+scored questions).
 
 usage: /usr/bin/python3 harness/summary.py RUN.h5 [RUN.h5 ...] [--json]"""
 import json
@@ -37,6 +43,7 @@ def row(path):
         for i, (n, q) in enumerate(zip(g["n_needles"][...], g["n_queried"][...])):
             k, t = int(correct[i].sum()), int(total[i].sum())
             r["needle"][f"N={int(n)},R={int(q)}"] = (k / t if t else math.nan, *wilson(k, t))
+        r.update(needle_extra(g))
     r["ppl"] = {}
     if "eval/ppl" in f:
         name = next(iter(f["eval/ppl"]))
@@ -67,8 +74,48 @@ def row(path):
     return r
 
 
+def rate(k, n):
+    """(rate, Wilson low, Wilson high, k, n) of pooled counts."""
+    k, n = int(k), int(n)
+    return (k / n if n else math.nan, *wilson(k, n), k, n)
+
+
+def scorer_names(g):
+    v = g.attrs.get("positional_scorers", "first,last,middle")
+    return (v.decode() if isinstance(v, bytes) else str(v)).split(",")
+
+
+def needle_extra(g):
+    """Per N/R with N >= 2, pooled over lengths and depths: needle_keyed and needle_other
+    (rate, low, high, k, n), needle_position_only (rate, low, high, k, n, scorer): the best
+    positional scorer. None where the file lacks the counts (needle task before v3)."""
+    out = {"needle_keyed": {}, "needle_other": {}, "needle_position_only": {}}
+    have = all(k in g for k in ("keyed", "keyed_total", "other_needle", "questions", "positional_correct"))
+    names = scorer_names(g)
+    total = g["total"][...]
+    for i, (n, q) in enumerate(zip(g["n_needles"][...], g["n_queried"][...])):
+        if int(n) < 2:
+            continue
+        key = f"N={int(n)},R={int(q)}"
+        if not have:
+            for d in out.values():
+                d[key] = None
+            continue
+        out["needle_keyed"][key] = rate(g["keyed"][i].sum(), g["keyed_total"][i].sum())
+        out["needle_other"][key] = rate(g["other_needle"][i].sum(), g["questions"][i].sum())
+        pc = g["positional_correct"][i].reshape(-1, g["positional_correct"].shape[-1]).sum(axis=0)
+        best = int(np.argmax(pc))  # the first of equals
+        name = names[best] if best < len(names) else str(best)
+        out["needle_position_only"][key] = (*rate(pc[best], total[i].sum()), name)
+    return out
+
+
 def fmt_ci(v):
     return "n/a" if v is None or math.isnan(v[0]) else f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+
+def fmt_pos(v):
+    return "n/a" if v is None or math.isnan(v[0]) else f"{v[0]:.3f} ({v[5]})"
 
 
 def main(argv):
@@ -85,8 +132,10 @@ def main(argv):
         print(json.dumps(rows, default=str))
         return
     needle_keys = sorted({k for r in rows for k in r["needle"]}, key=lambda s: [int(x.split("=")[1]) for x in s.split(",")])
+    multi = [k for k in needle_keys if int(k.split(",")[0].split("=")[1]) >= 2]
     head = ["variant", "params", "val loss"] + [f"needle {k}" for k in needle_keys] + \
-           ["ppl @train len", "ppl @window", "ICL @largest k", "row-sum dev fp32", "bf16"]
+           ["ppl @train len", "ppl @window", "ICL @largest k", "row-sum dev fp32", "bf16"] + \
+           [f"{what} {k}" for k in multi for what in ("keyed", "other-needle", "position-only")]
     table = []
     for r in rows:
         ppl_t = r["ppl"].get("train_len")
@@ -97,7 +146,10 @@ def main(argv):
                      [f"{ppl_t[1]:.3f} ({ppl_t[0]})" if ppl_t else "n/a",
                       f"{ppl_w[1]:.3f} ({ppl_w[0]})" if ppl_w else "n/a",
                       f"{icl[2]:.3f} [{icl[3]:.3f}, {icl[4]:.3f}] (k={icl[1]})" if icl else "n/a",
-                      f"{r['row_sum_dev'].get('fp32', math.nan):.2e}", f"{r['row_sum_dev'].get('bf16', math.nan):.2e}"])
+                      f"{r['row_sum_dev'].get('fp32', math.nan):.2e}", f"{r['row_sum_dev'].get('bf16', math.nan):.2e}"] +
+                     [c for k in multi for c in (fmt_ci(r.get("needle_keyed", {}).get(k)),
+                                                  fmt_ci(r.get("needle_other", {}).get(k)),
+                                                  fmt_pos(r.get("needle_position_only", {}).get(k)))])
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for t in table:

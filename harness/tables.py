@@ -1,7 +1,11 @@
 #!/usr/bin/env -S /usr/bin/python3
 """Print one run's evaluation tables from its run file: the needle grid (context length x depth)
 for every N/R with exact-match counts, the mean answer log-likelihood (uniform digits give
--16.1 nats for 7 digits) and the pooled Wilson 95 % interval; the ICL accuracy-vs-shots row
+-16.1 nats for 7 digits) and the pooled Wilson 95 % interval, followed (needle task v3 files)
+by the pooled keyed rate (both questions of a key-swap pair right; N >= 2), the other-needle
+rate (answers that are another needle's number, over all questions incl. key-swap controls),
+both with Wilson intervals and counts, and each position-only scorer's pooled accuracy (the
+reference line: copy the first, last or middle needle); the ICL accuracy-vs-shots row
 (random and class-alternating order, best-minus-worst spread); the perplexity summary; and
 the seconds each evaluation took where the file records them.
 
@@ -15,7 +19,31 @@ try:
 except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/tables.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
-from summary import wilson
+from summary import scorer_names, wilson
+
+
+def frac(k, n, unit=""):
+    lo, hi = wilson(k, n)
+    return f"{k}/{n}{unit} = " + (f"{k / n:.3f} [{lo:.3f}, {hi:.3f}]" if n else "n/a")
+
+
+def needle_extra_lines(g, i, n):
+    """Keyed, other-needle and position-only lines of config i (nothing for files before v3)."""
+    if not all(k in g for k in ("keyed", "keyed_total", "other_needle", "questions", "positional_correct")):
+        return
+    if n >= 2:
+        print(f"    keyed (both questions of a key-swap pair right): "
+              f"{frac(int(g['keyed'][i].sum()), int(g['keyed_total'][i].sum()), ' samples')}")
+    else:
+        print("    keyed (both questions of a key-swap pair right): n/a (N = 1)")
+    print(f"    other needle (answer = another needle's number): "
+          f"{frac(int(g['other_needle'][i].sum()), int(g['questions'][i].sum()), ' questions')}")
+    pc = g["positional_correct"][i]
+    pc = pc.reshape(-1, pc.shape[-1]).sum(axis=0)
+    t = int(g["total"][i].sum())
+    names = scorer_names(g)
+    print("    position only (copy that needle's number): " + ", ".join(
+        f"{names[s] if s < len(names) else s} {frac(int(pc[s]), t)}" for s in range(len(pc))))
 
 
 def needle_tables(g):
@@ -28,6 +56,7 @@ def needle_tables(g):
         lo, hi = wilson(k, t)
         acc = f"{k / t:.3f} [{lo:.3f}, {hi:.3f}]" if t else "n/a"
         print(f"  N={int(n)}, R={int(r)}: {k}/{t} exact = {acc}")
+        needle_extra_lines(g, i, int(n))
         print("    length \\ depth " + "".join(f"{d:>16.2f}" for d in depths))
         for j, length in enumerate(lengths):
             cells = []

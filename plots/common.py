@@ -38,7 +38,7 @@ DPI = 100
 # (width, height) in inches; PNG pixels = inches x DPI (savefig without bbox_inches="tight",
 # so the pixel size never depends on the content).
 SIZES = {
-    "needle": (15.0, 5.5),          # 1500 x 550
+    "needle": (15.0, 9.0),          # 1500 x 900 (heatmaps over rates-vs-depth panels)
     "needle_attention": (12.0, 5.0),  # 1200 x 500
     "ppl": (13.0, 5.0),             # 1300 x 500
     "icl": (13.0, 5.0),             # 1300 x 500

@@ -1,7 +1,14 @@
 #!/usr/bin/env -S /usr/bin/python3
 """Multi-needle retrieval heatmaps (the DIFF paper's Figure 5): for each needle configuration
 N/R one figure, one panel per run (variant), needle depth (rows) x context length (columns),
-exact-match accuracy 0..1 annotated in each cell, plus an average row over depths. Also
+exact-match accuracy 0..1 annotated in each cell, plus an average row over depths. Under the
+heatmaps a row of panels (one per run) against needle depth, pooled over context lengths
+(summed counts, Wilson 95 % error bars): accuracy; for N >= 2 also the keyed rate (both
+questions of a key-swap pair answered right; a positional copier scores 0) and the
+other-needle rate (answers that are another needle's number, over all questions incl. the
+key-swap controls); and as a dashed grey reference line (like a chance line) the
+position-only accuracy: at each depth the best of the scripted scorers that copy the first,
+the last or the middle needle (files of needle task v3; older files show accuracy only). Also
 needle_attention.png: the attention mass the answer position puts on the answer needle, per
 layer (the DIFF paper's Table 3).
 
@@ -17,6 +24,18 @@ import common as C  # noqa: E402  (checks numpy, h5py, matplotlib first)
 from common import np, plt  # noqa: E402
 
 GROUP = "/eval/needle"
+Z = 1.959963984540054  # Wilson 95 %
+KEYED_COLOR, OTHER_COLOR, POS_COLOR = "#CC79A7", "#D55E00", "#777777"
+
+
+def wilson(k, n):
+    """Wilson 95 % interval of k/n (arrays); NaN where n = 0."""
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+        half = Z * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    return p, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def load(run):
@@ -35,6 +54,9 @@ def load(run):
         "samples": C.attr_num(g, "samples_per_cell"),
         "mass_needle": run.get(GROUP + "/attention_mass_needle"),
         "mass_rest": run.get(GROUP + "/attention_mass_rest"),
+        # integer counts (config, length, depth[, scorer]); None in files that lack them
+        **{k: run.get(GROUP + "/" + k) for k in ("correct", "total", "questions", "other_needle", "keyed",
+                                                   "keyed_total", "positional_correct")},
     }
 
 
@@ -75,8 +97,61 @@ def heatmap(ax, d, ci, title, cmap):
     ax.set_title("%s   (mean %s)" % (title, "%.2f" % overall if np.isfinite(overall) else "n/a"))
 
 
+def by_depth(d, ci, num, den):
+    """Counts of config ci summed over context lengths: (k, n) per depth, or None."""
+    if d[num] is None or d[den] is None:
+        return None
+    return d[num][ci].sum(axis=0), d[den][ci].sum(axis=0)
+
+
+def series(ax, x, kn, label, color, style, marker):
+    p, lo, hi = wilson(*kn)
+    ok = np.isfinite(p)
+    if not ok.any():
+        return
+    yerr = [np.maximum(p[ok] - lo[ok], 0), np.maximum(hi[ok] - p[ok], 0)]
+    ax.errorbar(x[ok], p[ok], yerr=yerr, color=color, ls=style, marker=marker, ms=5, lw=1.6, capsize=3, label=label)
+
+
+def depth_panel(ax, d, ci, n, run):
+    """Accuracy, keyed rate and other-needle rate vs depth, pooled over lengths, with the best
+    position-only scorer as the reference line."""
+    depths = d["depths"]
+    x = 100 * depths
+    step = (x.max() - x.min()) / max(len(x) - 1, 1) if len(x) > 1 else 10.0
+    dx = 0.05 * step if n >= 2 else 0.0  # small offsets so the error bars do not hide each other
+    acc = by_depth(d, ci, "correct", "total")
+    if acc is not None:
+        series(ax, x - dx, acc, "accuracy", run.color, "-", "o")
+    else:  # no counts: mean of the cell accuracies, no interval
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ax.plot(x, np.nanmean(d["acc"][ci], axis=0), color=run.color, marker="o", label="accuracy")
+    if n >= 2:
+        kk = by_depth(d, ci, "keyed", "keyed_total")
+        if kk is not None:
+            series(ax, x, kk, "keyed rate", KEYED_COLOR, "-.", "s")
+        on = by_depth(d, ci, "other_needle", "questions")
+        if on is not None:
+            series(ax, x + dx, on, "other-needle rate", OTHER_COLOR, ":", "^")
+    if d["positional_correct"] is not None and d["total"] is not None:
+        pc = d["positional_correct"][ci].sum(axis=0)  # (depth, scorer)
+        tot = d["total"][ci].sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            best = np.max(pc, axis=1) / tot
+        if np.isfinite(best).any():
+            ax.plot(x, best, color=POS_COLOR, ls="--", lw=1.4, marker="_", ms=14,  # marker: visible at one depth
+                    label="position only (best of first/last/middle)")
+    ax.set_xticks(x)
+    ax.set_xticklabels(["%g%%" % v for v in x])
+    ax.set_xlim(x.min() - 0.5 * step, x.max() + 0.5 * step)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("needle depth (% of context), pooled over context lengths")
+    ax.set_title(run.label, color=run.color)
+
+
 def render_config(runs, data, n, r, out):
-    fig, axes = C.new_figure("needle", 1, len(runs))
+    fig, axes = C.new_figure("needle", 2, len(runs), gridspec_kw={"height_ratios": [3, 2]})
     cmap = plt.get_cmap("RdYlGn").copy()
     cmap.set_bad("#dddddd")
     for k, (run, d) in enumerate(zip(runs, data)):
@@ -88,8 +163,10 @@ def render_config(runs, data, n, r, out):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            axes[1, k].set_visible(False)
             continue
         heatmap(ax, d, hits[0], run.label, cmap)
+        depth_panel(axes[1, k], d, hits[0], n, run)
         for sp in ax.spines.values():
             sp.set_edgecolor(run.color)
             sp.set_linewidth(3)
@@ -98,8 +175,19 @@ def render_config(runs, data, n, r, out):
             ax.set_ylabel("needle depth (% of context)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
     fig.colorbar(sm, ax=axes[0, :].tolist(), fraction=0.025, pad=0.01, label="exact-match accuracy")
+    handles, labels = {}, []
+    vis = [ax for ax in axes[1, :] if ax.get_visible()]
+    for ax in vis:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if vis:
+        vis[0].set_ylabel("rate (Wilson 95 % bars)")
+    if labels:  # one legend, in the first rate panel
+        vis[0].legend([handles[lab] for lab in labels], labels, loc="best", fontsize=8, framealpha=0.85)
     samples = sorted({int(d["samples"]) for d in data if np.isfinite(d["samples"])})
-    fig.suptitle("Multi-needle retrieval: N = %d needle%s, R = %d queried; exact-match accuracy%s"
+    fig.suptitle("Multi-needle retrieval: N = %d needle%s, R = %d queried; exact-match accuracy, below: rates vs depth%s"
                  % (n, "s" if n != 1 else "", r,
                     " (samples per cell: %s)" % "/".join(map(str, samples)) if samples else ""))
     return C.save(fig, out)

@@ -204,6 +204,14 @@ Test(needle, bad_specs_are_clear_errors, .init = setup, .fini = teardown) {
     }
 }
 
+// A mixture of needle rows only (the text part is needed for the haystack).
+static void needle_only_mixture(Mixture *mx) {
+    char spec[64];
+    Error e;
+    cr_assert_eq(mixture_parse(mx, "sotu:0.000001,needle:1", spec, sizeof spec, &e), 0, "%s",
+                 e.msg);
+}
+
 // Needle rows of a training mixture: every flagged target is an answer (a space and the 7
 // digits that the row's own needle sentence gives the queried city); data.task_loss = answers
 // scores only those, = queries the questions and answers (not haystack nor needles), and = all
@@ -211,10 +219,7 @@ Test(needle, bad_specs_are_clear_errors, .init = setup, .fini = teardown) {
 Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = teardown) {
     enum { B = 6, T = 512 };
     Mixture mx;
-    char spec[64];
-    Error e;
-    cr_assert_eq(mixture_parse(&mx, "sotu:0.000001,needle:1", spec, sizeof spec, &e), 0, "%s",
-                 e.msg);
+    needle_only_mixture(&mx);
     static int tokens[3][B * T], targets[3][B * T];
     static unsigned char flag[3][B * T];
     const TaskLoss mode[3] = {TASK_LOSS_ANSWERS, TASK_LOSS_ALL, TASK_LOSS_QUERIES};
@@ -479,10 +484,7 @@ Test(needle, evaluation_samples_positional_keyed_rate_is_zero, .init = setup, .f
 Test(needle, mixture_rows_position_says_nothing, .init = setup, .fini = teardown) {
     enum { B = 240, T = 1024 };
     Mixture mx;
-    char spec[64];
-    Error e;
-    cr_assert_eq(mixture_parse(&mx, "sotu:0.000001,needle:1", spec, sizeof spec, &e), 0, "%s",
-                 e.msg);
+    needle_only_mixture(&mx);
     static int tokens[B * T], targets[B * T];
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 4242);

@@ -198,6 +198,43 @@ def make_sweep(path):
                 p.create_dataset(m + "_p_value", data=[0.2, 0.03, 0.004, 0.0002, 0.6][(i + k) % 5])
 
 
+def needle_random(path, seed=3):
+    """Random per-sample answers (right, another needle's number or none) in /eval/needle and
+    the counts correct, other_needle, keyed rewritten from them, so the rate panels show
+    non-zero values."""
+    r = np.random.default_rng(seed)
+    with h5py.File(path, "a") as f:
+        g = f["eval/needle"]
+        shape = g["correct"].shape
+        C, L, D = shape
+        s = g["samples"]
+        cell, asked, ctl, smp, q = (s[k][...] for k in ("cell", "asked_needle", "control", "sample", "query"))
+        nn = g["n_needles"][...].astype(int)[cell // (L * D)]
+        ok = (r.random(len(cell)) < 0.6).astype(np.int32)
+        ans = np.where(ok == 1, asked, -1)
+        wrong = (ok == 0) & (nn >= 2) & (r.random(len(cell)) < 0.6)
+        ans[wrong] = (asked[wrong] + 1) % nn[wrong]
+        s["correct"][...], s["answered_needle"][...] = ok, ans
+        n = C * L * D
+        g["correct"][...] = np.bincount(cell, ok * (ctl == 0), n).reshape(shape).astype(np.int64)
+        g["other_needle"][...] = np.bincount(cell, (ans >= 0) & (ans != asked), n).reshape(shape).astype(np.int64)
+        keyed = np.zeros(n, np.int64)
+        for c, j in {(int(a), int(b)) for a, b in zip(cell, smp)}:
+            m = (cell == c) & (smp == j) & (q <= 1)
+            if nn[np.flatnonzero(cell == c)[0]] >= 2:
+                keyed[c] += int(ok[m].all())
+        g["keyed"][...] = keyed.reshape(shape)
+
+
+def needle_old(path):
+    """/eval/needle as before task v3: no keyed, other-needle, positional or question counts."""
+    with h5py.File(path, "a") as f:
+        g = f["eval/needle"]
+        for k in list(g.keys()):
+            if k.startswith(("keyed", "other_needle", "positional", "questions")):
+                del g[k]
+
+
 def strip(path, groups):
     with h5py.File(path, "a") as f:
         for g in groups:
@@ -214,6 +251,10 @@ elif cmd == "sweep":
     make_sweep(args[0])
 elif cmd == "strip":
     strip(args[0], args[1:])
+elif cmd == "needle_random":
+    needle_random(args[0])
+elif cmd == "needle_old":
+    needle_old(args[0])
 EOF
 
 synth() { "$PY" "$T/synth.py" "$@" 2>"$T/synth.err" || { bad "synthetic $1" "$(tail -n 1 "$T/synth.err")"; return 1; }; }
@@ -236,6 +277,11 @@ synth sweep "$T/summary.h5"
 # A run with no evaluations or audits.
 cp "$T/transformer.h5" "$T/bare.h5" && synth strip "$T/bare.h5" eval audit train/audit_step
 BARE=$T/bare.h5
+# Needle rate panels: a copy with random answers (non-zero keyed and other-needle rates) and a
+# copy as the needle task before v3 wrote it.
+mkdir -p "$T/nrand" "$T/nold"
+cp "$T/dint.h5" "$T/nrand/dint.h5" && synth needle_random "$T/nrand/dint.h5"
+cp "$T/diff.h5" "$T/nold/diff.h5" && synth needle_old "$T/nold/diff.h5"
 
 # --- checks ----------------------------------------------------------------------------------
 png_ok() { # name file width height
@@ -278,8 +324,96 @@ one_line_error() { # name expected-line command...
 
 O=$T/png
 plot needle.py "$PY" plots/needle.py "${RUNS[@]}" -o "$O/needle" &&
-    { png_ok needle.py "$O/needle/needle_N1_R1.png" 1500 550; png_ok needle.py "$O/needle/needle_N2_R1.png" 1500 550
+    { png_ok needle.py "$O/needle/needle_N1_R1.png" 1500 900; png_ok needle.py "$O/needle/needle_N2_R1.png" 1500 900
       png_ok needle.py "$O/needle/needle_attention.png" 1200 500; }
+plot "needle.py (random answers, pre-v3 file)" "$PY" plots/needle.py "$T/nold/diff.h5" "$T/nrand/dint.h5" -o "$O/needle_syn" &&
+    { png_ok "needle.py (random answers, pre-v3 file)" "$O/needle_syn/needle_N1_R1.png" 1500 900
+      png_ok "needle.py (random answers, pre-v3 file)" "$O/needle_syn/needle_N2_R1.png" 1500 900; }
+# The rate panels' points and Wilson bars, recomputed from the per-sample records (and the
+# position-only line from positional_accuracy x total); the pre-v3 file shows accuracy only.
+"$PY" - "${RUNS[@]}" "$T/nrand/dint.h5" "$T/nold/diff.h5" >"$T/rates.out" 2>&1 <<'EOF'
+import math, sys
+sys.path.insert(0, "plots")
+sys.dont_write_bytecode = True
+import common as C
+import needle
+from common import np, plt
+
+
+def wilson(k, n):
+    z2 = 1.959963984540054 ** 2
+    c, h = (2 * k + z2) / (2 * (n + z2)), math.sqrt(z2) * math.sqrt(k * (n - k) / n + z2 / 4) / (n + z2)
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+fails, checks, nonzero = [], 0, False
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        fails.append(what)
+
+
+*paths, old = sys.argv[1:]
+for path in paths + [old]:
+    run = C.Run(path)
+    d = needle.load(run)
+    s = {k: run.get("/eval/needle/samples/" + k) for k in ("cell", "sample", "query", "control", "correct",
+                                                           "asked_needle", "answered_needle")}
+    _, L, D = d["acc"].shape
+    for ci, n in enumerate(d["n"]):
+        fig, ax = plt.subplots()
+        needle.depth_panel(ax, d, ci, n, run)
+        series = {c.get_label(): c for c in ax.containers}
+        pos = [l for l in ax.get_lines() if l.get_label().startswith("position only")]
+        want = {"accuracy"} | ({"keyed rate", "other-needle rate"} if n >= 2 and path != old else set())
+        check(set(series) == want, "%s N=%d: series %s, expected %s" % (path, n, sorted(series), sorted(want)))
+        check(len(pos) == (0 if path == old else 1), "%s N=%d: one position-only line" % (path, n))
+        for dd in range(D):
+            cells = ci * L * D + np.arange(L) * D + dd
+            inc = np.isin(s["cell"], cells)
+            sc = inc & (s["control"] == 0)
+            exp = {"accuracy": (int(s["correct"][sc].sum()), int(sc.sum())),
+                   "other-needle rate": (int((inc & (s["answered_needle"] >= 0) &
+                                              (s["answered_needle"] != s["asked_needle"])).sum()), int(inc.sum()))}
+            kk = nk = 0
+            for c, j in sorted({(int(a), int(b)) for a, b in zip(s["cell"][inc], s["sample"][inc])}):
+                m = (s["cell"] == c) & (s["sample"] == j)
+                a, b = s["correct"][m & (s["query"] == 0)], s["correct"][m & (s["query"] == 1)]
+                if len(a) == 1 and len(b) == 1:
+                    nk += 1
+                    kk += int(a[0] == 1 and b[0] == 1)
+            exp["keyed rate"] = (kk, nk)
+            for name, cont in series.items():
+                k, m = exp[name]
+                nonzero |= name != "accuracy" and k > 0
+                lo, hi = wilson(k, m)
+                try:
+                    y = cont.lines[0].get_ydata()[dd]
+                    seg = np.asarray(cont.lines[2][0].get_segments()[dd]).reshape(2, 2)
+                except (IndexError, ValueError):  # a point or bar missing
+                    check(False, "%s N=%d depth %d %s: no point/bar" % (path, n, dd, name))
+                    continue
+                check(abs(y - k / m) < 1e-12, "%s N=%d depth %d %s: %.4f, expected %d/%d" % (path, n, dd, name, y, k, m))
+                check(abs(seg[0][1] - lo) < 1e-9 and abs(seg[1][1] - hi) < 1e-9,
+                      "%s N=%d depth %d %s: bar %s, expected [%.4f, %.4f]" % (path, n, dd, name, seg[:, 1], lo, hi))
+            if pos:
+                tot = d["total"][ci][:, dd]
+                acc = run.get("/eval/needle/positional_accuracy")[ci][:, dd, :]
+                best = np.rint(acc * tot[:, None]).sum(axis=0).max()
+                check(abs(pos[0].get_ydata()[dd] - best / tot.sum()) < 1e-12, "%s N=%d depth %d: position-only %.4f, "
+                      "expected %d/%d" % (path, n, dd, pos[0].get_ydata()[dd], best, tot.sum()))
+        plt.close(fig)
+check(nonzero, "the random-answer copy has non-zero keyed / other-needle points")
+print("%d checks, %d failed" % (checks, len(fails)))
+for f in fails[:10]:
+    print(f)
+sys.exit(1 if fails else 0)
+EOF
+[ $? -eq 0 ] && ok "needle.py rate panels = per-sample records ($(head -n 1 "$T/rates.out"))" \
+    || bad "needle.py rate panels" "$(tr '\n' '|' <"$T/rates.out" | cut -c1-600)"
 plot ppl.py "$PY" plots/ppl.py "${RUNS[@]}" -o "$O/ppl.png" && png_ok ppl.py "$O/ppl.png" 1300 500
 plot icl.py "$PY" plots/icl.py "${RUNS[@]}" --dataset synthetic -o "$O/icl.png" && png_ok icl.py "$O/icl.png" 1300 500
 plot loss.py "$PY" plots/loss.py "${RUNS[@]}" -o "$O/loss.png" && png_ok loss.py "$O/loss.png" 1300 500
@@ -299,7 +433,7 @@ plot "loss.py (shebang, duplicate variant)" ./plots/loss.py "$T/dint.h5" "$T/syn
 
 # make_all: every figure, then a run that has nothing to plot but its training curves.
 if plot make_all.py "$PY" plots/make_all.py "${RUNS[@]}" --sweep "$T/summary.h5" --out "$O/all"; then
-    for f in needle_N1_R1:1500:550 needle_N2_R1:1500:550 needle_attention:1200:500 ppl_tiny_txt:1300:500 \
+    for f in needle_N1_R1:1500:900 needle_N2_R1:1500:900 needle_attention:1200:500 ppl_tiny_txt:1300:500 \
              icl_synthetic:1300:500 loss:1300:500 lambda_gamma:1300:600 rowsum:1500:600 outliers:1500:500 \
              train_audit:1500:500 sweep:1600:700; do
         IFS=: read -r n w h <<<"$f"
