@@ -364,3 +364,116 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
     free(part_l);
     free(part_g);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rows of the maps, recomputed (diagnostics)
+
+void attention_map_rows(float *P, float *S, const float *q, const float *k, int b, int h, int m,
+                        int i0, int n, const AttnDims *a) {
+    int T = a->T, ld = a->ld;
+    CHECK(i0 >= 0 && n >= 0 && i0 + n <= T, "attention_map_rows: rows [%d, %d) outside [0, %d)",
+          i0, i0 + n, T);
+    if (n == 0) return;
+    float scale = 1.0f / sqrtf((float)a->qk_dim);
+    long off = (long)b * T * ld + attn_qk_offset(a, h, m);
+    int cols = i0 + n; // keys any of the rows sees
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cols, a->qk_dim, scale,
+                q + off + (long)i0 * ld, ld, k + off, ld, 0.0f, P, T);
+    for (int r = 0; r < n; r++) {
+        int i = i0 + r;
+        float *row = P + (long)r * T;
+        if (S) memcpy(S + (long)r * T, row, sizeof(float) * (size_t)(i + 1));
+        // causal_softmax_map's operations on the entries j <= i
+        float mx = -INFINITY;
+        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+        double sum = 0.0;
+        for (int j = 0; j <= i; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j <= i; j++) row[j] *= inv;
+        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+    }
+}
+
+void attention_final_rows_init(AttnFinalRows *s, const float *q, const float *k, float lambda,
+                               float gamma, int b, int h, const AttnDims *a) {
+    memset(s, 0, sizeof *s);
+    s->q = q;
+    s->k = k;
+    s->lambda = lambda;
+    s->gamma = gamma;
+    s->b = b;
+    s->h = h;
+    s->a = *a;
+    int T = a->T;
+    s->P1 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
+    if (a->n_maps == 2) s->P2 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
+    if (a->n_maps == 2 && a->use_global) {
+        s->colsum = xcalloc((size_t)T, sizeof(double));
+        if (a->g_mode == GMODE_FULL) // all rows, in order, as attention_final_map sums them
+            for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
+                int n = imin(ATTN_ROW_BLOCK, T - i0);
+                attention_map_rows(s->P1, NULL, q, k, b, h, 0, i0, n, a);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < T; j++) s->colsum[j] += s->P1[(long)r * T + j];
+            }
+    }
+}
+
+void attention_final_rows(AttnFinalRows *s, float *F, int i0, int n) {
+    const AttnDims *a = &s->a;
+    int T = a->T;
+    CHECK(i0 >= s->next && i0 + n <= T,
+          "attention_final_rows: rows [%d, %d) asked after row %d (rows go in increasing order)",
+          i0, i0 + n, s->next);
+    int causal_g = a->n_maps == 2 && a->use_global && a->g_mode == GMODE_CAUSAL;
+    // Causal G: the rows skipped over still enter the column sums.
+    if (causal_g)
+        for (int r0 = s->next; r0 < i0; r0 += ATTN_ROW_BLOCK) {
+            int nr = imin(ATTN_ROW_BLOCK, i0 - r0);
+            attention_map_rows(s->P1, NULL, s->q, s->k, s->b, s->h, 0, r0, nr, a);
+            for (int r = 0; r < nr; r++)
+                for (int j = 0; j <= r0 + r; j++) s->colsum[j] += s->P1[(long)r * T + j];
+        }
+    for (int r0 = i0; r0 < i0 + n; r0 += ATTN_ROW_BLOCK) {
+        int nr = imin(ATTN_ROW_BLOCK, i0 + n - r0);
+        float *Fb = F + (long)(r0 - i0) * T;
+        if (a->n_maps == 1) {
+            attention_map_rows(Fb, NULL, s->q, s->k, s->b, s->h, 0, r0, nr, a);
+            continue;
+        }
+        attention_map_rows(s->P1, NULL, s->q, s->k, s->b, s->h, 0, r0, nr, a);
+        attention_map_rows(s->P2, NULL, s->q, s->k, s->b, s->h, 1, r0, nr, a);
+        for (int r = 0; r < nr; r++) {
+            int i = r0 + r;
+            const float *A1 = s->P1 + (long)r * T, *A2 = s->P2 + (long)r * T;
+            float *row = Fb + (long)r * T;
+            for (int j = 0; j < T; j++) row[j] = A1[j] - s->lambda * A2[j];
+            if (!a->use_global) continue;
+            if (a->g_mode == GMODE_FULL) {
+                for (int j = 0; j < T; j++) row[j] += s->gamma * (float)(s->colsum[j] / T);
+            } else {
+                for (int j = 0; j <= i; j++) s->colsum[j] += A1[j];
+                for (int j = 0; j <= i; j++) row[j] += s->gamma * (float)(s->colsum[j] / (i + 1));
+            }
+        }
+    }
+    s->next = i0 + n;
+}
+
+void attention_final_rows_free(AttnFinalRows *s) {
+    free(s->P1);
+    free(s->P2);
+    free(s->colsum);
+    memset(s, 0, sizeof *s);
+}
+
+void attention_final_map_recompute(float *A, const float *q, const float *k, int b, int h,
+                                   float lambda, float gamma, const AttnDims *a) {
+    AttnFinalRows s;
+    attention_final_rows_init(&s, q, k, lambda, gamma, b, h, a);
+    attention_final_rows(&s, A, 0, a->T);
+    attention_final_rows_free(&s);
+}

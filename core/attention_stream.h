@@ -36,4 +36,49 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
                                const float *lse, const float *q, const float *k, const float *v,
                                float lambda, float gamma, int B, const AttnDims *a);
 
+// ---------------------------------------------------------------------------------------------
+// Diagnostics without stored maps: rows of the softmax maps and of the final map recomputed from
+// the stored q and k (rotary applied), a block of rows at a time, O(T) memory per row.
+//
+// The rows are normalised exactly as the materialised kernel normalises its maps (scores by
+// sgemm, row max, expf, sum in double, times the fp32 inverse), not as exp(s - lse): the
+// probabilities are those attention_forward would have stored (bit for bit where sgemm returns
+// the same scores for a block of rows as for the whole map), so diagnostics keep their values.
+
+// Rows [i0, i0 + n) of softmax map m of head (b, h): P (n, T) row-major, P[r][j] = A_m[i0 + r][j]
+// for j <= i0 + r and 0 after. S (n, T), if not NULL, gets the scaled scores q_i . k_j / sqrt(d)
+// of the causal entries j <= i (the attention logits; entries after i are unspecified).
+// q, k (B, T, ld) as the forward left them.
+void attention_map_rows(float *P, float *S, const float *q, const float *k, int b, int h, int m,
+                        int i0, int n, const AttnDims *a);
+
+// Rows of the final map A1 - lambda A2 + gamma G_expanded (A for one map) of one head, the
+// values attention_final_map forms from stored maps. G needs column sums of A1: over all rows
+// (g_mode full: computed at init, one pass over the rows) or over rows 0 .. i (causal: summed
+// while the rows are visited in order). Rows must therefore be asked for in increasing order,
+// without overlap; rows skipped over are still computed for the sums (causal DINT), so asking
+// for row i costs O(i T d) time but only O(T) memory.
+typedef struct {
+    const float *q, *k;
+    float lambda, gamma;
+    int b, h;
+    AttnDims a;
+    int next;        // rows before `next` are done (in colsum for causal G)
+    double *colsum;  // (T) column sums of A1 (global term only)
+    float *P1, *P2;  // (ATTN_ROW_BLOCK, T) scratch
+} AttnFinalRows;
+#define ATTN_ROW_BLOCK 32
+
+void attention_final_rows_init(AttnFinalRows *s, const float *q, const float *k, float lambda,
+                               float gamma, int b, int h, const AttnDims *a);
+// F (n, T): final-map rows [i0, i0 + n), i0 >= the end of the previous call; entries outside a
+// row's support are 0 (causal: j > i).
+void attention_final_rows(AttnFinalRows *s, float *F, int i0, int n);
+void attention_final_rows_free(AttnFinalRows *s);
+
+// The whole (T, T) final map of one head (a figure of one head): what attention_final_map gives
+// from the materialised kernel's maps, recomputed from q and k.
+void attention_final_map_recompute(float *A, const float *q, const float *k, int b, int h,
+                                   float lambda, float gamma, const AttnDims *a);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "attention_stream.h"
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
@@ -264,7 +265,7 @@ ParameterizedTest(ModelCase *c, model_maps, row_sums) {
         double tol = cfg.variant == VARIANT_TRANSFORMER ? 1e-6 : 1e-5;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < ad.n_heads; h++) {
-                attention_final_map(A, m.la[l].maps, b, h, lambda, gamma, &ad);
+                attention_final_map_recompute(A, m.la[l].q, m.la[l].k, b, h, lambda, gamma, &ad);
                 for (int i = 0; i < T; i++) {
                     double sum = 0.0;
                     for (int j = 0; j < T; j++) sum += A[i * T + j];
