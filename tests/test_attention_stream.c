@@ -415,3 +415,91 @@ Test(attn_stream, same_bits_on_1_and_2_threads) {
         run_free(&r[1]);
     }
 }
+
+// Diagnostics without maps: attention_map_rows and attention_final_rows (rows recomputed from
+// q and k, a block of rows at a time) against the materialised kernel's maps and
+// attention_final_map, for every variant and G mode, T not a multiple of the row block, rows
+// asked for in several pieces (and one skipped range, which causal G must still sum). The rows
+// are normalised with the materialised kernel's operations, so the only difference is the
+// score sgemm's blocking (a few ulps of |s|, as in the forward tolerance): tolerance
+// 1e-6 + 8 u max|s| per entry of a probability (<= 1) or final-map entry (<= 1 + |lambda| +
+// |gamma| in size); observed here: bit-identical.
+Test(attn_stream, recomputed_rows_match_materialised_maps) {
+    const StreamCase cases[] = {
+        {"transformer", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, 77, 2, 16, 4, 2.0f},
+        {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, 77, 2, 16, 4, 2.0f},
+        {"dint causal", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.6f, 77, 2, 16, 4, 2.0f},
+        {"dint full", VARIANT_DINT, GMODE_FULL, GAMMA_LEARNED, 0.3f, 77, 2, 16, 4, 2.0f},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const StreamCase *c = &cases[ci];
+        Run r;
+        run_alloc(&r, c, 1);
+        const AttnDims *a = &r.a;
+        int T = c->T;
+        attention_forward(r.out, r.o1, r.o2, r.maps, r.q, r.k, r.v, LAMBDA, c->gamma, c->B, a);
+        float *P = falloc((long)T * T), *S = falloc((long)T * T), *F = falloc((long)T * T);
+        float *A = falloc((long)T * T);
+        double tol = 1e-6 + SCORE_ULPS * U32 * 8.0 * c->qk_amp * c->qk_amp; // |s| <= 4 amp^2/2
+        double worst = 0.0;
+        for (int b = 0; b < c->B; b++)
+            for (int h = 0; h < a->n_heads; h++) {
+                for (int m = 0; m < a->n_maps; m++) {
+                    const float *M = r.maps + (((long)b * a->n_heads + h) * a->n_maps + m) * T * T;
+                    // rows in three pieces: [0, 5), [5, 40), [40, T)
+                    int cut[4] = {0, 5, 40, T};
+                    for (int p = 0; p < 3; p++)
+                        attention_map_rows(P + (long)cut[p] * T, S + (long)cut[p] * T, r.q, r.k, b,
+                                           h, m, cut[p], cut[p + 1] - cut[p], a);
+                    for (long i = 0; i < (long)T * T; i++) {
+                        double e = fabs((double)P[i] - M[i]);
+                        worst = fmax(worst, e);
+                        cr_assert(e <= tol, "%s b %d h %d map %d: P[%ld] = %.9g, materialised %.9g",
+                                  c->name, b, h, m, i, P[i], M[i]);
+                    }
+                    // logits: scale q_i . k_j in double
+                    const float *Q = r.q + (long)b * T * a->ld + attn_qk_offset(a, h, m);
+                    const float *K = r.k + (long)b * T * a->ld + attn_qk_offset(a, h, m);
+                    for (int i = 0; i < T; i++)
+                        for (int j = 0; j <= i; j++) {
+                            double s = 0.0;
+                            for (int x = 0; x < a->qk_dim; x++)
+                                s += (double)Q[(long)i * a->ld + x] * K[(long)j * a->ld + x];
+                            s /= sqrt((double)a->qk_dim);
+                            cr_assert(fabs(S[(long)i * T + j] - s) <= 1e-5 * (1 + fabs(s)),
+                                      "%s logit (%d, %d) %.9g vs %.9g", c->name, i, j,
+                                      S[(long)i * T + j], s);
+                        }
+                }
+                attention_final_map(A, r.maps, b, h, LAMBDA, c->gamma, a);
+                double tolf = tol * (1 + LAMBDA + fabs(c->gamma));
+                // whole map, then rows [3, 9) and [50, T) only (rows 0..2 and 9..49 skipped)
+                attention_final_map_recompute(F, r.q, r.k, b, h, LAMBDA, c->gamma, a);
+                for (long i = 0; i < (long)T * T; i++) {
+                    double e = fabs((double)F[i] - A[i]);
+                    worst = fmax(worst, e);
+                    cr_assert(e <= tolf, "%s b %d h %d: final[%ld] = %.9g, attention_final_map %.9g",
+                              c->name, b, h, i, F[i], A[i]);
+                }
+                AttnFinalRows fr;
+                attention_final_rows_init(&fr, r.q, r.k, LAMBDA, c->gamma, b, h, a);
+                attention_final_rows(&fr, F, 3, 6);
+                attention_final_rows(&fr, F + 6L * T, 50, T - 50);
+                attention_final_rows_free(&fr);
+                for (int i = 0; i < 6 + T - 50; i++) {
+                    int row = i < 6 ? 3 + i : 50 + (i - 6);
+                    for (int j = 0; j < T; j++) {
+                        double e = fabs((double)F[(long)i * T + j] - A[(long)row * T + j]);
+                        cr_assert(e <= tolf, "%s b %d h %d: piecewise row %d col %d: %.9g vs %.9g",
+                                  c->name, b, h, row, j, F[(long)i * T + j], A[(long)row * T + j]);
+                    }
+                }
+            }
+        cr_log_info("%-12s recomputed rows vs materialised: max abs err %.2e", c->name, worst);
+        free(P);
+        free(S);
+        free(F);
+        free(A);
+        run_free(&r);
+    }
+}
