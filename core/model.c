@@ -204,11 +204,13 @@ static void alloc_acts(Model *m, int B, int T) {
     long o_sz = maps == 2 ? BT * D : 0; // o1, o2 each
     // Per layer: x_in, xn1, q, k, v, att_pre, att, y, xn2 (9 BT D), o1, o2, rstd1, rstd2,
     // head_rstd, lse, gate, up, hid. In inference mode one set serves every layer (x_in
-    // alternates between two buffers), and there are no gradient buffers.
+    // alternates between two buffers) except q and k, kept per layer (2 BT D each), and there
+    // are no gradient buffers.
     long per_layer = BT * D * 9 + 2 * o_sz + BT * 2 + BT * H + BT * F * 3 + BT * H * maps;
     long sets = inf ? 1 : L;
     long grads = inf ? 0 : BT * D * 6 + BT * F * 3 + BT * V;
-    long total = per_layer * sets + (inf ? BT * D : 0) + BT * D * 2 + BT + BT * V + BT +
+    long qk_more = inf ? (long)(L - 1) * 2 * BT * D : 0; // q, k of every layer, kept
+    long total = per_layer * sets + (inf ? BT * D : 0) + qk_more + BT * D * 2 + BT + BT * V + BT +
                  (long)T * half * 2 + grads;
     m->act_buf = xcalloc((size_t)total, sizeof(float));
     m->la = xcalloc((size_t)L, sizeof(LayerActs));
@@ -240,6 +242,8 @@ static void alloc_acts(Model *m, int B, int T) {
     for (int l = 1; inf && l < L; l++) {
         m->la[l] = m->la[0];
         m->la[l].x_in = l % 2 ? x_alt : m->la[0].x_in;
+        m->la[l].q = TAKE(BT * D); // diagnostics (needle attention mass) read every layer's
+        m->la[l].k = TAKE(BT * D);
     }
     m->x_final = TAKE(BT * D);
     m->xn_f = TAKE(BT * D);

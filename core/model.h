@@ -61,10 +61,11 @@ typedef struct {
     // Activations for the current (B, T). No (T, T) buffer: attention is the streaming kernel
     // (attention_stream.h), which keeps per row only the log-sum-exp; diagnostics recompute
     // map rows from q and k (attention_map_rows, attention_final_rows).
-    // inference (model_set_inference): forward only, for evaluation that needs just the logits;
-    // the layers share one set of activation buffers (the residual stream alternates between
-    // two), no gradient buffers: memory no longer grows with the number of layers. la[l] then
-    // holds the last layer's values, and model_backward refuses to run.
+    // inference (model_set_inference): forward only, for evaluation (logits, and diagnostics
+    // that read q and k); the layers share one set of activation buffers (the residual stream
+    // alternates between two) except q and k (rotary applied), which every layer keeps; no
+    // gradient buffers. Other la[l] fields then hold the last layer's values, and
+    // model_backward refuses to run.
     int B, T, inference, acts_inference;
     float *act_buf;
     LayerActs *la;
