@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention_stream.h"
 #include "layers.h"
 
 // Walks the parameter list in its one fixed order. With `info`, records each tensor; with
@@ -105,6 +106,7 @@ static void free_acts(Model *m) {
     m->la = NULL;
     m->targets = NULL;
     m->B = m->T = 0;
+    m->acts_inference = 0;
 }
 
 void model_free(Model *m) {
@@ -193,20 +195,29 @@ float model_gamma(const Model *m, int layer) {
 }
 
 static void alloc_acts(Model *m, int B, int T) {
-    if (m->B == B && m->T == T) return;
+    if (m->B == B && m->T == T && m->acts_inference == m->inference) return;
     free_acts(m);
     const ModelConfig *c = &m->cfg;
     long BT = (long)B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     int H = model_n_heads(c), maps = model_n_maps(c), L = c->n_layer, half = c->head_dim / 2;
-    long per_layer = BT * D * 11 + BT * 2 + BT * H + BT * F * 3 + (long)B * H * maps * T * T;
-    long total = per_layer * L + BT * D * 2 + BT + BT * V + BT + (long)T * half * 2 + BT * D * 6 +
-                 BT * F * 3 + BT * V;
+    int inf = m->inference;
+    long o_sz = maps == 2 ? BT * D : 0; // o1, o2 each
+    // Per layer: x_in, xn1, q, k, v, att_pre, att, y, xn2 (9 BT D), o1, o2, rstd1, rstd2,
+    // head_rstd, lse, gate, up, hid. In inference mode one set serves every layer (x_in
+    // alternates between two buffers) except q and k, kept per layer (2 BT D each), and there
+    // are no gradient buffers.
+    long per_layer = BT * D * 9 + 2 * o_sz + BT * 2 + BT * H + BT * F * 3 + BT * H * maps;
+    long sets = inf ? 1 : L;
+    long grads = inf ? 0 : BT * D * 6 + BT * F * 3 + BT * V;
+    long qk_more = inf ? (long)(L - 1) * 2 * BT * D : 0; // q, k of every layer, kept
+    long total = per_layer * sets + (inf ? BT * D : 0) + qk_more + BT * D * 2 + BT + BT * V + BT +
+                 (long)T * half * 2 + grads;
     m->act_buf = xcalloc((size_t)total, sizeof(float));
     m->la = xcalloc((size_t)L, sizeof(LayerActs));
     m->targets = xcalloc((size_t)BT, sizeof(int));
     float *p = m->act_buf;
 #define TAKE(n) (p += (n), p - (n))
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; l < sets; l++) {
         LayerActs *a = &m->la[l];
         a->x_in = TAKE(BT * D);
         a->xn1 = TAKE(BT * D);
@@ -214,9 +225,9 @@ static void alloc_acts(Model *m, int B, int T) {
         a->q = TAKE(BT * D);
         a->k = TAKE(BT * D);
         a->v = TAKE(BT * D);
-        a->maps = TAKE((long)B * H * maps * T * T);
-        a->o1 = TAKE(BT * D);
-        a->o2 = TAKE(BT * D);
+        a->lse = TAKE(BT * H * maps);
+        a->o1 = o_sz ? TAKE(o_sz) : NULL;
+        a->o2 = o_sz ? TAKE(o_sz) : NULL;
         a->att_pre = TAKE(BT * D);
         a->head_rstd = TAKE(BT * H);
         a->att = TAKE(BT * D);
@@ -227,6 +238,13 @@ static void alloc_acts(Model *m, int B, int T) {
         a->up = TAKE(BT * F);
         a->hid = TAKE(BT * F);
     }
+    float *x_alt = inf ? TAKE(BT * D) : NULL;
+    for (int l = 1; inf && l < L; l++) {
+        m->la[l] = m->la[0];
+        m->la[l].x_in = l % 2 ? x_alt : m->la[0].x_in;
+        m->la[l].q = TAKE(BT * D); // diagnostics (needle attention mass) read every layer's
+        m->la[l].k = TAKE(BT * D);
+    }
     m->x_final = TAKE(BT * D);
     m->xn_f = TAKE(BT * D);
     m->rstd_f = TAKE(BT);
@@ -234,22 +252,32 @@ static void alloc_acts(Model *m, int B, int T) {
     m->nll = TAKE(BT);
     m->rope_cos = TAKE((long)T * half);
     m->rope_sin = TAKE((long)T * half);
-    m->d_res = TAKE(BT * D);
-    m->d_a = TAKE(BT * D);
-    m->d_b = TAKE(BT * D);
-    m->dq = TAKE(BT * D);
-    m->dk = TAKE(BT * D);
-    m->dv = TAKE(BT * D);
-    m->d_f1 = TAKE(BT * F);
-    m->d_f2 = TAKE(BT * F);
-    m->d_f3 = TAKE(BT * F);
-    m->d_logits = TAKE(BT * V);
+    if (!inf) {
+        m->d_res = TAKE(BT * D);
+        m->d_a = TAKE(BT * D);
+        m->d_b = TAKE(BT * D);
+        m->dq = TAKE(BT * D);
+        m->dk = TAKE(BT * D);
+        m->dv = TAKE(BT * D);
+        m->d_f1 = TAKE(BT * F);
+        m->d_f2 = TAKE(BT * F);
+        m->d_f3 = TAKE(BT * F);
+        m->d_logits = TAKE(BT * V);
+    } else {
+        m->d_res = m->d_a = m->d_b = m->dq = m->dk = m->dv = NULL;
+        m->d_f1 = m->d_f2 = m->d_f3 = m->d_logits = NULL;
+    }
 #undef TAKE
     CHECK(p - m->act_buf == total, "activation layout mismatch (%ld vs %ld)",
           (long)(p - m->act_buf), total);
     rope_tables(m->rope_cos, m->rope_sin, T, c->head_dim, c->rope_theta);
     m->B = B;
     m->T = T;
+    m->acts_inference = inf;
+}
+
+void model_set_inference(Model *m, int on) {
+    m->inference = on != 0;
 }
 
 // Per-head RMSNorm over v_dim features times the gain and (1 - lambda_init) (spec section 3).
@@ -282,8 +310,8 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
         rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
         rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
-        attention_forward(a->att_pre, a->o1, a->o2, a->maps, a->q, a->k, a->v, m->lambda[l],
-                          m->gamma[l], B, &ad);
+        attention_stream_forward(a->att_pre, a->o1, a->o2, a->lse, a->q, a->k, a->v,
+                                 m->lambda[l], m->gamma[l], B, &ad);
         if (has_head_norm(c)) {
             rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads, ad.v_dim,
                             c->norm_eps);
@@ -338,6 +366,8 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
     int B = m->B, T = m->T, BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     int d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
+    CHECK(!m->acts_inference && m->d_res,
+          "model_backward: the last forward ran in inference mode (no activations kept)");
     cross_entropy_backward(m->d_logits, m->logits, m->targets, loss_scale, BT, V);
     zero(m->d_a, (long)BT * D);
     matmul_backward(m->d_a, m->g.lm_head, m->d_logits, m->xn_f, m->p.lm_head, BT, D, V);
@@ -369,8 +399,10 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
             d_att_pre = m->d_b;
         }
         double dlam = 0.0, dgam = 0.0;
-        attention_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre, a->o1, a->o2, a->maps,
-                           a->q, a->k, a->v, m->lambda[l], m->gamma[l], B, &ad);
+        // One map: the streaming backward takes the forward's output (A V) as o1.
+        attention_stream_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre,
+                                  ad.n_maps == 1 ? a->att_pre : a->o1, a->o2, a->lse, a->q, a->k,
+                                  a->v, m->lambda[l], m->gamma[l], B, &ad);
         if (c->variant != VARIANT_TRANSFORMER) {
             if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_TIED) dlam += dgam;
             exp_dot_backward(gp->lq1, gp->lk1, lp->lq1, lp->lk1, m->lam_e1[l], dlam, d);

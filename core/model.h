@@ -39,8 +39,8 @@ typedef struct {
     float *x_in;        // (B, T, D) residual stream entering the layer
     float *xn1, *rstd1; // (B, T, D), (B, T)
     float *q, *k, *v;   // (B, T, D), rotary applied to q and k
-    float *maps;        // (B, heads, maps, T, T) softmax probabilities
-    float *o1, *o2;     // (B, T, D) A1 V and A2 V (DIFF/DINT)
+    float *lse;         // (B, heads, maps, T) log-sum-exp of every attention row (streaming kernel)
+    float *o1, *o2;     // (B, T, D) A1 V and A2 V (DIFF/DINT; NULL for the Transformer)
     float *att_pre;     // (B, T, D) attention output before the head norm
     float *head_rstd;   // (B, T, heads)
     float *att;         // (B, T, D) input of out_proj
@@ -58,8 +58,15 @@ typedef struct {
     ParamViews p, g;
     // Per layer, from the last forward: lambda, gamma and the exponentials behind them.
     float *lambda, *gamma, *lam_e1, *lam_e2, *gam_e1, *gam_e2;
-    // Activations for the current (B, T).
-    int B, T;
+    // Activations for the current (B, T). No (T, T) buffer: attention is the streaming kernel
+    // (attention_stream.h), which keeps per row only the log-sum-exp; diagnostics recompute
+    // map rows from q and k (attention_map_rows, attention_final_rows).
+    // inference (model_set_inference): forward only, for evaluation (logits, and diagnostics
+    // that read q and k); the layers share one set of activation buffers (the residual stream
+    // alternates between two) except q and k (rotary applied), which every layer keeps; no
+    // gradient buffers. Other la[l] fields then hold the last layer's values, and
+    // model_backward refuses to run.
+    int B, T, inference, acts_inference;
     float *act_buf;
     LayerActs *la;
     float *x_final, *xn_f, *rstd_f, *logits, *nll; // logits (B, T, V) hold probabilities after CE
@@ -81,6 +88,8 @@ const ParamInfo *model_find_param(const Model *m, const char *name);
 // backward needs; without, only fills logits (probabilities are not computed) and returns 0.
 double model_forward(Model *m, const int *tokens, const int *targets, int B, int T);
 void model_zero_grad(Model *m);
+// Forward-only mode (1) or training mode (0, the default) for the next forwards; see `inference`.
+void model_set_inference(Model *m, int on);
 // Accumulate gradients of (loss_scale * summed NLL) of the last forward into m->grads.
 void model_backward(Model *m, const int *tokens, float loss_scale);
 

@@ -1,5 +1,7 @@
 // dint bench: training-step throughput of one variant on random tokens, beside the machine's
-// measured single-thread sgemm rate, so speed is reported as a ratio measured in the same run.
+// sgemm rate measured in the same run (single-thread, and on --threads threads at once, the way
+// the model runs sgemm: OpenBLAS single-threaded inside OpenMP), so speed is also reported as
+// model FLOP utilisation; and the process's peak resident memory (getrusage ru_maxrss).
 #include <cblas.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cli.h"
@@ -47,15 +50,56 @@ static double sgemm_ceiling(void) {
     return best;
 }
 
+// GFLOP/s of n threads each running its own single-threaded 1024^3 sgemm at the same time
+// (the model's matmuls run that way), total over the threads, best of 3.
+static double sgemm_ceiling_threads(int threads) {
+    int n = 1024;
+    double best = 0;
+    float *buf[64][3] = {{0}};
+    if (threads > 64) threads = 64;
+    for (int t = 0; t < threads; t++)
+        for (int j = 0; j < 3; j++) {
+            buf[t][j] = xmalloc(sizeof(float) * n * n);
+            for (long i = 0; i < (long)n * n; i++) buf[t][j][i] = (float)(i % 7) * 0.1f;
+        }
+    for (int r = 0; r < 3; r++) {
+        double t0 = seconds_now();
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int t = 0; t < threads; t++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, buf[t][0], n,
+                        buf[t][1], n, 0.0f, buf[t][2], n);
+        double g = threads * 2.0 * n * n * n / (seconds_now() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    for (int t = 0; t < threads; t++)
+        for (int j = 0; j < 3; j++) free(buf[t][j]);
+    return best;
+}
+
 // Floating-point operations of one training step per token, as this code executes them:
-// 6 per matmul weight (forward 2, backward 4) and the attention products over full T x T
-// score matrices (the causal half is computed and then masked).
+// 6 per matmul weight (forward 2, backward 4) and the streaming attention's products over the
+// causal half of the scores (~T/2 keys per query): forward Q K^T and P V, backward the
+// recomputed Q K^T, P^T dO, dO V^T, dS^T Q and dS K, per map and head.
 static double flops_per_token(const ModelConfig *c, int T) {
     double D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     double mat = c->n_layer * (4 * D * D + 3 * D * F) + V * D;
     double H = model_n_heads(c), maps = model_n_maps(c), d = c->head_dim, vd = model_v_dim(c);
-    double attn = c->n_layer * H * maps * (2 * T * d + 2 * T * vd) * 3;
+    double attn = c->n_layer * H * maps * (T / 2.0) * 2 * (4 * d + 3 * vd);
     return 6 * mat + attn;
+}
+
+// Model FLOPs per token, the usual definition (6 N + 12 L T d_model, N the parameters without
+// the embedding): the numerator of model FLOP utilisation, whatever the kernels execute.
+static double model_flops_per_token(const Model *m, int T) {
+    const ModelConfig *c = &m->cfg;
+    double N = (double)m->n_params - (double)c->vocab_size * c->d_model;
+    return 6 * N + 12.0 * c->n_layer * T * c->d_model;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; // kilobytes on Linux
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -104,6 +148,8 @@ int cmd_bench(int argc, char **argv) {
     threads_init(1);
     double ceiling = sgemm_ceiling();
     threads_init(threads);
+    double ceiling_n = sgemm_ceiling_threads(threads);
+    double rss_before = peak_rss_mb(); // the sgemm buffers: 12 MB per thread
     Model m;
     model_build(&m, &cfg.model, &err);
     model_init_params(&m, cfg.seed);
@@ -132,20 +178,25 @@ int cmd_bench(int argc, char **argv) {
     double median = times[steps / 2];
     double tps = B * T / median;
     double gflops = flops_per_token(&cfg.model, T) * tps / 1e9;
+    double model_gflops = model_flops_per_token(&m, T) * tps / 1e9;
+    double mfu = model_gflops / ceiling_n, rss = peak_rss_mb();
     if (json)
         printf("{\"impl\": \"dint\", \"variant\": \"%s\", \"threads\": %d, \"n_layer\": %d, "
                "\"d_model\": %d, "
                "\"seq_len\": %d, \"batch_size\": %d, \"params\": %ld, \"tokens_per_s\": %.1f, "
-               "\"gflops\": %.2f, \"sgemm_1thread_gflops\": %.2f}\n",
+               "\"gflops\": %.2f, \"model_gflops\": %.2f, \"sgemm_1thread_gflops\": %.2f, "
+               "\"sgemm_threads_gflops\": %.2f, \"mfu\": %.4f, \"peak_rss_mb\": %.1f, "
+               "\"peak_rss_mb_before_model\": %.1f}\n",
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, T, B,
-               m.n_params, tps, gflops, ceiling);
+               m.n_params, tps, gflops, model_gflops, ceiling, ceiling_n, mfu, rss, rss_before);
     else
         printf("dint %s, %d thread(s), %d layers x d_model %d, batch %d x seq %d, %ld parameters: "
-               "%.0f tok/s (median of %d steps), %.1f GFLOP/s = %.0f%% of %d x the measured "
-               "single-thread sgemm rate (%.1f GFLOP/s)\n",
+               "%.0f tok/s (median of %d steps), %.1f GFLOP/s executed; model FLOPs (6 N + 12 L T "
+               "d_model per token) %.1f GFLOP/s = %.0f%% MFU of the measured %d-thread sgemm rate "
+               "(%.1f GFLOP/s; single thread %.1f); peak resident memory %.0f MB\n",
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, B, T,
-               m.n_params, tps, steps, gflops, 100 * gflops / (ceiling * threads), threads,
-               ceiling);
+               m.n_params, tps, steps, gflops, model_gflops, 100 * mfu, threads, ceiling_n,
+               ceiling, rss);
     free(times);
     free(tokens);
     free(targets);

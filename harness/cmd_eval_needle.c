@@ -417,6 +417,7 @@ int cmd_eval_needle(int argc, char **argv) {
         return EXIT_USAGE;
     }
     g.n_layer = c.cfg.model.n_layer;
+    model_set_inference(&c.model, 1); // forward only; every layer's q, k kept for the mass
     long n = cells(&g);
     g.done = xcalloc((size_t)n, 1);
     g.correct = xcalloc((size_t)n, sizeof(long));

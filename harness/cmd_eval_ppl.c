@@ -179,6 +179,7 @@ int cmd_eval_ppl(int argc, char **argv) {
         return EXIT_USAGE;
     }
     ppl_result_init(&r, window);
+    model_set_inference(&c.model, 1); // forward only: one set of layer activations, no gradients
     char label[256], group[300], params[512];
     corpus_label(c.corpus_spec, label, sizeof label);
     snprintf(group, sizeof group, "/eval/ppl/%s", label);

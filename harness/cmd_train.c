@@ -451,8 +451,8 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n",
                     step, loss, (double)t->spike_factor);
         if (t->audit_every && (step % t->audit_every == 0 || step == 1)) {
-            // Cheap diagnostics from this step's last micro-batch: its maps and (unclipped
-            // norms of) its gradients.
+            // Cheap diagnostics from this step's last micro-batch: sampled attention rows
+            // (recomputed from its q and k) and (unclipped norms of) its gradients.
             int L = cfg.model.n_layer;
             double *diag = xcalloc((size_t)L * 3, sizeof(double));
             layer_grad_norms(&model, diag + 2 * L, gnorm_scale);

@@ -1,5 +1,7 @@
 #include "audit.h"
 
+#include "attention_stream.h"
+
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -328,127 +330,147 @@ static inline void ent_finish(AuditHeadStats *hs, int which, double S, double Q)
     hs->ent_rows[which]++;
 }
 
-// All rows of the final map of one (b, h) in precision p.
-// A1, A2 (T, T) softmax probabilities (A2 NULL for one map); colsum (T) scratch.
-static void map_rows(AuditHeadStats *hs, const float *A1, const float *A2, float lambda,
-                     float gamma, int use_global, GMode g_mode, int T, AuditPrecision p,
-                     double expected, double *colsum) {
+// Row i of the final map of one (b, h) in precision p, rows visited in order 0 .. T-1.
+// r1, r2 (T) rows of the softmax probabilities (r2 NULL for one map), zero after i; colsum (T)
+// the G column sums of the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1
+// (causal: row i is added here).
+static void map_row(AuditHeadStats *hs, const float *r1, const float *r2, int i, float lambda,
+                    float gamma, int use_global, GMode g_mode, int T, AuditPrecision p,
+                    double expected, double *colsum) {
     float lam = rnd(lambda, p), gam = rnd(gamma, p);
     int full = use_global && g_mode == GMODE_FULL;
-    for (int j = 0; j < T; j++) colsum[j] = 0.0;
-    if (full) // column sums of the rounded A1 over all rows
-        for (int i = 0; i < T; i++)
-            for (int j = 0; j <= i; j++) colsum[j] += rnd(A1[(long)i * T + j], p);
-    for (int i = 0; i < T; i++) {
-        const float *r1 = A1 + (long)i * T;
-        const float *r2 = A2 ? A2 + (long)i * T : NULL;
-        if (use_global && !full)
-            for (int j = 0; j <= i; j++) colsum[j] += rnd(r1[j], p);
-        int jmax = full ? T - 1 : i;
-        double inv_rows = 1.0 / (full ? T : i + 1);
-        double rs = 0.0, neg = 0.0;
-        double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
-        long nneg = 0, nnan = 0, ninf = 0;
-        for (int j = 0; j <= jmax; j++) {
-            float a1 = rnd(r1[j], p), f;
-            if (j <= i) ent_add(&S1, &Q1, a1);
-            nnan += isnan(a1);
-            ninf += isinf(a1);
-            if (!r2) {
-                f = a1;
-            } else {
-                float a2 = rnd(r2[j], p);
-                if (j <= i) ent_add(&S2, &Q2, a2);
-                nnan += isnan(a2);
-                ninf += isinf(a2);
-                f = rnd(a1 - rnd(lam * a2, p), p);
-                if (use_global) {
-                    float g = rnd((float)(colsum[j] * inv_rows), p);
-                    f = rnd(f + rnd(gam * g, p), p);
-                }
-                nnan += isnan(f);
-                ninf += isinf(f);
+    if (use_global && !full)
+        for (int j = 0; j <= i; j++) colsum[j] += rnd(r1[j], p);
+    int jmax = full ? T - 1 : i;
+    double inv_rows = 1.0 / (full ? T : i + 1);
+    double rs = 0.0, neg = 0.0;
+    double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
+    long nneg = 0, nnan = 0, ninf = 0;
+    for (int j = 0; j <= jmax; j++) {
+        float a1 = rnd(r1[j], p), f;
+        if (j <= i) ent_add(&S1, &Q1, a1);
+        nnan += isnan(a1);
+        ninf += isinf(a1);
+        if (!r2) {
+            f = a1;
+        } else {
+            float a2 = rnd(r2[j], p);
+            if (j <= i) ent_add(&S2, &Q2, a2);
+            nnan += isnan(a2);
+            ninf += isinf(a2);
+            f = rnd(a1 - rnd(lam * a2, p), p);
+            if (use_global) {
+                float g = rnd((float)(colsum[j] * inv_rows), p);
+                f = rnd(f + rnd(gam * g, p), p);
             }
-            rs += f;
-            ent_add(&Sf, &Qf, f);
-            if (f < 0.0f) {
-                nneg++;
-                neg += f;
-            }
+            nnan += isnan(f);
+            ninf += isinf(f);
         }
-        hs->entries += jmax + 1;
-        hs->neg_entries += nneg;
-        hs->neg_sum += neg;
-        hs->neg_rows += nneg > 0;
-        hs->n_nan += nnan;
-        hs->n_inf += ninf;
-        ent_finish(hs, 0, S1, Q1);
-        if (r2) ent_finish(hs, 1, S2, Q2);
-        ent_finish(hs, 2, Sf, Qf);
-        if (!isfinite(rs)) {
-            hs->rows_nonfinite++;
-            continue;
+        rs += f;
+        ent_add(&Sf, &Qf, f);
+        if (f < 0.0f) {
+            nneg++;
+            neg += f;
         }
-        double dev = rs - expected;
-        hs->rows++;
-        hs->sum_row += rs;
-        hs->sum_dev += dev;
-        hs->sum_dev2 += dev * dev;
-        if (rs < hs->min_row) hs->min_row = rs;
-        if (rs > hs->max_row) hs->max_row = rs;
-        if (fabs(dev) > hs->max_abs_dev) hs->max_abs_dev = fabs(dev);
-        hs->hist[audit_hist_bin(dev)]++;
+    }
+    hs->entries += jmax + 1;
+    hs->neg_entries += nneg;
+    hs->neg_sum += neg;
+    hs->neg_rows += nneg > 0;
+    hs->n_nan += nnan;
+    hs->n_inf += ninf;
+    ent_finish(hs, 0, S1, Q1);
+    if (r2) ent_finish(hs, 1, S2, Q2);
+    ent_finish(hs, 2, Sf, Qf);
+    if (!isfinite(rs)) {
+        hs->rows_nonfinite++;
+        return;
+    }
+    double dev = rs - expected;
+    hs->rows++;
+    hs->sum_row += rs;
+    hs->sum_dev += dev;
+    hs->sum_dev2 += dev * dev;
+    if (rs < hs->min_row) hs->min_row = rs;
+    if (rs > hs->max_row) hs->max_row = rs;
+    if (fabs(dev) > hs->max_abs_dev) hs->max_abs_dev = fabs(dev);
+    hs->hist[audit_hist_bin(dev)]++;
+}
+
+// Rows [i0, i0 + n) of map mp of (l, b, h) into P (n, T), and the logits into S (n, T) if not
+// NULL: recomputed from the stored q and k, or copied from maps[l] (B, heads, maps, T, T) when
+// the caller supplied maps for the layer (the logits still come from q and k).
+static void rows_of(float *P, float *S, const Model *m, const float *const *maps, int l, int b,
+                    int h, int mp, int i0, int n, const AttnDims *ad) {
+    const LayerActs *la = &m->la[l];
+    if (!(maps && maps[l]) || S) attention_map_rows(P, S, la->q, la->k, b, h, mp, i0, n, ad);
+    if (maps && maps[l]) {
+        long T = ad->T;
+        const float *A = maps[l] + (((long)b * ad->n_heads + h) * ad->n_maps + mp) * T * T;
+        memcpy(P, A + (long)i0 * T, sizeof(float) * (size_t)n * T);
     }
 }
 
 typedef struct {
-    float *logits;  // (T, T)
-    double *colsum; // (T)
+    float *P1, *P2, *S;            // (ATTN_ROW_BLOCK, T) rows of A1, A2 and logits
+    double *colsum[AUDIT_N_PREC]; // (T) per precision
     AuditAbsStats *abs;
 } Scratch;
 
-// Task (l, h): logits of every map and batch item, then the final map rows per precision.
-static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T, int l, int h,
-                      Scratch *sc) {
+// Task (l, h): per batch item, blocks of rows of every map recomputed from q and k (their
+// logits into the logit statistics), then the final-map rows per precision. O(T) memory per
+// row; the G column sums stream over the rows in order (causal) or take a first pass (full).
+static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *const *maps,
+                      int B, int T, int l, int h, Scratch *sc) {
     const ModelConfig *c = &m->cfg;
     AttnDims ad = attn_dims(c, T);
-    const LayerActs *la = &m->la[l];
     float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
-    float scale = 1.0f / sqrtf((float)ad.qk_dim);
     AuditAbsStats *abs = sc->abs;
     memset(abs, 0, sizeof *abs);
     long over[AUDIT_N_PREC] = {0, 0, 0};
     double thr[AUDIT_N_PREC];
     for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = overflow_threshold((AuditPrecision)p);
-    long mapsz = (long)T * T;
+    int two = ad.n_maps == 2, full = ad.use_global && ad.g_mode == GMODE_FULL;
     for (int b = 0; b < B; b++) {
-        long base = (long)b * T * ad.ld;
-        for (int mp = 0; mp < ad.n_maps; mp++) {
-            long off = base + attn_qk_offset(&ad, h, mp);
-            // logits (T, T) = scale Q K^T, as attention_forward computes them
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, ad.qk_dim, scale,
-                        la->q + off, ad.ld, la->k + off, ad.ld, 0.0f, sc->logits, T);
-            for (int i = 0; i < T; i++) {
-                const float *row = sc->logits + (long)i * T;
-                for (int j = 0; j <= i; j++) {
-                    float x = row[j];
-                    abs_add(abs, x);
-                    double ax = fabs((double)x);
-                    if (ax >= thr[AUDIT_FP16]) { // the smallest threshold
-                        for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= thr[p];
+        for (int k = 0; k < AUDIT_N_PREC; k++)
+            if (s[k]) memset(sc->colsum[k], 0, sizeof(double) * (size_t)T);
+        if (two && full) // column sums of the rounded A1 over all rows
+            for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
+                int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
+                rows_of(sc->P1, NULL, m, maps, l, b, h, 0, i0, n, &ad);
+                for (int k = 0; k < AUDIT_N_PREC; k++) {
+                    if (!s[k]) continue;
+                    for (int r = 0; r < n; r++)
+                        for (int j = 0; j <= i0 + r; j++)
+                            sc->colsum[k][j] += rnd(sc->P1[(long)r * T + j], s[k]->prec);
+                }
+            }
+        for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
+            int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
+            for (int mp = 0; mp < ad.n_maps; mp++) {
+                rows_of(mp ? sc->P2 : sc->P1, sc->S, m, maps, l, b, h, mp, i0, n, &ad);
+                for (int r = 0; r < n; r++) {
+                    const float *row = sc->S + (long)r * T;
+                    for (int j = 0; j <= i0 + r; j++) {
+                        float x = row[j];
+                        abs_add(abs, x);
+                        double ax = fabs((double)x);
+                        if (ax >= thr[AUDIT_FP16]) { // the smallest threshold
+                            for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= thr[p];
+                        }
                     }
                 }
             }
-        }
-        for (int k = 0; k < AUDIT_N_PREC; k++) {
-            AuditStats *st = s[k];
-            if (!st) continue;
-            AuditHeadStats *hs = &st->head[l * st->n_heads + h];
-            const float *A1 = la->maps + ((long)b * ad.n_heads + h) * ad.n_maps * mapsz;
-            const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
-            hs->expected = expected_sum(st, lambda, gamma);
-            map_rows(hs, A1, A2, lambda, gamma, ad.use_global, ad.g_mode, T, st->prec, hs->expected,
-                     sc->colsum);
+            for (int k = 0; k < AUDIT_N_PREC; k++) {
+                AuditStats *st = s[k];
+                if (!st) continue;
+                AuditHeadStats *hs = &st->head[l * st->n_heads + h];
+                hs->expected = expected_sum(st, lambda, gamma);
+                for (int r = 0; r < n; r++)
+                    map_row(hs, sc->P1 + (long)r * T, two ? sc->P2 + (long)r * T : NULL, i0 + r,
+                            lambda, gamma, ad.use_global, ad.g_mode, T, st->prec, hs->expected,
+                            sc->colsum[k]);
+            }
         }
     }
     for (int k = 0; k < AUDIT_N_PREC; k++) {
@@ -499,6 +521,11 @@ static void layer_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T
 }
 
 void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T) {
+    audit_accumulate_maps(s, m, B, T, NULL);
+}
+
+void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
+                           const float *const *maps) {
     const ModelConfig *c = &m->cfg;
     CHECK(B == m->B && T == m->T,
           "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T, m->B,
@@ -515,21 +542,29 @@ void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T)
     int n_head_tasks = L * H, n_tasks = n_head_tasks + L + 1;
 #pragma omp parallel
     {
-        Scratch sc = {NULL, NULL, xmalloc(sizeof(AuditAbsStats))};
+        Scratch sc;
+        memset(&sc, 0, sizeof sc);
+        sc.abs = xmalloc(sizeof(AuditAbsStats));
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < n_tasks; task++) {
             if (task < n_head_tasks) {
-                if (!sc.logits) {
-                    sc.logits = xmalloc(sizeof(float) * (size_t)T * T);
-                    sc.colsum = xmalloc(sizeof(double) * (size_t)T);
+                if (!sc.P1) {
+                    size_t blk = (size_t)ATTN_ROW_BLOCK * T;
+                    sc.P1 = xmalloc(sizeof(float) * blk);
+                    sc.P2 = xmalloc(sizeof(float) * blk);
+                    sc.S = xmalloc(sizeof(float) * blk);
+                    for (int k = 0; k < AUDIT_N_PREC; k++)
+                        sc.colsum[k] = xmalloc(sizeof(double) * (size_t)T);
                 }
-                head_task(s, m, B, T, task / H, task % H, &sc);
+                head_task(s, m, maps, B, T, task / H, task % H, &sc);
             } else {
                 layer_task(s, m, B, T, task - n_head_tasks, sc.abs);
             }
         }
-        free(sc.logits);
-        free(sc.colsum);
+        free(sc.P1);
+        free(sc.P2);
+        free(sc.S);
+        for (int k = 0; k < AUDIT_N_PREC; k++) free(sc.colsum[k]);
         free(sc.abs);
     }
 }
@@ -695,6 +730,11 @@ int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before
 
 void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
                              double *mean_dev_per_layer) {
+    audit_row_sum_deviation_maps(m, B, T, NULL, max_dev_per_layer, mean_dev_per_layer);
+}
+
+void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *const *maps,
+                                  double *max_dev_per_layer, double *mean_dev_per_layer) {
     const ModelConfig *c = &m->cfg;
     CHECK(B == m->B && T == m->T && B >= 1,
           "audit_row_sum_deviation: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T,
@@ -704,46 +744,61 @@ void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_l
     double *pmax = xcalloc((size_t)n_tasks, sizeof(double));
     double *psum = xcalloc((size_t)n_tasks, sizeof(double));
     long *pcnt = xcalloc((size_t)n_tasks, sizeof(long));
-    long mapsz = (long)T * T;
+    int two = ad.n_maps == 2, glob = two && ad.use_global, full = glob && ad.g_mode == GMODE_FULL;
 #pragma omp parallel
     {
         double *colsum = xmalloc(sizeof(double) * (size_t)T);
+        float *P1 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
+        float *P2 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < n_tasks; task++) {
             int l = task / H, h = task % H;
             float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
             double expected =
                 1.0 - (ad.n_maps == 2 ? lambda : 0.0f) + (ad.use_global ? gamma : 0.0f);
-            const float *A1 = m->la[l].maps + (long)h * ad.n_maps * mapsz; // batch item 0
-            const float *A2 = ad.n_maps == 2 ? A1 + mapsz : NULL;
-            int full = ad.use_global && ad.g_mode == GMODE_FULL;
             for (int j = 0; j < T; j++) colsum[j] = 0.0;
-            if (full)
-                for (int i = 0; i < T; i++)
-                    for (int j = 0; j <= i; j++) colsum[j] += A1[(long)i * T + j];
-            int done = -1; // causal colsum holds rows 0 .. done
-            for (int i = (T - 1) % AUDIT_ROWDEV_STRIDE; i < T; i += AUDIT_ROWDEV_STRIDE) {
-                if (ad.use_global && !full)
-                    for (; done < i; done++)
-                        for (int j = 0; j <= done + 1; j++)
-                            colsum[j] += A1[(long)(done + 1) * T + j];
-                int jmax = full ? T - 1 : i;
-                double inv_rows = 1.0 / (full ? T : i + 1), rs = 0.0;
-                for (int j = 0; j <= jmax; j++) {
-                    float f = A1[(long)i * T + j];
-                    if (A2) {
-                        f = f - lambda * A2[(long)i * T + j];
-                        if (ad.use_global) f += gamma * (float)(colsum[j] * inv_rows);
-                    }
-                    rs += f;
+            if (full) // batch item 0, all rows
+                for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
+                    int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
+                    rows_of(P1, NULL, m, maps, l, 0, h, 0, i0, n, &ad);
+                    for (int r = 0; r < n; r++)
+                        for (int j = 0; j <= i0 + r; j++) colsum[j] += P1[(long)r * T + j];
                 }
-                double d = fabs(rs - expected);
-                if (d > pmax[task] || isnan(d)) pmax[task] = d;
-                psum[task] += d;
-                pcnt[task]++;
+            // Causal G needs every row in order for the column sums; otherwise only the
+            // sampled rows i = T-1, T-1-8, ... are computed, one at a time.
+            int first = (T - 1) % AUDIT_ROWDEV_STRIDE;
+            int step = glob && !full ? 1 : AUDIT_ROWDEV_STRIDE;
+            for (int i0 = glob && !full ? 0 : first; i0 < T;) {
+                int n = step == 1 ? (T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK) : 1;
+                rows_of(P1, NULL, m, maps, l, 0, h, 0, i0, n, &ad);
+                if (two) rows_of(P2, NULL, m, maps, l, 0, h, 1, i0, n, &ad);
+                for (int r = 0; r < n; r++) {
+                    int i = i0 + r;
+                    const float *A1 = P1 + (long)r * T, *A2 = two ? P2 + (long)r * T : NULL;
+                    if (glob && !full)
+                        for (int j = 0; j <= i; j++) colsum[j] += A1[j];
+                    if ((i - first) % AUDIT_ROWDEV_STRIDE != 0 || i < first) continue;
+                    int jmax = full ? T - 1 : i;
+                    double inv_rows = 1.0 / (full ? T : i + 1), rs = 0.0;
+                    for (int j = 0; j <= jmax; j++) {
+                        float f = A1[j];
+                        if (A2) {
+                            f = f - lambda * A2[j];
+                            if (ad.use_global) f += gamma * (float)(colsum[j] * inv_rows);
+                        }
+                        rs += f;
+                    }
+                    double d = fabs(rs - expected);
+                    if (d > pmax[task] || isnan(d)) pmax[task] = d;
+                    psum[task] += d;
+                    pcnt[task]++;
+                }
+                i0 += step == 1 ? n : AUDIT_ROWDEV_STRIDE;
             }
         }
         free(colsum);
+        free(P1);
+        free(P2);
     }
     for (int l = 0; l < L; l++) { // fixed-order reduction over heads
         double mx = 0.0, sm = 0.0;

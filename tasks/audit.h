@@ -144,8 +144,14 @@ void audit_free(AuditStats *s);
 
 // Add the last forward of m (model_forward(m, tokens, ..., B, T); B, T must match it) to every
 // non-NULL s[i], each in its own s[i]->prec (any order, NULLs skipped). Shapes of s[i] must be
-// those of m. Uses m->la[l].maps, .q, .k, .x_in, m->x_final, model_lambda, model_gamma.
+// those of m. Uses m->la[l].q, .k (the map rows are recomputed from them, ATTN_ROW_BLOCK rows
+// at a time: O(T) memory per row, attention_map_rows), .x_in, m->x_final, model_lambda,
+// model_gamma. The model must not be in inference mode (every layer's q and k are read).
 void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T);
+// The same with the softmax maps of layer l taken from maps[l] (B, heads, maps, T, T) where
+// maps[l] is not NULL (hand-built maps in tests); logits still come from q and k.
+void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
+                           const float *const *maps);
 
 // Derived numbers of one head, or pooled: layer = -1 pools all layers, head = -1 all heads.
 // NaN where undefined (no rows; A2 for the Transformer; expected when pooled rows disagree;
@@ -198,14 +204,18 @@ int audit_leakage_probe(Model *m, const int *tokens, int T, int t, AuditLeakage 
 // The same, reporting only changed_before_t (1 = not causal, e.g. DINT g_mode full).
 int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before_t);
 
-// Cheap training diagnostic from the last forward's maps (fp32, as attention_final_map forms
-// them): |row sum - expected| of batch item 0 on the rows i = T-1, T-1-8, T-1-16, ... >= 0
-// (every AUDIT_ROWDEV_STRIDE-th row counting back from the last, so the longest row is always
-// in), over all heads. Per layer: the largest and the mean |deviation| (either pointer may be
-// NULL; arrays of n_layer). Cost: heads * T^2 / 2 additions per layer for the G column sums
-// (DINT only) plus heads * T^2 / 16 for the sampled rows: about a thousandth of a forward.
+// Cheap training diagnostic from the last forward's q and k (map rows recomputed as
+// attention_map_rows does, fp32, final map as attention_final_map forms it): |row sum -
+// expected| of batch item 0 on the rows i = T-1, T-1-8, T-1-16, ... >= 0 (every
+// AUDIT_ROWDEV_STRIDE-th row counting back from the last, so the longest row is always in), over
+// all heads. Per layer: the largest and the mean |deviation| (either pointer may be NULL; arrays
+// of n_layer). Cost per head: the sampled rows' scores, T^2 d / 16 multiply-adds per map; with
+// DINT's global term every row of A1 (its column sums), T^2 d / 2. O(T) memory per row.
 #define AUDIT_ROWDEV_STRIDE 8
 void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
                              double *mean_dev_per_layer);
+// The same with maps[l] (B, heads, maps, T, T) used for layer l where not NULL.
+void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *const *maps,
+                                  double *max_dev_per_layer, double *mean_dev_per_layer);
 
 #endif

@@ -591,7 +591,8 @@ void icl_set_batch_budget(long bytes) {
 static double act_floats_per_row(const ModelConfig *c, int T) {
     double D = c->d_model, F = c->ffn_dim, V = c->vocab_size, H = model_n_heads(c),
            maps = model_n_maps(c), L = c->n_layer, t = T;
-    return L * (t * (11 * D + 2 + H + 3 * F) + H * maps * t * t) + t * (8 * D + 3 * F + 2 * V + 3);
+    double o = maps == 2 ? 2 * D : 0; // o1, o2 (DIFF/DINT); no (T, T) maps: streaming attention
+    return L * t * (9 * D + o + 2 + H + 3 * F + H * maps) + t * (8 * D + 3 * F + 2 * V + 3);
 }
 
 static double log_softmax_at(const float *logits, int V, int target) {

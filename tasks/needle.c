@@ -1,5 +1,7 @@
 #include "needle.h"
 
+#include "attention_stream.h"
+
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <stdio.h>
@@ -228,16 +230,20 @@ static void row_argmax(const float *probs, int V, int n, int *out) {
 }
 
 // Attention of the position predicting the first answer token (row q) on needle `on`'s tokens,
-// per layer, from the maps of the last forward (length T).
+// per layer, from the final-map row q of each head recomputed from the last forward's q and k
+// (length T; attention_final_rows: O(T) memory, no (T, T) map).
 static void attention_masses(Model *m, const NeedleSample *s, int on, int T, int q,
                              NeedleScore *out) {
     AttnDims ad = attn_dims(&m->cfg, T);
-    float *A = xmalloc(sizeof(float) * (size_t)T * T);
+    float *row = xmalloc(sizeof(float) * (size_t)T);
     for (int l = 0; l < m->cfg.n_layer && l < 64; l++) {
         double mass_on = 0.0, rest = 0.0;
         for (int h = 0; h < ad.n_heads; h++) {
-            attention_final_map(A, m->la[l].maps, 0, h, model_lambda(m, l), model_gamma(m, l), &ad);
-            const float *row = A + (long)q * T;
+            AttnFinalRows fr;
+            attention_final_rows_init(&fr, m->la[l].q, m->la[l].k, model_lambda(m, l),
+                                      model_gamma(m, l), 0, h, &ad);
+            attention_final_rows(&fr, row, q, 1);
+            attention_final_rows_free(&fr);
             for (int j = 0; j < T; j++) {
                 if (j >= s->needle_start[on] && j < s->needle_end[on])
                     mass_on += row[j];
@@ -248,7 +254,7 @@ static void attention_masses(Model *m, const NeedleSample *s, int on, int T, int
         out->mass_needle[l] = mass_on / ad.n_heads;
         out->mass_rest[l] = rest / ad.n_heads;
     }
-    free(A);
+    free(row);
 }
 
 int needle_greedy_answer(const NeedleSample *s, int first, NeedleForwardFn forward, void *ctx,

@@ -14,8 +14,10 @@
 //                      the first scores its last `stride` targets (fewer in a short last window),
 //                      so every target after the first window sees at least context - stride
 //                      earlier tokens.
-// Windows are evaluated one at a time (B = 1): attention maps cost heads*maps*T*T floats per
-// layer, and results do not depend on how windows would be batched.
+// Windows are evaluated one at a time (B = 1), so results do not depend on how windows would be
+// batched. Attention is the streaming kernel (no (T, T) map), and the caller may put the model
+// in inference mode (model_set_inference; dint eval ppl does): memory is then linear in the
+// window and independent of the number of layers.
 //
 // AR hits. The scored target at document index j is an AR hit when the n-gram
 // tokens[j-n+1 .. j] (n = ngram, j >= n - 1) also occurs ending at some index k < j anywhere

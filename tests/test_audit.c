@@ -1,6 +1,6 @@
 // Numerical-stability audit (tasks/audit.h): bf16 / fp16 rounding against IEEE bit patterns,
 // the deviation histogram's bins, row-sum / negative-weight / entropy statistics on hand-built
-// maps written into a tiny model, logit top-k, median and fp16 overflow on hand-set q and k,
+// maps handed to the audit in place of the recomputed ones, logit top-k, median and fp16 overflow on hand-set q and k,
 // DINT-tied rows in fp32 vs bf16 emulation, agreement with attention_final_map, the leakage
 // probe for every variant and gamma mode, kurtosis on a hand-set residual stream, the cheap
 // row-sum diagnostic, and independence from the thread count.
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "attention_stream.h"
 #include "audit.h"
 #include "config.h"
 #include "grad_util.h"
@@ -199,10 +200,33 @@ Test(audit, histogram_bins) {
 // ---------------------------------------------------------------------------------------------
 // Hand-built maps
 
+// The model keeps no maps (streaming attention): hand-built maps live in test-owned buffers,
+// maps_of[l] (B, heads, maps, T, T) per layer, first filled with what the materialised kernel
+// would have stored (recomputed from the model's q and k), then edited, and handed to
+// audit_accumulate_maps / audit_row_sum_deviation_maps.
+static float *maps_of[16];
+
+static void maps_release(void) {
+    for (int l = 0; l < 16; l++) {
+        free(maps_of[l]);
+        maps_of[l] = NULL;
+    }
+}
+
 static float *map_at(Model *m, int l, int b, int h, int mp) {
     AttnDims ad = attn_dims(&m->cfg, m->T);
-    return m->la[l].maps + (((long)b * ad.n_heads + h) * ad.n_maps + mp) * (long)m->T * m->T;
+    long TT = (long)m->T * m->T;
+    if (!maps_of[l]) {
+        maps_of[l] = malloc(sizeof(float) * (size_t)(m->B * ad.n_heads * ad.n_maps * TT));
+        for (int bb = 0; bb < m->B; bb++)
+            for (int hh = 0; hh < ad.n_heads; hh++)
+                for (int k = 0; k < ad.n_maps; k++)
+                    attention_map_rows(maps_of[l] + ((long)(bb * ad.n_heads + hh) * ad.n_maps + k) * TT,
+                                       NULL, m->la[l].q, m->la[l].k, bb, hh, k, 0, m->T, &ad);
+    }
+    return maps_of[l] + (((long)b * ad.n_heads + h) * ad.n_maps + mp) * TT;
 }
+#define HAND_MAPS ((const float *const *)maps_of)
 
 // DIFF, lambda = 0.5, T = 3, layer 0 head 0:
 //   A1 = [1], [1/2, 1/2 + 2^-10], [1/4, 1/4, 1/2]       A2 = [1], [1/4, 3/4], [1, 0, 2^-8]
@@ -223,7 +247,7 @@ Test(audit, row_sums_on_hand_built_diff_maps) {
     hand_diff(&m);
     AuditStats st[AUDIT_N_PREC], *ptr[AUDIT_N_PREC];
     init3(st, ptr, &m);
-    audit_accumulate(ptr, &m, 1, 3);
+    audit_accumulate_maps(ptr, &m, 1, 3, HAND_MAPS);
     double rs[3] = {0.5, 0.5 + 0x1p-10, 0.5 - 0x1p-9};
     double mean = (rs[0] + rs[1] + rs[2]) / 3, var = 0.0;
     for (int i = 0; i < 3; i++) var += (rs[i] - mean) * (rs[i] - mean) / 3;
@@ -266,6 +290,7 @@ Test(audit, row_sums_on_hand_built_diff_maps) {
     cr_assert(s.hist[35] == 1);
     free3(st);
     model_free(&m);
+    maps_release();
 }
 
 // DINT, lambda = gamma = 0.5, T = 2, A1 = [1, 0], [1/2, 1/2], A2 = [1, 0], [0, 1].
@@ -283,7 +308,7 @@ Test(audit, dint_global_term_by_hand) {
         AuditStats st;
         audit_init(&st, &m, AUDIT_FP32);
         AuditStats *ptr[AUDIT_N_PREC] = {NULL, NULL, &st};
-        audit_accumulate(ptr, &m, 1, 2);
+        audit_accumulate_maps(ptr, &m, 1, 2, HAND_MAPS);
         AuditHeadSummary s;
         audit_head_summary(&st, 0, 0, &s);
         double fin[2] = {0.875, 0.125};
@@ -296,6 +321,7 @@ Test(audit, dint_global_term_by_hand) {
         CLOSE(s.frac_negative, 0.0, 0, "no negatives");
         audit_free(&st);
         model_free(&m);
+        maps_release();
     }
 }
 
@@ -436,7 +462,7 @@ Test(audit, fp32_matches_attention_final_map) {
                 double mn = INFINITY, mx = -INFINITY, md = 0.0;
                 long entries = 0;
                 for (int b = 0; b < B; b++) {
-                    attention_final_map(A, m.la[l].maps, b, h, lam, gam, &ad);
+                    attention_final_map_recompute(A, m.la[l].q, m.la[l].k, b, h, lam, gam, &ad);
                     for (int i = 0; i < T; i++) {
                         int jmax = ad.use_global && ad.g_mode == GMODE_FULL ? T - 1 : i;
                         double rs = 0.0;
@@ -594,11 +620,12 @@ Test(audit, row_sum_deviation_subsample) {
     Model m;
     hand_diff(&m); // T = 3: only row 2 is sampled; head 0 deviates by -2^-9 there
     double mx[2], mean[2];
-    audit_row_sum_deviation(&m, 1, 3, mx, mean);
+    audit_row_sum_deviation_maps(&m, 1, 3, HAND_MAPS, mx, mean);
     CLOSE(mx[0], 0x1p-9, 0, "layer 0 max");
     CLOSE(mean[0], 0x1p-10, 1e-6, "layer 0 mean over the two heads");
     cr_assert(mx[1] < 1e-5);
     model_free(&m);
+    maps_release();
 
     build(&m, VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, 12);
     forward_random(&m, 2, 64, 6);
@@ -618,13 +645,14 @@ Test(audit, row_sum_deviation_subsample) {
     // one planted in an unsampled row is not.
     float *A1 = map_at(&m, 1, 0, 1, 0);
     A1[62L * 64 + 3] += 0.01f; // row 62: not sampled
-    audit_row_sum_deviation(&m, 2, 64, mx, mean);
+    audit_row_sum_deviation_maps(&m, 2, 64, HAND_MAPS, mx, mean);
     cr_assert(mx[1] < 1e-3);
     A1[63L * 64 + 3] += 0.01f; // row 63 = T - 1: sampled
-    audit_row_sum_deviation(&m, 2, 64, mx, mean);
+    audit_row_sum_deviation_maps(&m, 2, 64, HAND_MAPS, mx, mean);
     cr_assert(mx[1] > 0.005, "planted deviation seen: %g", mx[1]);
     audit_free(&st);
     model_free(&m);
+    maps_release();
 }
 
 Test(audit, independent_of_thread_count) {

@@ -1,6 +1,7 @@
 // Whole-model tests (core/model.h): the gradient of the mean next-token loss with respect to
 // every parameter tensor against finite differences, for every variant and ablation; the
-// materialised attention maps after a forward; causality of the logits; and bit-identical
+// attention maps (recomputed from q and k) after a forward; causality of the logits; the
+// inference mode against a training-mode forward; and bit-identical
 // results on 1 and 2 threads.
 // Run with --verbose to see the measured errors of every check.
 #include <criterion/criterion.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "attention_stream.h"
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
@@ -264,7 +266,7 @@ ParameterizedTest(ModelCase *c, model_maps, row_sums) {
         double tol = cfg.variant == VARIANT_TRANSFORMER ? 1e-6 : 1e-5;
         for (int b = 0; b < B; b++)
             for (int h = 0; h < ad.n_heads; h++) {
-                attention_final_map(A, m.la[l].maps, b, h, lambda, gamma, &ad);
+                attention_final_map_recompute(A, m.la[l].q, m.la[l].k, b, h, lambda, gamma, &ad);
                 for (int i = 0; i < T; i++) {
                     double sum = 0.0;
                     for (int j = 0; j < T; j++) sum += A[i * T + j];
@@ -660,4 +662,55 @@ Test(model_ignore, mean_and_complementary_gradients) {
     free(g_all);
     free(g_sum);
     model_free(&m);
+}
+
+// Inference mode (model_set_inference): the same operations on shared buffers, so the loss, the
+// logits and every layer's q and k are bit-identical to a training-mode forward; switching back
+// gives a model that trains (the loss of the next training-mode forward is the same again).
+TestSuite(model_inference, .init = setup);
+
+Test(model_inference, bit_identical_to_training_forward) {
+    const ModelCase cases[] = {
+        {"transformer", VARIANT_TRANSFORMER, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, KEEP},
+        {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, KEEP},
+        {"dint causal tied", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, KEEP},
+        {"dint full learned", VARIANT_DINT, GMODE_FULL, GAMMA_LEARNED, 0.0f, KEEP},
+    };
+    enum { B = 2, T = 37 };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        ModelConfig cfg = case_config(&cases[ci]);
+        cfg.n_layer = 3; // odd: the residual stream ends in the other buffer of the pair
+        Model m;
+        build(&m, &cfg, 5);
+        int tokens[B * T], targets[B * T];
+        tiny_tokens(tokens, B * T, cfg.vocab_size, 11);
+        tiny_tokens(targets, B * T, cfg.vocab_size, 12);
+        long BT = (long)B * T, D = cfg.d_model, V = cfg.vocab_size;
+        double loss = model_forward(&m, tokens, targets, B, T);
+        float *logits = malloc(sizeof(float) * BT * V), *qk = malloc(sizeof(float) * BT * D * 6);
+        memcpy(logits, m.logits, sizeof(float) * BT * V);
+        for (int l = 0; l < 3; l++) {
+            memcpy(qk + (2 * l) * BT * D, m.la[l].q, sizeof(float) * BT * D);
+            memcpy(qk + (2 * l + 1) * BT * D, m.la[l].k, sizeof(float) * BT * D);
+        }
+        model_set_inference(&m, 1);
+        double loss_inf = model_forward(&m, tokens, targets, B, T);
+        cr_assert(m.d_res == NULL, "%s: inference mode keeps no gradient buffers", cases[ci].name);
+        cr_assert(loss_inf == loss, "%s: loss %.17g in inference mode, %.17g training",
+                  cases[ci].name, loss_inf, loss);
+        cr_assert(memcmp(logits, m.logits, sizeof(float) * BT * V) == 0, "%s: logits differ",
+                  cases[ci].name);
+        for (int l = 0; l < 3; l++) {
+            cr_assert(memcmp(qk + (2 * l) * BT * D, m.la[l].q, sizeof(float) * BT * D) == 0 &&
+                          memcmp(qk + (2 * l + 1) * BT * D, m.la[l].k, sizeof(float) * BT * D) == 0,
+                      "%s: layer %d q / k differ in inference mode", cases[ci].name, l);
+        }
+        model_set_inference(&m, 0);
+        cr_assert(model_forward(&m, tokens, targets, B, T) == loss);
+        model_zero_grad(&m);
+        model_backward(&m, tokens, 1.0f);
+        free(logits);
+        free(qk);
+        model_free(&m);
+    }
 }

@@ -12,6 +12,7 @@
 #include "corpus.h"
 #include "model.h"
 #include "h5io.h"
+#include "layers.h"
 #include "runfile.h"
 
 static char out[1 << 16], err[1 << 16], cmd[8192];
@@ -94,6 +95,9 @@ Test(train, run_file_round_trip) {
     train("dint", path,
           "--set train.steps=3 --set train.eval_every=3 --set model.gamma=learned --threads 1");
     h5_quiet();
+    // The run used --threads 1: the same set-up here (OpenMP threads, OpenBLAS kept
+    // single-threaded inside them, as dint does), so the forward repeats its operations.
+    threads_init(1);
     RunConfig cfg;
     Error e;
     cr_assert_eq(runfile_read_config(path, &cfg, &e), 0, "%s", e.msg);
