@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "h5file.h"
 #include "h5io.h"
 
 #define MAX_CELLS 64
@@ -228,11 +229,10 @@ static void read_metrics(const char *path, double *v) {
 
 static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */,
                          Error *err) {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/summary.h5", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return error_set(err, "cannot create '%s'", tmp);
+    hid_t f = h5file_create_mem(path, err);
+    if (f < 0) return -1;
     int rc = 0, S = g->n_seeds, base = -1;
     for (int c = 0; c < g->n_cells; c++)
         if (!strcmp(g->cells[c].name, g->baseline)) base = c;
@@ -318,12 +318,11 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
     rc |= h5_attr_str(cells, "metrics", metric_list);
     H5Gclose(cells);
     H5Gclose(paired);
-    if (H5Fclose(f) < 0) rc = 1;
-    if (rc || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return error_set(err, "writing '%s' failed", path);
+    if (rc) {
+        H5Fclose(f);
+        return error_set(err, "cannot assemble '%s' in memory (out of memory?)", path);
     }
-    return 0;
+    return h5file_save(f, path, err);
 }
 
 int cmd_sweep(int argc, char **argv) {

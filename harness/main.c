@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,9 @@ void cli_error(const char *cmd, const char *msg) {
 
 int main(int argc, char **argv) {
     h5_quiet();
+    // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one
+    // line and removes its .tmp, instead of the process dying silently.
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
