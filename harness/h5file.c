@@ -344,7 +344,7 @@ static int is_verified(const struct stat *sb) {
     return 0;
 }
 
-enum { CHILD_OK = 0, CHILD_OPEN = 3, CHILD_BAD = 4 };
+enum { CHILD_OK = 0, CHILD_OPEN = 3, CHILD_BAD = 4, CHILD_NOT_HDF5 = 5 };
 
 int h5file_check(const char *path, H5Verify *out, Error *err) {
     struct stat sb;
@@ -365,8 +365,8 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
         close(fds[0]);
         H5Verify v;
         memset(&v, 0, sizeof v);
-        int code = CHILD_OPEN;
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        int code = H5Fis_hdf5(path) > 0 ? CHILD_OPEN : CHILD_NOT_HDF5;
+        hid_t f = code == CHILD_NOT_HDF5 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (f >= 0)
             code = h5file_verify_open(f, (long long)sb.st_size, &v) == 0 ? CHILD_OK : CHILD_BAD;
         ssize_t w = write(fds[1], &v, sizeof v);
@@ -408,6 +408,8 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
         return error_set(err, "'%s' is corrupt: reading it crashes HDF5 (signal %d)", path,
                          WTERMSIG(status));
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == CHILD_NOT_HDF5)
+        return error_set(err, "'%s' is not an HDF5 file (truncated or corrupt?)", path);
     if (code == CHILD_OPEN)
         return error_set(err, "cannot open '%s' as HDF5 (truncated or corrupt?)", path);
     if (code != CHILD_OK || got != (ssize_t)sizeof v)

@@ -269,10 +269,6 @@ static hid_t open_runfile(const char *path, Error *err) {
         error_set(err, "run file '%s' does not exist", path);
         return -1;
     }
-    if (H5Fis_hdf5(path) <= 0) {
-        error_set(err, "'%s' is not an HDF5 run file (truncated or corrupt?)", path);
-        return -1;
-    }
     hid_t f = h5file_open_read(path, err);
     if (f < 0) return -1;
     long schema = 0;
