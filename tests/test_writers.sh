@@ -3,7 +3,8 @@
 # took the lock, so the overlap is certain), a second `eval ppl`, an `eval needle`, an `audit` and
 # a `train --resume` of the same file are refused at once with one line naming the holder's pid;
 # the first then finishes and nothing of its results is lost. A writer killed with -9 leaves a
-# lock file that does not block the next one.
+# lock file that does not block the next one. Also: an output that cannot be created is reported
+# before training; the audit of a DIFF run prints the range of the expected row sums.
 # Usage: bash tests/test_writers.sh DINT   (prints N passed, N failed; exit 1 on failure)
 set -u
 DINT=$(realpath -m "${1:?usage: test_writers.sh DINT}")
@@ -84,6 +85,26 @@ wait "$A" 2>/dev/null
 A=""
 "$DINT" audit --run "$RUN" --samples 1 --seq 32 --threads 1 >/dev/null 2>"$T/err" && ok ||
     bad "a stale lock file blocked the next writer: $(cat "$T/err")"
+# An output that cannot be created is reported before any training step (one line).
+echo x >"$T/a_file"
+outs=("$T/a_file/run.h5")
+if [ "$(id -u)" -ne 0 ]; then # root writes into read-only folders anyway
+    mkdir "$T/ro" && chmod 555 "$T/ro" && outs+=("$T/ro/run.h5")
+fi
+for o in "${outs[@]}"; do
+    timeout 20 "$DINT" train --variant dint --data "$T/tiny.txt" --out "$o" --set train.steps=50 \
+        >/dev/null 2>"$T/err" </dev/null
+    rc=$?
+    [ "$rc" -eq 2 ] && [ "$(grep -c '' "$T/err")" -eq 1 ] && ! grep -q '^step' "$T/err" && ok ||
+        bad "train --out $o: exit $rc, expected one line before any step: $(cat "$T/err")"
+done
+# DIFF with two layers: lambda differs per layer, so the audit prints the expected range.
+"$DINT" train --variant diff --data "$T/tiny.txt" --out "$T/diff.h5" --set model.n_layer=2 \
+    --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32 --set train.steps=1 \
+    --set train.warmup=1 --set train.batch_size=2 --set train.eval_batches=1 --threads 1 >/dev/null 2>"$T/err" &&
+    "$DINT" audit --run "$T/diff.h5" --samples 1 --seq 32 --threads 1 >/dev/null 2>"$T/err"
+grep -q 'expected [0-9.]*\.\.[0-9.]*: 1 - lambda' "$T/err" && ! grep -q 'expected nan' "$T/err" && ok ||
+    bad "audit of a 2-layer DIFF run: $(cat "$T/err")"
 [ -z "$(ls "$T" | grep '\.tmp$')" ] && ok || bad "left $(ls "$T" | grep '\.tmp$')"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
