@@ -329,6 +329,39 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
     return h5file_save(f, path, err);
 }
 
+// Read and check a grid file into g (zeroed by the caller): 0, or -1 with err set.
+static int load_grid(const char *grid_path, Grid *g, Error *err) {
+    int line = ini_parse(grid_path, on_grid, g), rc = 0;
+    if (line == -1)
+        rc = error_set(err, "cannot open grid file '%s'", grid_path);
+    else if (line != 0)
+        rc = error_set(err, "%s:%d: %s", grid_path, line,
+                       g->error[0] ? g->error : "not an INI line");
+    else if (!g->n_variants)
+        rc = error_set(err, "%s: [grid] variants is required", grid_path);
+    else if (!g->data[0])
+        rc = error_set(err, "%s: [grid] data is required", grid_path);
+    else if (build_cells(g) != 0)
+        rc = error_set(err, "%s: more than %d cells", grid_path, MAX_CELLS);
+    if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
+    if (rc == 0 && g->baseline[0]) {
+        int found = 0;
+        for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
+        if (!found)
+            rc = error_set(err, "%s: baseline '%s' is not a cell of the grid", grid_path,
+                           g->baseline);
+    }
+    return rc;
+}
+
+int sweep_grid_check(const char *grid_path, int *cells, Error *err) {
+    Grid *g = xcalloc(1, sizeof *g);
+    int rc = load_grid(grid_path, g, err);
+    if (rc == 0 && cells) *cells = g->n_cells * g->n_seeds;
+    free(g);
+    return rc;
+}
+
 int cmd_sweep(int argc, char **argv) {
     const char *grid_path = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -347,26 +380,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     Grid *g = xcalloc(1, sizeof *g);
     Error err;
-    int line = ini_parse(grid_path, on_grid, g), rc = 0;
-    if (line == -1)
-        rc = error_set(&err, "cannot open grid file '%s'", grid_path);
-    else if (line != 0)
-        rc = error_set(&err, "%s:%d: %s", grid_path, line,
-                       g->error[0] ? g->error : "not an INI line");
-    else if (!g->n_variants)
-        rc = error_set(&err, "%s: [grid] variants is required", grid_path);
-    else if (!g->data[0])
-        rc = error_set(&err, "%s: [grid] data is required", grid_path);
-    else if (build_cells(g) != 0)
-        rc = error_set(&err, "%s: more than %d cells", grid_path, MAX_CELLS);
-    if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
-    if (rc == 0 && g->baseline[0]) {
-        int found = 0;
-        for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
-        if (!found)
-            rc = error_set(&err, "%s: baseline '%s' is not a cell of the grid", grid_path,
-                           g->baseline);
-    }
+    int rc = load_grid(grid_path, g, &err);
     if (rc == 0 && mkdir(out, 0755) != 0) {
         struct stat st;
         if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))
