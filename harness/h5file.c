@@ -352,10 +352,10 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
     if (stat(path, &sb) != 0) return error_set(err, "cannot read '%s': %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) return error_set(err, "'%s' is not a regular file", path);
     if (!out && is_verified(&sb)) return 0;
-    // A few seconds of CPU, more for big files (a healthy file reads at well over 50 MB/s): CPU
+    // Two seconds of CPU, more for big files (a healthy file reads at well over 50 MB/s): CPU
     // time, not wall time, so a busy machine does not make a whole file look damaged. The wall
     // clock only bounds a read that blocks.
-    int limit = 5 + (int)(sb.st_size / 50000000);
+    int limit = 2 + (int)(sb.st_size / 50000000);
     double wall = 120.0 + 10.0 * limit;
     int fds[2];
     if (pipe(fds) != 0) return error_set(err, "cannot check '%s': %s", path, strerror(errno));
