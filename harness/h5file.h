@@ -20,7 +20,8 @@ hid_t h5file_open_mem(const char *path, Error *err);
 // Write an in-memory file to `path` (through path.tmp, fsync, rename) and close it, on every path.
 int h5file_save(hid_t f, const char *path, Error *err);
 // Write bytes to `path` through path.tmp, fsync and rename; the previous file is unchanged on
-// failure and no .tmp is left. The message names errno ("disk full" only on ENOSPC/EFBIG).
+// failure and no .tmp is left. The message names errno ("disk full" only on ENOSPC, EDQUOT and
+// EFBIG).
 int h5file_write_atomic(const char *path, const void *buf, size_t n, Error *err);
 
 typedef struct {
