@@ -9,6 +9,14 @@
 
 static int g_threads = 1;
 
+// OpenBLAS's own threads must never run: its multi-threaded sgemm (0.3.21, Haswell kernels)
+// differs in the last bits from its one-thread sgemm, and when called from OpenMP threads whether
+// a call runs threaded depends on timing. Pinning it here, before main, covers every process
+// that uses the core (tests and tools too), not only those that call threads_init.
+__attribute__((constructor)) static void blas_one_thread(void) {
+    openblas_set_num_threads(1);
+}
+
 // All parallelism is OpenMP; OpenBLAS always runs on the calling thread, so the two never
 // compete for the cores.
 void threads_init(int n) {

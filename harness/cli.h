@@ -2,8 +2,11 @@
 #ifndef DINT_CLI_H
 #define DINT_CLI_H
 
+#include "check.h"
+
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -13,6 +16,9 @@ int cmd_eval_ppl(int argc, char **argv);
 int cmd_eval_icl(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+
+// Read and check a sweep grid file without running it (cells: cells x seeds). For the fuzzer.
+int sweep_grid_check(const char *grid_path, int *cells, Error *err);
 
 // One-line error to stderr: "dint <cmd>: error: <msg>".
 void cli_error(const char *cmd, const char *msg);

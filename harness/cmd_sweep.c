@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "h5file.h"
 #include "h5io.h"
 
 #define MAX_CELLS 64
@@ -228,11 +229,13 @@ static void read_metrics(const char *path, double *v) {
 
 static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */,
                          Error *err) {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/summary.h5", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return error_set(err, "cannot create '%s'", tmp);
+    hid_t f = h5file_create_mem(path, err);
+    if (f < 0) return -1;
+    // Scalars inside their object header, which carries a checksum (they cannot be chunked).
+    hid_t compact = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(compact, H5D_COMPACT);
     int rc = 0, S = g->n_seeds, base = -1;
     for (int c = 0; c < g->n_cells; c++)
         if (!strcmp(g->cells[c].name, g->baseline)) base = c;
@@ -272,7 +275,7 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                 snprintf(name, sizeof name, "%s_%s", METRICS[k], suffix[q]);
                 hid_t sp = H5Screate(H5S_SCALAR);
                 hid_t ds =
-                    H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                    H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, compact, H5P_DEFAULT);
                 rc |= (ds < 0 ||
                        H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[q]) < 0);
                 if (ds >= 0) H5Dclose(ds);
@@ -297,8 +300,8 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                     char name[96];
                     snprintf(name, sizeof name, "%s_%s", METRICS[k], pn[q]);
                     hid_t sp = H5Screate(H5S_SCALAR);
-                    hid_t ds = H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                          H5P_DEFAULT);
+                    hid_t ds =
+                        H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, compact, H5P_DEFAULT);
                     rc |= (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                               &pv[q]) < 0);
                     if (ds >= 0) H5Dclose(ds);
@@ -318,12 +321,45 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
     rc |= h5_attr_str(cells, "metrics", metric_list);
     H5Gclose(cells);
     H5Gclose(paired);
-    if (H5Fclose(f) < 0) rc = 1;
-    if (rc || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return error_set(err, "writing '%s' failed", path);
+    H5Pclose(compact);
+    if (rc) {
+        H5Fclose(f);
+        return error_set(err, "cannot assemble '%s' in memory (out of memory?)", path);
     }
-    return 0;
+    return h5file_save(f, path, err);
+}
+
+// Read and check a grid file into g (zeroed by the caller): 0, or -1 with err set.
+static int load_grid(const char *grid_path, Grid *g, Error *err) {
+    int line = ini_parse(grid_path, on_grid, g), rc = 0;
+    if (line == -1)
+        rc = error_set(err, "cannot open grid file '%s'", grid_path);
+    else if (line != 0)
+        rc = error_set(err, "%s:%d: %s", grid_path, line,
+                       g->error[0] ? g->error : "not an INI line");
+    else if (!g->n_variants)
+        rc = error_set(err, "%s: [grid] variants is required", grid_path);
+    else if (!g->data[0])
+        rc = error_set(err, "%s: [grid] data is required", grid_path);
+    else if (build_cells(g) != 0)
+        rc = error_set(err, "%s: more than %d cells", grid_path, MAX_CELLS);
+    if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
+    if (rc == 0 && g->baseline[0]) {
+        int found = 0;
+        for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
+        if (!found)
+            rc = error_set(err, "%s: baseline '%s' is not a cell of the grid", grid_path,
+                           g->baseline);
+    }
+    return rc;
+}
+
+int sweep_grid_check(const char *grid_path, int *cells, Error *err) {
+    Grid *g = xcalloc(1, sizeof *g);
+    int rc = load_grid(grid_path, g, err);
+    if (rc == 0 && cells) *cells = g->n_cells * g->n_seeds;
+    free(g);
+    return rc;
 }
 
 int cmd_sweep(int argc, char **argv) {
@@ -344,26 +380,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     Grid *g = xcalloc(1, sizeof *g);
     Error err;
-    int line = ini_parse(grid_path, on_grid, g), rc = 0;
-    if (line == -1)
-        rc = error_set(&err, "cannot open grid file '%s'", grid_path);
-    else if (line != 0)
-        rc = error_set(&err, "%s:%d: %s", grid_path, line,
-                       g->error[0] ? g->error : "not an INI line");
-    else if (!g->n_variants)
-        rc = error_set(&err, "%s: [grid] variants is required", grid_path);
-    else if (!g->data[0])
-        rc = error_set(&err, "%s: [grid] data is required", grid_path);
-    else if (build_cells(g) != 0)
-        rc = error_set(&err, "%s: more than %d cells", grid_path, MAX_CELLS);
-    if (rc == 0 && !g->n_seeds) g->n_seeds = 1, g->seeds[0] = 1;
-    if (rc == 0 && g->baseline[0]) {
-        int found = 0;
-        for (int c = 0; c < g->n_cells; c++) found |= !strcmp(g->cells[c].name, g->baseline);
-        if (!found)
-            rc = error_set(&err, "%s: baseline '%s' is not a cell of the grid", grid_path,
-                           g->baseline);
-    }
+    int rc = load_grid(grid_path, g, &err);
     if (rc == 0 && mkdir(out, 0755) != 0) {
         struct stat st;
         if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -18,6 +18,7 @@
 #include "corpus.h"
 #include "audit.h"
 #include "datasets.h"
+#include "h5file.h"
 #include "h5io.h"
 #include "mixture.h"
 #include "layers.h"
@@ -260,6 +261,11 @@ int cmd_train(int argc, char **argv) {
         return EXIT_USAGE;
     }
     threads_init(a.threads);
+    // One writer per run file: a second train --resume (or an eval) of it is refused at once.
+    if (h5file_lock(a.out, &err) != 0) {
+        cli_error("train", err.msg);
+        return EXIT_USAGE;
+    }
     RunConfig cfg;
     char data_spec[4096], data_path[4096];
     if (a.resume) {

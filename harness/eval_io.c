@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "datasets.h"
+#include "h5file.h"
 #include "h5io.h"
 #include "layers.h"
 #include "mixture.h"
@@ -22,10 +23,18 @@ int eval_open(EvalContext *c, const char *run, const char *out, const char *data
     c->out = out;
     c->data = data;
     threads_init(threads);
-    if (runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0)
+    // One writer per results file, and a damaged one refused before any work is spent.
+    struct stat sb;
+    const char *res = out ? out : run;
+    if (h5file_lock(res, err) != 0) return -1;
+    if ((out && stat(out, &sb) == 0 && h5file_check(out, NULL, err) != 0) ||
+        runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0) {
+        h5file_unlock();
         return -1;
+    }
     if (data_open_tokenizer(&c->tok, c->cfg.data.tokenizer, err) != 0) {
         model_free(&c->model);
+        h5file_unlock();
         return -1;
     }
     return 0;
@@ -56,6 +65,7 @@ void eval_close(EvalContext *c) {
     if (c->corpus_loaded) corpus_free(&c->corpus);
     tokenizer_close(&c->tok);
     model_free(&c->model);
+    h5file_unlock();
 }
 
 static const char *results_path(const EvalContext *c) {
@@ -64,37 +74,29 @@ static const char *results_path(const EvalContext *c) {
 
 hid_t eval_begin(const EvalContext *c, char *tmp, size_t cap, Error *err) {
     const char *path = results_path(c);
-    snprintf(tmp, cap, "%s.tmp", path);
+    snprintf(tmp, cap, "%s", path); // kept for the callers; the file is built in memory
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (runfile_copy(path, tmp, err) != 0) return -1;
-        hid_t f = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT);
-        if (f < 0) {
-            unlink(tmp);
-            error_set(err, "'%s' is not a writable HDF5 file", path);
-        }
-        return f;
+        return h5file_open_mem(path, err);
     }
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        error_set(err, "cannot create '%s'", tmp);
-    else
-        h5_attr_str(f, "run", c->run);
+    hid_t f = h5file_create_mem(path, err);
+    if (f >= 0 && h5_attr_str(f, "run", c->run) != 0) {
+        H5Fclose(f);
+        f = error_set(err, "cannot create '%s' in memory", path);
+    }
     return f;
 }
 
 int eval_commit(const EvalContext *c, hid_t f, const char *tmp, Error *err) {
-    if (H5Fclose(f) < 0) {
-        unlink(tmp);
-        return error_set(err, "writing '%s' failed", tmp);
-    }
-    return runfile_commit(tmp, results_path(c), err);
+    (void)tmp;
+    return h5file_save(f, results_path(c), err);
 }
 
 hid_t eval_open_results(const EvalContext *c) {
     struct stat st;
     if (stat(results_path(c), &st) != 0) return -1;
-    return H5Fopen(results_path(c), H5F_ACC_RDONLY, H5P_DEFAULT);
+    Error e;
+    return h5file_open_read(results_path(c), &e);
 }
 
 static int parse_list(const char *s, int max, const char *what, Error *err, int is_int, int *iout,

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ static void usage(FILE *out) {
         "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
         "         [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"
         "  info   RUN.h5\n"
+        "  check  RUN.h5...   (read every object; verifies the Fletcher-32 checksums)\n"
         "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
         "         [--depths D,...] [--samples S] [--seed N]\n"
         "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
@@ -32,6 +34,9 @@ void cli_error(const char *cmd, const char *msg) {
 
 int main(int argc, char **argv) {
     h5_quiet();
+    // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one
+    // line and removes its .tmp, instead of the process dying silently.
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -42,6 +47,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
@@ -49,7 +55,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr,
-            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, import, "
+            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, "
+            "import, "
             "bench, tokenize; see dint --help)\n",
             argv[1]);
     return EXIT_USAGE;

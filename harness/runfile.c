@@ -1,5 +1,6 @@
 #include "runfile.h"
 
+#include "h5file.h"
 #include "h5io.h"
 
 #include <fcntl.h>
@@ -250,28 +251,14 @@ static int write_contents(hid_t f, const RunState *st) {
 }
 
 int runfile_write(const char *path, const RunState *st, Error *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return error_set(err, "cannot create '%s' (is the directory writable?)", tmp);
-    int rc = write_contents(f, st);
-    if (H5Fclose(f) < 0) rc = -1;
-    if (rc == 0) {
-        // Flush to disk before the rename replaces the previous complete file.
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) rc = -1;
-        if (fd >= 0) close(fd);
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        return error_set(err, "writing '%s' failed (disk full?); the previous file is unchanged",
+    hid_t f = h5file_create_mem(path, err);
+    if (f < 0) return -1;
+    if (write_contents(f, st) != 0) {
+        H5Fclose(f);
+        return error_set(err, "cannot assemble '%s' in memory (out of memory?); it is unchanged",
                          path);
     }
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return error_set(err, "cannot rename '%s' to '%s'", tmp, path);
-    }
-    return 0;
+    return h5file_save(f, path, err);
 }
 
 // ---- reading ----
@@ -282,15 +269,8 @@ static hid_t open_runfile(const char *path, Error *err) {
         error_set(err, "run file '%s' does not exist", path);
         return -1;
     }
-    if (H5Fis_hdf5(path) <= 0) {
-        error_set(err, "'%s' is not an HDF5 run file (truncated or corrupt?)", path);
-        return -1;
-    }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) {
-        error_set(err, "cannot open '%s' as HDF5 (truncated or corrupt?)", path);
-        return -1;
-    }
+    hid_t f = h5file_open_read(path, err);
+    if (f < 0) return -1;
     long schema = 0;
     if (h5_read_attr_num(f, "schema_version", H5T_NATIVE_LONG, &schema) != 0) {
         H5Fclose(f);
@@ -653,38 +633,5 @@ int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_sp
         return error_set(err, "'%s' is incomplete or corrupt: cannot read %s", path, bad);
     }
     model_compute_scalars(m);
-    return 0;
-}
-
-int runfile_copy(const char *src, const char *dst, Error *err) {
-    FILE *in = fopen(src, "rb");
-    if (!in) return error_set(err, "cannot read '%s'", src);
-    FILE *out = fopen(dst, "wb");
-    if (!out) {
-        fclose(in);
-        return error_set(err, "cannot write '%s'", dst);
-    }
-    char buf[1 << 16];
-    size_t n;
-    int ok = 1;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) ok &= fwrite(buf, 1, n, out) == n;
-    ok &= !ferror(in);
-    fclose(in);
-    ok &= fclose(out) == 0;
-    if (!ok) {
-        unlink(dst);
-        return error_set(err, "copying '%s' to '%s' failed (disk full?)", src, dst);
-    }
-    return 0;
-}
-
-int runfile_commit(const char *tmp, const char *path, Error *err) {
-    int fd = open(tmp, O_RDONLY);
-    int ok = fd >= 0 && fsync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return error_set(err, "cannot replace '%s' (disk full?); it is unchanged", path);
-    }
     return 0;
 }

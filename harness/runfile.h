@@ -74,11 +74,6 @@ int runfile_read_state(const char *path, RunState *st, char *data_spec, int data
 int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_spec, int spec_len,
                        Error *err);
 
-// Safe in-place updates (evaluations): copy the file to a temporary name, change the copy,
-// then runfile_commit flushes it and renames it over the original.
-int runfile_copy(const char *src, const char *dst, Error *err);
-int runfile_commit(const char *tmp, const char *path, Error *err);
-
 // Print a human-readable summary of a run file to stdout.
 int runfile_info(const char *path, Error *err);
 

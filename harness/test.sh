@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: set up (packages incl. PyTorch for the parity reference, Release and
 # ASan/UBSan builds), fetch every pinned data source, run every ctest test (labels
-# unit, cli, train, parity, data, plots), then the C tests again under ASan, LSan and UBSan.
+# unit, cli, train, parity, data, plots), then the C tests again under ASan, LSan and UBSan, then
+# each fuzz target for a few seconds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/harness/setup.sh" --for-tests
@@ -11,4 +12,6 @@ status=0
 # Address, leak and undefined-behaviour checks over the C tests (and the dint runs they start).
 (cd "$root/build-sanitize" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -E 'reference_selftest|data_fetch|plots|summary_table') || status=1
+# Every fuzz target for a few seconds on its committed seeds (ASan/UBSan; longer: harness/fuzz.sh).
+(cd "$root/build-fuzz" && ctest --output-on-failure -L fuzz) || status=1
 exit $status

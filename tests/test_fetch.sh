@@ -7,7 +7,8 @@ set -uo pipefail
 export LC_ALL=C
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fetch="$root/data/fetch.sh"
-cache="${DINT_DATA_CACHE:-$root/data/cache}"
+# Resolved: the fetcher prints real paths, and data/cache may be a symlink to a shared cache.
+cache="$(realpath -m "${DINT_DATA_CACHE:-$root/data/cache}")"
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }

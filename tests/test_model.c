@@ -4,6 +4,7 @@
 // inference mode against a training-mode forward; and bit-identical
 // results on 1 and 2 threads.
 // Run with --verbose to see the measured errors of every check.
+#include <cblas.h>
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <criterion/parameterized.h>
@@ -597,6 +598,37 @@ ParameterizedTest(ThreadCase *tc, model_threads, bit_identical) {
     free(r1.grads), free(r2.grads), free(r3.grads), free(r1.logits), free(r2.logits),
         free(r3.logits);
     free(tokens), free(targets);
+}
+
+// A process that never calls threads_init (a test, a tool) evaluates exactly as `dint --threads 1`
+// does: the core pins OpenBLAS to one thread before main, because OpenBLAS's threaded sgemm
+// differs from its one-thread sgemm in the last bits. No .init here: nothing sets threads.
+Test(model_threads_default, evaluation_without_threads_init_matches_one_thread) {
+    cr_assert_eq(openblas_get_num_threads(), 1,
+                 "OpenBLAS runs %d threads in a process that did not call threads_init",
+                 openblas_get_num_threads());
+    ModelCase c = {"dint causal tied big", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, KEEP};
+    ModelConfig cfg = case_config(&c);
+    cfg.d_model = 64;
+    cfg.head_dim = 8;
+    cfg.ffn_dim = 192;
+    cfg.vocab_size = 259;
+    int B = 4, T = 128;
+    int *tokens = malloc(sizeof(int) * (B * T + 1)), *targets = malloc(sizeof(int) * B * T);
+    tiny_tokens(tokens, B * T + 1, cfg.vocab_size, 9);
+    for (int i = 0; i < B * T; i++) targets[i] = tokens[i + 1];
+    Model m;
+    build(&m, &cfg, 4242);
+    size_t nl = sizeof(float) * (size_t)B * T * cfg.vocab_size;
+    double l0 = model_forward(&m, tokens, targets, B, T);
+    float *p0 = malloc(nl);
+    memcpy(p0, m.logits, nl);
+    threads_init(1);
+    double l1 = model_forward(&m, tokens, targets, B, T);
+    cr_expect(!memcmp(&l0, &l1, sizeof l0) && !memcmp(p0, m.logits, nl),
+              "loss %.17g without threads_init, %.17g on 1 thread", l0, l1);
+    model_free(&m);
+    free(p0), free(tokens), free(targets);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,11 +6,12 @@
 # summary (and /audit, /train/audit_* on the real runs too when this dint cannot make them).
 # Checks every PNG exists, is non-empty and has the expected pixel size (read from its header),
 # and that a file lacking the group a script needs gives exactly one error line and no PNG.
-# Run from anywhere: bash tests/test_plots.sh   (needs the build in build/; prints N passed, N failed)
+# Run from anywhere: bash tests/test_plots.sh [DINT]   (DINT: the executable to test, by default
+# build/harness/dint; ctest passes its own build's; prints N passed, N failed)
 set -u
+DINT=$(realpath -m "${1:-$(dirname "$0")/../build/harness/dint}")
 cd "$(dirname "$0")/.." || exit 2
 PY=/usr/bin/python3
-DINT=./build/harness/dint
 if [ ! -x "$DINT" ]; then
     echo "test_plots: $DINT is missing; build first (cmake -S . -B build && cmake --build build)"
     echo "0 passed, 1 failed"

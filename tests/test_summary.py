@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DINT = os.path.join(ROOT, "build", "harness", "dint")
+# The executable under test: ctest passes it (any build folder); by hand, build/ is the default.
+DINT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.join(ROOT, "build", "harness", "dint")
 passed = failed = 0
 
 

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Damaged run files: a seeded corpus of copies of a real run file (with /eval/ppl and /audit
+# results) truncated at many offsets, with random bytes changed, and with bytes changed inside the
+# weights. `dint info`, `train --resume`, `eval ppl` and `audit` on each must end within a few
+# seconds, never by a signal, with at most one error line; damage inside the weights must be
+# refused (non-zero) by all four. `dint check` must refuse the same files.
+# Usage: bash tests/test_damaged.sh DINT [N]   (N damaged files of each kind, default 10)
+set -u
+DINT=$(realpath -m "${1:?usage: test_damaged.sh DINT [N]}")
+N=${2:-10}
+LIMIT=60 # seconds of wall time on a busy machine; the reader's own limit is 2 s of CPU time
+T=$(mktemp -d "${TMPDIR:-/tmp}/test_damaged.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
+
+/usr/bin/python3 - "$T/tiny.txt" <<'EOF'
+import random, sys
+random.seed(5)
+w = "the of and to a in that is was he for it with as his on be at by had are but from".split()
+paras = [" ".join(random.choice(w) for _ in range(70)).capitalize() + "." for _ in range(40)]
+open(sys.argv[1], "w").write("\n\n".join(paras) + "\n")
+EOF
+GOOD="$T/good.h5"
+{ "$DINT" train --variant dint --data "$T/tiny.txt" --out "$GOOD" --set model.n_layer=1 \
+    --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32 --set train.batch_size=2 \
+    --set train.warmup=2 --set train.eval_batches=2 --set train.steps=3 --set train.eval_every=2 \
+    --threads 1 --stop-at 2 &&
+  "$DINT" eval ppl --run "$GOOD" --window 64 --max-docs 1 --threads 1 &&
+  "$DINT" audit --run "$GOOD" --samples 1 --seq 32 --threads 1; } >/dev/null 2>"$T/err" ||
+    { echo "FAIL setup: $(cat "$T/err")"; echo "0 passed, 1 failed"; exit 1; }
+"$DINT" check "$GOOD" >/dev/null 2>"$T/err" && ok || bad "check of the good file: $(cat "$T/err")"
+# Every non-empty numeric dataset (weights, optimizer state, curves, every result) is checksummed.
+/usr/bin/python3 - "$GOOD" >"$T/unsummed" <<'EOF'
+import sys
+import h5py
+def visit(name, obj):
+    if isinstance(obj, h5py.Dataset) and obj.size and obj.dtype.kind in "fiub" and not obj.fletcher32:
+        print(name)
+with h5py.File(sys.argv[1], "r") as f:
+    for g in ("model", "optim", "rng", "train", "eval", "audit"):
+        if g not in f:
+            print("missing group", g)
+        else:
+            f[g].visititems(visit)
+EOF
+[ ! -s "$T/unsummed" ] && ok || bad "datasets without a Fletcher-32 checksum: $(head -5 "$T/unsummed")"
+
+# The corpus: trunc_*, flip_* (1 to 256 random bytes anywhere), weights_* (bytes inside the
+# stored data of /model/params tensors, found with h5py).
+/usr/bin/python3 - "$GOOD" "$T" "$N" <<'EOF'
+import random, sys
+import h5py
+good, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = open(good, "rb").read()
+r = random.Random(20261130)
+for i in range(n):
+    # Spread over the file, dense near the start where the metadata lives.
+    cut = r.randrange(1, 4096) if i % 3 == 0 else r.randrange(1, len(data))
+    open(f"{out}/trunc_{i}.h5", "wb").write(data[:cut])
+for i in range(n):
+    b = bytearray(data)
+    for _ in range(r.choice([1, 4, 32, 256])):
+        j = r.randrange(len(b))
+        b[j] ^= r.randrange(1, 256)
+    open(f"{out}/flip_{i}.h5", "wb").write(bytes(b))
+# Run files written before metadata checksums (HDF5's earliest format, as h5py writes by
+# default): damage there can send HDF5 in circles or crash it, which the reader must survive.
+old = f"{out}/old_format.h5"
+SCALE_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"}
+
+
+def attrs(src, dst):
+    for k, v in src.attrs.items():
+        if k not in SCALE_ATTRS:
+            dst.attrs[k] = v
+
+
+def copy(src, dst):  # by value (HDF5 1.10.8's H5Ocopy crashes on strings into this format)
+    attrs(src, dst)
+    for k, v in src.items():
+        if isinstance(v, h5py.Group):
+            copy(v, dst.create_group(k))
+        else:
+            attrs(v, dst.create_dataset(k, data=v[()], chunks=v.chunks, fletcher32=v.fletcher32))
+
+
+with h5py.File(good, "r") as f, h5py.File(old, "w", libver="earliest") as o:
+    copy(f, o)
+odata = open(old, "rb").read()
+for i in range(n):
+    b = bytearray(odata)
+    for _ in range(256):
+        j = r.randrange(len(b))
+        b[j] ^= r.randrange(1, 256)
+    open(f"{out}/oldflip_{i}.h5", "wb").write(bytes(b))
+spans = []
+with h5py.File(good, "r") as f:
+    for name, ds in f["model/params"].items():
+        info = ds.id.get_chunk_info(0)
+        spans.append((name, info.byte_offset, info.size))
+for i in range(4):
+    name, off, size = spans[r.randrange(len(spans))]
+    b = bytearray(data)
+    b[off + r.randrange(size)] ^= 0x10
+    open(f"{out}/weights_{i}.h5", "wb").write(bytes(b))
+EOF
+[ $? -eq 0 ] || { echo "FAIL making the damaged files"; echo "0 passed, 1 failed"; exit 1; }
+
+# run NAME FILE ARGS...: run dint on a damaged file with a time limit; exit status in $RC.
+run() {
+    local what=$1
+    shift
+    local t0 t1
+    t0=$(date +%s%N)
+    timeout -s KILL "$LIMIT" "$DINT" "$@" >/dev/null 2>"$T/err" </dev/null
+    RC=$?
+    t1=$(date +%s%N)
+    cat "$T/err" >>"$T/all_errors.txt"
+    local ms=$(((t1 - t0) / 1000000))
+    if [ "$RC" -ge 124 ]; then
+        bad "$what: ended by a signal or the time limit (exit $RC after ${ms} ms): $(tail -2 "$T/err")"
+        return
+    fi
+    ok
+    [ "$ms" -le $((LIMIT * 1000)) ] && ok || bad "$what: took ${ms} ms"
+    if [ "$RC" -ne 0 ]; then
+        [ "$(grep -c 'error' "$T/err")" -eq 1 ] && ok || bad "$what: not one error line: $(cat "$T/err")"
+    fi
+}
+
+# Something that is not a regular file (a FIFO nobody writes would block a reader) is refused.
+mkfifo "$T/fifo.h5"
+for c in info check; do
+    run "$c on a FIFO" "$c" "$T/fifo.h5"
+    [ "$RC" -eq 2 ] && grep -q 'not a regular file' "$T/err" && ok ||
+        bad "$c on a FIFO: exit $RC: $(cat "$T/err")"
+done
+rm -f "$T/fifo.h5"
+"$DINT" check "$T/old_format.h5" >/dev/null 2>"$T/err" && ok ||
+    bad "check of the earliest-format copy: $(cat "$T/err")"
+
+# The two files of tests/damaged/ (earlier format): HDF5 spins on one and crashes on the other.
+cp "$(dirname "$0")/damaged/spins_hdf5.h5" "$T/known_spin.h5"
+cp "$(dirname "$0")/damaged/crashes_hdf5.h5" "$T/known_crash.h5"
+
+for f in "$T"/known_*.h5 "$T"/trunc_*.h5 "$T"/flip_*.h5 "$T"/oldflip_*.h5 "$T"/weights_*.h5; do
+    b=$(basename "$f")
+    run "info $b" info "$f"
+    info_rc=$RC
+    run "check $b" check "$f"
+    check_rc=$RC
+    run "eval ppl $b" eval ppl --run "$f" --window 64 --max-docs 1 --threads 1
+    ppl_rc=$RC
+    run "audit $b" audit --run "$f" --samples 1 --seq 32 --threads 1
+    audit_rc=$RC
+    run "train --resume $b" train --out "$f" --resume
+    resume_rc=$RC
+    case "$b" in
+    weights_* | trunc_* | known_*)
+        for pair in "info:$info_rc" "check:$check_rc" "eval ppl:$ppl_rc" "audit:$audit_rc" \
+            "train --resume:$resume_rc"; do
+            [ "${pair##*:}" -ne 0 ] && ok || bad "${pair%%:*} $b: damaged weights or a cut file accepted"
+        done
+        ;;
+    esac
+    rm -f "$f" "$f.lock"
+done
+[ -z "$(ls "$T" | grep '\.tmp$')" ] && ok || bad "left $(ls "$T" | grep '\.tmp$')"
+A="$T/all_errors.txt"
+echo "refusals: $(grep -c 'did not finish' "$A") time limits, $(grep -c 'crashes HDF5' "$A")" \
+    "HDF5 crashes in the checker, $(grep -c 'cannot read' "$A") unreadable objects," \
+    "$(grep -c 'error' "$A") error lines in all"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
