@@ -38,20 +38,21 @@ static void causal_softmax_map(float *A, const float *Q, const float *K, const A
     float scale = 1.0f / sqrtf((float)a->qk_dim);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, a->qk_dim, scale, Q, a->ld, K, a->ld,
                 0.0f, A, T);
-    for (int i = 0; i < T; i++) {
-        float *row = A + (long)i * T;
-        for (int j = i + 1; j < T; j++) row[j] = -INFINITY;
-        float mx = -INFINITY;
-        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j <= i; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j <= i; j++) row[j] *= inv;
-        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+    for (int i = 0; i < T; i++) attention_causal_softmax_row(A + (long)i * T, i, T);
+}
+
+void attention_causal_softmax_row(float *row, int i, int T) {
+    for (int j = i + 1; j < T; j++) row[j] = -INFINITY; // the causal mask
+    float mx = -INFINITY;
+    for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+    double sum = 0.0;
+    for (int j = 0; j <= i; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
     }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j <= i; j++) row[j] *= inv;
+    for (int j = i + 1; j < T; j++) row[j] = 0.0f;
 }
 
 // C = G_expanded O1: running mean of the rows of O1 (causal) or its mean row (full).

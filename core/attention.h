@@ -41,6 +41,11 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
                         const float *q, const float *k, const float *v, float lambda, float gamma,
                         int B, const AttnDims *a);
 
+// Row i of a causal softmax map in place: row (T) holds the scaled logits of keys j <= i;
+// afterwards the probabilities (max-subtracted, sum in double) and zeros for j > i. The one
+// definition the materialised kernel and the recomputed diagnostic rows share, bit for bit.
+void attention_causal_softmax_row(float *row, int i, int T);
+
 // Reference: the literal definition with the final map materialised, naive loops in double.
 // Same outputs as attention_forward's `out`.
 void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,

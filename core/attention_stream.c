@@ -371,8 +371,8 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
 void attention_map_rows(float *P, float *S, const float *q, const float *k, int b, int h, int m,
                         int i0, int n, const AttnDims *a) {
     int T = a->T, ld = a->ld;
-    CHECK(i0 >= 0 && n >= 0 && i0 + n <= T, "attention_map_rows: rows [%d, %d) outside [0, %d)",
-          i0, i0 + n, T);
+    CHECK(i0 >= 0 && n >= 0 && i0 + n <= T, "attention_map_rows: rows [%d, %d) outside [0, %d)", i0,
+          i0 + n, T);
     if (n == 0) return;
     float scale = 1.0f / sqrtf((float)a->qk_dim);
     long off = (long)b * T * ld + attn_qk_offset(a, h, m);
@@ -383,17 +383,7 @@ void attention_map_rows(float *P, float *S, const float *q, const float *k, int 
         int i = i0 + r;
         float *row = P + (long)r * T;
         if (S) memcpy(S + (long)r * T, row, sizeof(float) * (size_t)(i + 1));
-        // causal_softmax_map's operations on the entries j <= i
-        float mx = -INFINITY;
-        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j <= i; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j <= i; j++) row[j] *= inv;
-        for (int j = i + 1; j < T; j++) row[j] = 0.0f;
+        attention_causal_softmax_row(row, i, T);
     }
 }
 

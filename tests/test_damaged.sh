@@ -5,24 +5,11 @@
 # seconds, never by a signal, with at most one error line; damage inside the weights must be
 # refused (non-zero) by all four. `dint check` must refuse the same files.
 # Usage: bash tests/test_damaged.sh DINT [N]   (N damaged files of each kind, default 10)
-set -u
-DINT=$(realpath -m "${1:?usage: test_damaged.sh DINT [N]}")
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 N=${2:-10}
 LIMIT=60 # seconds of wall time on a busy machine; the reader's own limit is 2 s of CPU time
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_damaged.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
 
-/usr/bin/python3 - "$T/tiny.txt" <<'EOF'
-import random, sys
-random.seed(5)
-w = "the of and to a in that is was he for it with as his on be at by had are but from".split()
-paras = [" ".join(random.choice(w) for _ in range(70)).capitalize() + "." for _ in range(40)]
-open(sys.argv[1], "w").write("\n\n".join(paras) + "\n")
-EOF
+tiny_corpus "$T/tiny.txt" 5 40
 GOOD="$T/good.h5"
 { "$DINT" train --variant dint --data "$T/tiny.txt" --out "$GOOD" --set model.n_layer=1 \
     --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32 --set train.batch_size=2 \

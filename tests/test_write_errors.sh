@@ -4,22 +4,9 @@
 # ignored there, and once left at its default). Each must exit 2 with one error line and no
 # signal, leave the previous file byte for byte as it was, and leave no .tmp behind.
 # Usage: bash tests/test_write_errors.sh DINT   (prints N passed, N failed; exit 1 on failure)
-set -u
-DINT=$(realpath -m "${1:?usage: test_write_errors.sh DINT}")
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_write_errors.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
-/usr/bin/python3 - "$T/tiny.txt" <<'EOF'
-import random, sys
-random.seed(11)
-w = "the of and to a in that is was he for it with as his on be at by had are but from".split()
-paras = [" ".join(random.choice(w) for _ in range(70)).capitalize() + "." for _ in range(40)]
-open(sys.argv[1], "w").write("\n\n".join(paras) + "\n")
-EOF
+tiny_corpus "$T/tiny.txt" 11 40
 SETS=(--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32
       --set train.batch_size=2 --set train.warmup=2 --set train.eval_batches=2 --set train.steps=4
       --set train.eval_every=2 --threads 1)

@@ -6,23 +6,11 @@
 # lock file that does not block the next one. Also: an output that cannot be created is reported
 # before training; the audit of a DIFF run prints the range of the expected row sums.
 # Usage: bash tests/test_writers.sh DINT   (prints N passed, N failed; exit 1 on failure)
-set -u
-DINT=$(realpath -m "${1:?usage: test_writers.sh DINT}")
-T=$(mktemp -d "${TMPDIR:-/tmp}/test_writers.XXXXXX")
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 A=""
-trap '[ -n "$A" ] && kill -KILL "$A" 2>/dev/null; rm -rf "$T"' EXIT
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL $1"; }
+cleanup_extra() { if [ -n "$A" ]; then kill -KILL "$A" 2>/dev/null; fi; }
 
-/usr/bin/python3 - "$T/tiny.txt" <<'EOF'
-import random, sys
-random.seed(3)
-w = "the of and to a in that is was he for it with as his on be at by had are but from".split()
-paras = [" ".join(random.choice(w) for _ in range(70)).capitalize() + "." for _ in range(60)]
-open(sys.argv[1], "w").write("\n\n".join(paras) + "\n")
-EOF
+tiny_corpus "$T/tiny.txt" 3 60
 RUN="$T/run.h5"
 "$DINT" train --variant dint --data "$T/tiny.txt" --out "$RUN" --set model.n_layer=1 \
     --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32 --set train.batch_size=2 \
