@@ -209,9 +209,13 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
         free(C);
         free(acc);
     }
-    // Fixed-order sums: the same result on any number of threads.
+    attention_scalar_grads_sum(part_l, part_g, B * H, dlambda, dgamma);
+}
+
+void attention_scalar_grads_sum(double *part_l, double *part_g, int n, double *dlambda,
+                                double *dgamma) {
     double sl = 0.0, sg = 0.0;
-    for (int i = 0; i < B * H; i++) {
+    for (int i = 0; i < n; i++) { // a fixed order: the same result on any number of threads
         sl += part_l[i];
         sg += part_g[i];
     }

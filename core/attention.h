@@ -46,6 +46,11 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
 // definition the materialised kernel and the recomputed diagnostic rows share, bit for bit.
 void attention_causal_softmax_row(float *row, int i, int T);
 
+// dlambda, dgamma (the backward kernels' scalar gradients) from n per-(batch, head) partial
+// sums, added in a fixed order so that they do not depend on the thread count; frees both.
+void attention_scalar_grads_sum(double *part_l, double *part_g, int n, double *dlambda,
+                                double *dgamma);
+
 // Reference: the literal definition with the final map materialised, naive loops in double.
 // Same outputs as attention_forward's `out`.
 void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,

@@ -353,16 +353,7 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
         }
         free(w.acc);
     }
-    // Fixed-order sums over heads: the same result on any number of threads.
-    double sl = 0.0, sg = 0.0;
-    for (int i = 0; i < B * H; i++) {
-        sl += part_l[i];
-        sg += part_g[i];
-    }
-    *dlambda = sl;
-    *dgamma = sg;
-    free(part_l);
-    free(part_g);
+    attention_scalar_grads_sum(part_l, part_g, B * H, dlambda, dgamma);
 }
 
 // ---------------------------------------------------------------------------------------------
