@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run every libFuzzer target (fuzz/) for SECONDS each under ASan/UBSan, starting from the
-# committed seeds (fuzz/corpus/<target>) plus what earlier runs found (build-fuzz/corpus/<target>,
+# Run every libFuzzer target (tests/fuzz/) for SECONDS each under ASan/UBSan, starting from the
+# committed seeds (tests/fuzz/corpus/<target>) plus what earlier runs found (build-fuzz/corpus/<target>,
 # kept between runs). Crashing inputs go to build-fuzz/artifacts/. Prints one line per target
 # (executions, new inputs, crashes) and appends it to build-fuzz/fuzz-log.txt.
 # usage: bash harness/fuzz.sh SECONDS [TARGET...]   (targets: config grid labelled tokenizer runfile)
@@ -24,8 +24,8 @@ for t in "${targets[@]}"; do
     mkdir -p "$b/corpus/$t"
     log="$b/fuzz_$t.log"
     rc=0
-    "$b/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=20 -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$b/artifacts/$t-" "$b/corpus/$t" "$root/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+    "$b/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=20 -max_len=65536 -print_final_stats=1 \
+        -artifact_prefix="$b/artifacts/$t-" "$b/corpus/$t" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     units=$(sed -n 's/^stat::new_units_added: *//p' "$log")
     crashes=$(grep -c 'Test unit written to' "$log" || true)
