@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Write errors at several points of the file: train, train --resume, eval ppl, eval needle and
 # audit under a lowered file-size limit (RLIMIT_FSIZE, set in the child before exec; SIGXFSZ
-# ignored there, and once left at its default). Each must exit 2 with one error line and no
+# ignored there, and once left at its default), and on a full tmpfs (ENOSPC) where one can be
+# mounted. Each must exit 2 with one error line and no
 # signal, leave the previous file byte for byte as it was, and leave no .tmp behind.
 # Usage: bash tests/test_write_errors.sh DINT   (prints N passed, N failed; exit 1 on failure)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
@@ -59,6 +60,36 @@ done
 # The results file given with --out, written for the first time (no previous file to keep).
 limited 16 ignore "eval ppl --out" "$T/res.h5" -- eval ppl --run "$RUN" --out "$T/res.h5" \
     --window 64 --max-docs 2 --threads 1
+# A really full filesystem (ENOSPC), where this process may mount a small tmpfs (root): the run
+# file fits, its .tmp copy does not. Each writer: exit 2, one line saying "disk full", the run
+# file unchanged, no .tmp left on the full filesystem.
+M="$T/full"
+mkdir -p "$M"
+if mount -t tmpfs -o size=$((SIZE_KB * 3 / 2 + 4))k tmpfs "$M" 2>/dev/null; then
+    cleanup_extra() { umount "$M" 2>/dev/null; }
+    cp "$RUN" "$M/run.h5"
+    full() { # NAME -- ARGS...
+        local name=$1 before rc
+        shift 2
+        before=$(sha256sum <"$M/run.h5")
+        "$DINT" "$@" >/dev/null 2>"$T/err" </dev/null
+        rc=$?
+        [ "$rc" -eq 2 ] && ok || bad "ENOSPC $name: exit $rc, expected 2: $(tail -3 "$T/err")"
+        [ "$(grep -c 'error' "$T/err")" -eq 1 ] && grep -q 'failed (disk full: ' "$T/err" && ok ||
+            bad "ENOSPC $name: expected one 'disk full' line: $(cat "$T/err")"
+        [ "$(sha256sum <"$M/run.h5")" = "$before" ] && ok || bad "ENOSPC $name: run file changed"
+        [ -z "$(ls "$M" | grep '\.tmp$')" ] && ok || bad "ENOSPC $name: left $(ls "$M")"
+    }
+    full "train --resume" -- train --out "$M/run.h5" --resume
+    full "eval ppl" -- eval ppl --run "$M/run.h5" --window 64 --max-docs 2 --threads 1
+    full "eval needle" -- eval needle --run "$M/run.h5" --needles 1:1 --lengths 192 --depths 0.5 \
+        --samples 1 --threads 1
+    full "audit" -- audit --run "$M/run.h5" --samples 1 --seq 32 --threads 1
+    umount "$M"
+    cleanup_extra() { :; }
+else
+    echo "note: cannot mount a tmpfs here (not root?): the ENOSPC cases were skipped"
+fi
 # Without a limit everything succeeds (the checks above are not passing by accident).
 "$DINT" eval ppl --run "$RUN" --window 64 --max-docs 2 --threads 1 >/dev/null 2>"$T/err" && ok ||
     bad "eval ppl without a limit: $(cat "$T/err")"
