@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # tests/test_plots.sh: the plotting scripts (plots/*.py) against real run files made by
-# ./build/harness/dint with tiny settings (a generated 12 kB corpus; about 20 s in all), plus
+# the dint under test with tiny settings (a generated 12 kB corpus; about 20 s in all), plus
 # h5py-made synthetic groups: /audit in the layout of the plotting brief (attribute
 # expected_row_sum, [layer] per-layer datasets, finite bin edges), /train/audit_* and a sweep
 # summary (and /audit, /train/audit_* on the real runs too when this dint cannot make them).
 # Checks every PNG exists, is non-empty and has the expected pixel size (read from its header),
 # and that a file lacking the group a script needs gives exactly one error line and no PNG.
-# Run from anywhere: bash tests/test_plots.sh [DINT]   (DINT: the executable to test, by default
-# build/harness/dint; ctest passes its own build's; prints N passed, N failed)
+# Run from anywhere: bash tests/test_plots.sh DINT   (DINT: the executable to test; ctest passes
+# its own build's; prints N passed, N failed)
 set -u
-DINT=$(realpath -m "${1:-$(dirname "$0")/../build/harness/dint}")
+DINT=$(realpath -m "${1:?usage: bash tests/test_plots.sh DINT (the dint executable to test)}")
 cd "$(dirname "$0")/.." || exit 2
 PY=/usr/bin/python3
 if [ ! -x "$DINT" ]; then
-    echo "test_plots: $DINT is missing; build first (cmake -S . -B build && cmake --build build)"
+    echo "test_plots: $DINT is missing or not executable; build first, or run it through ctest"
     echo "0 passed, 1 failed"
     exit 1
 fi
