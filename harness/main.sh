@@ -52,7 +52,7 @@ if [ -f "$root/plots/make_all.py" ]; then
   /usr/bin/python3 "$root/plots/make_all.py" "${runs[@]}" --out "$out/figures" >&2 || echo "main: some figures could not be drawn (see above)" >&2
 fi
 echo
-/usr/bin/python3 "$root/harness/summary.py" "${runs[@]}"
+/usr/bin/python3 "$root/harness/report/summary.py" "${runs[@]}"
 echo
 echo "run files:"; printf '  %s\n' "${runs[@]}"
 echo "figures:";  ls -1 "$out/figures"/*.png 2>/dev/null | sed 's/^/  /' || echo "  (none)"

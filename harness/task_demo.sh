@@ -57,4 +57,4 @@ echo "task_demo: dint eval ppl: ${SECONDS} s" >&2
 SECONDS=0
 "$dint" eval icl --run "$run" --dataset wordnet-noun --episodes 8 --orders 3 --context 512 >/dev/null
 echo "task_demo: dint eval icl: ${SECONDS} s" >&2
-/usr/bin/python3 "$root/harness/tables.py" "$run"
+/usr/bin/python3 "$root/harness/report/tables.py" "$run"

@@ -1,7 +1,7 @@
 // In-context learning (ICL): k labelled demonstrations, then a query; the prediction is the
 // label whose answer text the model finds most likely (constrained decoding over the label
 // set), as in the DIFF paper's many-shot classification (attention-spec.md sections 5-6).
-// No file I/O here: the harness loads the labelled set (harness/labelled.h) and stores results.
+// No file I/O here: the harness loads the labelled set (harness/data/labelled.h) and stores results.
 //
 // Episode format. Each demonstration is
 //     "Input: <text>\nLabel: <label>\n\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S /usr/bin/python3
-"""The main job's summary table (harness/summary.py) and one run's evaluation tables
-(harness/tables.py) report exactly what the run files hold:
+"""The main job's summary table (harness/report/summary.py) and one run's evaluation tables
+(harness/report/tables.py) report exactly what the run files hold:
 each number is recomputed here from the HDF5 datasets, by a separate route, and compared.
 The needle keyed rate, other-needle rate and position-only reference are recomputed from the
 count datasets and from the per-sample records, on the real runs (an untrained model answers
@@ -41,11 +41,11 @@ def dint(*args):
 
 
 def py(script, *args):
-    return subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", script), *args],
+    return subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "report", script), *args],
                           check=True, capture_output=True, text=True).stdout
 
 
-def wilson95(k, n):  # written out again here, not imported from harness/summary.py
+def wilson95(k, n):  # written out again here, not imported from harness/report/summary.py
     if n == 0:
         return (math.nan, math.nan)
     z2 = 1.959963984540054 ** 2
@@ -117,7 +117,7 @@ def strip_v3(src, dst):
 
 
 def table_cells(text):
-    """{header: [value per row]} of harness/summary.py's table (columns 2+ spaces apart)."""
+    """{header: [value per row]} of harness/report/summary.py's table (columns 2+ spaces apart)."""
     lines = text.rstrip("\n").splitlines()
     head = re.split(r"\s{2,}", lines[0].strip())
     rows = [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
@@ -139,10 +139,10 @@ with tempfile.TemporaryDirectory() as tmp:
              "--orders", "2", "--context", "512")
         dint("audit", "--run", run, "--samples", "1", "--seq", "64")
         runs.append(run)
-    out = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "summary.py"), *runs, "--json"],
+    out = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "report", "summary.py"), *runs, "--json"],
                          check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)
-    table = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "summary.py"), *runs],
+    table = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "report", "summary.py"), *runs],
                            check=True, capture_output=True, text=True).stdout
     check(len(table.strip().splitlines()) == 3, "the table has a header and one row per run")
     for run, r in zip(runs, rows):
@@ -238,11 +238,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check("keyed" not in t_old and "other needle" not in t_old and "N=2, R=2: " in t_old,
           "tables: old file prints the accuracy lines only")
 
-    # harness/tables.py: the needle grid, the ICL row and the perplexity line of one run, each
+    # harness/report/tables.py: the needle grid, the ICL row and the perplexity line of one run, each
     # number recomputed from the per-sample records and datasets.
     for run in runs:
         f = h5py.File(run, "r")
-        text = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "tables.py"), run],
+        text = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "report", "tables.py"), run],
                               check=True, capture_output=True, text=True).stdout
         scored = f["eval/needle/samples/control"][...] == 0
         cell = np.where(scored, f["eval/needle/samples/cell"][...], -1)  # key-swap controls are not scored
@@ -269,7 +269,7 @@ with tempfile.TemporaryDirectory() as tmp:
         a = f["eval/ppl/sotu"].attrs
         check(f"perplexity {a['perplexity']:.3f}" in text and f"{int(a['tokens'])} tokens" in text,
               "tables: perplexity line")
-    bad = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "tables.py"), "/nonexistent.h5"],
+    bad = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "harness", "report", "tables.py"), "/nonexistent.h5"],
                          capture_output=True, text=True)
     check(bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "error" in bad.stderr,
           "tables: a missing file is one error line")

@@ -10,7 +10,7 @@ key-swap controls included) with Wilson intervals, and the position-only referen
 of the scripted scorers that copy the first, last or middle needle (pooled accuracy on the
 scored questions).
 
-usage: /usr/bin/python3 harness/summary.py RUN.h5 [RUN.h5 ...] [--json]"""
+usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--json]"""
 import json
 import math
 import sys
@@ -19,7 +19,7 @@ try:
     import h5py
     import numpy as np
 except ImportError as exc:  # one line, naming the Debian packages
-    sys.exit(f"harness/summary.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
+    sys.exit(f"harness/report/summary.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
 
 def wilson(k, n, z=1.959963984540054):
@@ -121,13 +121,13 @@ def fmt_pos(v):
 def main(argv):
     paths = [a for a in argv if not a.startswith("--")]
     if not paths:
-        sys.exit("harness/summary.py: error: give one or more run files")
+        sys.exit("harness/report/summary.py: error: give one or more run files")
     rows = []
     for p in paths:
         try:
             rows.append(row(p))
         except (OSError, KeyError) as exc:
-            sys.exit(f"harness/summary.py: error: {p}: {exc}")
+            sys.exit(f"harness/report/summary.py: error: {p}: {exc}")
     if "--json" in argv:
         print(json.dumps(rows, default=str))
         return

@@ -9,7 +9,7 @@ reference line: copy the first, last or middle needle); the ICL accuracy-vs-shot
 (random and class-alternating order, best-minus-worst spread); the perplexity summary; and
 the seconds each evaluation took where the file records them.
 
-usage: /usr/bin/python3 harness/tables.py RUN.h5"""
+usage: /usr/bin/python3 harness/report/tables.py RUN.h5"""
 import math
 import sys
 
@@ -17,7 +17,7 @@ try:
     import h5py
     import numpy as np
 except ImportError as exc:  # one line, naming the Debian packages
-    sys.exit(f"harness/tables.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
+    sys.exit(f"harness/report/tables.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
 from summary import scorer_names, wilson
 
@@ -90,11 +90,11 @@ def ppl_tables(f):
 
 def main(argv):
     if len(argv) != 1:
-        sys.exit("usage: /usr/bin/python3 harness/tables.py RUN.h5")
+        sys.exit("usage: /usr/bin/python3 harness/report/tables.py RUN.h5")
     try:
         f = h5py.File(argv[0], "r")
     except OSError as exc:
-        sys.exit(f"harness/tables.py: error: {argv[0]}: {exc}")
+        sys.exit(f"harness/report/tables.py: error: {argv[0]}: {exc}")
     found = False
     if "eval/needle" in f:
         needle_tables(f["eval/needle"])
@@ -106,7 +106,7 @@ def main(argv):
         ppl_tables(f)
         found = True
     if not found:
-        sys.exit(f"harness/tables.py: error: {argv[0]} has no /eval group (run dint eval first)")
+        sys.exit(f"harness/report/tables.py: error: {argv[0]} has no /eval group (run dint eval first)")
 
 
 if __name__ == "__main__":

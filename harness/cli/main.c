@@ -28,10 +28,6 @@ static void usage(FILE *out) {
         "See README.md for the config keys and the run-file schema.\n");
 }
 
-void cli_error(const char *cmd, const char *msg) {
-    fprintf(stderr, "dint %s: error: %s\n", cmd, msg);
-}
-
 int main(int argc, char **argv) {
     h5_quiet();
     // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one

@@ -1,0 +1,8 @@
+// What every subcommand shares: its one-line error.
+#include "cli.h"
+
+#include <stdio.h>
+
+void cli_error(const char *cmd, const char *msg) {
+    fprintf(stderr, "dint %s: error: %s\n", cmd, msg);
+}
