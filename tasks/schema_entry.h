@@ -1,0 +1,21 @@
+// One entry of the run-file schema: an HDF5 group, dataset or attribute, named once.
+// The harness's fixed part (harness/store/schema.c) and each evaluation task's table of outputs
+// (tasks/*.c) are arrays of these; `dint schema` prints them all, and tests check that the
+// Python mirror (harness/report/runschema.py), results/README.md and real run files agree.
+#ifndef DINT_TASKS_SCHEMA_ENTRY_H
+#define DINT_TASKS_SCHEMA_ENTRY_H
+
+typedef enum { SCHEMA_GROUP, SCHEMA_DATASET, SCHEMA_ATTRIBUTE } SchemaKind;
+
+typedef struct {
+    SchemaKind kind;
+    // Absolute path. For an attribute: the object's path, then '@', then the attribute name
+    // ("/eval/needle@task_version", "/@seed"). A part in braces is one name per instance:
+    // "/eval/ppl/{corpus}/nll_by_position", "/model/params/{param}".
+    const char *path;
+    const char *dtype;   // "float32", "float64", "int64", "uint8", "uint64", "string"; NULL for groups
+    const char *dims;    // dimension names, comma-separated ("config,context_length,depth"); "" scalar
+    const char *meaning; // one line for the reader
+} SchemaEntry;
+
+#endif
