@@ -16,6 +16,10 @@ typedef struct {
     const char *dtype;   // "float32", "float64", "int64", "uint8", "uint64", "string"; NULL for groups
     const char *dims;    // dimension names, comma-separated ("config,context_length,depth"); "" scalar
     const char *meaning; // one line for the reader
+    // NULL: in every run file that has the entry's group. Otherwise when it is present, in words
+    // ("diff,dint", "gamma = learned", "runs started with --init-from"): tests that compare a
+    // real run file with the schema do not require it.
+    const char *when;
 } SchemaEntry;
 
 #endif
