@@ -28,8 +28,8 @@ long attn_v_offset(const AttnDims *a, int h) {
     return (long)h * a->v_dim;
 }
 
-static const float *map_ptr(const float *maps, int b, int h, int m, const AttnDims *a) {
-    return maps + (((long)b * a->n_heads + h) * a->n_maps + m) * (long)a->T * a->T;
+long attn_map_offset(const AttnDims *a, int b, int h, int m) {
+    return (((long)b * a->n_heads + h) * a->n_maps + m) * (long)a->T * a->T;
 }
 
 // torch: A = softmax(scale * Q K^T + causal_mask)      A (T, T); Q, K (T, d) with row stride ld
@@ -89,7 +89,7 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
             const float *V = v + base + attn_v_offset(a, h);
             float *O = out + base + attn_v_offset(a, h);
             for (int m = 0; m < a->n_maps; m++) {
-                float *A = (float *)map_ptr(maps, b, h, m, a);
+                float *A = maps + attn_map_offset(a, b, h, m);
                 causal_softmax_map(A, q + base + attn_qk_offset(a, h, m),
                                    k + base + attn_qk_offset(a, h, m), a);
                 float *Om = a->n_maps == 1 ? O : (m == 0 ? o1 : o2) + base + attn_v_offset(a, h);
@@ -188,7 +188,7 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
                         for (int c = 0; c < vd; c++)
                             dOm[(long)i * vd + c] = -lambda * dO[(long)i * a->ld + c];
                 }
-                const float *A = map_ptr(maps, b, h, m, a);
+                const float *A = maps + attn_map_offset(a, b, h, m);
                 const float *V = v + vo;
                 // dV (+)= A^T dOm ; dA = dOm V^T
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, vd, T, 1.0f, A, T, dOm, vd,
@@ -225,30 +225,72 @@ void attention_scalar_grads_sum(double *part_l, double *part_g, int n, double *d
     free(part_g);
 }
 
-void attention_final_map(float *A, const float *maps, int b, int h, float lambda, float gamma,
-                         const AttnDims *a) {
-    int T = a->T;
-    const float *A1 = map_ptr(maps, b, h, 0, a);
-    if (a->n_maps == 1) {
-        memcpy(A, A1, sizeof(float) * (size_t)T * T);
-        return;
+int attention_final_row_len(const AttnDims *a, int i) {
+    return a->n_maps == 2 && a->use_global && a->g_mode == GMODE_FULL ? a->T : i + 1;
+}
+
+void attention_global_add_row(double *colsum, const float *a1, int i, AttnRound round) {
+    if (round)
+        for (int j = 0; j <= i; j++) colsum[j] += round(a1[j]);
+    else
+        for (int j = 0; j <= i; j++) colsum[j] += a1[j];
+}
+
+void attention_global_row(float *g, const double *colsum, int rows, int n, AttnRound round) {
+    for (int j = 0; j < n; j++) {
+        float x = (float)(colsum[j] / rows);
+        g[j] = round ? round(x) : x;
     }
-    const float *A2 = map_ptr(maps, b, h, 1, a);
-    for (long i = 0; i < (long)T * T; i++) A[i] = A1[i] - lambda * A2[i];
-    if (!a->use_global) return;
-    double *colsum = xcalloc((size_t)T, sizeof(double));
-    if (a->g_mode == GMODE_FULL) {
-        for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++) colsum[j] += A1[(long)i * T + j];
-        for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++) A[(long)i * T + j] += gamma * (float)(colsum[j] / T);
-    } else {
-        for (int i = 0; i < T; i++) {
-            for (int j = 0; j <= i; j++) colsum[j] += A1[(long)i * T + j];
-            for (int j = 0; j <= i; j++) A[(long)i * T + j] += gamma * (float)(colsum[j] / (i + 1));
+}
+
+int attention_final_row(float *f, const float *a1, const float *a2, const float *g, int i,
+                        float lambda, float gamma, const AttnDims *a, AttnRound round) {
+    int n = attention_final_row_len(a, i), two = a->n_maps == 2, glob = two && a->use_global;
+    if (!round) { // fp32: the operations of the kernels (no rounding call between them)
+        if (!two)
+            memcpy(f, a1, sizeof(float) * (size_t)n);
+        else if (!glob)
+            for (int j = 0; j < n; j++) f[j] = a1[j] - lambda * a2[j];
+        else
+            for (int j = 0; j < n; j++) {
+                float x = a1[j] - lambda * a2[j];
+                f[j] = x + gamma * g[j];
+            }
+    } else { // every stored value and elementwise result rounded (products passed unfused)
+        float lam = round(lambda), gam = round(gamma);
+        for (int j = 0; j < n; j++) {
+            float x = round(a1[j]);
+            if (two) {
+                x = round(x - round(lam * round(a2[j])));
+                if (glob) x = round(x + round(gam * g[j]));
+            }
+            f[j] = x;
         }
     }
+    for (int j = n; j < a->T; j++) f[j] = 0.0f;
+    return n;
+}
+
+void attention_final_map(float *A, const float *maps, int b, int h, float lambda, float gamma,
+                         const AttnDims *a) {
+    int T = a->T, glob = a->n_maps == 2 && a->use_global, full = a->g_mode == GMODE_FULL;
+    const float *A1 = maps + attn_map_offset(a, b, h, 0);
+    const float *A2 = a->n_maps == 2 ? maps + attn_map_offset(a, b, h, 1) : NULL;
+    double *colsum = glob ? xcalloc((size_t)T, sizeof(double)) : NULL;
+    float *g = glob ? xmalloc(sizeof(float) * (size_t)T) : NULL;
+    if (glob && full)
+        for (int i = 0; i < T; i++) attention_global_add_row(colsum, A1 + (long)i * T, i, NULL);
+    for (int i = 0; i < T; i++) {
+        const float *a1 = A1 + (long)i * T;
+        if (glob) {
+            if (!full) attention_global_add_row(colsum, a1, i, NULL);
+            attention_global_row(g, colsum, full ? T : i + 1, attention_final_row_len(a, i), NULL);
+        }
+        attention_final_row(A + (long)i * T, a1, A2 ? A2 + (long)i * T : NULL, g, i, lambda, gamma,
+                            a, NULL);
+    }
     free(colsum);
+    free(g);
 }
 
 void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,

@@ -56,8 +56,46 @@ void attention_scalar_grads_sum(double *part_l, double *part_g, int n, double *d
 void attention_forward_ref(float *out, const float *q, const float *k, const float *v, float lambda,
                            float gamma, int B, const AttnDims *a);
 
+// ---------------------------------------------------------------------------------------------
+// The final map, one definition (attention-spec.md section 4), for every caller: the materialised
+// maps (attention_final_map), the rows recomputed from q and k (attention_stream.h) and the
+// audit's reduced-precision emulation.
+//
+//   A_final[i, j] = A1[i, j] - lambda A2[i, j] + gamma G[i, j]      (one map: A1)
+//   G[i, j] = colsum_j / rows,  colsum_j = sum over rows r of A1[r, j] (in double, in row order),
+//   rows r = 0 .. i (g_mode causal) or all T rows (full)
+//
+// Rounding (AttnRound): emulates a kernel that stores every value in a lower precision (bf16,
+// fp16) and computes in fp32: with R = round, a1 = R(A1), a2 = R(A2), lam = R(lambda),
+// gam = R(gamma), colsum sums the rounded a1, g = R(G), and
+//   A_final = R(R(a1 - R(lam a2)) + R(gam g))      (DIFF: R(a1 - R(lam a2)); one map: a1).
+// NULL is fp32: no rounding, the same operations as the model's kernels.
+typedef float (*AttnRound)(float);
+
+// Offset in floats of map m of head (b, h) inside materialised maps (B, n_heads, n_maps, T, T).
+long attn_map_offset(const AttnDims *a, int b, int h, int m);
+
+// Entries of row i of the final map that can be non-zero: i + 1, or T for DINT with g_mode full
+// (the global term puts weight on every column).
+int attention_final_row_len(const AttnDims *a, int i);
+
+// The global term's column sums. colsum (T) starts at zero; each row i of A1 that G averages is
+// added once, in row order: colsum[j] += round(a1[j]) for j <= i (a1 (T) row i of A1).
+void attention_global_add_row(double *colsum, const float *a1, int i, AttnRound round);
+// Row i of G from the column sums over `rows` rows (causal: i + 1 after adding row i; full: T
+// after adding every row): g[j] = round((float)(colsum[j] / rows)) for j < n, n as
+// attention_final_row_len.
+void attention_global_row(float *g, const double *colsum, int rows, int n, AttnRound round);
+
+// Row i of the final map of one head into f (T): entries j < attention_final_row_len(a, i) as
+// defined above, zero after. a1, a2 (T): row i of A1 and A2 (zero after i; a2 unused for one map);
+// g (T): row i of G from attention_global_row with the same round (read only when the head has
+// the global term, a->use_global). Returns the row length.
+int attention_final_row(float *f, const float *a1, const float *a2, const float *g, int i,
+                        float lambda, float gamma, const AttnDims *a, AttnRound round);
+
 // The final attention map of one head, A_final (T, T) = A1 - lambda A2 + gamma G_expanded
-// (or A for one map), from the probabilities stored by attention_forward.
+// (or A for one map), from the probabilities stored by attention_forward (fp32).
 void attention_final_map(float *A, const float *maps, int b, int h, float lambda, float gamma,
                          const AttnDims *a);
 

@@ -393,12 +393,13 @@ void attention_final_rows_init(AttnFinalRows *s, const float *q, const float *k,
     if (a->n_maps == 2) s->P2 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
     if (a->n_maps == 2 && a->use_global) {
         s->colsum = xcalloc((size_t)T, sizeof(double));
+        s->g = xmalloc(sizeof(float) * (size_t)T);
         if (a->g_mode == GMODE_FULL) // all rows, in order, as attention_final_map sums them
             for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
                 int n = imin(ATTN_ROW_BLOCK, T - i0);
                 attention_map_rows(s->P1, NULL, q, k, b, h, 0, i0, n, a);
                 for (int r = 0; r < n; r++)
-                    for (int j = 0; j < T; j++) s->colsum[j] += s->P1[(long)r * T + j];
+                    attention_global_add_row(s->colsum, s->P1 + (long)r * T, i0 + r, NULL);
             }
     }
 }
@@ -416,7 +417,7 @@ void attention_final_rows(AttnFinalRows *s, float *F, int i0, int n) {
             int nr = imin(ATTN_ROW_BLOCK, i0 - r0);
             attention_map_rows(s->P1, NULL, s->q, s->k, s->b, s->h, 0, r0, nr, a);
             for (int r = 0; r < nr; r++)
-                for (int j = 0; j <= r0 + r; j++) s->colsum[j] += s->P1[(long)r * T + j];
+                attention_global_add_row(s->colsum, s->P1 + (long)r * T, r0 + r, NULL);
         }
     for (int r0 = i0; r0 < i0 + n; r0 += ATTN_ROW_BLOCK) {
         int nr = imin(ATTN_ROW_BLOCK, i0 + n - r0);
@@ -429,16 +430,14 @@ void attention_final_rows(AttnFinalRows *s, float *F, int i0, int n) {
         attention_map_rows(s->P2, NULL, s->q, s->k, s->b, s->h, 1, r0, nr, a);
         for (int r = 0; r < nr; r++) {
             int i = r0 + r;
-            const float *A1 = s->P1 + (long)r * T, *A2 = s->P2 + (long)r * T;
-            float *row = Fb + (long)r * T;
-            for (int j = 0; j < T; j++) row[j] = A1[j] - s->lambda * A2[j];
-            if (!a->use_global) continue;
-            if (a->g_mode == GMODE_FULL) {
-                for (int j = 0; j < T; j++) row[j] += s->gamma * (float)(s->colsum[j] / T);
-            } else {
-                for (int j = 0; j <= i; j++) s->colsum[j] += A1[j];
-                for (int j = 0; j <= i; j++) row[j] += s->gamma * (float)(s->colsum[j] / (i + 1));
+            const float *A1 = s->P1 + (long)r * T;
+            if (s->g) {
+                if (a->g_mode == GMODE_CAUSAL) attention_global_add_row(s->colsum, A1, i, NULL);
+                attention_global_row(s->g, s->colsum, a->g_mode == GMODE_FULL ? T : i + 1,
+                                     attention_final_row_len(a, i), NULL);
             }
+            attention_final_row(Fb + (long)r * T, A1, s->P2 + (long)r * T, s->g, i, s->lambda,
+                                s->gamma, a, NULL);
         }
     }
     s->next = i0 + n;
@@ -448,6 +447,7 @@ void attention_final_rows_free(AttnFinalRows *s) {
     free(s->P1);
     free(s->P2);
     free(s->colsum);
+    free(s->g);
     memset(s, 0, sizeof *s);
 }
 

@@ -63,9 +63,10 @@ typedef struct {
     float lambda, gamma;
     int b, h;
     AttnDims a;
-    int next;        // rows before `next` are done (in colsum for causal G)
-    double *colsum;  // (T) column sums of A1 (global term only)
-    float *P1, *P2;  // (ATTN_ROW_BLOCK, T) scratch
+    int next;       // rows before `next` are done (in colsum for causal G)
+    double *colsum; // (T) column sums of A1 (global term only)
+    float *g;       // (T) the current row of G (global term only)
+    float *P1, *P2; // (ATTN_ROW_BLOCK, T) scratch
 } AttnFinalRows;
 #define ATTN_ROW_BLOCK 32
 

@@ -194,6 +194,27 @@ float model_gamma(const Model *m, int layer) {
     return m->gamma[layer];
 }
 
+// Per layer: x_in, xn1, q, k, v, att_pre, att, y, xn2 (9 BT D), o1, o2, rstd1, rstd2,
+// head_rstd, lse, gate, up, hid. In inference mode one set serves every layer (x_in
+// alternates between two buffers) except q and k, kept per layer (2 BT D each), and there
+// are no gradient buffers. alloc_acts lays them out in this order and checks the total.
+long model_activation_floats_per_token(const ModelConfig *c, int inference) {
+    long D = c->d_model, F = c->ffn_dim, V = c->vocab_size, L = c->n_layer;
+    long H = model_n_heads(c), maps = model_n_maps(c);
+    long o_sz = maps == 2 ? D : 0; // o1, o2 each
+    long per_layer = D * 9 + 2 * o_sz + 2 + H + F * 3 + H * maps;
+    long sets = inference ? 1 : L;
+    long grads = inference ? 0 : D * 6 + F * 3 + V;
+    long qk_more = inference ? (L - 1) * 2 * D : 0; // q, k of every layer, kept
+    // + x_alt (inference), x_final, xn_f, rstd_f, logits, nll
+    return per_layer * sets + (inference ? D : 0) + qk_more + D * 2 + 1 + V + 1 + grads;
+}
+
+long model_activation_floats(const ModelConfig *c, int B, int T, int inference) {
+    return (long)B * T * model_activation_floats_per_token(c, inference) +
+           (long)T * (c->head_dim / 2) * 2; // + the rotary tables
+}
+
 static void alloc_acts(Model *m, int B, int T) {
     if (m->B == B && m->T == T && m->acts_inference == m->inference) return;
     free_acts(m);
@@ -202,16 +223,8 @@ static void alloc_acts(Model *m, int B, int T) {
     int H = model_n_heads(c), maps = model_n_maps(c), L = c->n_layer, half = c->head_dim / 2;
     int inf = m->inference;
     long o_sz = maps == 2 ? BT * D : 0; // o1, o2 each
-    // Per layer: x_in, xn1, q, k, v, att_pre, att, y, xn2 (9 BT D), o1, o2, rstd1, rstd2,
-    // head_rstd, lse, gate, up, hid. In inference mode one set serves every layer (x_in
-    // alternates between two buffers) except q and k, kept per layer (2 BT D each), and there
-    // are no gradient buffers.
-    long per_layer = BT * D * 9 + 2 * o_sz + BT * 2 + BT * H + BT * F * 3 + BT * H * maps;
     long sets = inf ? 1 : L;
-    long grads = inf ? 0 : BT * D * 6 + BT * F * 3 + BT * V;
-    long qk_more = inf ? (long)(L - 1) * 2 * BT * D : 0; // q, k of every layer, kept
-    long total = per_layer * sets + (inf ? BT * D : 0) + qk_more + BT * D * 2 + BT + BT * V + BT +
-                 (long)T * half * 2 + grads;
+    long total = model_activation_floats(c, B, T, inf);
     m->act_buf = xcalloc((size_t)total, sizeof(float));
     m->la = xcalloc((size_t)L, sizeof(LayerActs));
     m->targets = xcalloc((size_t)BT, sizeof(int));
@@ -310,8 +323,8 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
         rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
         rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
-        attention_stream_forward(a->att_pre, a->o1, a->o2, a->lse, a->q, a->k, a->v,
-                                 m->lambda[l], m->gamma[l], B, &ad);
+        attention_stream_forward(a->att_pre, a->o1, a->o2, a->lse, a->q, a->k, a->v, m->lambda[l],
+                                 m->gamma[l], B, &ad);
         if (has_head_norm(c)) {
             rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads, ad.v_dim,
                             c->norm_eps);

