@@ -1,0 +1,336 @@
+// Kernel benchmarks: each core kernel timed at a few shapes, against its reference kernel where
+// core has one, in GFLOP/s. One table below (KERNELS) says, for every kernel, its fast function,
+// its reference, the test file that checks it and the benchmark here that times it.
+//
+//   bench_kernels --list                    the table (kernel, fast, reference, test, benchmark)
+//   bench_kernels [--quick] [--threads N] [KERNEL ...]     time them (default: all kernels)
+//
+// --quick: tiny shapes, one run each (seconds; what ctest runs under the label `bench`).
+// GFLOP/s counts the useful flops of each kernel (stated per kernel below), the same number for
+// the fast and the reference kernel; the time is the best of a few runs.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attention.h"
+#include "attention_stream.h"
+#include "check.h"
+#include "config.h"
+#include "layers.h"
+
+static int g_quick, g_threads = 1;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static unsigned long long rng_state = 88172645463325252ull;
+static float urand(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static float *frand(long n) {
+    float *x = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (long i = 0; i < n; i++) x[i] = urand();
+    return x;
+}
+
+// Best time of `reps` runs of fn(ctx).
+typedef void (*RunFn)(void *ctx);
+static double best_time(RunFn fn, void *ctx, int reps) {
+    double best = INFINITY;
+    for (int r = 0; r < (g_quick ? 1 : reps); r++) {
+        double t0 = now();
+        fn(ctx);
+        best = fmin(best, now() - t0);
+    }
+    return best;
+}
+
+static void row(const char *kernel, const char *shape, double flops, double t_fast, double t_ref) {
+    if (t_ref > 0)
+        printf("%-22s %-28s %10.3f %9.2f %10.3f %9.2f %7.2fx\n", kernel, shape, t_fast * 1e3,
+               flops / t_fast / 1e9, t_ref * 1e3, flops / t_ref / 1e9, t_ref / t_fast);
+    else
+        printf("%-22s %-28s %10.3f %9.2f %10s %9s %8s\n", kernel, shape, t_fast * 1e3,
+               flops / t_fast / 1e9, "-", "-", "-");
+    fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul: out (N, OC) = in (N, IC) W^T; 2 N IC OC flops forward, 4 N IC OC backward (din, dW).
+
+typedef struct {
+    float *out, *in, *w, *din, *dw, *dout;
+    int N, IC, OC;
+} MatmulCtx;
+static void mm_fwd(void *p) {
+    MatmulCtx *c = p;
+    matmul_forward(c->out, c->in, c->w, c->N, c->IC, c->OC);
+}
+static void mm_fwd_ref(void *p) {
+    MatmulCtx *c = p;
+    matmul_forward_ref(c->out, c->in, c->w, c->N, c->IC, c->OC);
+}
+static void mm_bwd(void *p) {
+    MatmulCtx *c = p;
+    matmul_backward(c->din, c->dw, c->dout, c->in, c->w, c->N, c->IC, c->OC);
+}
+static void mm_bwd_ref(void *p) {
+    MatmulCtx *c = p;
+    matmul_backward_ref(c->din, c->dw, c->dout, c->in, c->w, c->N, c->IC, c->OC);
+}
+
+static void bench_matmul(int backward) {
+    int shapes[3][3] = {{512, 256, 256}, {512, 256, 683}, {2048, 256, 256}};
+    int n_shapes = g_quick ? 1 : 3;
+    for (int s = 0; s < n_shapes; s++) {
+        MatmulCtx c;
+        c.N = g_quick ? 32 : shapes[s][0], c.IC = g_quick ? 16 : shapes[s][1];
+        c.OC = g_quick ? 24 : shapes[s][2];
+        c.in = frand((long)c.N * c.IC), c.w = frand((long)c.OC * c.IC);
+        c.out = frand((long)c.N * c.OC), c.dout = frand((long)c.N * c.OC);
+        c.din = frand((long)c.N * c.IC), c.dw = frand((long)c.OC * c.IC);
+        double flops = (backward ? 4.0 : 2.0) * c.N * c.IC * c.OC;
+        double tf = best_time(backward ? mm_bwd : mm_fwd, &c, 5);
+        double tr = best_time(backward ? mm_bwd_ref : mm_fwd_ref, &c, 2);
+        char shape[64];
+        snprintf(shape, sizeof shape, "N %d IC %d OC %d", c.N, c.IC, c.OC);
+        row(backward ? "matmul backward" : "matmul forward", shape, flops, tf, tr);
+        free(c.in), free(c.w), free(c.out), free(c.dout), free(c.din), free(c.dw);
+    }
+}
+static void bench_matmul_forward(void) {
+    bench_matmul(0);
+}
+static void bench_matmul_backward(void) {
+    bench_matmul(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention, d_model 256, head_dim 32 (Transformer 8 heads of 32, DIFF / DINT 4 heads of 2 x 32,
+// v of 64), one sequence. Flops: per head and map, T (T + 1) / 2 (query, key) pairs times
+// 2 (d + v_dim) forward (Q K^T, P V) and 2 (2 d + 2 v_dim) backward (dP, dV, dQ, dK).
+
+typedef struct {
+    AttnDims a;
+    float *q, *k, *v, *dout, *out, *o1, *o2, *dq, *dk, *dv, *lse, *maps;
+    double dl, dg;
+} AttnCtx;
+static const float LAMBDA = 0.6f, GAMMA = 0.6f;
+
+static void att_stream_fwd(void *p) {
+    AttnCtx *c = p;
+    attention_stream_forward(c->out, c->o1, c->o2, c->lse, c->q, c->k, c->v, LAMBDA, GAMMA, 1,
+                             &c->a);
+}
+static void att_stream_bwd(void *p) {
+    AttnCtx *c = p;
+    attention_stream_backward(c->dq, c->dk, c->dv, &c->dl, &c->dg, c->dout,
+                              c->a.n_maps == 1 ? c->out : c->o1, c->o2, c->lse, c->q, c->k, c->v,
+                              LAMBDA, GAMMA, 1, &c->a);
+}
+static void att_mat_fwd(void *p) {
+    AttnCtx *c = p;
+    attention_forward(c->out, c->o1, c->o2, c->maps, c->q, c->k, c->v, LAMBDA, GAMMA, 1, &c->a);
+}
+static void att_mat_bwd(void *p) {
+    AttnCtx *c = p;
+    attention_backward(c->dq, c->dk, c->dv, &c->dl, &c->dg, c->dout, c->o1, c->o2, c->maps, c->q,
+                       c->k, c->v, LAMBDA, GAMMA, 1, &c->a);
+}
+static void att_ref_fwd(void *p) {
+    AttnCtx *c = p;
+    attention_forward_ref(c->out, c->q, c->k, c->v, LAMBDA, GAMMA, 1, &c->a);
+}
+
+static AttnDims bench_dims(Variant var, int T, int D, int d) {
+    AttnDims a;
+    memset(&a, 0, sizeof a);
+    a.T = T;
+    a.qk_dim = d;
+    a.ld = D;
+    a.n_maps = var == VARIANT_TRANSFORMER ? 1 : 2;
+    a.n_heads = var == VARIANT_TRANSFORMER ? D / d : D / (2 * d);
+    a.v_dim = var == VARIANT_TRANSFORMER ? d : 2 * d;
+    a.use_global = var == VARIANT_DINT;
+    a.g_mode = GMODE_CAUSAL;
+    return a;
+}
+
+// Forward: streaming vs materialised, and materialised vs the naive reference at T <= 256.
+// Backward: streaming vs materialised.
+static void bench_attention(int backward) {
+    const char *names[] = {"transformer", "diff", "dint-causal"};
+    const Variant vars[] = {VARIANT_TRANSFORMER, VARIANT_DIFF, VARIANT_DINT};
+    int Ts[2] = {256, 1024}, nT = g_quick ? 1 : 2;
+    for (int ti = 0; ti < nT; ti++)
+        for (int vi = 0; vi < 3; vi++) {
+            int T = g_quick ? 24 : Ts[ti], D = g_quick ? 16 : 256, d = g_quick ? 4 : 32;
+            AttnCtx c;
+            c.a = bench_dims(vars[vi], T, D, d);
+            long n = (long)T * D, nmaps = (long)c.a.n_heads * c.a.n_maps * T * T;
+            c.q = frand(n), c.k = frand(n), c.v = frand(n), c.dout = frand(n);
+            c.out = frand(n), c.o1 = frand(n), c.o2 = frand(n);
+            c.dq = frand(n), c.dk = frand(n), c.dv = frand(n);
+            c.lse = frand((long)c.a.n_heads * c.a.n_maps * T);
+            c.maps = frand(nmaps);
+            double pairs = (double)T * (T + 1) / 2 * c.a.n_heads * c.a.n_maps;
+            double fl_f = pairs * 2.0 * (c.a.qk_dim + c.a.v_dim);
+            double fl_b = pairs * 2.0 * (2 * c.a.qk_dim + 2 * c.a.v_dim);
+            char shape[64];
+            snprintf(shape, sizeof shape, "%s T %d", names[vi], T);
+            if (!backward) {
+                double ts = best_time(att_stream_fwd, &c, 3), tm = best_time(att_mat_fwd, &c, 3);
+                row("attention forward", shape, fl_f, ts, tm);
+                if (T <= 256) {
+                    double tr = best_time(att_ref_fwd, &c, 1);
+                    row("attention forward_ref", shape, fl_f, tm, tr);
+                }
+            } else {
+                // Each backward reads what its own forward left (lse or the maps).
+                att_stream_fwd(&c);
+                double ts = best_time(att_stream_bwd, &c, 3);
+                att_mat_fwd(&c);
+                double tm = best_time(att_mat_bwd, &c, 3);
+                row("attention backward", shape, fl_b, ts, tm);
+            }
+            free(c.q), free(c.k), free(c.v), free(c.dout), free(c.out), free(c.o1), free(c.o2);
+            free(c.dq), free(c.dk), free(c.dv), free(c.lse), free(c.maps);
+        }
+}
+static void bench_attention_forward(void) {
+    bench_attention(0);
+}
+static void bench_attention_backward(void) {
+    bench_attention(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise and row kernels (no reference kernel in core; finite differences test them).
+// Nominal flops per element: RMSNorm forward 4 (square, add, scale, gain) + backward 8;
+// SwiGLU forward 5 (silu ~ 4, product) + backward 10; cross-entropy forward 4 (max, exp, sum,
+// normalise) + backward 2.
+
+static void bench_rows(const char *kernel, int which) {
+    int N = g_quick ? 16 : 2048, C = g_quick ? 32 : (which == 2 ? 257 : 256);
+    if (which == 1) C = g_quick ? 32 : 704; // SwiGLU: the FFN width
+    long n = (long)N * C;
+    float *x = frand(n), *y = frand(n), *z = frand(n), *dx = frand(n), *dy = frand(n);
+    float *gain = frand(C), *dgain = frand(C), *rstd = frand(N), *nll = frand(N);
+    int *targets = xmalloc(sizeof(int) * (size_t)N);
+    for (int i = 0; i < N; i++) targets[i] = i % C;
+    int reps = g_quick ? 1 : 20;
+    double best = INFINITY, flops = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        if (which == 0) {
+            rmsnorm_forward(y, rstd, x, gain, N, C, 1e-5f);
+            rmsnorm_backward(dx, dgain, dy, x, gain, rstd, N, C);
+            flops = 12.0 * n;
+        } else if (which == 1) {
+            swiglu_forward(z, x, y, n);
+            swiglu_backward(dx, dy, z, x, y, n);
+            flops = 15.0 * n;
+        } else {
+            memcpy(z, x, sizeof(float) * (size_t)n);
+            cross_entropy_forward(z, nll, targets, N, C);
+            cross_entropy_backward(dx, z, targets, 1.0f, N, C);
+            flops = 6.0 * n;
+        }
+        best = fmin(best, now() - t0);
+    }
+    char shape[64];
+    snprintf(shape, sizeof shape, "N %d C %d (fwd+bwd)", N, C);
+    row(kernel, shape, flops, best, 0);
+    free(x), free(y), free(z), free(dx), free(dy), free(gain), free(dgain), free(rstd), free(nll);
+    free(targets);
+}
+static void bench_rmsnorm(void) {
+    bench_rows("rmsnorm", 0);
+}
+static void bench_swiglu(void) {
+    bench_rows("swiglu", 1);
+}
+static void bench_cross_entropy(void) {
+    bench_rows("cross_entropy", 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one table: each kernel, its fast function, its reference, its test and its benchmark.
+
+typedef struct {
+    const char *kernel, *fast, *reference, *test;
+    void (*bench)(void);
+} KernelEntry;
+
+static const KernelEntry KERNELS[] = {
+    {"matmul_forward", "matmul_forward", "matmul_forward_ref", "tests/test_layers.c",
+     bench_matmul_forward},
+    {"matmul_backward", "matmul_backward", "matmul_backward_ref", "tests/test_layers.c",
+     bench_matmul_backward},
+    {"attention_forward", "attention_stream_forward",
+     "attention_forward (materialised), attention_forward_ref (naive, double)",
+     "tests/test_attention_stream.c, tests/test_attention.c", bench_attention_forward},
+    {"attention_backward", "attention_stream_backward", "attention_backward (materialised)",
+     "tests/test_attention_stream.c, tests/test_attention.c", bench_attention_backward},
+    {"rmsnorm", "rmsnorm_forward, rmsnorm_backward", "- (finite differences)",
+     "tests/test_layers.c", bench_rmsnorm},
+    {"swiglu", "swiglu_forward, swiglu_backward", "- (finite differences)", "tests/test_layers.c",
+     bench_swiglu},
+    {"cross_entropy", "cross_entropy_forward, cross_entropy_backward", "- (finite differences)",
+     "tests/test_layers.c", bench_cross_entropy},
+};
+#define N_KERNELS ((int)(sizeof KERNELS / sizeof KERNELS[0]))
+
+static void list(void) {
+    printf("%-19s %-45s %-71s %-53s %s\n", "kernel", "fast", "reference", "test", "benchmark");
+    for (int i = 0; i < N_KERNELS; i++)
+        printf("%-19s %-45s %-71s %-53s bench_kernels %s\n", KERNELS[i].kernel, KERNELS[i].fast,
+               KERNELS[i].reference, KERNELS[i].test, KERNELS[i].kernel);
+}
+
+int main(int argc, char **argv) {
+    const char *only[16];
+    int n_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--list")) {
+            list();
+            return 0;
+        } else if (!strcmp(argv[i], "--quick")) {
+            g_quick = 1;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            g_threads = atoi(argv[++i]);
+        } else if (argv[i][0] != '-' && n_only < 16) {
+            int known = 0;
+            for (int k = 0; k < N_KERNELS; k++) known |= !strcmp(argv[i], KERNELS[k].kernel);
+            if (!known) {
+                fprintf(stderr, "bench_kernels: unknown kernel '%s' (bench_kernels --list)\n",
+                        argv[i]);
+                return 2;
+            }
+            only[n_only++] = argv[i];
+        } else {
+            fprintf(stderr, "usage: bench_kernels --list | [--quick] [--threads N] [KERNEL ...]\n");
+            return 2;
+        }
+    }
+    threads_init(g_threads > 0 ? g_threads : 1);
+    printf("threads %d%s; times in ms, best of the runs; ref = the reference kernel\n", g_threads,
+           g_quick ? ", quick (tiny shapes)" : "");
+    printf("%-22s %-28s %10s %9s %10s %9s %8s\n", "kernel", "shape", "fast ms", "GFLOP/s", "ref ms",
+           "GFLOP/s", "speedup");
+    for (int k = 0; k < N_KERNELS; k++) {
+        int run = n_only == 0;
+        for (int i = 0; i < n_only; i++) run |= !strcmp(only[i], KERNELS[k].kernel);
+        if (run) KERNELS[k].bench();
+    }
+    return 0;
+}
