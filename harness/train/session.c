@@ -157,7 +157,7 @@ void train_session_close(TrainSession *s) {
     s->parts = 0;
 }
 
-// Progress since the last report (the caller resets the counters).
+// Wall-clock time of the run and what accumulated since the last progress report.
 typedef struct {
     double t0, seconds_before; // when this process started training; time trained before it
     double t_log;
