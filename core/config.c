@@ -63,12 +63,40 @@ static const KeySpec KEYS[] = {
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
-    {"data", "task_loss", KEY_CUSTOM, 0, 0, 0, "all, queries or answers"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
-const char *task_loss_name(TaskLoss t) {
-    return t == TASK_LOSS_QUERIES ? "queries" : t == TASK_LOSS_ANSWERS ? "answers" : "all";
+static ConfigChoice choices[CONFIG_MAX_CHOICES];
+static int n_choices;
+
+int config_register_choice(const ConfigChoice *choice) {
+    for (int i = 0; i < n_choices; i++)
+        if (!strcmp(choices[i].section, choice->section) && !strcmp(choices[i].key, choice->key))
+            return i;
+    CHECK(n_choices < CONFIG_MAX_CHOICES, "more than %d registered config choices",
+          CONFIG_MAX_CHOICES);
+    choices[n_choices] = *choice;
+    return n_choices++;
+}
+
+static const ConfigChoice *find_choice(const char *section, const char *key, int *slot) {
+    for (int i = 0; i < n_choices; i++)
+        if (!strcmp(choices[i].section, section) && !strcmp(choices[i].key, key)) {
+            *slot = i;
+            return &choices[i];
+        }
+    return NULL;
+}
+
+static int set_choice(RunConfig *c, const ConfigChoice *ch, int slot, const char *value,
+                      Error *err) {
+    for (int i = 0; i < ch->n_names; i++)
+        if (!strcmp(value, ch->names[i])) {
+            c->choice[slot] = i;
+            return 0;
+        }
+    return error_set(err, "bad value '%s' for %s.%s: expected %s", value, ch->section, ch->key,
+                     ch->help);
 }
 
 void config_defaults(RunConfig *c) {
@@ -216,14 +244,6 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
         m->lambda_init_const = (float)x;
         return 0;
     }
-    if (!strcmp(k->key, "task_loss")) {
-        for (int t = TASK_LOSS_ALL; t <= TASK_LOSS_ANSWERS; t++)
-            if (!strcmp(v, task_loss_name((TaskLoss)t))) {
-                c->data.task_loss = (TaskLoss)t;
-                return 0;
-            }
-        return -1;
-    }
     if (!strcmp(k->key, "tokenizer")) {
         if (!tokenizer_vocab_size(v)) return -1;
         snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "%s", v);
@@ -236,6 +256,9 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
     const KeySpec *k = NULL;
     for (int i = 0; i < N_KEYS; i++)
         if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) k = &KEYS[i];
+    int slot;
+    const ConfigChoice *ch = k ? NULL : find_choice(section, key, &slot);
+    if (ch) return set_choice(c, ch, slot, value, err);
     if (!k)
         return error_set(err, "unknown config key '%s.%s' (see README.md, 'Config keys')", section,
                          key);
@@ -372,8 +395,6 @@ static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n)
             format_float(buf, n, m->lambda_init_const);
     } else if (!strcmp(k->key, "tokenizer"))
         snprintf(buf, n, "%s", c->data.tokenizer);
-    else if (!strcmp(k->key, "task_loss"))
-        snprintf(buf, n, "%s", task_loss_name(c->data.task_loss));
     else
         buf[0] = '\0';
 }
@@ -393,6 +414,13 @@ char *config_to_json(const RunConfig *c) {
             cJSON_AddBoolToObject(sec, k->key, *(const int *)((const char *)c + k->offset));
         else
             cJSON_AddStringToObject(sec, k->key, buf);
+    }
+    for (int i = 0; i < n_choices; i++) {
+        const ConfigChoice *ch = &choices[i];
+        cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, ch->section);
+        if (!sec) sec = cJSON_AddObjectToObject(root, ch->section);
+        int v = c->choice[i] >= 0 && c->choice[i] < ch->n_names ? c->choice[i] : 0;
+        cJSON_AddStringToObject(sec, ch->key, ch->names[v]);
     }
     cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     cJSON_AddNumberToObject(model, "vocab_size", c->model.vocab_size);

@@ -52,24 +52,35 @@ typedef struct {
     int spike_window;   // steps in that running median
 } TrainConfig;
 
-// Scored targets of needle rows in training mixtures: every token, the queries and their
-// answers (not the haystack and needles), or the answers alone.
-typedef enum { TASK_LOSS_ALL, TASK_LOSS_QUERIES, TASK_LOSS_ANSWERS } TaskLoss;
-const char *task_loss_name(TaskLoss t);
-
 typedef struct {
     char tokenizer[16];
     float val_fraction;
     float test_fraction;
     uint64_t split_seed;
-    TaskLoss task_loss; // which targets of a training mixture's needle rows are scored
 } DataConfig;
+
+// Keys that core stores but does not interpret (the training mixture's data.task_loss, owned
+// by harness/data/mixture.h): one of a list of names that the layer owning the key registers.
+// Core parses, prints and round-trips such a key like its own (--set, INI, JSON, the same
+// error messages), keeping the index of the name, 0 (the first name) by default.
+#define CONFIG_MAX_CHOICES 4
+typedef struct {
+    const char *section, *key;
+    const char *const *names;
+    int n_names;
+    const char *help; // what a valid value looks like, for the error message
+} ConfigChoice;
+
+// Register a choice key (once; registering the same section.key again is a no-op). Returns its
+// slot in RunConfig.choice.
+int config_register_choice(const ConfigChoice *choice);
 
 typedef struct {
     ModelConfig model;
     TrainConfig train;
     DataConfig data;
     uint64_t seed;
+    int choice[CONFIG_MAX_CHOICES]; // registered choice keys: the index of the name
 } RunConfig;
 
 void config_defaults(RunConfig *c);

@@ -1,5 +1,6 @@
 // Training through the `dint` executable on the State of the Union corpus: determinism,
-// resume equivalence, run-file round trip, divergence detection, learning.
+// resume equivalence, run-file round trip, divergence detection, learning; and the training
+// library in-process (train_step against what dint train writes).
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <math.h>
@@ -13,7 +14,12 @@
 #include "model.h"
 #include "h5io.h"
 #include "layers.h"
+#include "mixture.h"
+#include "optim.h"
 #include "runfile.h"
+#include "session.h"
+#include "tokenizer.h"
+#include "trainer.h"
 
 static char out[1 << 16], err[1 << 16], cmd[8192];
 
@@ -220,4 +226,126 @@ Test(train, init_from_copies_weights_and_records_the_source) {
     snprintf(cmd, sizeof cmd, "train --out '%s' --resume --init-from '%s'", b, a);
     rc = run_dint(cmd, out, sizeof out, err, sizeof err);
     cr_assert(rc != 0 && strstr(err, "--init-from"), "--resume with --init-from: %s", err);
+}
+
+// ---- the training library (harness/train/) in-process ----
+
+static void tiny_config(RunConfig *c, const char *variant) {
+    config_defaults(c);
+    const char *sets[] = {"model.n_layer=1",      "model.d_model=32",    "model.head_dim=8",
+                          "train.seq_len=32",     "train.batch_size=2",  "train.warmup=2",
+                          "train.eval_batches=2", "train.log_every=100", "train.steps=5",
+                          "train.eval_every=5"};
+    Error e;
+    cr_assert_eq(config_set(c, "model", "variant", variant, &e), 0);
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        cr_assert_eq(config_set_assignment(c, sets[i], &e), 0, "%s: %s", sets[i], e.msg);
+    c->seed = 3;
+    c->model.vocab_size = tokenizer_vocab_size(c->data.tokenizer);
+    cr_assert_eq(config_resolve(c, &e), 0, "%s", e.msg);
+}
+
+typedef struct {
+    const int *tokens, *targets;
+} RepeatedBatch;
+
+static void repeated_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
+                           int T) {
+    (void)is_answer;
+    const RepeatedBatch *rb = ctx;
+    memcpy(tokens, rb->tokens, sizeof(int) * (size_t)B * T);
+    memcpy(targets, rb->targets, sizeof(int) * (size_t)B * T);
+}
+
+Test(trainer, train_step_learns_a_repeated_batch) {
+    threads_init(1);
+    RunConfig cfg;
+    tiny_config(&cfg, "dint");
+    Model m;
+    Error e;
+    cr_assert_eq(model_build(&m, &cfg.model, &e), 0, "%s", e.msg);
+    model_init_params(&m, 1);
+    AdamW opt;
+    adamw_init(&opt, m.n_params);
+    int B = cfg.train.batch_size, T = cfg.train.seq_len;
+    const char *text = "the cat sat on the mat and the dog sat on the log; the cat sat on the mat.";
+    int *data = xmalloc(sizeof(int) * 2 * B * T), *tokens = xmalloc(sizeof(int) * B * T),
+        *targets = xmalloc(sizeof(int) * B * T);
+    for (int i = 0; i < B * T; i++) {
+        data[i] = (unsigned char)text[i % (int)strlen(text)];
+        data[B * T + i] = (unsigned char)text[(i + 1) % (int)strlen(text)];
+    }
+    RepeatedBatch rb = {data, data + B * T};
+    const TrainStep ts = {.model = &m,
+                          .opt = &opt,
+                          .t = &cfg.train,
+                          .next_batch = repeated_batch,
+                          .batch_ctx = &rb,
+                          .tokens = tokens,
+                          .targets = targets};
+    TrainStepResult r;
+    double first = 0;
+    for (int s = 0; s < 40; s++) {
+        cr_assert_eq(train_step(&ts, 3e-3f, &r), 0, "step %d diverged", s);
+        cr_assert(isfinite(r.grad_norm) && r.grad_norm > 0);
+        cr_assert_eq(r.answer_tokens, 0);
+        if (s == 0) first = r.loss;
+    }
+    cr_assert_eq(opt.step, 40);
+    cr_assert_lt(r.loss, 0.5 * first, "loss %.4f after 40 steps on one batch, %.4f at first",
+                 r.loss, first);
+    free(data);
+    free(tokens);
+    free(targets);
+    adamw_free(&opt);
+    model_free(&m);
+}
+
+Test(trainer, train_step_equals_what_dint_train_writes) {
+    const char *dir = scratch_dir("trainer_cli");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cli.h5", dir);
+    train("dint", path, "--set train.steps=5 --set train.eval_every=5 --seed 3");
+    double written[5], written_norm[5];
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    cr_assert_eq(h5_read(f, "/train/loss", H5T_NATIVE_DOUBLE, 5, written), 0);
+    cr_assert_eq(h5_read(f, "/train/grad_norm", H5T_NATIVE_DOUBLE, 5, written_norm), 0);
+    H5Fclose(f);
+
+    threads_init(1);
+    RunConfig cfg;
+    tiny_config(&cfg, "dint");
+    TrainSetup setup = {.out = path, .data_spec = sotu_dir(), .threads = 1};
+    TrainSession *s = xmalloc(sizeof *s);
+    Error e;
+    cr_assert_eq(train_session_open(s, &cfg, &setup, &e), 0, "%s", e.msg);
+    for (long step = 0; step < 5; step++) {
+        TrainStepResult r;
+        cr_assert_eq(train_step(&s->step, lr_schedule(&s->cfg.train, step), &r), 0);
+        cr_assert(r.loss == written[step], "step %ld: loss %.17g, dint train wrote %.17g", step + 1,
+                  r.loss, written[step]);
+        cr_assert(r.grad_norm == written_norm[step], "step %ld: grad norm %.17g, written %.17g",
+                  step + 1, r.grad_norm, written_norm[step]);
+    }
+    train_session_close(s);
+    free(s);
+}
+
+// data.task_loss lives with the mixture; core's parser still reads, prints and checks it.
+Test(trainer, task_loss_key_round_trips_through_the_config) {
+    RunConfig c, back;
+    config_defaults(&c);
+    cr_assert_eq(mixture_task_loss(&c), TASK_LOSS_ALL);
+    Error e;
+    cr_assert_eq(config_set_assignment(&c, "data.task_loss=answers", &e), 0, "%s", e.msg);
+    cr_assert_eq(mixture_task_loss(&c), TASK_LOSS_ANSWERS);
+    char *json = config_to_json(&c);
+    cr_assert(strstr(json, "\"task_loss\":\t\"answers\""), "%s", json);
+    cr_assert_eq(config_from_json(&back, json, &e), 0, "%s", e.msg);
+    cr_assert_eq(mixture_task_loss(&back), TASK_LOSS_ANSWERS);
+    free(json);
+    cr_assert_neq(config_set(&c, "data", "task_loss", "nope", &e), 0);
+    cr_assert_str_eq(e.msg,
+                     "bad value 'nope' for data.task_loss: expected all, queries or answers");
 }

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "optim.h"
 #include "tokenizer.h"
+#include "trainer.h"
 
 static double seconds_now(void) {
     struct timespec ts;
@@ -102,39 +103,99 @@ static double peak_rss_mb(void) {
     return ru.ru_maxrss / 1024.0; // kilobytes on Linux
 }
 
+// The config key an option sets (--variant, --seq) or a --set assignment (key NULL).
+typedef struct {
+    RunConfig *cfg;
+    const char *section, *key;
+} ConfigOption;
+
+static int take_config(void *ctx, const char *value, Error *err) {
+    const ConfigOption *o = ctx;
+    if (!o->key) return config_set_assignment(o->cfg, value, err);
+    return config_set(o->cfg, o->section, o->key, value, err);
+}
+
+// The same random tokens every step.
+typedef struct {
+    const int *tokens, *targets;
+} FixedBatch;
+
+static void fixed_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
+                        int T) {
+    (void)is_answer;
+    const FixedBatch *fb = ctx;
+    memcpy(tokens, fb->tokens, sizeof(int) * (size_t)B * T);
+    memcpy(targets, fb->targets, sizeof(int) * (size_t)B * T);
+}
+
+static int parse_args(int argc, char **argv, RunConfig *cfg, int *steps, int *threads, int *json,
+                      Error *err) {
+    ConfigOption variant = {cfg, "model", "variant"}, set = {cfg, NULL, NULL},
+                 seq = {cfg, "train", "seq_len"};
+    const OptionCall take_variant = {take_config, &variant}, take_set = {take_config, &set},
+                     take_seq = {take_config, &seq};
+    const Option opts[] = {{"--variant", OPT_CALL, (void *)&take_variant},
+                           {"--set", OPT_CALL, (void *)&take_set},
+                           {"--seq", OPT_CALL, (void *)&take_seq},
+                           {"--steps", OPT_INT, steps},
+                           {"--threads", OPT_INT, threads},
+                           {"--json", OPT_FLAG, json}};
+    const OptionsStyle style = {" (dint bench [--variant V] [--seq N] [--set k=v]... [--steps N] "
+                                "[--threads N] [--json])",
+                                200, 1};
+    return options_parse_styled(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &style, err);
+}
+
+// Median seconds of `steps` training steps (after `warmup` untimed ones) on random tokens.
+static double median_step_seconds(Model *m, const RunConfig *cfg, int warmup, int steps) {
+    AdamW opt;
+    adamw_init(&opt, m->n_params);
+    int B = cfg->train.batch_size, T = cfg->train.seq_len;
+    int *random = xmalloc(sizeof(int) * B * T * 2), *tokens = xmalloc(sizeof(int) * B * T),
+        *targets = xmalloc(sizeof(int) * B * T);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 1);
+    for (int i = 0; i < B * T; i++) {
+        random[i] = (int)gsl_rng_uniform_int(rng, 256);
+        random[B * T + i] = (int)gsl_rng_uniform_int(rng, 256);
+    }
+    FixedBatch batch = {random, random + B * T};
+    TrainConfig one_batch = cfg->train; // one micro-batch per timed step
+    one_batch.grad_accum = 1;
+    const TrainStep ts = {.model = m,
+                          .opt = &opt,
+                          .t = &one_batch,
+                          .next_batch = fixed_batch,
+                          .batch_ctx = &batch,
+                          .tokens = tokens,
+                          .targets = targets};
+    double *times = xmalloc(sizeof(double) * steps);
+    for (int s = 0; s < warmup + steps; s++) {
+        double t0 = seconds_now();
+        TrainStepResult r;
+        train_step(&ts, 1e-3f, &r); // a NaN step is timed without its AdamW update
+        if (s >= warmup) times[s - warmup] = seconds_now() - t0;
+    }
+    qsort(times, steps, sizeof(double), cmp_double);
+    double median = times[steps / 2];
+    free(times);
+    free(random);
+    free(tokens);
+    free(targets);
+    gsl_rng_free(rng);
+    adamw_free(&opt);
+    return median;
+}
+
 int cmd_bench(int argc, char **argv) {
     RunConfig cfg;
     config_defaults(&cfg);
     cfg.model.n_layer = 2;
     int steps = 10, warmup = 2, threads = omp_get_num_procs(), json = 0;
     Error err;
-    for (int i = 1; i < argc; i++) {
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(argv[i], "--variant") && val)
-            bad = config_set(&cfg, "model", "variant", argv[++i], &err);
-        else if (!strcmp(argv[i], "--set") && val)
-            bad = config_set_assignment(&cfg, argv[++i], &err);
-        else if (!strcmp(argv[i], "--seq") && val)
-            bad = config_set(&cfg, "train", "seq_len", argv[++i], &err);
-        else if ((!strcmp(argv[i], "--steps") || !strcmp(argv[i], "--threads")) && val) {
-            const Option opt = {argv[i], OPT_INT, !strcmp(argv[i], "--steps") ? &steps : &threads};
-            char *pair[3] = {argv[0], argv[i], argv[i + 1]};
-            bad = options_parse(3, pair, &opt, 1, &err);
-            i++;
-        } else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else {
-            snprintf(err.msg, sizeof err.msg,
-                     "unknown option '%.200s' (dint bench [--variant V] [--seq N] [--set k=v]... "
-                     "[--steps N] [--threads N] [--json])",
-                     argv[i]);
-            bad = -1;
-        }
-        if (bad) {
-            cli_error("bench", err.msg);
-            return EXIT_USAGE;
-        }
+    if (parse_args(argc, argv, &cfg, &steps, &threads, &json, &err) != 0) {
+        cli_error("bench", err.msg);
+        return EXIT_USAGE;
     }
     if (steps < 1 || threads < 1) {
         cli_error("bench", "--steps and --threads must be positive");
@@ -151,31 +212,13 @@ int cmd_bench(int argc, char **argv) {
     double ceiling_n = sgemm_ceiling_threads(threads);
     double rss_before = peak_rss_mb(); // the sgemm buffers: 12 MB per thread
     Model m;
-    model_build(&m, &cfg.model, &err);
+    if (model_build(&m, &cfg.model, &err) != 0) {
+        cli_error("bench", err.msg);
+        return EXIT_USAGE;
+    }
     model_init_params(&m, cfg.seed);
-    AdamW opt;
-    adamw_init(&opt, m.n_params);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
-    int *tokens = xmalloc(sizeof(int) * B * T), *targets = xmalloc(sizeof(int) * B * T);
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, 1);
-    for (int i = 0; i < B * T; i++) {
-        tokens[i] = (int)gsl_rng_uniform_int(rng, 256);
-        targets[i] = (int)gsl_rng_uniform_int(rng, 256);
-    }
-    double *times = xmalloc(sizeof(double) * steps);
-    for (int s = 0; s < warmup + steps; s++) {
-        double t0 = seconds_now();
-        model_zero_grad(&m);
-        model_forward(&m, tokens, targets, B, T);
-        model_backward(&m, tokens, 1.0f / (B * T));
-        double gn = grad_global_norm(m.grads, m.n_params);
-        grad_clip(m.grads, m.n_params, gn, cfg.train.grad_clip);
-        adamw_step(&opt, &m, 1e-3f, &cfg.train);
-        if (s >= warmup) times[s - warmup] = seconds_now() - t0;
-    }
-    qsort(times, steps, sizeof(double), cmp_double);
-    double median = times[steps / 2];
+    double median = median_step_seconds(&m, &cfg, warmup, steps);
     double tps = B * T / median;
     double gflops = flops_per_token(&cfg.model, T) * tps / 1e9;
     double model_gflops = model_flops_per_token(&m, T) * tps / 1e9;
@@ -195,13 +238,8 @@ int cmd_bench(int argc, char **argv) {
                "d_model per token) %.1f GFLOP/s = %.0f%% MFU of the measured %d-thread sgemm rate "
                "(%.1f GFLOP/s; single thread %.1f); peak resident memory %.0f MB\n",
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, B, T,
-               m.n_params, tps, steps, gflops, model_gflops, 100 * mfu, threads, ceiling_n,
-               ceiling, rss);
-    free(times);
-    free(tokens);
-    free(targets);
-    gsl_rng_free(rng);
-    adamw_free(&opt);
+               m.n_params, tps, steps, gflops, model_gflops, 100 * mfu, threads, ceiling_n, ceiling,
+               rss);
     model_free(&m);
     return 0;
 }

@@ -2,7 +2,9 @@
 
 #include "h5file.h"
 #include "h5io.h"
+#include "tokenizer.h"
 
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
@@ -634,4 +636,156 @@ int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_sp
     }
     model_compute_scalars(m);
     return 0;
+}
+
+// ---- starting from other weights: another run (--init-from), the PyTorch reference ----
+
+// The "model" object of a config as JSON text (to compare two runs' architectures).
+static char *model_json(const RunConfig *c) {
+    char *all = config_to_json(c);
+    cJSON *root = cJSON_Parse(all);
+    free(all);
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "model"));
+    cJSON_Delete(root);
+    return text;
+}
+
+int runfile_read_init_source(const char *path, const RunConfig *cfg, Model *m, char *provenance,
+                             size_t cap, Error *err) {
+    Model src;
+    RunConfig src_cfg;
+    char spec[4096];
+    if (runfile_load_model(path, &src, &src_cfg, spec, sizeof spec, err) != 0) return -1;
+    char *a = model_json(cfg), *b = model_json(&src_cfg);
+    int same = a && b && !strcmp(a, b);
+    int rc = 0;
+    if (!same)
+        rc = error_set(err,
+                       "--init-from: '%s' has another model config (%.300s) than this run "
+                       "(%.300s); give the same model.* settings",
+                       path, b ? b : "?", a ? a : "?");
+    else {
+        memcpy(m->params, src.params, sizeof(float) * (size_t)m->n_params);
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        long steps = -1;
+        char *created = NULL;
+        if (f >= 0) {
+            hid_t g = H5Gopen2(f, "/train", H5P_DEFAULT);
+            if (g >= 0) {
+                h5_read_attr_num(g, "steps_done", H5T_NATIVE_LONG, &steps);
+                H5Gclose(g);
+            }
+            created = h5_read_attr_str(f, "created_utc");
+            H5Fclose(f);
+        }
+        snprintf(provenance, cap, "%s (step %ld of its training, created %s)", path, steps,
+                 created ? created : "?");
+        free(created);
+    }
+    free(a);
+    free(b);
+    model_free(&src);
+    return rc;
+}
+
+int runfile_read_weights_config(const char *path, RunConfig *cfg, Error *err) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || H5Fis_hdf5(path) <= 0)
+        return error_set(err, "'%s' is not a readable HDF5 file", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char *json = f >= 0 ? h5_read_attr_str(f, "config") : NULL;
+    if (f >= 0) H5Fclose(f);
+    Error e;
+    int rc = 0;
+    if (!json)
+        rc = error_set(&e, "'%s' has no root attribute 'config' (JSON)", path);
+    else if (config_from_json(cfg, json, &e) != 0)
+        rc = -1;
+    free(json);
+    if (rc == 0 && cfg->model.vocab_size != tokenizer_vocab_size(cfg->data.tokenizer))
+        rc = error_set(&e, "vocab_size %d does not match the %s tokenizer (%d)",
+                       cfg->model.vocab_size, cfg->data.tokenizer,
+                       tokenizer_vocab_size(cfg->data.tokenizer));
+    if (rc != 0) return error_set(err, "%s: %s", path, e.msg);
+    return 0;
+}
+
+typedef struct {
+    const Model *m;
+    char *unexpected;
+    size_t cap;
+} ExtraCtx;
+
+static herr_t find_unexpected(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    (void)info;
+    ExtraCtx *c = data;
+    if (model_find_param(c->m, name)) return 0;
+    snprintf(c->unexpected, c->cap, "%s", name);
+    return 1; // stop at the first
+}
+
+// One parameter of the group g into m, with its exact shape.
+static int read_weight(hid_t g, Model *m, const ParamInfo *pi, Error *err) {
+    if (H5Lexists(g, pi->name, H5P_DEFAULT) <= 0)
+        return error_set(err, "missing parameter %s", pi->name);
+    hid_t ds = H5Dopen2(g, pi->name, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(ds);
+    hsize_t dims[3] = {0, 0, 0};
+    int rank = H5Sget_simple_extent_ndims(sp);
+    if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    int want1 = pi->ndim == 2 ? pi->shape[1] : 1;
+    if (rank != pi->ndim || (int)dims[0] != pi->shape[0] || (rank == 2 && (int)dims[1] != want1))
+        return error_set(err, "parameter %s has shape (%llu%s%llu), expected (%d%s%d)", pi->name,
+                         (unsigned long long)dims[0], rank == 2 ? ", " : "",
+                         rank == 2 ? (unsigned long long)dims[1] : 0ULL, pi->shape[0],
+                         pi->ndim == 2 ? ", " : "", pi->ndim == 2 ? pi->shape[1] : 0);
+    if (h5_read(g, pi->name, H5T_NATIVE_FLOAT, (hsize_t)pi->numel, m->params + pi->offset) != 0)
+        return error_set(err, "cannot read parameter %s (corrupt file?)", pi->name);
+    return 0;
+}
+
+int runfile_read_weights(const char *path, Model *m, Error *err) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = f >= 0 ? H5Gopen2(f, "/model/params", H5P_DEFAULT) : -1;
+    int rc = g < 0 ? error_set(err, "no /model/params group") : 0;
+    for (int i = 0; i < m->n_tensors && rc == 0; i++) rc = read_weight(g, m, &m->info[i], err);
+    if (rc == 0) {
+        char extra[256] = "";
+        ExtraCtx c = {m, extra, sizeof extra};
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, find_unexpected, &c);
+        if (extra[0])
+            rc = error_set(err,
+                           "unexpected parameter %s for this config (wrong variant or gamma mode?)",
+                           extra);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    return rc;
+}
+
+int runfile_write_imported(const char *path, const RunConfig *cfg, Model *m, const char *note,
+                           Error *err) {
+    AdamW opt;
+    adamw_init(&opt, m->n_params);
+    History hist;
+    history_init(&hist, cfg->model.n_layer);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    RunState st = {.cfg = *cfg,
+                   .model = m,
+                   .opt = &opt,
+                   .data_rng = rng,
+                   .hist = &hist,
+                   .corpus = NULL,
+                   .data_path = note,
+                   .status = "imported",
+                   .threads = 1};
+    utc_now(st.created_utc, sizeof st.created_utc);
+    int rc = runfile_write(path, &st, err);
+    gsl_rng_free(rng);
+    history_free(&hist);
+    adamw_free(&opt);
+    return rc;
 }

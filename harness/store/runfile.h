@@ -74,6 +74,23 @@ int runfile_read_state(const char *path, RunState *st, char *data_spec, int data
 int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_spec, int spec_len,
                        Error *err);
 
+// --init-from: copy into m (built from cfg) the weights of the run at path, whose model config
+// must be the same (training settings, data and seed may differ: a curriculum stage).
+// provenance gets "PATH (step N of its training, created T)".
+int runfile_read_init_source(const char *path, const RunConfig *cfg, Model *m, char *provenance,
+                             size_t cap, Error *err);
+
+// Weights exported by the PyTorch reference (tests/reference/export_state_dict.py): the root
+// attribute `config` (a run file's config JSON) and /model/params/<state-dict name>.
+// Read the config (its vocabulary must be its tokenizer's). Errors name the file.
+int runfile_read_weights_config(const char *path, RunConfig *cfg, Error *err);
+// Read every parameter of m by name with its exact shape; names m lacks are errors too.
+int runfile_read_weights(const char *path, Model *m, Error *err);
+// Write a run file of imported weights (status "imported", no optimizer history); note says
+// where they came from.
+int runfile_write_imported(const char *path, const RunConfig *cfg, Model *m, const char *note,
+                           Error *err);
+
 // Print a human-readable summary of a run file to stdout.
 int runfile_info(const char *path, Error *err);
 
