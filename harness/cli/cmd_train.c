@@ -1,7 +1,6 @@
 // dint train: options to a config, then the training library (harness/train/) trains and
 // checkpoints; this file prints its progress.
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "cli.h"
 #include "config_file.h"
+#include "dist.h"
 #include "h5file.h"
 #include "layers.h"
 #include "options.h"
@@ -61,7 +61,7 @@ static int take_threads(void *ctx, const char *value, Error *err) {
 static int parse_args(int argc, char **argv, TrainArgs *a, Error *err) {
     memset(a, 0, sizeof *a);
     a->stop_at = -1;
-    a->threads = omp_get_num_procs();
+    a->threads = dist_default_threads(); // cores / ranks on this machine
     const OptionCall set = {take_set, a}, stop_at = {take_stop_at, &a->stop_at},
                      threads = {take_threads, &a->threads};
     const Option opts[] = {{"--variant", OPT_STR, &a->variant},
@@ -119,6 +119,12 @@ static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
         cfg->seed = s;
     }
     cfg->model.vocab_size = tokenizer_vocab_size(cfg->data.tokenizer);
+    // train.grad_accum is given per rank; the run records the micro-batches of a whole step.
+    long micro_batches = (long)cfg->train.grad_accum * dist_size();
+    if (micro_batches > 1 << 16)
+        return error_set(err, "train.grad_accum x %d ranks is %ld micro-batches (at most 65536)",
+                         dist_size(), micro_batches);
+    cfg->train.grad_accum = (int)micro_batches;
     return config_resolve(cfg, err);
 }
 
@@ -156,14 +162,34 @@ static void print_loss_spike(void *ctx, long step, double loss, double spike_fac
 static int run_session(TrainSession *s, const TrainArgs *a) {
     const TrainConfig *t = &s->cfg.train;
     long tokens_per_step = (long)t->batch_size * t->seq_len * t->grad_accum;
-    fprintf(stderr,
-            "dint train: %s, %ld parameters, %s %ld steps to go (%ld tokens each), %d thread(s)\n",
-            variant_name(s->cfg.model.variant), s->model.n_params, a->resume ? "resuming," : "",
-            (long)t->steps - s->opt.step, tokens_per_step, a->threads);
-    const TrainReporter reporter = {NULL, print_validation, print_progress, print_loss_spike};
+    int rank = dist_rank(), ranks = dist_size();
+    char share[96] = "";
+    if (ranks > 1)
+        snprintf(share, sizeof share, " on each of %d ranks (%d micro-batches per step)", ranks,
+                 t->grad_accum);
+    if (rank == 0)
+        fprintf(stderr,
+                "dint train: %s, %ld parameters, %s %ld steps to go (%ld tokens each), %d "
+                "thread(s)%s\n",
+                variant_name(s->cfg.model.variant), s->model.n_params, a->resume ? "resuming," : "",
+                (long)t->steps - s->opt.step, tokens_per_step, a->threads, share);
+    if (rank == 0 && t->grad_accum % ranks != 0)
+        fprintf(stderr,
+                "dint train: note: %d micro-batches per step do not split evenly over %d ranks; "
+                "some ranks wait\n",
+                t->grad_accum, ranks);
+    // Every rank computes the same numbers; rank 0 prints them.
+    const TrainReporter reporter =
+        rank == 0 ? (TrainReporter){NULL, print_validation, print_progress, print_loss_spike}
+                  : (TrainReporter){0};
     Error err;
     long step;
-    switch (train_run(s, a->out, a->stop_at, &reporter, &step, &err)) {
+    TrainOutcome outcome = train_run(s, a->out, a->stop_at, &reporter, &step, &err);
+    if (rank != 0)
+        return outcome == TRAIN_COMPLETE || outcome == TRAIN_STOPPED ? 0
+               : outcome == TRAIN_DIVERGED                           ? EXIT_DIVERGED
+                                                                     : EXIT_USAGE;
+    switch (outcome) {
     case TRAIN_COMPLETE:
         printf("%s\n", a->out);
         fprintf(stderr, "dint train: done; run file %s (see: dint info %s)\n", a->out, a->out);
@@ -184,33 +210,52 @@ static int run_session(TrainSession *s, const TrainArgs *a) {
     return EXIT_USAGE;
 }
 
+// Data parallel over the MPI ranks (harness/dist/): the TrainShare of this rank.
+static void share_sum_floats(void *ctx, float *a, long n) {
+    (void)ctx;
+    dist_sum_floats(a, n);
+}
+
+static void share_sum_doubles(void *ctx, double *a, long n) {
+    (void)ctx;
+    dist_sum_doubles(a, n);
+}
+
+static void share_broadcast_doubles(void *ctx, double *a, long n, int root) {
+    (void)ctx;
+    dist_broadcast_doubles(a, n, root);
+}
+
+// The options, the lock (rank 0, the writer) and the config; 0, or -1 with err filled.
+static int prepare(int argc, char **argv, TrainArgs *a, RunConfig *cfg, Error *err) {
+    if (parse_args(argc, argv, a, err) != 0) return -1;
+    threads_init(a->threads);
+    // One writer per run file: a second train --resume (or an eval) of it is refused at once.
+    if (dist_rank() == 0 && h5file_lock(a->out, err) != 0) return -1;
+    return a->resume ? runfile_read_config(a->out, cfg, err) : build_config(a, cfg, err);
+}
+
 int cmd_train(int argc, char **argv) {
     Error err;
     TrainArgs a;
-    if (parse_args(argc, argv, &a, &err) != 0) {
-        cli_error("train", err.msg);
-        return EXIT_USAGE;
-    }
-    threads_init(a.threads);
-    // One writer per run file: a second train --resume (or an eval) of it is refused at once.
-    if (h5file_lock(a.out, &err) != 0) {
-        cli_error("train", err.msg);
-        return EXIT_USAGE;
-    }
     RunConfig cfg;
-    if ((a.resume ? runfile_read_config(a.out, &cfg, &err) : build_config(&a, &cfg, &err)) != 0) {
-        cli_error("train", err.msg);
-        return EXIT_USAGE;
-    }
-    const TrainSetup setup = {a.out, a.data, a.init_from, a.resume, a.threads};
+    // With several ranks, every rank must open its session before any trains.
+    int ok = prepare(argc, argv, &a, &cfg, &err) == 0;
+    if (!ok) cli_error("train", err.msg);
+    if (!dist_all_ok(ok)) return EXIT_USAGE;
+    const TrainShare share = {.rank = dist_rank(),
+                              .ranks = dist_size(),
+                              .sum_floats = share_sum_floats,
+                              .sum_doubles = share_sum_doubles,
+                              .broadcast_doubles = share_broadcast_doubles};
+    const TrainSetup setup = {a.out,    a.data,    a.init_from,
+                              a.resume, a.threads, dist_size() > 1 ? &share : NULL};
     TrainSession *session = xmalloc(sizeof *session); // large: path buffers, mixture sets
     int rc = EXIT_USAGE;
-    if (train_session_open(session, &cfg, &setup, &err) != 0)
-        cli_error("train", err.msg);
-    else {
-        rc = run_session(session, &a);
-        train_session_close(session);
-    }
+    ok = train_session_open(session, &cfg, &setup, &err) == 0;
+    if (!ok) cli_error("train", err.msg);
+    if (dist_all_ok(ok)) rc = run_session(session, &a);
+    if (ok) train_session_close(session);
     free(session);
     return rc;
 }

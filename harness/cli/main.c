@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "h5io.h"
 #include "runfile.h"
 
@@ -28,11 +29,7 @@ static void usage(FILE *out) {
         "See README.md for the config keys and the run-file schema.\n");
 }
 
-int main(int argc, char **argv) {
-    h5_quiet();
-    // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one
-    // line and removes its .tmp, instead of the process dying silently.
-    signal(SIGXFSZ, SIG_IGN);
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;
@@ -56,4 +53,32 @@ int main(int argc, char **argv) {
             "bench, tokenize; see dint --help)\n",
             argv[1]);
     return EXIT_USAGE;
+}
+
+// Commands that share their work across MPI ranks; the others would only repeat it N times.
+static int runs_on_ranks(const char *command) {
+    return !strcmp(command, "train") || !strcmp(command, "sweep");
+}
+
+int main(int argc, char **argv) {
+    h5_quiet();
+    // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one
+    // line and removes its .tmp, instead of the process dying silently.
+    signal(SIGXFSZ, SIG_IGN);
+    // MPI only when mpirun or srun started this process (see harness/dist/dist.h).
+    if (dist_init(&argc, &argv) != 0) return EXIT_USAGE;
+    int rc;
+    if (dist_size() > 1 && argc >= 2 && !runs_on_ranks(argv[1])) {
+        if (dist_rank() == 0)
+            fprintf(stderr,
+                    "dint: error: '%s' does not run on several MPI ranks (train and sweep do); "
+                    "start it without mpirun\n",
+                    argv[1]);
+        rc = EXIT_USAGE;
+    } else {
+        rc = dispatch(argc, argv);
+    }
+    // Every rank's exit code: one failed rank fails the job (mpirun reports it).
+    dist_finalize();
+    return rc;
 }

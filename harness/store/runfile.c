@@ -162,6 +162,7 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_attr_str(f, "variant", variant_name(st->cfg.model.variant));
     rc |= h5_attr_str(f, "status", st->status);
     rc |= h5_attr_i64(f, "threads", st->threads);
+    if (st->ranks > 1) rc |= h5_attr_i64(f, "ranks", st->ranks); // absent: one process
     rc |= h5_attr_i64(f, "param_count", m->n_params);
     free(json);
 

@@ -57,6 +57,7 @@ typedef struct {
     char init_from[1024]; // "" or the run whose weights this one started from (--init-from)
     long data_tokens[3];  // filled by runfile_read_state: tokens per split when the run started
     int threads;
+    int ranks; // data-parallel MPI ranks (the root attribute "ranks" when more than 1)
 } RunState;
 
 int runfile_write(const char *path, const RunState *st, Error *err);

@@ -35,11 +35,15 @@ void train_layer_grad_norms(const Model *m, float clip_scale, double *out) {
     }
 }
 
-void train_record_audit(History *h, const Model *m, long step, int B, int T, float clip_scale) {
+void train_record_audit(History *h, const Model *m, long step, int B, int T, float clip_scale,
+                        int grad_accum, const TrainShare *share) {
     int L = m->cfg.n_layer;
     double *diag = xcalloc((size_t)L * 3, sizeof(double)); // max dev, mean dev, grad norm
     train_layer_grad_norms(m, clip_scale, diag + 2 * L);
     audit_row_sum_deviation(m, B, T, diag, diag + L);
+    // Data parallel: the step's last micro-batch is in the model of the rank that computed it.
+    if (share && share->ranks > 1)
+        share->broadcast_doubles(share->ctx, diag, 2L * L, (grad_accum - 1) % share->ranks);
     history_push_audit(h, step, diag, diag + L, diag + 2 * L);
     free(diag);
 }

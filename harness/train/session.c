@@ -45,7 +45,8 @@ static int open_model(TrainSession *s, const TrainSetup *setup, Error *err) {
                           .data_source = s->source.packages,
                           .tokenizer_identity = s->tokenizer.identity,
                           .status = "running",
-                          .threads = setup->threads};
+                          .threads = setup->threads,
+                          .ranks = setup->share ? setup->share->ranks : 1};
     return 0;
 }
 
@@ -117,6 +118,7 @@ int train_session_open(TrainSession *s, const RunConfig *cfg, const TrainSetup *
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     s->resume = setup->resume;
+    s->share = setup->share;
     if (open_model(s, setup, err) != 0 || start_or_resume(s, setup, err) != 0 ||
         open_data(s, err) != 0) {
         train_session_close(s);
@@ -132,7 +134,7 @@ int train_session_open(TrainSession *s, const RunConfig *cfg, const TrainSetup *
                           .t = &s->cfg.train,
                           .next_batch = mixture_next_batch,
                           .batch_ctx = s,
-                          .reduce_gradients = NULL,
+                          .share = setup->share,
                           .tokens = s->tokens,
                           .targets = s->targets,
                           .is_answer = s->is_answer};
@@ -191,7 +193,8 @@ static void report_progress(TrainSession *s, const TrainReporter *r, ProgressClo
 
 // The validation loss at step, recorded and reported; -1 (err filled) when it is not finite.
 static int validate(TrainSession *s, const TrainReporter *r, long step, Error *err) {
-    double v = train_validation_loss(&s->model, &s->corpus, &s->cfg.train, s->tokens, s->targets);
+    double v = train_validation_loss(&s->model, &s->corpus, &s->cfg.train, s->tokens, s->targets,
+                                     s->share);
     if (!isfinite(v)) {
         if (step == 0) return error_set(err, "divergence at step 0: validation loss is %g", v);
         return error_set(err,
@@ -221,7 +224,20 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
     if (spike && r->loss_spike) r->loss_spike(r->ctx, step, res->loss, (double)t->spike_factor);
     // Cheap diagnostics from this step's last micro-batch.
     if (t->audit_every && (step % t->audit_every == 0 || step == 1))
-        train_record_audit(h, &s->model, step, t->batch_size, t->seq_len, res->clip_scale);
+        train_record_audit(h, &s->model, step, t->batch_size, t->seq_len, res->clip_scale,
+                           t->grad_accum, s->share);
+}
+
+static int is_writer(const TrainSession *s) {
+    return !s->share || s->share->rank == 0;
+}
+
+// The run file, written by rank 0; every rank learns whether that worked.
+static int write_checkpoint(TrainSession *s, const char *out, Error *err) {
+    double ok = !is_writer(s) || runfile_write(out, &s->state, err) == 0;
+    if (s->share && s->share->ranks > 1) s->share->broadcast_doubles(s->share->ctx, &ok, 1, 0);
+    if (!ok && !is_writer(s)) error_set(err, "rank 0 could not write the run file '%s'", out);
+    return ok ? 0 : -1;
 }
 
 TrainOutcome train_run(TrainSession *s, const char *out, long stop_at, const TrainReporter *r,
@@ -255,7 +271,7 @@ TrainOutcome train_run(TrainSession *s, const char *out, long stop_at, const Tra
         int stop_here = stop_at > 0 && step >= stop_at && step < t->steps;
         if (step % checkpoint_every == 0 || step == t->steps || stop_here) {
             s->state.status = step == t->steps ? "complete" : (stop_here ? "stopped" : "running");
-            if (runfile_write(out, &s->state, err) != 0) return TRAIN_WRITE_FAILED;
+            if (write_checkpoint(s, out, err) != 0) return TRAIN_WRITE_FAILED;
         }
         if (stop_here) return TRAIN_STOPPED;
     }

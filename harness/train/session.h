@@ -19,7 +19,8 @@ typedef struct {
     const char *data_spec; // --data; on resume NULL or the run's own spec
     const char *init_from; // NULL, or a run whose weights start this one
     int resume;
-    int threads;
+    int threads;             // per rank
+    const TrainShare *share; // NULL: one process; else data parallel, rank 0 writes the run file
 } TrainSetup;
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     DataSource source;
     RunState state; // what a checkpoint writes; points into this session
     TrainStep step; // draws from the mixture into the buffers below
+    const TrainShare *share;
     char data_spec[4096], data_path[4096], corpus_spec[4096], cache[4200];
     int *tokens, *targets;    // (B, T)
     unsigned char *is_answer; // (B, T)
@@ -74,7 +76,8 @@ typedef enum {
 
 // Train from the session's step to train.steps, evaluating every train.eval_every steps and
 // checkpointing to out every train.checkpoint_every (default: at every evaluation), at the end,
-// and after stop_at (> 0) when that comes first. *step_done: the last step taken.
+// and after stop_at (> 0) when that comes first. *step_done: the last step taken. Data parallel:
+// on every rank together, with the same outcome everywhere; only rank 0 writes the run file.
 TrainOutcome train_run(TrainSession *s, const char *out, long stop_at, const TrainReporter *r,
                        long *step_done, Error *err);
 

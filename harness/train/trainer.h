@@ -15,10 +15,21 @@
 typedef void (*TrainBatchFn)(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
                              int T);
 
-// Data-parallel training would sum (and scale) grads (n) across workers here: it is called
-// after the backward passes of every micro-batch and before the gradient norm, so clipping and
-// AdamW see the global gradient. NULL: one process (what exists today).
-typedef void (*ReduceGradientsFn)(void *ctx, float *grads, long n);
+// Data-parallel training: this process's share of each step's micro-batches, and how the ranks
+// combine what they computed. Every rank draws every micro-batch (so the data stream advances as
+// in one process) and computes those with micro % ranks == rank; gradients, losses and answer
+// sums are then summed across ranks, after the backward passes and before the gradient norm, so
+// clipping and AdamW see the global gradient and every rank takes the same step.
+typedef struct {
+    int rank, ranks;
+    void *ctx;
+    // a (n values) := their sum over the ranks, on every rank, in an order fixed for a given
+    // number of ranks.
+    void (*sum_floats)(void *ctx, float *a, long n);
+    void (*sum_doubles)(void *ctx, double *a, long n);
+    // a (n values) from rank root to every rank.
+    void (*broadcast_doubles)(void *ctx, double *a, long n, int root);
+} TrainShare;
 
 typedef struct {
     Model *model;
@@ -26,8 +37,7 @@ typedef struct {
     const TrainConfig *t; // batch_size, seq_len, grad_accum, grad_clip and the AdamW settings
     TrainBatchFn next_batch;
     void *batch_ctx;
-    ReduceGradientsFn reduce_gradients; // NULL today
-    void *reduce_ctx;
+    const TrainShare *share;  // NULL: this process computes every micro-batch
     int *tokens, *targets;    // (B, T) the micro-batch buffers
     unsigned char *is_answer; // (B, T), or NULL: no answer loss
 } TrainStep;
@@ -40,13 +50,15 @@ typedef struct {
     float clip_scale;   // what clipping multiplied the gradients by (1: not clipped)
 } TrainStepResult;
 
-// One step at learning rate lr. Returns 0, or -1 when the loss or the gradient norm is NaN or
-// Inf: the optimizer has then not stepped (r says which, and the gradients are unclipped).
+// One step at learning rate lr (with a share: on every rank together; r is the same on every
+// rank). Returns 0, or -1 when the loss or the gradient norm is NaN or Inf: the optimizer has then
+// not stepped (r says which, and the gradients are unclipped).
 int train_step(const TrainStep *ts, float lr, TrainStepResult *r);
 
-// Mean validation NLL over the fixed validation windows (tokens, targets: (B, T) buffers).
+// Mean validation NLL over the fixed validation windows (tokens, targets: (B, T) buffers); with
+// a share (or NULL), the windows are split over the ranks and the result is the same everywhere.
 double train_validation_loss(Model *m, const Corpus *c, const TrainConfig *t, int *tokens,
-                             int *targets);
+                             int *targets, const TrainShare *share);
 
 // Independent 32-bit seeds for parameter init (stream 0) and batch sampling (stream 1),
 // derived from the run seed, so the data order does not depend on the model's size.
