@@ -14,10 +14,14 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "cli.h"
+#include "dist.h"
 #include "h5file.h"
 #include "h5io.h"
 
@@ -162,6 +166,57 @@ static int build_cells(Grid *g) {
     return 0;
 }
 
+// The last line of log on stderr, as `tail -n 1` prints it.
+static void show_last_line(const char *log) {
+    size_t n = 0;
+    FILE *f = fopen(log, "rb");
+    char *text = NULL;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        rewind(f);
+        text = xmalloc((size_t)(size > 0 ? size : 0) + 1);
+        n = size > 0 ? fread(text, 1, (size_t)size, f) : 0;
+        fclose(f);
+    }
+    if (!text) {
+        fprintf(stderr, "(see %s)\n", log);
+        return;
+    }
+    size_t start = n && text[n - 1] == '\n' ? n - 1 : n;
+    while (start > 0 && text[start - 1] != '\n') start--;
+    fwrite(text + start, 1, n - start, stderr);
+    fflush(stderr);
+    free(text);
+}
+
+// In a child process: SIGTERM (with its default action, whatever handlers the parent had, MPI's
+// included) when the parent dies, or now if it already has.
+static void die_with_parent(pid_t parent) {
+    signal(SIGTERM, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+}
+
+// Run a shell command and wait: its exit code, or -1. The child gets SIGTERM when this process
+// dies, so a killed sweep (or MPI rank) leaves no run going on behind it.
+static int run_shell(const char *cmd) {
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        die_with_parent(parent);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 // Run `dint ARGS` (this binary), its output appended to log; on failure, show the log's last
 // line (the child's one-line error).
 static int run_self(const char *args, const char *log) {
@@ -169,13 +224,10 @@ static int run_self(const char *args, const char *log) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return -1;
     self[n] = '\0';
-    snprintf(cmd, sizeof cmd, "'%s' %s >>'%s' 2>&1", self, args, log);
-    int st = system(cmd);
-    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (rc != 0) {
-        snprintf(cmd, sizeof cmd, "tail -n 1 '%s' >&2", log);
-        if (system(cmd) != 0) fprintf(stderr, "(see %s)\n", log);
-    }
+    // exec: the shell becomes dint, which keeps the parent-death signal.
+    snprintf(cmd, sizeof cmd, "exec '%s' %s >>'%s' 2>&1", self, args, log);
+    int rc = run_shell(cmd);
+    if (rc != 0) show_last_line(log);
     return rc;
 }
 
@@ -362,6 +414,189 @@ int sweep_grid_check(const char *grid_path, int *cells, Error *err) {
     return rc;
 }
 
+// The run file and log of one (cell, seed) of the grid.
+static void run_paths(const Grid *g, const char *out, int job, char *run, char *log, size_t n) {
+    const Cell *x = &g->cells[job / g->n_seeds];
+    int seed = g->seeds[job % g->n_seeds];
+    snprintf(run, n, "%s/%s-seed%d.h5", out, x->name, seed);
+    snprintf(log, n, "%s/%s-seed%d.log", out, x->name, seed);
+}
+
+static int run_is_complete(const char *run) {
+    struct stat st;
+    char *status = NULL;
+    if (stat(run, &st) == 0) {
+        hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f >= 0) {
+            status = h5_read_attr_str(f, "status");
+            H5Fclose(f);
+        }
+    }
+    int complete = status && !strcmp(status, "complete");
+    free(status);
+    return complete;
+}
+
+// Job `job` of the grid (cell job / n_seeds, seed job % n_seeds): trained, or resumed when its
+// run file exists, unless complete; then evaluated and audited as the grid says. extra: options
+// added to every command (" --threads N" on MPI ranks, else ""). 0, or -1 with err set.
+static int sweep_run(const Grid *g, const char *out, int job, int complete, const char *extra,
+                     Error *err) {
+    const Cell *x = &g->cells[job / g->n_seeds];
+    int seed = g->seeds[job % g->n_seeds];
+    char run[4400], log[4400], args[16384];
+    run_paths(g, out, job, run, log, sizeof run);
+    struct stat st;
+    if (!complete) {
+        if (stat(run, &st) == 0)
+            snprintf(args, sizeof args, "train --out '%s' --resume%s", run, extra);
+        else
+            snprintf(args, sizeof args,
+                     "train --variant %s --data '%s' --out '%s' --seed %d --set "
+                     "model.gamma=%s --set model.g_mode=%s "
+                     "--set model.head_norm=%s --set model.lambda_init=%s%s%s",
+                     x->variant, g->data, run, seed, x->gamma, x->g_mode, x->head_norm,
+                     x->lambda_init, g->sets, extra);
+        if (run_self(args, log) != 0)
+            return error_set(err, "training %s seed %d failed (see the lines above)", x->name,
+                             seed);
+    }
+    for (int e = 0; e < g->n_evals; e++) {
+        snprintf(args, sizeof args, "eval %s --run '%s'%s", g->evals[e], run, extra);
+        if (run_self(args, log) != 0)
+            return error_set(err, "evaluating %s seed %d failed", x->name, seed);
+    }
+    if (g->has_audit) {
+        snprintf(args, sizeof args, "audit --run '%s' %s%s", run, g->audit, extra);
+        if (run_self(args, log) != 0)
+            return error_set(err, "auditing %s seed %d failed", x->name, seed);
+    }
+    return 0;
+}
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+// One process: every run in grid order, its metrics read as it finishes.
+static int sweep_in_turn(const Grid *g, const char *out, double *vals, Error *err) {
+    int total = g->n_cells * g->n_seeds, ran = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int job = 0; job < total; job++) {
+        char run[4400], log[4400];
+        run_paths(g, out, job, run, log, sizeof run);
+        int complete = run_is_complete(run);
+        fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", job + 1, total,
+                g->cells[job / g->n_seeds].name, g->seeds[job % g->n_seeds],
+                complete ? " (trained; checking evaluations)" : "");
+        ran |= !complete;
+        if (sweep_run(g, out, job, complete, "", err) != 0) return -1;
+        read_metrics(run, vals + (long)job * N_METRICS);
+        double el = seconds_since(&t0);
+        if (ran)
+            fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", job + 1,
+                    total, el, el / (job + 1) * (total - job - 1));
+    }
+    return 0;
+}
+
+// One job on this rank, announced with the rank prefix; its exit code (0: done).
+static int sweep_job_here(const Grid *g, const char *out, int job, const char *extra) {
+    char run[4400], log[4400];
+    run_paths(g, out, job, run, log, sizeof run);
+    int complete = run_is_complete(run);
+    fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", job + 1, g->n_cells * g->n_seeds,
+            g->cells[job / g->n_seeds].name, g->seeds[job % g->n_seeds],
+            complete ? " (trained; checking evaluations)" : "");
+    Error err;
+    if (sweep_run(g, out, job, complete, extra, &err) == 0) return 0;
+    cli_error("sweep", err.msg);
+    return 1;
+}
+
+// Rank 0's own job runs in a child process, so that rank 0 keeps answering the queue.
+static pid_t start_job(const Grid *g, const char *out, int job, const char *extra) {
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        die_with_parent(parent);
+        int rc = sweep_job_here(g, out, job, extra);
+        fflush(stderr);
+        _exit(rc); // no MPI, no atexit handlers in the child
+    }
+    return pid;
+}
+
+typedef struct {
+    int next, total, done, failed;
+    struct timespec t0;
+} SweepQueue;
+
+// The next job to hand out (-1: none, or a run failed and the sweep winds down), after counting
+// the finished one.
+static int queue_next(SweepQueue *q, int finished_job, int finished_rc) {
+    if (finished_job >= 0) {
+        q->done++;
+        q->failed += finished_rc != 0;
+        double el = seconds_since(&q->t0);
+        fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", q->done, q->total,
+                el, el / q->done * (q->total - q->done));
+    }
+    return q->failed || q->next == q->total ? -1 : q->next++;
+}
+
+// Rank 0 of several: hand out jobs (its own included) until all are done.
+static int serve_queue(const Grid *g, const char *out, const char *extra) {
+    SweepQueue q = {.total = g->n_cells * g->n_seeds};
+    clock_gettime(CLOCK_MONOTONIC, &q.t0);
+    int workers = dist_size() - 1, own_job = queue_next(&q, -1, 0);
+    pid_t own = own_job >= 0 ? start_job(g, out, own_job, extra) : 0;
+    while (own > 0 || workers > 0) {
+        int busy = 0, worker, job, rc, st;
+        if (own > 0 && waitpid(own, &st, WNOHANG) == own) {
+            busy = 1;
+            own_job = queue_next(&q, own_job, !WIFEXITED(st) || WEXITSTATUS(st) != 0);
+            own = own_job >= 0 ? start_job(g, out, own_job, extra) : 0;
+        }
+        if (dist_queue_poll(&worker, &job, &rc)) {
+            busy = 1;
+            int next = queue_next(&q, job, rc);
+            dist_queue_reply(worker, next);
+            workers -= next < 0;
+        }
+        if (!busy) usleep(5000);
+    }
+    return q.failed;
+}
+
+// Several MPI ranks: a dynamic work queue (rank 0 serves it and runs jobs too); each run is its
+// own process writing its own file, as in one process. Rank 0 then reads every run's metrics.
+static int sweep_on_ranks(const Grid *g, const char *out, double *vals, Error *err) {
+    char extra[32];
+    snprintf(extra, sizeof extra, " --threads %d", dist_default_threads());
+    int failed = 0;
+    if (dist_rank() == 0) {
+        failed = serve_queue(g, out, extra);
+    } else {
+        int job = -1, rc = 0;
+        while ((job = dist_queue_next(job, rc)) >= 0) rc = sweep_job_here(g, out, job, extra);
+    }
+    dist_wait_all();
+    if (dist_rank() != 0) return 0;
+    if (failed) return error_set(err, "%d run(s) failed (see the lines above)", failed);
+    for (int job = 0; job < g->n_cells * g->n_seeds; job++) {
+        char run[4400], log[4400];
+        run_paths(g, out, job, run, log, sizeof run);
+        read_metrics(run, vals + (long)job * N_METRICS);
+    }
+    return 0;
+}
+
 int cmd_sweep(int argc, char **argv) {
     const char *grid_path = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -392,64 +627,17 @@ int cmd_sweep(int argc, char **argv) {
         return EXIT_USAGE;
     }
     h5_quiet();
-    int total = g->n_cells * g->n_seeds, done = 0;
+    int total = g->n_cells * g->n_seeds;
     double *vals = xcalloc((size_t)total * N_METRICS, sizeof(double));
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int ran = 0;
-    for (int c = 0; c < g->n_cells && rc == 0; c++) {
-        const Cell *x = &g->cells[c];
-        for (int s = 0; s < g->n_seeds && rc == 0; s++) {
-            char run[4400], log[4400], args[16384];
-            snprintf(run, sizeof run, "%s/%s-seed%d.h5", out, x->name, g->seeds[s]);
-            snprintf(log, sizeof log, "%s/%s-seed%d.log", out, x->name, g->seeds[s]);
-            struct stat st;
-            int exists = stat(run, &st) == 0;
-            char *status = NULL;
-            if (exists) {
-                hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
-                if (f >= 0) {
-                    status = h5_read_attr_str(f, "status");
-                    H5Fclose(f);
-                }
-            }
-            int complete = status && !strcmp(status, "complete");
-            free(status);
-            fprintf(stderr, "[sweep] run %d of %d: %s seed %d%s\n", done + 1, total, x->name,
-                    g->seeds[s], complete ? " (trained; checking evaluations)" : "");
-            if (!complete) {
-                if (exists)
-                    snprintf(args, sizeof args, "train --out '%s' --resume", run);
-                else
-                    snprintf(args, sizeof args,
-                             "train --variant %s --data '%s' --out '%s' --seed %d --set "
-                             "model.gamma=%s --set model.g_mode=%s "
-                             "--set model.head_norm=%s --set model.lambda_init=%s%s",
-                             x->variant, g->data, run, g->seeds[s], x->gamma, x->g_mode,
-                             x->head_norm, x->lambda_init, g->sets);
-                if (run_self(args, log) != 0)
-                    rc = error_set(&err, "training %s seed %d failed (see the lines above)",
-                                   x->name, g->seeds[s]);
-                ran = 1;
-            }
-            for (int e = 0; e < g->n_evals && rc == 0; e++) {
-                snprintf(args, sizeof args, "eval %s --run '%s'", g->evals[e], run);
-                if (run_self(args, log) != 0)
-                    rc = error_set(&err, "evaluating %s seed %d failed", x->name, g->seeds[s]);
-            }
-            if (rc == 0 && g->has_audit) {
-                snprintf(args, sizeof args, "audit --run '%s' %s", run, g->audit);
-                if (run_self(args, log) != 0)
-                    rc = error_set(&err, "auditing %s seed %d failed", x->name, g->seeds[s]);
-            }
-            if (rc == 0) read_metrics(run, vals + ((long)c * g->n_seeds + s) * N_METRICS);
-            done++;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double el = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
-            if (rc == 0 && ran)
-                fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", done,
-                        total, el, el / done * (total - done));
+    if (dist_size() > 1) {
+        rc = sweep_on_ranks(g, out, vals, &err);
+        if (dist_rank() != 0) { // rank 0 reports and writes the summary
+            free(vals);
+            free(g);
+            return rc == 0 ? 0 : EXIT_USAGE;
         }
+    } else {
+        rc = sweep_in_turn(g, out, vals, &err);
     }
     if (rc == 0) rc = write_summary(out, g, vals, &err);
     if (rc == 0)

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# dint under MPI (mpirun -np 2), against one process:
+#   sweep     a 2-rank sweep writes the same runs and summary (and table) as a 1-rank sweep
+#   restart   a 2-rank sweep killed mid-way, restarted as one process, finishes with every run
+#             equal to the uninterrupted sweep's; finished runs untouched, none trained twice
+#   train     2-rank data-parallel training equals 1 rank with grad_accum 2 within the stated
+#             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
+#   refuse    commands that do not share their work refuse to run on several ranks
+# usage: test_mpi.sh DINT MPIEXEC [PART...]   (parts: sweep restart train refuse; default all)
+# Prints N passed, N failed; exit 1 on failure.
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+set -o pipefail
+MPIEXEC="${2:?usage: test_mpi.sh DINT MPIEXEC [PART...]}"
+shift 2
+parts="${*:-sweep restart train refuse}"
+TMP="$T"
+check() { # name command...: counts a pass, or names the failure
+  local name="$1"
+  shift
+  if "$@"; then ok; else bad "$name"; fi
+}
+finish() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+}
+TINY_SETS="--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32
+  --set train.batch_size=2 --set train.warmup=2 --set train.eval_batches=2 --set train.log_every=100"
+mpi() { "$MPIEXEC" --allow-run-as-root --oversubscribe -np "$@"; }
+py=/usr/bin/python3
+
+# Compare two run files (or two summaries): every dataset and attribute, NaN equal to NaN, except
+# wall-clock times and how the work was run (threads, ranks, host). tol = 0: bit for bit; else the
+# largest difference relative to the dataset's largest magnitude.
+same_h5() { # a b tol
+  "$py" - "$@" <<'EOF'
+import sys, h5py, numpy as np
+a, b, tol = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r"), float(sys.argv[3])
+skip_attrs = {"created_utc", "updated_utc", "host", "threads", "ranks", "seconds", "elapsed_s"}
+bad = []
+def attrs(x, y, where):
+    for k in set(x.attrs) | set(y.attrs):
+        if k in skip_attrs: continue
+        if k not in x.attrs or k not in y.attrs or str(x.attrs[k]) != str(y.attrs[k]):
+            bad.append(f"attribute {where}@{k}")
+def visit(name, obj):
+    if name not in b: return bad.append(f"{name} missing")
+    attrs(obj, b[name], name)
+    if not isinstance(obj, h5py.Dataset) or name.split("/")[-1] == "seconds": return
+    x, y = obj[()], b[name][()]
+    if x.dtype.kind not in "fc" or tol == 0:
+        same = np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
+        if not same: bad.append(f"{name} differs")
+        return
+    x, y = x.astype(float), y.astype(float)
+    if not np.array_equal(np.isnan(x), np.isnan(y)): return bad.append(f"{name}: NaN pattern")
+    ok = ~np.isnan(x)
+    # Row-sum deviations are rounding noise around 1 themselves: compared on the scale of 1.
+    scale = 1.0 if "row_sum_dev" in name else (np.max(np.abs(x[ok]), initial=0) or 1.0)
+    rel = np.max(np.abs(x[ok] - y[ok]), initial=0) / scale
+    if rel > tol: bad.append(f"{name}: relative difference {rel:.3g} > {tol:g}")
+attrs(a, b, "/")
+a.visititems(visit)
+b.visit(lambda n: bad.append(f"{n} only in {sys.argv[2]}") if n not in a else None)
+if bad: print("\n".join(bad[:10]))
+sys.exit(1 if bad else 0)
+EOF
+}
+
+attr_of() { "$py" -c 'import sys,h5py; print(h5py.File(sys.argv[1],"r").attrs.get(sys.argv[2], "absent"))' "$@"; }
+
+grid="$TMP/grid.ini"
+cat >"$grid" <<EOF
+[grid]
+variants = transformer, dint
+seeds = 1, 2
+data = sotu:0.8,needle:0.2
+baseline = transformer
+[train]
+model.n_layer = 1
+model.d_model = 32
+model.head_dim = 8
+train.steps = 4
+train.seq_len = 64
+train.batch_size = 2
+train.eval_every = 2
+train.warmup = 1
+train.eval_batches = 1
+[eval]
+needle = --needles 1:1 --lengths 256 --depths 0.5 --samples 2
+[audit]
+options = --samples 1 --seq 64
+EOF
+runs="transformer-seed1 transformer-seed2 dint-seed1 dint-seed2"
+
+reference_sweep() { # the 1-rank sweep every sweep test compares with (made once)
+  [ -f "$TMP/one/summary.h5" ] && return 0
+  "$DINT" sweep "$grid" --out "$TMP/one" >"$TMP/one.out" 2>"$TMP/one.err" ||
+    { bad "the 1-rank reference sweep: $(tail -n 3 "$TMP/one.err")"; finish; exit 1; }
+}
+
+same_sweep() { # dir: its runs and summary equal the reference's, bit for bit
+  local dir="$1" r
+  for r in $runs summary; do
+    same_h5 "$TMP/one/$r.h5" "$dir/$r.h5" 0 || { echo "$dir/$r.h5 differs from the 1-rank sweep's"; return 1; }
+  done
+}
+
+if [[ " $parts " == *" sweep "* ]]; then
+  reference_sweep
+  mpi 2 "$DINT" sweep "$grid" --out "$TMP/two" >"$TMP/two.out" 2>"$TMP/two.err"
+  check "2-rank sweep succeeds" test $? -eq 0
+  check "2-rank sweep: same runs and summary as 1 rank" same_sweep "$TMP/two"
+  check "2-rank sweep: same summary table on stdout" cmp -s "$TMP/one.out" "$TMP/two.out"
+  check "2-rank sweep: both ranks ran runs" \
+    bash -c "grep -q '^\[rank 0\] \[sweep\] run ' '$TMP/two.err' && grep -q '^\[rank 1\] \[sweep\] run ' '$TMP/two.err'"
+  check "2-rank sweep: stderr lines carry their rank" bash -c "! grep -v '^\[rank [01]\] ' '$TMP/two.err'"
+fi
+
+if [[ " $parts " == *" restart "* ]]; then
+  reference_sweep
+  dir="$TMP/killed"
+  # mpirun itself in the background (not through a function: $! must be its pid).
+  "$MPIEXEC" --allow-run-as-root --oversubscribe -np 2 "$DINT" sweep "$grid" --out "$dir" \
+    >/dev/null 2>"$TMP/killed.err" &
+  launcher=$!
+  for _ in $(seq 600); do grep -q '\[sweep\] 1 of 4 runs done' "$TMP/killed.err" 2>/dev/null && break; sleep 0.05; done
+  kill -TERM "$launcher"
+  wait "$launcher"
+  sleep 1 # the runs' processes end with their rank (parent-death signal)
+  finished=() # trained, evaluated and audited (the audit comes last)
+  for r in $runs; do
+    "$py" -c 'import sys,h5py; sys.exit(int("audit" not in h5py.File(sys.argv[1],"r")))' "$dir/$r.h5" 2>/dev/null &&
+      finished+=("$r") && cp "$dir/$r.h5" "$TMP/$r.before"
+  done
+  check "killed sweep: stopped mid-way (some runs finished, not all)" \
+    test "${#finished[@]}" -ge 1 -a "${#finished[@]}" -lt 4 -a ! -f "$dir/summary.h5"
+  check "killed sweep: no run left going" bash -c "! pgrep -af -- '${dir}[/]'"
+  "$DINT" sweep "$grid" --out "$dir" >/dev/null 2>"$TMP/restart.err"
+  check "restart with 1 rank succeeds" test $? -eq 0
+  check "restarted sweep: runs and summary equal the uninterrupted sweep's" same_sweep "$dir"
+  for r in "${finished[@]}"; do
+    check "restarted sweep: finished run $r untouched" cmp -s "$TMP/$r.before" "$dir/$r.h5"
+  done
+  for r in $runs; do
+    check "restarted sweep: $r trained to the end once" test "$(grep -c 'dint train: done' "$dir/$r.log")" -eq 1
+  done
+fi
+
+if [[ " $parts " == *" train "* ]]; then
+  tiny=(--variant dint --data sotu --seed 3 --threads 1 $TINY_SETS --set train.steps=6
+        --set train.eval_every=3 --set train.audit_every=2)
+  "$DINT" train "${tiny[@]}" --set train.grad_accum=2 --out "$TMP/one.h5" >/dev/null 2>"$TMP/train1.err"
+  check "1 rank x grad_accum 2 trains" test $? -eq 0
+  mpi 2 "$DINT" train "${tiny[@]}" --out "$TMP/two.h5" >"$TMP/train2.out" 2>"$TMP/train2.err"
+  check "2 ranks x grad_accum 1 train" test $? -eq 0
+  check "2 ranks: only rank 0 reports" bash -c "! grep -q '^\[rank 1\]' '$TMP/train2.err'"
+  check "2 ranks: the run file records 2 ranks" test "$(attr_of "$TMP/two.h5" ranks)" = 2
+  check "1 rank: no ranks attribute (unchanged run file)" test "$(attr_of "$TMP/one.h5" ranks)" = absent
+  check "2 ranks: the same config (grad_accum 2 per step)" \
+    test "$(attr_of "$TMP/one.h5" config)" = "$(attr_of "$TMP/two.h5" config)"
+  # Tolerance: rounding of the gradient sum only (see README, Scale-out with MPI): 1e-5 relative.
+  check "2 ranks = 1 rank x grad_accum 2 within 1e-5" same_h5 "$TMP/one.h5" "$TMP/two.h5" 1e-5
+  check "2 ranks: the first loss is the 1-rank one, bit for bit" \
+    "$py" -c 'import sys,h5py; a,b=[h5py.File(p,"r")["train/loss"][0] for p in sys.argv[1:]]; sys.exit(int(a != b))' \
+    "$TMP/one.h5" "$TMP/two.h5"
+  mpi 2 "$DINT" train "${tiny[@]}" --out "$TMP/again.h5" >/dev/null 2>&1
+  check "2 ranks again: bit-identical run file" same_h5 "$TMP/two.h5" "$TMP/again.h5" 0
+  mpi 2 "$DINT" train "${tiny[@]}" --out "$TMP/part.h5" --stop-at 3 >/dev/null 2>&1
+  "$DINT" train --out "$TMP/part.h5" --resume --threads 1 >/dev/null 2>"$TMP/resume.err"
+  check "2-rank run resumed by 1 rank succeeds" test $? -eq 0
+  check "resumed with 1 rank: equals the 2-rank run within 1e-5" same_h5 "$TMP/two.h5" "$TMP/part.h5" 1e-5
+  "$DINT" train "${tiny[@]}" --set train.grad_accum=2 --out "$TMP/part1.h5" --stop-at 3 >/dev/null 2>&1
+  mpi 2 "$DINT" train --out "$TMP/part1.h5" --resume --threads 1 >/dev/null 2>&1
+  check "1-rank run resumed by 2 ranks: equals 1 rank within 1e-5" same_h5 "$TMP/one.h5" "$TMP/part1.h5" 1e-5
+fi
+
+if [[ " $parts " == *" refuse "* ]]; then
+  mpi 2 "$DINT" info "$TMP/one.h5" >"$TMP/info.out" 2>"$TMP/info.err"
+  check "info on 2 ranks: refused" test $? -ne 0
+  check "info on 2 ranks: one line saying so" \
+    bash -c "test \$(grep -c \"does not run on several MPI ranks\" '$TMP/info.err') -eq 1"
+fi
+
+finish
