@@ -28,6 +28,7 @@ static void group_path(const void *st, char *buf, size_t cap) {
 
 static void params_text(const void *st, char *buf, size_t cap) {
     const AuditTaskSpec *s = &((const AuditTaskState *)st)->spec;
+    if (cap > 256) cap = 256; // stored texts have always been cut there
     snprintf(buf, cap, "audit v%d; samples %d; seq %d; precisions %s", AUDIT_TASK_VERSION,
              s->samples, s->seq, s->precisions);
 }

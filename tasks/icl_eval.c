@@ -40,6 +40,7 @@ static void params_text(const void *st, char *buf, size_t cap) {
     const IclGrid *g = st;
     const IclTaskSpec *s = &g->spec;
     size_t k = 0;
+    if (cap > 512) cap = 512; // stored texts have always been cut there
     eval_appendf(buf, cap, &k,
                  "icl v%d; seed %llu; episodes %d; orders %d; context %d; classes %d; shots",
                  ICL_TASK_VERSION, (unsigned long long)s->seed, s->episodes, s->orders, s->context,

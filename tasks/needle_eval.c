@@ -67,6 +67,7 @@ static void group_path(const void *st, char *buf, size_t cap) {
 static void params_text(const void *st, char *buf, size_t cap) {
     const NeedleGridSpec *s = &((const NeedleGrid *)st)->spec;
     size_t k = 0;
+    if (cap > 2048) cap = 2048; // stored texts have always been cut there
     eval_appendf(buf, cap, &k, "needle v%d; seed %llu; samples %d; needles", NEEDLE_TASK_VERSION,
                  (unsigned long long)s->seed, s->samples);
     for (int i = 0; i < s->n_cfg; i++) eval_appendf(buf, cap, &k, " %d:%d", s->N[i], s->R[i]);

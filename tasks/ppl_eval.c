@@ -31,6 +31,7 @@ static void group_path(const void *st, char *buf, size_t cap) {
 
 static void params_text(const void *st, char *buf, size_t cap) {
     const PplTaskState *s = st;
+    if (cap > 512) cap = 512; // stored texts have always been cut there
     snprintf(buf, cap, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d", PPL_TASK_VERSION,
              s->o.context, s->o.stride, s->o.ngram, s->in.max_docs);
 }
