@@ -139,6 +139,8 @@ const SchemaEntry SCHEMA_RUN_FIXED[] = {
       NOT_IMPORTED),
     A(RUN_DATA_SPLIT_AT_MEANING, "string", "the split codes in words", NOT_IMPORTED),
     D(RUN_DATA_DOCUMENT_TOKENS, "int64", "document", "tokens of each document", NOT_IMPORTED),
+
+    G(RUN_EVAL, "evaluation results, one group per task (needle, ppl, icl)", "after dint eval"),
 };
 const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA_RUN_FIXED[0]);
 

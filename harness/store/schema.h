@@ -95,6 +95,9 @@
 #define RUN_DATA_SPLIT_AT_MEANING      "/data/split@meaning"
 #define RUN_DATA_DOCUMENT_TOKENS       "/data/document_tokens"
 
+// ---- /eval: the parent of the evaluation tasks' groups (each task's table names its own) ----
+#define RUN_EVAL "/eval"
+
 // ---- the summary file of `dint sweep` (DIR/summary.h5) ----
 // Per-metric scalars are named "<metric><suffix>" ("val_loss_mean").
 #define SWEEP_SUFFIX_MEAN      "_mean"
