@@ -350,6 +350,8 @@ SWEEP_PAIRED_AT_TEST = "/paired@test"
 SWEEP_PAIRED_CELL = "/paired/{cell}"
 SWEEP_PAIRED_DIFF_MEAN = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_DIFF_MEAN
 SWEEP_PAIRED_P_VALUE = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_P_VALUE
+# The {metric} names, in the order of /cells@metrics and the columns of per_seed (cmd_sweep.c).
+SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy")
 
 
 # Field by field the same as SCHEMA_RUN_FIXED in harness/store/schema.c.
