@@ -52,8 +52,8 @@ def load(run):
         "samples": C.attr_num(g, C.rs.name(C.rs.NEEDLE_AT_SAMPLES_PER_CELL)),
         "mass_needle": run.get(C.rs.NEEDLE_ATTENTION_MASS_NEEDLE),
         "mass_rest": run.get(C.rs.NEEDLE_ATTENTION_MASS_REST),
-        # integer counts (config, length, depth[, scorer]), keyed by their paths; None in files that lack them
-        **{p: run.get(p) for p in COUNTS},
+        # integer counts (config, length, depth[, scorer]), keyed by dataset name; None in files that lack them
+        **{C.rs.name(p): run.get(p) for p in COUNTS},
     }
 
 
@@ -99,10 +99,11 @@ def heatmap(ax, d, ci, title, cmap):
 
 
 def by_depth(d, ci, num, den):
-    """Counts of config ci summed over context lengths: (k, n) per depth, or None."""
-    if d[num] is None or d[den] is None:
+    """Counts (datasets num / den) of config ci summed over context lengths: (k, n) per depth, or None."""
+    num, den = d[C.rs.name(num)], d[C.rs.name(den)]
+    if num is None or den is None:
         return None
-    return d[num][ci].sum(axis=0), d[den][ci].sum(axis=0)
+    return num[ci].sum(axis=0), den[ci].sum(axis=0)
 
 
 def series(ax, x, kn, label, color, style, marker):
@@ -135,9 +136,10 @@ def depth_panel(ax, d, ci, n, run):
         on = by_depth(d, ci, C.rs.NEEDLE_OTHER_NEEDLE, C.rs.NEEDLE_QUESTIONS)
         if on is not None:
             series(ax, x + dx, on, "other-needle rate", OTHER_COLOR, ":", "^")
-    if d[C.rs.NEEDLE_POSITIONAL_CORRECT] is not None and d[C.rs.NEEDLE_TOTAL] is not None:
-        pc = d[C.rs.NEEDLE_POSITIONAL_CORRECT][ci].sum(axis=0)  # (depth, scorer)
-        tot = d[C.rs.NEEDLE_TOTAL][ci].sum(axis=0)
+    positional, total = d[C.rs.name(C.rs.NEEDLE_POSITIONAL_CORRECT)], d[C.rs.name(C.rs.NEEDLE_TOTAL)]
+    if positional is not None and total is not None:
+        pc = positional[ci].sum(axis=0)  # (depth, scorer)
+        tot = total[ci].sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             best = np.max(pc, axis=1) / tot
         if np.isfinite(best).any():
