@@ -334,6 +334,16 @@ static int read_params(hid_t f, const char *group, const Model *m, float *buf, c
     return rc;
 }
 
+// Tokens per split, in the order of Corpus.n_tokens (SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST).
+static const char *const SPLIT_TOKENS[3] = {RUN_DATA_AT_TRAIN_TOKENS, RUN_DATA_AT_VAL_TOKENS,
+                                            RUN_DATA_AT_TEST_TOKENS};
+
+// A string attribute (caller frees), NULL when the object has none.
+static char *attr_if_present(hid_t loc, const char *attr_path) {
+    const char *name = schema_name(attr_path);
+    return H5Aexists(loc, name) > 0 ? h5_read_attr_str(loc, name) : NULL;
+}
+
 int runfile_read_state(const char *path, RunState *st, char *data_path, int data_path_len,
                        Error *err) {
     hid_t f = open_runfile(path, err);
@@ -438,11 +448,9 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
         char *p = g >= 0 ? h5_read_attr_str(g, schema_name(RUN_DATA_AT_SPEC)) : NULL;
         char *created = h5_read_attr_str(f, schema_name(RUN_AT_CREATED_UTC));
-        const char *keys[3] = {schema_name(RUN_DATA_AT_TRAIN_TOKENS),
-                               schema_name(RUN_DATA_AT_VAL_TOKENS),
-                               schema_name(RUN_DATA_AT_TEST_TOKENS)};
         for (int i = 0; i < 3; i++)
-            if (g < 0 || h5_read_attr_num(g, keys[i], H5T_NATIVE_LONG, &st->data_tokens[i]) != 0)
+            if (g < 0 || h5_read_attr_num(g, schema_name(SPLIT_TOKENS[i]), H5T_NATIVE_LONG,
+                                          &st->data_tokens[i]) != 0)
                 st->data_tokens[i] = -1;
         if (!p || !created) {
             snprintf(bad, sizeof bad, "/data path or created_utc");
@@ -451,9 +459,7 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             snprintf(data_path, data_path_len, "%s", p);
             snprintf(st->created_utc, sizeof st->created_utc, "%s", created);
         }
-        char *init = H5Aexists(f, schema_name(RUN_AT_INIT_FROM)) > 0
-                         ? h5_read_attr_str(f, schema_name(RUN_AT_INIT_FROM))
-                         : NULL;
+        char *init = attr_if_present(f, RUN_AT_INIT_FROM);
         snprintf(st->init_from, sizeof st->init_from, "%s", init ? init : "");
         free(init);
         free(p);
