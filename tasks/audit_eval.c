@@ -263,12 +263,12 @@ int audit_task_make(void **st, const AuditTaskSpec *spec, const Model *m, Error 
     { SCHEMA_ATTRIBUTE, obj "@" name, dtype, "", meaning, NULL }
 
 static const SchemaEntry AUDIT_OUTPUTS[] = {
-    {SCHEMA_GROUP, "/audit", NULL, "", "attention and activation audit", NULL},
+    {SCHEMA_GROUP, "/audit", NULL, NULL, "attention and activation audit", "after dint audit"},
     A("/audit", "parameters", "string", "the options that make results comparable"),
     A("/audit", "task_version", "int64", "version of the audit task"),
     A("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
     A("/audit", "inputs", "string", "where the audited windows come from"),
-    {SCHEMA_GROUP, "/audit/{precision}", NULL, "",
+    {SCHEMA_GROUP, "/audit/{precision}", NULL, NULL,
      "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked"},
     A("/audit/{precision}", "logit_overflow_margin", "float64",
       "max |logit| over the format's largest value"),
@@ -305,7 +305,7 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
     D("layer", "layer", "dimension scale: layer index"),
     D("head", "head", "dimension scale: head index"),
     D("stream", "stream", "dimension scale: stream index (n_layer = after the last layer)"),
-    {SCHEMA_GROUP, "/audit/leakage", NULL, "", "the leakage probe", NULL},
+    {SCHEMA_GROUP, "/audit/leakage", NULL, NULL, "the leakage probe", NULL},
     A("/audit/leakage", "causal", "int64", "1 when every logit before the changed token stayed"),
     A("/audit/leakage", "position", "int64", "the replaced token's position"),
     A("/audit/leakage", "first_changed", "int64", "first position whose logits changed, -1 none"),

@@ -233,9 +233,9 @@ int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err
         D(p "order_accuracy", "float64", "shots,order", "accuracy of each ordering, " what)
 
 static const SchemaEntry ICL_OUTPUTS[] = {
-    {SCHEMA_GROUP, "/eval", NULL, "", "evaluation results, one group per task", NULL},
-    {SCHEMA_GROUP, "/eval/icl", NULL, "", "in-context learning, one group per dataset", NULL},
-    {SCHEMA_GROUP, "/eval/icl/{dataset}", NULL, "",
+    {SCHEMA_GROUP, "/eval/icl", NULL, NULL, "in-context learning, one group per dataset",
+     "after dint eval icl"},
+    {SCHEMA_GROUP, "/eval/icl/{dataset}", NULL, NULL,
      "accuracy by shot count (label: dataset name, '.' -> '_')", NULL},
     A("@parameters", "string", "the options that make results comparable"),
     A("@task_version", "int64", "version of the icl task"),

@@ -172,17 +172,17 @@ int ppl_task_make(void **st, const PplOptions *o, const PplInputs *in, Error *er
     return 0;
 }
 
-#define G(path, meaning)                                                                           \
-    { SCHEMA_GROUP, "/eval/ppl" path, NULL, "", meaning, NULL }
+#define G(path, meaning, when)                                                                     \
+    { SCHEMA_GROUP, "/eval/ppl" path, NULL, NULL, meaning, when }
 #define D(path, dtype, dims, meaning)                                                              \
     { SCHEMA_DATASET, "/eval/ppl/{corpus}/" path, dtype, dims, meaning, NULL }
 #define A(path, dtype, meaning)                                                                    \
     { SCHEMA_ATTRIBUTE, "/eval/ppl/{corpus}" path, dtype, "", meaning, NULL }
 
 static const SchemaEntry PPL_OUTPUTS[] = {
-    {SCHEMA_GROUP, "/eval", NULL, "", "evaluation results, one group per task", NULL},
-    G("", "long-context perplexity, one group per corpus"),
-    G("/{corpus}", "perplexity on the corpus's test documents (label: file name, '.' -> '_')"),
+    G("", "long-context perplexity, one group per corpus", "after dint eval ppl"),
+    G("/{corpus}", "perplexity on the corpus's test documents (label: file name, '.' -> '_')",
+      NULL),
     A("@parameters", "string", "the options that make results comparable"),
     A("@task_version", "int64", "version of the ppl task"),
     A("@window", "int64", "tokens per window (predictions per window)"),
@@ -208,7 +208,7 @@ static const SchemaEntry PPL_OUTPUTS[] = {
     A("/cumulative_nll@meaning", "string", "what cumulative_nll is"),
     D("documents_at_position", "int64", "position", "documents reaching each position"),
     D("position", "float64", "position", "dimension scale: position 1 .. window"),
-    G("/{corpus}/accumulators", "raw sums an interrupted evaluation continues from"),
+    G("/{corpus}/accumulators", "raw sums an interrupted evaluation continues from", NULL),
     D("accumulators/nll_sum", "float64", "position", "summed NLL at each position"),
     D("accumulators/nll_totals", "float64", "total", "NLL sums: all, AR hit, other"),
     D("accumulators/counts", "int64", "count", "tokens, AR-hit tokens, other, bytes, windows"),
