@@ -25,6 +25,10 @@ import json
 import re
 import warnings
 
+# The run-file schema (paths of groups, datasets and attributes): harness/report/runschema.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "report"))
+import runschema as rs  # noqa: E402
+
 import h5py
 import matplotlib
 
@@ -126,14 +130,14 @@ def run_main(fn):
 def hint(group, path):
     p = path
     table = [
-        ("/eval/needle", "run: dint eval needle --run %s" % p),
-        ("/eval/ppl", "run: dint eval ppl --run %s" % p),
-        ("/eval/icl", "run: dint eval icl --run %s" % p),
-        ("/train/audit_step", "train with: --set train.audit_every=N"),
-        ("/train/lambda", "only DIFF and DINT runs have λ; give a diff or dint run"),
-        ("/train/loss", "it is not a training run file: dint train ... --out %s" % p),
-        ("/audit", "run: dint audit --run %s" % p),
-        ("/cells", "it is not a sweep summary: dint sweep GRID.ini --out DIR writes DIR/summary.h5"),
+        (rs.NEEDLE, "run: dint eval needle --run %s" % p),
+        (rs.PPL, "run: dint eval ppl --run %s" % p),
+        (rs.ICL, "run: dint eval icl --run %s" % p),
+        (rs.RUN_TRAIN_AUDIT_STEP, "train with: --set train.audit_every=N"),
+        (rs.RUN_TRAIN_LAMBDA, "only DIFF and DINT runs have λ; give a diff or dint run"),
+        (rs.RUN_TRAIN_LOSS, "it is not a training run file: dint train ... --out %s" % p),
+        (rs.AUDIT, "run: dint audit --run %s" % p),
+        (rs.SWEEP_CELLS, "it is not a sweep summary: dint sweep GRID.ini --out DIR writes DIR/summary.h5"),
     ]
     for g, h in table:
         if group.startswith(g):
@@ -188,11 +192,11 @@ class Run:
     def __init__(self, path):
         self.path = path
         self.f = _check_file(path)
-        if "cells" in self.f and "train" not in self.f:
+        if rs.SWEEP_CELLS in self.f and rs.RUN_TRAIN not in self.f:
             raise PlotError("%s is a sweep summary, not a run file (give it to plots/sweep.py or --sweep)" % path)
-        self.variant = str(attr_str(self.f, "variant", "")) or "?"
+        self.variant = str(attr_str(self.f, rs.name(rs.RUN_AT_VARIANT), "")) or "?"
         try:
-            self.config = json.loads(attr_str(self.f, "config", "{}") or "{}")
+            self.config = json.loads(attr_str(self.f, rs.name(rs.RUN_AT_CONFIG), "{}") or "{}")
         except ValueError:
             self.config = {}
         self.label = variant_name(self.variant)

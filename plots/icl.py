@@ -16,34 +16,38 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/eval/icl"
-ORDERS = (("", "random order"), ("alternating_", "class-alternating order"))
+GROUP = C.rs.ICL
+# (accuracy, best minus worst, accuracy of each ordering) of each order of the demonstrations
+ORDERS = ((C.rs.ICL_ACCURACY, C.rs.ICL_BEST_MINUS_WORST, C.rs.ICL_ORDER_ACCURACY, "random order"),
+          (C.rs.ICL_ALTERNATING_ACCURACY, C.rs.ICL_ALTERNATING_BEST_MINUS_WORST, C.rs.ICL_ALTERNATING_ORDER_ACCURACY,
+           "class-alternating order"))
 
 
 def load(run, dataset):
-    base = "%s/%s" % (GROUP, dataset)
-    g = run.need(base)
-    shots = run.get(base + "/shots")
-    acc0 = run.get(base + "/accuracy")
+    def path(p):
+        return C.rs.fill(p, dataset=dataset)
+    g = run.need(C.rs.icl_group(dataset))
+    shots = run.get(path(C.rs.ICL_SHOTS))
+    acc0 = run.get(path(C.rs.ICL_ACCURACY))
     if acc0 is None:
-        raise C.missing(run.path, base + "/accuracy")
+        raise C.missing(run.path, path(C.rs.ICL_ACCURACY))
     if shots is None:
         shots = np.arange(len(acc0))
-    done = run.get(base + "/done")
-    m = re.search(r"classes (\d+)", str(C.attr_str(g, "parameters", "")))
-    out = {"shots": np.asarray(shots, float), "classes": int(m.group(1)) if m else None,
-           "params": str(C.attr_str(g, "parameters", ""))}
-    for prefix, _ in ORDERS:
-        acc = run.get(base + "/%saccuracy" % prefix)
+    done = run.get(path(C.rs.ICL_DONE))
+    params = str(C.attr_str(g, C.rs.name(C.rs.ICL_AT_PARAMETERS), ""))
+    m = re.search(r"classes (\d+)", params)
+    out = {"shots": np.asarray(shots, float), "classes": int(m.group(1)) if m else None, "params": params}
+    for acc_path, bmw_path, order_path, _ in ORDERS:
+        acc = run.get(path(acc_path))
         if acc is None:
-            out[prefix] = None
+            out[acc_path] = None
             continue
         acc = acc.astype(float)
         ok = np.isfinite(acc)
         if done is not None and len(done) == len(acc):
             ok &= done.astype(bool)
-        oa = run.get(base + "/%sorder_accuracy" % prefix)
-        bmw = run.get(base + "/%sbest_minus_worst" % prefix)
+        oa = run.get(path(order_path))
+        bmw = run.get(path(bmw_path))
         if oa is not None and oa.ndim == 2 and oa.shape[0] == len(acc):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -52,7 +56,7 @@ def load(run, dataset):
             lo, hi = acc - bmw / 2, acc + bmw / 2
         else:
             lo = hi = acc
-        out[prefix] = {"acc": np.where(ok, acc, np.nan), "lo": np.where(ok, lo, np.nan),
+        out[acc_path] = {"acc": np.where(ok, acc, np.nan), "lo": np.where(ok, lo, np.nan),
                        "hi": np.where(ok, hi, np.nan),
                        "bmw": np.where(ok, bmw, np.nan) if bmw is not None else None}
     return out
@@ -65,10 +69,10 @@ def render(runs, out, dataset=None):
     xpos = {s: i for i, s in enumerate(all_shots)}
     fig, axes = C.new_figure("icl", 1, 2, sharey=True)
     classes = sorted({d["classes"] for d in data if d["classes"]})
-    for ax, (prefix, title) in zip(axes[0], ORDERS):
+    for ax, (acc_path, _, _, title) in zip(axes[0], ORDERS):
         any_data = False
         for k, (run, d) in enumerate(zip(runs, data)):
-            s = d.get(prefix)
+            s = d.get(acc_path)
             if s is None:
                 continue
             x = np.array([xpos[float(v)] for v in d["shots"]])

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/train/lambda"
+GROUP = C.rs.RUN_TRAIN_LAMBDA
 
 
 def render(runs, out):
@@ -38,10 +38,10 @@ def render(runs, out):
             lam = r.get(GROUP).astype(float)
             if l >= lam.shape[1]:
                 continue
-            step = r.get("/train/step", np.arange(1, lam.shape[0] + 1))
+            step = r.get(C.rs.RUN_TRAIN_STEP, np.arange(1, lam.shape[0] + 1))
             lw = C.line_width(k, len(have))
             ax.plot(step, lam[:, l], color=r.color, lw=lw, ls=r.style, label="%s λ" % r.label)
-            gam = r.get("/train/gamma")
+            gam = r.get(C.rs.RUN_TRAIN_GAMMA)
             if gam is not None and l < gam.shape[1]:
                 mode = r.cfg("model", "gamma", "")
                 ax.plot(step, gam[:, l].astype(float), color=r.color, lw=max(1.0, lw - 0.6), ls="--",

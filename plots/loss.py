@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/train/loss"
+GROUP = C.rs.RUN_TRAIN_LOSS
 
 
 def moving_average(y, w):
@@ -39,8 +39,8 @@ def render(runs, out, smooth=None):
     a0, a1 = axes[0]
     spikes_total = 0
     for k, run in enumerate(runs):
-        loss = run.get("/train/loss").astype(float)
-        step = run.get("/train/step", np.arange(1, len(loss) + 1)).astype(float)
+        loss = run.get(C.rs.RUN_TRAIN_LOSS).astype(float)
+        step = run.get(C.rs.RUN_TRAIN_STEP, np.arange(1, len(loss) + 1)).astype(float)
         lw = C.line_width(k, len(runs))
         w = smooth if smooth else max(1, len(loss) // 50)
         a0.plot(step, loss, color=run.color, alpha=0.25, lw=0.7, ls=run.style)
@@ -48,19 +48,19 @@ def render(runs, out, smooth=None):
                 label=(("%s (last step: %.3f)" % (run.label, loss[-1])) if w == 1 else
                        ("%s (mean of last %d steps: %.3f)" % (run.label, w, np.nanmean(loss[-w:]))))
                 if len(loss) else run.label)
-        al = run.get("/train/answer_loss")
+        al = run.get(C.rs.RUN_TRAIN_ANSWER_LOSS)
         if al is not None and len(al) == len(loss) and np.any(np.isfinite(al)):
             am = moving_average(al.astype(float), w)
             a0.plot(step, am, color=run.color, lw=lw, ls=":",
                     label="%s: needle answer loss (chance ~2.0; last %.3f)" % (run.label, am[-1]))
-        sp = run.get("/train/loss_spike")
+        sp = run.get(C.rs.RUN_TRAIN_LOSS_SPIKE)
         if sp is not None and len(sp) == len(loss) and np.any(sp):
             m = sp.astype(bool)
             spikes_total += int(m.sum())
             a0.plot(step[m], loss[m], "x", color=run.color, ms=8, mew=2, ls="none",
                     label="%s: %d loss spike%s" % (run.label, m.sum(), "s" if m.sum() != 1 else ""))
-        vl = run.get("/train/val_loss")
-        vs = run.get("/train/val_step")
+        vl = run.get(C.rs.RUN_TRAIN_VAL_LOSS)
+        vs = run.get(C.rs.RUN_TRAIN_VAL_STEP)
         if vl is not None and len(vl):
             vs = vs if vs is not None and len(vs) == len(vl) else np.arange(len(vl))
             a1.plot(vs, vl, color=run.color, marker="o", ms=4, lw=lw, ls=run.style,
@@ -76,7 +76,7 @@ def render(runs, out, smooth=None):
             ax.legend(loc="upper right")
     toks = []
     for r in runs:
-        t = r.get("/train/tokens")
+        t = r.get(C.rs.RUN_TRAIN_TOKENS)
         if t is not None and len(t):
             toks.append(int(t[-1]))
     fig.suptitle("Training curves%s" % (" (%s tokens per run)" % "/".join(

@@ -25,28 +25,30 @@ import rowsum  # noqa: E402
 import sweep  # noqa: E402
 import train_audit  # noqa: E402
 
+S = C.rs  # the run-file schema (the lambdas below call their runs `rs`)
+
 
 def plan(runs, out):
     """(figure name, group the runs need, function(runs) -> list of written paths)."""
     jobs = [
-        ("loss", "/train/loss", lambda rs: [loss.render(rs, os.path.join(out, "loss.png"))]),
-        ("lambda_gamma", "/train/lambda", lambda rs: [lambda_gamma.render(rs, os.path.join(out, "lambda_gamma.png"))]),
-        ("train_audit", "/train/audit_step", lambda rs: [train_audit.render(rs, os.path.join(out, "train_audit.png"))]),
-        ("needle", "/eval/needle", lambda rs: needle.render(rs, out)),
+        ("loss", S.RUN_TRAIN_LOSS, lambda rs: [loss.render(rs, os.path.join(out, "loss.png"))]),
+        ("lambda_gamma", S.RUN_TRAIN_LAMBDA, lambda rs: [lambda_gamma.render(rs, os.path.join(out, "lambda_gamma.png"))]),
+        ("train_audit", S.RUN_TRAIN_AUDIT_STEP, lambda rs: [train_audit.render(rs, os.path.join(out, "train_audit.png"))]),
+        ("needle", S.NEEDLE, lambda rs: needle.render(rs, out)),
     ]
-    for corpus in C.subgroups(runs, "/eval/ppl"):
-        jobs.append(("ppl_" + corpus, "/eval/ppl/" + corpus,
+    for corpus in C.subgroups(runs, S.PPL):
+        jobs.append(("ppl_" + corpus, S.ppl_group(corpus),
                      lambda rs, c=corpus: [ppl.render(rs, os.path.join(out, "ppl_%s.png" % C.safe_name(c)), c)]))
-    if not C.subgroups(runs, "/eval/ppl"):
-        jobs.append(("ppl", "/eval/ppl", None))
-    for ds in C.subgroups(runs, "/eval/icl"):
-        jobs.append(("icl_" + ds, "/eval/icl/" + ds,
+    if not C.subgroups(runs, S.PPL):
+        jobs.append(("ppl", S.PPL, None))
+    for ds in C.subgroups(runs, S.ICL):
+        jobs.append(("icl_" + ds, S.icl_group(ds),
                      lambda rs, d=ds: [icl.render(rs, os.path.join(out, "icl_%s.png" % C.safe_name(d)), d)]))
-    if not C.subgroups(runs, "/eval/icl"):
-        jobs.append(("icl", "/eval/icl", None))
+    if not C.subgroups(runs, S.ICL):
+        jobs.append(("icl", S.ICL, None))
     jobs += [
-        ("rowsum", "/audit", lambda rs: [rowsum.render(rs, os.path.join(out, "rowsum.png"))]),
-        ("outliers", "/audit/fp32", lambda rs: [outliers.render(rs, os.path.join(out, "outliers.png"), "fp32")]),
+        ("rowsum", S.AUDIT, lambda rs: [rowsum.render(rs, os.path.join(out, "rowsum.png"))]),
+        ("outliers", S.audit_group("fp32"), lambda rs: [outliers.render(rs, os.path.join(out, "outliers.png"), "fp32")]),
     ]
     return jobs
 

@@ -23,41 +23,42 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402  (checks numpy, h5py, matplotlib first)
 from common import np, plt  # noqa: E402
 
-GROUP = "/eval/needle"
-Z = 1.959963984540054  # Wilson 95 %
+GROUP = C.rs.NEEDLE
 KEYED_COLOR, OTHER_COLOR, POS_COLOR = "#CC79A7", "#D55E00", "#777777"
 
 
 def wilson(k, n):
-    """Wilson 95 % interval of k/n (arrays); NaN where n = 0."""
+    """k/n and its Wilson 95 % interval (runschema.wilson) of arrays; NaN where n = 0."""
     k, n = np.asarray(k, float), np.asarray(n, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
-        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
-        half = Z * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return p, np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    lo, hi = np.vectorize(C.rs.wilson, otypes=[float, float])(k, n)
+    return p, lo, hi
 
 
 def load(run):
     g = run.need(GROUP)
-    acc = run.get(GROUP + "/accuracy")
+    acc = run.get(C.rs.NEEDLE_ACCURACY)
     if acc is None or acc.ndim != 3:
-        raise C.PlotError("%s: %s/accuracy is missing or not (config, length, depth)" % (run.path, GROUP))
+        raise C.PlotError("%s: %s is missing or not (config, length, depth)" % (run.path, C.rs.NEEDLE_ACCURACY))
     n_cfg = acc.shape[0]
-    nn = run.get(GROUP + "/n_needles", np.arange(1, n_cfg + 1))
-    nq = run.get(GROUP + "/n_queried", np.ones(n_cfg))
-    lengths = run.get(GROUP + "/context_length", np.arange(acc.shape[1]))
-    depths = run.get(GROUP + "/depth", np.linspace(0, 1, acc.shape[2]))
+    nn = run.get(C.rs.NEEDLE_N_NEEDLES, np.arange(1, n_cfg + 1))
+    nq = run.get(C.rs.NEEDLE_N_QUERIED, np.ones(n_cfg))
+    lengths = run.get(C.rs.NEEDLE_CONTEXT_LENGTH, np.arange(acc.shape[1]))
+    depths = run.get(C.rs.NEEDLE_DEPTH, np.linspace(0, 1, acc.shape[2]))
     return {
         "acc": acc.astype(float), "n": np.asarray(nn).astype(int), "r": np.asarray(nq).astype(int),
         "lengths": np.asarray(lengths, float), "depths": np.asarray(depths, float),
-        "samples": C.attr_num(g, "samples_per_cell"),
-        "mass_needle": run.get(GROUP + "/attention_mass_needle"),
-        "mass_rest": run.get(GROUP + "/attention_mass_rest"),
-        # integer counts (config, length, depth[, scorer]); None in files that lack them
-        **{k: run.get(GROUP + "/" + k) for k in ("correct", "total", "questions", "other_needle", "keyed",
-                                                   "keyed_total", "positional_correct")},
+        "samples": C.attr_num(g, C.rs.name(C.rs.NEEDLE_AT_SAMPLES_PER_CELL)),
+        "mass_needle": run.get(C.rs.NEEDLE_ATTENTION_MASS_NEEDLE),
+        "mass_rest": run.get(C.rs.NEEDLE_ATTENTION_MASS_REST),
+        # integer counts (config, length, depth[, scorer]), keyed by dataset name; None in files that lack them
+        **{C.rs.name(p): run.get(p) for p in COUNTS},
     }
+
+
+COUNTS = (C.rs.NEEDLE_CORRECT, C.rs.NEEDLE_TOTAL, C.rs.NEEDLE_QUESTIONS, C.rs.NEEDLE_OTHER_NEEDLE, C.rs.NEEDLE_KEYED,
+          C.rs.NEEDLE_KEYED_TOTAL, C.rs.NEEDLE_POSITIONAL_CORRECT)
 
 
 def configs(data):
@@ -98,10 +99,11 @@ def heatmap(ax, d, ci, title, cmap):
 
 
 def by_depth(d, ci, num, den):
-    """Counts of config ci summed over context lengths: (k, n) per depth, or None."""
-    if d[num] is None or d[den] is None:
+    """Counts (datasets num / den) of config ci summed over context lengths: (k, n) per depth, or None."""
+    num, den = d[C.rs.name(num)], d[C.rs.name(den)]
+    if num is None or den is None:
         return None
-    return d[num][ci].sum(axis=0), d[den][ci].sum(axis=0)
+    return num[ci].sum(axis=0), den[ci].sum(axis=0)
 
 
 def series(ax, x, kn, label, color, style, marker):
@@ -120,7 +122,7 @@ def depth_panel(ax, d, ci, n, run):
     x = 100 * depths
     step = (x.max() - x.min()) / max(len(x) - 1, 1) if len(x) > 1 else 10.0
     dx = 0.05 * step if n >= 2 else 0.0  # small offsets so the error bars do not hide each other
-    acc = by_depth(d, ci, "correct", "total")
+    acc = by_depth(d, ci, C.rs.NEEDLE_CORRECT, C.rs.NEEDLE_TOTAL)
     if acc is not None:
         series(ax, x - dx, acc, "accuracy", run.color, "-", "o")
     else:  # no counts: mean of the cell accuracies, no interval
@@ -128,15 +130,16 @@ def depth_panel(ax, d, ci, n, run):
             warnings.simplefilter("ignore")
             ax.plot(x, np.nanmean(d["acc"][ci], axis=0), color=run.color, marker="o", label="accuracy")
     if n >= 2:
-        kk = by_depth(d, ci, "keyed", "keyed_total")
+        kk = by_depth(d, ci, C.rs.NEEDLE_KEYED, C.rs.NEEDLE_KEYED_TOTAL)
         if kk is not None:
             series(ax, x, kk, "keyed rate", KEYED_COLOR, "-.", "s")
-        on = by_depth(d, ci, "other_needle", "questions")
+        on = by_depth(d, ci, C.rs.NEEDLE_OTHER_NEEDLE, C.rs.NEEDLE_QUESTIONS)
         if on is not None:
             series(ax, x + dx, on, "other-needle rate", OTHER_COLOR, ":", "^")
-    if d["positional_correct"] is not None and d["total"] is not None:
-        pc = d["positional_correct"][ci].sum(axis=0)  # (depth, scorer)
-        tot = d["total"][ci].sum(axis=0)
+    positional, total = d[C.rs.name(C.rs.NEEDLE_POSITIONAL_CORRECT)], d[C.rs.name(C.rs.NEEDLE_TOTAL)]
+    if positional is not None and total is not None:
+        pc = positional[ci].sum(axis=0)  # (depth, scorer)
+        tot = total[ci].sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             best = np.max(pc, axis=1) / tot
         if np.isfinite(best).any():

@@ -16,11 +16,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/audit"
+GROUP = C.rs.AUDIT
 
 
-def stat(run, base, name, how):
-    v = run.get("%s/%s" % (base, name))
+def stat(run, prec, path, how):
+    v = run.get(C.rs.fill(path, precision=prec))
     if v is None:
         return np.nan
     v = C.finite(np.abs(v))
@@ -32,18 +32,21 @@ def stat(run, base, name, how):
 
 
 def load(run, prec):
-    base = "%s/%s" % (GROUP, prec)
+    rs = C.rs
     run.need(GROUP)
-    run.need(base)
+    run.need(rs.audit_group(prec))
     d = {
-        "logit": [("top-1", stat(run, base, "logit_top1", "max")), ("top-10", stat(run, base, "logit_top10", "max")),
-                  ("top-100", stat(run, base, "logit_top100", "max")), ("median", stat(run, base, "logit_median", "med"))],
-        "hidden": [("top-1", stat(run, base, "hidden_top1", "max")), ("top-10", stat(run, base, "hidden_top10", "max")),
-                   ("median", stat(run, base, "hidden_median", "med"))],
-        "kurtosis": stat(run, base, "hidden_kurtosis", "max"),
+        "logit": [("top-1", stat(run, prec, rs.AUDIT_LOGIT_TOP1, "max")),
+                  ("top-10", stat(run, prec, rs.AUDIT_LOGIT_TOP10, "max")),
+                  ("top-100", stat(run, prec, rs.AUDIT_LOGIT_TOP100, "max")),
+                  ("median", stat(run, prec, rs.AUDIT_LOGIT_MEDIAN, "med"))],
+        "hidden": [("top-1", stat(run, prec, rs.AUDIT_HIDDEN_TOP1, "max")),
+                   ("top-10", stat(run, prec, rs.AUDIT_HIDDEN_TOP10, "max")),
+                   ("median", stat(run, prec, rs.AUDIT_HIDDEN_MEDIAN, "med"))],
+        "kurtosis": stat(run, prec, rs.AUDIT_HIDDEN_KURTOSIS, "max"),
     }
     if all(not np.isfinite(v) for _, v in d["logit"] + d["hidden"]):
-        raise C.missing(run.path, base + "/logit_top1")
+        raise C.missing(run.path, rs.fill(rs.AUDIT_LOGIT_TOP1, precision=prec))
     lt, lm = d["logit"][0][1], d["logit"][3][1]
     ht, hm = d["hidden"][0][1], d["hidden"][2][1]
     with np.errstate(all="ignore"):

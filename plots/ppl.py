@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/eval/ppl"
+GROUP = C.rs.PPL
 
 
 def binned(pos, y, n_bins=48):
@@ -35,14 +35,20 @@ def binned(pos, y, n_bins=48):
 
 
 def load(run, corpus):
-    base = "%s/%s" % (GROUP, corpus)
-    g = run.need(base)
-    nll = run.get(base + "/nll_by_position")
+    rs = C.rs
+
+    def path(p):
+        return rs.fill(p, corpus=corpus)
+
+    def attr(p, *default):
+        return C.attr_num(g, rs.name(p), *default)
+    g = run.need(rs.ppl_group(corpus))
+    nll = run.get(path(rs.PPL_NLL_BY_POSITION))
     if nll is None:
-        raise C.missing(run.path, base + "/nll_by_position")
-    cum = run.get(base + "/cumulative_nll")
-    pos = run.get(base + "/position", np.arange(1, len(nll) + 1))
-    docs = run.get(base + "/documents_at_position")
+        raise C.missing(run.path, path(rs.PPL_NLL_BY_POSITION))
+    cum = run.get(path(rs.PPL_CUMULATIVE_NLL))
+    pos = run.get(path(rs.PPL_POSITION), np.arange(1, len(nll) + 1))
+    docs = run.get(path(rs.PPL_DOCUMENTS_AT_POSITION))
     nll = nll.astype(float)
     if cum is None:
         ok = np.isfinite(nll)
@@ -53,10 +59,10 @@ def load(run, corpus):
         cum = np.where(docs > 0, cum, np.nan)
     return {
         "pos": np.asarray(pos, float), "nll": nll, "cum": cum,
-        "train_len": C.attr_num(g, "train_seq_len", float(run.cfg("train", "seq_len", np.nan) or np.nan)),
-        "ppl": C.attr_num(g, "perplexity"), "bpb": C.attr_num(g, "bits_per_byte"),
-        "window": C.attr_num(g, "window"), "docs": C.attr_num(g, "documents"),
-        "ar": C.attr_num(g, "nll_ar_hit"), "other": C.attr_num(g, "nll_other"),
+        "train_len": attr(rs.PPL_AT_TRAIN_SEQ_LEN, float(run.cfg("train", "seq_len", np.nan) or np.nan)),
+        "ppl": attr(rs.PPL_AT_PERPLEXITY), "bpb": attr(rs.PPL_AT_BITS_PER_BYTE),
+        "window": attr(rs.PPL_AT_WINDOW), "docs": attr(rs.PPL_AT_DOCUMENTS),
+        "ar": attr(rs.PPL_AT_NLL_AR_HIT), "other": attr(rs.PPL_AT_NLL_OTHER),
     }
 
 

@@ -16,24 +16,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np, plt  # noqa: E402
 
-GROUP = "/audit"
-PRECISIONS = ("fp32", "bf16", "fp16")
+GROUP = C.rs.AUDIT
+PRECISIONS = C.rs.AUDIT_PRECISIONS
 HALF = 0.42  # half width of a violin, in head slots
 
 
 def precisions(runs):
     names = C.subgroups(runs, GROUP)
     known = [p for p in PRECISIONS if p in names]
-    other = [p for p in names if p not in PRECISIONS and p != "leakage"]
+    other = [p for p in names if p not in PRECISIONS and p != C.rs.name(C.rs.AUDIT_LEAKAGE)]
     return known + other
 
 
 def expected(g, n_layer):
     """Expected row sum per layer from a dataset ([layer] or [layer + 1]) or an attribute."""
-    if "expected_row_sum" in g and hasattr(g["expected_row_sum"], "shape"):
-        v = np.asarray(g["expected_row_sum"][()], float).ravel()
-    elif "expected_row_sum" in g.attrs:
-        v = np.asarray(g.attrs["expected_row_sum"], float).ravel()
+    key = C.rs.name(C.rs.AUDIT_EXPECTED_ROW_SUM)
+    if key in g and hasattr(g[key], "shape"):
+        v = np.asarray(g[key][()], float).ravel()
+    elif key in g.attrs:  # files of an earlier audit: an attribute of the same name
+        v = np.asarray(g.attrs[key], float).ravel()
     else:
         return None
     if v.size == 1:
@@ -42,17 +43,18 @@ def expected(g, n_layer):
 
 
 def load(run, prec):
-    base = "%s/%s" % (GROUP, prec)
+    rs = C.rs
+    base = rs.audit_group(prec)
     if not run.has(base):
         return None
-    g = run.f[base.strip("/")]
-    hist = run.get(base + "/row_sum_dev_hist")
-    edges = run.get(base + "/bin_edges")
+    g = run.f[base]
+    hist = run.get(rs.fill(rs.AUDIT_ROW_SUM_DEV_HIST, precision=prec))
+    edges = run.get(rs.fill(rs.AUDIT_BIN_EDGES, precision=prec))
     if hist is None:
-        raise C.missing(run.path, base + "/row_sum_dev_hist")
+        raise C.missing(run.path, rs.fill(rs.AUDIT_ROW_SUM_DEV_HIST, precision=prec))
     if edges is None or len(edges) != hist.shape[2] + 1:
-        raise C.PlotError("%s: %s/bin_edges is missing or not bins + 1 long" % (run.path, base))
-    dev_max = run.get(base + "/row_sum_dev_max")
+        raise C.PlotError("%s: %s is missing or not bins + 1 long" % (run.path, rs.fill(rs.AUDIT_BIN_EDGES, precision=prec)))
+    dev_max = run.get(rs.fill(rs.AUDIT_ROW_SUM_DEV_MAX, precision=prec))
     return {"hist": hist.astype(float), "edges": np.asarray(edges, float), "dev_max": dev_max,
             "expected": expected(g, hist.shape[0])}
 
@@ -96,8 +98,8 @@ def render(runs, out):
     C.require_all(runs, GROUP)
     precs = precisions(runs)
     for r in runs:
-        if not any(r.has("%s/%s" % (GROUP, p)) for p in precs) or not precs:
-            raise C.missing(r.path, GROUP + "/fp32")
+        if not any(r.has(C.rs.audit_group(p)) for p in precs) or not precs:
+            raise C.missing(r.path, C.rs.audit_group("fp32"))
     fig, axes = C.new_figure("rowsum", 1, len(precs))
     handles = {}
     for ax, prec in zip(axes[0], precs):

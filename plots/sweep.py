@@ -15,8 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/cells"
-KNOWN = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy")
+rs = C.rs
+GROUP = rs.SWEEP_CELLS
+KNOWN = rs.SWEEP_METRICS
 LABELS = {
     "val_loss": ("Final validation loss", "nats/token"),
     "row_sum_dev_max": ("Max |row sum − expected|\n(fp32 audit)", "deviation from the expected row sum"),
@@ -39,40 +40,43 @@ class Summary:
     def __init__(self, path):
         self.path = path
         self.f = C._check_file(path)
-        if "cells" not in self.f:
+        if rs.SWEEP_CELLS not in self.f:
             raise C.missing(path, GROUP)
-        g = self.f["cells"]
-        self.baseline = str(C.attr_str(self.f["paired"], "baseline", "")) if "paired" in self.f else ""
+        g = self.f[rs.SWEEP_CELLS]
+        self.baseline = (str(C.attr_str(self.f[rs.SWEEP_PAIRED], rs.name(rs.SWEEP_PAIRED_AT_BASELINE), ""))
+                         if rs.SWEEP_PAIRED in self.f else "")
         if not self.baseline:
-            self.baseline = str(C.attr_str(self.f, "baseline", ""))
+            self.baseline = str(C.attr_str(self.f, rs.name(rs.SWEEP_AT_BASELINE), ""))
         self.cells = []
         for name, cg in g.items():
             if not hasattr(cg, "keys"):
                 continue
-            self.cells.append({"name": name, "variant": str(C.attr_str(cg, "variant", "")),
-                               "n_seeds": C.attr_num(cg, "n_seeds"), "g": cg,
-                               "attrs": {k: C.attr_str(cg, k) for k in ("gamma", "g_mode", "head_norm", "lambda_init")}})
+            self.cells.append({"name": name, "variant": str(C.attr_str(cg, rs.name(rs.SWEEP_CELL_AT_VARIANT), "")),
+                               "n_seeds": C.attr_num(cg, rs.name(rs.SWEEP_CELL_AT_N_SEEDS)), "g": cg,
+                               "attrs": {rs.name(k): C.attr_str(cg, rs.name(k))
+                                         for k in (rs.SWEEP_CELL_AT_GAMMA, rs.SWEEP_CELL_AT_G_MODE,
+                                                   rs.SWEEP_CELL_AT_HEAD_NORM, rs.SWEEP_CELL_AT_LAMBDA_INIT)}})
         if not self.cells:
             raise C.PlotError("%s has an empty /cells (run: dint sweep GRID.ini --out DIR)" % path)
         order = {v: i for i, v in enumerate(C.VARIANT_ORDER)}
         self.cells.sort(key=lambda c: (c["name"] != self.baseline, order.get(c["variant"], 9), c["name"]))
-        listed = str(C.attr_str(g, "metrics", ""))
+        listed = str(C.attr_str(g, rs.name(rs.SWEEP_CELLS_AT_METRICS), ""))
         metrics = [m for m in listed.split(",") if m] if listed else []
         if not metrics:
             found = set()
             for c in self.cells:
-                found.update(k[:-5] for k in c["g"].keys() if k.endswith("_mean"))
+                found.update(k[:-len(rs.SWEEP_SUFFIX_MEAN)] for k in c["g"].keys() if k.endswith(rs.SWEEP_SUFFIX_MEAN))
             metrics = [m for m in KNOWN if m in found] + sorted(found - set(KNOWN))
         self.metrics = metrics
 
-    def value(self, cell, metric, what):
-        return scalar(cell["g"], "%s_%s" % (metric, what))
+    def value(self, cell, metric, suffix):
+        return scalar(cell["g"], metric + suffix)
 
-    def paired(self, cell, metric, what):
-        p = "paired/%s" % cell["name"]
+    def paired(self, cell, metric, suffix):
+        p = rs.fill(rs.SWEEP_PAIRED_CELL, cell=cell["name"])
         if p not in self.f:
             return np.nan
-        return scalar(self.f[p], "%s_%s" % (metric, what))
+        return scalar(self.f[p], metric + suffix)
 
 
 def stars(p):
@@ -96,13 +100,13 @@ def render(path, out, metrics=None):
     base = next((c for c in s.cells if c["name"] == s.baseline), None)
     for ax, m in zip(axes[0], s.metrics):
         title, unit = LABELS.get(m, (m.replace("_", " "), ""))
-        means = np.array([s.value(c, m, "mean") for c in s.cells])
-        lo = np.array([s.value(c, m, "ci_low") for c in s.cells])
-        hi = np.array([s.value(c, m, "ci_high") for c in s.cells])
+        means = np.array([s.value(c, m, rs.SWEEP_SUFFIX_MEAN) for c in s.cells])
+        lo = np.array([s.value(c, m, rs.SWEEP_SUFFIX_CI_LOW) for c in s.cells])
+        hi = np.array([s.value(c, m, rs.SWEEP_SUFFIX_CI_HIGH) for c in s.cells])
         fin = np.concatenate([means[np.isfinite(means)], lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
         logx = len(fin) > 1 and np.all(fin > 0) and fin.max() / fin.min() > 100
         if base is not None:
-            bm, bl, bh = (s.value(base, m, w) for w in ("mean", "ci_low", "ci_high"))
+            bm, bl, bh = (s.value(base, m, w) for w in (rs.SWEEP_SUFFIX_MEAN, rs.SWEEP_SUFFIX_CI_LOW, rs.SWEEP_SUFFIX_CI_HIGH))
             if np.isfinite(bl) and np.isfinite(bh) and (not logx or bl > 0):
                 ax.axvspan(bl, bh, color="#cccccc", alpha=0.5, lw=0, label="baseline 95 % interval")
             if np.isfinite(bm):
@@ -119,7 +123,7 @@ def render(path, out, metrics=None):
             is_base = base is not None and c is base
             ax.errorbar([mu], [y], xerr=err, fmt="D" if is_base else "o", color=col, ms=8 if is_base else 6,
                         mec="black", mew=0.6, capsize=4, lw=1.8)
-            st = stars(s.paired(c, m, "p_value"))
+            st = stars(s.paired(c, m, rs.SWEEP_SUFFIX_P_VALUE))
             if st:
                 xr = hi[i] if err is not None else mu
                 ax.annotate(st, (xr, y), xytext=(4, -1), textcoords="offset points", va="center", fontsize=11,

@@ -14,10 +14,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 from common import np  # noqa: E402
 
-GROUP = "/train/audit_step"
-PANELS = (("row_sum_dev_max", "Largest |row sum − expected| per layer", "max |row sum − expected|"),
-          ("row_sum_dev_mean", "Mean |row sum − expected| per layer", "mean |row sum − expected|"),
-          ("grad_norm_layer", "Gradient norm per layer (before clipping)", "‖gradient‖₂ of the layer"))
+GROUP = C.rs.RUN_TRAIN_AUDIT_STEP
+PANELS = ((C.rs.RUN_TRAIN_ROW_SUM_DEV_MAX, "Largest |row sum − expected| per layer", "max |row sum − expected|"),
+          (C.rs.RUN_TRAIN_ROW_SUM_DEV_MEAN, "Mean |row sum − expected| per layer", "mean |row sum − expected|"),
+          (C.rs.RUN_TRAIN_GRAD_NORM_LAYER, "Gradient norm per layer (before clipping)", "‖gradient‖₂ of the layer"))
 
 
 def render(runs, out):
@@ -25,15 +25,15 @@ def render(runs, out):
     fig, axes = C.new_figure("train_audit", 1, 3, sharex=True)
     n_entries = 0  # legend entries if every (run, layer) got one
     for r in runs:
-        v = r.get("/train/row_sum_dev_max")
+        v = r.get(C.rs.RUN_TRAIN_ROW_SUM_DEV_MAX)
         n_entries += v.shape[1] if v is not None and v.ndim == 2 else 0
     per_layer_legend = n_entries <= 12
-    for ax, (name, title, ylab) in zip(axes[0], PANELS):
+    for ax, (path, title, ylab) in zip(axes[0], PANELS):
         drawn = False
         nonpos = 0
         for k, r in enumerate(runs):
             step = r.get(GROUP).astype(float)
-            v = r.get("/train/" + name)
+            v = r.get(path)
             if v is None or v.ndim != 2 or v.shape[0] != len(step):
                 continue
             shades = C.layer_shades(r.color, v.shape[1])
@@ -51,9 +51,9 @@ def render(runs, out):
                 ax.plot(step[ok], y[ok], color=shades[l], ls=r.style, marker="o" if ok.sum() < 30 else None,
                         ms=3, lw=C.line_width(k, len(runs)) - 0.4, label=lab)
                 drawn = True
-            if name == "grad_norm_layer":
-                sp = r.get("/train/loss_spike")
-                st = r.get("/train/step")
+            if path == C.rs.RUN_TRAIN_GRAD_NORM_LAYER:
+                sp = r.get(C.rs.RUN_TRAIN_LOSS_SPIKE)
+                st = r.get(C.rs.RUN_TRAIN_STEP)
                 if sp is not None and st is not None and len(sp) == len(st) and np.any(sp):
                     for s in st[sp.astype(bool)]:
                         ax.axvline(s, color=r.color, alpha=0.5, lw=1, ls=":")

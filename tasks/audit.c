@@ -2,7 +2,6 @@
 
 #include "attention_stream.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -56,6 +55,10 @@ float round_to_precision(float x, AuditPrecision p) {
 
 static inline float rnd(float x, AuditPrecision p) {
     return p == AUDIT_FP32 ? x : round_to_precision(x, p);
+}
+
+static AttnRound precision_round(AuditPrecision p) {
+    return p == AUDIT_BF16 ? round_bf16 : p == AUDIT_FP16 ? round_fp16 : NULL;
 }
 
 double audit_precision_max(AuditPrecision p) {
@@ -330,47 +333,41 @@ static inline void ent_finish(AuditHeadStats *hs, int which, double S, double Q)
     hs->ent_rows[which]++;
 }
 
-// Row i of the final map of one (b, h) in precision p, rows visited in order 0 .. T-1.
-// r1, r2 (T) rows of the softmax probabilities (r2 NULL for one map), zero after i; colsum (T)
-// the G column sums of the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1
-// (causal: row i is added here).
+// Row i of the final map of one (b, h) in precision p (core's attention_final_row with p's
+// rounding), rows visited in order 0 .. T-1. r1, r2 (T) rows of the softmax probabilities (r2
+// NULL for one map), zero after i; colsum (T) the G column sums of the rounded A1: all rows
+// (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added here); f, g (T) scratch.
 static void map_row(AuditHeadStats *hs, const float *r1, const float *r2, int i, float lambda,
-                    float gamma, int use_global, GMode g_mode, int T, AuditPrecision p,
-                    double expected, double *colsum) {
-    float lam = rnd(lambda, p), gam = rnd(gamma, p);
-    int full = use_global && g_mode == GMODE_FULL;
-    if (use_global && !full)
-        for (int j = 0; j <= i; j++) colsum[j] += rnd(r1[j], p);
-    int jmax = full ? T - 1 : i;
-    double inv_rows = 1.0 / (full ? T : i + 1);
+                    float gamma, const AttnDims *ad, AuditPrecision p, double expected,
+                    double *colsum, float *f, float *g) {
+    AttnRound R = precision_round(p);
+    int full = ad->use_global && ad->g_mode == GMODE_FULL;
+    if (r2 && ad->use_global) {
+        if (!full) attention_global_add_row(colsum, r1, i, R);
+        attention_global_row(g, colsum, full ? ad->T : i + 1, attention_final_row_len(ad, i), R);
+    }
+    int jmax = attention_final_row(f, r1, r2, g, i, lambda, gamma, ad, R) - 1;
     double rs = 0.0, neg = 0.0;
     double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
     long nneg = 0, nnan = 0, ninf = 0;
     for (int j = 0; j <= jmax; j++) {
-        float a1 = rnd(r1[j], p), f;
+        float a1 = rnd(r1[j], p);
         if (j <= i) ent_add(&S1, &Q1, a1);
         nnan += isnan(a1);
         ninf += isinf(a1);
-        if (!r2) {
-            f = a1;
-        } else {
+        if (r2) {
             float a2 = rnd(r2[j], p);
             if (j <= i) ent_add(&S2, &Q2, a2);
             nnan += isnan(a2);
             ninf += isinf(a2);
-            f = rnd(a1 - rnd(lam * a2, p), p);
-            if (use_global) {
-                float g = rnd((float)(colsum[j] * inv_rows), p);
-                f = rnd(f + rnd(gam * g, p), p);
-            }
-            nnan += isnan(f);
-            ninf += isinf(f);
+            nnan += isnan(f[j]);
+            ninf += isinf(f[j]);
         }
-        rs += f;
-        ent_add(&Sf, &Qf, f);
-        if (f < 0.0f) {
+        rs += f[j];
+        ent_add(&Sf, &Qf, f[j]);
+        if (f[j] < 0.0f) {
             nneg++;
-            neg += f;
+            neg += f[j];
         }
     }
     hs->entries += jmax + 1;
@@ -406,13 +403,14 @@ static void rows_of(float *P, float *S, const Model *m, const float *const *maps
     if (!(maps && maps[l]) || S) attention_map_rows(P, S, la->q, la->k, b, h, mp, i0, n, ad);
     if (maps && maps[l]) {
         long T = ad->T;
-        const float *A = maps[l] + (((long)b * ad->n_heads + h) * ad->n_maps + mp) * T * T;
+        const float *A = maps[l] + attn_map_offset(ad, b, h, mp);
         memcpy(P, A + (long)i0 * T, sizeof(float) * (size_t)n * T);
     }
 }
 
 typedef struct {
-    float *P1, *P2, *S;            // (ATTN_ROW_BLOCK, T) rows of A1, A2 and logits
+    float *P1, *P2, *S;           // (ATTN_ROW_BLOCK, T) rows of A1, A2 and logits
+    float *f, *g;                 // (T) one final-map row and its G row
     double *colsum[AUDIT_N_PREC]; // (T) per precision
     AuditAbsStats *abs;
 } Scratch;
@@ -420,8 +418,8 @@ typedef struct {
 // Task (l, h): per batch item, blocks of rows of every map recomputed from q and k (their
 // logits into the logit statistics), then the final-map rows per precision. O(T) memory per
 // row; the G column sums stream over the rows in order (causal) or take a first pass (full).
-static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *const *maps,
-                      int B, int T, int l, int h, Scratch *sc) {
+static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *const *maps, int B,
+                      int T, int l, int h, Scratch *sc) {
     const ModelConfig *c = &m->cfg;
     AttnDims ad = attn_dims(c, T);
     float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
@@ -441,8 +439,8 @@ static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *
                 for (int k = 0; k < AUDIT_N_PREC; k++) {
                     if (!s[k]) continue;
                     for (int r = 0; r < n; r++)
-                        for (int j = 0; j <= i0 + r; j++)
-                            sc->colsum[k][j] += rnd(sc->P1[(long)r * T + j], s[k]->prec);
+                        attention_global_add_row(sc->colsum[k], sc->P1 + (long)r * T, i0 + r,
+                                                 precision_round(s[k]->prec));
                 }
             }
         for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
@@ -468,8 +466,8 @@ static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *
                 hs->expected = expected_sum(st, lambda, gamma);
                 for (int r = 0; r < n; r++)
                     map_row(hs, sc->P1 + (long)r * T, two ? sc->P2 + (long)r * T : NULL, i0 + r,
-                            lambda, gamma, ad.use_global, ad.g_mode, T, st->prec, hs->expected,
-                            sc->colsum[k]);
+                            lambda, gamma, &ad, st->prec, hs->expected, sc->colsum[k], sc->f,
+                            sc->g);
             }
         }
     }
@@ -553,6 +551,8 @@ void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, i
                     sc.P1 = xmalloc(sizeof(float) * blk);
                     sc.P2 = xmalloc(sizeof(float) * blk);
                     sc.S = xmalloc(sizeof(float) * blk);
+                    sc.f = xmalloc(sizeof(float) * (size_t)T);
+                    sc.g = xmalloc(sizeof(float) * (size_t)T);
                     for (int k = 0; k < AUDIT_N_PREC; k++)
                         sc.colsum[k] = xmalloc(sizeof(double) * (size_t)T);
                 }
@@ -564,6 +564,8 @@ void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, i
         free(sc.P1);
         free(sc.P2);
         free(sc.S);
+        free(sc.f);
+        free(sc.g);
         for (int k = 0; k < AUDIT_N_PREC; k++) free(sc.colsum[k]);
         free(sc.abs);
     }
@@ -750,6 +752,7 @@ void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *con
         double *colsum = xmalloc(sizeof(double) * (size_t)T);
         float *P1 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
         float *P2 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
+        float *f = xmalloc(sizeof(float) * (size_t)T), *g = xmalloc(sizeof(float) * (size_t)T);
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < n_tasks; task++) {
             int l = task / H, h = task % H;
@@ -762,7 +765,7 @@ void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *con
                     int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
                     rows_of(P1, NULL, m, maps, l, 0, h, 0, i0, n, &ad);
                     for (int r = 0; r < n; r++)
-                        for (int j = 0; j <= i0 + r; j++) colsum[j] += P1[(long)r * T + j];
+                        attention_global_add_row(colsum, P1 + (long)r * T, i0 + r, NULL);
                 }
             // Causal G needs every row in order for the column sums; otherwise only the
             // sampled rows i = T-1, T-1-8, ... are computed, one at a time.
@@ -775,19 +778,14 @@ void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *con
                 for (int r = 0; r < n; r++) {
                     int i = i0 + r;
                     const float *A1 = P1 + (long)r * T, *A2 = two ? P2 + (long)r * T : NULL;
-                    if (glob && !full)
-                        for (int j = 0; j <= i; j++) colsum[j] += A1[j];
+                    if (glob && !full) attention_global_add_row(colsum, A1, i, NULL);
                     if ((i - first) % AUDIT_ROWDEV_STRIDE != 0 || i < first) continue;
-                    int jmax = full ? T - 1 : i;
-                    double inv_rows = 1.0 / (full ? T : i + 1), rs = 0.0;
-                    for (int j = 0; j <= jmax; j++) {
-                        float f = A1[j];
-                        if (A2) {
-                            f = f - lambda * A2[j];
-                            if (ad.use_global) f += gamma * (float)(colsum[j] * inv_rows);
-                        }
-                        rs += f;
-                    }
+                    if (glob)
+                        attention_global_row(g, colsum, full ? T : i + 1,
+                                             attention_final_row_len(&ad, i), NULL);
+                    int len = attention_final_row(f, A1, A2, g, i, lambda, gamma, &ad, NULL);
+                    double rs = 0.0;
+                    for (int j = 0; j < len; j++) rs += f[j];
                     double d = fabs(rs - expected);
                     if (d > pmax[task] || isnan(d)) pmax[task] = d;
                     psum[task] += d;
@@ -799,6 +797,8 @@ void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *con
         free(colsum);
         free(P1);
         free(P2);
+        free(f);
+        free(g);
     }
     for (int l = 0; l < L; l++) { // fixed-order reduction over heads
         double mx = 0.0, sm = 0.0;

@@ -587,14 +587,6 @@ void icl_set_batch_budget(long bytes) {
     g_budget = bytes > 0 ? bytes : ICL_ACT_BUDGET_BYTES;
 }
 
-// Floats of core's activation arena per batch row at length T (mirrors model.c's alloc_acts).
-static double act_floats_per_row(const ModelConfig *c, int T) {
-    double D = c->d_model, F = c->ffn_dim, V = c->vocab_size, H = model_n_heads(c),
-           maps = model_n_maps(c), L = c->n_layer, t = T;
-    double o = maps == 2 ? 2 * D : 0; // o1, o2 (DIFF/DINT); no (T, T) maps: streaming attention
-    return L * t * (9 * D + o + 2 + H + 3 * F + H * maps) + t * (8 * D + 3 * F + 2 * V + 3);
-}
-
 static double log_softmax_at(const float *logits, int V, int target) {
     float mx = logits[0];
     for (int v = 1; v < V; v++) mx = logits[v] > mx ? logits[v] : mx;
@@ -610,7 +602,8 @@ static void score_tokens(Model *m, int eot, const int *prompt, int P, const Cand
     // ICL_T_ROUND so that successive prompts mostly share one activation layout (core
     // reallocates its arena whenever (B, T) changes). Causal: padding changes no score.
     int T = (P + c->maxlen + ICL_T_ROUND - 1) / ICL_T_ROUND * ICL_T_ROUND;
-    double per_row = act_floats_per_row(&m->cfg, T);
+    // Core's activation arena per batch row, plus one int target per token.
+    double per_row = (double)T * (double)(model_activation_floats_per_token(&m->cfg, 0) + 1);
     long cap = (long)((double)g_budget / sizeof(float) / per_row);
     if (cap < 1) cap = 1;
     if (cap > c->n) cap = c->n;

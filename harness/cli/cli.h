@@ -16,6 +16,7 @@ int cmd_eval_ppl(int argc, char **argv);
 int cmd_eval_icl(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
 // Read and check a sweep grid file without running it (cells: cells x seeds). For the fuzzer.
 int sweep_grid_check(const char *grid_path, int *cells, Error *err);

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "options.h"
 #include "layers.h"
@@ -19,12 +20,6 @@
 #include "optim.h"
 #include "tokenizer.h"
 #include "trainer.h"
-
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -39,10 +34,10 @@ static double sgemm_ceiling(void) {
     for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
     double best = 0;
     for (int r = 0; r < 3; r++) {
-        double t0 = seconds_now();
+        double t0 = now_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
                     n);
-        double g = 2.0 * n * n * n / (seconds_now() - t0) / 1e9;
+        double g = 2.0 * n * n * n / (now_seconds() - t0) / 1e9;
         if (g > best) best = g;
     }
     free(a);
@@ -64,12 +59,12 @@ static double sgemm_ceiling_threads(int threads) {
             for (long i = 0; i < (long)n * n; i++) buf[t][j][i] = (float)(i % 7) * 0.1f;
         }
     for (int r = 0; r < 3; r++) {
-        double t0 = seconds_now();
+        double t0 = now_seconds();
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
         for (int t = 0; t < threads; t++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, buf[t][0], n,
                         buf[t][1], n, 0.0f, buf[t][2], n);
-        double g = threads * 2.0 * n * n * n / (seconds_now() - t0) / 1e9;
+        double g = threads * 2.0 * n * n * n / (now_seconds() - t0) / 1e9;
         if (g > best) best = g;
     }
     for (int t = 0; t < threads; t++)
@@ -171,10 +166,10 @@ static double median_step_seconds(Model *m, const RunConfig *cfg, int warmup, in
                           .targets = targets};
     double *times = xmalloc(sizeof(double) * steps);
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = seconds_now();
+        double t0 = now_seconds();
         TrainStepResult r;
         train_step(&ts, 1e-3f, &r); // a NaN step is timed without its AdamW update
-        if (s >= warmup) times[s - warmup] = seconds_now() - t0;
+        if (s >= warmup) times[s - warmup] = now_seconds() - t0;
     }
     qsort(times, steps, sizeof(double), cmp_double);
     double median = times[steps / 2];

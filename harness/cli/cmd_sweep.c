@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -21,17 +20,46 @@
 
 #include "check.h"
 #include "cli.h"
+#include "clock.h"
 #include "dist.h"
 #include "h5file.h"
 #include "h5io.h"
+#include "schema.h"
 
 #define MAX_CELLS 64
 #define MAX_SEEDS 16
 #define MAX_LIST  16
-#define N_METRICS 5
+// How a metric reduces its run-file dataset (NaN entries skipped).
+typedef enum {
+    REDUCE_LAST, // the last entry (NaN when the dataset is empty)
+    REDUCE_MAX,
+    REDUCE_MEAN,
+    REDUCE_SUM // 0 when the dataset is empty
+} Reduction;
 
-static const char *METRICS[N_METRICS] = {"val_loss", "row_sum_dev_max", "negative_mass",
-                                         "loss_spikes", "needle_accuracy"};
+typedef struct {
+    const char *name;    // in the summary: "<name>_mean", ...; a column of per_seed
+    const char *dataset; // where it comes from in each run file
+    Reduction reduce;
+} SweepMetric;
+
+enum {
+    METRIC_VAL_LOSS,
+    METRIC_ROW_SUM_DEV_MAX,
+    METRIC_NEGATIVE_MASS,
+    METRIC_LOSS_SPIKES,
+    METRIC_NEEDLE_ACCURACY,
+    N_METRICS
+};
+
+// The /audit and /eval paths are outputs of the audit and needle tasks (their tables in tasks/).
+static const SweepMetric METRICS[N_METRICS] = {
+    [METRIC_VAL_LOSS] = {"val_loss", RUN_TRAIN_VAL_LOSS, REDUCE_LAST},
+    [METRIC_ROW_SUM_DEV_MAX] = {"row_sum_dev_max", "/audit/fp32/row_sum_dev_max", REDUCE_MAX},
+    [METRIC_NEGATIVE_MASS] = {"negative_mass", "/audit/fp32/negative_mass", REDUCE_MEAN},
+    [METRIC_LOSS_SPIKES] = {"loss_spikes", RUN_TRAIN_LOSS_SPIKE, REDUCE_SUM},
+    [METRIC_NEEDLE_ACCURACY] = {"needle_accuracy", "/eval/needle/accuracy", REDUCE_MEAN},
+};
 
 typedef struct {
     char name[64];
@@ -231,51 +259,52 @@ static int run_self(const char *args, const char *log) {
     return rc;
 }
 
-// Metric values of one run file (NaN when the run lacks the group).
+// Whether every group on the way to path, and path itself, exists (H5Lexists needs each one).
+static int path_exists(hid_t f, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = strchr(buf + 1, '/');; p = strchr(p + 1, '/')) {
+        if (p) *p = '\0';
+        if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) return 0;
+        if (!p) return 1;
+        *p = '/';
+    }
+}
+
+// One metric of a run file: its dataset reduced as the metric says, NaN when absent.
+static double read_metric(hid_t f, const SweepMetric *m) {
+    if (!path_exists(f, m->dataset)) return NAN;
+    hid_t ds = H5Dopen2(f, m->dataset, H5P_DEFAULT);
+    hid_t sp = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    double *buf = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1)), v = NAN;
+    if (n == 0 && m->reduce == REDUCE_SUM) {
+        v = 0;
+    } else if (n > 0 && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+        double acc = m->reduce == REDUCE_MAX ? -INFINITY : 0;
+        long cnt = 0;
+        for (hssize_t j = 0; j < n; j++) {
+            if (isnan(buf[j])) continue;
+            acc = m->reduce == REDUCE_MAX ? fmax(acc, buf[j]) : acc + buf[j];
+            cnt++;
+        }
+        v = m->reduce == REDUCE_LAST   ? buf[n - 1]
+            : cnt == 0                 ? NAN
+            : m->reduce == REDUCE_MEAN ? acc / cnt
+                                       : acc;
+    }
+    free(buf);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    return v;
+}
+
+// Metric values of one run file (NaN where the run lacks the group).
 static void read_metrics(const char *path, double *v) {
     for (int i = 0; i < N_METRICS; i++) v[i] = NAN;
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return;
-    long n = h5_len(f, "/train/val_loss");
-    if (n > 0) {
-        double *buf = xmalloc(sizeof(double) * (size_t)n);
-        if (h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, n, buf) == 0) v[0] = buf[n - 1];
-        free(buf);
-    }
-    // Whole-dataset reductions: max of row_sum_dev_max, mean of negative_mass, sum of spikes,
-    // mean needle accuracy over evaluated cells.
-    const char *names[] = {NULL, "/audit/fp32/row_sum_dev_max", "/audit/fp32/negative_mass",
-                           "/train/loss_spike", "/eval/needle/accuracy"};
-    for (int i = 1; i < N_METRICS; i++) {
-        if (H5Lexists(f, "/audit", H5P_DEFAULT) <= 0 && i <= 2) continue;
-        if (i == 4 && (H5Lexists(f, "/eval", H5P_DEFAULT) <= 0 ||
-                       H5Lexists(f, "/eval/needle", H5P_DEFAULT) <= 0))
-            continue;
-        if (i <= 2 && H5Lexists(f, "/audit/fp32", H5P_DEFAULT) <= 0) continue;
-        if (H5Lexists(f, names[i], H5P_DEFAULT) <= 0) continue;
-        hid_t ds = H5Dopen2(f, names[i], H5P_DEFAULT);
-        hid_t sp = H5Dget_space(ds);
-        hssize_t m = H5Sget_simple_extent_npoints(sp);
-        double *buf = xmalloc(sizeof(double) * (size_t)(m > 0 ? m : 1));
-        if (m > 0 && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
-            double acc = i == 1 ? -INFINITY : 0;
-            long cnt = 0;
-            for (hssize_t j = 0; j < m; j++) {
-                if (isnan(buf[j])) continue;
-                if (i == 1)
-                    acc = fmax(acc, buf[j]);
-                else
-                    acc += buf[j];
-                cnt++;
-            }
-            v[i] = cnt == 0 ? NAN : (i == 2 || i == 4) ? acc / cnt : acc;
-        } else if (m == 0 && i == 3) {
-            v[i] = 0;
-        }
-        free(buf);
-        H5Sclose(sp);
-        H5Dclose(ds);
-    }
+    for (int i = 0; i < N_METRICS; i++) v[i] = read_metric(f, &METRICS[i]);
     H5Fclose(f);
 }
 
@@ -291,19 +320,23 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
     int rc = 0, S = g->n_seeds, base = -1;
     for (int c = 0; c < g->n_cells; c++)
         if (!strcmp(g->cells[c].name, g->baseline)) base = c;
-    rc |= h5_attr_str(f, "baseline", base >= 0 ? g->baseline : "");
-    hid_t cells = h5_group(f, "cells"), paired = h5_group(f, "paired");
-    rc |= h5_attr_str(paired, "baseline", base >= 0 ? g->baseline : "");
-    rc |= h5_attr_str(paired, "test", "paired t-test over seeds (two-sided), GSL t distribution");
+    rc |= h5_attr_str(f, schema_name(SWEEP_AT_BASELINE), base >= 0 ? g->baseline : "");
+    hid_t cells = h5_group(f, SWEEP_CELLS), paired = h5_group(f, SWEEP_PAIRED);
+    rc |= h5_attr_str(paired, schema_name(SWEEP_PAIRED_AT_BASELINE), base >= 0 ? g->baseline : "");
+    rc |= h5_attr_str(paired, schema_name(SWEEP_PAIRED_AT_TEST),
+                      "paired t-test over seeds (two-sided), GSL t distribution");
     printf("%-36s", "cell");
-    for (int k = 0; k < N_METRICS; k++) printf(" %26s", METRICS[k]);
+    for (int k = 0; k < N_METRICS; k++) printf(" %26s", METRICS[k].name);
     printf("\n");
     for (int c = 0; c < g->n_cells; c++) {
         const Cell *x = &g->cells[c];
         hid_t cg = h5_group(cells, x->name);
-        rc |= h5_attr_str(cg, "variant", x->variant) | h5_attr_str(cg, "gamma", x->gamma) |
-              h5_attr_str(cg, "g_mode", x->g_mode) | h5_attr_str(cg, "head_norm", x->head_norm) |
-              h5_attr_str(cg, "lambda_init", x->lambda_init) | h5_attr_i64(cg, "n_seeds", S);
+        rc |= h5_attr_str(cg, schema_name(SWEEP_CELL_AT_VARIANT), x->variant) |
+              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_GAMMA), x->gamma) |
+              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_G_MODE), x->g_mode) |
+              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_HEAD_NORM), x->head_norm) |
+              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_LAMBDA_INIT), x->lambda_init) |
+              h5_attr_i64(cg, schema_name(SWEEP_CELL_AT_N_SEEDS), S);
         hid_t pg = base >= 0 && c != base ? h5_group(paired, x->name) : -1;
         printf("%-36s", x->name);
         for (int k = 0; k < N_METRICS; k++) {
@@ -321,10 +354,11 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                    sd = n > 1 ? gsl_stats_sd(xs, 1, n) : NAN;
             double half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, n - 1) * sd / sqrt(n) : NAN;
             double out[4] = {mean, sd, mean - half, mean + half};
-            const char *suffix[4] = {"mean", "std", "ci_low", "ci_high"};
+            const char *suffix[4] = {SWEEP_SUFFIX_MEAN, SWEEP_SUFFIX_STD, SWEEP_SUFFIX_CI_LOW,
+                                     SWEEP_SUFFIX_CI_HIGH};
             for (int q = 0; q < 4; q++) {
                 char name[96];
-                snprintf(name, sizeof name, "%s_%s", METRICS[k], suffix[q]);
+                snprintf(name, sizeof name, "%s%s", METRICS[k].name, suffix[q]);
                 hid_t sp = H5Screate(H5S_SCALAR);
                 hid_t ds =
                     H5Dcreate2(cg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, compact, H5P_DEFAULT);
@@ -347,10 +381,10 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
                     p = isinf(t) ? 0.0 : 2 * gsl_cdf_tdist_Q(fabs(t), nd - 1);
                 }
                 double pv[2] = {dm, p};
-                const char *pn[2] = {"diff_mean", "p_value"};
+                const char *pn[2] = {SWEEP_SUFFIX_DIFF_MEAN, SWEEP_SUFFIX_P_VALUE};
                 for (int q = 0; q < 2; q++) {
                     char name[96];
-                    snprintf(name, sizeof name, "%s_%s", METRICS[k], pn[q]);
+                    snprintf(name, sizeof name, "%s%s", METRICS[k].name, pn[q]);
                     hid_t sp = H5Screate(H5S_SCALAR);
                     hid_t ds =
                         H5Dcreate2(pg, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, compact, H5P_DEFAULT);
@@ -363,14 +397,14 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
         }
         printf("\n");
         hsize_t sd2[2] = {(hsize_t)S, N_METRICS};
-        rc |= h5_write(cg, "per_seed", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, sd2,
-                       vals + (long)c * S * N_METRICS);
+        rc |= h5_write(cg, schema_name(SWEEP_CELL_PER_SEED), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2,
+                       sd2, vals + (long)c * S * N_METRICS);
         if (pg >= 0) H5Gclose(pg);
         H5Gclose(cg);
     }
     char metric_list[256] = "";
-    for (int k = 0; k < N_METRICS; k++) strcat(strcat(metric_list, k ? "," : ""), METRICS[k]);
-    rc |= h5_attr_str(cells, "metrics", metric_list);
+    for (int k = 0; k < N_METRICS; k++) strcat(strcat(metric_list, k ? "," : ""), METRICS[k].name);
+    rc |= h5_attr_str(cells, schema_name(SWEEP_CELLS_AT_METRICS), metric_list);
     H5Gclose(cells);
     H5Gclose(paired);
     H5Pclose(compact);
@@ -428,7 +462,7 @@ static int run_is_complete(const char *run) {
     if (stat(run, &st) == 0) {
         hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (f >= 0) {
-            status = h5_read_attr_str(f, "status");
+            status = h5_read_attr_str(f, schema_name(RUN_AT_STATUS));
             H5Fclose(f);
         }
     }
@@ -474,17 +508,10 @@ static int sweep_run(const Grid *g, const char *out, int job, int complete, cons
     return 0;
 }
 
-static double seconds_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (t1.tv_nsec - t0->tv_nsec) * 1e-9;
-}
-
 // One process: every run in grid order, its metrics read as it finishes.
 static int sweep_in_turn(const Grid *g, const char *out, double *vals, Error *err) {
     int total = g->n_cells * g->n_seeds, ran = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = now_seconds();
     for (int job = 0; job < total; job++) {
         char run[4400], log[4400];
         run_paths(g, out, job, run, log, sizeof run);
@@ -495,7 +522,7 @@ static int sweep_in_turn(const Grid *g, const char *out, double *vals, Error *er
         ran |= !complete;
         if (sweep_run(g, out, job, complete, "", err) != 0) return -1;
         read_metrics(run, vals + (long)job * N_METRICS);
-        double el = seconds_since(&t0);
+        double el = now_seconds() - t0;
         if (ran)
             fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", job + 1,
                     total, el, el / (job + 1) * (total - job - 1));
@@ -534,7 +561,7 @@ static pid_t start_job(const Grid *g, const char *out, int job, const char *extr
 
 typedef struct {
     int next, total, done, failed;
-    struct timespec t0;
+    double t0;
 } SweepQueue;
 
 // The next job to hand out (-1: none, or a run failed and the sweep winds down), after counting
@@ -543,7 +570,7 @@ static int queue_next(SweepQueue *q, int finished_job, int finished_rc) {
     if (finished_job >= 0) {
         q->done++;
         q->failed += finished_rc != 0;
-        double el = seconds_since(&q->t0);
+        double el = now_seconds() - q->t0;
         fprintf(stderr, "[sweep] %d of %d runs done, %.0fs elapsed, ETA %.0fs\n", q->done, q->total,
                 el, el / q->done * (q->total - q->done));
     }
@@ -553,7 +580,7 @@ static int queue_next(SweepQueue *q, int finished_job, int finished_rc) {
 // Rank 0 of several: hand out jobs (its own included) until all are done.
 static int serve_queue(const Grid *g, const char *out, const char *extra) {
     SweepQueue q = {.total = g->n_cells * g->n_seeds};
-    clock_gettime(CLOCK_MONOTONIC, &q.t0);
+    q.t0 = now_seconds();
     int workers = dist_size() - 1, own_job = queue_next(&q, -1, 0);
     pid_t own = own_job >= 0 ? start_job(g, out, own_job, extra) : 0;
     while (own > 0 || workers > 0) {

@@ -26,6 +26,8 @@ static void usage(FILE *out) {
         "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
         "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
         "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
+        "  schema [--json]   (every group, dataset and attribute of run files and sweep "
+        "summaries)\n"
         "See README.md for the config keys and the run-file schema.\n");
 }
 
@@ -47,6 +49,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "schema")) return cmd_schema(argc - 1, argv + 1);
     fprintf(stderr,
             "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, "
             "import, "

@@ -21,55 +21,52 @@ try:
 except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/report/summary.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
-
-def wilson(k, n, z=1.959963984540054):
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+import runschema as rs  # noqa: E402  (harness/report, next to this script)
+from runschema import name, wilson  # noqa: E402,F401  (tables.py imports wilson from here)
 
 
 def row(path):
     f = h5py.File(path, "r")
-    cfg = json.loads(f.attrs["config"])
-    r = {"file": path, "variant": f.attrs["variant"], "params": int(f.attrs["param_count"])}
-    r["val_loss"] = float(f["train/val_loss"][-1]) if len(f["train/val_loss"]) else math.nan
+    cfg = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])
+    r = {"file": path, "variant": f.attrs[name(rs.RUN_AT_VARIANT)],
+         "params": int(f.attrs[name(rs.RUN_AT_PARAM_COUNT)])}
+    val_loss = f[rs.RUN_TRAIN_VAL_LOSS]
+    r["val_loss"] = float(val_loss[-1]) if len(val_loss) else math.nan
     r["needle"] = {}
-    if "eval/needle" in f:
-        g = f["eval/needle"]
-        correct, total = g["correct"][...], g["total"][...]
-        for i, (n, q) in enumerate(zip(g["n_needles"][...], g["n_queried"][...])):
+    if rs.NEEDLE in f:
+        g = f[rs.NEEDLE]
+        correct, total = g[name(rs.NEEDLE_CORRECT)][...], g[name(rs.NEEDLE_TOTAL)][...]
+        for i, (n, q) in enumerate(zip(g[name(rs.NEEDLE_N_NEEDLES)][...], g[name(rs.NEEDLE_N_QUERIED)][...])):
             k, t = int(correct[i].sum()), int(total[i].sum())
             r["needle"][f"N={int(n)},R={int(q)}"] = (k / t if t else math.nan, *wilson(k, t))
         r.update(needle_extra(g))
     r["ppl"] = {}
-    if "eval/ppl" in f:
-        name = next(iter(f["eval/ppl"]))
-        g = f["eval/ppl"][name]
-        cum = g["cumulative_nll"][...]
-        train_len = int(g.attrs["train_seq_len"])
+    if rs.PPL in f:
+        g = f[rs.ppl_group(next(iter(f[rs.PPL])))]
+        cum = g[name(rs.PPL_CUMULATIVE_NLL)][...]
+        train_len = int(g.attrs[name(rs.PPL_AT_TRAIN_SEQ_LEN)])
         if train_len <= len(cum):
             r["ppl"]["train_len"] = (train_len, math.exp(cum[train_len - 1]))
         r["ppl"]["window"] = (len(cum), math.exp(cum[-1]))
     r["icl"] = None
-    if "eval/icl" in f:
-        name = next(iter(f["eval/icl"]))
-        g = f["eval/icl"][name]
-        done = np.flatnonzero(g["done"][...])
+    if rs.ICL in f:
+        dataset = next(iter(f[rs.ICL]))
+        g = f[rs.icl_group(dataset)]
+        done = np.flatnonzero(g[name(rs.ICL_DONE)][...])
         if len(done):
             i = done[-1]
-            acc = float(g["accuracy"][i])
-            n = int(g.attrs["episodes"]) * int(g.attrs["orders"])  # scored queries at each k
+            acc = float(g[name(rs.ICL_ACCURACY)][i])
+            # scored queries at each k
+            n = int(g.attrs[name(rs.ICL_AT_EPISODES)]) * int(g.attrs[name(rs.ICL_AT_ORDERS)])
             k = round(acc * n)
-            r["icl"] = (name, int(g["shots"][i]), acc, *wilson(k, n), float(g["best_minus_worst"][i]))
+            r["icl"] = (dataset, int(g[name(rs.ICL_SHOTS)][i]), acc, *wilson(k, n),
+                        float(g[name(rs.ICL_BEST_MINUS_WORST)][i]))
     r["row_sum_dev"] = {}
-    if "audit" in f:
-        for p in ("fp32", "bf16", "fp16"):
-            if p in f["audit"]:
-                r["row_sum_dev"][p] = float(np.nanmax(f["audit"][p]["row_sum_dev_max"][...]))
-    r["causal"] = int(f["audit/leakage"].attrs["causal"]) if "audit/leakage" in f else None
+    if rs.AUDIT in f:
+        for p in rs.AUDIT_PRECISIONS:
+            if rs.audit_group(p) in f:
+                r["row_sum_dev"][p] = float(np.nanmax(f[rs.fill(rs.AUDIT_ROW_SUM_DEV_MAX, precision=p)][...]))
+    r["causal"] = int(f[rs.AUDIT_LEAKAGE].attrs[name(rs.AUDIT_LEAKAGE_AT_CAUSAL)]) if rs.AUDIT_LEAKAGE in f else None
     r["config"] = cfg
     return r
 
@@ -81,7 +78,7 @@ def rate(k, n):
 
 
 def scorer_names(g):
-    v = g.attrs.get("positional_scorers", "first,last,middle")
+    v = g.attrs.get(name(rs.NEEDLE_AT_POSITIONAL_SCORERS), rs.NEEDLE_DEFAULT_SCORERS)
     return (v.decode() if isinstance(v, bytes) else str(v)).split(",")
 
 
@@ -90,10 +87,10 @@ def needle_extra(g):
     (rate, low, high, k, n), needle_position_only (rate, low, high, k, n, scorer): the best
     positional scorer. None where the file lacks the counts (needle task before v3)."""
     out = {"needle_keyed": {}, "needle_other": {}, "needle_position_only": {}}
-    have = all(k in g for k in ("keyed", "keyed_total", "other_needle", "questions", "positional_correct"))
+    have = all(name(k) in g for k in rs.NEEDLE_V3_COUNTS)
     names = scorer_names(g)
-    total = g["total"][...]
-    for i, (n, q) in enumerate(zip(g["n_needles"][...], g["n_queried"][...])):
+    total = g[name(rs.NEEDLE_TOTAL)][...]
+    for i, (n, q) in enumerate(zip(g[name(rs.NEEDLE_N_NEEDLES)][...], g[name(rs.NEEDLE_N_QUERIED)][...])):
         if int(n) < 2:
             continue
         key = f"N={int(n)},R={int(q)}"
@@ -101,12 +98,13 @@ def needle_extra(g):
             for d in out.values():
                 d[key] = None
             continue
-        out["needle_keyed"][key] = rate(g["keyed"][i].sum(), g["keyed_total"][i].sum())
-        out["needle_other"][key] = rate(g["other_needle"][i].sum(), g["questions"][i].sum())
-        pc = g["positional_correct"][i].reshape(-1, g["positional_correct"].shape[-1]).sum(axis=0)
+        out["needle_keyed"][key] = rate(g[name(rs.NEEDLE_KEYED)][i].sum(), g[name(rs.NEEDLE_KEYED_TOTAL)][i].sum())
+        out["needle_other"][key] = rate(g[name(rs.NEEDLE_OTHER_NEEDLE)][i].sum(), g[name(rs.NEEDLE_QUESTIONS)][i].sum())
+        positional = g[name(rs.NEEDLE_POSITIONAL_CORRECT)]
+        pc = positional[i].reshape(-1, positional.shape[-1]).sum(axis=0)
         best = int(np.argmax(pc))  # the first of equals
-        name = names[best] if best < len(names) else str(best)
-        out["needle_position_only"][key] = (*rate(pc[best], total[i].sum()), name)
+        scorer = names[best] if best < len(names) else str(best)
+        out["needle_position_only"][key] = (*rate(pc[best], total[i].sum()), scorer)
     return out
 
 

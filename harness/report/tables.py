@@ -19,7 +19,9 @@ try:
 except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/report/tables.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
-from summary import scorer_names, wilson
+import runschema as rs  # noqa: E402  (harness/report, next to this script)
+from runschema import name, wilson  # noqa: E402
+from summary import scorer_names  # noqa: E402
 
 
 def frac(k, n, unit=""):
@@ -29,29 +31,30 @@ def frac(k, n, unit=""):
 
 def needle_extra_lines(g, i, n):
     """Keyed, other-needle and position-only lines of config i (nothing for files before v3)."""
-    if not all(k in g for k in ("keyed", "keyed_total", "other_needle", "questions", "positional_correct")):
+    if not all(name(k) in g for k in rs.NEEDLE_V3_COUNTS):
         return
     if n >= 2:
         print(f"    keyed (both questions of a key-swap pair right): "
-              f"{frac(int(g['keyed'][i].sum()), int(g['keyed_total'][i].sum()), ' samples')}")
+              f"{frac(int(g[name(rs.NEEDLE_KEYED)][i].sum()), int(g[name(rs.NEEDLE_KEYED_TOTAL)][i].sum()), ' samples')}")
     else:
         print("    keyed (both questions of a key-swap pair right): n/a (N = 1)")
     print(f"    other needle (answer = another needle's number): "
-          f"{frac(int(g['other_needle'][i].sum()), int(g['questions'][i].sum()), ' questions')}")
-    pc = g["positional_correct"][i]
+          f"{frac(int(g[name(rs.NEEDLE_OTHER_NEEDLE)][i].sum()), int(g[name(rs.NEEDLE_QUESTIONS)][i].sum()), ' questions')}")
+    pc = g[name(rs.NEEDLE_POSITIONAL_CORRECT)][i]
     pc = pc.reshape(-1, pc.shape[-1]).sum(axis=0)
-    t = int(g["total"][i].sum())
+    t = int(g[name(rs.NEEDLE_TOTAL)][i].sum())
     names = scorer_names(g)
     print("    position only (copy that needle's number): " + ", ".join(
         f"{names[s] if s < len(names) else s} {frac(int(pc[s]), t)}" for s in range(len(pc))))
 
 
 def needle_tables(g):
-    lengths, depths = g["context_length"][...], g["depth"][...]
-    correct, total, ll = g["correct"][...], g["total"][...], g["loglik_sum"][...]
-    secs = float(np.nansum(g["seconds"][...]))
-    print(f"needle ({g.attrs['parameters']}; {secs:.1f} s)")
-    for i, (n, r) in enumerate(zip(g["n_needles"][...], g["n_queried"][...])):
+    lengths, depths = g[name(rs.NEEDLE_CONTEXT_LENGTH)][...], g[name(rs.NEEDLE_DEPTH)][...]
+    correct, total = g[name(rs.NEEDLE_CORRECT)][...], g[name(rs.NEEDLE_TOTAL)][...]
+    ll = g[name(rs.NEEDLE_LOGLIK_SUM)][...]
+    secs = float(np.nansum(g[name(rs.NEEDLE_SECONDS)][...]))
+    print(f"needle ({g.attrs[name(rs.NEEDLE_AT_PARAMETERS)]}; {secs:.1f} s)")
+    for i, (n, r) in enumerate(zip(g[name(rs.NEEDLE_N_NEEDLES)][...], g[name(rs.NEEDLE_N_QUERIED)][...])):
         k, t = int(correct[i].sum()), int(total[i].sum())
         lo, hi = wilson(k, t)
         acc = f"{k / t:.3f} [{lo:.3f}, {hi:.3f}]" if t else "n/a"
@@ -68,24 +71,26 @@ def needle_tables(g):
 
 
 def icl_tables(f):
-    for name, g in f["eval/icl"].items():
-        done = g["done"][...].astype(bool)
-        shots = g["shots"][...][done]
-        secs = float(np.nansum(g["seconds"][...][done]))
-        print(f"icl {name} ({g.attrs['parameters']}; {secs:.1f} s)")
+    for dataset, g in f[rs.ICL].items():
+        done = g[name(rs.ICL_DONE)][...].astype(bool)
+        shots = g[name(rs.ICL_SHOTS)][...][done]
+        secs = float(np.nansum(g[name(rs.ICL_SECONDS)][...][done]))
+        print(f"icl {dataset} ({g.attrs[name(rs.ICL_AT_PARAMETERS)]}; {secs:.1f} s)")
         print("  shots             " + "".join(f"{int(k):>8d}" for k in shots))
-        for label, key in (("accuracy (random)", "accuracy"), ("accuracy (alt.)", "alternating_accuracy"),
-                           ("best - worst", "best_minus_worst")):
-            vals = g[key][...][done]
+        for label, key in (("accuracy (random)", rs.ICL_ACCURACY), ("accuracy (alt.)", rs.ICL_ALTERNATING_ACCURACY),
+                           ("best - worst", rs.ICL_BEST_MINUS_WORST)):
+            vals = g[name(key)][...][done]
             print(f"  {label:<18}" + "".join(f"{v:>8.3f}" for v in vals))
 
 
 def ppl_tables(f):
-    for name, g in f["eval/ppl"].items():
-        a = g.attrs
-        print(f"ppl {name}: {int(a['tokens'])} tokens, {a['windows']} windows of {int(a['window'])} "
-              f"(stride {int(a['stride'])}): perplexity {a['perplexity']:.3f}, {a['bits_per_byte']:.3f} "
-              f"bits/byte; NLL AR-hit {a['nll_ar_hit']:.3f} / other {a['nll_other']:.3f}")
+    for corpus, g in f[rs.PPL].items():
+        def at(path):
+            return g.attrs[name(path)]
+        print(f"ppl {corpus}: {int(at(rs.PPL_AT_TOKENS))} tokens, {at(rs.PPL_AT_WINDOWS)} windows of "
+              f"{int(at(rs.PPL_AT_WINDOW))} (stride {int(at(rs.PPL_AT_STRIDE))}): perplexity "
+              f"{at(rs.PPL_AT_PERPLEXITY):.3f}, {at(rs.PPL_AT_BITS_PER_BYTE):.3f} bits/byte; NLL AR-hit "
+              f"{at(rs.PPL_AT_NLL_AR_HIT):.3f} / other {at(rs.PPL_AT_NLL_OTHER):.3f}")
 
 
 def main(argv):
@@ -96,13 +101,13 @@ def main(argv):
     except OSError as exc:
         sys.exit(f"harness/report/tables.py: error: {argv[0]}: {exc}")
     found = False
-    if "eval/needle" in f:
-        needle_tables(f["eval/needle"])
+    if rs.NEEDLE in f:
+        needle_tables(f[rs.NEEDLE])
         found = True
-    if "eval/icl" in f:
+    if rs.ICL in f:
         icl_tables(f)
         found = True
-    if "eval/ppl" in f:
+    if rs.PPL in f:
         ppl_tables(f)
         found = True
     if not found:

@@ -1,6 +1,5 @@
 #include "eval_io.h"
 
-#include <gsl/gsl_cdf.h>
 #include <hdf5_hl.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,19 +125,6 @@ int parse_int_list(const char *s, int *out, int max, const char *what, Error *er
 }
 int parse_double_list(const char *s, double *out, int max, const char *what, Error *err) {
     return parse_list(s, max, what, err, 0, NULL, out);
-}
-
-void wilson_interval(long k, long n, double *lo, double *hi) {
-    if (n == 0) {
-        *lo = 0;
-        *hi = 1;
-        return;
-    }
-    double z = gsl_cdf_ugaussian_Pinv(0.975), p = (double)k / n, z2 = z * z;
-    double centre = (p + z2 / (2.0 * n)) / (1 + z2 / n);
-    double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
-    *lo = fmax(0.0, centre - half);
-    *hi = fmin(1.0, centre + half);
 }
 
 int attach_scale(hid_t loc, hid_t data, int dim, const char *name, const double *values, int n) {

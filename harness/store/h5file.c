@@ -1,5 +1,7 @@
 #include "h5file.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -381,8 +383,8 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
         _exit(code); // no HDF5 shutdown, no exit handlers of the parent's libraries
     }
     close(fds[1]);
-    struct timespec t0, now, nap = {0, 2000000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec nap = {0, 2000000};
+    double t0 = now_seconds();
     int status = 0, done = 0;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -391,8 +393,7 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
             break;
         }
         if (r < 0 && errno != EINTR) break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) * 1e-9 > wall) break;
+        if (now_seconds() - t0 > wall) break;
         nanosleep(&nap, NULL);
         if (nap.tv_nsec < 50000000) nap.tv_nsec *= 2;
     }

@@ -2,6 +2,7 @@
 
 #include "h5file.h"
 #include "h5io.h"
+#include "schema.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -150,104 +151,113 @@ static int write_contents(hid_t f, const RunState *st) {
     char host[256] = "unknown", now[32];
     gethostname(host, sizeof host - 1);
     utc_now(now, sizeof now);
-    rc |= h5_attr_i64(f, "schema_version", RUNFILE_SCHEMA_VERSION);
-    rc |= h5_attr_str(f, "dint_version", DINT_VERSION);
-    rc |= h5_attr_str(f, "git_commit", DINT_GIT_COMMIT);
-    rc |= h5_attr_str(f, "created_utc", st->created_utc);
-    if (st->init_from[0]) rc |= h5_attr_str(f, "init_from", st->init_from);
-    rc |= h5_attr_str(f, "updated_utc", now);
-    rc |= h5_attr_str(f, "host", host);
-    rc |= h5_attr_str(f, "config", json);
-    rc |= h5_attr_u64(f, "seed", st->cfg.seed);
-    rc |= h5_attr_str(f, "variant", variant_name(st->cfg.model.variant));
-    rc |= h5_attr_str(f, "status", st->status);
-    rc |= h5_attr_i64(f, "threads", st->threads);
-    if (st->ranks > 1) rc |= h5_attr_i64(f, "ranks", st->ranks); // absent: one process
-    rc |= h5_attr_i64(f, "param_count", m->n_params);
+    rc |= h5_attr_i64(f, schema_name(RUN_AT_SCHEMA_VERSION), RUNFILE_SCHEMA_VERSION);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_DINT_VERSION), DINT_VERSION);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_GIT_COMMIT), DINT_GIT_COMMIT);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_CREATED_UTC), st->created_utc);
+    if (st->init_from[0]) rc |= h5_attr_str(f, schema_name(RUN_AT_INIT_FROM), st->init_from);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_UPDATED_UTC), now);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_HOST), host);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_CONFIG), json);
+    rc |= h5_attr_u64(f, schema_name(RUN_AT_SEED), st->cfg.seed);
+    rc |= h5_attr_str(f, schema_name(RUN_AT_VARIANT), variant_name(st->cfg.model.variant));
+    rc |= h5_attr_str(f, schema_name(RUN_AT_STATUS), st->status);
+    rc |= h5_attr_i64(f, schema_name(RUN_AT_THREADS), st->threads);
+    if (st->ranks > 1) rc |= h5_attr_i64(f, schema_name(RUN_AT_RANKS), st->ranks);
+    rc |= h5_attr_i64(f, schema_name(RUN_AT_PARAM_COUNT), m->n_params);
     free(json);
 
-    hid_t g_model = h5_group(f, "model");
-    hid_t g_params = h5_group(g_model, "params");
+    hid_t g_model = h5_group(f, RUN_MODEL);
+    hid_t g_params = h5_group(g_model, RUN_MODEL_PARAMS);
     rc |= write_params(g_params, m, m->params);
     H5Gclose(g_params);
     H5Gclose(g_model);
 
-    hid_t g_opt = h5_group(f, "optim");
-    rc |= h5_attr_i64(g_opt, "step", st->opt->step);
-    rc |= h5_attr_str(g_opt, "algorithm", "AdamW (decoupled weight decay on matrices)");
-    hid_t g_m = h5_group(g_opt, "m"), g_v = h5_group(g_opt, "v");
+    hid_t g_opt = h5_group(f, RUN_OPTIM);
+    rc |= h5_attr_i64(g_opt, schema_name(RUN_OPTIM_AT_STEP), st->opt->step);
+    rc |= h5_attr_str(g_opt, schema_name(RUN_OPTIM_AT_ALGORITHM),
+                      "AdamW (decoupled weight decay on matrices)");
+    hid_t g_m = h5_group(g_opt, RUN_OPTIM_M), g_v = h5_group(g_opt, RUN_OPTIM_V);
     rc |= write_params(g_m, m, st->opt->m);
     rc |= write_params(g_v, m, st->opt->v);
     H5Gclose(g_m);
     H5Gclose(g_v);
     H5Gclose(g_opt);
 
-    hid_t g_rng = h5_group(f, "rng");
+    hid_t g_rng = h5_group(f, RUN_RNG);
     hsize_t nstate = gsl_rng_size(st->data_rng);
-    rc |= h5_write(g_rng, "data", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nstate,
+    rc |= h5_write(g_rng, RUN_RNG_DATA, H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nstate,
                    gsl_rng_state(st->data_rng));
-    hid_t ds = H5Dopen2(g_rng, "data", H5P_DEFAULT);
+    hid_t ds = H5Dopen2(g_rng, RUN_RNG_DATA, H5P_DEFAULT);
     if (ds >= 0) {
-        rc |= h5_attr_str(ds, "algorithm", gsl_rng_name(st->data_rng));
-        rc |=
-            h5_attr_str(ds, "meaning", "state of the batch-sampling generator after the last step");
+        rc |= h5_attr_str(ds, schema_name(RUN_RNG_DATA_AT_ALGORITHM), gsl_rng_name(st->data_rng));
+        rc |= h5_attr_str(ds, schema_name(RUN_RNG_DATA_AT_MEANING),
+                          "state of the batch-sampling generator after the last step");
         H5Dclose(ds);
     }
     H5Gclose(g_rng);
 
-    hid_t g_train = h5_group(f, "train");
-    rc |= h5_attr_i64(g_train, "steps_done", h->n);
-    rc |= h5_attr_i64(g_train, "steps_planned", st->cfg.train.steps);
-    rc |= h5_write_i64(g_train, "step", (hsize_t)h->n, h->step);
-    rc |= h5_write_f64(g_train, "loss", (hsize_t)h->n, h->loss);
-    rc |= h5_write_f64(g_train, "answer_loss", (hsize_t)h->n, h->answer_loss);
-    rc |= h5_write_f64(g_train, "lr", (hsize_t)h->n, h->lr);
-    rc |= h5_write_f64(g_train, "grad_norm", (hsize_t)h->n, h->grad_norm);
-    rc |= h5_write_i64(g_train, "tokens", (hsize_t)h->n, h->tokens);
-    rc |= h5_write_f64(g_train, "seconds", (hsize_t)h->n, h->seconds);
+    hid_t g_train = h5_group(f, RUN_TRAIN);
+    rc |= h5_attr_i64(g_train, schema_name(RUN_TRAIN_AT_STEPS_DONE), h->n);
+    rc |= h5_attr_i64(g_train, schema_name(RUN_TRAIN_AT_STEPS_PLANNED), st->cfg.train.steps);
+    rc |= h5_write_i64(g_train, RUN_TRAIN_STEP, (hsize_t)h->n, h->step);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_LOSS, (hsize_t)h->n, h->loss);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_ANSWER_LOSS, (hsize_t)h->n, h->answer_loss);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_LR, (hsize_t)h->n, h->lr);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_GRAD_NORM, (hsize_t)h->n, h->grad_norm);
+    rc |= h5_write_i64(g_train, RUN_TRAIN_TOKENS, (hsize_t)h->n, h->tokens);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_SECONDS, (hsize_t)h->n, h->seconds);
     hsize_t dims[2] = {(hsize_t)h->n, (hsize_t)L};
     if (m->cfg.variant != VARIANT_TRANSFORMER)
-        rc |= h5_write_f32(g_train, "lambda", 2, dims, h->lambda);
-    if (m->cfg.variant == VARIANT_DINT) rc |= h5_write_f32(g_train, "gamma", 2, dims, h->gamma);
+        rc |= h5_write_f32(g_train, RUN_TRAIN_LAMBDA, 2, dims, h->lambda);
+    if (m->cfg.variant == VARIANT_DINT)
+        rc |= h5_write_f32(g_train, RUN_TRAIN_GAMMA, 2, dims, h->gamma);
     hsize_t ns = (hsize_t)h->n, da[2] = {(hsize_t)h->n_audit, (hsize_t)L};
-    rc |= h5_write(g_train, "loss_spike", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns, h->loss_spike);
-    rc |= h5_write_i64(g_train, "audit_step", (hsize_t)h->n_audit, h->audit_step);
-    rc |= h5_write(g_train, "row_sum_dev_max", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+    rc |= h5_write(g_train, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns,
+                   h->loss_spike);
+    rc |= h5_write_i64(g_train, RUN_TRAIN_AUDIT_STEP, (hsize_t)h->n_audit, h->audit_step);
+    rc |= h5_write(g_train, RUN_TRAIN_ROW_SUM_DEV_MAX, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
                    h->row_dev_max);
-    rc |= h5_write(g_train, "row_sum_dev_mean", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+    rc |= h5_write(g_train, RUN_TRAIN_ROW_SUM_DEV_MEAN, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
                    h->row_dev_mean);
-    rc |= h5_write(g_train, "grad_norm_layer", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
+    rc |= h5_write(g_train, RUN_TRAIN_GRAD_NORM_LAYER, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, da,
                    h->grad_norm_layer);
-    rc |= h5_write_i64(g_train, "val_step", (hsize_t)h->n_val, h->val_step);
-    rc |= h5_write_f64(g_train, "val_loss", (hsize_t)h->n_val, h->val_loss);
+    rc |= h5_write_i64(g_train, RUN_TRAIN_VAL_STEP, (hsize_t)h->n_val, h->val_step);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_VAL_LOSS, (hsize_t)h->n_val, h->val_loss);
     H5Gclose(g_train);
 
-    hid_t g_data = h5_group(f, "data");
-    rc |= h5_attr_str(g_data, "tokenizer", st->cfg.data.tokenizer);
+    hid_t g_data = h5_group(f, RUN_DATA);
+    rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_TOKENIZER), st->cfg.data.tokenizer);
     const Corpus *c = st->corpus;
-    rc |= h5_attr_str(g_data, "tokenizer_identity",
+    rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_TOKENIZER_IDENTITY),
                       st->tokenizer_identity ? st->tokenizer_identity : "");
     if (c) {
-        rc |= h5_attr_str(g_data, "path", st->data_path);
-        rc |= h5_attr_str(g_data, "spec", st->data_spec ? st->data_spec : st->data_path);
-        rc |= h5_attr_str(g_data, "source", st->data_source ? st->data_source : "");
-        rc |= h5_attr_str(g_data, "mixture", st->data_mixture ? st->data_mixture : "");
-        rc |= h5_attr_i64(g_data, "bytes", c->n_bytes);
-        rc |= h5_attr_i64(g_data, "train_tokens", c->n_tokens[SPLIT_TRAIN]);
-        rc |= h5_attr_i64(g_data, "val_tokens", c->n_tokens[SPLIT_VAL]);
-        rc |= h5_attr_i64(g_data, "test_tokens", c->n_tokens[SPLIT_TEST]);
-        rc |= h5_write_strings(g_data, "documents", c->doc_names, (hsize_t)c->n_docs);
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_PATH), st->data_path);
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_SPEC),
+                          st->data_spec ? st->data_spec : st->data_path);
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_SOURCE),
+                          st->data_source ? st->data_source : "");
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_MIXTURE),
+                          st->data_mixture ? st->data_mixture : "");
+        rc |= h5_attr_i64(g_data, schema_name(RUN_DATA_AT_BYTES), c->n_bytes);
+        rc |= h5_attr_i64(g_data, schema_name(RUN_DATA_AT_TRAIN_TOKENS), c->n_tokens[SPLIT_TRAIN]);
+        rc |= h5_attr_i64(g_data, schema_name(RUN_DATA_AT_VAL_TOKENS), c->n_tokens[SPLIT_VAL]);
+        rc |= h5_attr_i64(g_data, schema_name(RUN_DATA_AT_TEST_TOKENS), c->n_tokens[SPLIT_TEST]);
+        rc |= h5_write_strings(g_data, RUN_DATA_DOCUMENTS, c->doc_names, (hsize_t)c->n_docs);
         hsize_t nd = (hsize_t)c->n_docs;
-        rc |= h5_write(g_data, "split", H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, c->doc_split);
-        hid_t ds = H5Dopen2(g_data, "split", H5P_DEFAULT);
+        rc |=
+            h5_write(g_data, RUN_DATA_SPLIT, H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &nd, c->doc_split);
+        hid_t ds = H5Dopen2(g_data, RUN_DATA_SPLIT, H5P_DEFAULT);
         if (ds >= 0) {
-            rc |= h5_attr_str(ds, "meaning", "0 train, 1 validation, 2 test");
+            rc |= h5_attr_str(ds, schema_name(RUN_DATA_SPLIT_AT_MEANING),
+                              "0 train, 1 validation, 2 test");
             H5Dclose(ds);
         }
-        rc |= h5_write_i64(g_data, "document_tokens", nd, c->doc_tokens);
+        rc |= h5_write_i64(g_data, RUN_DATA_DOCUMENT_TOKENS, nd, c->doc_tokens);
     } else {
-        rc |= h5_attr_str(g_data, "path", "");
-        rc |= h5_attr_str(g_data, "note", st->data_path ? st->data_path : "no training data");
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_PATH), "");
+        rc |= h5_attr_str(g_data, schema_name(RUN_DATA_AT_NOTE),
+                          st->data_path ? st->data_path : "no training data");
     }
     H5Gclose(g_data);
     return rc;
@@ -275,7 +285,7 @@ static hid_t open_runfile(const char *path, Error *err) {
     hid_t f = h5file_open_read(path, err);
     if (f < 0) return -1;
     long schema = 0;
-    if (h5_read_attr_num(f, "schema_version", H5T_NATIVE_LONG, &schema) != 0) {
+    if (h5_read_attr_num(f, schema_name(RUN_AT_SCHEMA_VERSION), H5T_NATIVE_LONG, &schema) != 0) {
         H5Fclose(f);
         error_set(err, "'%s' is HDF5 but not a dint run file (no schema_version)", path);
         return -1;
@@ -292,12 +302,13 @@ static hid_t open_runfile(const char *path, Error *err) {
 int runfile_read_config(const char *path, RunConfig *cfg, Error *err) {
     hid_t f = open_runfile(path, err);
     if (f < 0) return -1;
-    char *json = h5_read_attr_str(f, "config");
+    char *json = h5_read_attr_str(f, schema_name(RUN_AT_CONFIG));
     int rc = json ? config_from_json(cfg, json, err)
                   : error_set(err, "'%s' has no config attribute (corrupt run file)", path);
     free(json);
     uint64_t seed;
-    if (rc == 0 && h5_read_attr_num(f, "seed", H5T_NATIVE_UINT64, &seed) == 0) cfg->seed = seed;
+    if (rc == 0 && h5_read_attr_num(f, schema_name(RUN_AT_SEED), H5T_NATIVE_UINT64, &seed) == 0)
+        cfg->seed = seed;
     H5Fclose(f);
     if (rc != 0 && err && !strstr(err->msg, path)) {
         Error e2;
@@ -326,6 +337,16 @@ static int read_params(hid_t f, const char *group, const Model *m, float *buf, c
     return rc;
 }
 
+// Tokens per split, in the order of Corpus.n_tokens (SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST).
+static const char *const SPLIT_TOKENS[3] = {RUN_DATA_AT_TRAIN_TOKENS, RUN_DATA_AT_VAL_TOKENS,
+                                            RUN_DATA_AT_TEST_TOKENS};
+
+// A string attribute (caller frees), NULL when the object has none.
+static char *attr_if_present(hid_t loc, const char *attr_path) {
+    const char *name = schema_name(attr_path);
+    return H5Aexists(loc, name) > 0 ? h5_read_attr_str(loc, name) : NULL;
+}
+
 int runfile_read_state(const char *path, RunState *st, char *data_path, int data_path_len,
                        Error *err) {
     hid_t f = open_runfile(path, err);
@@ -333,7 +354,7 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
     char bad[256] = "";
     int rc = 0;
     Model *m = st->model;
-    char *status = h5_read_attr_str(f, "status");
+    char *status = h5_read_attr_str(f, schema_name(RUN_AT_STATUS));
     if (status && !strcmp(status, "imported")) {
         free(status);
         H5Fclose(f);
@@ -341,27 +362,27 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             err, "'%s' holds imported weights and no training state; it cannot be resumed", path);
     }
     free(status);
-    if (read_params(f, "/model/params", m, m->params, bad, sizeof bad) != 0 ||
-        read_params(f, "/optim/m", m, st->opt->m, bad, sizeof bad) != 0 ||
-        read_params(f, "/optim/v", m, st->opt->v, bad, sizeof bad) != 0)
+    if (read_params(f, RUN_MODEL_PARAMS, m, m->params, bad, sizeof bad) != 0 ||
+        read_params(f, RUN_OPTIM_M, m, st->opt->m, bad, sizeof bad) != 0 ||
+        read_params(f, RUN_OPTIM_V, m, st->opt->v, bad, sizeof bad) != 0)
         rc = -1;
-    hid_t g_opt = rc == 0 ? H5Gopen2(f, "/optim", H5P_DEFAULT) : -1;
-    if (rc == 0 &&
-        (g_opt < 0 || h5_read_attr_num(g_opt, "step", H5T_NATIVE_LONG, &st->opt->step) != 0)) {
+    hid_t g_opt = rc == 0 ? H5Gopen2(f, RUN_OPTIM, H5P_DEFAULT) : -1;
+    if (rc == 0 && (g_opt < 0 || h5_read_attr_num(g_opt, schema_name(RUN_OPTIM_AT_STEP),
+                                                  H5T_NATIVE_LONG, &st->opt->step) != 0)) {
         snprintf(bad, sizeof bad, "/optim step");
         rc = -1;
     }
     if (g_opt >= 0) H5Gclose(g_opt);
-    if (rc == 0 && h5_read(f, "/rng/data", H5T_NATIVE_UCHAR, gsl_rng_size(st->data_rng),
+    if (rc == 0 && h5_read(f, RUN_RNG_DATA, H5T_NATIVE_UCHAR, gsl_rng_size(st->data_rng),
                            gsl_rng_state(st->data_rng)) != 0) {
-        snprintf(bad, sizeof bad, "/rng/data");
+        snprintf(bad, sizeof bad, "%s", RUN_RNG_DATA);
         rc = -1;
     }
     History *h = st->hist;
-    long n = rc == 0 ? h5_len(f, "/train/step") : -1,
-         nv = rc == 0 ? h5_len(f, "/train/val_step") : -1;
+    long n = rc == 0 ? h5_len(f, RUN_TRAIN_STEP) : -1,
+         nv = rc == 0 ? h5_len(f, RUN_TRAIN_VAL_STEP) : -1;
     if (rc == 0 && (n < 0 || nv < 0)) {
-        snprintf(bad, sizeof bad, "/train");
+        snprintf(bad, sizeof bad, "%s", RUN_TRAIN);
         rc = -1;
     }
     if (rc == 0) {
@@ -370,54 +391,54 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         h->n = n;
         h->n_val = nv;
         int L = (int)h->n_layer;
-        if (h5_read(f, "/train/step", H5T_NATIVE_LONG, n, h->step) ||
-            h5_read(f, "/train/loss", H5T_NATIVE_DOUBLE, n, h->loss) ||
-            h5_read(f, "/train/lr", H5T_NATIVE_DOUBLE, n, h->lr) ||
-            h5_read(f, "/train/grad_norm", H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
-            h5_read(f, "/train/tokens", H5T_NATIVE_LONG, n, h->tokens) ||
-            h5_read(f, "/train/seconds", H5T_NATIVE_DOUBLE, n, h->seconds) ||
-            h5_read(f, "/train/val_step", H5T_NATIVE_LONG, nv, h->val_step) ||
-            h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
+        if (h5_read(f, RUN_TRAIN_STEP, H5T_NATIVE_LONG, n, h->step) ||
+            h5_read(f, RUN_TRAIN_LOSS, H5T_NATIVE_DOUBLE, n, h->loss) ||
+            h5_read(f, RUN_TRAIN_LR, H5T_NATIVE_DOUBLE, n, h->lr) ||
+            h5_read(f, RUN_TRAIN_GRAD_NORM, H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
+            h5_read(f, RUN_TRAIN_TOKENS, H5T_NATIVE_LONG, n, h->tokens) ||
+            h5_read(f, RUN_TRAIN_SECONDS, H5T_NATIVE_DOUBLE, n, h->seconds) ||
+            h5_read(f, RUN_TRAIN_VAL_STEP, H5T_NATIVE_LONG, nv, h->val_step) ||
+            h5_read(f, RUN_TRAIN_VAL_LOSS, H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
             snprintf(bad, sizeof bad, "/train curves");
             rc = -1;
         }
         // Run files from before the answer-loss curve resume with NaN (not measured) there.
-        if (rc == 0 && h5_len(f, "/train/answer_loss") < 0)
+        if (rc == 0 && h5_len(f, RUN_TRAIN_ANSWER_LOSS) < 0)
             for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
         else if (rc == 0 &&
-                 h5_read(f, "/train/answer_loss", H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
-            snprintf(bad, sizeof bad, "/train/answer_loss");
+                 h5_read(f, RUN_TRAIN_ANSWER_LOSS, H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
+            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_ANSWER_LOSS);
             rc = -1;
         }
         memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
         memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
         if (rc == 0 && m->cfg.variant != VARIANT_TRANSFORMER &&
-            h5_read(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
-            snprintf(bad, sizeof bad, "/train/lambda");
+            h5_read(f, RUN_TRAIN_LAMBDA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
+            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_LAMBDA);
             rc = -1;
         }
         if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
-            h5_read(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
-            snprintf(bad, sizeof bad, "/train/gamma");
+            h5_read(f, RUN_TRAIN_GAMMA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
+            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_GAMMA);
             rc = -1;
         }
-        long na = h5_len(f, "/train/audit_step");
+        long na = h5_len(f, RUN_TRAIN_AUDIT_STEP);
         if (rc == 0 && na >= 0) {
             history_reserve_audit(h, na + 1);
             h->n_audit = na;
-            if (h5_read(f, "/train/loss_spike", H5T_NATIVE_UCHAR, n, h->loss_spike) ||
-                h5_read(f, "/train/audit_step", H5T_NATIVE_LONG, na, h->audit_step) ||
-                h5_read(f, "/train/row_sum_dev_max", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+            if (h5_read(f, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, n, h->loss_spike) ||
+                h5_read(f, RUN_TRAIN_AUDIT_STEP, H5T_NATIVE_LONG, na, h->audit_step) ||
+                h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MAX, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
                         h->row_dev_max) ||
-                h5_read(f, "/train/row_sum_dev_mean", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MEAN, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
                         h->row_dev_mean) ||
-                h5_read(f, "/train/grad_norm_layer", H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                h5_read(f, RUN_TRAIN_GRAD_NORM_LAYER, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
                         h->grad_norm_layer)) {
                 snprintf(bad, sizeof bad, "/train diagnostics");
                 rc = -1;
             }
         } else if (rc == 0) {
-            snprintf(bad, sizeof bad, "/train/audit_step");
+            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_AUDIT_STEP);
             rc = -1;
         }
         if (rc == 0 && n != st->opt->step) {
@@ -427,12 +448,12 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         }
     }
     if (rc == 0) {
-        hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
-        char *p = g >= 0 ? h5_read_attr_str(g, "spec") : NULL;
-        char *created = h5_read_attr_str(f, "created_utc");
-        const char *keys[3] = {"train_tokens", "val_tokens", "test_tokens"};
+        hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
+        char *p = g >= 0 ? h5_read_attr_str(g, schema_name(RUN_DATA_AT_SPEC)) : NULL;
+        char *created = h5_read_attr_str(f, schema_name(RUN_AT_CREATED_UTC));
         for (int i = 0; i < 3; i++)
-            if (g < 0 || h5_read_attr_num(g, keys[i], H5T_NATIVE_LONG, &st->data_tokens[i]) != 0)
+            if (g < 0 || h5_read_attr_num(g, schema_name(SPLIT_TOKENS[i]), H5T_NATIVE_LONG,
+                                          &st->data_tokens[i]) != 0)
                 st->data_tokens[i] = -1;
         if (!p || !created) {
             snprintf(bad, sizeof bad, "/data path or created_utc");
@@ -441,7 +462,7 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
             snprintf(data_path, data_path_len, "%s", p);
             snprintf(st->created_utc, sizeof st->created_utc, "%s", created);
         }
-        char *init = H5Aexists(f, "init_from") > 0 ? h5_read_attr_str(f, "init_from") : NULL;
+        char *init = attr_if_present(f, RUN_AT_INIT_FROM);
         snprintf(st->init_from, sizeof st->init_from, "%s", init ? init : "");
         free(init);
         free(p);
@@ -455,31 +476,37 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
 
 // ---- info ----
 
-int runfile_info(const char *path, Error *err) {
-    RunConfig cfg;
-    if (runfile_read_config(path, &cfg, err) != 0) return -1;
-    hid_t f = open_runfile(path, err);
-    if (f < 0) return -1;
-    char *status = h5_read_attr_str(f, "status"), *commit = h5_read_attr_str(f, "git_commit");
-    char *created = h5_read_attr_str(f, "created_utc"),
-         *updated = h5_read_attr_str(f, "updated_utc");
-    char *version = h5_read_attr_str(f, "dint_version");
-    long params = 0, threads = 0;
-    h5_read_attr_num(f, "param_count", H5T_NATIVE_LONG, &params);
-    h5_read_attr_num(f, "threads", H5T_NATIVE_LONG, &threads);
-    const ModelConfig *mc = &cfg.model;
-    char gamma[32];
-    gamma_mode_format(mc, gamma, sizeof gamma);
+static char *attr_or(hid_t loc, const char *attr_path) {
+    return h5_read_attr_str(loc, schema_name(attr_path));
+}
+
+static void info_header(hid_t f, const char *path) {
+    char *status = attr_or(f, RUN_AT_STATUS), *commit = attr_or(f, RUN_AT_GIT_COMMIT);
+    char *created = attr_or(f, RUN_AT_CREATED_UTC), *updated = attr_or(f, RUN_AT_UPDATED_UTC);
+    char *version = attr_or(f, RUN_AT_DINT_VERSION);
+    long threads = 0;
+    h5_read_attr_num(f, schema_name(RUN_AT_THREADS), H5T_NATIVE_LONG, &threads);
     printf("run file      %s\n", path);
     printf("status        %s (dint %s, commit %s)\n", status ? status : "?",
            version ? version : "?", commit ? commit : "?");
     printf("created       %s, last written %s, %ld thread(s)\n", created ? created : "?",
            updated ? updated : "?", threads);
-    if (H5Aexists(f, "init_from") > 0) {
-        char *init = h5_read_attr_str(f, "init_from");
+    if (H5Aexists(f, schema_name(RUN_AT_INIT_FROM)) > 0) {
+        char *init = attr_or(f, RUN_AT_INIT_FROM);
         printf("started from  %s\n", init ? init : "?");
         free(init);
     }
+    free(status);
+    free(commit);
+    free(created);
+    free(updated);
+    free(version);
+}
+
+static void info_model(hid_t f, const RunConfig *cfg) {
+    const ModelConfig *mc = &cfg->model;
+    char gamma[32];
+    gamma_mode_format(mc, gamma, sizeof gamma);
     printf("variant       %s", variant_name(mc->variant));
     if (mc->variant == VARIANT_DINT)
         printf(", global term G %s%s, gamma %s", mc->g_mode == GMODE_FULL ? "full" : "causal",
@@ -499,11 +526,27 @@ int runfile_info(const char *path, Error *err) {
         "model         %d layers, d_model %d, %d heads (head_dim %d, v %d), ffn %d, vocab %d (%s "
         "tokenizer), %s embeddings\n",
         mc->n_layer, mc->d_model, model_n_heads(mc), mc->head_dim, model_v_dim(mc), mc->ffn_dim,
-        mc->vocab_size, cfg.data.tokenizer, mc->tie_embeddings ? "tied" : "untied");
+        mc->vocab_size, cfg->data.tokenizer, mc->tie_embeddings ? "tied" : "untied");
+    long params = 0;
+    h5_read_attr_num(f, schema_name(RUN_AT_PARAM_COUNT), H5T_NATIVE_LONG, &params);
     printf("parameters    %ld\n", params);
-    printf("seed          %llu (data split seed %llu)\n", (unsigned long long)cfg.seed,
-           (unsigned long long)cfg.data.split_seed);
-    long n = h5_len(f, "/train/step"), nv = h5_len(f, "/train/val_step");
+    printf("seed          %llu (data split seed %llu)\n", (unsigned long long)cfg->seed,
+           (unsigned long long)cfg->data.split_seed);
+}
+
+// "lambda        0.8123, 0.6543  (per layer, last step)" from a (n, L) curve of /train.
+static void info_last_per_layer(hid_t f, const char *dataset, const char *label, long n, int L) {
+    float *v = xmalloc(sizeof(float) * (size_t)(n * L));
+    if (h5_read(f, dataset, H5T_NATIVE_FLOAT, (hsize_t)(n * L), v) == 0) {
+        printf("%-14s", label);
+        for (int l = 0; l < L; l++) printf("%s%.4f", l ? ", " : "", (double)v[(n - 1) * L + l]);
+        printf("  (per layer, last step)\n");
+    }
+    free(v);
+}
+
+static void info_training(hid_t f, const RunConfig *cfg) {
+    long n = h5_len(f, RUN_TRAIN_STEP), nv = h5_len(f, RUN_TRAIN_VAL_STEP);
     if (n < 0) n = 0;
     if (nv < 0) nv = 0;
     long tokens = 0;
@@ -511,73 +554,68 @@ int runfile_info(const char *path, Error *err) {
     if (n > 0) {
         long *tk = xmalloc(sizeof(long) * (size_t)n);
         double *ls = xmalloc(sizeof(double) * (size_t)n);
-        if (h5_read(f, "/train/tokens", H5T_NATIVE_LONG, n, tk) == 0) tokens = tk[n - 1];
-        if (h5_read(f, "/train/loss", H5T_NATIVE_DOUBLE, n, ls) == 0) loss = ls[n - 1];
+        if (h5_read(f, RUN_TRAIN_TOKENS, H5T_NATIVE_LONG, n, tk) == 0) tokens = tk[n - 1];
+        if (h5_read(f, RUN_TRAIN_LOSS, H5T_NATIVE_DOUBLE, n, ls) == 0) loss = ls[n - 1];
         free(tk);
         free(ls);
     }
     printf("training      %ld of %d steps, %ld tokens (batch %d x seq %d x accum %d), lr %.3g\n", n,
-           cfg.train.steps, tokens, cfg.train.batch_size, cfg.train.seq_len, cfg.train.grad_accum,
-           (double)cfg.train.lr);
+           cfg->train.steps, tokens, cfg->train.batch_size, cfg->train.seq_len,
+           cfg->train.grad_accum, (double)cfg->train.lr);
     if (n > 0) printf("train loss    %.4f at step %ld\n", loss, n);
     if (nv > 0) {
         long *vs = xmalloc(sizeof(long) * (size_t)nv);
         double *vl = xmalloc(sizeof(double) * (size_t)nv);
-        if (h5_read(f, "/train/val_step", H5T_NATIVE_LONG, nv, vs) == 0 &&
-            h5_read(f, "/train/val_loss", H5T_NATIVE_DOUBLE, nv, vl) == 0)
+        if (h5_read(f, RUN_TRAIN_VAL_STEP, H5T_NATIVE_LONG, nv, vs) == 0 &&
+            h5_read(f, RUN_TRAIN_VAL_LOSS, H5T_NATIVE_DOUBLE, nv, vl) == 0)
             printf("val loss      %.4f at step %ld (was %.4f at step %ld)\n", vl[nv - 1],
                    vs[nv - 1], vl[0], vs[0]);
         free(vs);
         free(vl);
     }
+    const ModelConfig *mc = &cfg->model;
     if (n > 0 && mc->variant != VARIANT_TRANSFORMER) {
-        int L = mc->n_layer;
-        float *lam = xmalloc(sizeof(float) * (size_t)(n * L));
-        if (h5_read(f, "/train/lambda", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
-            printf("lambda        ");
-            for (int l = 0; l < L; l++)
-                printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
-            printf("  (per layer, last step)\n");
-        }
-        if (mc->variant == VARIANT_DINT &&
-            h5_read(f, "/train/gamma", H5T_NATIVE_FLOAT, (hsize_t)(n * L), lam) == 0) {
-            printf("gamma         ");
-            for (int l = 0; l < L; l++)
-                printf("%s%.4f", l ? ", " : "", (double)lam[(n - 1) * L + l]);
-            printf("  (per layer, last step)\n");
-        }
-        free(lam);
+        info_last_per_layer(f, RUN_TRAIN_LAMBDA, "lambda", n, mc->n_layer);
+        if (mc->variant == VARIANT_DINT)
+            info_last_per_layer(f, RUN_TRAIN_GAMMA, "gamma", n, mc->n_layer);
     }
-    hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
-    if (g >= 0) {
-        char *p = h5_read_attr_str(g, "path");
-        long tt = 0, vt = 0, st = 0, nd = h5_len(g, "documents");
-        h5_read_attr_num(g, "train_tokens", H5T_NATIVE_LONG, &tt);
-        h5_read_attr_num(g, "val_tokens", H5T_NATIVE_LONG, &vt);
-        h5_read_attr_num(g, "test_tokens", H5T_NATIVE_LONG, &st);
-        char *note = h5_read_attr_str(g, "note"), *spec = h5_read_attr_str(g, "spec");
-        char *source = h5_read_attr_str(g, "source"),
-             *tid = h5_read_attr_str(g, "tokenizer_identity");
-        if (p && p[0]) {
-            char *mixture = h5_read_attr_str(g, "mixture");
-            if (source && source[0]) printf("corpus        %s (%s)\n", spec ? spec : "?", source);
-            if (mixture && strchr(mixture, ',')) printf("mixture       %s\n", mixture);
-            free(mixture);
-            printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n",
-                   p, nd, tt, vt, st);
-        } else
-            printf("data          none recorded (%s)\n", note ? note : "?");
-        if (tid && tid[0])
-            printf("tokenizer     %s\n", tid);
-        else
-            printf("tokenizer     %s\n", cfg.data.tokenizer);
-        free(note);
-        free(spec);
-        free(source);
-        free(tid);
-        free(p);
-        H5Gclose(g);
-    }
+}
+
+static void info_data(hid_t f, const RunConfig *cfg) {
+    hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
+    if (g < 0) return;
+    char *p = attr_or(g, RUN_DATA_AT_PATH);
+    long tt = 0, vt = 0, st = 0, nd = h5_len(g, RUN_DATA_DOCUMENTS);
+    h5_read_attr_num(g, schema_name(RUN_DATA_AT_TRAIN_TOKENS), H5T_NATIVE_LONG, &tt);
+    h5_read_attr_num(g, schema_name(RUN_DATA_AT_VAL_TOKENS), H5T_NATIVE_LONG, &vt);
+    h5_read_attr_num(g, schema_name(RUN_DATA_AT_TEST_TOKENS), H5T_NATIVE_LONG, &st);
+    char *note = attr_or(g, RUN_DATA_AT_NOTE), *spec = attr_or(g, RUN_DATA_AT_SPEC);
+    char *source = attr_or(g, RUN_DATA_AT_SOURCE),
+         *tid = attr_or(g, RUN_DATA_AT_TOKENIZER_IDENTITY);
+    if (p && p[0]) {
+        char *mixture = attr_or(g, RUN_DATA_AT_MIXTURE);
+        if (source && source[0]) printf("corpus        %s (%s)\n", spec ? spec : "?", source);
+        if (mixture && strchr(mixture, ',')) printf("mixture       %s\n", mixture);
+        free(mixture);
+        printf("data          %s: %ld documents; tokens: %ld train, %ld validation, %ld test\n", p,
+               nd, tt, vt, st);
+    } else
+        printf("data          none recorded (%s)\n", note ? note : "?");
+    if (tid && tid[0])
+        printf("tokenizer     %s\n", tid);
+    else
+        printf("tokenizer     %s\n", cfg->data.tokenizer);
+    free(note);
+    free(spec);
+    free(source);
+    free(tid);
+    free(p);
+    H5Gclose(g);
+}
+
+// The leakage probe and which evaluation groups the file holds. These paths belong to the
+// evaluation tasks' tables of outputs (tasks/), not to the fixed part in schema.h.
+static void info_results(hid_t f) {
     if (H5Lexists(f, "/audit", H5P_DEFAULT) > 0 &&
         H5Lexists(f, "/audit/leakage", H5P_DEFAULT) > 0) {
         hid_t lg = H5Gopen2(f, "/audit/leakage", H5P_DEFAULT);
@@ -598,17 +636,24 @@ int runfile_info(const char *path, Error *err) {
         if (has) printf("%s%s", shown++ ? ", " : "results       ", groups[i]);
     }
     if (shown) printf("\n");
+}
+
+int runfile_info(const char *path, Error *err) {
+    RunConfig cfg;
+    if (runfile_read_config(path, &cfg, err) != 0) return -1;
+    hid_t f = open_runfile(path, err);
+    if (f < 0) return -1;
+    info_header(f, path);
+    info_model(f, &cfg);
+    info_training(f, &cfg);
+    info_data(f, &cfg);
+    info_results(f);
     char *json = config_to_json(&cfg);
     // One line: the stored attribute holds the same JSON, pretty-printed.
     for (char *p = json; *p; p++)
         if (*p == '\n' || *p == '\t') *p = ' ';
     printf("config        %s\n", json);
     free(json);
-    free(status);
-    free(commit);
-    free(created);
-    free(updated);
-    free(version);
     H5Fclose(f);
     return 0;
 }
@@ -623,10 +668,10 @@ int runfile_load_model(const char *path, Model *m, RunConfig *cfg, char *data_sp
         return -1;
     }
     char bad[256] = "";
-    int rc = read_params(f, "/model/params", m, m->params, bad, sizeof bad);
+    int rc = read_params(f, RUN_MODEL_PARAMS, m, m->params, bad, sizeof bad);
     data_spec[0] = '\0';
-    hid_t g = H5Gopen2(f, "/data", H5P_DEFAULT);
-    char *spec = g >= 0 ? h5_read_attr_str(g, "spec") : NULL;
+    hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
+    char *spec = g >= 0 ? h5_read_attr_str(g, schema_name(RUN_DATA_AT_SPEC)) : NULL;
     if (spec) snprintf(data_spec, spec_len, "%s", spec);
     free(spec);
     if (g >= 0) H5Gclose(g);
@@ -671,12 +716,12 @@ int runfile_read_init_source(const char *path, const RunConfig *cfg, Model *m, c
         long steps = -1;
         char *created = NULL;
         if (f >= 0) {
-            hid_t g = H5Gopen2(f, "/train", H5P_DEFAULT);
+            hid_t g = H5Gopen2(f, RUN_TRAIN, H5P_DEFAULT);
             if (g >= 0) {
-                h5_read_attr_num(g, "steps_done", H5T_NATIVE_LONG, &steps);
+                h5_read_attr_num(g, schema_name(RUN_TRAIN_AT_STEPS_DONE), H5T_NATIVE_LONG, &steps);
                 H5Gclose(g);
             }
-            created = h5_read_attr_str(f, "created_utc");
+            created = h5_read_attr_str(f, schema_name(RUN_AT_CREATED_UTC));
             H5Fclose(f);
         }
         snprintf(provenance, cap, "%s (step %ld of its training, created %s)", path, steps,
@@ -694,7 +739,7 @@ int runfile_read_weights_config(const char *path, RunConfig *cfg, Error *err) {
     if (stat(path, &sb) != 0 || H5Fis_hdf5(path) <= 0)
         return error_set(err, "'%s' is not a readable HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    char *json = f >= 0 ? h5_read_attr_str(f, "config") : NULL;
+    char *json = f >= 0 ? h5_read_attr_str(f, schema_name(RUN_AT_CONFIG)) : NULL;
     if (f >= 0) H5Fclose(f);
     Error e;
     int rc = 0;
@@ -750,7 +795,7 @@ static int read_weight(hid_t g, Model *m, const ParamInfo *pi, Error *err) {
 
 int runfile_read_weights(const char *path, Model *m, Error *err) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t g = f >= 0 ? H5Gopen2(f, "/model/params", H5P_DEFAULT) : -1;
+    hid_t g = f >= 0 ? H5Gopen2(f, RUN_MODEL_PARAMS, H5P_DEFAULT) : -1;
     int rc = g < 0 ? error_set(err, "no /model/params group") : 0;
     for (int i = 0; i < m->n_tensors && rc == 0; i++) rc = read_weight(g, m, &m->info[i], err);
     if (rc == 0) {

@@ -1,3 +1,4 @@
+#include "clock.h"
 #include "session.h"
 
 #include <math.h>
@@ -9,12 +10,6 @@
 #include "diagnostics.h"
 
 enum { PART_TOKENIZER = 1, PART_MODEL = 2, PART_CORPUS = 4, PART_BUFFERS = 8 };
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void mixture_next_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer,
                                int B, int T) {

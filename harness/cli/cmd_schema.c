@@ -1,0 +1,32 @@
+// dint schema [--json]: every group, dataset and attribute of a run file (the harness's fixed
+// part and each evaluation task's outputs) and of a sweep summary, from the tables in C.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "eval_task.h"
+#include "schema.h"
+
+int cmd_schema(int argc, char **argv) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else {
+            cli_error("schema", "usage: dint schema [--json]");
+            return EXIT_USAGE;
+        }
+    }
+    // The run file: the harness's fixed part, then each registered evaluation task's outputs.
+    SchemaTable tables[16];
+    int n = 0;
+    tables[n++] = (SchemaTable){"run", SCHEMA_RUN_FIXED, SCHEMA_RUN_FIXED_COUNT};
+    for (int t = 0; eval_tasks[t] && n < 15; t++)
+        tables[n++] = (SchemaTable){"run", eval_tasks[t]->outputs, eval_tasks[t]->n_outputs};
+    tables[n++] = (SchemaTable){"sweep_summary", SCHEMA_SWEEP_SUMMARY, SCHEMA_SWEEP_SUMMARY_COUNT};
+    if (json)
+        schema_print_json(stdout, tables, n);
+    else
+        schema_print_text(stdout, tables, n);
+    return 0;
+}

@@ -1,0 +1,266 @@
+#include "schema.h"
+
+#include <string.h>
+
+#include "runfile.h"
+
+#define G(path, meaning, when)                                                                     \
+    { SCHEMA_GROUP, path, NULL, NULL, meaning, when }
+#define D(path, dtype, dims, meaning, when)                                                        \
+    { SCHEMA_DATASET, path, dtype, dims, meaning, when }
+#define A(path, dtype, meaning, when)                                                              \
+    { SCHEMA_ATTRIBUTE, path, dtype, "", meaning, when }
+
+#define NOT_IMPORTED "runs trained on a corpus (not imported weights)"
+
+// Field by field the same as RUN_FIXED in harness/report/runschema.py.
+const SchemaEntry SCHEMA_RUN_FIXED[] = {
+    G(RUN_ROOT, "one run: its config, weights, optimizer and RNG state, curves and data split",
+      NULL),
+    A(RUN_AT_SCHEMA_VERSION, "int64", "run-file schema version (1)", NULL),
+    A(RUN_AT_DINT_VERSION, "string", "the dint version that wrote the file", NULL),
+    A(RUN_AT_GIT_COMMIT, "string",
+      "the commit of the build that wrote the file (-dirty when built from uncommitted changes)",
+      NULL),
+    A(RUN_AT_CREATED_UTC, "string", "when the run started (UTC, ISO 8601)", NULL),
+    A(RUN_AT_UPDATED_UTC, "string", "when the file was last written (UTC, ISO 8601)", NULL),
+    A(RUN_AT_HOST, "string", "the host name of the machine that wrote the file", NULL),
+    A(RUN_AT_INIT_FROM, "string",
+      "the run file whose weights this run started from, the step its training had reached and "
+      "its creation time",
+      "runs started with --init-from"),
+    A(RUN_AT_CONFIG, "string",
+      "the resolved config as JSON (every key of README Config keys, plus model.vocab_size and "
+      "seed)",
+      NULL),
+    A(RUN_AT_SEED, "uint64",
+      "the run seed; parameter init and batch sampling use two 32-bit MT19937 seeds derived from "
+      "it (splitmix64, streams 0 and 1)",
+      NULL),
+    A(RUN_AT_VARIANT, "string", "transformer, diff or dint", NULL),
+    A(RUN_AT_STATUS, "string",
+      "running (checkpoint of a run in progress), stopped (--stop-at), complete or imported", NULL),
+    A(RUN_AT_THREADS, "int64", "OpenMP threads of the last training command", NULL),
+    A(RUN_AT_RANKS, "int64", "MPI ranks of the last training command (data parallel)",
+      "runs last trained on more than one rank (absent: one process)"),
+    A(RUN_AT_PARAM_COUNT, "int64", "number of model parameters", NULL),
+    A(RUN_AT_RUN, "string", "the run file whose model was evaluated",
+      "results files written with --out (not run files)"),
+
+    G(RUN_MODEL, "the model", NULL),
+    G(RUN_MODEL_PARAMS, "weights, named like the PyTorch reference's state dict", NULL),
+    D(RUN_MODEL_PARAM_MATRIX, "float32", "out,in",
+      "a weight matrix: tok_embeddings.weight, layers.<l>.attn.{q,k,v,out}_proj.weight, "
+      "layers.<l>.ffn.{gate,up,down}_proj.weight, lm_head.weight (absent when embeddings are tied)",
+      NULL),
+    D(RUN_MODEL_PARAM_VECTOR, "float32", "n",
+      "a weight vector: layers.<l>.attn_norm.weight, layers.<l>.ffn_norm.weight, norm.weight, "
+      "layers.<l>.attn.lambda_{q1,k1,q2,k2} (diff, dint), layers.<l>.attn.gamma_{q1,k1,q2,k2} "
+      "(dint, gamma = learned), layers.<l>.attn.subln.weight (head-norm gain)",
+      NULL),
+
+    G(RUN_OPTIM, "AdamW state", NULL),
+    A(RUN_OPTIM_AT_STEP, "int64", "optimizer steps taken", NULL),
+    A(RUN_OPTIM_AT_ALGORITHM, "string", "AdamW (decoupled weight decay on matrices)", NULL),
+    G(RUN_OPTIM_M, "AdamW first moments, one per parameter", NULL),
+    D(RUN_OPTIM_M_MATRIX, "float32", "out,in", "first moment of a weight matrix", NULL),
+    D(RUN_OPTIM_M_VECTOR, "float32", "n", "first moment of a weight vector", NULL),
+    G(RUN_OPTIM_V, "AdamW second moments, one per parameter", NULL),
+    D(RUN_OPTIM_V_MATRIX, "float32", "out,in", "second moment of a weight matrix", NULL),
+    D(RUN_OPTIM_V_VECTOR, "float32", "n", "second moment of a weight vector", NULL),
+
+    G(RUN_RNG, "random generator state", NULL),
+    D(RUN_RNG_DATA, "uint8", "state_bytes",
+      "state of the batch-sampling generator after the last step", NULL),
+    A(RUN_RNG_DATA_AT_ALGORITHM, "string", "the generator (mt19937)", NULL),
+    A(RUN_RNG_DATA_AT_MEANING, "string", "what the dataset holds, in words", NULL),
+
+    G(RUN_TRAIN, "training curves, one entry per optimizer step unless said otherwise", NULL),
+    A(RUN_TRAIN_AT_STEPS_DONE, "int64", "optimizer steps done", NULL),
+    A(RUN_TRAIN_AT_STEPS_PLANNED, "int64", "train.steps of the config", NULL),
+    D(RUN_TRAIN_STEP, "int64", "step", "optimizer step, 1-based", NULL),
+    D(RUN_TRAIN_LOSS, "float64", "step",
+      "mean training NLL of the step's batch over its scored targets (nats per token; needle rows "
+      "score what data.task_loss says)",
+      NULL),
+    D(RUN_TRAIN_ANSWER_LOSS, "float64", "step",
+      "mean NLL of the step's needle answer tokens (a space and 7 digits per answer; chance about "
+      "2.0 nats); NaN in steps without needle rows",
+      NULL),
+    D(RUN_TRAIN_LR, "float64", "step", "learning rate used", NULL),
+    D(RUN_TRAIN_GRAD_NORM, "float64", "step", "global gradient norm before clipping", NULL),
+    D(RUN_TRAIN_TOKENS, "int64", "step", "cumulative training tokens", NULL),
+    D(RUN_TRAIN_SECONDS, "float64", "step",
+      "cumulative wall-clock seconds (the only field that differs between two runs of one config "
+      "and seed)",
+      NULL),
+    D(RUN_TRAIN_LAMBDA, "float32", "step,layer", "lambda of each layer at each step", "diff, dint"),
+    D(RUN_TRAIN_GAMMA, "float32", "step,layer",
+      "gamma of each layer at each step (equals lambda when gamma = tied)", "dint"),
+    D(RUN_TRAIN_LOSS_SPIKE, "uint8", "step",
+      "1 where the step's loss exceeded train.spike_factor x the running median of the previous "
+      "train.spike_window losses",
+      NULL),
+    D(RUN_TRAIN_AUDIT_STEP, "int64", "audit",
+      "the steps of the diagnostics below, every train.audit_every steps", NULL),
+    D(RUN_TRAIN_ROW_SUM_DEV_MAX, "float64", "audit,layer",
+      "max |row sum - expected| over sampled rows (batch item 0, every 8th row from the last) of "
+      "the step's last micro-batch",
+      NULL),
+    D(RUN_TRAIN_ROW_SUM_DEV_MEAN, "float64", "audit,layer",
+      "mean |row sum - expected| over the same rows", NULL),
+    D(RUN_TRAIN_GRAD_NORM_LAYER, "float64", "audit,layer",
+      "each layer's gradient norm before clipping", NULL),
+    D(RUN_TRAIN_VAL_STEP, "int64", "val",
+      "steps of the validation loss: 0, every train.eval_every steps and the last", NULL),
+    D(RUN_TRAIN_VAL_LOSS, "float64", "val",
+      "validation NLL over train.eval_batches fixed windows spread evenly over the validation "
+      "documents",
+      NULL),
+
+    G(RUN_DATA, "the corpus the run was trained on and its split", NULL),
+    A(RUN_DATA_AT_TOKENIZER, "string", "data.tokenizer: byte or gpt2", NULL),
+    A(RUN_DATA_AT_TOKENIZER_IDENTITY, "string",
+      "the tokenizer's identity (its files and their checksums; empty for byte)", NULL),
+    A(RUN_DATA_AT_PATH, "string", "the corpus folder or file read (empty for imported weights)",
+      NULL),
+    A(RUN_DATA_AT_SPEC, "string", "--data as given (a corpus name, a path or a mixture)",
+      NOT_IMPORTED),
+    A(RUN_DATA_AT_SOURCE, "string", "package@version of a named corpus, or empty", NOT_IMPORTED),
+    A(RUN_DATA_AT_MIXTURE, "string", "the training mixture with normalised weights", NOT_IMPORTED),
+    A(RUN_DATA_AT_BYTES, "int64", "bytes of text in the corpus", NOT_IMPORTED),
+    A(RUN_DATA_AT_TRAIN_TOKENS, "int64", "tokens of the training split", NOT_IMPORTED),
+    A(RUN_DATA_AT_VAL_TOKENS, "int64", "tokens of the validation split", NOT_IMPORTED),
+    A(RUN_DATA_AT_TEST_TOKENS, "int64", "tokens of the test split", NOT_IMPORTED),
+    A(RUN_DATA_AT_NOTE, "string", "where imported weights came from", "imported weights"),
+    D(RUN_DATA_DOCUMENTS, "string", "document", "the document names", NOT_IMPORTED),
+    D(RUN_DATA_SPLIT, "uint8", "document",
+      "each document's split: 0 train, 1 validation, 2 test (a seeded shuffle by "
+      "data.split_seed; data.val_fraction and data.test_fraction of the documents, at least one "
+      "each)",
+      NOT_IMPORTED),
+    A(RUN_DATA_SPLIT_AT_MEANING, "string", "the split codes in words", NOT_IMPORTED),
+    D(RUN_DATA_DOCUMENT_TOKENS, "int64", "document", "tokens of each document", NOT_IMPORTED),
+
+    G(RUN_EVAL, "evaluation results, one group per task (needle, ppl, icl)", "after dint eval"),
+};
+const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA_RUN_FIXED[0]);
+
+#define BY_CELL(what) what " per cell over seeds"
+
+// Field by field the same as SWEEP_SUMMARY in harness/report/runschema.py.
+const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
+    G(SWEEP_ROOT, "the summary of a dint sweep (DIR/summary.h5)", NULL),
+    A(SWEEP_AT_BASELINE, "string", "the baseline cell of the grid, or empty", NULL),
+    G(SWEEP_CELLS, "one group per cell of the grid", NULL),
+    A(SWEEP_CELLS_AT_METRICS, "string",
+      "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, "
+      "needle_accuracy",
+      NULL),
+    G(SWEEP_CELL, "one cell: a variant with its gamma mode, G mode, head norm and lambda_init",
+      NULL),
+    A(SWEEP_CELL_AT_VARIANT, "string", "model.variant", NULL),
+    A(SWEEP_CELL_AT_GAMMA, "string", "model.gamma", NULL),
+    A(SWEEP_CELL_AT_G_MODE, "string", "model.g_mode", NULL),
+    A(SWEEP_CELL_AT_HEAD_NORM, "string", "model.head_norm", NULL),
+    A(SWEEP_CELL_AT_LAMBDA_INIT, "string", "model.lambda_init", NULL),
+    A(SWEEP_CELL_AT_N_SEEDS, "int64", "seeds run per cell", NULL),
+    D(SWEEP_CELL_MEAN, "float64", "", BY_CELL("mean of the metric"), NULL),
+    D(SWEEP_CELL_STD, "float64", "", BY_CELL("standard deviation of the metric"), NULL),
+    D(SWEEP_CELL_CI_LOW, "float64", "", BY_CELL("95 % t interval of the mean, low end"), NULL),
+    D(SWEEP_CELL_CI_HIGH, "float64", "", BY_CELL("95 % t interval of the mean, high end"), NULL),
+    D(SWEEP_CELL_PER_SEED, "float64", "seed,metric", "each seed's metrics (NaN where missing)",
+      NULL),
+    G(SWEEP_PAIRED, "paired differences against the baseline cell", NULL),
+    A(SWEEP_PAIRED_AT_BASELINE, "string", "the baseline cell, or empty", NULL),
+    A(SWEEP_PAIRED_AT_TEST, "string", "the test: paired t-test over seeds (two-sided)", NULL),
+    G(SWEEP_PAIRED_CELL, "one cell other than the baseline", "grids with a baseline"),
+    D(SWEEP_PAIRED_DIFF_MEAN, "float64", "", "mean over seeds of cell minus baseline", NULL),
+    D(SWEEP_PAIRED_P_VALUE, "float64", "", "p value of the paired t-test", NULL),
+};
+const int SCHEMA_SWEEP_SUMMARY_COUNT =
+    (int)(sizeof SCHEMA_SWEEP_SUMMARY / sizeof SCHEMA_SWEEP_SUMMARY[0]);
+
+const char *schema_name(const char *path) {
+    const char *at = strchr(path, '@'), *slash = strrchr(path, '/');
+    return at ? at + 1 : slash ? slash + 1 : path;
+}
+
+static const char *kind_name(SchemaKind k) {
+    return k == SCHEMA_GROUP ? "group" : k == SCHEMA_DATASET ? "dataset" : "attribute";
+}
+
+static void json_string(FILE *out, const char *s) {
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static void json_entry(FILE *out, const SchemaEntry *e) {
+    fprintf(out, "{\"kind\": \"%s\", \"path\": ", kind_name(e->kind));
+    json_string(out, e->path);
+    fputs(", \"dtype\": ", out);
+    json_string(out, e->dtype);
+    fputs(", \"dims\": ", out);
+    json_string(out, e->dims);
+    fputs(", \"meaning\": ", out);
+    json_string(out, e->meaning);
+    fputs(", \"when\": ", out);
+    json_string(out, e->when);
+    fputc('}', out);
+}
+
+// Index of the first table of the same file as table i (its files are listed once, there).
+static int first_of_file(const SchemaTable *tables, int i) {
+    for (int j = 0; j < i; j++)
+        if (!strcmp(tables[j].file, tables[i].file)) return j;
+    return i;
+}
+
+void schema_print_json(FILE *out, const SchemaTable *tables, int n) {
+    fprintf(out, "{\"schema_version\": %d, \"files\": {", RUNFILE_SCHEMA_VERSION);
+    int files = 0;
+    for (int i = 0; i < n; i++) {
+        if (first_of_file(tables, i) != i) continue;
+        fprintf(out, "%s\n\"%s\": [", files++ ? "]," : "", tables[i].file);
+        int k = 0;
+        for (int j = i; j < n; j++) {
+            if (strcmp(tables[j].file, tables[i].file)) continue;
+            for (int e = 0; e < tables[j].count; e++) {
+                fputs(k++ ? ",\n  " : "\n  ", out);
+                json_entry(out, &tables[j].entries[e]);
+            }
+        }
+    }
+    fprintf(out, "%s}}\n", files ? "]" : "");
+}
+
+void schema_print_text(FILE *out, const SchemaTable *tables, int n) {
+    for (int i = 0; i < n; i++) {
+        if (first_of_file(tables, i) != i) continue;
+        fprintf(out, "%s%s file (schema version %d)\n", i ? "\n" : "",
+                !strcmp(tables[i].file, "run") ? "run" : tables[i].file, RUNFILE_SCHEMA_VERSION);
+        for (int j = i; j < n; j++) {
+            if (strcmp(tables[j].file, tables[i].file)) continue;
+            for (int e = 0; e < tables[j].count; e++) {
+                const SchemaEntry *x = &tables[j].entries[e];
+                fprintf(out, "  %-9s %s", kind_name(x->kind), x->path);
+                if (x->dtype) fprintf(out, "  %s", x->dtype);
+                if (x->kind == SCHEMA_DATASET) fprintf(out, " (%s)", x->dims);
+                if (x->when) fprintf(out, "  [%s]", x->when);
+                fprintf(out, "\n      %s\n", x->meaning);
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+// The fixed part of the run-file schema, named once: every group, dataset and attribute that
+// `dint train` and `dint import` write (root attributes, /model, /optim, /rng, /train, /data),
+// and the summary file `dint sweep` writes. Evaluation groups (/eval/..., /audit) are described
+// by each task's own table of outputs (tasks/). The Python mirror is harness/report/runschema.py;
+// tests/test_schema.py checks that the two, results/README.md and real files agree.
+//
+// Naming: RUN_<GROUP>[_<DATASET>] is an absolute path of the run file ("/train/loss" is
+// RUN_TRAIN_LOSS); an attribute is the object's path, '@', its name, and its constant has _AT_
+// where the '@' is ("/data@tokenizer" is RUN_DATA_AT_TOKENIZER; root attributes are RUN_AT_*).
+// SWEEP_* name the sweep summary file the same way. Writers pass dataset and group paths as
+// they are (HDF5 resolves an absolute path from any object of the file) and attribute names
+// through schema_name(). A part in braces is one name per instance ("/model/params/{param}").
+//
+// Adding an entry: a constant here, a row in schema.c's table, the same row in runschema.py,
+// and a row in results/README.md; tests/test_schema.py fails until all four agree.
+#ifndef DINT_SCHEMA_H
+#define DINT_SCHEMA_H
+
+#include <stdio.h>
+
+#include "schema_entry.h"
+
+// ---- run file: root ----
+#define RUN_ROOT              "/"
+#define RUN_AT_SCHEMA_VERSION "/@schema_version"
+#define RUN_AT_DINT_VERSION   "/@dint_version"
+#define RUN_AT_GIT_COMMIT     "/@git_commit"
+#define RUN_AT_CREATED_UTC    "/@created_utc"
+#define RUN_AT_INIT_FROM      "/@init_from"
+#define RUN_AT_UPDATED_UTC    "/@updated_utc"
+#define RUN_AT_HOST           "/@host"
+#define RUN_AT_CONFIG         "/@config"
+#define RUN_AT_SEED           "/@seed"
+#define RUN_AT_VARIANT        "/@variant"
+#define RUN_AT_STATUS         "/@status"
+#define RUN_AT_THREADS        "/@threads"
+#define RUN_AT_RANKS          "/@ranks"
+#define RUN_AT_PARAM_COUNT    "/@param_count"
+#define RUN_AT_RUN            "/@run" // results files of `dint eval/audit --out` only
+
+// ---- /model, /optim, /rng ----
+#define RUN_MODEL                 "/model"
+#define RUN_MODEL_PARAMS          "/model/params"
+#define RUN_MODEL_PARAM_MATRIX    RUN_MODEL_PARAMS "/{matrix}"
+#define RUN_MODEL_PARAM_VECTOR    RUN_MODEL_PARAMS "/{vector}"
+#define RUN_OPTIM                 "/optim"
+#define RUN_OPTIM_AT_STEP         "/optim@step"
+#define RUN_OPTIM_AT_ALGORITHM    "/optim@algorithm"
+#define RUN_OPTIM_M               "/optim/m"
+#define RUN_OPTIM_M_MATRIX        RUN_OPTIM_M "/{matrix}"
+#define RUN_OPTIM_M_VECTOR        RUN_OPTIM_M "/{vector}"
+#define RUN_OPTIM_V               "/optim/v"
+#define RUN_OPTIM_V_MATRIX        RUN_OPTIM_V "/{matrix}"
+#define RUN_OPTIM_V_VECTOR        RUN_OPTIM_V "/{vector}"
+#define RUN_RNG                   "/rng"
+#define RUN_RNG_DATA              "/rng/data"
+#define RUN_RNG_DATA_AT_ALGORITHM "/rng/data@algorithm"
+#define RUN_RNG_DATA_AT_MEANING   "/rng/data@meaning"
+
+// ---- /train ----
+#define RUN_TRAIN                  "/train"
+#define RUN_TRAIN_AT_STEPS_DONE    "/train@steps_done"
+#define RUN_TRAIN_AT_STEPS_PLANNED "/train@steps_planned"
+#define RUN_TRAIN_STEP             "/train/step"
+#define RUN_TRAIN_LOSS             "/train/loss"
+#define RUN_TRAIN_ANSWER_LOSS      "/train/answer_loss"
+#define RUN_TRAIN_LR               "/train/lr"
+#define RUN_TRAIN_GRAD_NORM        "/train/grad_norm"
+#define RUN_TRAIN_TOKENS           "/train/tokens"
+#define RUN_TRAIN_SECONDS          "/train/seconds"
+#define RUN_TRAIN_LAMBDA           "/train/lambda"
+#define RUN_TRAIN_GAMMA            "/train/gamma"
+#define RUN_TRAIN_LOSS_SPIKE       "/train/loss_spike"
+#define RUN_TRAIN_AUDIT_STEP       "/train/audit_step"
+#define RUN_TRAIN_ROW_SUM_DEV_MAX  "/train/row_sum_dev_max"
+#define RUN_TRAIN_ROW_SUM_DEV_MEAN "/train/row_sum_dev_mean"
+#define RUN_TRAIN_GRAD_NORM_LAYER  "/train/grad_norm_layer"
+#define RUN_TRAIN_VAL_STEP         "/train/val_step"
+#define RUN_TRAIN_VAL_LOSS         "/train/val_loss"
+
+// ---- /data ----
+#define RUN_DATA                       "/data"
+#define RUN_DATA_AT_TOKENIZER          "/data@tokenizer"
+#define RUN_DATA_AT_TOKENIZER_IDENTITY "/data@tokenizer_identity"
+#define RUN_DATA_AT_PATH               "/data@path"
+#define RUN_DATA_AT_SPEC               "/data@spec"
+#define RUN_DATA_AT_SOURCE             "/data@source"
+#define RUN_DATA_AT_MIXTURE            "/data@mixture"
+#define RUN_DATA_AT_BYTES              "/data@bytes"
+#define RUN_DATA_AT_TRAIN_TOKENS       "/data@train_tokens"
+#define RUN_DATA_AT_VAL_TOKENS         "/data@val_tokens"
+#define RUN_DATA_AT_TEST_TOKENS        "/data@test_tokens"
+#define RUN_DATA_AT_NOTE               "/data@note"
+#define RUN_DATA_DOCUMENTS             "/data/documents"
+#define RUN_DATA_SPLIT                 "/data/split"
+#define RUN_DATA_SPLIT_AT_MEANING      "/data/split@meaning"
+#define RUN_DATA_DOCUMENT_TOKENS       "/data/document_tokens"
+
+// ---- /eval: the parent of the evaluation tasks' groups (each task's table names its own) ----
+#define RUN_EVAL "/eval"
+
+// ---- the summary file of `dint sweep` (DIR/summary.h5) ----
+// Per-metric scalars are named "<metric><suffix>" ("val_loss_mean").
+#define SWEEP_SUFFIX_MEAN      "_mean"
+#define SWEEP_SUFFIX_STD       "_std"
+#define SWEEP_SUFFIX_CI_LOW    "_ci_low"
+#define SWEEP_SUFFIX_CI_HIGH   "_ci_high"
+#define SWEEP_SUFFIX_DIFF_MEAN "_diff_mean"
+#define SWEEP_SUFFIX_P_VALUE   "_p_value"
+
+#define SWEEP_ROOT                "/"
+#define SWEEP_AT_BASELINE         "/@baseline"
+#define SWEEP_CELLS               "/cells"
+#define SWEEP_CELLS_AT_METRICS    "/cells@metrics"
+#define SWEEP_CELL                "/cells/{cell}"
+#define SWEEP_CELL_AT_VARIANT     SWEEP_CELL "@variant"
+#define SWEEP_CELL_AT_GAMMA       SWEEP_CELL "@gamma"
+#define SWEEP_CELL_AT_G_MODE      SWEEP_CELL "@g_mode"
+#define SWEEP_CELL_AT_HEAD_NORM   SWEEP_CELL "@head_norm"
+#define SWEEP_CELL_AT_LAMBDA_INIT SWEEP_CELL "@lambda_init"
+#define SWEEP_CELL_AT_N_SEEDS     SWEEP_CELL "@n_seeds"
+#define SWEEP_CELL_MEAN           SWEEP_CELL "/{metric}" SWEEP_SUFFIX_MEAN
+#define SWEEP_CELL_STD            SWEEP_CELL "/{metric}" SWEEP_SUFFIX_STD
+#define SWEEP_CELL_CI_LOW         SWEEP_CELL "/{metric}" SWEEP_SUFFIX_CI_LOW
+#define SWEEP_CELL_CI_HIGH        SWEEP_CELL "/{metric}" SWEEP_SUFFIX_CI_HIGH
+#define SWEEP_CELL_PER_SEED       SWEEP_CELL "/per_seed"
+#define SWEEP_PAIRED              "/paired"
+#define SWEEP_PAIRED_AT_BASELINE  "/paired@baseline"
+#define SWEEP_PAIRED_AT_TEST      "/paired@test"
+#define SWEEP_PAIRED_CELL         "/paired/{cell}"
+#define SWEEP_PAIRED_DIFF_MEAN    SWEEP_PAIRED_CELL "/{metric}" SWEEP_SUFFIX_DIFF_MEAN
+#define SWEEP_PAIRED_P_VALUE      SWEEP_PAIRED_CELL "/{metric}" SWEEP_SUFFIX_P_VALUE
+
+// The last name of a path: an attribute's name ("/data@tokenizer" -> "tokenizer") or a
+// group's or dataset's own name ("/cells/{cell}/per_seed" -> "per_seed").
+const char *schema_name(const char *path);
+
+// The tables: the run file's fixed part and the sweep summary.
+extern const SchemaEntry SCHEMA_RUN_FIXED[];
+extern const int SCHEMA_RUN_FIXED_COUNT;
+extern const SchemaEntry SCHEMA_SWEEP_SUMMARY[];
+extern const int SCHEMA_SWEEP_SUMMARY_COUNT;
+
+// Entries of one kind of file: "run" (run files) or "sweep_summary".
+typedef struct {
+    const char *file;
+    const SchemaEntry *entries;
+    int count;
+} SchemaTable;
+
+// {"schema_version": N, "files": {"run": [entry...], "sweep_summary": [...]}}: the entries of
+// tables of the same file are listed together, in the order given. Each entry is an object
+// with kind ("group", "dataset", "attribute"), path, dtype, dims, meaning and when (null where
+// the C field is NULL).
+void schema_print_json(FILE *out, const SchemaTable *tables, int n);
+// The same for people: one line per entry, grouped by file.
+void schema_print_text(FILE *out, const SchemaTable *tables, int n);
+
+#endif

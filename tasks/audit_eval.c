@@ -1,0 +1,345 @@
+// The audit as an EvalTask: per precision the row-sum, sign, entropy and outlier statistics of
+// every (layer, head) and residual stream, and the leakage probe, as the /audit group.
+#include "audit_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    AuditTaskSpec spec;
+    AuditStats st[AUDIT_N_PREC];
+    AuditLeakage leak;
+    int done; // the stored audit has these parameters
+} AuditTaskState;
+
+static void state_free(void *p) {
+    AuditTaskState *s = p;
+    if (!s) return;
+    for (int i = 0; i < AUDIT_N_PREC; i++) audit_free(&s->st[i]);
+    free(s);
+}
+
+static void group_path(const void *st, char *buf, size_t cap) {
+    (void)st;
+    snprintf(buf, cap, "/audit");
+}
+
+static void params_text(const void *st, char *buf, size_t cap) {
+    const AuditTaskSpec *s = &((const AuditTaskState *)st)->spec;
+    if (cap > 256) cap = 256; // stored texts have always been cut there
+    snprintf(buf, cap, "audit v%d; samples %d; seq %d; precisions %s", AUDIT_TASK_VERSION,
+             s->samples, s->seq, s->precisions);
+}
+
+static long n_cells(const void *st) {
+    return ((const AuditTaskState *)st)->spec.samples;
+}
+
+// Stored with the same parameters: the audit is done (it is written whole or not at all).
+static int read_back(void *st, const EvalReader *r) {
+    (void)r;
+    ((AuditTaskState *)st)->done = 1;
+    return 0;
+}
+
+static int cell_done(const void *st, long cell) {
+    (void)cell;
+    return ((const AuditTaskState *)st)->done;
+}
+
+static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+    (void)line, (void)cap, (void)err;
+    AuditTaskState *s = st;
+    const AuditTaskSpec *a = &s->spec;
+    AuditStats *sp[AUDIT_N_PREC];
+    for (int p = 0; p < AUDIT_N_PREC; p++) sp[p] = a->want[p] ? &s->st[p] : NULL;
+    // Windows spread evenly over the test split.
+    long k = cell, start = a->samples > 1
+                               ? (long)((double)(a->n_text - a->seq - 1) * k / (a->samples - 1))
+                               : 0;
+    model_forward(m, a->text + start, a->text + start + 1, 1, a->seq);
+    audit_accumulate(sp, m, 1, a->seq);
+    return 0;
+}
+
+static void cell_finished(void *st, long cell, double seconds) {
+    (void)st, (void)cell, (void)seconds;
+}
+
+static int finish(void *st, Model *m, Error *err) {
+    AuditTaskState *s = st;
+    if (audit_leakage_probe(m, s->spec.text, s->spec.seq, s->spec.seq / 2, &s->leak) != 0)
+        return error_set(err, "the leakage probe could not run");
+    return 0;
+}
+
+enum { NF = 17, NL = 8 };
+static const char *const HEAD_NAMES[NF] = {
+    "row_sum_mean",     "row_sum_min",       "row_sum_max",   "row_sum_std",  "row_sum_dev_max",
+    "row_sum_dev_mean", "negative_fraction", "negative_mass", "entropy_a1",   "entropy_a2",
+    "entropy_final",    "logit_top1",        "logit_top10",   "logit_top100", "logit_median",
+    "nan_count",        "inf_count"};
+static const char *const LAYER_NAMES[NL] = {"hidden_top1",      "hidden_top10",   "hidden_median",
+                                            "hidden_kurtosis",  "lambda",         "gamma",
+                                            "expected_row_sum", "hidden_overflow"};
+
+// Per (layer, head): the NF summaries and the row-sum deviation histogram.
+static int write_heads(const EvalWriter *w, const char *pn, const AuditStats *s,
+                       const double *layers, const double *heads) {
+    int L = s->n_layer, H = s->n_heads, rc = 0;
+    long n = (long)L * H;
+    double *v = xmalloc(sizeof(double) * (size_t)n * NF);
+    long *hist = xmalloc(sizeof(long) * (size_t)n * AUDIT_HIST_BINS);
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            AuditHeadSummary hs;
+            audit_head_summary(s, l, h, &hs);
+            long i = (long)l * H + h;
+            double row[NF] = {hs.row_sum_mean,
+                              hs.row_sum_min,
+                              hs.row_sum_max,
+                              hs.row_sum_std,
+                              hs.max_abs_dev,
+                              hs.dev_mean,
+                              hs.frac_negative,
+                              hs.neg_mass_per_row,
+                              hs.entropy_a1,
+                              hs.entropy_a2,
+                              hs.entropy_final,
+                              hs.logit_top1,
+                              hs.logit_top10,
+                              hs.logit_top100,
+                              hs.logit_median,
+                              (double)(hs.n_nan + hs.logit_nan),
+                              (double)(hs.n_inf + hs.logit_inf)};
+            for (int k = 0; k < NF; k++) v[(long)k * n + i] = row[k];
+            memcpy(hist + i * AUDIT_HIST_BINS, hs.hist, sizeof(long) * AUDIT_HIST_BINS);
+        }
+    long d2[2] = {L, H}, d3[3] = {L, H, AUDIT_HIST_BINS};
+    char name[64];
+    for (int k = 0; k < NF; k++) {
+        snprintf(name, sizeof name, "%s/%s", pn, HEAD_NAMES[k]);
+        rc |= w->dataset(w->ctx, name, EVAL_F64, 2, d2, v + (long)k * n);
+        rc |= w->scale(w->ctx, name, 0, "layer", layers, L);
+        rc |= w->scale(w->ctx, name, 1, "head", heads, H);
+    }
+    snprintf(name, sizeof name, "%s/row_sum_dev_hist", pn);
+    rc |= w->dataset(w->ctx, name, EVAL_I64, 3, d3, hist);
+    free(v);
+    free(hist);
+    return rc;
+}
+
+// Per stream (the residual stream entering each layer, then the final one).
+static int write_streams(const EvalWriter *w, const char *pn, const AuditStats *s,
+                         const double *layers) {
+    int L = s->n_layer, rc = 0;
+    double *lv = xmalloc(sizeof(double) * (size_t)(L + 1) * NL);
+    for (int l = 0; l <= L; l++) {
+        AuditLayerSummary ls;
+        audit_layer_summary(s, l, &ls);
+        double row[NL] = {
+            ls.hidden_top1, ls.hidden_top10, ls.hidden_median, ls.kurtosis,
+            ls.lambda,      ls.gamma,        ls.expected,      (double)ls.hidden_overflow};
+        for (int k = 0; k < NL; k++) lv[(long)k * (L + 1) + l] = row[k];
+    }
+    long dl = L + 1;
+    for (int k = 0; k < NL; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s/%s", pn, LAYER_NAMES[k]);
+        rc |= w->dataset(w->ctx, name, EVAL_F64, 1, &dl, lv + (long)k * (L + 1));
+        rc |= w->scale(w->ctx, name, 0, "stream", layers, L + 1);
+    }
+    free(lv);
+    return rc;
+}
+
+static int write_precision(const EvalWriter *w, const AuditStats *s) {
+    const char *pn = audit_precision_name(s->prec);
+    int L = s->n_layer, H = s->n_heads;
+    int rc = w->group(w->ctx, pn);
+    double layers[256], heads[256];
+    for (int l = 0; l < L + 1 && l < 256; l++) layers[l] = l;
+    for (int h = 0; h < H && h < 256; h++) heads[h] = h;
+    rc |= write_heads(w, pn, s, layers, heads);
+    double edges[AUDIT_HIST_BINS + 1];
+    for (int b = 0; b < AUDIT_HIST_BINS; b++) {
+        double lo, hi;
+        audit_hist_bounds(b, &lo, &hi);
+        edges[b] = lo;
+        edges[b + 1] = hi;
+    }
+    long ne = AUDIT_HIST_BINS + 1;
+    char name[64];
+    snprintf(name, sizeof name, "%s/bin_edges", pn);
+    rc |= w->dataset(w->ctx, name, EVAL_F64, 1, &ne, edges);
+    rc |= write_streams(w, pn, s, layers);
+    AuditHeadSummary pooled;
+    audit_head_summary(s, -1, -1, &pooled);
+    rc |= w->attr_f64(w->ctx, pn, "logit_overflow_margin", pooled.logit_overflow_margin);
+    rc |= w->attr_f64(w->ctx, pn, "logit_overflow", (double)pooled.logit_overflow);
+    rc |= w->attr_str(w->ctx, pn, "meaning",
+                      "per layer and head, over the rows of the final attention map; "
+                      "the hidden_* datasets are per stream: the residual stream entering layer l, "
+                      "the last entry after the last layer");
+    return rc;
+}
+
+static int write_results(const void *st, const EvalWriter *w) {
+    const AuditTaskState *s = st;
+    const AuditTaskSpec *a = &s->spec;
+    char params[256];
+    params_text(s, params, sizeof params);
+    int rc = w->attr_str(w->ctx, "", "parameters", params) |
+             w->attr_i64(w->ctx, "", "task_version", AUDIT_TASK_VERSION) |
+             w->attr_i64(w->ctx, "", "tokens", (long)a->samples * a->seq) |
+             w->attr_str(w->ctx, "", "inputs", "windows of the test split, evenly spaced");
+    for (int p = 0; p < AUDIT_N_PREC; p++)
+        if (a->want[p]) rc |= write_precision(w, &s->st[p]);
+    const AuditLeakage *leak = &s->leak;
+    rc |= w->group(w->ctx, "leakage");
+    rc |= w->attr_i64(w->ctx, "leakage", "causal", !leak->changed_before_t) |
+          w->attr_i64(w->ctx, "leakage", "position", a->seq / 2) |
+          w->attr_i64(w->ctx, "leakage", "first_changed", leak->first_changed) |
+          w->attr_i64(w->ctx, "leakage", "probe_had_effect", leak->changed_from_t);
+    rc |= w->attr_f64(w->ctx, "leakage", "max_abs_diff_before", leak->max_abs_diff_before);
+    rc |= w->attr_str(w->ctx, "leakage", "meaning",
+                      "token at `position` replaced; causal = 1 when every logit before it "
+                      "stayed bit-identical");
+    return rc;
+}
+
+static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+    snprintf(line, cap, "audit: sample %ld of %d | %.1fs | ETA %.0fs", cell + 1,
+             ((const AuditTaskState *)st)->spec.samples, p->elapsed, p->eta);
+}
+
+static void summary(const void *st, char *line, size_t cap) {
+    const AuditTaskState *s = st;
+    AuditHeadSummary fp;
+    audit_head_summary(&s->st[AUDIT_FP32], -1, -1, &fp);
+    // Pooled over layers the expected row sum is NaN when lambda differs per layer: give
+    // the range of the per-layer values, as the row-sum figure does.
+    char expected[96];
+    snprintf(expected, sizeof expected, "expected %.6f", fp.expected);
+    if (isnan(fp.expected)) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (int l = 0; l < s->st[AUDIT_FP32].n_layer; l++) {
+            AuditHeadSummary ls;
+            if (audit_head_summary(&s->st[AUDIT_FP32], l, -1, &ls) == 0 && !isnan(ls.expected))
+                lo = fmin(lo, ls.expected), hi = fmax(hi, ls.expected);
+        }
+        if (lo <= hi)
+            snprintf(expected, sizeof expected,
+                     "expected %.6f..%.6f: 1 - lambda (+ gamma) differs per layer", lo, hi);
+    }
+    snprintf(line, cap,
+             "dint audit: row sums %.6f..%.6f (%s), max |deviation| %.3g, negative "
+             "mass/row %.4g; %s",
+             fp.row_sum_min, fp.row_sum_max, expected, fp.max_abs_dev, fp.neg_mass_per_row,
+             s->leak.changed_before_t ? "NOT causal: outputs before a changed token changed"
+                                      : "causal");
+}
+
+int audit_task_make(void **st, const AuditTaskSpec *spec, const Model *m, Error *err) {
+    if (spec->n_text < spec->seq + 1)
+        return error_set(err, "the test split has %ld tokens, fewer than --seq %d", spec->n_text,
+                         spec->seq);
+    AuditTaskState *s = xcalloc(1, sizeof *s);
+    s->spec = *spec;
+    for (int p = 0; p < AUDIT_N_PREC; p++) audit_init(&s->st[p], m, (AuditPrecision)p);
+    *st = s;
+    return 0;
+}
+
+#define P(path) "/audit/{precision}/" path
+#define D(path, dims, meaning)                                                                     \
+    { SCHEMA_DATASET, P(path), "float64", dims, meaning, NULL }
+#define H(name, meaning) D(name, "layer,head", meaning)
+#define S(name, meaning) D(name, "stream", meaning)
+#define A(obj, name, dtype, meaning)                                                               \
+    { SCHEMA_ATTRIBUTE, obj "@" name, dtype, "", meaning, NULL }
+
+static const SchemaEntry AUDIT_OUTPUTS[] = {
+    {SCHEMA_GROUP, "/audit", NULL, NULL, "attention and activation audit", "after dint audit"},
+    A("/audit", "parameters", "string", "the options that make results comparable"),
+    A("/audit", "task_version", "int64", "version of the audit task"),
+    A("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
+    A("/audit", "inputs", "string", "where the audited windows come from"),
+    {SCHEMA_GROUP, "/audit/{precision}", NULL, NULL,
+     "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked"},
+    A("/audit/{precision}", "logit_overflow_margin", "float64",
+      "max |logit| over the format's largest value"),
+    A("/audit/{precision}", "logit_overflow", "float64", "logits that would round to +-inf"),
+    A("/audit/{precision}", "meaning", "string", "what the datasets are over"),
+    H("row_sum_mean", "mean row sum of the final map"),
+    H("row_sum_min", "smallest row sum"),
+    H("row_sum_max", "largest row sum"),
+    H("row_sum_std", "population standard deviation of the row sums"),
+    H("row_sum_dev_max", "largest |row sum - expected|"),
+    H("row_sum_dev_mean", "mean (row sum - expected)"),
+    H("negative_fraction", "share of negative entries of the final map"),
+    H("negative_mass", "mean over rows of the sum of negative entries"),
+    H("entropy_a1", "mean entropy of A1's rows"),
+    H("entropy_a2", "mean entropy of A2's rows (NaN for the Transformer)"),
+    H("entropy_final", "mean entropy of the final map's |rows|"),
+    H("logit_top1", "largest |attention logit|"),
+    H("logit_top10", "10th largest |attention logit|"),
+    H("logit_top100", "100th largest |attention logit|"),
+    H("logit_median", "median |attention logit|"),
+    H("nan_count", "NaN entries of maps and logits"),
+    H("inf_count", "infinite entries of maps and logits"),
+    {SCHEMA_DATASET, P("row_sum_dev_hist"), "int64", "layer,head,bin",
+     "histogram of row sum - expected", NULL},
+    D("bin_edges", "edge", "edges of the histogram's bins"),
+    S("hidden_top1", "largest |x| of the residual stream"),
+    S("hidden_top10", "10th largest |x|"),
+    S("hidden_median", "median |x|"),
+    S("hidden_kurtosis", "kurtosis of x"),
+    S("lambda", "lambda of the layer (0 for the final stream)"),
+    S("gamma", "gamma of the layer (0 for the final stream)"),
+    S("expected_row_sum", "expected row sum of the layer's final map"),
+    S("hidden_overflow", "entries of x that would round to +-inf"),
+    D("layer", "layer", "dimension scale: layer index"),
+    D("head", "head", "dimension scale: head index"),
+    D("stream", "stream", "dimension scale: stream index (n_layer = after the last layer)"),
+    {SCHEMA_GROUP, "/audit/leakage", NULL, NULL, "the leakage probe", NULL},
+    A("/audit/leakage", "causal", "int64", "1 when every logit before the changed token stayed"),
+    A("/audit/leakage", "position", "int64", "the replaced token's position"),
+    A("/audit/leakage", "first_changed", "int64", "first position whose logits changed, -1 none"),
+    A("/audit/leakage", "probe_had_effect", "int64", "1 when a logit from the position on changed"),
+    A("/audit/leakage", "max_abs_diff_before", "float64", "largest |logit change| before it"),
+    A("/audit/leakage", "meaning", "string", "what the probe does"),
+};
+#undef P
+#undef D
+#undef H
+#undef S
+#undef A
+
+const EvalTask audit_task = {
+    .name = "audit",
+    .command = "audit",
+    .version = AUDIT_TASK_VERSION,
+    .outputs = AUDIT_OUTPUTS,
+    .n_outputs = (int)(sizeof AUDIT_OUTPUTS / sizeof AUDIT_OUTPUTS[0]),
+    .replaces_other_parameters = 1,
+    .writes_each_cell = 0,
+    .reports_before_write = 1,
+    .damaged_advice = "write elsewhere with --out FILE",
+    .all_done_note = "dint audit: %s already holds this audit\n",
+    .group_path = group_path,
+    .parameters = params_text,
+    .n_cells = n_cells,
+    .read_back = read_back,
+    .cell_done = cell_done,
+    .score_cell = score_cell,
+    .cell_finished = cell_finished,
+    .finish = finish,
+    .write = write_results,
+    .progress = progress,
+    .summary = summary,
+    .free = state_free,
+};

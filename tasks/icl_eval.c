@@ -1,0 +1,279 @@
+// ICL as an EvalTask: per shot count the accuracies of both orderings, their spread over
+// orderings and their Wilson intervals, as one row of every dataset of /eval/icl/<label>.
+#include "icl_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SHOTS ICL_MAX_SHOT_COUNTS
+
+typedef struct {
+    IclTaskSpec spec;
+    Tokenizer *tok;
+    char label[128];
+    int n_shots, shots[MAX_SHOTS];
+    unsigned char done[MAX_SHOTS];
+    // [mode][shot]: mode 0 random order, 1 class-alternating
+    double acc[2][MAX_SHOTS], acc_norm[2][MAX_SHOTS], bmw[2][MAX_SHOTS], sd[2][MAX_SHOTS],
+        secs[MAX_SHOTS];
+    long correct[2][MAX_SHOTS], total[2][MAX_SHOTS];
+    double *order_acc[2]; // (shots, orders)
+} IclGrid;
+
+static const char *const PREFIX[2] = {"", "alternating_"};
+
+static void grid_free(void *st) {
+    IclGrid *g = st;
+    if (!g) return;
+    free(g->order_acc[0]);
+    free(g->order_acc[1]);
+    free(g);
+}
+
+static void group_path(const void *st, char *buf, size_t cap) {
+    snprintf(buf, cap, "/eval/icl/%s", ((const IclGrid *)st)->label);
+}
+
+static void params_text(const void *st, char *buf, size_t cap) {
+    const IclGrid *g = st;
+    const IclTaskSpec *s = &g->spec;
+    size_t k = 0;
+    if (cap > 512) cap = 512; // stored texts have always been cut there
+    eval_appendf(buf, cap, &k,
+                 "icl v%d; seed %llu; episodes %d; orders %d; context %d; classes %d; shots",
+                 ICL_TASK_VERSION, (unsigned long long)s->seed, s->episodes, s->orders, s->context,
+                 s->set ? s->set->n_labels : s->classes);
+    for (int i = 0; i < g->n_shots; i++) eval_appendf(buf, cap, &k, " %d", g->shots[i]);
+}
+
+static long n_cells(const void *st) {
+    return ((const IclGrid *)st)->n_shots;
+}
+
+static int read_back(void *st, const EvalReader *r) {
+    IclGrid *g = st;
+    int S = g->n_shots, O = g->spec.orders;
+    int bad = r->dataset(r->ctx, "done", EVAL_U8, S, g->done) ||
+              r->dataset(r->ctx, "seconds", EVAL_F64, S, g->secs);
+    for (int mode = 0; mode < 2 && !bad; mode++) {
+        char n[5][64];
+        const char *col[5] = {"accuracy", "accuracy_norm", "best_minus_worst", "order_std",
+                              "order_accuracy"};
+        for (int k = 0; k < 5; k++) snprintf(n[k], sizeof n[k], "%s%s", PREFIX[mode], col[k]);
+        bad = r->dataset(r->ctx, n[0], EVAL_F64, S, g->acc[mode]) ||
+              r->dataset(r->ctx, n[1], EVAL_F64, S, g->acc_norm[mode]) ||
+              r->dataset(r->ctx, n[2], EVAL_F64, S, g->bmw[mode]) ||
+              r->dataset(r->ctx, n[3], EVAL_F64, S, g->sd[mode]) ||
+              r->dataset(r->ctx, n[4], EVAL_F64, (long)S * O, g->order_acc[mode]);
+        for (int i = 0; i < S; i++) {
+            g->total[mode][i] = g->done[i] ? (long)g->spec.episodes * O : 0;
+            g->correct[mode][i] = g->done[i] ? lround(g->acc[mode][i] * g->total[mode][i]) : 0;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int cell_done(const void *st, long cell) {
+    return ((const IclGrid *)st)->done[cell];
+}
+
+static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+    IclGrid *g = st;
+    const IclTaskSpec *s = &g->spec;
+    int i = (int)cell;
+    for (int mode = 0; mode < 2; mode++) {
+        IclOptions o = {g->shots[i], s->context, s->episodes, s->orders, mode, s->seed};
+        IclResult r;
+        int rc = s->set ? icl_evaluate(m, g->tok, s->set, &o, &r, err)
+                        : icl_evaluate_synthetic(m, g->tok, s->classes, &o, &r, err);
+        if (rc != 0) return -1;
+        int fits = r.fits;
+        if (fits) {
+            g->acc[mode][i] = r.accuracy, g->acc_norm[mode][i] = r.accuracy_norm;
+            g->bmw[mode][i] = r.best_minus_worst, g->sd[mode][i] = r.order_std;
+            g->total[mode][i] = (long)s->episodes * s->orders;
+            g->correct[mode][i] = lround(r.accuracy * g->total[mode][i]);
+            memcpy(g->order_acc[mode] + (long)i * s->orders, r.order_accuracy,
+                   sizeof(double) * (size_t)s->orders);
+        }
+        icl_result_free(&r);
+        if (!fits) { // the context is full: stop growing k
+            snprintf(line, cap, "icl %s: %d shots do not fit in %d tokens; stopping", g->label,
+                     g->shots[i], s->context);
+            g->n_shots = i;
+            return EVAL_CELL_STOP;
+        }
+    }
+    return 0;
+}
+
+static void cell_finished(void *st, long cell, double seconds) {
+    IclGrid *g = st;
+    g->secs[cell] = seconds;
+    g->done[cell] = 1;
+}
+
+static int write_results(const void *st, const EvalWriter *w) {
+    const IclGrid *g = st;
+    int rc = 0, S = g->n_shots;
+    double shots[MAX_SHOTS], lo[MAX_SHOTS], hi[MAX_SHOTS];
+    for (int i = 0; i < S; i++) shots[i] = g->shots[i];
+    char params[512];
+    params_text(g, params, sizeof params);
+    rc |= w->attr_str(w->ctx, "", "parameters", params);
+    rc |= w->attr_i64(w->ctx, "", "task_version", ICL_TASK_VERSION);
+    rc |= w->attr_i64(w->ctx, "", "episodes", g->spec.episodes);
+    rc |= w->attr_i64(w->ctx, "", "orders", g->spec.orders);
+    rc |= w->attr_str(
+        w->ctx, "", "format",
+        "\"Input: <text>\\nLabel: <label>\\n\\n\" x k, then \"Input: <query>\\nLabel:\"; "
+        "prediction: the label with the highest log-likelihood (constrained decoding)");
+    for (int mode = 0; mode < 2; mode++) {
+        for (int i = 0; i < S; i++)
+            wilson_interval(g->correct[mode][i], g->total[mode][i], &lo[i], &hi[i]);
+        struct {
+            const char *name;
+            const double *v;
+        } cols[] = {{"accuracy", g->acc[mode]},
+                    {"accuracy_norm", g->acc_norm[mode]},
+                    {"accuracy_ci_low", lo},
+                    {"accuracy_ci_high", hi},
+                    {"best_minus_worst", g->bmw[mode]},
+                    {"order_std", g->sd[mode]}};
+        long d = S, d2[2] = {S, g->spec.orders};
+        for (int k = 0; k < 6; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s%s", PREFIX[mode], cols[k].name);
+            rc |= w->dataset(w->ctx, name, EVAL_F64, 1, &d, cols[k].v);
+            rc |= w->scale(w->ctx, name, 0, "shots", shots, S);
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%sorder_accuracy", PREFIX[mode]);
+        rc |= w->dataset(w->ctx, name, EVAL_F64, 2, d2, g->order_acc[mode]);
+        rc |= w->scale(w->ctx, name, 0, "shots", shots, S);
+    }
+    long d = S;
+    rc |= w->dataset(w->ctx, "done", EVAL_U8, 1, &d, g->done);
+    rc |= w->dataset(w->ctx, "seconds", EVAL_F64, 1, &d, g->secs);
+    rc |= w->attr_str(
+        w->ctx, "best_minus_worst", "meaning",
+        "accuracy of the best minus the worst of the orderings of the same demonstrations");
+    return rc;
+}
+
+static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+    const IclGrid *g = st;
+    int i = (int)cell;
+    snprintf(line, cap,
+             "icl %s: %d shots: accuracy %.3f (alternating %.3f), best-worst %.3f | %.1fs",
+             g->label, g->shots[i], g->acc[0][i], g->acc[1][i], g->bmw[0][i], p->cell_seconds);
+}
+
+static void make_label(const char *dataset, int synthetic, char *label, size_t cap) {
+    snprintf(label, cap, "%.100s",
+             synthetic               ? "synthetic"
+             : strrchr(dataset, '/') ? strrchr(dataset, '/') + 1
+                                     : dataset);
+    for (char *p = label; *p; p++)
+        if (*p == '.') *p = '_';
+}
+
+int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err) {
+    IclGrid *g = xcalloc(1, sizeof *g);
+    g->spec = *spec;
+    g->tok = tok;
+    int synthetic = spec->set == NULL, rc = 0;
+    make_label(spec->dataset, synthetic, g->label, sizeof g->label);
+    if (spec->n_shots > 0) {
+        g->n_shots = spec->n_shots;
+        memcpy(g->shots, spec->shots, sizeof(int) * (size_t)spec->n_shots);
+        for (int i = 0; rc == 0 && i < g->n_shots; i++)
+            if (g->shots[i] < 0 || (synthetic && g->shots[i] < 1))
+                rc = error_set(err, "--shots must be >= %d", synthetic);
+    } else {
+        // 0 (1 for synthetic), 1, 2, 4, ... up to what surely fits in the context.
+        int most = synthetic ? 64 : icl_max_shots(tok, spec->set, spec->context);
+        if (most < 0)
+            rc = error_set(err, "no episode of '%s' fits in a context of %d tokens", spec->dataset,
+                           spec->context);
+        for (int k = synthetic ? 1 : 0; rc == 0 && k <= most && g->n_shots < MAX_SHOTS;
+             k = k ? 2 * k : 1)
+            g->shots[g->n_shots++] = k;
+    }
+    for (int m = 0; m < 2; m++) {
+        g->order_acc[m] = xcalloc((size_t)MAX_SHOTS * spec->orders, sizeof(double));
+        for (int i = 0; i < MAX_SHOTS; i++)
+            g->acc[m][i] = g->acc_norm[m][i] = g->bmw[m][i] = g->sd[m][i] = NAN;
+    }
+    if (rc != 0) {
+        grid_free(g);
+        return -1;
+    }
+    *st = g;
+    return 0;
+}
+
+#define D(path, dtype, dims, meaning)                                                              \
+    { SCHEMA_DATASET, "/eval/icl/{dataset}/" path, dtype, dims, meaning, NULL }
+#define A(path, dtype, meaning)                                                                    \
+    { SCHEMA_ATTRIBUTE, "/eval/icl/{dataset}" path, dtype, "", meaning, NULL }
+#define MODE(p, what)                                                                              \
+    D(p "accuracy", "float64", "shots", "accuracy, " what),                                        \
+        D(p "accuracy_norm", "float64", "shots",                                                   \
+          "accuracy of the length-normalised likelihood, " what),                                  \
+        D(p "accuracy_ci_low", "float64", "shots",                                                 \
+          "Wilson 95 % interval of accuracy, lower end, " what),                                   \
+        D(p "accuracy_ci_high", "float64", "shots",                                                \
+          "Wilson 95 % interval of accuracy, upper end, " what),                                   \
+        D(p "best_minus_worst", "float64", "shots",                                                \
+          "best minus worst ordering's accuracy, " what),                                          \
+        D(p "order_std", "float64", "shots", "standard deviation over orderings, " what),          \
+        D(p "order_accuracy", "float64", "shots,order", "accuracy of each ordering, " what)
+
+static const SchemaEntry ICL_OUTPUTS[] = {
+    {SCHEMA_GROUP, "/eval/icl", NULL, NULL, "in-context learning, one group per dataset",
+     "after dint eval icl"},
+    {SCHEMA_GROUP, "/eval/icl/{dataset}", NULL, NULL,
+     "accuracy by shot count (label: dataset name, '.' -> '_')", NULL},
+    A("@parameters", "string", "the options that make results comparable"),
+    A("@task_version", "int64", "version of the icl task"),
+    A("@episodes", "int64", "queries per shot count"),
+    A("@orders", "int64", "orderings of the same demonstrations per query"),
+    A("@format", "string", "the prompt format and the prediction rule"),
+    MODE("", "random order"),
+    MODE("alternating_", "class-alternating order"),
+    A("/best_minus_worst@meaning", "string", "what best_minus_worst is"),
+    D("shots", "float64", "shots", "dimension scale: demonstrations per prompt"),
+    D("done", "uint8", "shots", "1 where the shot count is finished"),
+    D("seconds", "float64", "shots", "seconds the shot count took"),
+};
+#undef D
+#undef A
+#undef MODE
+
+const EvalTask icl_task = {
+    .name = "icl",
+    .command = "eval",
+    .version = ICL_TASK_VERSION,
+    .outputs = ICL_OUTPUTS,
+    .n_outputs = (int)(sizeof ICL_OUTPUTS / sizeof ICL_OUTPUTS[0]),
+    .replaces_other_parameters = 0,
+    .writes_each_cell = 1,
+    .reports_before_write = 1,
+    .damaged_advice = "write elsewhere with --out FILE",
+    .all_done_note = NULL,
+    .group_path = group_path,
+    .parameters = params_text,
+    .n_cells = n_cells,
+    .read_back = read_back,
+    .cell_done = cell_done,
+    .score_cell = score_cell,
+    .cell_finished = cell_finished,
+    .finish = NULL,
+    .write = write_results,
+    .progress = progress,
+    .summary = NULL,
+    .free = grid_free,
+};

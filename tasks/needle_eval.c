@@ -1,0 +1,529 @@
+// The needle grid as an EvalTask: cells (cfg, len, depth) in row-major order, each with its own
+// random stream; per-cell sums, per-question records, and the whole /eval/needle group.
+#include "needle_eval.h"
+
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "needle.h"
+
+#define NPOS NEEDLE_N_POSITIONAL
+
+typedef struct {
+    NeedleGridSpec spec;
+    Tokenizer *tok;
+    const int *hay;
+    long n_hay;
+    int n_layer;
+    gsl_rng *rng;
+    // Per cell (cfg, len, depth): done flag and sums; per cell and layer: attention masses.
+    unsigned char *done;
+    long *correct, *total;
+    long *questions, *other;       // every question asked (controls too); answered another's number
+    long *keyed, *keyed_total;     // samples with N >= 2; both questions of the pair right
+    long *pos_correct, *pos_keyed; // (cell, NPOS) the positional scorers on the same questions
+    double *loglik, *mass_needle, *mass_rest, *seconds;
+    // Per question of each sample.
+    long n_rec, cap_rec;
+    int *rec_cell, *rec_sample, *rec_query, *rec_pos, *rec_correct, *rec_asked, *rec_answered,
+        *rec_control;
+    long *rec_number;
+    double *rec_loglik;
+} NeedleGrid;
+
+typedef struct {
+    int cell, sample, query, pos, correct, asked, answered, control;
+    long number;
+    double loglik;
+} NeedleRecord;
+
+static long grid_cells(const void *st) {
+    const NeedleGrid *g = st;
+    return (long)g->spec.n_cfg * g->spec.n_len * g->spec.n_depth;
+}
+
+static void grid_free(void *st) {
+    NeedleGrid *g = st;
+    if (!g) return;
+    free(g->done), free(g->correct), free(g->total), free(g->loglik), free(g->seconds);
+    free(g->questions), free(g->other), free(g->keyed), free(g->keyed_total);
+    free(g->pos_correct), free(g->pos_keyed);
+    free(g->mass_needle), free(g->mass_rest);
+    free(g->rec_cell), free(g->rec_sample), free(g->rec_query), free(g->rec_pos);
+    free(g->rec_correct), free(g->rec_asked), free(g->rec_answered), free(g->rec_control);
+    free(g->rec_number), free(g->rec_loglik);
+    if (g->rng) gsl_rng_free(g->rng);
+    free(g);
+}
+
+static void group_path(const void *st, char *buf, size_t cap) {
+    (void)st;
+    snprintf(buf, cap, "/eval/needle");
+}
+
+static void params_text(const void *st, char *buf, size_t cap) {
+    const NeedleGridSpec *s = &((const NeedleGrid *)st)->spec;
+    size_t k = 0;
+    if (cap > 2048) cap = 2048; // stored texts have always been cut there
+    eval_appendf(buf, cap, &k, "needle v%d; seed %llu; samples %d; needles", NEEDLE_TASK_VERSION,
+                 (unsigned long long)s->seed, s->samples);
+    for (int i = 0; i < s->n_cfg; i++) eval_appendf(buf, cap, &k, " %d:%d", s->N[i], s->R[i]);
+    eval_appendf(buf, cap, &k, "; lengths");
+    for (int i = 0; i < s->n_len; i++) eval_appendf(buf, cap, &k, " %d", s->len[i]);
+    eval_appendf(buf, cap, &k, "; depths");
+    for (int i = 0; i < s->n_depth; i++) eval_appendf(buf, cap, &k, " %g", s->depth[i]);
+}
+
+static void push_record(NeedleGrid *g, const NeedleRecord *r) {
+    if (g->n_rec == g->cap_rec) {
+        g->cap_rec = g->cap_rec ? 2 * g->cap_rec : 1024;
+#define GROW(p)                                                                                    \
+    p = realloc(p, sizeof(*p) * (size_t)g->cap_rec);                                               \
+    CHECK(p != NULL, "out of memory")
+        GROW(g->rec_cell);
+        GROW(g->rec_sample);
+        GROW(g->rec_query);
+        GROW(g->rec_pos);
+        GROW(g->rec_correct);
+        GROW(g->rec_asked);
+        GROW(g->rec_answered);
+        GROW(g->rec_control);
+        GROW(g->rec_number);
+        GROW(g->rec_loglik);
+#undef GROW
+    }
+    long i = g->n_rec++;
+    g->rec_cell[i] = r->cell, g->rec_sample[i] = r->sample, g->rec_query[i] = r->query;
+    g->rec_pos[i] = r->pos, g->rec_correct[i] = r->correct, g->rec_asked[i] = r->asked;
+    g->rec_answered[i] = r->answered, g->rec_control[i] = r->control;
+    g->rec_number[i] = r->number, g->rec_loglik[i] = r->loglik;
+}
+
+// The per-cell sums (name, pointer, entries per cell), read back on resume and written whole.
+typedef struct {
+    const char *name;
+    long *v;
+    int per_cell;
+} CellCounts;
+
+static int cell_counts(const NeedleGrid *g, CellCounts *out) {
+    CellCounts c[] = {{"correct", g->correct, 1},
+                      {"total", g->total, 1},
+                      {"questions", g->questions, 1},
+                      {"other_needle", g->other, 1},
+                      {"keyed", g->keyed, 1},
+                      {"keyed_total", g->keyed_total, 1},
+                      {"positional_correct", g->pos_correct, NPOS},
+                      {"positional_keyed", g->pos_keyed, NPOS}};
+    int n = (int)(sizeof c / sizeof c[0]);
+    memcpy(out, c, sizeof c);
+    return n;
+}
+
+// The per-question records (name, type, array), in the order they are written.
+typedef struct {
+    const char *name;
+    EvalDtype type;
+    void *v;
+} RecordColumn;
+
+static int record_columns(const NeedleGrid *g, RecordColumn *out) {
+    RecordColumn c[] = {{"samples/cell", EVAL_I32, g->rec_cell},
+                        {"samples/sample", EVAL_I32, g->rec_sample},
+                        {"samples/query", EVAL_I32, g->rec_query},
+                        {"samples/needle_position", EVAL_I32, g->rec_pos},
+                        {"samples/correct", EVAL_I32, g->rec_correct},
+                        {"samples/asked_needle", EVAL_I32, g->rec_asked},
+                        {"samples/answered_needle", EVAL_I32, g->rec_answered},
+                        {"samples/control", EVAL_I32, g->rec_control},
+                        {"samples/number", EVAL_I64, g->rec_number},
+                        {"samples/loglik", EVAL_F64, g->rec_loglik}};
+    int n = (int)(sizeof c / sizeof c[0]);
+    memcpy(out, c, sizeof c);
+    return n;
+}
+
+static int read_back(void *st, const EvalReader *r) {
+    NeedleGrid *g = st;
+    long n = grid_cells(g), L = g->n_layer, nr = r->length(r->ctx, "samples/cell");
+    if (nr < 0) nr = 0;
+    CellCounts cc[16];
+    int ncc = cell_counts(g, cc);
+    int bad = r->dataset(r->ctx, "done", EVAL_U8, n, g->done) ||
+              r->dataset(r->ctx, "loglik_sum", EVAL_F64, n, g->loglik) ||
+              r->dataset(r->ctx, "seconds", EVAL_F64, n, g->seconds) ||
+              r->dataset(r->ctx, "attention_mass_needle", EVAL_F64, n * L, g->mass_needle) ||
+              r->dataset(r->ctx, "attention_mass_rest", EVAL_F64, n * L, g->mass_rest);
+    for (int i = 0; i < ncc && !bad; i++)
+        bad = r->dataset(r->ctx, cc[i].name, EVAL_I64, n * cc[i].per_cell, cc[i].v);
+    if (!bad && nr > 0) {
+        NeedleRecord zero = {0};
+        for (long i = 0; i < nr; i++) push_record(g, &zero); // size the arrays
+        RecordColumn rc[16];
+        int nrc = record_columns(g, rc);
+        for (int i = 0; i < nrc && !bad; i++)
+            bad = r->dataset(r->ctx, rc[i].name, rc[i].type, nr, rc[i].v);
+    }
+    return bad ? -1 : 0;
+}
+
+// One (cfg, len, depth[, extra]) dataset of doubles with its dimension scales and meaning.
+static int write_cell_dataset(const EvalWriter *w, const NeedleGrid *g, const char *name, int extra,
+                              const double *extra_scale, const char *extra_name, const double *v,
+                              const char *meaning) {
+    const NeedleGridSpec *s = &g->spec;
+    long dims[4] = {s->n_cfg, s->n_len, s->n_depth, extra > 0 ? extra : 1};
+    double sN[NEEDLE_GRID_MAX], sR[NEEDLE_GRID_MAX], sL[NEEDLE_GRID_MAX];
+    for (int i = 0; i < s->n_cfg; i++) sN[i] = s->N[i], sR[i] = s->R[i];
+    for (int i = 0; i < s->n_len; i++) sL[i] = s->len[i];
+    int rc = w->dataset(w->ctx, name, EVAL_F64, extra > 0 ? 4 : 3, dims, v);
+    if (rc) return rc;
+    rc |= w->scale(w->ctx, name, 0, "n_needles", sN, s->n_cfg);
+    rc |= w->scale(w->ctx, name, 0, "n_queried", sR, s->n_cfg);
+    rc |= w->scale(w->ctx, name, 1, "context_length", sL, s->n_len);
+    rc |= w->scale(w->ctx, name, 2, "depth", s->depth, s->n_depth);
+    if (extra > 0) rc |= w->scale(w->ctx, name, 3, extra_name, extra_scale, extra);
+    if (meaning) rc |= w->attr_str(w->ctx, name, "meaning", meaning);
+    return rc;
+}
+
+// rate = k / n per entry with its Wilson interval (NaN where n = 0), as NAME, NAME_ci_low,
+// NAME_ci_high.
+static int write_rate(const EvalWriter *w, const NeedleGrid *g, const char *name, const long *k,
+                      const long *n, int extra, const double *extra_scale, const char *extra_name,
+                      const char *meaning) {
+    long m = grid_cells(g) * (extra > 0 ? extra : 1);
+    double *r = xmalloc(sizeof(double) * (size_t)m * 3), *lo = r + m, *hi = r + 2 * m;
+    for (long i = 0; i < m; i++) {
+        r[i] = n[i] ? (double)k[i] / n[i] : NAN;
+        wilson_interval(k[i], n[i], &lo[i], &hi[i]);
+        if (!n[i]) lo[i] = hi[i] = NAN;
+    }
+    char lo_name[128], hi_name[128];
+    snprintf(lo_name, sizeof lo_name, "%s_ci_low", name);
+    snprintf(hi_name, sizeof hi_name, "%s_ci_high", name);
+    int rc = write_cell_dataset(w, g, name, extra, extra_scale, extra_name, r, meaning) ||
+             write_cell_dataset(w, g, lo_name, extra, extra_scale, extra_name, lo,
+                                "Wilson 95 % interval, lower end") ||
+             write_cell_dataset(w, g, hi_name, extra, extra_scale, extra_name, hi,
+                                "Wilson 95 % interval, upper end");
+    free(r);
+    return rc;
+}
+
+static int write_group_attrs(const EvalWriter *w, const NeedleGrid *g) {
+    char params[2048];
+    params_text(g, params, sizeof params);
+    int rc = w->attr_str(w->ctx, "", "parameters", params);
+    rc |= w->attr_i64(w->ctx, "", "task_version", NEEDLE_TASK_VERSION);
+    rc |= w->attr_u64(w->ctx, "", "seed", g->spec.seed);
+    rc |= w->attr_i64(w->ctx, "", "samples_per_cell", g->spec.samples);
+    rc |= w->attr_str(w->ctx, "", "haystack", "test split of the run's corpus");
+    rc |= w->attr_str(w->ctx, "", "scoring",
+                      "teacher-forced: exact match = argmax at every answer token (greedy "
+                      "decoding's output); loglik = summed log-probability of the right number");
+    rc |= w->attr_str(w->ctx, "", "layout",
+                      "the first asked needle (uniform among the N) at the cell's depth, every "
+                      "other needle at an independent uniform sentence boundary (both ends "
+                      "included), ties in random order");
+    rc |= w->attr_str(w->ctx, "", "positional_scorers", "first,last,middle");
+    return rc;
+}
+
+static int write_rates(const EvalWriter *w, const NeedleGrid *g) {
+    long n = grid_cells(g);
+    double spos[NPOS];
+    for (int i = 0; i < NPOS; i++) spos[i] = i;
+    int rc = write_rate(w, g, "accuracy", g->correct, g->total, 0, NULL, NULL,
+                        "exact-match rate of queried needles per cell; NaN where not evaluated");
+    rc |= write_rate(w, g, "other_needle_rate", g->other, g->questions, 0, NULL, NULL,
+                     "share of all questions of the cell (queried and key-swap controls) whose "
+                     "greedy answer is another needle's number: a positional copier scores high");
+    long *keyed_n = xmalloc(sizeof(long) * (size_t)n * NPOS);
+    for (long i = 0; i < n * NPOS; i++) keyed_n[i] = g->keyed_total[i / NPOS];
+    rc |= write_rate(w, g, "keyed_rate", g->keyed, g->keyed_total, 0, NULL, NULL,
+                     "share of samples with N >= 2 where both questions of the key-swap pair "
+                     "(two needles of one context) are answered right; a positional copier "
+                     "scores 0");
+    long *pos_n = xmalloc(sizeof(long) * (size_t)n * NPOS);
+    for (long i = 0; i < n * NPOS; i++) pos_n[i] = g->total[i / NPOS];
+    rc |= write_rate(w, g, "positional_accuracy", g->pos_correct, pos_n, NPOS, spos, "scorer",
+                     "accuracy of scripted scorers that see only positions (scorer 0 copies the "
+                     "first needle, 1 the last = nearest the question, 2 the one nearest the "
+                     "middle) on the same questions: the reference line for accuracy");
+    rc |= write_rate(w, g, "positional_keyed_rate", g->pos_keyed, keyed_n, NPOS, spos, "scorer",
+                     "keyed_rate of the positional scorers (0 by construction)");
+    free(pos_n);
+    free(keyed_n);
+    return rc;
+}
+
+static int write_results(const void *st, const EvalWriter *w) {
+    const NeedleGrid *g = st;
+    const NeedleGridSpec *s = &g->spec;
+    double sl[64];
+    for (int i = 0; i < g->n_layer && i < 64; i++) sl[i] = i;
+    int rc = write_group_attrs(w, g) | write_rates(w, g);
+    rc |= write_cell_dataset(w, g, "loglik_sum", 0, NULL, NULL, g->loglik, NULL);
+    rc |= write_cell_dataset(w, g, "seconds", 0, NULL, NULL, g->seconds, NULL);
+    rc |= write_cell_dataset(w, g, "attention_mass_needle", g->n_layer, sl, "layer", g->mass_needle,
+                             "mean over samples and heads of the final attention map's weight, "
+                             "from the position predicting the answer, on the answer needle's "
+                             "tokens (per layer)");
+    rc |= write_cell_dataset(w, g, "attention_mass_rest", g->n_layer, sl, "layer", g->mass_rest,
+                             NULL);
+    long dims[4] = {s->n_cfg, s->n_len, s->n_depth, NPOS};
+    rc |= w->dataset(w->ctx, "done", EVAL_U8, 3, dims, g->done);
+    CellCounts cc[16];
+    int ncc = cell_counts(g, cc);
+    for (int i = 0; i < ncc; i++)
+        rc |= w->dataset(w->ctx, cc[i].name, EVAL_I64, cc[i].per_cell > 1 ? 4 : 3, dims, cc[i].v);
+    rc |= w->group(w->ctx, "samples");
+    RecordColumn col[16];
+    int ncol = record_columns(g, col);
+    long nr = g->n_rec;
+    for (int i = 0; i < ncol; i++)
+        rc |= w->dataset(w->ctx, col[i].name, col[i].type, 1, &nr, col[i].v);
+    rc |= w->attr_str(
+        w->ctx, "samples", "meaning",
+        "one row per question: cell = (config * lengths + length) * depths + depth (row-major); "
+        "query = the question's index in its sample (the first R are scored, a later one is the "
+        "key-swap control, control = 1, not counted in accuracy); asked_needle = the needle asked "
+        "about (its generation index, uniform among the N); answered_needle = the needle whose "
+        "number greedy decoding emits, -1 when none; needle_position = token index of the asked "
+        "needle in the context");
+    return rc;
+}
+
+// Score one sample into the cell's sums and records; the positional scorers on the same
+// questions.
+static void score_sample(NeedleGrid *g, Model *m, const NeedleSample *s, long cell, int k,
+                         NeedleScore *sc) {
+    needle_score(m, s, sc);
+    int pos_answer[NPOS];
+    for (int p = 0; p < NPOS; p++) pos_answer[p] = needle_positional_answer(s, (NeedlePositional)p);
+    for (int q = 0; q < s->n_questions; q++) {
+        int asked = s->asked[q], scored = q < s->n_queried;
+        if (scored) {
+            g->correct[cell] += sc->correct[q];
+            g->total[cell]++;
+            g->loglik[cell] += sc->loglik[q];
+            for (int p = 0; p < NPOS; p++)
+                g->pos_correct[cell * NPOS + p] += pos_answer[p] == asked;
+        }
+        g->questions[cell]++;
+        g->other[cell] += sc->answered[q] >= 0 && sc->answered[q] != asked;
+        NeedleRecord r = {(int)cell,
+                          k,
+                          q,
+                          s->needle_start[asked],
+                          sc->correct[q],
+                          asked,
+                          sc->answered[q],
+                          !scored,
+                          s->number[asked],
+                          sc->loglik[q]};
+        push_record(g, &r);
+    }
+    if (s->control >= 0) {
+        int a = s->asked[0], b = s->asked[s->control];
+        g->keyed_total[cell]++;
+        g->keyed[cell] += sc->correct[0] && sc->correct[s->control];
+        for (int p = 0; p < NPOS; p++)
+            g->pos_keyed[cell * NPOS + p] += pos_answer[p] == a && pos_answer[p] == b;
+    }
+    for (int l = 0; l < g->n_layer && l < 64; l++) {
+        g->mass_needle[cell * g->n_layer + l] += sc->mass_needle[l] / g->spec.samples;
+        g->mass_rest[cell * g->n_layer + l] += sc->mass_rest[l] / g->spec.samples;
+    }
+}
+
+static NeedleSpec cell_spec(const NeedleGridSpec *s, long cell) {
+    int a = (int)(cell / ((long)s->n_len * s->n_depth)), b = (int)(cell / s->n_depth % s->n_len),
+        d = (int)(cell % s->n_depth);
+    return (NeedleSpec){.n_needles = s->N[a],
+                        .n_queried = s->R[a],
+                        .length = s->len[b],
+                        .depth = s->depth[d],
+                        .layout = NEEDLE_LAYOUT_DEPTH};
+}
+
+static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+    (void)line, (void)cap;
+    NeedleGrid *g = st;
+    NeedleSpec spec = cell_spec(&g->spec, cell);
+    // Each cell has its own stream: seed, then the cell index (results do not depend on order).
+    gsl_rng_set(g->rng, (unsigned long)((g->spec.seed * 1000003ULL + (unsigned long long)cell) &
+                                        0xFFFFFFFFULL));
+    for (int k = 0; k < g->spec.samples; k++) {
+        NeedleSample s;
+        if (needle_make(&s, g->tok, g->hay, g->n_hay, &spec, NEEDLE_POOL_EVAL, g->rng, err) != 0)
+            return -1;
+        NeedleScore sc;
+        score_sample(g, m, &s, cell, k, &sc);
+        needle_free(&s);
+    }
+    return 0;
+}
+
+static int cell_done(const void *st, long cell) {
+    return ((const NeedleGrid *)st)->done[cell];
+}
+
+static void cell_finished(void *st, long cell, double seconds) {
+    NeedleGrid *g = st;
+    g->seconds[cell] = seconds;
+    g->done[cell] = 1;
+}
+
+static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+    const NeedleGrid *g = st;
+    NeedleSpec s = cell_spec(&g->spec, cell);
+    char keyed[96] = "";
+    if (g->keyed_total[cell])
+        snprintf(keyed, sizeof keyed, " | keyed %.3f | other needle %.3f",
+                 (double)g->keyed[cell] / g->keyed_total[cell],
+                 (double)g->other[cell] / g->questions[cell]);
+    snprintf(line, cap,
+             "needle N=%d R=%d length %d depth %.2f: accuracy %.3f (%ld/%ld)%s | position "
+             "only: first %.2f last %.2f middle %.2f | cell %ld of %ld | %.1fs | ETA %.0fs",
+             s.n_needles, s.n_queried, s.length, s.depth, (double)g->correct[cell] / g->total[cell],
+             g->correct[cell], g->total[cell], keyed,
+             (double)g->pos_correct[cell * NPOS] / g->total[cell],
+             (double)g->pos_correct[cell * NPOS + 1] / g->total[cell],
+             (double)g->pos_correct[cell * NPOS + 2] / g->total[cell], p->finished, p->todo,
+             p->cell_seconds, p->eta);
+}
+
+int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, const int *hay,
+                     long n_hay, int n_layer, Error *err) {
+    NeedleGrid *g = xcalloc(1, sizeof *g);
+    g->spec = *spec;
+    g->tok = tok, g->hay = hay, g->n_hay = n_hay, g->n_layer = n_layer;
+    g->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    long n = grid_cells(g);
+    g->done = xcalloc((size_t)n, 1);
+    g->correct = xcalloc((size_t)n, sizeof(long));
+    g->total = xcalloc((size_t)n, sizeof(long));
+    g->questions = xcalloc((size_t)n, sizeof(long));
+    g->other = xcalloc((size_t)n, sizeof(long));
+    g->keyed = xcalloc((size_t)n, sizeof(long));
+    g->keyed_total = xcalloc((size_t)n, sizeof(long));
+    g->pos_correct = xcalloc((size_t)n * NPOS, sizeof(long));
+    g->pos_keyed = xcalloc((size_t)n * NPOS, sizeof(long));
+    g->loglik = xcalloc((size_t)n, sizeof(double));
+    g->seconds = xcalloc((size_t)n, sizeof(double));
+    g->mass_needle = xcalloc((size_t)n * n_layer, sizeof(double));
+    g->mass_rest = xcalloc((size_t)n * n_layer, sizeof(double));
+    // Check every (configuration, length, depth) before any work: bad options fail at once.
+    for (long cell = 0; cell < n; cell++) {
+        NeedleSpec s = cell_spec(spec, cell);
+        NeedleSample sample;
+        gsl_rng_set(g->rng, 1);
+        if (needle_make(&sample, tok, hay, n_hay, &s, NEEDLE_POOL_EVAL, g->rng, err) != 0) {
+            grid_free(g);
+            return -1;
+        }
+        needle_free(&sample);
+    }
+    *st = g;
+    return 0;
+}
+
+#define D(path, dtype, dims, meaning)                                                              \
+    { SCHEMA_DATASET, "/eval/needle/" path, dtype, dims, meaning, NULL }
+#define A(path, dtype, meaning)                                                                    \
+    { SCHEMA_ATTRIBUTE, "/eval/needle" path, dtype, "", meaning, NULL }
+#define M(path)                                                                                    \
+    { SCHEMA_ATTRIBUTE, "/eval/needle/" path "@meaning", "string", "", "what " path " is", NULL }
+#define CELL "config,context_length,depth"
+#define RATE(name, dims, meaning)                                                                  \
+    D(name, "float64", dims, meaning), M(name),                                                    \
+        D(name "_ci_low", "float64", dims, "Wilson 95 % interval of " name ", lower end"),         \
+        M(name "_ci_low"),                                                                         \
+        D(name "_ci_high", "float64", dims, "Wilson 95 % interval of " name ", upper end"),        \
+        M(name "_ci_high")
+
+static const SchemaEntry NEEDLE_OUTPUTS[] = {
+    {SCHEMA_GROUP, "/eval/needle", NULL, NULL, "multi-needle retrieval grid",
+     "after dint eval needle"},
+    A("@parameters", "string", "the options that make results comparable"),
+    A("@task_version", "int64", "version of the needle task"),
+    A("@seed", "uint64", "seed of the cells' random streams"),
+    A("@samples_per_cell", "int64", "samples per cell"),
+    A("@haystack", "string", "where the haystack text comes from"),
+    A("@scoring", "string", "how answers are scored"),
+    A("@layout", "string", "where the needles are placed"),
+    A("@positional_scorers", "string", "names of the position-only scorers, by index"),
+    RATE("accuracy", CELL, "exact-match rate of queried needles per cell; NaN where not evaluated"),
+    RATE("other_needle_rate", CELL, "share of all questions answered with another needle's number"),
+    RATE("keyed_rate", CELL, "share of samples with N >= 2 whose key-swap pair is answered right"),
+    RATE("positional_accuracy", CELL ",scorer", "accuracy of the position-only scorers"),
+    RATE("positional_keyed_rate", CELL ",scorer", "keyed_rate of the position-only scorers"),
+    D("loglik_sum", "float64", CELL, "summed log-likelihood of the right numbers (nats)"),
+    D("seconds", "float64", CELL, "seconds the cell took"),
+    D("attention_mass_needle", "float64", CELL ",layer",
+      "mean final-map weight on the answer needle's tokens from the answer position, per layer"),
+    M("attention_mass_needle"),
+    D("attention_mass_rest", "float64", CELL ",layer", "the same weight on every other token"),
+    D("n_needles", "float64", "config", "dimension scale: N of each configuration"),
+    D("n_queried", "float64", "config", "dimension scale: R of each configuration"),
+    D("context_length", "float64", "context_length", "dimension scale: context lengths (tokens)"),
+    D("depth", "float64", "depth", "dimension scale: depths of the first asked needle"),
+    D("scorer", "float64", "scorer", "dimension scale: positional scorer (first, last, middle)"),
+    D("layer", "float64", "layer", "dimension scale: layer index"),
+    D("done", "uint8", CELL, "1 where the cell is finished"),
+    D("correct", "int64", CELL, "queried needles answered exactly"),
+    D("total", "int64", CELL, "queried needles asked"),
+    D("questions", "int64", CELL, "every question asked, key-swap controls included"),
+    D("other_needle", "int64", CELL, "questions answered with another needle's number"),
+    D("keyed", "int64", CELL, "samples whose key-swap pair is answered right"),
+    D("keyed_total", "int64", CELL, "samples with N >= 2"),
+    D("positional_correct", "int64", CELL ",scorer", "queried needles the positional scorer gets"),
+    D("positional_keyed", "int64", CELL ",scorer", "key-swap pairs the positional scorer gets"),
+    {SCHEMA_GROUP, "/eval/needle/samples", NULL, NULL, "one row per question", NULL},
+    A("/samples@meaning", "string", "what each column of the rows is"),
+    D("samples/cell", "int32", "question", "the question's cell (row-major index)"),
+    D("samples/sample", "int32", "question", "the sample's index in its cell"),
+    D("samples/query", "int32", "question", "the question's index in its sample"),
+    D("samples/needle_position", "int32", "question", "token index of the asked needle"),
+    D("samples/correct", "int32", "question", "1 when answered exactly"),
+    D("samples/asked_needle", "int32", "question", "the needle asked about"),
+    D("samples/answered_needle", "int32", "question", "the needle greedy decoding emits, -1 none"),
+    D("samples/control", "int32", "question", "1 for the key-swap control question"),
+    D("samples/number", "int64", "question", "the right 7-digit number"),
+    D("samples/loglik", "float64", "question", "log-likelihood of the right number (nats)"),
+};
+#undef D
+#undef A
+#undef M
+#undef CELL
+#undef RATE
+
+const EvalTask needle_task = {
+    .name = "needle",
+    .command = "eval",
+    .version = NEEDLE_TASK_VERSION,
+    .outputs = NEEDLE_OUTPUTS,
+    .n_outputs = (int)(sizeof NEEDLE_OUTPUTS / sizeof NEEDLE_OUTPUTS[0]),
+    .replaces_other_parameters = 0,
+    .writes_each_cell = 1,
+    .reports_before_write = 0,
+    .damaged_advice = "delete it or write elsewhere with --out FILE",
+    .all_done_note = "dint eval needle: every cell was already done\n",
+    .group_path = group_path,
+    .parameters = params_text,
+    .n_cells = grid_cells,
+    .read_back = read_back,
+    .cell_done = cell_done,
+    .score_cell = score_cell,
+    .cell_finished = cell_finished,
+    .finish = NULL,
+    .write = write_results,
+    .progress = progress,
+    .summary = NULL,
+    .free = grid_free,
+};

@@ -1,0 +1,243 @@
+// Perplexity as an EvalTask: documents are scored in order into one PplResult; the group holds
+// the curves, the totals and the raw accumulators an interrupted evaluation continues from.
+#include "ppl_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    PplOptions o;
+    PplInputs in;
+    char label[256];
+    PplResult r;
+    long done; // documents finished (a prefix of the cells)
+    int *tb;   // (tb_cap) byte lengths of the current document's tokens
+    long tb_cap;
+} PplTaskState;
+
+static void state_free(void *st) {
+    PplTaskState *s = st;
+    if (!s) return;
+    ppl_result_free(&s->r);
+    free(s->tb);
+    free(s);
+}
+
+static void group_path(const void *st, char *buf, size_t cap) {
+    snprintf(buf, cap, "/eval/ppl/%s", ((const PplTaskState *)st)->label);
+}
+
+static void params_text(const void *st, char *buf, size_t cap) {
+    const PplTaskState *s = st;
+    if (cap > 512) cap = 512; // stored texts have always been cut there
+    snprintf(buf, cap, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d", PPL_TASK_VERSION,
+             s->o.context, s->o.stride, s->o.ngram, s->in.max_docs);
+}
+
+static long n_cells(const void *st) {
+    return ((const PplTaskState *)st)->in.n_docs;
+}
+
+static int read_back(void *st, const EvalReader *rd) {
+    PplTaskState *s = st;
+    PplResult *r = &s->r;
+    double tot[3];
+    long cnt[5], done = 0;
+    if (rd->attr_i64(rd->ctx, "", "documents_done", &done) != 0 ||
+        rd->dataset(rd->ctx, "accumulators/nll_sum", EVAL_F64, r->context, r->nll_sum) ||
+        rd->dataset(rd->ctx, "documents_at_position", EVAL_I64, r->context, r->count) ||
+        rd->dataset(rd->ctx, "accumulators/nll_totals", EVAL_F64, 3, tot) ||
+        rd->dataset(rd->ctx, "accumulators/counts", EVAL_I64, 5, cnt))
+        return -1;
+    r->nll = tot[0], r->nll_ar_hit = tot[1], r->nll_other = tot[2];
+    r->tokens = cnt[0], r->tokens_ar_hit = cnt[1], r->tokens_other = cnt[2], r->bytes = cnt[3],
+    r->windows = cnt[4];
+    r->documents = done;
+    s->done = done;
+    return 0;
+}
+
+static int cell_done(const void *st, long cell) {
+    return cell < ((const PplTaskState *)st)->done;
+}
+
+static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+    (void)line, (void)cap;
+    PplTaskState *s = st;
+    const int *doc = s->in.tokens[cell];
+    long n = s->in.n_tokens[cell];
+    if (n > s->tb_cap) {
+        s->tb_cap = n;
+        free(s->tb);
+        s->tb = xmalloc(sizeof(int) * (size_t)n);
+    }
+    for (long j = 0; j < n; j++) s->tb[j] = s->in.token_bytes[doc[j]];
+    return ppl_score_document(m, doc, s->tb, n, &s->o, &s->r, err) != 0 ? -1 : 0;
+}
+
+static void cell_finished(void *st, long cell, double seconds) {
+    (void)seconds;
+    ((PplTaskState *)st)->done = cell + 1;
+}
+
+static int write_curves(const EvalWriter *w, const PplTaskState *s) {
+    const PplResult *r = &s->r;
+    int rc = 0, T = s->o.context;
+    double *mean = xmalloc(sizeof(double) * (size_t)T * 3), *cum = mean + T, *pos = mean + 2 * T;
+    double run_sum = 0;
+    long run_n = 0;
+    for (int p = 0; p < T; p++) {
+        mean[p] = r->count[p] ? r->nll_sum[p] / r->count[p] : NAN;
+        if (r->count[p]) run_sum += mean[p], run_n++;
+        cum[p] = run_n ? run_sum / run_n : NAN;
+        pos[p] = p + 1;
+    }
+    long d = T;
+    rc |= w->dataset(w->ctx, "nll_by_position", EVAL_F64, 1, &d, mean);
+    rc |= w->dataset(w->ctx, "cumulative_nll", EVAL_F64, 1, &d, cum);
+    rc |= w->dataset(w->ctx, "documents_at_position", EVAL_I64, 1, &d, r->count);
+    const char *names[] = {"nll_by_position", "cumulative_nll", "documents_at_position"};
+    for (int k = 0; k < 3; k++) rc |= w->scale(w->ctx, names[k], 0, "position", pos, T);
+    rc |= w->attr_str(w->ctx, "nll_by_position", "meaning",
+                      "mean NLL (nats) of the token at each position of a document's first window, "
+                      "over the test documents reaching it (position 1 = 2nd token given the 1st)");
+    rc |=
+        w->attr_str(w->ctx, "cumulative_nll", "meaning",
+                    "running mean of nll_by_position over positions 1..p (the DIFF paper's curve)");
+    free(mean);
+    return rc;
+}
+
+static int write_results(const void *st, const EvalWriter *w) {
+    const PplTaskState *s = st;
+    const PplOptions *o = &s->o;
+    const PplResult *r = &s->r;
+    char params[512];
+    params_text(s, params, sizeof params);
+    int rc = write_curves(w, s);
+    rc |= w->attr_str(w->ctx, "", "parameters", params);
+    rc |= w->attr_i64(w->ctx, "", "task_version", PPL_TASK_VERSION);
+    rc |= w->attr_i64(w->ctx, "", "window", o->context);
+    rc |= w->attr_i64(w->ctx, "", "stride", o->stride);
+    rc |= w->attr_str(w->ctx, "", "windows",
+                      o->stride == o->context
+                          ? "disjoint"
+                          : "strided with overlap (each window scores its last `stride` tokens)");
+    rc |= w->attr_i64(w->ctx, "", "ngram", o->ngram);
+    rc |= w->attr_i64(w->ctx, "", "train_seq_len", s->in.train_seq_len);
+    rc |= w->attr_i64(w->ctx, "", "tokens", r->tokens);
+    rc |= w->attr_i64(w->ctx, "", "bytes", r->bytes);
+    rc |= w->attr_i64(w->ctx, "", "documents_done", s->done);
+    rc |= w->attr_i64(w->ctx, "", "documents", s->in.n_docs);
+    rc |= w->attr_str(w->ctx, "", "split", "test");
+    double vals[] = {ppl_mean_nll(r), ppl_perplexity(r), ppl_bits_per_byte(r),
+                     r->tokens_ar_hit ? r->nll_ar_hit / r->tokens_ar_hit : NAN,
+                     r->tokens_other ? r->nll_other / r->tokens_other : NAN};
+    const char *keys[] = {"nll", "perplexity", "bits_per_byte", "nll_ar_hit", "nll_other"};
+    for (int k = 0; k < 5; k++) rc |= w->attr_f64(w->ctx, "", keys[k], vals[k]);
+    rc |= w->attr_i64(w->ctx, "", "tokens_ar_hit", r->tokens_ar_hit);
+    rc |= w->attr_i64(w->ctx, "", "tokens_other", r->tokens_other);
+    // Raw accumulators, so an interrupted evaluation can continue exactly.
+    rc |= w->group(w->ctx, "accumulators");
+    long d = o->context, n3 = 3, n5 = 5;
+    double tot[3] = {r->nll, r->nll_ar_hit, r->nll_other};
+    long cnt[5] = {r->tokens, r->tokens_ar_hit, r->tokens_other, r->bytes, r->windows};
+    rc |= w->dataset(w->ctx, "accumulators/nll_sum", EVAL_F64, 1, &d, r->nll_sum);
+    rc |= w->dataset(w->ctx, "accumulators/nll_totals", EVAL_F64, 1, &n3, tot);
+    rc |= w->dataset(w->ctx, "accumulators/counts", EVAL_I64, 1, &n5, cnt);
+    return rc;
+}
+
+static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+    const PplTaskState *s = st;
+    snprintf(line, cap,
+             "ppl %s: document %ld of %ld (%s, %ld tokens) | running NLL %.4f, %.4f bits/byte | "
+             "ETA %.0fs",
+             s->label, cell + 1, (long)s->in.n_docs, s->in.names[cell], s->in.n_tokens[cell],
+             ppl_mean_nll(&s->r), ppl_bits_per_byte(&s->r), p->eta);
+}
+
+int ppl_task_make(void **st, const PplOptions *o, const PplInputs *in, Error *err) {
+    PplTaskState *s = xcalloc(1, sizeof *s);
+    s->o = *o;
+    s->in = *in;
+    snprintf(s->label, sizeof s->label, "%s", in->label);
+    if (ppl_result_init(&s->r, o->context) != 0) {
+        free(s);
+        return error_set(err, "need --window >= 2");
+    }
+    *st = s;
+    return 0;
+}
+
+#define G(path, meaning, when)                                                                     \
+    { SCHEMA_GROUP, "/eval/ppl" path, NULL, NULL, meaning, when }
+#define D(path, dtype, dims, meaning)                                                              \
+    { SCHEMA_DATASET, "/eval/ppl/{corpus}/" path, dtype, dims, meaning, NULL }
+#define A(path, dtype, meaning)                                                                    \
+    { SCHEMA_ATTRIBUTE, "/eval/ppl/{corpus}" path, dtype, "", meaning, NULL }
+
+static const SchemaEntry PPL_OUTPUTS[] = {
+    G("", "long-context perplexity, one group per corpus", "after dint eval ppl"),
+    G("/{corpus}", "perplexity on the corpus's test documents (label: file name, '.' -> '_')",
+      NULL),
+    A("@parameters", "string", "the options that make results comparable"),
+    A("@task_version", "int64", "version of the ppl task"),
+    A("@window", "int64", "tokens per window (predictions per window)"),
+    A("@stride", "int64", "window stride"),
+    A("@windows", "string", "disjoint or strided windows"),
+    A("@ngram", "int64", "n of the AR-hit split"),
+    A("@train_seq_len", "int64", "the run's training length"),
+    A("@tokens", "int64", "scored tokens"),
+    A("@bytes", "int64", "UTF-8 bytes of the scored tokens"),
+    A("@documents_done", "int64", "documents finished"),
+    A("@documents", "int64", "documents to score"),
+    A("@split", "string", "the split the documents come from"),
+    A("@nll", "float64", "mean NLL per scored token (nats)"),
+    A("@perplexity", "float64", "exp of the mean NLL"),
+    A("@bits_per_byte", "float64", "NLL in bits per UTF-8 byte"),
+    A("@nll_ar_hit", "float64", "mean NLL of AR-hit tokens"),
+    A("@nll_other", "float64", "mean NLL of the other tokens"),
+    A("@tokens_ar_hit", "int64", "AR-hit tokens"),
+    A("@tokens_other", "int64", "other tokens"),
+    D("nll_by_position", "float64", "position", "mean NLL at each position of the first window"),
+    A("/nll_by_position@meaning", "string", "what nll_by_position is"),
+    D("cumulative_nll", "float64", "position", "running mean of nll_by_position"),
+    A("/cumulative_nll@meaning", "string", "what cumulative_nll is"),
+    D("documents_at_position", "int64", "position", "documents reaching each position"),
+    D("position", "float64", "position", "dimension scale: position 1 .. window"),
+    G("/{corpus}/accumulators", "raw sums an interrupted evaluation continues from", NULL),
+    D("accumulators/nll_sum", "float64", "position", "summed NLL at each position"),
+    D("accumulators/nll_totals", "float64", "total", "NLL sums: all, AR hit, other"),
+    D("accumulators/counts", "int64", "count", "tokens, AR-hit tokens, other, bytes, windows"),
+};
+#undef G
+#undef D
+#undef A
+
+const EvalTask ppl_task = {
+    .name = "ppl",
+    .command = "eval",
+    .version = PPL_TASK_VERSION,
+    .outputs = PPL_OUTPUTS,
+    .n_outputs = (int)(sizeof PPL_OUTPUTS / sizeof PPL_OUTPUTS[0]),
+    .replaces_other_parameters = 0,
+    .writes_each_cell = 1,
+    .reports_before_write = 0,
+    .damaged_advice = "write elsewhere with --out FILE",
+    .all_done_note = "dint eval ppl: every document was already done\n",
+    .group_path = group_path,
+    .parameters = params_text,
+    .n_cells = n_cells,
+    .read_back = read_back,
+    .cell_done = cell_done,
+    .score_cell = score_cell,
+    .cell_finished = cell_finished,
+    .finish = NULL,
+    .write = write_results,
+    .progress = progress,
+    .summary = NULL,
+    .free = state_free,
+};
