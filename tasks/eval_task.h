@@ -106,6 +106,11 @@ typedef struct EvalTask {
     // A closing line after a run that scored cells (no newline); NULL: none.
     void (*summary)(const void *st, char *line, size_t cap);
     void (*free)(void *st);
+    // Evaluation split over MPI ranks (NULL: the task runs on one rank). A finished cell's
+    // results as doubles (out NULL: just their count), and back into a state with the same
+    // parameters, as if the cell had been scored there (cells' records kept in cell order).
+    long (*cell_export)(const void *st, long cell, double *out);
+    void (*cell_import)(void *st, long cell, const double *in, long n);
 } EvalTask;
 
 // Every task, for listings (`dint schema`) and tests. NULL-terminated.

@@ -503,6 +503,67 @@ static const SchemaEntry NEEDLE_OUTPUTS[] = {
 #undef CELL
 #undef RATE
 
+// ---- Split over MPI ranks: one cell's sums and records as doubles (exact: counts < 2^53) ----
+
+static long export_cell(const void *st, long cell, double *out) {
+    const NeedleGrid *g = st;
+    CellCounts cc[16];
+    int ncc = cell_counts(g, cc), L = g->n_layer;
+    long k = 0;
+#define PUT(x) (out ? (void)(out[k] = (double)(x)) : (void)0), k++
+    PUT(g->loglik[cell]);
+    PUT(g->seconds[cell]);
+    for (int l = 0; l < L; l++) PUT(g->mass_needle[cell * L + l]);
+    for (int l = 0; l < L; l++) PUT(g->mass_rest[cell * L + l]);
+    for (int i = 0; i < ncc; i++)
+        for (int j = 0; j < cc[i].per_cell; j++) PUT(cc[i].v[cell * cc[i].per_cell + j]);
+    for (long r = 0; r < g->n_rec; r++) {
+        if (g->rec_cell[r] != cell) continue;
+        PUT(g->rec_sample[r]), PUT(g->rec_query[r]), PUT(g->rec_pos[r]), PUT(g->rec_correct[r]);
+        PUT(g->rec_asked[r]), PUT(g->rec_answered[r]), PUT(g->rec_control[r]);
+        PUT(g->rec_number[r]), PUT(g->rec_loglik[r]);
+    }
+#undef PUT
+    return k;
+}
+
+// The records of cell go after those of lower cells (where scoring in cell order puts them).
+static void import_cell(void *st, long cell, const double *in, long n) {
+    NeedleGrid *g = st;
+    CellCounts cc[16];
+    int ncc = cell_counts(g, cc), L = g->n_layer;
+    long k = 0;
+    g->loglik[cell] = in[k++];
+    g->seconds[cell] = in[k++];
+    for (int l = 0; l < L; l++) g->mass_needle[cell * L + l] = in[k++];
+    for (int l = 0; l < L; l++) g->mass_rest[cell * L + l] = in[k++];
+    for (int i = 0; i < ncc; i++)
+        for (int j = 0; j < cc[i].per_cell; j++) cc[i].v[cell * cc[i].per_cell + j] = (long)in[k++];
+    long at = g->n_rec;
+    while (at > 0 && g->rec_cell[at - 1] > cell) at--;
+    long first = g->n_rec, added = 0;
+    for (; k + 9 <= n; k += 9, added++) {
+        const double *v = in + k;
+        NeedleRecord r = {(int)cell, (int)v[0], (int)v[1], (int)v[2],  (int)v[3],
+                          (int)v[4], (int)v[5], (int)v[6], (long)v[7], v[8]};
+        push_record(g, &r);
+    }
+    // Rotate the appended records [first, n_rec) to position at.
+    RecordColumn rc[16];
+    int nrc = record_columns(g, rc);
+    for (int i = 0; i < nrc && added > 0 && at < first; i++) {
+        size_t size = rc[i].type == EVAL_F64   ? sizeof(double)
+                      : rc[i].type == EVAL_I64 ? sizeof(long)
+                                               : sizeof(int);
+        char *base = rc[i].v, *tmp = xmalloc(size * (size_t)added);
+        memcpy(tmp, base + size * first, size * added);
+        memmove(base + size * (at + added), base + size * at, size * (size_t)(first - at));
+        memcpy(base + size * at, tmp, size * added);
+        free(tmp);
+    }
+    g->done[cell] = 1;
+}
+
 const EvalTask needle_task = {
     .name = "needle",
     .command = "eval",
@@ -526,4 +587,6 @@ const EvalTask needle_task = {
     .progress = progress,
     .summary = NULL,
     .free = grid_free,
+    .cell_export = export_cell,
+    .cell_import = import_cell,
 };

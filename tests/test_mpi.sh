@@ -5,14 +5,16 @@
 #             equal to the uninterrupted sweep's; finished runs untouched, none trained twice
 #   train     2-rank data-parallel training equals 1 rank with grad_accum 2 within the stated
 #             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
-#   refuse    commands that do not share their work refuse to run on several ranks
-# usage: test_mpi.sh DINT MPIEXEC [PART...]   (parts: sweep restart train refuse; default all)
+#   eval      a 2-rank needle evaluation writes the same group as a 1-rank one
+#   refuse    commands (and evaluation tasks) that do not share their work refuse several ranks
+# usage: test_mpi.sh DINT MPIEXEC [PART...]
+#        (parts: sweep restart train eval refuse; default all)
 # Prints N passed, N failed; exit 1 on failure.
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 set -o pipefail
 MPIEXEC="${2:?usage: test_mpi.sh DINT MPIEXEC [PART...]}"
 shift 2
-parts="${*:-sweep restart train refuse}"
+parts="${*:-sweep restart train eval refuse}"
 TMP="$T"
 check() { # name command...: counts a pass, or names the failure
   local name="$1"
@@ -174,11 +176,42 @@ if [[ " $parts " == *" train "* ]]; then
   check "1-rank run resumed by 2 ranks: equals 1 rank within 1e-5" same_h5 "$TMP/one.h5" "$TMP/part1.h5" 1e-5
 fi
 
+tiny_run() { # a small trained run at $TMP/run.h5 (made once)
+  [ -f "$TMP/run.h5" ] && return 0
+  "$DINT" train --variant dint --data sotu --seed 4 --threads 1 $TINY_SETS --set train.steps=2 \
+    --set train.eval_every=2 --out "$TMP/run.h5" >/dev/null 2>"$TMP/run.err" ||
+    { bad "training the run to evaluate: $(tail -n 1 "$TMP/run.err")"; finish; exit 1; }
+}
+
+if [[ " $parts " == *" eval "* ]]; then
+  tiny_run
+  cp "$TMP/run.h5" "$TMP/eval1.h5"
+  cp "$TMP/run.h5" "$TMP/eval2.h5"
+  needle=(--needles 1:1,2:2 --lengths 256,384 --depths 0,0.5,1 --samples 2 --threads 1)
+  "$DINT" eval needle --run "$TMP/eval1.h5" "${needle[@]}" >/dev/null 2>"$TMP/eval1.err"
+  check "1-rank needle evaluation succeeds" test $? -eq 0
+  mpi 2 "$DINT" eval needle --run "$TMP/eval2.h5" "${needle[@]}" >"$TMP/eval2.out" 2>"$TMP/eval2.err"
+  check "2-rank needle evaluation succeeds" test $? -eq 0
+  check "2-rank needle evaluation: the results file on stdout once" \
+    test "$(cat "$TMP/eval2.out")" = "$TMP/eval2.h5"
+  check "2-rank needle evaluation: both ranks scored cells" \
+    bash -c "grep -q '^\[rank 0\] needle' '$TMP/eval2.err' && grep -q '^\[rank 1\] needle' '$TMP/eval2.err'"
+  check "2-rank needle evaluation = 1 rank, bit for bit (times aside)" \
+    same_h5 "$TMP/eval1.h5" "$TMP/eval2.h5" 0
+  mpi 2 "$DINT" eval needle --run "$TMP/eval2.h5" "${needle[@]}" >/dev/null 2>"$TMP/again.err"
+  check "2-rank needle evaluation again: every cell already done" \
+    grep -q 'every cell was already done' "$TMP/again.err"
+fi
+
 if [[ " $parts " == *" refuse "* ]]; then
-  mpi 2 "$DINT" info "$TMP/one.h5" >"$TMP/info.out" 2>"$TMP/info.err"
+  tiny_run
+  mpi 2 "$DINT" info "$TMP/run.h5" >"$TMP/info.out" 2>"$TMP/info.err"
   check "info on 2 ranks: refused" test $? -ne 0
   check "info on 2 ranks: one line saying so" \
     bash -c "test \$(grep -c \"does not run on several MPI ranks\" '$TMP/info.err') -eq 1"
+  mpi 2 "$DINT" eval ppl --run "$TMP/run.h5" --window 64 --max-docs 1 >/dev/null 2>"$TMP/ppl.err"
+  check "eval ppl on 2 ranks: refused in one line" \
+    bash -c "test \$(grep -c 'ppl does not split over MPI ranks' '$TMP/ppl.err') -eq 1"
 fi
 
 finish

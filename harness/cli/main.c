@@ -60,7 +60,8 @@ static int dispatch(int argc, char **argv) {
 
 // Commands that share their work across MPI ranks; the others would only repeat it N times.
 static int runs_on_ranks(const char *command) {
-    return !strcmp(command, "train") || !strcmp(command, "sweep");
+    return !strcmp(command, "train") || !strcmp(command, "sweep") || !strcmp(command, "eval") ||
+           !strcmp(command, "audit");
 }
 
 int main(int argc, char **argv) {
@@ -74,7 +75,8 @@ int main(int argc, char **argv) {
     if (dist_size() > 1 && argc >= 2 && !runs_on_ranks(argv[1])) {
         if (dist_rank() == 0)
             fprintf(stderr,
-                    "dint: error: '%s' does not run on several MPI ranks (train and sweep do); "
+                    "dint: error: '%s' does not run on several MPI ranks (train, sweep, eval and "
+                    "audit do); "
                     "start it without mpirun\n",
                     argv[1]);
         rc = EXIT_USAGE;

@@ -12,7 +12,7 @@
 
 #include "check.h"
 
-enum { TAG_QUEUE_REQUEST = 101, TAG_QUEUE_REPLY = 102, TAG_SUM = 103 };
+enum { TAG_QUEUE_REQUEST = 101, TAG_QUEUE_REPLY = 102, TAG_SUM = 103, TAG_RESULTS = 104 };
 
 static int g_mpi, g_rank, g_size = 1, g_local_size = 1;
 
@@ -191,6 +191,22 @@ void dist_wait_all(void) {
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
     wait_idle(&req, 20);
+}
+
+void dist_send_doubles(int dest, const double *a, long n) {
+    CHECK(n <= INT_MAX, "%ld values in one message (at most %d)", n, INT_MAX);
+    MPI_Send(a, (int)n, MPI_DOUBLE, dest, TAG_RESULTS, MPI_COMM_WORLD);
+}
+
+double *dist_recv_doubles(int src, long *n) {
+    MPI_Status st;
+    MPI_Probe(src, TAG_RESULTS, MPI_COMM_WORLD, &st);
+    int count = 0;
+    MPI_Get_count(&st, MPI_DOUBLE, &count);
+    double *a = xmalloc(sizeof(double) * (size_t)(count > 0 ? count : 1));
+    MPI_Recv(a, count, MPI_DOUBLE, src, TAG_RESULTS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    *n = count;
+    return a;
 }
 
 // ---- the sweep's work queue ----

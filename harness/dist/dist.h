@@ -41,6 +41,11 @@ int dist_all_ok(int ok);
 // that a rank that is done does not slow the ones still working.
 void dist_wait_all(void);
 
+// Point to point, for results gathered on rank 0 (distributed evaluation): n doubles to rank
+// dest; the next message from rank src (its length in *n; caller frees).
+void dist_send_doubles(int dest, const double *a, long n);
+double *dist_recv_doubles(int src, long *n);
+
 // The sweep's work queue: rank 0 hands out job numbers, every rank (rank 0 too) runs them.
 // A worker reports the job it finished (-1: none yet) with its exit code and gets the next job,
 // or -1 when there is no more work.

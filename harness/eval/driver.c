@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "dist.h"
 #include "h5io.h"
 
 // ---- The writer and reader tasks see, on the task's HDF5 group ----
@@ -236,11 +237,139 @@ static int drive(const EvalJob *job, void *st, EvalContext *c, Error *err) {
     return 0;
 }
 
+// ---- Several MPI ranks: cells dealt round-robin, results gathered on rank 0, which writes ----
+
+// Score this rank's share of the cells to do (cells[i] with i % ranks == rank); 0 or -1.
+static int score_my_cells(const EvalJob *job, void *st, EvalContext *c, const long *cells,
+                          long todo, Error *err) {
+    const EvalTask *t = job->task;
+    int rank = dist_rank(), ranks = dist_size();
+    long mine = todo / ranks + (rank < todo % ranks), finished = 0;
+    double t0 = now_seconds();
+    char line[1024];
+    for (long i = rank; i < todo; i += ranks) {
+        double c0 = now_seconds();
+        line[0] = 0;
+        int rc = t->score_cell(st, &c->model, cells[i], line, sizeof line, err);
+        if (rc == EVAL_CELL_STOP)
+            return error_set(err, "%s: a cell that cannot be scored on several ranks (%s)", t->name,
+                             line);
+        if (rc != 0) return -1;
+        double c1 = now_seconds();
+        t->cell_finished(st, cells[i], c1 - c0);
+        finished++;
+        EvalProgress p = {finished, mine, c1 - c0, c1 - t0, 0};
+        p.eta = p.elapsed / finished * (mine - finished);
+        t->progress(st, cells[i], &p, line, sizeof line);
+        print_line(line);
+    }
+    return 0;
+}
+
+// Every other rank's cells to rank 0, which imports them in cell order.
+static void gather_cells(const EvalTask *t, void *st, const long *cells, long todo) {
+    int rank = dist_rank(), ranks = dist_size();
+    for (long i = 0; i < todo; i++) {
+        int owner = (int)(i % ranks);
+        if (owner == 0 || (rank != 0 && rank != owner)) continue;
+        if (rank == owner) {
+            long n = t->cell_export(st, cells[i], NULL);
+            double *v = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+            t->cell_export(st, cells[i], v);
+            dist_send_doubles(0, v, n);
+            free(v);
+        } else {
+            long n;
+            double *v = dist_recv_doubles(owner, &n);
+            t->cell_import(st, cells[i], v, n);
+            free(v);
+        }
+    }
+}
+
+// Open, prepare and read the stored results on every rank (only rank 0 locks and writes);
+// 0 on every rank, or -1 on every rank when one failed (which printed its line).
+static int open_on_ranks(const EvalJob *job, EvalContext *c, void **st, int *opened) {
+    Error err;
+    const char *group_err = NULL;
+    *st = NULL;
+    *opened =
+        eval_open(c, job->run, job->out, job->data, job->threads, dist_rank() == 0, &err) == 0;
+    int ok = *opened && (!job->load_corpus || eval_load_corpus(c, NULL, &err) == 0) &&
+             job->prepare(job->arg, c, st, &err) == 0;
+    if (ok) {
+        char group[512], params[4096];
+        job->task->group_path(*st, group, sizeof group);
+        job->task->parameters(*st, params, sizeof params);
+        ok = read_stored(job->task, *st, c, group, params, &err) == 0;
+        group_err = ok ? NULL : err.msg;
+    }
+    if (!ok) cli_error(job->task->command, group_err ? group_err : err.msg);
+    return dist_all_ok(ok) ? 0 : -1;
+}
+
+// The cells to do, split over the ranks; rank 0 writes the group as one process would.
+static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *err) {
+    const EvalTask *t = job->task;
+    long n = t->n_cells(st), todo = 0;
+    long *cells = xmalloc(sizeof(long) * (size_t)(n > 0 ? n : 1));
+    for (long i = 0; i < n; i++)
+        if (!t->cell_done(st, i) && (job->max_cells <= 0 || todo < job->max_cells))
+            cells[todo++] = i;
+    int ok = score_my_cells(job, st, c, cells, todo, err) == 0;
+    if (!ok) cli_error(t->command, err->msg);
+    if (!dist_all_ok(ok)) {
+        free(cells);
+        return error_set(err, "a rank failed (see its line)");
+    }
+    gather_cells(t, st, cells, todo);
+    free(cells);
+    if (dist_rank() != 0) return 0;
+    if (todo == 0) {
+        if (t->all_done_note) fprintf(stderr, t->all_done_note, job->out ? job->out : job->run);
+        return 0;
+    }
+    char group[512], line[1024];
+    t->group_path(st, group, sizeof group);
+    if (t->finish && t->finish(st, &c->model, err) != 0) return -1;
+    if (write_group(t, st, c, group, err) != 0) return -1;
+    if (t->summary) {
+        t->summary(st, line, sizeof line);
+        print_line(line);
+    }
+    return 0;
+}
+
+static int eval_drive_on_ranks(const EvalJob *job) {
+    const EvalTask *t = job->task;
+    if (!t->cell_export) {
+        if (dist_rank() == 0)
+            fprintf(stderr,
+                    "dint %s: error: %s does not split over MPI ranks; run it without mpirun\n",
+                    t->command, t->name);
+        return EXIT_USAGE;
+    }
+    EvalContext c;
+    void *st;
+    int opened, rc = -1;
+    Error err;
+    if (open_on_ranks(job, &c, &st, &opened) == 0) {
+        rc = drive_on_ranks(job, st, &c, &err);
+        if (rc == 0 && dist_rank() == 0) printf("%s\n", job->out ? job->out : job->run);
+        if (rc != 0 && dist_rank() == 0) cli_error(t->command, err.msg);
+    }
+    if (st) t->free(st);
+    if (job->release) job->release(job->arg);
+    if (opened) eval_close(&c);
+    return rc == 0 ? 0 : EXIT_USAGE;
+}
+
 int eval_drive(const EvalJob *job) {
+    if (dist_size() > 1) return eval_drive_on_ranks(job);
     const char *cmd = job->task->command;
     Error err;
     EvalContext c;
-    int opened = eval_open(&c, job->run, job->out, job->data, job->threads, &err) == 0;
+    int opened = eval_open(&c, job->run, job->out, job->data, job->threads, 1, &err) == 0;
     if (!opened || (job->load_corpus && eval_load_corpus(&c, NULL, &err) != 0)) {
         cli_error(cmd, err.msg);
         if (opened) eval_close(&c);

@@ -16,7 +16,7 @@
 #include "runfile.h"
 
 int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads,
-              Error *err) {
+              int writer, Error *err) {
     memset(c, 0, sizeof *c);
     c->run = run;
     c->out = out;
@@ -25,7 +25,7 @@ int eval_open(EvalContext *c, const char *run, const char *out, const char *data
     // One writer per results file, and a damaged one refused before any work is spent.
     struct stat sb;
     const char *res = out ? out : run;
-    if (h5file_lock(res, err) != 0) return -1;
+    if (writer && h5file_lock(res, err) != 0) return -1;
     if ((out && stat(out, &sb) == 0 && h5file_check(out, NULL, err) != 0) ||
         runfile_load_model(run, &c->model, &c->cfg, c->data_spec, sizeof c->data_spec, err) != 0) {
         h5file_unlock();

@@ -23,9 +23,10 @@ typedef struct {
     char corpus_spec[4096]; // the text corpus actually loaded
 } EvalContext;
 
-// Load the run's model and tokenizer. data (may be NULL) overrides the run's corpus.
+// Load the run's model and tokenizer. data (may be NULL) overrides the run's corpus. writer: lock
+// the results file (0: an MPI rank other than 0, which only reads it).
 int eval_open(EvalContext *c, const char *run, const char *out, const char *data, int threads,
-              Error *err);
+              int writer, Error *err);
 // The run's corpus with its recorded split (or `spec` instead), for held-out text.
 int eval_load_corpus(EvalContext *c, const char *spec, Error *err);
 void eval_close(EvalContext *c);
