@@ -102,7 +102,8 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
         if (!fits) { // the context is full: stop growing k
             snprintf(line, cap, "icl %s: %d shots do not fit in %d tokens; stopping", g->label,
                      g->shots[i], s->context);
-            g->n_shots = i;
+            // The grid keeps its shot counts: the cells scored so far are already written, and
+            // on MPI ranks this rank's results may still be gathered and written by rank 0.
             return EVAL_CELL_STOP;
         }
     }
@@ -253,6 +254,38 @@ static const SchemaEntry ICL_OUTPUTS[] = {
 #undef A
 #undef MODE
 
+// ---- Split over MPI ranks: one shot count's results as doubles ----
+
+static long export_cell(const void *st, long cell, double *out) {
+    const IclGrid *g = st;
+    int O = g->spec.orders;
+    long k = 0;
+#define PUT(x) (out ? (void)(out[k] = (double)(x)) : (void)0), k++
+    PUT(g->secs[cell]);
+    for (int mode = 0; mode < 2; mode++) {
+        PUT(g->acc[mode][cell]), PUT(g->acc_norm[mode][cell]), PUT(g->bmw[mode][cell]);
+        PUT(g->sd[mode][cell]), PUT(g->correct[mode][cell]), PUT(g->total[mode][cell]);
+        for (int o = 0; o < O; o++) PUT(g->order_acc[mode][cell * O + o]);
+    }
+#undef PUT
+    return k;
+}
+
+static void import_cell(void *st, long cell, const double *in, long n) {
+    IclGrid *g = st;
+    int O = g->spec.orders;
+    long k = 0;
+    CHECK(n == 1 + 2 * (6 + O), "icl cell of %ld values", n);
+    g->secs[cell] = in[k++];
+    for (int mode = 0; mode < 2; mode++) {
+        g->acc[mode][cell] = in[k++], g->acc_norm[mode][cell] = in[k++];
+        g->bmw[mode][cell] = in[k++], g->sd[mode][cell] = in[k++];
+        g->correct[mode][cell] = (long)in[k++], g->total[mode][cell] = (long)in[k++];
+        for (int o = 0; o < O; o++) g->order_acc[mode][cell * O + o] = in[k++];
+    }
+    g->done[cell] = 1;
+}
+
 const EvalTask icl_task = {
     .name = "icl",
     .command = "eval",
@@ -276,4 +309,6 @@ const EvalTask icl_task = {
     .progress = progress,
     .summary = NULL,
     .free = grid_free,
+    .cell_export = export_cell,
+    .cell_import = import_cell,
 };

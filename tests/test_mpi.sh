@@ -5,7 +5,8 @@
 #             equal to the uninterrupted sweep's; finished runs untouched, none trained twice
 #   train     2-rank data-parallel training equals 1 rank with grad_accum 2 within the stated
 #             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
-#   eval      a 2-rank needle evaluation writes the same group as a 1-rank one
+#   eval      2-rank needle and ICL evaluations write the same groups as 1-rank ones (ICL up to
+#             the shot count that does not fit, as one process stops there)
 #   refuse    commands (and evaluation tasks) that do not share their work refuse several ranks
 # usage: test_mpi.sh DINT MPIEXEC [PART...]
 #        (parts: sweep restart train eval refuse; default all)
@@ -201,6 +202,14 @@ if [[ " $parts " == *" eval "* ]]; then
   mpi 2 "$DINT" eval needle --run "$TMP/eval2.h5" "${needle[@]}" >/dev/null 2>"$TMP/again.err"
   check "2-rank needle evaluation again: every cell already done" \
     grep -q 'every cell was already done' "$TMP/again.err"
+  icl=(--dataset wordnet-noun --shots 0,1,2,4,8 --episodes 2 --orders 2 --context 256 --threads 1)
+  "$DINT" eval icl --run "$TMP/eval1.h5" "${icl[@]}" >/dev/null 2>"$TMP/icl1.err"
+  check "1-rank ICL evaluation succeeds, stopping at a shot count" \
+    grep -q 'do not fit in 256 tokens; stopping' "$TMP/icl1.err"
+  mpi 2 "$DINT" eval icl --run "$TMP/eval2.h5" "${icl[@]}" >/dev/null 2>"$TMP/icl2.err"
+  check "2-rank ICL evaluation succeeds" test $? -eq 0
+  check "2-rank ICL evaluation = 1 rank, bit for bit (times aside)" \
+    same_h5 "$TMP/eval1.h5" "$TMP/eval2.h5" 0
 fi
 
 if [[ " $parts " == *" refuse "* ]]; then

@@ -186,6 +186,13 @@ int dist_all_ok(int ok) {
     return all;
 }
 
+long dist_min_long(long v) {
+    if (g_size == 1) return v;
+    long min = v;
+    MPI_Allreduce(&v, &min, 1, MPI_LONG, MPI_MIN, MPI_COMM_WORLD);
+    return min;
+}
+
 void dist_wait_all(void) {
     if (g_size == 1) return;
     MPI_Request req;

@@ -37,6 +37,8 @@ void dist_sum_doubles(double *a, long n);
 void dist_broadcast_doubles(double *a, long n, int root);
 // 1 on every rank when ok is non-zero on every rank.
 int dist_all_ok(int ok);
+// The smallest v over the ranks, on every rank.
+long dist_min_long(long v);
 // Wait for every rank without spinning a core (a non-blocking barrier tested every 20 ms), so
 // that a rank that is done does not slow the ones still working.
 void dist_wait_all(void);

@@ -239,21 +239,25 @@ static int drive(const EvalJob *job, void *st, EvalContext *c, Error *err) {
 
 // ---- Several MPI ranks: cells dealt round-robin, results gathered on rank 0, which writes ----
 
-// Score this rank's share of the cells to do (cells[i] with i % ranks == rank); 0 or -1.
+// Score this rank's share of the cells to do (cells[i] with i % ranks == rank), up to a cell
+// that cannot be scored (EVAL_CELL_STOP: *stop gets its index, else todo); 0 or -1.
 static int score_my_cells(const EvalJob *job, void *st, EvalContext *c, const long *cells,
-                          long todo, Error *err) {
+                          long todo, long *stop, Error *err) {
     const EvalTask *t = job->task;
     int rank = dist_rank(), ranks = dist_size();
     long mine = todo / ranks + (rank < todo % ranks), finished = 0;
     double t0 = now_seconds();
     char line[1024];
+    *stop = todo;
     for (long i = rank; i < todo; i += ranks) {
         double c0 = now_seconds();
         line[0] = 0;
         int rc = t->score_cell(st, &c->model, cells[i], line, sizeof line, err);
-        if (rc == EVAL_CELL_STOP)
-            return error_set(err, "%s: a cell that cannot be scored on several ranks (%s)", t->name,
-                             line);
+        if (rc == EVAL_CELL_STOP) { // as one process: no cell after this one
+            print_line(line);
+            *stop = i;
+            break;
+        }
         if (rc != 0) return -1;
         double c1 = now_seconds();
         t->cell_finished(st, cells[i], c1 - c0);
@@ -316,13 +320,15 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
     for (long i = 0; i < n; i++)
         if (!t->cell_done(st, i) && (job->max_cells <= 0 || todo < job->max_cells))
             cells[todo++] = i;
-    int ok = score_my_cells(job, st, c, cells, todo, err) == 0;
+    long stop;
+    int ok = score_my_cells(job, st, c, cells, todo, &stop, err) == 0;
     if (!ok) cli_error(t->command, err->msg);
     if (!dist_all_ok(ok)) {
         free(cells);
         return error_set(err, "a rank failed (see its line)");
     }
-    gather_cells(t, st, cells, todo);
+    long scored = dist_min_long(stop); // the cells one process would have scored
+    gather_cells(t, st, cells, scored);
     free(cells);
     if (dist_rank() != 0) return 0;
     if (todo == 0) {
@@ -332,7 +338,8 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
     char group[512], line[1024];
     t->group_path(st, group, sizeof group);
     if (t->finish && t->finish(st, &c->model, err) != 0) return -1;
-    if (write_group(t, st, c, group, err) != 0) return -1;
+    // One process writes after each finished cell, or once at the end.
+    if ((scored > 0 || !t->writes_each_cell) && write_group(t, st, c, group, err) != 0) return -1;
     if (t->summary) {
         t->summary(st, line, sizeof line);
         print_line(line);
