@@ -85,10 +85,10 @@ int dist_init(int *argc, char ***argv) {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &g_local_size);
     MPI_Comm_free(&local);
-    if (g_size > 1) {
-        prefix_stderr();
-        setenv("DINT_NO_MPI", "1", 1);
-    }
+    if (g_size > 1) prefix_stderr();
+    // The processes dint starts (the sweep's runs) inherit the launcher's environment: they
+    // must not join this job as ranks.
+    setenv("DINT_NO_MPI", "1", 1);
     return 0;
 }
 

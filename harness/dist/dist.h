@@ -11,9 +11,9 @@
 // PMI launcher, srun with more than one task), and DINT_NO_MPI is not set.
 int dist_launched(void);
 
-// MPI_Init when dist_launched(), else nothing. With more than one rank, stderr lines are then
-// prefixed "[rank R] " and DINT_NO_MPI=1 is exported, so that the processes dint starts (the
-// sweep's runs) are plain single processes. Returns 0, or -1 (message on stderr) when MPI cannot
+// MPI_Init when dist_launched(), else nothing. DINT_NO_MPI=1 is then exported, so that the
+// processes dint starts (the sweep's runs) are plain single processes; with more than one rank,
+// stderr lines are prefixed "[rank R] ". Returns 0, or -1 (message on stderr) when MPI cannot
 // start.
 int dist_init(int *argc, char ***argv);
 // MPI_Finalize when dist_init initialised MPI; flushes the prefixed stderr.
