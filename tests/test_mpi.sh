@@ -159,6 +159,7 @@ if [[ " $parts " == *" train "* ]]; then
   check "2 ranks: only rank 0 reports" bash -c "! grep -q '^\[rank 1\]' '$TMP/train2.err'"
   check "2 ranks: the run file records 2 ranks" test "$(attr_of "$TMP/two.h5" ranks)" = 2
   check "1 rank: no ranks attribute (unchanged run file)" test "$(attr_of "$TMP/one.h5" ranks)" = absent
+  check "dint info names the ranks" bash -c "'$DINT' info '$TMP/two.h5' | grep -q '1 thread(s) on each of 2 MPI ranks'"
   check "2 ranks: the same config (grad_accum 2 per step)" \
     test "$(attr_of "$TMP/one.h5" config)" = "$(attr_of "$TMP/two.h5" config)"
   # Tolerance: rounding of the gradient sum only (see README, Scale-out with MPI): 1e-5 relative.

@@ -484,13 +484,16 @@ static void info_header(hid_t f, const char *path) {
     char *status = attr_or(f, RUN_AT_STATUS), *commit = attr_or(f, RUN_AT_GIT_COMMIT);
     char *created = attr_or(f, RUN_AT_CREATED_UTC), *updated = attr_or(f, RUN_AT_UPDATED_UTC);
     char *version = attr_or(f, RUN_AT_DINT_VERSION);
-    long threads = 0;
+    long threads = 0, ranks = 1;
     h5_read_attr_num(f, schema_name(RUN_AT_THREADS), H5T_NATIVE_LONG, &threads);
+    h5_read_attr_num(f, schema_name(RUN_AT_RANKS), H5T_NATIVE_LONG, &ranks); // absent: 1
+    char on_ranks[48] = "";
+    if (ranks > 1) snprintf(on_ranks, sizeof on_ranks, " on each of %ld MPI ranks", ranks);
     printf("run file      %s\n", path);
     printf("status        %s (dint %s, commit %s)\n", status ? status : "?",
            version ? version : "?", commit ? commit : "?");
-    printf("created       %s, last written %s, %ld thread(s)\n", created ? created : "?",
-           updated ? updated : "?", threads);
+    printf("created       %s, last written %s, %ld thread(s)%s\n", created ? created : "?",
+           updated ? updated : "?", threads, on_ranks);
     if (H5Aexists(f, schema_name(RUN_AT_INIT_FROM)) > 0) {
         char *init = attr_or(f, RUN_AT_INIT_FROM);
         printf("started from  %s\n", init ? init : "?");
