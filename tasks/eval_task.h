@@ -111,6 +111,10 @@ typedef struct EvalTask {
     // parameters, as if the cell had been scored there (cells' records kept in cell order).
     long (*cell_export)(const void *st, long cell, double *out);
     void (*cell_import)(void *st, long cell, const double *in, long n);
+    // NULL, or called before scoring on ranks by a task whose cells add into shared sums:
+    // score_cell then keeps each cell apart, and only cell_import adds it (rank 0 imports its
+    // own cells too, in cell order, so the sums are one process's to the bit).
+    void (*defer)(void *st);
 } EvalTask;
 
 // Every task, for listings (`dint schema`) and tests. NULL-terminated.

@@ -98,9 +98,33 @@ static int check_inputs(const Model *m, const int *tokens, const int *token_byte
     return 0;
 }
 
-int ppl_score_document(Model *m, const int *tokens, const int *token_bytes, long n,
-                       const PplOptions *o, PplResult *r, Error *err) {
-    if (check_inputs(m, tokens, token_bytes, n, o, r, err)) return -1;
+void ppl_trace_push(PplTrace *t, double nll, int bytes, int pos, int hit) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 1024;
+        t->nll = realloc(t->nll, sizeof(double) * (size_t)t->cap);
+        t->bytes = realloc(t->bytes, sizeof(int) * (size_t)t->cap);
+        t->pos = realloc(t->pos, sizeof(int) * (size_t)t->cap);
+        t->hit = realloc(t->hit, (size_t)t->cap);
+        CHECK(t->nll && t->bytes && t->pos && t->hit, "out of memory");
+    }
+    t->nll[t->n] = nll, t->bytes[t->n] = bytes, t->pos[t->n] = pos,
+    t->hit[t->n] = (unsigned char)hit;
+    t->n++;
+}
+
+void ppl_trace_free(PplTrace *t) {
+    free(t->nll);
+    free(t->bytes);
+    free(t->pos);
+    free(t->hit);
+    memset(t, 0, sizeof *t);
+}
+
+int ppl_trace_document(Model *m, const int *tokens, const int *token_bytes, long n,
+                       const PplOptions *o, PplTrace *trace, Error *err) {
+    PplResult shape = {.context = o->context};
+    if (check_inputs(m, tokens, token_bytes, n, o, &shape, err)) return -1;
+    trace->n = 0, trace->windows = 0, trace->scored = 0;
     if (n < 2) return 0;
     unsigned char *hit = xmalloc((size_t)n); // (n)
     ppl_ar_hits(hit, tokens, n, o->ngram);
@@ -111,29 +135,47 @@ int ppl_score_document(Model *m, const int *tokens, const int *token_bytes, long
         const float *nll = m->nll; // (1, L)
         for (int t = 0; t < L; t++) {
             long j = s + 1 + t;
-            if (j <= last) continue;
-            double v = nll[t];
-            r->nll += v;
-            r->tokens++;
-            r->bytes += token_bytes[j];
-            if (hit[j]) {
-                r->nll_ar_hit += v;
-                r->tokens_ar_hit++;
-            } else {
-                r->nll_other += v;
-                r->tokens_other++;
-            }
-            if (s == 0) {
-                r->nll_sum[t] += v;
-                r->count[t]++;
-            }
+            if (j > last) ppl_trace_push(trace, nll[t], token_bytes[j], s == 0 ? t : -1, hit[j]);
         }
         last = s + L;
-        r->windows++;
+        trace->windows++;
     }
-    r->documents++;
+    trace->scored = 1;
     free(hit);
     return 0;
+}
+
+void ppl_trace_add(const PplTrace *tr, PplResult *r) {
+    if (!tr->scored) return;
+    for (long i = 0; i < tr->n; i++) {
+        double v = tr->nll[i];
+        r->nll += v;
+        r->tokens++;
+        r->bytes += tr->bytes[i];
+        if (tr->hit[i]) {
+            r->nll_ar_hit += v;
+            r->tokens_ar_hit++;
+        } else {
+            r->nll_other += v;
+            r->tokens_other++;
+        }
+        if (tr->pos[i] >= 0) {
+            r->nll_sum[tr->pos[i]] += v;
+            r->count[tr->pos[i]]++;
+        }
+    }
+    r->windows += tr->windows;
+    r->documents++;
+}
+
+int ppl_score_document(Model *m, const int *tokens, const int *token_bytes, long n,
+                       const PplOptions *o, PplResult *r, Error *err) {
+    if (check_inputs(m, tokens, token_bytes, n, o, r, err)) return -1;
+    PplTrace t = {0};
+    int rc = ppl_trace_document(m, tokens, token_bytes, n, o, &t, err);
+    if (rc == 0) ppl_trace_add(&t, r); // the same additions, in the same order, as scoring
+    ppl_trace_free(&t);
+    return rc;
 }
 
 double ppl_mean_nll(const PplResult *r) {

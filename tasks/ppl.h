@@ -62,6 +62,28 @@ void ppl_result_free(PplResult *r);
 int ppl_score_document(Model *m, const int *tokens, const int *token_bytes, long n,
                        const PplOptions *o, PplResult *r, Error *err);
 
+// What one document adds to a PplResult: its scored targets in scoring order, so that the same
+// additions can be made later or elsewhere (evaluation split over MPI ranks) with bit-identical
+// sums. ppl_score_document is ppl_trace_document then ppl_trace_add.
+typedef struct {
+    long n, cap;        // scored targets
+    double *nll;        // (n)
+    int *bytes, *pos;   // (n) byte length; position in the document's first window, or -1
+    unsigned char *hit; // (n) AR hit
+    long windows;
+    int scored; // 0: shorter than 2 tokens, adds nothing
+} PplTrace;
+
+// Score one document into trace (emptied first); the same checks and errors as
+// ppl_score_document, with context = o->context.
+int ppl_trace_document(Model *m, const int *tokens, const int *token_bytes, long n,
+                       const PplOptions *o, PplTrace *trace, Error *err);
+// Add a traced document to r (r->context must be the trace's context).
+void ppl_trace_add(const PplTrace *t, PplResult *r);
+// Append one scored target (for a trace rebuilt from elsewhere).
+void ppl_trace_push(PplTrace *t, double nll, int bytes, int pos, int hit);
+void ppl_trace_free(PplTrace *t);
+
 // hit (n): hit[j] = 1 when the n-gram ending at j occurred ending earlier in tokens (n)
 // (the AR-hit rule above, over the whole array), else 0. ngram >= 1.
 void ppl_ar_hits(unsigned char *hit, const int *tokens, long n, int ngram);

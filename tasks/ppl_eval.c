@@ -15,6 +15,7 @@ typedef struct {
     long done; // documents finished (a prefix of the cells)
     int *tb;   // (tb_cap) byte lengths of the current document's tokens
     long tb_cap;
+    PplTrace *traces; // (in.n_docs) when deferred: each scored document, added by import_cell
 } PplTaskState;
 
 static void state_free(void *st) {
@@ -22,6 +23,8 @@ static void state_free(void *st) {
     if (!s) return;
     ppl_result_free(&s->r);
     free(s->tb);
+    for (long i = 0; s->traces && i < s->in.n_docs; i++) ppl_trace_free(&s->traces[i]);
+    free(s->traces);
     free(s);
 }
 
@@ -74,12 +77,43 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
         s->tb = xmalloc(sizeof(int) * (size_t)n);
     }
     for (long j = 0; j < n; j++) s->tb[j] = s->in.token_bytes[doc[j]];
+    if (s->traces) return ppl_trace_document(m, doc, s->tb, n, &s->o, &s->traces[cell], err);
     return ppl_score_document(m, doc, s->tb, n, &s->o, &s->r, err) != 0 ? -1 : 0;
 }
 
 static void cell_finished(void *st, long cell, double seconds) {
     (void)seconds;
-    ((PplTaskState *)st)->done = cell + 1;
+    PplTaskState *s = st;
+    if (!s->traces) s->done = cell + 1; // deferred: done once added, by import_cell
+}
+
+// ---- Split over MPI ranks: documents are traced, then added on rank 0 in document order ----
+
+static void defer(void *st) {
+    PplTaskState *s = st;
+    s->traces = xcalloc((size_t)(s->in.n_docs > 0 ? s->in.n_docs : 1), sizeof(PplTrace));
+}
+
+static long export_cell(const void *st, long cell, double *out) {
+    const PplTrace *t = &((const PplTaskState *)st)->traces[cell];
+    if (out) {
+        out[0] = t->scored, out[1] = (double)t->windows;
+        for (long i = 0; i < t->n; i++) {
+            double *v = out + 2 + 4 * i;
+            v[0] = t->nll[i], v[1] = t->bytes[i], v[2] = t->pos[i], v[3] = t->hit[i];
+        }
+    }
+    return 2 + 4 * t->n;
+}
+
+static void import_cell(void *st, long cell, const double *in, long n) {
+    PplTaskState *s = st;
+    PplTrace t = {.scored = (int)in[0], .windows = (long)in[1]};
+    for (long k = 2; k + 4 <= n; k += 4)
+        ppl_trace_push(&t, in[k], (int)in[k + 1], (int)in[k + 2], (int)in[k + 3]);
+    ppl_trace_add(&t, &s->r);
+    ppl_trace_free(&t);
+    s->done = cell + 1;
 }
 
 static int write_curves(const EvalWriter *w, const PplTaskState *s) {
@@ -152,11 +186,16 @@ static int write_results(const void *st, const EvalWriter *w) {
 
 static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
     const PplTaskState *s = st;
+    PplResult doc = {0}; // deferred (MPI ranks): this document's own numbers
+    if (s->traces && ppl_result_init(&doc, s->o.context) == 0)
+        ppl_trace_add(&s->traces[cell], &doc);
+    const PplResult *r = s->traces ? &doc : &s->r;
     snprintf(line, cap,
-             "ppl %s: document %ld of %ld (%s, %ld tokens) | running NLL %.4f, %.4f bits/byte | "
+             "ppl %s: document %ld of %ld (%s, %ld tokens) | %s NLL %.4f, %.4f bits/byte | "
              "ETA %.0fs",
              s->label, cell + 1, (long)s->in.n_docs, s->in.names[cell], s->in.n_tokens[cell],
-             ppl_mean_nll(&s->r), ppl_bits_per_byte(&s->r), p->eta);
+             s->traces ? "document" : "running", ppl_mean_nll(r), ppl_bits_per_byte(r), p->eta);
+    ppl_result_free(&doc);
 }
 
 int ppl_task_make(void **st, const PplOptions *o, const PplInputs *in, Error *err) {
@@ -240,4 +279,7 @@ const EvalTask ppl_task = {
     .progress = progress,
     .summary = NULL,
     .free = state_free,
+    .defer = defer,
+    .cell_export = export_cell,
+    .cell_import = import_cell,
 };

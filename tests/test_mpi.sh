@@ -5,8 +5,8 @@
 #             equal to the uninterrupted sweep's; finished runs untouched, none trained twice
 #   train     2-rank data-parallel training equals 1 rank with grad_accum 2 within the stated
 #             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
-#   eval      2-rank needle and ICL evaluations write the same groups as 1-rank ones (ICL up to
-#             the shot count that does not fit, as one process stops there)
+#   eval      2-rank needle, ICL and perplexity evaluations write the same groups as 1-rank
+#             ones (ICL up to the shot count that does not fit, as one process stops there)
 #   refuse    commands (and evaluation tasks) that do not share their work refuse several ranks
 # usage: test_mpi.sh DINT MPIEXEC [PART...]
 #        (parts: sweep restart train eval refuse; default all)
@@ -211,6 +211,13 @@ if [[ " $parts " == *" eval "* ]]; then
   check "2-rank ICL evaluation succeeds" test $? -eq 0
   check "2-rank ICL evaluation = 1 rank, bit for bit (times aside)" \
     same_h5 "$TMP/eval1.h5" "$TMP/eval2.h5" 0
+  ppl=(--window 64 --stride 32 --max-docs 5 --threads 1)
+  "$DINT" eval ppl --run "$TMP/eval1.h5" "${ppl[@]}" >/dev/null 2>"$TMP/ppl1.err"
+  check "1-rank perplexity evaluation succeeds" test $? -eq 0
+  mpi 2 "$DINT" eval ppl --run "$TMP/eval2.h5" "${ppl[@]}" >/dev/null 2>"$TMP/ppl2.err"
+  check "2-rank perplexity evaluation succeeds" test $? -eq 0
+  check "2-rank perplexity = 1 rank, bit for bit (sums added in document order)" \
+    same_h5 "$TMP/eval1.h5" "$TMP/eval2.h5" 0
 fi
 
 if [[ " $parts " == *" refuse "* ]]; then
@@ -219,9 +226,9 @@ if [[ " $parts " == *" refuse "* ]]; then
   check "info on 2 ranks: refused" test $? -ne 0
   check "info on 2 ranks: one line saying so" \
     bash -c "test \$(grep -c \"does not run on several MPI ranks\" '$TMP/info.err') -eq 1"
-  mpi 2 "$DINT" eval ppl --run "$TMP/run.h5" --window 64 --max-docs 1 >/dev/null 2>"$TMP/ppl.err"
-  check "eval ppl on 2 ranks: refused in one line" \
-    bash -c "test \$(grep -c 'ppl does not split over MPI ranks' '$TMP/ppl.err') -eq 1"
+  mpi 2 "$DINT" audit --run "$TMP/run.h5" --samples 1 --seq 32 >/dev/null 2>"$TMP/audit.err"
+  check "audit on 2 ranks: refused in one line" \
+    bash -c "test \$(grep -c 'audit does not split over MPI ranks' '$TMP/audit.err') -eq 1"
 fi
 
 finish

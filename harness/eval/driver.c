@@ -275,8 +275,14 @@ static void gather_cells(const EvalTask *t, void *st, const long *cells, long to
     int rank = dist_rank(), ranks = dist_size();
     for (long i = 0; i < todo; i++) {
         int owner = (int)(i % ranks);
-        if (owner == 0 || (rank != 0 && rank != owner)) continue;
-        if (rank == owner) {
+        if ((owner == 0 && !t->defer) || (rank != 0 && rank != owner)) continue;
+        if (owner == 0) { // a deferring task adds rank 0's own cells in their turn too
+            long n = t->cell_export(st, cells[i], NULL);
+            double *v = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+            t->cell_export(st, cells[i], v);
+            t->cell_import(st, cells[i], v, n);
+            free(v);
+        } else if (rank == owner) {
             long n = t->cell_export(st, cells[i], NULL);
             double *v = xmalloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
             t->cell_export(st, cells[i], v);
@@ -320,6 +326,7 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
     for (long i = 0; i < n; i++)
         if (!t->cell_done(st, i) && (job->max_cells <= 0 || todo < job->max_cells))
             cells[todo++] = i;
+    if (t->defer) t->defer(st);
     long stop;
     int ok = score_my_cells(job, st, c, cells, todo, &stop, err) == 0;
     if (!ok) cli_error(t->command, err->msg);
