@@ -7,7 +7,8 @@
 #             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
 #   eval      2-rank needle, ICL and perplexity evaluations write the same groups as 1-rank
 #             ones (ICL up to the shot count that does not fit, as one process stops there)
-#   refuse    commands (and evaluation tasks) that do not share their work refuse several ranks
+#   refuse    commands that do not share their work refuse several ranks; audit (whose samples
+#             fold into shared statistics) runs on rank 0 alone while the others wait
 # usage: test_mpi.sh DINT MPIEXEC [PART...]
 #        (parts: sweep restart train eval refuse; default all)
 # Prints N passed, N failed; exit 1 on failure.
@@ -226,9 +227,15 @@ if [[ " $parts " == *" refuse "* ]]; then
   check "info on 2 ranks: refused" test $? -ne 0
   check "info on 2 ranks: one line saying so" \
     bash -c "test \$(grep -c \"does not run on several MPI ranks\" '$TMP/info.err') -eq 1"
-  mpi 2 "$DINT" audit --run "$TMP/run.h5" --samples 1 --seq 32 >/dev/null 2>"$TMP/audit.err"
-  check "audit on 2 ranks: refused in one line" \
-    bash -c "test \$(grep -c 'audit does not split over MPI ranks' '$TMP/audit.err') -eq 1"
+  cp "$TMP/run.h5" "$TMP/audit1.h5"
+  cp "$TMP/run.h5" "$TMP/audit2.h5"
+  "$DINT" audit --run "$TMP/audit1.h5" --samples 2 --seq 32 --threads 1 >/dev/null 2>&1
+  mpi 2 "$DINT" audit --run "$TMP/audit2.h5" --samples 2 --seq 32 --threads 1 >/dev/null \
+    2>"$TMP/audit.err"
+  check "audit on 2 ranks: rank 0 runs it alone" \
+    bash -c "! grep -q '^\[rank 1\]' '$TMP/audit.err' && grep -q '^\[rank 0\]' '$TMP/audit.err'"
+  check "audit on 2 ranks = 1 rank, bit for bit (times aside)" \
+    same_h5 "$TMP/audit1.h5" "$TMP/audit2.h5" 0
 fi
 
 finish

@@ -356,13 +356,6 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
 
 static int eval_drive_on_ranks(const EvalJob *job) {
     const EvalTask *t = job->task;
-    if (!t->cell_export) {
-        if (dist_rank() == 0)
-            fprintf(stderr,
-                    "dint %s: error: %s does not split over MPI ranks; run it without mpirun\n",
-                    t->command, t->name);
-        return EXIT_USAGE;
-    }
     EvalContext c;
     void *st;
     int opened, rc = -1;
@@ -378,8 +371,19 @@ static int eval_drive_on_ranks(const EvalJob *job) {
     return rc == 0 ? 0 : EXIT_USAGE;
 }
 
+static int eval_drive_here(const EvalJob *job);
+
 int eval_drive(const EvalJob *job) {
-    if (dist_size() > 1) return eval_drive_on_ranks(job);
+    if (dist_size() == 1) return eval_drive_here(job);
+    if (job->task->cell_export) return eval_drive_on_ranks(job);
+    // A task whose cells cannot be split (audit): rank 0 runs it, the other ranks wait.
+    int rc = dist_rank() == 0 ? eval_drive_here(job) : 0;
+    dist_wait_all();
+    return rc;
+}
+
+// One process: every cell here, the results written after each cell or at the end.
+static int eval_drive_here(const EvalJob *job) {
     const char *cmd = job->task->command;
     Error err;
     EvalContext c;
