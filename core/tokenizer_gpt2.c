@@ -123,7 +123,7 @@ static size_t pow2_at_least(size_t n) {
 }
 
 // Whole file into a NUL-terminated buffer; NULL with errno set on failure.
-static char *read_whole_file(const char *path, size_t *len) {
+static char *read_file_bytes(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 20, n = 0;
@@ -155,6 +155,13 @@ static char *read_whole_file(const char *path, size_t *len) {
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+// The same, or NULL with "PATH: cannot read: REASON" in err.
+static char *read_whole_file(const char *path, size_t *len, char *err, size_t err_len) {
+    char *text = read_file_bytes(path, len);
+    if (!text) set_err(err, err_len, "%s: cannot read: %s", path, strerror(errno));
+    return text;
 }
 
 // Length of the valid UTF-8 prefix (strict: no overlongs, surrogates or code points > U+10FFFF).
@@ -418,11 +425,8 @@ int gpt2_eot(const Gpt2Tokenizer *t) {
 static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char *err,
                         size_t err_len) {
     size_t len;
-    char *text = read_whole_file(path, &len);
-    if (!text) {
-        set_err(err, err_len, "%s: cannot read: %s", path, strerror(errno));
-        return -1;
-    }
+    char *text = read_whole_file(path, &len, err, err_len);
+    if (!text) return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
@@ -546,11 +550,8 @@ done:
 static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens, char *err,
                        size_t err_len) {
     size_t len;
-    char *text = read_whole_file(path, &len);
-    if (!text) {
-        set_err(err, err_len, "%s: cannot read: %s", path, strerror(errno));
-        return -1;
-    }
+    char *text = read_whole_file(path, &len, err, err_len);
+    if (!text) return -1;
     int rc = -1;
     StrMap keys; // "A,B" -> rank of its last merge line
     memset(&keys, 0, sizeof keys);

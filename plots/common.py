@@ -357,9 +357,16 @@ def base_parser(description, runs=True, outdir=False):
     return p
 
 
-def render_main(doc, render, outdir=False):
-    """main(argv) of a figure script whose whole job is render(runs, out)."""
+def render_main(doc, render, outdir=False, choice=None):
+    """main(argv) of a figure script whose whole job is render(runs, out), or, with
+    choice = (option, add_argument keywords), render(runs, out, the option's value)."""
     def main(argv=None):
-        a = base_parser(doc.split("\n\n")[0], outdir=outdir).parse_args(argv)
-        render(open_runs(a.runs), a.out)
+        p = base_parser(doc.split("\n\n")[0], outdir=outdir)
+        if choice:
+            p.add_argument(choice[0], dest="choice", **choice[1])
+        a = p.parse_args(argv)
+        if choice:
+            render(open_runs(a.runs), a.out, a.choice)
+        else:
+            render(open_runs(a.runs), a.out)
     return main

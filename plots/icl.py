@@ -104,11 +104,10 @@ def render(runs, out, dataset=None):
     return C.save(fig, out)
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", help="the dataset under /eval/icl (default: the one all runs have)")
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out, a.dataset)
+
+
+main = C.render_main(__doc__, render, choice=(
+    "--dataset", dict(help="the dataset under /eval/icl (default: the one all runs have)")))
 
 
 if __name__ == "__main__":

@@ -84,11 +84,8 @@ def render(runs, out, smooth=None):
     return C.save(fig, out)
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0])
-    p.add_argument("--smooth", type=int, help="moving-average window in steps (default: steps / 50)")
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out, a.smooth)
+main = C.render_main(__doc__, render, choice=(
+    "--smooth", dict(type=int, help="moving-average window in steps (default: steps / 50)")))
 
 
 if __name__ == "__main__":

@@ -107,11 +107,8 @@ def render(runs, out, prec="fp32"):
     return C.save(fig, out)
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0])
-    p.add_argument("--precision", default="fp32", help="audit precision group (default fp32)")
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out, a.precision)
+main = C.render_main(__doc__, render, choice=(
+    "--precision", dict(default="fp32", help="audit precision group (default fp32)")))
 
 
 if __name__ == "__main__":

@@ -126,11 +126,10 @@ def render(runs, out, corpus=None):
     return C.save(fig, out)
 
 
-def main(argv=None):
-    p = C.base_parser(__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", help="the corpus under /eval/ppl (default: the one all runs have)")
-    a = p.parse_args(argv)
-    render(C.open_runs(a.runs), a.out, a.corpus)
+
+
+main = C.render_main(__doc__, render, choice=(
+    "--corpus", dict(help="the corpus under /eval/ppl (default: the one all runs have)")))
 
 
 if __name__ == "__main__":

@@ -14,42 +14,42 @@ typedef struct {
     int done; // the stored audit has these parameters
 } AuditTaskState;
 
-static void state_free(void *p) {
+static void audit_state_free(void *p) {
     AuditTaskState *s = p;
     if (!s) return;
     for (int i = 0; i < AUDIT_N_PREC; i++) audit_free(&s->st[i]);
     free(s);
 }
 
-static void group_path(const void *st, char *buf, size_t cap) {
+static void audit_group_path(const void *st, char *buf, size_t cap) {
     (void)st;
     snprintf(buf, cap, "/audit");
 }
 
-static void params_text(const void *st, char *buf, size_t cap) {
+static void audit_params_text(const void *st, char *buf, size_t cap) {
     const AuditTaskSpec *s = &((const AuditTaskState *)st)->spec;
     if (cap > 256) cap = 256; // stored texts have always been cut there
     snprintf(buf, cap, "audit v%d; samples %d; seq %d; precisions %s", AUDIT_TASK_VERSION,
              s->samples, s->seq, s->precisions);
 }
 
-static long n_cells(const void *st) {
+static long audit_n_cells(const void *st) {
     return ((const AuditTaskState *)st)->spec.samples;
 }
 
 // Stored with the same parameters: the audit is done (it is written whole or not at all).
-static int read_back(void *st, const EvalReader *r) {
+static int audit_read_back(void *st, const EvalReader *r) {
     (void)r;
     ((AuditTaskState *)st)->done = 1;
     return 0;
 }
 
-static int cell_done(const void *st, long cell) {
+static int audit_cell_done(const void *st, long cell) {
     (void)cell;
     return ((const AuditTaskState *)st)->done;
 }
 
-static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+static int audit_score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
     (void)line, (void)cap, (void)err;
     AuditTaskState *s = st;
     const AuditTaskSpec *a = &s->spec;
@@ -64,11 +64,11 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
     return 0;
 }
 
-static void cell_finished(void *st, long cell, double seconds) {
+static void audit_cell_finished(void *st, long cell, double seconds) {
     (void)st, (void)cell, (void)seconds;
 }
 
-static int finish(void *st, Model *m, Error *err) {
+static int audit_finish(void *st, Model *m, Error *err) {
     AuditTaskState *s = st;
     if (audit_leakage_probe(m, s->spec.text, s->spec.seq, s->spec.seq / 2, &s->leak) != 0)
         return error_set(err, "the leakage probe could not run");
@@ -187,11 +187,11 @@ static int write_precision(const EvalWriter *w, const AuditStats *s) {
     return rc;
 }
 
-static int write_results(const void *st, const EvalWriter *w) {
+static int audit_write_results(const void *st, const EvalWriter *w) {
     const AuditTaskState *s = st;
     const AuditTaskSpec *a = &s->spec;
     char params[256];
-    params_text(s, params, sizeof params);
+    audit_params_text(s, params, sizeof params);
     int rc = w->attr_str(w->ctx, "", "parameters", params) |
              w->attr_i64(w->ctx, "", "task_version", AUDIT_TASK_VERSION) |
              w->attr_i64(w->ctx, "", "tokens", (long)a->samples * a->seq) |
@@ -211,12 +211,13 @@ static int write_results(const void *st, const EvalWriter *w) {
     return rc;
 }
 
-static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+static void audit_progress(const void *st, long cell, const EvalProgress *p, char *line,
+                           size_t cap) {
     snprintf(line, cap, "audit: sample %ld of %d | %.1fs | ETA %.0fs", cell + 1,
              ((const AuditTaskState *)st)->spec.samples, p->elapsed, p->eta);
 }
 
-static void summary(const void *st, char *line, size_t cap) {
+static void audit_summary(const void *st, char *line, size_t cap) {
     const AuditTaskState *s = st;
     AuditHeadSummary fp;
     audit_head_summary(&s->st[AUDIT_FP32], -1, -1, &fp);
@@ -326,20 +327,19 @@ const EvalTask audit_task = {
     .outputs = AUDIT_OUTPUTS,
     .n_outputs = (int)(sizeof AUDIT_OUTPUTS / sizeof AUDIT_OUTPUTS[0]),
     .replaces_other_parameters = 1,
-    .writes_each_cell = 0,
     .reports_before_write = 1,
     .damaged_advice = "write elsewhere with --out FILE",
     .all_done_note = "dint audit: %s already holds this audit\n",
-    .group_path = group_path,
-    .parameters = params_text,
-    .n_cells = n_cells,
-    .read_back = read_back,
-    .cell_done = cell_done,
-    .score_cell = score_cell,
-    .cell_finished = cell_finished,
-    .finish = finish,
-    .write = write_results,
-    .progress = progress,
-    .summary = summary,
-    .free = state_free,
+    .group_path = audit_group_path,
+    .parameters = audit_params_text,
+    .n_cells = audit_n_cells,
+    .read_back = audit_read_back,
+    .cell_done = audit_cell_done,
+    .score_cell = audit_score_cell,
+    .cell_finished = audit_cell_finished,
+    .finish = audit_finish,
+    .write = audit_write_results,
+    .progress = audit_progress,
+    .summary = audit_summary,
+    .free = audit_state_free,
 };

@@ -24,7 +24,7 @@ typedef struct {
 
 static const char *const PREFIX[2] = {"", "alternating_"};
 
-static void grid_free(void *st) {
+static void icl_grid_free(void *st) {
     IclGrid *g = st;
     if (!g) return;
     free(g->order_acc[0]);
@@ -32,11 +32,11 @@ static void grid_free(void *st) {
     free(g);
 }
 
-static void group_path(const void *st, char *buf, size_t cap) {
+static void icl_group_path(const void *st, char *buf, size_t cap) {
     snprintf(buf, cap, "/eval/icl/%s", ((const IclGrid *)st)->label);
 }
 
-static void params_text(const void *st, char *buf, size_t cap) {
+static void icl_params_text(const void *st, char *buf, size_t cap) {
     const IclGrid *g = st;
     const IclTaskSpec *s = &g->spec;
     size_t k = 0;
@@ -48,11 +48,11 @@ static void params_text(const void *st, char *buf, size_t cap) {
     for (int i = 0; i < g->n_shots; i++) eval_appendf(buf, cap, &k, " %d", g->shots[i]);
 }
 
-static long n_cells(const void *st) {
+static long icl_n_cells(const void *st) {
     return ((const IclGrid *)st)->n_shots;
 }
 
-static int read_back(void *st, const EvalReader *r) {
+static int icl_read_back(void *st, const EvalReader *r) {
     IclGrid *g = st;
     int S = g->n_shots, O = g->spec.orders;
     int bad = r->dataset(r->ctx, "done", EVAL_U8, S, g->done) ||
@@ -75,11 +75,11 @@ static int read_back(void *st, const EvalReader *r) {
     return bad ? -1 : 0;
 }
 
-static int cell_done(const void *st, long cell) {
+static int icl_cell_done(const void *st, long cell) {
     return ((const IclGrid *)st)->done[cell];
 }
 
-static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+static int icl_score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
     IclGrid *g = st;
     const IclTaskSpec *s = &g->spec;
     int i = (int)cell;
@@ -110,19 +110,19 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
     return 0;
 }
 
-static void cell_finished(void *st, long cell, double seconds) {
+static void icl_cell_finished(void *st, long cell, double seconds) {
     IclGrid *g = st;
     g->secs[cell] = seconds;
     g->done[cell] = 1;
 }
 
-static int write_results(const void *st, const EvalWriter *w) {
+static int icl_write_results(const void *st, const EvalWriter *w) {
     const IclGrid *g = st;
     int rc = 0, S = g->n_shots;
     double shots[MAX_SHOTS], lo[MAX_SHOTS], hi[MAX_SHOTS];
     for (int i = 0; i < S; i++) shots[i] = g->shots[i];
     char params[512];
-    params_text(g, params, sizeof params);
+    icl_params_text(g, params, sizeof params);
     rc |= w->attr_str(w->ctx, "", "parameters", params);
     rc |= w->attr_i64(w->ctx, "", "task_version", ICL_TASK_VERSION);
     rc |= w->attr_i64(w->ctx, "", "episodes", g->spec.episodes);
@@ -164,7 +164,7 @@ static int write_results(const void *st, const EvalWriter *w) {
     return rc;
 }
 
-static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+static void icl_progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
     const IclGrid *g = st;
     int i = (int)cell;
     snprintf(line, cap,
@@ -209,7 +209,7 @@ int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err
             g->acc[m][i] = g->acc_norm[m][i] = g->bmw[m][i] = g->sd[m][i] = NAN;
     }
     if (rc != 0) {
-        grid_free(g);
+        icl_grid_free(g);
         return -1;
     }
     *st = g;
@@ -256,7 +256,7 @@ static const SchemaEntry ICL_OUTPUTS[] = {
 
 // ---- Split over MPI ranks: one shot count's results as doubles ----
 
-static long export_cell(const void *st, long cell, double *out) {
+static long icl_export_cell(const void *st, long cell, double *out) {
     const IclGrid *g = st;
     int O = g->spec.orders;
     long k = 0;
@@ -271,7 +271,7 @@ static long export_cell(const void *st, long cell, double *out) {
     return k;
 }
 
-static void import_cell(void *st, long cell, const double *in, long n) {
+static void icl_import_cell(void *st, long cell, const double *in, long n) {
     IclGrid *g = st;
     int O = g->spec.orders;
     long k = 0;
@@ -292,23 +292,19 @@ const EvalTask icl_task = {
     .version = ICL_TASK_VERSION,
     .outputs = ICL_OUTPUTS,
     .n_outputs = (int)(sizeof ICL_OUTPUTS / sizeof ICL_OUTPUTS[0]),
-    .replaces_other_parameters = 0,
     .writes_each_cell = 1,
     .reports_before_write = 1,
     .damaged_advice = "write elsewhere with --out FILE",
-    .all_done_note = NULL,
-    .group_path = group_path,
-    .parameters = params_text,
-    .n_cells = n_cells,
-    .read_back = read_back,
-    .cell_done = cell_done,
-    .score_cell = score_cell,
-    .cell_finished = cell_finished,
-    .finish = NULL,
-    .write = write_results,
-    .progress = progress,
-    .summary = NULL,
-    .free = grid_free,
-    .cell_export = export_cell,
-    .cell_import = import_cell,
+    .group_path = icl_group_path,
+    .parameters = icl_params_text,
+    .n_cells = icl_n_cells,
+    .read_back = icl_read_back,
+    .cell_done = icl_cell_done,
+    .score_cell = icl_score_cell,
+    .cell_finished = icl_cell_finished,
+    .write = icl_write_results,
+    .progress = icl_progress,
+    .free = icl_grid_free,
+    .cell_export = icl_export_cell,
+    .cell_import = icl_import_cell,
 };

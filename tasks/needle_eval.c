@@ -40,12 +40,12 @@ typedef struct {
     double loglik;
 } NeedleRecord;
 
-static long grid_cells(const void *st) {
+static long needle_grid_cells(const void *st) {
     const NeedleGrid *g = st;
     return (long)g->spec.n_cfg * g->spec.n_len * g->spec.n_depth;
 }
 
-static void grid_free(void *st) {
+static void needle_grid_free(void *st) {
     NeedleGrid *g = st;
     if (!g) return;
     free(g->done), free(g->correct), free(g->total), free(g->loglik), free(g->seconds);
@@ -59,12 +59,12 @@ static void grid_free(void *st) {
     free(g);
 }
 
-static void group_path(const void *st, char *buf, size_t cap) {
+static void needle_group_path(const void *st, char *buf, size_t cap) {
     (void)st;
     snprintf(buf, cap, "/eval/needle");
 }
 
-static void params_text(const void *st, char *buf, size_t cap) {
+static void needle_params_text(const void *st, char *buf, size_t cap) {
     const NeedleGridSpec *s = &((const NeedleGrid *)st)->spec;
     size_t k = 0;
     if (cap > 2048) cap = 2048; // stored texts have always been cut there
@@ -146,9 +146,9 @@ static int record_columns(const NeedleGrid *g, RecordColumn *out) {
     return n;
 }
 
-static int read_back(void *st, const EvalReader *r) {
+static int needle_read_back(void *st, const EvalReader *r) {
     NeedleGrid *g = st;
-    long n = grid_cells(g), L = g->n_layer, nr = r->length(r->ctx, "samples/cell");
+    long n = needle_grid_cells(g), L = g->n_layer, nr = r->length(r->ctx, "samples/cell");
     if (nr < 0) nr = 0;
     CellCounts cc[16];
     int ncc = cell_counts(g, cc);
@@ -195,7 +195,7 @@ static int write_cell_dataset(const EvalWriter *w, const NeedleGrid *g, const ch
 static int write_rate(const EvalWriter *w, const NeedleGrid *g, const char *name, const long *k,
                       const long *n, int extra, const double *extra_scale, const char *extra_name,
                       const char *meaning) {
-    long m = grid_cells(g) * (extra > 0 ? extra : 1);
+    long m = needle_grid_cells(g) * (extra > 0 ? extra : 1);
     double *r = xmalloc(sizeof(double) * (size_t)m * 3), *lo = r + m, *hi = r + 2 * m;
     for (long i = 0; i < m; i++) {
         r[i] = n[i] ? (double)k[i] / n[i] : NAN;
@@ -216,7 +216,7 @@ static int write_rate(const EvalWriter *w, const NeedleGrid *g, const char *name
 
 static int write_group_attrs(const EvalWriter *w, const NeedleGrid *g) {
     char params[2048];
-    params_text(g, params, sizeof params);
+    needle_params_text(g, params, sizeof params);
     int rc = w->attr_str(w->ctx, "", "parameters", params);
     rc |= w->attr_i64(w->ctx, "", "task_version", NEEDLE_TASK_VERSION);
     rc |= w->attr_u64(w->ctx, "", "seed", g->spec.seed);
@@ -234,7 +234,7 @@ static int write_group_attrs(const EvalWriter *w, const NeedleGrid *g) {
 }
 
 static int write_rates(const EvalWriter *w, const NeedleGrid *g) {
-    long n = grid_cells(g);
+    long n = needle_grid_cells(g);
     double spos[NPOS];
     for (int i = 0; i < NPOS; i++) spos[i] = i;
     int rc = write_rate(w, g, "accuracy", g->correct, g->total, 0, NULL, NULL,
@@ -261,7 +261,7 @@ static int write_rates(const EvalWriter *w, const NeedleGrid *g) {
     return rc;
 }
 
-static int write_results(const void *st, const EvalWriter *w) {
+static int needle_write_results(const void *st, const EvalWriter *w) {
     const NeedleGrid *g = st;
     const NeedleGridSpec *s = &g->spec;
     double sl[64];
@@ -351,7 +351,7 @@ static NeedleSpec cell_spec(const NeedleGridSpec *s, long cell) {
                         .layout = NEEDLE_LAYOUT_DEPTH};
 }
 
-static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+static int needle_score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
     (void)line, (void)cap;
     NeedleGrid *g = st;
     NeedleSpec spec = cell_spec(&g->spec, cell);
@@ -369,17 +369,18 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
     return 0;
 }
 
-static int cell_done(const void *st, long cell) {
+static int needle_cell_done(const void *st, long cell) {
     return ((const NeedleGrid *)st)->done[cell];
 }
 
-static void cell_finished(void *st, long cell, double seconds) {
+static void needle_cell_finished(void *st, long cell, double seconds) {
     NeedleGrid *g = st;
     g->seconds[cell] = seconds;
     g->done[cell] = 1;
 }
 
-static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+static void needle_progress(const void *st, long cell, const EvalProgress *p, char *line,
+                            size_t cap) {
     const NeedleGrid *g = st;
     NeedleSpec s = cell_spec(&g->spec, cell);
     char keyed[96] = "";
@@ -404,7 +405,7 @@ int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, cons
     g->spec = *spec;
     g->tok = tok, g->hay = hay, g->n_hay = n_hay, g->n_layer = n_layer;
     g->rng = gsl_rng_alloc(gsl_rng_mt19937);
-    long n = grid_cells(g);
+    long n = needle_grid_cells(g);
     g->done = xcalloc((size_t)n, 1);
     g->correct = xcalloc((size_t)n, sizeof(long));
     g->total = xcalloc((size_t)n, sizeof(long));
@@ -424,7 +425,7 @@ int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, cons
         NeedleSample sample;
         gsl_rng_set(g->rng, 1);
         if (needle_make(&sample, tok, hay, n_hay, &s, NEEDLE_POOL_EVAL, g->rng, err) != 0) {
-            grid_free(g);
+            needle_grid_free(g);
             return -1;
         }
         needle_free(&sample);
@@ -505,7 +506,7 @@ static const SchemaEntry NEEDLE_OUTPUTS[] = {
 
 // ---- Split over MPI ranks: one cell's sums and records as doubles (exact: counts < 2^53) ----
 
-static long export_cell(const void *st, long cell, double *out) {
+static long needle_export_cell(const void *st, long cell, double *out) {
     const NeedleGrid *g = st;
     CellCounts cc[16];
     int ncc = cell_counts(g, cc), L = g->n_layer;
@@ -528,7 +529,7 @@ static long export_cell(const void *st, long cell, double *out) {
 }
 
 // The records of cell go after those of lower cells (where scoring in cell order puts them).
-static void import_cell(void *st, long cell, const double *in, long n) {
+static void needle_import_cell(void *st, long cell, const double *in, long n) {
     NeedleGrid *g = st;
     CellCounts cc[16];
     int ncc = cell_counts(g, cc), L = g->n_layer;
@@ -570,23 +571,19 @@ const EvalTask needle_task = {
     .version = NEEDLE_TASK_VERSION,
     .outputs = NEEDLE_OUTPUTS,
     .n_outputs = (int)(sizeof NEEDLE_OUTPUTS / sizeof NEEDLE_OUTPUTS[0]),
-    .replaces_other_parameters = 0,
     .writes_each_cell = 1,
-    .reports_before_write = 0,
     .damaged_advice = "delete it or write elsewhere with --out FILE",
     .all_done_note = "dint eval needle: every cell was already done\n",
-    .group_path = group_path,
-    .parameters = params_text,
-    .n_cells = grid_cells,
-    .read_back = read_back,
-    .cell_done = cell_done,
-    .score_cell = score_cell,
-    .cell_finished = cell_finished,
-    .finish = NULL,
-    .write = write_results,
-    .progress = progress,
-    .summary = NULL,
-    .free = grid_free,
-    .cell_export = export_cell,
-    .cell_import = import_cell,
+    .group_path = needle_group_path,
+    .parameters = needle_params_text,
+    .n_cells = needle_grid_cells,
+    .read_back = needle_read_back,
+    .cell_done = needle_cell_done,
+    .score_cell = needle_score_cell,
+    .cell_finished = needle_cell_finished,
+    .write = needle_write_results,
+    .progress = needle_progress,
+    .free = needle_grid_free,
+    .cell_export = needle_export_cell,
+    .cell_import = needle_import_cell,
 };

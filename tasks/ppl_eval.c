@@ -18,7 +18,7 @@ typedef struct {
     PplTrace *traces; // (in.n_docs) when deferred: each scored document, added by import_cell
 } PplTaskState;
 
-static void state_free(void *st) {
+static void ppl_state_free(void *st) {
     PplTaskState *s = st;
     if (!s) return;
     ppl_result_free(&s->r);
@@ -28,22 +28,22 @@ static void state_free(void *st) {
     free(s);
 }
 
-static void group_path(const void *st, char *buf, size_t cap) {
+static void ppl_group_path(const void *st, char *buf, size_t cap) {
     snprintf(buf, cap, "/eval/ppl/%s", ((const PplTaskState *)st)->label);
 }
 
-static void params_text(const void *st, char *buf, size_t cap) {
+static void ppl_params_text(const void *st, char *buf, size_t cap) {
     const PplTaskState *s = st;
     if (cap > 512) cap = 512; // stored texts have always been cut there
     snprintf(buf, cap, "ppl v%d; window %d; stride %d; ngram %d; max_docs %d", PPL_TASK_VERSION,
              s->o.context, s->o.stride, s->o.ngram, s->in.max_docs);
 }
 
-static long n_cells(const void *st) {
+static long ppl_n_cells(const void *st) {
     return ((const PplTaskState *)st)->in.n_docs;
 }
 
-static int read_back(void *st, const EvalReader *rd) {
+static int ppl_read_back(void *st, const EvalReader *rd) {
     PplTaskState *s = st;
     PplResult *r = &s->r;
     double tot[3];
@@ -62,11 +62,11 @@ static int read_back(void *st, const EvalReader *rd) {
     return 0;
 }
 
-static int cell_done(const void *st, long cell) {
+static int ppl_cell_done(const void *st, long cell) {
     return cell < ((const PplTaskState *)st)->done;
 }
 
-static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
+static int ppl_score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
     (void)line, (void)cap;
     PplTaskState *s = st;
     const int *doc = s->in.tokens[cell];
@@ -81,7 +81,7 @@ static int score_cell(void *st, Model *m, long cell, char *line, size_t cap, Err
     return ppl_score_document(m, doc, s->tb, n, &s->o, &s->r, err) != 0 ? -1 : 0;
 }
 
-static void cell_finished(void *st, long cell, double seconds) {
+static void ppl_cell_finished(void *st, long cell, double seconds) {
     (void)seconds;
     PplTaskState *s = st;
     if (!s->traces) s->done = cell + 1; // deferred: done once added, by import_cell
@@ -89,12 +89,12 @@ static void cell_finished(void *st, long cell, double seconds) {
 
 // ---- Split over MPI ranks: documents are traced, then added on rank 0 in document order ----
 
-static void defer(void *st) {
+static void ppl_defer(void *st) {
     PplTaskState *s = st;
     s->traces = xcalloc((size_t)(s->in.n_docs > 0 ? s->in.n_docs : 1), sizeof(PplTrace));
 }
 
-static long export_cell(const void *st, long cell, double *out) {
+static long ppl_export_cell(const void *st, long cell, double *out) {
     const PplTrace *t = &((const PplTaskState *)st)->traces[cell];
     if (out) {
         out[0] = t->scored, out[1] = (double)t->windows;
@@ -106,7 +106,7 @@ static long export_cell(const void *st, long cell, double *out) {
     return 2 + 4 * t->n;
 }
 
-static void import_cell(void *st, long cell, const double *in, long n) {
+static void ppl_import_cell(void *st, long cell, const double *in, long n) {
     PplTaskState *s = st;
     PplTrace t = {.scored = (int)in[0], .windows = (long)in[1]};
     for (long k = 2; k + 4 <= n; k += 4)
@@ -144,12 +144,12 @@ static int write_curves(const EvalWriter *w, const PplTaskState *s) {
     return rc;
 }
 
-static int write_results(const void *st, const EvalWriter *w) {
+static int ppl_write_results(const void *st, const EvalWriter *w) {
     const PplTaskState *s = st;
     const PplOptions *o = &s->o;
     const PplResult *r = &s->r;
     char params[512];
-    params_text(s, params, sizeof params);
+    ppl_params_text(s, params, sizeof params);
     int rc = write_curves(w, s);
     rc |= w->attr_str(w->ctx, "", "parameters", params);
     rc |= w->attr_i64(w->ctx, "", "task_version", PPL_TASK_VERSION);
@@ -184,7 +184,7 @@ static int write_results(const void *st, const EvalWriter *w) {
     return rc;
 }
 
-static void progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
+static void ppl_progress(const void *st, long cell, const EvalProgress *p, char *line, size_t cap) {
     const PplTaskState *s = st;
     PplResult doc = {0}; // deferred (MPI ranks): this document's own numbers
     if (s->traces && ppl_result_init(&doc, s->o.context) == 0)
@@ -262,24 +262,20 @@ const EvalTask ppl_task = {
     .version = PPL_TASK_VERSION,
     .outputs = PPL_OUTPUTS,
     .n_outputs = (int)(sizeof PPL_OUTPUTS / sizeof PPL_OUTPUTS[0]),
-    .replaces_other_parameters = 0,
     .writes_each_cell = 1,
-    .reports_before_write = 0,
     .damaged_advice = "write elsewhere with --out FILE",
     .all_done_note = "dint eval ppl: every document was already done\n",
-    .group_path = group_path,
-    .parameters = params_text,
-    .n_cells = n_cells,
-    .read_back = read_back,
-    .cell_done = cell_done,
-    .score_cell = score_cell,
-    .cell_finished = cell_finished,
-    .finish = NULL,
-    .write = write_results,
-    .progress = progress,
-    .summary = NULL,
-    .free = state_free,
-    .defer = defer,
-    .cell_export = export_cell,
-    .cell_import = import_cell,
+    .group_path = ppl_group_path,
+    .parameters = ppl_params_text,
+    .n_cells = ppl_n_cells,
+    .read_back = ppl_read_back,
+    .cell_done = ppl_cell_done,
+    .score_cell = ppl_score_cell,
+    .cell_finished = ppl_cell_finished,
+    .write = ppl_write_results,
+    .progress = ppl_progress,
+    .free = ppl_state_free,
+    .defer = ppl_defer,
+    .cell_export = ppl_export_cell,
+    .cell_import = ppl_import_cell,
 };

@@ -20,20 +20,19 @@ static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
 }
 
 int cmd_audit(int argc, char **argv) {
-    const char *run = NULL, *out = NULL, *data = NULL;
+    EvalJob job = {.task = &audit_task, .threads = omp_get_num_procs()};
     AuditTaskSpec s = {.samples = 4, .precisions = "fp32,bf16,fp16"};
-    int threads = omp_get_num_procs();
     Error err;
     const Option opts[] = {
-        {"--run", OPT_STR, &run},           {"--out", OPT_STR, &out},
-        {"--data", OPT_STR, &data},         {"--precision", OPT_STR, &s.precisions},
-        {"--samples", OPT_INT, &s.samples}, {"--seq", OPT_INT, &s.seq},
-        {"--threads", OPT_INT, &threads}};
+        {"--run", OPT_STR, &job.run},        {"--out", OPT_STR, &job.out},
+        {"--data", OPT_STR, &job.data},      {"--precision", OPT_STR, &s.precisions},
+        {"--samples", OPT_INT, &s.samples},  {"--seq", OPT_INT, &s.seq},
+        {"--threads", OPT_INT, &job.threads}};
     if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
         cli_error("audit", err.msg);
         return EXIT_USAGE;
     }
-    if (!run || s.samples < 1 || s.seq < 0 || threads < 1) {
+    if (!job.run || s.samples < 1 || s.seq < 0 || job.threads < 1) {
         cli_error("audit", "usage: dint audit --run RUN.h5 [--out FILE] [--data SPEC] [--precision "
                            "fp32,bf16,fp16] [--samples N] [--seq N] [--threads N]");
         return EXIT_USAGE;
@@ -56,13 +55,8 @@ int cmd_audit(int argc, char **argv) {
         cli_error("audit", "the --precision list is empty");
         return EXIT_USAGE;
     }
-    EvalJob job = {.task = &audit_task,
-                   .run = run,
-                   .out = out,
-                   .data = data,
-                   .threads = threads,
-                   .load_corpus = 1,
-                   .prepare = prepare,
-                   .arg = &s};
+    job.load_corpus = 1;
+    job.prepare = prepare;
+    job.arg = &s;
     return eval_drive(&job);
 }

@@ -51,16 +51,15 @@ static void release(void *arg) {
 }
 
 int cmd_eval_icl(int argc, char **argv) {
-    const char *run = NULL, *out = NULL;
+    EvalJob job = {.task = &icl_task, .threads = omp_get_num_procs()};
     IclJob j;
     memset(&j, 0, sizeof j);
     IclTaskSpec *s = &j.spec;
     s->dataset = "wordnet-noun", s->episodes = 50, s->orders = 5, s->classes = 4;
-    int threads = omp_get_num_procs();
     unsigned long long seed = 1;
     Error err;
-    const Option opts[] = {{"--run", OPT_STR, &run},
-                           {"--out", OPT_STR, &out},
+    const Option opts[] = {{"--run", OPT_STR, &job.run},
+                           {"--out", OPT_STR, &job.out},
                            {"--dataset", OPT_STR, &s->dataset},
                            {"--shots", OPT_STR, &j.shots},
                            {"--episodes", OPT_INT, &s->episodes},
@@ -68,13 +67,13 @@ int cmd_eval_icl(int argc, char **argv) {
                            {"--context", OPT_INT, &s->context},
                            {"--classes", OPT_INT, &s->classes},
                            {"--seed", OPT_U64, &seed},
-                           {"--threads", OPT_INT, &threads}};
+                           {"--threads", OPT_INT, &job.threads}};
     if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
         cli_error("eval", err.msg);
         return EXIT_USAGE;
     }
     s->seed = seed;
-    if (!run || s->episodes < 1 || s->orders < 1 || threads < 1 || s->context < 0 ||
+    if (!job.run || s->episodes < 1 || s->orders < 1 || job.threads < 1 || s->context < 0 ||
         s->classes < 2) {
         cli_error("eval",
                   "usage: dint eval icl --run RUN.h5 [--out FILE] [--dataset "
@@ -83,14 +82,8 @@ int cmd_eval_icl(int argc, char **argv) {
                   "[--seed N] [--threads N]");
         return EXIT_USAGE;
     }
-    EvalJob job = {.task = &icl_task,
-                   .run = run,
-                   .out = out,
-                   .data = NULL,
-                   .threads = threads,
-                   .load_corpus = 0,
-                   .prepare = prepare,
-                   .release = release,
-                   .arg = &j};
+    job.prepare = prepare;
+    job.release = release;
+    job.arg = &j;
     return eval_drive(&job);
 }

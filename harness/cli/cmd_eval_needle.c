@@ -46,21 +46,22 @@ static int parse_needles(const char *needles, NeedleGridSpec *g, Error *err) {
 }
 
 int cmd_eval_needle(int argc, char **argv) {
-    const char *run = NULL, *out = NULL, *data = NULL, *needles = "1:1,2:2,4:2,6:2";
+    EvalJob job = {.task = &needle_task, .threads = omp_get_num_procs()};
+    const char *needles = "1:1,2:2,4:2,6:2";
     const char *lengths = "512,1024,2048,4096", *depths = "0,0.25,0.5,0.75,1";
-    int samples = 50, threads = omp_get_num_procs();
+    int samples = 50;
     unsigned long long seed = 1;
     Error err;
-    const Option opts[] = {{"--run", OPT_STR, &run},         {"--out", OPT_STR, &out},
-                           {"--data", OPT_STR, &data},       {"--needles", OPT_STR, &needles},
-                           {"--lengths", OPT_STR, &lengths}, {"--depths", OPT_STR, &depths},
-                           {"--samples", OPT_INT, &samples}, {"--seed", OPT_U64, &seed},
-                           {"--threads", OPT_INT, &threads}};
+    const Option opts[] = {{"--run", OPT_STR, &job.run},        {"--out", OPT_STR, &job.out},
+                           {"--data", OPT_STR, &job.data},      {"--needles", OPT_STR, &needles},
+                           {"--lengths", OPT_STR, &lengths},    {"--depths", OPT_STR, &depths},
+                           {"--samples", OPT_INT, &samples},    {"--seed", OPT_U64, &seed},
+                           {"--threads", OPT_INT, &job.threads}};
     if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
         cli_error("eval", err.msg);
         return EXIT_USAGE;
     }
-    if (!run) {
+    if (!job.run) {
         cli_error("eval", "usage: dint eval needle --run RUN.h5 [--out FILE] [--data SPEC] "
                           "[--needles N:R,...] [--lengths L,...] [--depths D,...] [--samples S] "
                           "[--seed N] [--threads N]");
@@ -70,7 +71,7 @@ int cmd_eval_needle(int argc, char **argv) {
     memset(&g, 0, sizeof g);
     g.samples = samples;
     g.seed = seed;
-    if (samples < 1 || threads < 1) {
+    if (samples < 1 || job.threads < 1) {
         cli_error("eval", "--samples and --threads must be positive");
         return EXIT_USAGE;
     }
@@ -81,13 +82,8 @@ int cmd_eval_needle(int argc, char **argv) {
         cli_error("eval", g.n_cfg == 0 ? "the --needles list is empty" : err.msg);
         return EXIT_USAGE;
     }
-    EvalJob job = {.task = &needle_task,
-                   .run = run,
-                   .out = out,
-                   .data = data,
-                   .threads = threads,
-                   .load_corpus = 1,
-                   .prepare = prepare,
-                   .arg = &g};
+    job.load_corpus = 1;
+    job.prepare = prepare;
+    job.arg = &g;
     return eval_drive(&job);
 }

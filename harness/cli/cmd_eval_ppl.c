@@ -77,23 +77,19 @@ static void release(void *arg) {
 }
 
 int cmd_eval_ppl(int argc, char **argv) {
-    const char *run = NULL, *out = NULL, *data = NULL;
+    EvalJob job = {.task = &ppl_task, .threads = omp_get_num_procs()};
     PplJob j = {.ngram = 4};
-    int threads = omp_get_num_procs();
     Error err;
-    const Option opts[] = {{"--run", OPT_STR, &run},
-                           {"--out", OPT_STR, &out},
-                           {"--data", OPT_STR, &data},
-                           {"--window", OPT_INT, &j.window},
-                           {"--stride", OPT_INT, &j.stride},
-                           {"--ngram", OPT_INT, &j.ngram},
-                           {"--max-docs", OPT_INT, &j.max_docs},
-                           {"--threads", OPT_INT, &threads}};
+    const Option opts[] = {
+        {"--run", OPT_STR, &job.run},         {"--out", OPT_STR, &job.out},
+        {"--data", OPT_STR, &job.data},       {"--window", OPT_INT, &j.window},
+        {"--stride", OPT_INT, &j.stride},     {"--ngram", OPT_INT, &j.ngram},
+        {"--max-docs", OPT_INT, &j.max_docs}, {"--threads", OPT_INT, &job.threads}};
     if (options_parse(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &err) != 0) {
         cli_error("eval", err.msg);
         return EXIT_USAGE;
     }
-    if (!run || threads < 1 || j.max_docs < 0) {
+    if (!job.run || job.threads < 1 || j.max_docs < 0) {
         cli_error(
             "eval",
             "usage: dint eval ppl --run RUN.h5 [--out FILE] [--data SPEC] [--window N (default 4 x "
@@ -102,14 +98,9 @@ int cmd_eval_ppl(int argc, char **argv) {
             "N]");
         return EXIT_USAGE;
     }
-    EvalJob job = {.task = &ppl_task,
-                   .run = run,
-                   .out = out,
-                   .data = data,
-                   .threads = threads,
-                   .load_corpus = 1,
-                   .prepare = prepare,
-                   .release = release,
-                   .arg = &j};
+    job.load_corpus = 1;
+    job.prepare = prepare;
+    job.release = release;
+    job.arg = &j;
     return eval_drive(&job);
 }

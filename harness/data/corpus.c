@@ -168,6 +168,118 @@ static void token_cache_write(const char *path, const Tokenizer *tok, uint64_t c
     free(counts);
 }
 
+typedef struct {
+    Doc *items;
+    int n, cap;
+} DocList;
+
+// The documents of one file's text (len bytes): the whole file (directory corpus, named by its
+// path under the corpus) or its blank-line-separated paragraphs ("paragraph N").
+static void add_documents(DocList *d, const char *text, long len, int is_dir, const char *rel) {
+    long start = 0;
+    int para = 0;
+    while (start < len) {
+        long end = len;
+        if (!is_dir) {
+            const char *sep = strstr(text + start, "\n\n");
+            end = sep ? sep - text : len;
+        }
+        long a = start, b = end;
+        while (a < b && (text[a] == '\n' || text[a] == ' ' || text[a] == '\r' || text[a] == '\t'))
+            a++;
+        if (b > a) {
+            if (d->n == d->cap) {
+                d->cap = d->cap ? d->cap * 2 : 64;
+                Doc *grown = realloc(d->items, sizeof(Doc) * (size_t)d->cap);
+                CHECK(grown != NULL, "out of memory");
+                d->items = grown;
+            }
+            char name[4200];
+            if (is_dir)
+                snprintf(name, sizeof name, "%s", rel);
+            else
+                snprintf(name, sizeof name, "paragraph %d", para);
+            d->items[d->n].name = strdup(name);
+            d->items[d->n].text = text + a;
+            d->items[d->n].len = b - a;
+            d->n++;
+            para++;
+        }
+        start = end + (is_dir ? 0 : 2);
+    }
+}
+
+// The split: a seeded shuffle of document indices; the first n_val go to validation, the next
+// n_test to test, the rest to training. Fills c->doc_split (n_docs) and allocates the lists.
+static int assign_split(Corpus *c, int n_docs, float val_fraction, float test_fraction,
+                        uint64_t split_seed, const char *path, Error *err) {
+    int n_val = val_fraction > 0 ? (int)(val_fraction * n_docs + 0.5) : 0;
+    int n_test = test_fraction > 0 ? (int)(test_fraction * n_docs + 0.5) : 0;
+    if (val_fraction > 0 && n_val < 1) n_val = 1;
+    if (test_fraction > 0 && n_test < 1) n_test = 1;
+    if (n_docs - n_val - n_test < 1)
+        return error_set(err,
+                         "the corpus at '%s' has %d documents: too few to hold out %d for "
+                         "validation and %d for test and still train (give more documents)",
+                         path, n_docs, n_val, n_test);
+    int *order = xmalloc(sizeof(int) * (size_t)n_docs);
+    for (int i = 0; i < n_docs; i++) order[i] = i;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, (unsigned long)split_seed);
+    gsl_ran_shuffle(r, order, (size_t)n_docs, sizeof(int));
+    gsl_rng_free(r);
+    c->n_docs = n_docs;
+    c->doc_names = xcalloc((size_t)n_docs, sizeof(char *));
+    c->doc_split = xcalloc((size_t)n_docs, 1);
+    c->doc_tokens = xcalloc((size_t)n_docs, sizeof(long));
+    for (int i = 0; i < n_docs; i++)
+        c->doc_split[order[i]] =
+            i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
+    free(order);
+    return 0;
+}
+
+// All documents' tokens in document order (from the token cache when it is valid), then each
+// split's token list: its documents in order, each followed by the end-of-text token. Takes
+// the documents' names into c.
+static int tokenize_documents(Corpus *c, DocList *d, Tokenizer *tok, const char *cache_path,
+                              Error *err) {
+    int rc = 0, n_docs = d->n;
+    Doc *docs = d->items;
+    long total_bytes = 0;
+    for (int i = 0; i < n_docs; i++) total_bytes += docs[i].len;
+    int *all = xmalloc(sizeof(int) * (size_t)(total_bytes + 1));
+    uint64_t content = content_hash(docs, n_docs);
+    if (!cache_path ||
+        token_cache_read(cache_path, tok, content, n_docs, c->doc_tokens, all, total_bytes) != 0) {
+        long at = 0;
+        for (int i = 0; i < n_docs && rc == 0; i++) {
+            long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, all + at);
+            if (k < 0) rc = error_set(err, "cannot tokenise document '%s'", docs[i].name);
+            c->doc_tokens[i] = k;
+            at += k;
+        }
+        if (rc == 0 && cache_path)
+            token_cache_write(cache_path, tok, content, n_docs, c->doc_tokens, all);
+    }
+    long cap[3] = {0, 0, 0};
+    for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += c->doc_tokens[i] + 1;
+    for (int s = 0; s < 3; s++) c->tokens[s] = xmalloc(sizeof(int) * (size_t)(cap[s] + 1));
+    long at = 0;
+    for (int i = 0; i < n_docs && rc == 0; i++) {
+        int s = c->doc_split[i];
+        int *dst = c->tokens[s] + c->n_tokens[s];
+        memcpy(dst, all + at, sizeof(int) * (size_t)c->doc_tokens[i]);
+        at += c->doc_tokens[i];
+        dst[c->doc_tokens[i]] = tok->eot;
+        c->n_tokens[s] += c->doc_tokens[i] + 1;
+        c->doc_names[i] = docs[i].name;
+        docs[i].name = NULL;
+    }
+    free(all);
+    return rc;
+}
+
 int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
                 float test_fraction, uint64_t split_seed, const char *cache_path, Error *err) {
     memset(c, 0, sizeof *c);
@@ -187,8 +299,8 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
         return error_set(err, "data path '%s' is neither a file nor a directory", path);
     }
     char **texts = xcalloc((size_t)files.n + 1, sizeof(char *));
-    Doc *docs = NULL;
-    int n_docs = 0, cap = 0, rc = 0;
+    DocList docs = {0};
+    int rc = 0;
     for (int f = 0; f < files.n && rc == 0; f++) {
         long len;
         texts[f] = read_file(files.items[f], &len, err);
@@ -203,106 +315,15 @@ int corpus_load(Corpus *c, const char *path, Tokenizer *tok, float val_fraction,
             break;
         }
         c->n_bytes += len;
-        // Documents: the whole file (directory corpus) or its blank-line-separated paragraphs.
-        long start = 0;
-        int para = 0;
-        while (start < len) {
-            long end = len;
-            if (!is_dir) {
-                const char *sep = strstr(texts[f] + start, "\n\n");
-                end = sep ? sep - texts[f] : len;
-            }
-            long a = start, b = end;
-            while (a < b && (texts[f][a] == '\n' || texts[f][a] == ' ' || texts[f][a] == '\r' ||
-                             texts[f][a] == '\t'))
-                a++;
-            if (b > a) {
-                if (n_docs == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    Doc *grown = realloc(docs, sizeof(Doc) * (size_t)cap);
-                    CHECK(grown != NULL, "out of memory");
-                    docs = grown;
-                }
-                char name[4200];
-                if (is_dir)
-                    snprintf(name, sizeof name, "%s", files.items[f] + strlen(path) + 1);
-                else
-                    snprintf(name, sizeof name, "paragraph %d", para);
-                docs[n_docs].name = strdup(name);
-                docs[n_docs].text = texts[f] + a;
-                docs[n_docs].len = b - a;
-                n_docs++;
-                para++;
-            }
-            start = end + (is_dir ? 0 : 2);
-        }
+        add_documents(&docs, texts[f], len, is_dir,
+                      is_dir ? files.items[f] + strlen(path) + 1 : NULL);
     }
-    if (rc == 0 && n_docs == 0)
+    if (rc == 0 && docs.n == 0)
         rc = error_set(err, "the corpus at '%s' is empty: it holds no text", path);
-    int n_val = 0, n_test = 0;
-    if (rc == 0) {
-        n_val = val_fraction > 0 ? (int)(val_fraction * n_docs + 0.5) : 0;
-        n_test = test_fraction > 0 ? (int)(test_fraction * n_docs + 0.5) : 0;
-        if (val_fraction > 0 && n_val < 1) n_val = 1;
-        if (test_fraction > 0 && n_test < 1) n_test = 1;
-        if (n_docs - n_val - n_test < 1)
-            rc = error_set(err,
-                           "the corpus at '%s' has %d documents: too few to hold out %d for "
-                           "validation and %d for test and still train (give more documents)",
-                           path, n_docs, n_val, n_test);
-    }
-    if (rc == 0) {
-        // The split: a seeded shuffle of document indices; the first n_val go to validation,
-        // the next n_test to test, the rest to training.
-        int *order = xmalloc(sizeof(int) * (size_t)n_docs);
-        for (int i = 0; i < n_docs; i++) order[i] = i;
-        gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-        gsl_rng_set(r, (unsigned long)split_seed);
-        gsl_ran_shuffle(r, order, (size_t)n_docs, sizeof(int));
-        gsl_rng_free(r);
-        c->n_docs = n_docs;
-        c->doc_names = xcalloc((size_t)n_docs, sizeof(char *));
-        c->doc_split = xcalloc((size_t)n_docs, 1);
-        c->doc_tokens = xcalloc((size_t)n_docs, sizeof(long));
-        for (int i = 0; i < n_docs; i++)
-            c->doc_split[order[i]] =
-                i < n_val ? SPLIT_VAL : (i < n_val + n_test ? SPLIT_TEST : SPLIT_TRAIN);
-        free(order);
-        // All documents' tokens in document order, from the token cache when it is valid.
-        long total_bytes = 0;
-        for (int i = 0; i < n_docs; i++) total_bytes += docs[i].len;
-        int *all = xmalloc(sizeof(int) * (size_t)(total_bytes + 1));
-        uint64_t content = content_hash(docs, n_docs);
-        if (!cache_path || token_cache_read(cache_path, tok, content, n_docs, c->doc_tokens, all,
-                                            total_bytes) != 0) {
-            long at = 0;
-            for (int i = 0; i < n_docs && rc == 0; i++) {
-                long k = tokenizer_encode(tok, docs[i].text, (size_t)docs[i].len, all + at);
-                if (k < 0) rc = error_set(err, "cannot tokenise document '%s'", docs[i].name);
-                c->doc_tokens[i] = k;
-                at += k;
-            }
-            if (rc == 0 && cache_path)
-                token_cache_write(cache_path, tok, content, n_docs, c->doc_tokens, all);
-        }
-        long cap[3] = {0, 0, 0};
-        for (int i = 0; i < n_docs; i++) cap[c->doc_split[i]] += c->doc_tokens[i] + 1;
-        for (int s = 0; s < 3; s++) c->tokens[s] = xmalloc(sizeof(int) * (size_t)(cap[s] + 1));
-        long at = 0;
-        for (int i = 0; i < n_docs && rc == 0; i++) {
-            int s = c->doc_split[i];
-            int *dst = c->tokens[s] + c->n_tokens[s];
-            memcpy(dst, all + at, sizeof(int) * (size_t)c->doc_tokens[i]);
-            at += c->doc_tokens[i];
-            dst[c->doc_tokens[i]] = tok->eot;
-            c->n_tokens[s] += c->doc_tokens[i] + 1;
-            c->doc_names[i] = docs[i].name;
-            docs[i].name = NULL;
-        }
-        free(all);
-    }
-    for (int i = 0; i < n_docs; i++) free(docs[i].name);
-    free(docs);
+    if (rc == 0) rc = assign_split(c, docs.n, val_fraction, test_fraction, split_seed, path, err);
+    if (rc == 0) rc = tokenize_documents(c, &docs, tok, cache_path, err);
+    for (int i = 0; i < docs.n; i++) free(docs.items[i].name);
+    free(docs.items);
     for (int f = 0; f < files.n; f++) {
         free(files.items[f]);
         free(texts[f]);

@@ -54,38 +54,19 @@ static int w_dataset(void *ctx, const char *path, EvalDtype t, int rank, const l
     return h5_write(grp_of(ctx), path, mem_type(t), file_type(t), rank, d, data);
 }
 
-static int w_attr_str(void *ctx, const char *obj, const char *name, const char *v) {
-    hid_t o = open_object(ctx, obj);
-    int rc = o < 0 ? -1 : h5_attr_str(o, name, v);
-    close_object(ctx, o);
-    return rc;
-}
-
-static int w_attr_i64(void *ctx, const char *obj, const char *name, long v) {
-    hid_t o = open_object(ctx, obj);
-    int rc = o < 0 ? -1 : h5_attr_i64(o, name, v);
-    close_object(ctx, o);
-    return rc;
-}
-
-static int w_attr_u64(void *ctx, const char *obj, const char *name, uint64_t v) {
-    hid_t o = open_object(ctx, obj);
-    int rc = o < 0 ? -1 : h5_attr_u64(o, name, v);
-    close_object(ctx, o);
-    return rc;
-}
-
-static int w_attr_f64(void *ctx, const char *obj, const char *name, double v) {
-    hid_t o = open_object(ctx, obj);
-    if (o < 0) return -1;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(o, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = (a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0) ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    close_object(ctx, o);
-    return rc;
-}
+// The writer's attributes: open the object (group or dataset), write, close.
+#define ATTR_WRITER(fn, ctype, h5_attr)                                                            \
+    static int fn(void *ctx, const char *obj, const char *name, ctype v) {                         \
+        hid_t o = open_object(ctx, obj);                                                           \
+        int rc = o < 0 ? -1 : h5_attr(o, name, v);                                                 \
+        close_object(ctx, o);                                                                      \
+        return rc;                                                                                 \
+    }
+ATTR_WRITER(w_attr_str, const char *, h5_attr_str)
+ATTR_WRITER(w_attr_i64, long, h5_attr_i64)
+ATTR_WRITER(w_attr_u64, uint64_t, h5_attr_u64)
+ATTR_WRITER(w_attr_f64, double, h5_attr_f64)
+#undef ATTR_WRITER
 
 // The scale lives in the dataset's own group ("fp32/row_sum_mean" -> "fp32/layer").
 static int w_scale(void *ctx, const char *dataset, int dim, const char *name, const double *values,

@@ -70,6 +70,10 @@ int h5_attr_u64(hid_t loc, const char *name, uint64_t v) {
     return write_attr(loc, name, H5T_NATIVE_UINT64, H5T_STD_U64LE, &v);
 }
 
+int h5_attr_f64(hid_t loc, const char *name, double v) {
+    return write_attr(loc, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &v);
+}
+
 int h5_write_strings(hid_t loc, const char *name, char *const *s, hsize_t n) {
     hid_t t = str_type();
     int rc = h5_write(loc, name, t, t, 1, &n, s);

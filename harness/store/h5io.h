@@ -22,6 +22,7 @@ int h5_write_strings(hid_t loc, const char *name, char *const *s, hsize_t n);
 int h5_attr_str(hid_t loc, const char *name, const char *v);
 int h5_attr_i64(hid_t loc, const char *name, long v);
 int h5_attr_u64(hid_t loc, const char *name, uint64_t v);
+int h5_attr_f64(hid_t loc, const char *name, double v);
 
 // A UTF-8 string attribute (caller frees), or NULL when absent or not a string.
 char *h5_read_attr_str(hid_t loc, const char *name);

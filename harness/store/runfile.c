@@ -347,6 +347,77 @@ static char *attr_if_present(hid_t loc, const char *attr_path) {
     return H5Aexists(loc, name) > 0 ? h5_read_attr_str(loc, name) : NULL;
 }
 
+// The /train history of a run file into st->hist; on failure, what could not be read in bad.
+static int read_history(hid_t f, RunState *st, char *bad, size_t cap) {
+    History *h = st->hist;
+    const Model *m = st->model;
+    int rc = 0;
+    long n = h5_len(f, RUN_TRAIN_STEP), nv = h5_len(f, RUN_TRAIN_VAL_STEP);
+    if (n < 0 || nv < 0) {
+        snprintf(bad, cap, "%s", RUN_TRAIN);
+        return -1;
+    }
+    history_reserve(h, n + 1);
+    history_reserve_val(h, nv + 1);
+    h->n = n;
+    h->n_val = nv;
+    int L = (int)h->n_layer;
+    if (h5_read(f, RUN_TRAIN_STEP, H5T_NATIVE_LONG, n, h->step) ||
+        h5_read(f, RUN_TRAIN_LOSS, H5T_NATIVE_DOUBLE, n, h->loss) ||
+        h5_read(f, RUN_TRAIN_LR, H5T_NATIVE_DOUBLE, n, h->lr) ||
+        h5_read(f, RUN_TRAIN_GRAD_NORM, H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
+        h5_read(f, RUN_TRAIN_TOKENS, H5T_NATIVE_LONG, n, h->tokens) ||
+        h5_read(f, RUN_TRAIN_SECONDS, H5T_NATIVE_DOUBLE, n, h->seconds) ||
+        h5_read(f, RUN_TRAIN_VAL_STEP, H5T_NATIVE_LONG, nv, h->val_step) ||
+        h5_read(f, RUN_TRAIN_VAL_LOSS, H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
+        snprintf(bad, cap, "/train curves");
+        rc = -1;
+    }
+    // Run files from before the answer-loss curve resume with NaN (not measured) there.
+    if (rc == 0 && h5_len(f, RUN_TRAIN_ANSWER_LOSS) < 0)
+        for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
+    else if (rc == 0 && h5_read(f, RUN_TRAIN_ANSWER_LOSS, H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
+        snprintf(bad, cap, "%s", RUN_TRAIN_ANSWER_LOSS);
+        rc = -1;
+    }
+    memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
+    memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
+    if (rc == 0 && m->cfg.variant != VARIANT_TRANSFORMER &&
+        h5_read(f, RUN_TRAIN_LAMBDA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
+        snprintf(bad, cap, "%s", RUN_TRAIN_LAMBDA);
+        rc = -1;
+    }
+    if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
+        h5_read(f, RUN_TRAIN_GAMMA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
+        snprintf(bad, cap, "%s", RUN_TRAIN_GAMMA);
+        rc = -1;
+    }
+    long na = h5_len(f, RUN_TRAIN_AUDIT_STEP);
+    if (rc == 0 && na >= 0) {
+        history_reserve_audit(h, na + 1);
+        h->n_audit = na;
+        if (h5_read(f, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, n, h->loss_spike) ||
+            h5_read(f, RUN_TRAIN_AUDIT_STEP, H5T_NATIVE_LONG, na, h->audit_step) ||
+            h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MAX, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                    h->row_dev_max) ||
+            h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MEAN, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                    h->row_dev_mean) ||
+            h5_read(f, RUN_TRAIN_GRAD_NORM_LAYER, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
+                    h->grad_norm_layer)) {
+            snprintf(bad, cap, "/train diagnostics");
+            rc = -1;
+        }
+    } else if (rc == 0) {
+        snprintf(bad, cap, "%s", RUN_TRAIN_AUDIT_STEP);
+        rc = -1;
+    }
+    if (rc == 0 && n != st->opt->step) {
+        snprintf(bad, cap, "/train/step (length %ld, optimizer at step %ld)", n, st->opt->step);
+        rc = -1;
+    }
+    return rc;
+}
+
 int runfile_read_state(const char *path, RunState *st, char *data_path, int data_path_len,
                        Error *err) {
     hid_t f = open_runfile(path, err);
@@ -378,75 +449,7 @@ int runfile_read_state(const char *path, RunState *st, char *data_path, int data
         snprintf(bad, sizeof bad, "%s", RUN_RNG_DATA);
         rc = -1;
     }
-    History *h = st->hist;
-    long n = rc == 0 ? h5_len(f, RUN_TRAIN_STEP) : -1,
-         nv = rc == 0 ? h5_len(f, RUN_TRAIN_VAL_STEP) : -1;
-    if (rc == 0 && (n < 0 || nv < 0)) {
-        snprintf(bad, sizeof bad, "%s", RUN_TRAIN);
-        rc = -1;
-    }
-    if (rc == 0) {
-        history_reserve(h, n + 1);
-        history_reserve_val(h, nv + 1);
-        h->n = n;
-        h->n_val = nv;
-        int L = (int)h->n_layer;
-        if (h5_read(f, RUN_TRAIN_STEP, H5T_NATIVE_LONG, n, h->step) ||
-            h5_read(f, RUN_TRAIN_LOSS, H5T_NATIVE_DOUBLE, n, h->loss) ||
-            h5_read(f, RUN_TRAIN_LR, H5T_NATIVE_DOUBLE, n, h->lr) ||
-            h5_read(f, RUN_TRAIN_GRAD_NORM, H5T_NATIVE_DOUBLE, n, h->grad_norm) ||
-            h5_read(f, RUN_TRAIN_TOKENS, H5T_NATIVE_LONG, n, h->tokens) ||
-            h5_read(f, RUN_TRAIN_SECONDS, H5T_NATIVE_DOUBLE, n, h->seconds) ||
-            h5_read(f, RUN_TRAIN_VAL_STEP, H5T_NATIVE_LONG, nv, h->val_step) ||
-            h5_read(f, RUN_TRAIN_VAL_LOSS, H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
-            snprintf(bad, sizeof bad, "/train curves");
-            rc = -1;
-        }
-        // Run files from before the answer-loss curve resume with NaN (not measured) there.
-        if (rc == 0 && h5_len(f, RUN_TRAIN_ANSWER_LOSS) < 0)
-            for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
-        else if (rc == 0 &&
-                 h5_read(f, RUN_TRAIN_ANSWER_LOSS, H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
-            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_ANSWER_LOSS);
-            rc = -1;
-        }
-        memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
-        memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
-        if (rc == 0 && m->cfg.variant != VARIANT_TRANSFORMER &&
-            h5_read(f, RUN_TRAIN_LAMBDA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
-            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_LAMBDA);
-            rc = -1;
-        }
-        if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
-            h5_read(f, RUN_TRAIN_GAMMA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
-            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_GAMMA);
-            rc = -1;
-        }
-        long na = h5_len(f, RUN_TRAIN_AUDIT_STEP);
-        if (rc == 0 && na >= 0) {
-            history_reserve_audit(h, na + 1);
-            h->n_audit = na;
-            if (h5_read(f, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, n, h->loss_spike) ||
-                h5_read(f, RUN_TRAIN_AUDIT_STEP, H5T_NATIVE_LONG, na, h->audit_step) ||
-                h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MAX, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
-                        h->row_dev_max) ||
-                h5_read(f, RUN_TRAIN_ROW_SUM_DEV_MEAN, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
-                        h->row_dev_mean) ||
-                h5_read(f, RUN_TRAIN_GRAD_NORM_LAYER, H5T_NATIVE_DOUBLE, (hsize_t)(na * L),
-                        h->grad_norm_layer)) {
-                snprintf(bad, sizeof bad, "/train diagnostics");
-                rc = -1;
-            }
-        } else if (rc == 0) {
-            snprintf(bad, sizeof bad, "%s", RUN_TRAIN_AUDIT_STEP);
-            rc = -1;
-        }
-        if (rc == 0 && n != st->opt->step) {
-            snprintf(bad, sizeof bad, "/train/step (length %ld, optimizer at step %ld)", n,
-                     st->opt->step);
-            rc = -1;
-        }
-    }
+    if (rc == 0) rc = read_history(f, st, bad, sizeof bad);
     if (rc == 0) {
         hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
         char *p = g >= 0 ? h5_read_attr_str(g, schema_name(RUN_DATA_AT_SPEC)) : NULL;
