@@ -1,5 +1,7 @@
 #include "grad_util.h"
 
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,4 +101,22 @@ int err_add(ErrStats *s, double an, double num) {
     if (diff / bound > s->max_ratio) s->max_ratio = diff / bound;
     if (scale > s->max_scale) s->max_scale = scale;
     return ok;
+}
+
+void err_check_finish(const ErrStats *s, const char *what) {
+    cr_log_info("%-58s n=%5ld max|an-num|=%.2e max rel=%.2e worst err/bound=%.3f max|val|=%.2e",
+                what, s->n, s->max_abs, s->max_rel, s->max_ratio, s->max_scale);
+    cr_expect(s->n > 0, "%s: nothing was checked", what);
+    cr_expect(s->n_fail == 0,
+              "%s: %ld of %ld values outside |an-num| <= %g*max(|an|,|num|) + %g "
+              "(max abs err %.3g, max rel err %.3g, worst err/bound %.3g)",
+              what, s->n_fail, s->n, s->rtol, s->atol, s->max_abs, s->max_rel, s->max_ratio);
+}
+
+float *test_falloc(long n) {
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+}
+
+double *test_dalloc(long n) {
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
 }

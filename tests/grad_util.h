@@ -45,5 +45,17 @@ typedef struct {
 ErrStats err_stats(double rtol, double atol);
 // Adds one pair; returns 1 when it passes.
 int err_add(ErrStats *s, double an, double num);
+// End of a check: its largest errors are logged (--verbose), and it fails (cr_expect) when any
+// pair failed or nothing was checked.
+void err_check_finish(const ErrStats *s, const char *what);
+// One pair of a check: counts it, and prints the first few failures with the case's details.
+#define CHECK_PAIR(st, an, num, ...)                                                               \
+    do {                                                                                           \
+        if (!err_add((st), (an), (num)) && (st)->n_fail <= 4) cr_expect(0, __VA_ARGS__);           \
+    } while (0)
+
+// Zeroed buffers of n floats / doubles (at least one element).
+float *test_falloc(long n);
+double *test_dalloc(long n);
 
 #endif

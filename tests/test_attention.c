@@ -45,30 +45,6 @@ static void setup(void) {
 
 TestSuite(attention, .init = setup);
 
-// One pair of a check: counts it, and prints the first few failures with the case's details.
-#define CHECK_PAIR(st, an, num, ...)                                                               \
-    do {                                                                                           \
-        if (!err_add((st), (an), (num)) && (st)->n_fail <= 4) cr_expect(0, __VA_ARGS__);           \
-    } while (0)
-
-// End of a check: its largest errors are logged (--verbose), and it fails when any pair failed.
-static void finish(const ErrStats *s, const char *what) {
-    cr_log_info("%-58s n=%5ld max|an-num|=%.2e max rel=%.2e worst err/bound=%.3f max|val|=%.2e",
-                what, s->n, s->max_abs, s->max_rel, s->max_ratio, s->max_scale);
-    cr_expect(s->n > 0, "%s: nothing was checked", what);
-    cr_expect(s->n_fail == 0,
-              "%s: %ld of %ld values outside |an-num| <= %g*max(|an|,|num|) + %g "
-              "(max abs err %.3g, max rel err %.3g, worst err/bound %.3g)",
-              what, s->n_fail, s->n, s->rtol, s->atol, s->max_abs, s->max_rel, s->max_ratio);
-}
-
-static float *falloc(long n) {
-    return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-}
-static double *dalloc(long n) {
-    return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-}
-
 static double dot_fd(const float *a, const float *b, long n) {
     double s = 0.0;
     for (long i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -124,9 +100,9 @@ static void attn_setup(AttnSetup *s, const AttnCase *c, unsigned seed) {
     s->a = attn_dims(&s->cfg, AT);
     s->n_act = (long)AB * AT * s->a.ld;
     s->n_maps = (long)AB * s->a.n_heads * s->a.n_maps * AT * AT;
-    s->q = falloc(s->n_act), s->k = falloc(s->n_act), s->v = falloc(s->n_act);
-    s->R = falloc(s->n_act), s->out = falloc(s->n_act), s->o1 = falloc(s->n_act);
-    s->o2 = falloc(s->n_act), s->maps = falloc(s->n_maps);
+    s->q = test_falloc(s->n_act), s->k = test_falloc(s->n_act), s->v = test_falloc(s->n_act);
+    s->R = test_falloc(s->n_act), s->out = test_falloc(s->n_act), s->o1 = test_falloc(s->n_act);
+    s->o2 = test_falloc(s->n_act), s->maps = test_falloc(s->n_maps);
     TestRng r;
     test_rng_seed(&r, seed);
     // q, k in [-2, 2): scores q.k/2 have a spread of ~1.3, so maps are neither flat nor one-hot.
@@ -163,7 +139,7 @@ static void spec_attention(SpecOut *so, const AttnCase *c, const ModelConfig *cf
     so->nmaps = two ? 2 : 1;
     so->vd = two ? 2 * d : d;
     long TT = (long)T * T;
-    double *G = dalloc(TT);
+    double *G = test_dalloc(TT);
     for (int b = 0; b < AB; b++)
         for (int h = 0; h < so->heads; h++) {
             double *A[2];
@@ -248,19 +224,19 @@ ParameterizedTest(AttnCase *c, attention, forward) {
               a->use_global, c->expect_global);
 
     long TT = (long)AT * AT, nfin = (long)AB * a->n_heads * TT;
-    SpecOut so = {dalloc(s.n_act),
-                  dalloc(s.n_act),
-                  dalloc(s.n_maps),
-                  dalloc(nfin),
-                  dalloc(nfin),
-                  dalloc(s.n_act),
-                  dalloc(s.n_act),
+    SpecOut so = {test_dalloc(s.n_act),
+                  test_dalloc(s.n_act),
+                  test_dalloc(s.n_maps),
+                  test_dalloc(nfin),
+                  test_dalloc(nfin),
+                  test_dalloc(s.n_act),
+                  test_dalloc(s.n_act),
                   0,
                   0,
                   0};
     spec_attention(&so, c, &s.cfg, s.q, s.k, s.v, s.lambda, s.gamma);
     attention_forward(s.out, s.o1, s.o2, s.maps, s.q, s.k, s.v, s.lambda, s.gamma, AB, a);
-    float *ref = falloc(s.n_act);
+    float *ref = test_falloc(s.n_act);
     attention_forward_ref(ref, s.q, s.k, s.v, s.lambda, s.gamma, AB, a);
     char what[160];
 
@@ -327,7 +303,7 @@ ParameterizedTest(AttnCase *c, attention, forward) {
 
     // The materialised final map: against the spec's F (tolerance 1e-5 of the term magnitudes,
     // as for the maps; exactly 0 where all terms are 0), and F V against the forward's out.
-    float *A = falloc(TT);
+    float *A = test_falloc(TT);
     long ffails = 0, pfails = 0;
     double fworst = 0.0, pworst = 0.0;
     for (int b = 0; b < AB; b++)
@@ -381,7 +357,7 @@ ParameterizedTest(AttnCase *c, attention, final_map_rows) {
     const AttnDims *a = &s.a;
     attention_forward(s.out, s.o1, s.o2, s.maps, s.q, s.k, s.v, s.lambda, s.gamma, AB, a);
     long TT = (long)AT * AT;
-    float *A = falloc(TT);
+    float *A = test_falloc(TT);
     // The maps do not depend on lambda and gamma, so the final map can be formed for any pair:
     // (lambda, gamma) = (0.6, 0.35), and gamma = lambda (the DINT unification).
     const float gam[2] = {ATT_GAMMA, ATT_LAMBDA};
@@ -461,7 +437,7 @@ ParameterizedTest(AttnCase *c, attention, backward_fd) {
     AttnSetup s;
     attn_setup(&s, c, 91);
     const AttnDims *a = &s.a;
-    float *dq = falloc(s.n_act), *dk = falloc(s.n_act), *dv = falloc(s.n_act);
+    float *dq = test_falloc(s.n_act), *dk = test_falloc(s.n_act), *dv = test_falloc(s.n_act);
     // attention_backward writes dq, dk, dv: NaN first, so an element it leaves fails.
     for (long i = 0; i < s.n_act; i++) dq[i] = dk[i] = dv[i] = NAN;
     double dlam = NAN, dgam = NAN;
@@ -493,7 +469,7 @@ ParameterizedTest(AttnCase *c, attention, backward_fd) {
         }
         char what[128];
         snprintf(what, sizeof what, "%s: attention_backward %s vs FD", c->name, ts[t].name);
-        finish(&st, what);
+        err_check_finish(&st, what);
     }
     // lambda and gamma: out is linear in each, no truncation; all 192 outputs move: random walk
     // sqrt(384) * 5u * 0.5 / (2h) = 3e-5 at h = 5e-2 (worst case 1.7e-3); measured max
@@ -507,7 +483,7 @@ ParameterizedTest(AttnCase *c, attention, backward_fd) {
                c->name, dgam, num_g, s.lambda, s.gamma);
     char what[128];
     snprintf(what, sizeof what, "%s: dlambda %.4g dgamma %.4g vs FD", c->name, dlam, dgam);
-    finish(&sc, what);
+    err_check_finish(&sc, what);
     if (c->variant == VARIANT_TRANSFORMER)
         cr_expect(dlam == 0.0 && dgam == 0.0, "%s: dlambda %.3g and dgamma %.3g should be 0",
                   c->name, dlam, dgam);
@@ -611,8 +587,8 @@ ParameterizedTest(AttnCase *c, attention, final_row_rounding) {
     const AttnDims *a = &s.a;
     attention_forward(s.out, s.o1, s.o2, s.maps, s.q, s.k, s.v, s.lambda, s.gamma, AB, a);
     int T = AT, two = a->n_maps == 2, glob = two && a->use_global, full = a->g_mode == GMODE_FULL;
-    float *A = falloc((long)T * T), *f = falloc(T), *g = falloc(T);
-    double *colsum = dalloc(T);
+    float *A = test_falloc((long)T * T), *f = test_falloc(T), *g = test_falloc(T);
+    double *colsum = test_dalloc(T);
     const AttnRound rounds[3] = {NULL, round_bf16_test, round_fp16_test};
     const char *names[3] = {"fp32", "bf16", "fp16"};
     for (int p = 0; p < 3; p++) {

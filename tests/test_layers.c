@@ -45,27 +45,6 @@ TestSuite(swiglu, .init = setup);
 TestSuite(embedding, .init = setup);
 TestSuite(cross_entropy, .init = setup);
 
-// One pair of a check: counts it, and prints the first few failures with the case's details.
-#define CHECK_PAIR(st, an, num, ...)                                                               \
-    do {                                                                                           \
-        if (!err_add((st), (an), (num)) && (st)->n_fail <= 4) cr_expect(0, __VA_ARGS__);           \
-    } while (0)
-
-// End of a check: its largest errors are logged (--verbose), and it fails when any pair failed.
-static void finish(const ErrStats *s, const char *what) {
-    cr_log_info("%-58s n=%5ld max|an-num|=%.2e max rel=%.2e worst err/bound=%.3f max|val|=%.2e",
-                what, s->n, s->max_abs, s->max_rel, s->max_ratio, s->max_scale);
-    cr_expect(s->n > 0, "%s: nothing was checked", what);
-    cr_expect(s->n_fail == 0,
-              "%s: %ld of %ld values outside |an-num| <= %g*max(|an|,|num|) + %g "
-              "(max abs err %.3g, max rel err %.3g, worst err/bound %.3g)",
-              what, s->n_fail, s->n, s->rtol, s->atol, s->max_abs, s->max_rel, s->max_ratio);
-}
-
-static float *falloc(long n) {
-    return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
-}
-
 static double dot_fd(const float *a, const float *b, long n) {
     double s = 0.0;
     for (long i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -100,11 +79,12 @@ static double matmul_tol(int n) {
 static void check_matmul_case(int N, int IC, int OC, unsigned seed) {
     TestRng r;
     test_rng_seed(&r, seed);
-    float *in = falloc((long)N * IC), *w = falloc((long)OC * IC), *dout = falloc((long)N * OC);
-    float *out_f = falloc((long)N * OC), *out_r = falloc((long)N * OC);
-    float *din0 = falloc((long)N * IC), *dw0 = falloc((long)OC * IC);
-    float *din_f = falloc((long)N * IC), *din_r = falloc((long)N * IC);
-    float *dw_f = falloc((long)OC * IC), *dw_r = falloc((long)OC * IC);
+    float *in = test_falloc((long)N * IC), *w = test_falloc((long)OC * IC),
+          *dout = test_falloc((long)N * OC);
+    float *out_f = test_falloc((long)N * OC), *out_r = test_falloc((long)N * OC);
+    float *din0 = test_falloc((long)N * IC), *dw0 = test_falloc((long)OC * IC);
+    float *din_f = test_falloc((long)N * IC), *din_r = test_falloc((long)N * IC);
+    float *dw_f = test_falloc((long)OC * IC), *dw_r = test_falloc((long)OC * IC);
     fill_uniform(in, (long)N * IC, -1.f, 1.f, &r);
     fill_uniform(w, (long)OC * IC, -1.f, 1.f, &r);
     fill_uniform(dout, (long)N * OC, -1.f, 1.f, &r);
@@ -175,7 +155,7 @@ static void check_matmul_case(int N, int IC, int OC, unsigned seed) {
               what, fails, worst);
 
     // NULL for one of the two gradients computes the other one alone, bit for bit the same.
-    float *din_only = falloc((long)N * IC), *dw_only = falloc((long)OC * IC);
+    float *din_only = test_falloc((long)N * IC), *dw_only = test_falloc((long)OC * IC);
     memcpy(din_only, din0, sizeof(float) * N * IC);
     memcpy(dw_only, dw0, sizeof(float) * OC * IC);
     matmul_backward(din_only, NULL, dout, in, w, N, IC, OC);
@@ -212,14 +192,14 @@ Test(matmul, same_bits_on_1_and_2_threads) {
     enum { N = 300, IC = 40, OC = 70 };
     TestRng r;
     test_rng_seed(&r, 6);
-    float *in = falloc(N * IC), *w = falloc(OC * IC), *dout = falloc(N * OC);
+    float *in = test_falloc(N * IC), *w = test_falloc(OC * IC), *dout = test_falloc(N * OC);
     float *out[2], *din[2], *dw[2];
     fill_uniform(in, N * IC, -1.f, 1.f, &r);
     fill_uniform(w, OC * IC, -1.f, 1.f, &r);
     fill_uniform(dout, N * OC, -1.f, 1.f, &r);
     for (int t = 0; t < 2; t++) {
         threads_init(t + 1);
-        out[t] = falloc(N * OC), din[t] = falloc(N * IC), dw[t] = falloc(OC * IC);
+        out[t] = test_falloc(N * OC), din[t] = test_falloc(N * IC), dw[t] = test_falloc(OC * IC);
         matmul_forward(out[t], in, w, N, IC, OC);
         matmul_backward(din[t], dw[t], dout, in, w, N, IC, OC);
     }
@@ -249,11 +229,17 @@ Test(matmul, backward_is_gradient_of_forward) {
     int N = 7, IC = 5, OC = 3;
     TestRng r;
     test_rng_seed(&r, 11);
-    MatmulCtx c = {falloc(N * IC), falloc(OC * IC), falloc(N * OC), falloc(N * OC), N, IC, OC};
+    MatmulCtx c = {test_falloc(N * IC),
+                   test_falloc(OC * IC),
+                   test_falloc(N * OC),
+                   test_falloc(N * OC),
+                   N,
+                   IC,
+                   OC};
     fill_uniform(c.in, N * IC, -1.f, 1.f, &r);
     fill_uniform(c.w, OC * IC, -1.f, 1.f, &r);
     fill_uniform(c.R, N * OC, -1.f, 1.f, &r);
-    float *din = falloc(N * IC), *dw = falloc(OC * IC);
+    float *din = test_falloc(N * IC), *dw = test_falloc(OC * IC);
     matmul_backward_ref(din, dw, c.R, c.in, c.w, N, IC, OC);
     // Linear: no truncation error. Noise: an element of `in` reaches OC outputs, one of `w`
     // reaches N; the reference rounds each once (<= u |out|), so the worst case is
@@ -271,7 +257,7 @@ Test(matmul, backward_is_gradient_of_forward) {
         double num = central_diff(matmul_loss, &c, &c.w[i], 1e-2f);
         CHECK_PAIR(&st, dw[i], num, "matmul dw[%d]: analytic %.8g numeric %.8g", i, dw[i], num);
     }
-    finish(&st, "matmul_backward_ref vs FD (N=7 IC=5 OC=3)");
+    err_check_finish(&st, "matmul_backward_ref vs FD (N=7 IC=5 OC=3)");
     free(c.in), free(c.w), free(c.out), free(c.R), free(din), free(dw);
 }
 
@@ -324,7 +310,7 @@ static void check_rmsnorm(int with_gain) {
     }
     char what[128];
     snprintf(what, sizeof what, "rmsnorm_forward (%s) vs double definition", tag);
-    finish(&fw, what);
+    err_check_finish(&fw, what);
 
     // Backward, accumulated into non-zero buffers (the += contract); the initial values are
     // subtracted again (one extra rounding of u |din0| <= 6e-8, far below atol).
@@ -354,7 +340,7 @@ static void check_rmsnorm(int with_gain) {
         bw.max_scale = fmax(bw.max_scale, row.max_scale);
     }
     snprintf(what, sizeof what, "rmsnorm_backward (%s) dx vs FD", tag);
-    finish(&bw, what);
+    err_check_finish(&bw, what);
     if (with_gain) {
         // dgain is linear in the gain: no truncation error. A gain reaches the N = 5 outputs of
         // its column: worst case 2 * 5 * 3u * 1.5 / (2h) = 1.3e-4 at h = 1e-2; atol 2e-4.
@@ -364,7 +350,7 @@ static void check_rmsnorm(int with_gain) {
             double an = (double)dgain[i] - dgain0[i];
             CHECK_PAIR(&gs, an, num, "rmsnorm dgain[%d]: analytic %.8g numeric %.8g", i, an, num);
         }
-        finish(&gs, "rmsnorm_backward dgain vs FD");
+        err_check_finish(&gs, "rmsnorm_backward dgain vs FD");
     }
 }
 
@@ -396,8 +382,9 @@ static void check_rope(int d) {
     long n = (long)B * T * C;
     TestRng r;
     test_rng_seed(&r, 31 + d);
-    float *x = falloc(n), *y = falloc(n), *fx = falloc(n), *by = falloc(n), *R = falloc(n);
-    float *cos_t = falloc(T * d / 2), *sin_t = falloc(T * d / 2);
+    float *x = test_falloc(n), *y = test_falloc(n), *fx = test_falloc(n), *by = test_falloc(n),
+          *R = test_falloc(n);
+    float *cos_t = test_falloc(T * d / 2), *sin_t = test_falloc(T * d / 2);
     fill_uniform(x, n, -1.f, 1.f, &r);
     fill_uniform(y, n, -1.f, 1.f, &r);
     fill_uniform(R, n, -1.f, 1.f, &r);
@@ -456,7 +443,7 @@ static void check_rope(int d) {
               lhs, rhs, 1e-6 * S);
 
     // And the inverse (a rotation): rope_backward(rope_forward(x)) = x within ~10u per pair.
-    float *back = falloc(n);
+    float *back = test_falloc(n);
     memcpy(back, fx, sizeof(float) * n);
     rope_backward(back, cos_t, sin_t, B, T, C, d);
     double inv_err = 0.0;
@@ -479,7 +466,7 @@ static void check_rope(int d) {
                    num);
     }
     snprintf(what, sizeof what, "rope_backward d=%d vs FD", d);
-    finish(&st, what);
+    err_check_finish(&st, what);
     free(x), free(y), free(fx), free(by), free(R), free(cos_t), free(sin_t), free(back);
 }
 
@@ -520,7 +507,7 @@ Test(swiglu, forward_and_backward) {
         CHECK_PAIR(&fw, h[i], ref, "swiglu h[%d] (gate %.6g up %.6g): %.9g vs %.9g", i, gate[i],
                    up[i], h[i], ref);
     }
-    finish(&fw, "swiglu_forward vs double definition");
+    err_check_finish(&fw, "swiglu_forward vs double definition");
 
     memcpy(dgate, dgate0, sizeof dgate);
     memcpy(dup, dup0, sizeof dup);
@@ -540,7 +527,7 @@ Test(swiglu, forward_and_backward) {
         CHECK_PAIR(&st, an, num, "swiglu dup[%d] (gate %.6g up %.6g): analytic %.8g numeric %.8g",
                    i, gate[i], up[i], an, num);
     }
-    finish(&st, "swiglu_backward vs FD");
+    err_check_finish(&st, "swiglu_backward vs FD");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -586,7 +573,7 @@ Test(embedding, forward_and_backward) {
         CHECK_PAIR(&st, an, num, "embedding dwte[token %d, %d]: analytic %.8g numeric %.8g", i / C,
                    i % C, an, num);
     }
-    finish(&st, "embedding_backward vs FD (repeated tokens)");
+    err_check_finish(&st, "embedding_backward vs FD (repeated tokens)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,5 +664,5 @@ Test(cross_entropy, forward_and_backward) {
                    "cross_entropy dlogits[%d,%d] (target %d): analytic %.8g numeric %.8g", i / V,
                    i % V, targets[i / V], dlog[i], num);
     }
-    finish(&st, "cross_entropy_backward vs FD (scale 0.37)");
+    err_check_finish(&st, "cross_entropy_backward vs FD (scale 0.37)");
 }

@@ -17,23 +17,11 @@
 
 #include "attention.h"
 #include "attention_stream.h"
+#include "bench_util.h"
 #include "check.h"
+#include "clock.h"
 #include "config.h"
 #include "layers.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static unsigned long long rng_state = 88172645463325252ull;
-static float urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 static AttnDims bench_dims(Variant var, int T) {
     AttnDims a;
@@ -77,7 +65,8 @@ int main(int argc, char **argv) {
             float *dk = xmalloc(sizeof(float) * n), *dv = xmalloc(sizeof(float) * n);
             float *lse = xmalloc(sizeof(float) * a.n_heads * a.n_maps * T);
             for (long i = 0; i < n; i++) {
-                q[i] = urand(), k[i] = urand(), v[i] = urand(), dout[i] = urand();
+                q[i] = bench_urand(), k[i] = bench_urand(), v[i] = bench_urand(),
+                dout[i] = bench_urand();
             }
             float lambda = 0.6f, gamma = 0.6f;
             double dl, dg;
@@ -85,20 +74,20 @@ int main(int argc, char **argv) {
             double tm = 1e30, ts = 1e30;
             float *maps = xmalloc(sizeof(float) * (size_t)nmaps);
             for (int r = 0; r < reps; r++) {
-                double t0 = now();
+                double t0 = now_seconds();
                 attention_forward(out, o1, o2, maps, q, k, v, lambda, gamma, 1, &a);
                 attention_backward(dq, dk, dv, &dl, &dg, dout, o1, o2, maps, q, k, v, lambda, gamma,
                                    1, &a);
-                double t1 = now();
+                double t1 = now_seconds();
                 tm = fmin(tm, t1 - t0);
             }
             free(maps);
             for (int r = 0; r < reps; r++) {
-                double t0 = now();
+                double t0 = now_seconds();
                 attention_stream_forward(out, o1, o2, lse, q, k, v, lambda, gamma, 1, &a);
                 attention_stream_backward(dq, dk, dv, &dl, &dg, dout, a.n_maps == 1 ? out : o1, o2,
                                           lse, q, k, v, lambda, gamma, 1, &a);
-                double t1 = now();
+                double t1 = now_seconds();
                 ts = fmin(ts, t1 - t0);
             }
             double pairs = (double)T * (T + 1) / 2 * a.n_heads * a.n_maps;

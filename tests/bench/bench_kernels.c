@@ -16,29 +16,17 @@
 
 #include "attention.h"
 #include "attention_stream.h"
+#include "bench_util.h"
 #include "check.h"
+#include "clock.h"
 #include "config.h"
 #include "layers.h"
 
 static int g_quick, g_threads = 1;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static unsigned long long rng_state = 88172645463325252ull;
-static float urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-
 static float *frand(long n) {
     float *x = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    for (long i = 0; i < n; i++) x[i] = urand();
+    for (long i = 0; i < n; i++) x[i] = bench_urand();
     return x;
 }
 
@@ -47,9 +35,9 @@ typedef void (*RunFn)(void *ctx);
 static double best_time(RunFn fn, void *ctx, int reps) {
     double best = INFINITY;
     for (int r = 0; r < (g_quick ? 1 : reps); r++) {
-        double t0 = now();
+        double t0 = now_seconds();
         fn(ctx);
-        best = fmin(best, now() - t0);
+        best = fmin(best, now_seconds() - t0);
     }
     return best;
 }
@@ -230,7 +218,7 @@ static void bench_rows(const char *kernel, int which) {
     int reps = g_quick ? 1 : 20;
     double best = INFINITY, flops = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = now_seconds();
         if (which == 0) {
             rmsnorm_forward(y, rstd, x, gain, N, C, 1e-5f);
             rmsnorm_backward(dx, dgain, dy, x, gain, rstd, N, C);
@@ -245,7 +233,7 @@ static void bench_rows(const char *kernel, int which) {
             cross_entropy_backward(dx, z, targets, 1.0f, N, C);
             flops = 6.0 * n;
         }
-        best = fmin(best, now() - t0);
+        best = fmin(best, now_seconds() - t0);
     }
     char shape[64];
     snprintf(shape, sizeof shape, "N %d C %d (fwd+bwd)", N, C);
