@@ -120,3 +120,19 @@ float *test_falloc(long n) {
 double *test_dalloc(long n) {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(double));
 }
+
+double dot_fd(const float *a, const float *b, long n) {
+    double s = 0.0;
+    for (long i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+double central_diff(LossFn f, void *ctx, float *x, float h) {
+    float x0 = *x, xp = x0 + h, xm = x0 - h;
+    *x = xp;
+    double lp = f(ctx);
+    *x = xm;
+    double lm = f(ctx);
+    *x = x0;
+    return (lp - lm) / ((double)xp - (double)xm);
+}

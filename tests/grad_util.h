@@ -54,6 +54,11 @@ void err_check_finish(const ErrStats *s, const char *what);
         if (!err_add((st), (an), (num)) && (st)->n_fail <= 4) cr_expect(0, __VA_ARGS__);           \
     } while (0)
 
+// Sum of a[i] b[i] in double (the loss of a linear probe of a gradient).
+double dot_fd(const float *a, const float *b, long n);
+// Central difference of f with respect to *x, over the step actually taken in fp32.
+typedef double (*LossFn)(void *ctx);
+double central_diff(LossFn f, void *ctx, float *x, float h);
 // Zeroed buffers of n floats / doubles (at least one element).
 float *test_falloc(long n);
 double *test_dalloc(long n);

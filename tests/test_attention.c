@@ -45,23 +45,6 @@ static void setup(void) {
 
 TestSuite(attention, .init = setup);
 
-static double dot_fd(const float *a, const float *b, long n) {
-    double s = 0.0;
-    for (long i = 0; i < n; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
-// Central difference of f with respect to *x, over the step actually taken in fp32.
-typedef double (*LossFn)(void *ctx);
-static double central_diff(LossFn f, void *ctx, float *x, float h) {
-    float x0 = *x, xp = x0 + h, xm = x0 - h;
-    *x = xp;
-    double lp = f(ctx);
-    *x = xm;
-    double lm = f(ctx);
-    *x = x0;
-    return (lp - lm) / ((double)xp - (double)xm);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Attention.
