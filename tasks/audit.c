@@ -307,7 +307,7 @@ void audit_free(AuditStats *s) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Accumulation
+// Accumulation: a forward measured into an AuditSample, which is then merged into the stats
 
 static double expected_sum(const AuditStats *s, float lambda, float gamma) {
     double e = 1.0;
@@ -325,21 +325,21 @@ static inline void ent_add(double *S, double *Q, float v) {
     }
 }
 
-static inline void ent_finish(AuditHeadStats *hs, int which, double S, double Q) {
-    if (!(S > 0.0) || !isfinite(S) || !isfinite(Q)) return;
+// A row's entropy ln S - Q / S; NaN when the row enters no mean (empty or not finite).
+static inline double ent_of(double S, double Q) {
+    if (!(S > 0.0) || !isfinite(S) || !isfinite(Q)) return NAN;
     double H = log(S) - Q / S;
-    if (!isfinite(H)) return;
-    hs->ent_sum[which] += H;
-    hs->ent_rows[which]++;
+    return isfinite(H) ? H : NAN;
 }
 
 // Row i of the final map of one (b, h) in precision p (core's attention_final_row with p's
-// rounding), rows visited in order 0 .. T-1. r1, r2 (T) rows of the softmax probabilities (r2
-// NULL for one map), zero after i; colsum (T) the G column sums of the rounded A1: all rows
-// (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added here); f, g (T) scratch.
-static void map_row(AuditHeadStats *hs, const float *r1, const float *r2, int i, float lambda,
-                    float gamma, const AttnDims *ad, AuditPrecision p, double expected,
-                    double *colsum, float *f, float *g) {
+// rounding), rows visited in order 0 .. T-1, into out and the head's counts. r1, r2 (T) rows of
+// the softmax probabilities (r2 NULL for one map), zero after i; colsum (T) the G column sums of
+// the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added
+// here); f, g (T) scratch.
+static void map_row(AuditRow *out, long *count, const float *r1, const float *r2, int i,
+                    float lambda, float gamma, const AttnDims *ad, AuditPrecision p, double *colsum,
+                    float *f, float *g) {
     AttnRound R = precision_round(p);
     int full = ad->use_global && ad->g_mode == GMODE_FULL;
     if (r2 && ad->use_global) {
@@ -370,20 +370,33 @@ static void map_row(AuditHeadStats *hs, const float *r1, const float *r2, int i,
             neg += f[j];
         }
     }
-    hs->entries += jmax + 1;
-    hs->neg_entries += nneg;
-    hs->neg_sum += neg;
-    hs->neg_rows += nneg > 0;
-    hs->n_nan += nnan;
-    hs->n_inf += ninf;
-    ent_finish(hs, 0, S1, Q1);
-    if (r2) ent_finish(hs, 1, S2, Q2);
-    ent_finish(hs, 2, Sf, Qf);
+    count[AUDIT_ENTRIES] += jmax + 1;
+    count[AUDIT_NEG_ENTRIES] += nneg;
+    count[AUDIT_NEG_ROWS] += nneg > 0;
+    count[AUDIT_NAN] += nnan;
+    count[AUDIT_INF] += ninf;
+    out->row_sum = rs;
+    out->neg_sum = neg;
+    out->entropy[0] = ent_of(S1, Q1);
+    out->entropy[1] = r2 ? ent_of(S2, Q2) : NAN;
+    out->entropy[2] = ent_of(Sf, Qf);
+}
+
+// One row of a sample into its head's statistics: the only place where rows are summed, so that
+// the sums see the same additions in the same order however the samples were measured.
+static void row_fold(AuditHeadStats *hs, const AuditRow *r) {
+    hs->neg_sum += r->neg_sum;
+    for (int e = 0; e < 3; e++)
+        if (!isnan(r->entropy[e])) {
+            hs->ent_sum[e] += r->entropy[e];
+            hs->ent_rows[e]++;
+        }
+    double rs = r->row_sum;
     if (!isfinite(rs)) {
         hs->rows_nonfinite++;
         return;
     }
-    double dev = rs - expected;
+    double dev = rs - hs->expected;
     hs->rows++;
     hs->sum_row += rs;
     hs->sum_dev += dev;
@@ -412,35 +425,34 @@ typedef struct {
     float *P1, *P2, *S;           // (ATTN_ROW_BLOCK, T) rows of A1, A2 and logits
     float *f, *g;                 // (T) one final-map row and its G row
     double *colsum[AUDIT_N_PREC]; // (T) per precision
-    AuditAbsStats *abs;
 } Scratch;
 
 // Task (l, h): per batch item, blocks of rows of every map recomputed from q and k (their
 // logits into the logit statistics), then the final-map rows per precision. O(T) memory per
 // row; the G column sums stream over the rows in order (causal) or take a first pass (full).
-static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *const *maps, int B,
-                      int T, int l, int h, Scratch *sc) {
+static void head_task(AuditSample *x, const Model *m, const float *const *maps, int B, int T, int l,
+                      int h, Scratch *sc) {
     const ModelConfig *c = &m->cfg;
     AttnDims ad = attn_dims(c, T);
     float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
-    AuditAbsStats *abs = sc->abs;
-    memset(abs, 0, sizeof *abs);
-    long over[AUDIT_N_PREC] = {0, 0, 0};
+    long head = (long)l * x->n_heads + h;
+    AuditAbsStats *abs = &x->logit[head];
+    long *over = x->logit_overflow + head * AUDIT_N_PREC;
     double thr[AUDIT_N_PREC];
     for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = overflow_threshold((AuditPrecision)p);
     int two = ad.n_maps == 2, full = ad.use_global && ad.g_mode == GMODE_FULL;
     for (int b = 0; b < B; b++) {
         for (int k = 0; k < AUDIT_N_PREC; k++)
-            if (s[k]) memset(sc->colsum[k], 0, sizeof(double) * (size_t)T);
+            if (x->want[k]) memset(sc->colsum[k], 0, sizeof(double) * (size_t)T);
         if (two && full) // column sums of the rounded A1 over all rows
             for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
                 int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
                 rows_of(sc->P1, NULL, m, maps, l, b, h, 0, i0, n, &ad);
                 for (int k = 0; k < AUDIT_N_PREC; k++) {
-                    if (!s[k]) continue;
+                    if (!x->want[k]) continue;
                     for (int r = 0; r < n; r++)
                         attention_global_add_row(sc->colsum[k], sc->P1 + (long)r * T, i0 + r,
-                                                 precision_round(s[k]->prec));
+                                                 precision_round((AuditPrecision)k));
                 }
             }
         for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
@@ -450,99 +462,100 @@ static void head_task(AuditStats *s[AUDIT_N_PREC], const Model *m, const float *
                 for (int r = 0; r < n; r++) {
                     const float *row = sc->S + (long)r * T;
                     for (int j = 0; j <= i0 + r; j++) {
-                        float x = row[j];
-                        abs_add(abs, x);
-                        double ax = fabs((double)x);
-                        if (ax >= thr[AUDIT_FP16]) { // the smallest threshold
-                            for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += ax >= thr[p];
+                        float v = row[j];
+                        abs_add(abs, v);
+                        double av = fabs((double)v);
+                        if (av >= thr[AUDIT_FP16]) { // the smallest threshold
+                            for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += av >= thr[p];
                         }
                     }
                 }
             }
             for (int k = 0; k < AUDIT_N_PREC; k++) {
-                AuditStats *st = s[k];
-                if (!st) continue;
-                AuditHeadStats *hs = &st->head[l * st->n_heads + h];
-                hs->expected = expected_sum(st, lambda, gamma);
+                if (!x->want[k]) continue;
+                AuditRow *rows = x->row[k] + head * x->rows + (long)b * T;
+                long *count = x->count[k] + head * AUDIT_N_COUNTS;
                 for (int r = 0; r < n; r++)
-                    map_row(hs, sc->P1 + (long)r * T, two ? sc->P2 + (long)r * T : NULL, i0 + r,
-                            lambda, gamma, &ad, st->prec, hs->expected, sc->colsum[k], sc->f,
-                            sc->g);
+                    map_row(&rows[i0 + r], count, sc->P1 + (long)r * T,
+                            two ? sc->P2 + (long)r * T : NULL, i0 + r, lambda, gamma, &ad,
+                            (AuditPrecision)k, sc->colsum[k], sc->f, sc->g);
             }
         }
-    }
-    for (int k = 0; k < AUDIT_N_PREC; k++) {
-        AuditStats *st = s[k];
-        if (!st) continue;
-        AuditHeadStats *hs = &st->head[l * st->n_heads + h];
-        abs_merge(&hs->logit, abs);
-        hs->logit_overflow += over[st->prec];
     }
 }
 
 // Task: the residual stream entering layer l (l == n_layer: x_final).
-static void layer_task(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T, int l,
-                       AuditAbsStats *abs) {
+static void layer_task(AuditSample *x, const Model *m, int B, int T, int l) {
     const ModelConfig *c = &m->cfg;
     long n = (long)B * T * c->d_model;
-    const float *x = l < c->n_layer ? m->la[l].x_in : m->x_final;
-    memset(abs, 0, sizeof *abs);
-    long over[AUDIT_N_PREC] = {0, 0, 0};
+    const float *v = l < c->n_layer ? m->la[l].x_in : m->x_final;
+    AuditAbsStats *abs = &x->hidden[l];
+    long *over = x->hidden_overflow + (long)l * AUDIT_N_PREC;
     for (long i = 0; i < n; i++) {
-        abs_add(abs, x[i]);
-        double ax = fabs((double)x[i]);
-        if (ax >= 65520.0)
+        abs_add(abs, v[i]);
+        double av = fabs((double)v[i]);
+        if (av >= 65520.0)
             for (int p = 0; p < AUDIT_N_PREC; p++)
-                over[p] += ax >= overflow_threshold((AuditPrecision)p);
+                over[p] += av >= overflow_threshold((AuditPrecision)p);
     }
-    Moments mo = moments_of(x, n);
-    float lambda = l < c->n_layer ? model_lambda(m, l) : 0.0f;
-    float gamma = l < c->n_layer ? model_gamma(m, l) : 0.0f;
-    for (int k = 0; k < AUDIT_N_PREC; k++) {
-        AuditStats *st = s[k];
-        if (!st) continue;
-        AuditLayerStats *ls = &st->layer[l];
-        ls->lambda = lambda;
-        ls->gamma = gamma;
-        ls->lambda_p = rnd(lambda, st->prec);
-        ls->gamma_p = rnd(gamma, st->prec);
-        abs_merge(&ls->hidden, abs);
-        ls->hidden_overflow += over[st->prec];
-        Moments cur = {ls->mom_n, ls->mean, ls->m2, ls->m3, ls->m4};
-        cur = moments_merge(cur, mo);
-        ls->mom_n = cur.n;
-        ls->mean = cur.mean;
-        ls->m2 = cur.m2;
-        ls->m3 = cur.m3;
-        ls->m4 = cur.m4;
-    }
+    Moments mo = moments_of(v, n);
+    double *mm = x->moments + 5L * l;
+    mm[0] = (double)mo.n, mm[1] = mo.mean, mm[2] = mo.m2, mm[3] = mo.m3, mm[4] = mo.m4;
+    x->lambda[l] = l < c->n_layer ? model_lambda(m, l) : 0.0f;
+    x->gamma[l] = l < c->n_layer ? model_gamma(m, l) : 0.0f;
 }
 
-void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T) {
-    audit_accumulate_maps(s, m, B, T, NULL);
+static void sample_alloc(AuditSample *x, int n_layer, int n_heads, const int want[AUDIT_N_PREC],
+                         int rows) {
+    memset(x, 0, sizeof *x);
+    long lh = (long)n_layer * n_heads;
+    x->n_layer = n_layer;
+    x->n_heads = n_heads;
+    x->rows = rows;
+    for (int p = 0; p < AUDIT_N_PREC; p++) {
+        x->want[p] = want[p] != 0;
+        if (!x->want[p]) continue;
+        x->row[p] = xcalloc((size_t)(lh * rows), sizeof(AuditRow));
+        x->count[p] = xcalloc((size_t)(lh * AUDIT_N_COUNTS), sizeof(long));
+    }
+    x->logit = xcalloc((size_t)lh, sizeof(AuditAbsStats));
+    x->logit_overflow = xcalloc((size_t)(lh * AUDIT_N_PREC), sizeof(long));
+    x->hidden = xcalloc((size_t)n_layer + 1, sizeof(AuditAbsStats));
+    x->hidden_overflow = xcalloc(((size_t)n_layer + 1) * AUDIT_N_PREC, sizeof(long));
+    x->moments = xcalloc(((size_t)n_layer + 1) * 5, sizeof(double));
+    x->lambda = xcalloc((size_t)n_layer + 1, sizeof(float));
+    x->gamma = xcalloc((size_t)n_layer + 1, sizeof(float));
 }
 
-void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
-                           const float *const *maps) {
+void audit_sample_free(AuditSample *x) {
+    for (int p = 0; p < AUDIT_N_PREC; p++) {
+        free(x->row[p]);
+        free(x->count[p]);
+    }
+    free(x->logit);
+    free(x->logit_overflow);
+    free(x->hidden);
+    free(x->hidden_overflow);
+    free(x->moments);
+    free(x->lambda);
+    free(x->gamma);
+    memset(x, 0, sizeof *x);
+}
+
+void audit_sample(AuditSample *x, const Model *m, const int want[AUDIT_N_PREC], int B, int T,
+                  const float *const *maps) {
     const ModelConfig *c = &m->cfg;
     CHECK(B == m->B && T == m->T,
           "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T, m->B,
           m->T);
     int L = c->n_layer, H = model_n_heads(c);
-    for (int k = 0; k < AUDIT_N_PREC; k++) {
-        if (!s[k]) continue;
-        CHECK(s[k]->n_layer == L && s[k]->n_heads == H && s[k]->n_maps == model_n_maps(c) &&
-                  s[k]->variant == c->variant,
-              "audit_accumulate: stats %d were initialised for another model shape", k);
-        s[k]->accumulations++;
-        s[k]->tokens += (long)B * T;
-    }
+    sample_alloc(x, L, H, want, B * T);
+    x->tokens = (long)B * T;
     int n_head_tasks = L * H, n_tasks = n_head_tasks + L + 1;
 #pragma omp parallel
     {
         Scratch sc;
         memset(&sc, 0, sizeof sc);
-        sc.abs = xmalloc(sizeof(AuditAbsStats));
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < n_tasks; task++) {
             if (task < n_head_tasks) {
@@ -556,9 +569,9 @@ void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, i
                     for (int k = 0; k < AUDIT_N_PREC; k++)
                         sc.colsum[k] = xmalloc(sizeof(double) * (size_t)T);
                 }
-                head_task(s, m, maps, B, T, task / H, task % H, &sc);
+                head_task(x, m, maps, B, T, task / H, task % H, &sc);
             } else {
-                layer_task(s, m, B, T, task - n_head_tasks, sc.abs);
+                layer_task(x, m, B, T, task - n_head_tasks);
             }
         }
         free(sc.P1);
@@ -567,8 +580,193 @@ void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, i
         free(sc.f);
         free(sc.g);
         for (int k = 0; k < AUDIT_N_PREC; k++) free(sc.colsum[k]);
-        free(sc.abs);
     }
+}
+
+void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x) {
+    int L = x->n_layer, H = x->n_heads;
+    for (int k = 0; k < AUDIT_N_PREC; k++) {
+        AuditStats *st = s[k];
+        if (!st) continue;
+        AuditPrecision p = st->prec;
+        CHECK(st->n_layer == L && st->n_heads == H && x->want[p],
+              "audit_sample_merge: stats %d are of another model shape, or the sample has no %s", k,
+              audit_precision_name(p));
+        st->accumulations++;
+        st->tokens += x->tokens;
+        for (long i = 0; i < (long)L * H; i++) {
+            AuditHeadStats *hs = &st->head[i];
+            long l = i / H;
+            hs->expected = expected_sum(st, x->lambda[l], x->gamma[l]);
+            const AuditRow *r = x->row[p] + i * x->rows;
+            for (long j = 0; j < x->rows; j++) row_fold(hs, &r[j]);
+            const long *n = x->count[p] + i * AUDIT_N_COUNTS;
+            hs->entries += n[AUDIT_ENTRIES];
+            hs->neg_entries += n[AUDIT_NEG_ENTRIES];
+            hs->neg_rows += n[AUDIT_NEG_ROWS];
+            hs->n_nan += n[AUDIT_NAN];
+            hs->n_inf += n[AUDIT_INF];
+            abs_merge(&hs->logit, &x->logit[i]);
+            hs->logit_overflow += x->logit_overflow[i * AUDIT_N_PREC + p];
+        }
+        for (int l = 0; l <= L; l++) {
+            AuditLayerStats *ls = &st->layer[l];
+            ls->lambda = x->lambda[l];
+            ls->gamma = x->gamma[l];
+            ls->lambda_p = rnd(ls->lambda, p);
+            ls->gamma_p = rnd(ls->gamma, p);
+            abs_merge(&ls->hidden, &x->hidden[l]);
+            ls->hidden_overflow += x->hidden_overflow[(long)l * AUDIT_N_PREC + p];
+            const double *mm = x->moments + 5L * l;
+            Moments cur = {ls->mom_n, ls->mean, ls->m2, ls->m3, ls->m4};
+            Moments mo = {(long)mm[0], mm[1], mm[2], mm[3], mm[4]};
+            cur = moments_merge(cur, mo);
+            ls->mom_n = cur.n;
+            ls->mean = cur.mean;
+            ls->m2 = cur.m2;
+            ls->m3 = cur.m3;
+            ls->m4 = cur.m4;
+        }
+    }
+}
+
+void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T) {
+    audit_accumulate_maps(s, m, B, T, NULL);
+}
+
+void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
+                           const float *const *maps) {
+    const ModelConfig *c = &m->cfg;
+    int want[AUDIT_N_PREC] = {0, 0, 0};
+    for (int k = 0; k < AUDIT_N_PREC; k++) {
+        if (!s[k]) continue;
+        CHECK(s[k]->n_layer == c->n_layer && s[k]->n_heads == model_n_heads(c) &&
+                  s[k]->n_maps == model_n_maps(c) && s[k]->variant == c->variant,
+              "audit_accumulate: stats %d were initialised for another model shape", k);
+        want[s[k]->prec] = 1;
+    }
+    AuditSample x;
+    audit_sample(&x, m, want, B, T, maps);
+    audit_sample_merge(s, &x);
+    audit_sample_free(&x);
+}
+
+// ---- A sample as doubles: a header (n_layer, n_heads, rows, want[3]), then every number in
+// one fixed order, walked the same way by export and import.
+
+enum { SAMPLE_HEADER = 3 + AUDIT_N_PREC, ABS_DOUBLES = 4 + AUDIT_TOPK + AUDIT_ABS_BINS };
+
+// Doubles of a sample of this shape (a double: the header of an import may be anything).
+static double sample_doubles(double n_layer, double n_heads, double rows, int n_prec) {
+    double lh = n_layer * n_heads, streams = n_layer + 1;
+    return SAMPLE_HEADER + 1 + n_prec * lh * (rows * 5 + AUDIT_N_COUNTS) +
+           lh * (ABS_DOUBLES + AUDIT_N_PREC) + streams * (ABS_DOUBLES + AUDIT_N_PREC + 5 + 2);
+}
+
+typedef struct {
+    double *buf;
+    long n;
+    int import; // 1: buf into the sample, 0: the sample into buf
+} Walk;
+
+static void walk_d(Walk *w, double *v) {
+    if (w->import)
+        *v = w->buf[w->n];
+    else
+        w->buf[w->n] = *v;
+    w->n++;
+}
+
+static void walk_l(Walk *w, long *v) {
+    double d = (double)*v;
+    walk_d(w, &d);
+    if (w->import) *v = (long)d;
+}
+
+static void walk_f(Walk *w, float *v) {
+    double d = *v;
+    walk_d(w, &d);
+    if (w->import) *v = (float)d;
+}
+
+// A whole number in [lo, hi].
+static int whole_in(double v, double lo, double hi) {
+    return v >= lo && v <= hi && v == floor(v);
+}
+
+static void walk_abs(Walk *w, AuditAbsStats *a) {
+    walk_l(w, &a->n);
+    walk_l(w, &a->n_nan);
+    walk_l(w, &a->n_inf);
+    double n_top = a->n_top;
+    walk_d(w, &n_top);
+    if (w->import) a->n_top = whole_in(n_top, 0, AUDIT_TOPK) ? (int)n_top : -1; // -1: refused
+    for (int i = 0; i < AUDIT_TOPK; i++) walk_f(w, &a->top[i]);
+    for (int b = 0; b < AUDIT_ABS_BINS; b++) walk_l(w, &a->hist[b]);
+}
+
+// Everything after the header.
+static void walk_sample(Walk *w, AuditSample *x) {
+    long lh = (long)x->n_layer * x->n_heads, streams = x->n_layer + 1;
+    walk_l(w, &x->tokens);
+    for (int p = 0; p < AUDIT_N_PREC; p++) {
+        if (!x->want[p]) continue;
+        for (long i = 0; i < lh * x->rows; i++) {
+            AuditRow *r = &x->row[p][i];
+            walk_d(w, &r->row_sum);
+            walk_d(w, &r->neg_sum);
+            for (int e = 0; e < 3; e++) walk_d(w, &r->entropy[e]);
+        }
+        for (long i = 0; i < lh * AUDIT_N_COUNTS; i++) walk_l(w, &x->count[p][i]);
+    }
+    for (long i = 0; i < lh; i++) walk_abs(w, &x->logit[i]);
+    for (long i = 0; i < lh * AUDIT_N_PREC; i++) walk_l(w, &x->logit_overflow[i]);
+    for (long l = 0; l < streams; l++) walk_abs(w, &x->hidden[l]);
+    for (long i = 0; i < streams * AUDIT_N_PREC; i++) walk_l(w, &x->hidden_overflow[i]);
+    for (long i = 0; i < streams * 5; i++) walk_d(w, &x->moments[i]);
+    for (long l = 0; l < streams; l++) {
+        walk_f(w, &x->lambda[l]);
+        walk_f(w, &x->gamma[l]);
+    }
+}
+
+static int n_prec(const int want[AUDIT_N_PREC]) {
+    int n = 0;
+    for (int p = 0; p < AUDIT_N_PREC; p++) n += want[p] != 0;
+    return n;
+}
+
+long audit_sample_export(const AuditSample *x, double *out) {
+    long n = (long)sample_doubles(x->n_layer, x->n_heads, x->rows, n_prec(x->want));
+    if (!out) return n;
+    double head[SAMPLE_HEADER] = {x->n_layer, x->n_heads, x->rows};
+    for (int p = 0; p < AUDIT_N_PREC; p++) head[3 + p] = x->want[p];
+    memcpy(out, head, sizeof head);
+    Walk w = {out, SAMPLE_HEADER, 0};
+    walk_sample(&w, (AuditSample *)x); // an export only reads the sample
+    CHECK(w.n == n, "audit_sample_export: wrote %ld numbers, %ld expected", w.n, n);
+    return n;
+}
+
+int audit_sample_import(AuditSample *x, const double *in, long n) {
+    memset(x, 0, sizeof *x);
+    if (n < SAMPLE_HEADER || !whole_in(in[0], 1, n) || !whole_in(in[1], 1, n) ||
+        !whole_in(in[2], 1, n))
+        return -1;
+    int want[AUDIT_N_PREC];
+    for (int p = 0; p < AUDIT_N_PREC; p++) {
+        if (!whole_in(in[3 + p], 0, 1)) return -1;
+        want[p] = (int)in[3 + p];
+    }
+    if (sample_doubles(in[0], in[1], in[2], n_prec(want)) != (double)n) return -1;
+    sample_alloc(x, (int)in[0], (int)in[1], want, (int)in[2]);
+    Walk w = {(double *)in, SAMPLE_HEADER, 1}; // import only reads in
+    walk_sample(&w, x);
+    int ok = 1;
+    for (long i = 0; i < (long)x->n_layer * x->n_heads; i++) ok &= x->logit[i].n_top >= 0;
+    for (int l = 0; l <= x->n_layer; l++) ok &= x->hidden[l].n_top >= 0;
+    if (!ok) audit_sample_free(x);
+    return ok ? 0 : -1;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,6 +58,10 @@
 //
 // Determinism: the work is split over (layer, head) and layer tasks, each owning its
 // accumulators and visiting batch items in order, so results do not depend on the thread count.
+// One forward is first measured apart (AuditSample) and then merged into the statistics: its
+// floating-point sums over rows are kept row by row and added by the merge in row order, so
+// samples measured elsewhere (other MPI ranks) and merged in sample order give the statistics
+// of one process bit for bit; counts, extremes, top-k and histograms merge exactly in any case.
 #ifndef DINT_TASKS_AUDIT_H
 #define DINT_TASKS_AUDIT_H
 
@@ -152,6 +156,43 @@ void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T)
 // maps[l] is not NULL (hand-built maps in tests); logits still come from q and k.
 void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
                            const float *const *maps);
+
+// One forward measured apart (audit_sample), to be merged into AuditStats (audit_sample_merge).
+typedef struct {
+    double row_sum;    // sum of the final map's row (not finite: counted in rows_nonfinite)
+    double neg_sum;    // sum of its negative entries (<= 0)
+    double entropy[3]; // of A1, A2 and the final map's row; NaN: the row enters no mean there
+} AuditRow;
+
+enum { AUDIT_ENTRIES, AUDIT_NEG_ENTRIES, AUDIT_NEG_ROWS, AUDIT_NAN, AUDIT_INF, AUDIT_N_COUNTS };
+
+typedef struct {
+    int n_layer, n_heads, rows;  // rows: B * T per (layer, head)
+    int want[AUDIT_N_PREC];      // precisions measured
+    long tokens;                 // B * T
+    AuditRow *row[AUDIT_N_PREC]; // (n_layer, n_heads, rows), in batch-item then row order
+    long *count[AUDIT_N_PREC];   // (n_layer, n_heads, AUDIT_N_COUNTS)
+    AuditAbsStats *logit;        // (n_layer, n_heads): the same in every precision
+    long *logit_overflow;        // (n_layer, n_heads, AUDIT_N_PREC)
+    AuditAbsStats *hidden;       // (n_layer + 1)
+    long *hidden_overflow;       // (n_layer + 1, AUDIT_N_PREC)
+    double *moments;             // (n_layer + 1, 5): n, mean, m2, m3, m4 of the stream
+    float *lambda, *gamma;       // (n_layer + 1): fp32, 0 for the final stream
+} AuditSample;
+
+// Measure the last forward of m (B, T as for audit_accumulate; maps as for
+// audit_accumulate_maps, or NULL) in the precisions with want[p] set. Free with
+// audit_sample_free.
+void audit_sample(AuditSample *x, const Model *m, const int want[AUDIT_N_PREC], int B, int T,
+                  const float *const *maps);
+void audit_sample_free(AuditSample *x);
+// Add x to every non-NULL s[i] (each in its own precision, which x must hold), exactly as
+// audit_accumulate adds a forward: audit_accumulate is audit_sample then this.
+void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x);
+// x as doubles (out NULL: just their count; every number is exact as a double), and back:
+// audit_sample_import makes x from what export wrote (n values); -1 when they are not a sample.
+long audit_sample_export(const AuditSample *x, double *out);
+int audit_sample_import(AuditSample *x, const double *in, long n);
 
 // Derived numbers of one head, or pooled: layer = -1 pools all layers, head = -1 all heads.
 // NaN where undefined (no rows; A2 for the Transformer; expected when pooled rows disagree;

@@ -1,9 +1,11 @@
 // Numerical-stability audit (tasks/audit.h): bf16 / fp16 rounding against IEEE bit patterns,
 // the deviation histogram's bins, row-sum / negative-weight / entropy statistics on hand-built
-// maps handed to the audit in place of the recomputed ones, logit top-k, median and fp16 overflow on hand-set q and k,
-// DINT-tied rows in fp32 vs bf16 emulation, agreement with attention_final_map, the leakage
-// probe for every variant and gamma mode, kurtosis on a hand-set residual stream, the cheap
-// row-sum diagnostic, and independence from the thread count.
+// maps handed to the audit in place of the recomputed ones, logit top-k, median and fp16 overflow
+// on hand-set q and k, DINT-tied rows in fp32 vs bf16 emulation, agreement with
+// attention_final_map, the leakage probe for every variant and gamma mode, kurtosis on a hand-set
+// residual stream, the cheap row-sum diagnostic, independence from the thread count, and samples
+// measured apart, sent as doubles and merged in order equal to the statistics of one accumulation
+// (an MPI-split audit).
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
@@ -221,7 +223,8 @@ static float *map_at(Model *m, int l, int b, int h, int mp) {
         for (int bb = 0; bb < m->B; bb++)
             for (int hh = 0; hh < ad.n_heads; hh++)
                 for (int k = 0; k < ad.n_maps; k++)
-                    attention_map_rows(maps_of[l] + ((long)(bb * ad.n_heads + hh) * ad.n_maps + k) * TT,
+                    attention_map_rows(maps_of[l] +
+                                           ((long)(bb * ad.n_heads + hh) * ad.n_maps + k) * TT,
                                        NULL, m->la[l].q, m->la[l].k, bb, hh, k, 0, m->T, &ad);
     }
     return maps_of[l] + (((long)b * ad.n_heads + h) * ad.n_maps + mp) * TT;
@@ -677,6 +680,50 @@ Test(audit, independent_of_thread_count) {
         cr_assert(memcmp(a[p].layer, b[p].layer, sizeof(AuditLayerStats) * (L + 1)) == 0);
     }
     cr_assert(memcmp(mx1, mx2, sizeof mx1) == 0 && memcmp(mn1, mn2, sizeof mn1) == 0);
+    free3(a);
+    free3(b);
+    model_free(&m);
+}
+
+// What an audit split over MPI ranks does: each forward measured apart, sent as doubles, read
+// back and merged in sample order gives the statistics of audit_accumulate, bit for bit.
+Test(audit, samples_through_doubles_merge_as_accumulate) {
+    Model m;
+    build(&m, VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, 17);
+    int T = 32, want[AUDIT_N_PREC] = {1, 1, 1};
+    AuditStats a[AUDIT_N_PREC], b[AUDIT_N_PREC], *pa[AUDIT_N_PREC], *pb[AUDIT_N_PREC];
+    init3(a, pa, &m);
+    init3(b, pb, &m);
+    double *sent[3];
+    long n[3];
+    for (int k = 0; k < 3; k++) {
+        forward_random(&m, 1, T, 30 + k);
+        audit_accumulate(pa, &m, 1, T);
+        AuditSample x;
+        audit_sample(&x, &m, want, 1, T, NULL);
+        n[k] = audit_sample_export(&x, NULL);
+        sent[k] = malloc(sizeof(double) * (size_t)n[k]);
+        cr_assert(audit_sample_export(&x, sent[k]) == n[k]);
+        audit_sample_free(&x);
+    }
+    for (int k = 0; k < 3; k++) {
+        AuditSample x;
+        cr_assert(audit_sample_import(&x, sent[k], n[k]) == 0);
+        audit_sample_merge(pb, &x);
+        audit_sample_free(&x);
+    }
+    int H = a[0].n_heads, L = a[0].n_layer;
+    for (int p = 0; p < AUDIT_N_PREC; p++) {
+        cr_assert(memcmp(a[p].head, b[p].head, sizeof(AuditHeadStats) * L * H) == 0,
+                  "%s head stats differ", audit_precision_name(p));
+        cr_assert(memcmp(a[p].layer, b[p].layer, sizeof(AuditLayerStats) * (L + 1)) == 0);
+        cr_assert(a[p].tokens == b[p].tokens && a[p].accumulations == 3);
+    }
+    AuditSample x;
+    cr_assert(audit_sample_import(&x, sent[0], n[0] - 1) == -1, "one number short: refused");
+    sent[0][1] = 0.5; // n_heads
+    cr_assert(audit_sample_import(&x, sent[0], n[0]) == -1, "a malformed header: refused");
+    for (int k = 0; k < 3; k++) free(sent[k]);
     free3(a);
     free3(b);
     model_free(&m);
