@@ -11,13 +11,16 @@ typedef struct {
     AuditTaskSpec spec;
     AuditStats st[AUDIT_N_PREC];
     AuditLeakage leak;
-    int done; // the stored audit has these parameters
+    int done;          // the stored audit has these parameters
+    AuditSample *kept; // (samples) when deferred: each measured sample, merged by import
 } AuditTaskState;
 
 static void audit_state_free(void *p) {
     AuditTaskState *s = p;
     if (!s) return;
     for (int i = 0; i < AUDIT_N_PREC; i++) audit_free(&s->st[i]);
+    for (int i = 0; s->kept && i < s->spec.samples; i++) audit_sample_free(&s->kept[i]);
+    free(s->kept);
     free(s);
 }
 
@@ -49,23 +52,54 @@ static int audit_cell_done(const void *st, long cell) {
     return ((const AuditTaskState *)st)->done;
 }
 
+// Into the statistics of every precision audited.
+static void merge_sample(AuditTaskState *s, const AuditSample *x) {
+    AuditStats *sp[AUDIT_N_PREC];
+    for (int p = 0; p < AUDIT_N_PREC; p++) sp[p] = s->spec.want[p] ? &s->st[p] : NULL;
+    audit_sample_merge(sp, x);
+}
+
 static int audit_score_cell(void *st, Model *m, long cell, char *line, size_t cap, Error *err) {
     (void)line, (void)cap, (void)err;
     AuditTaskState *s = st;
     const AuditTaskSpec *a = &s->spec;
-    AuditStats *sp[AUDIT_N_PREC];
-    for (int p = 0; p < AUDIT_N_PREC; p++) sp[p] = a->want[p] ? &s->st[p] : NULL;
     // Windows spread evenly over the test split.
     long k = cell, start = a->samples > 1
                                ? (long)((double)(a->n_text - a->seq - 1) * k / (a->samples - 1))
                                : 0;
     model_forward(m, a->text + start, a->text + start + 1, 1, a->seq);
-    audit_accumulate(sp, m, 1, a->seq);
+    AuditSample x;
+    audit_sample(&x, m, a->want, 1, a->seq, NULL);
+    if (s->kept) {
+        s->kept[cell] = x;
+        return 0;
+    }
+    merge_sample(s, &x);
+    audit_sample_free(&x);
     return 0;
 }
 
 static void audit_cell_finished(void *st, long cell, double seconds) {
     (void)st, (void)cell, (void)seconds;
+}
+
+// ---- Split over MPI ranks: samples measured apart, merged on rank 0 in sample order ----
+
+static void audit_defer(void *st) {
+    AuditTaskState *s = st;
+    s->kept = xcalloc((size_t)s->spec.samples, sizeof(AuditSample));
+}
+
+static long audit_export_cell(const void *st, long cell, double *out) {
+    return audit_sample_export(&((const AuditTaskState *)st)->kept[cell], out);
+}
+
+static void audit_import_cell(void *st, long cell, const double *in, long n) {
+    AuditSample x;
+    CHECK(audit_sample_import(&x, in, n) == 0,
+          "audit: sample %ld came back malformed (%ld numbers)", cell + 1, n);
+    merge_sample(st, &x);
+    audit_sample_free(&x);
 }
 
 static int audit_finish(void *st, Model *m, Error *err) {
@@ -342,4 +376,7 @@ const EvalTask audit_task = {
     .progress = audit_progress,
     .summary = audit_summary,
     .free = audit_state_free,
+    .cell_export = audit_export_cell,
+    .cell_import = audit_import_cell,
+    .defer = audit_defer,
 };

@@ -1,6 +1,7 @@
 // The audit as an EvalTask: one cell per window of the test split (evenly spaced), every
 // requested precision accumulated from the same forwards, then the leakage probe; results in
-// /audit, written once at the end. Stored results with other parameters are replaced.
+// /audit, written once at the end. Stored results with other parameters are replaced. Under MPI
+// the samples are dealt over the ranks and merged on rank 0 in sample order (bit for bit).
 #ifndef DINT_TASKS_AUDIT_EVAL_H
 #define DINT_TASKS_AUDIT_EVAL_H
 

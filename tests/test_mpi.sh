@@ -7,8 +7,9 @@
 #             tolerance (its first loss exactly), is identical when repeated, resumes with 1 rank
 #   eval      2-rank needle, ICL and perplexity evaluations write the same groups as 1-rank
 #             ones (ICL up to the shot count that does not fit, as one process stops there)
-#   refuse    commands that do not share their work refuse several ranks; audit (whose samples
-#             fold into shared statistics) runs on rank 0 alone while the others wait
+#   refuse    commands that do not share their work refuse several ranks; a 2-rank audit (3
+#             samples: 2 on rank 0, 1 on rank 1, folded into shared statistics) writes the same
+#             /audit group as a 1-rank audit, bit for bit
 # usage: test_mpi.sh DINT MPIEXEC [PART...]
 #        (parts: sweep restart train eval refuse; default all)
 # Prints N passed, N failed; exit 1 on failure.
@@ -227,14 +228,19 @@ if [[ " $parts " == *" refuse "* ]]; then
   check "info on 2 ranks: refused" test $? -ne 0
   check "info on 2 ranks: one line saying so" \
     bash -c "test \$(grep -c \"does not run on several MPI ranks\" '$TMP/info.err') -eq 1"
+  # The run is DINT (two maps and the global term); 3 samples give the ranks unequal shares.
   cp "$TMP/run.h5" "$TMP/audit1.h5"
   cp "$TMP/run.h5" "$TMP/audit2.h5"
-  "$DINT" audit --run "$TMP/audit1.h5" --samples 2 --seq 32 --threads 1 >/dev/null 2>&1
-  mpi 2 "$DINT" audit --run "$TMP/audit2.h5" --samples 2 --seq 32 --threads 1 >/dev/null \
-    2>"$TMP/audit.err"
-  check "audit on 2 ranks: rank 0 runs it alone" \
-    bash -c "! grep -q '^\[rank 1\]' '$TMP/audit.err' && grep -q '^\[rank 0\]' '$TMP/audit.err'"
-  check "audit on 2 ranks = 1 rank, bit for bit (times aside)" \
+  "$DINT" audit --run "$TMP/audit1.h5" --samples 3 --seq 32 --threads 1 >/dev/null 2>"$TMP/audit1.err"
+  check "1-rank audit succeeds" test $? -eq 0
+  mpi 2 "$DINT" audit --run "$TMP/audit2.h5" --samples 3 --seq 32 --threads 1 >"$TMP/audit2.out" \
+    2>"$TMP/audit2.err"
+  check "2-rank audit succeeds" test $? -eq 0
+  check "2-rank audit: the results file on stdout once" test "$(cat "$TMP/audit2.out")" = "$TMP/audit2.h5"
+  check "2-rank audit: samples 1 and 3 on rank 0, sample 2 on rank 1" \
+    bash -c "test \$(grep -c '^\[rank 0\] audit: sample [13] of 3' '$TMP/audit2.err') -eq 2 &&
+      test \$(grep -c '^\[rank 1\] audit: sample 2 of 3' '$TMP/audit2.err') -eq 1"
+  check "2-rank audit = 1 rank, bit for bit (samples merged in order; times aside)" \
     same_h5 "$TMP/audit1.h5" "$TMP/audit2.h5" 0
 fi
 

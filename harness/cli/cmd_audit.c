@@ -2,12 +2,12 @@
 // layer and head, in fp32 and emulated bf16 / fp16 (tasks/audit.h says exactly what is
 // rounded), plus the leakage probe; written to /audit/<precision> and /audit/leakage. The task
 // is tasks/audit_eval.c; the driver harness/eval/driver.c.
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "audit_eval.h"
 #include "cli.h"
+#include "dist.h"
 #include "driver.h"
 #include "options.h"
 
@@ -20,7 +20,8 @@ static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
 }
 
 int cmd_audit(int argc, char **argv) {
-    EvalJob job = {.task = &audit_task, .threads = omp_get_num_procs()};
+    // Samples are dealt over MPI ranks: each rank takes its share of the cores.
+    EvalJob job = {.task = &audit_task, .threads = dist_default_threads()};
     AuditTaskSpec s = {.samples = 4, .precisions = "fp32,bf16,fp16"};
     Error err;
     const Option opts[] = {

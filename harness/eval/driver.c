@@ -357,7 +357,7 @@ static int eval_drive_here(const EvalJob *job);
 int eval_drive(const EvalJob *job) {
     if (dist_size() == 1) return eval_drive_here(job);
     if (job->task->cell_export) return eval_drive_on_ranks(job);
-    // A task whose cells cannot be split (audit): rank 0 runs it, the other ranks wait.
+    // A task whose cells cannot be split: rank 0 runs it, the other ranks wait.
     int rc = dist_rank() == 0 ? eval_drive_here(job) : 0;
     dist_wait_all();
     return rc;
