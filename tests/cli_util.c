@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 const char *dint_bin(void) {
     return DINT_BIN;
@@ -46,14 +47,18 @@ static void slurp(const char *path, char *dst, size_t cap) {
 }
 
 int run_dint(const char *args, char *out, size_t out_cap, char *err, size_t err_cap) {
+    // Per process: Criterion runs a binary's tests side by side, and ctest -j runs other test
+    // binaries that share SCRATCH_DIR (one shared file mixed their output into each other's).
     char o[512], e[512], cmd[8192];
-    snprintf(o, sizeof o, "%s/last_stdout.txt", SCRATCH_DIR);
-    snprintf(e, sizeof e, "%s/last_stderr.txt", SCRATCH_DIR);
+    snprintf(o, sizeof o, "%s/stdout.%ld.txt", SCRATCH_DIR, (long)getpid());
+    snprintf(e, sizeof e, "%s/stderr.%ld.txt", SCRATCH_DIR, (long)getpid());
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && '%s' %s >'%s' 2>'%s' </dev/null", SCRATCH_DIR,
              DINT_BIN, args, o, e);
     int st = system(cmd);
     slurp(o, out, out_cap);
     slurp(e, err, err_cap);
+    unlink(o);
+    unlink(e);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
