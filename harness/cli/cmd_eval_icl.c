@@ -3,11 +3,11 @@
 // and class-alternating order), written to /eval/icl/<dataset> after every shot count; a
 // restarted evaluation skips finished shot counts. The task is tasks/icl_eval.c; the driver
 // harness/eval/driver.c.
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "datasets.h"
 #include "driver.h"
 #include "icl_eval.h"
@@ -51,7 +51,7 @@ static void release(void *arg) {
 }
 
 int cmd_eval_icl(int argc, char **argv) {
-    EvalJob job = {.task = &icl_task, .threads = omp_get_num_procs()};
+    EvalJob job = {.task = &icl_task, .threads = dist_default_threads()};
     IclJob j;
     memset(&j, 0, sizeof j);
     IclTaskSpec *s = &j.spec;

@@ -1,11 +1,11 @@
 // dint eval needle: the multi-needle grid (needle configurations x context lengths x depths),
 // written to /eval/needle after every finished cell; a restarted evaluation skips those cells.
 // The task is tasks/needle_eval.c; the driver harness/eval/driver.c.
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "driver.h"
 #include "needle_eval.h"
 #include "options.h"
@@ -46,7 +46,7 @@ static int parse_needles(const char *needles, NeedleGridSpec *g, Error *err) {
 }
 
 int cmd_eval_needle(int argc, char **argv) {
-    EvalJob job = {.task = &needle_task, .threads = omp_get_num_procs()};
+    EvalJob job = {.task = &needle_task, .threads = dist_default_threads()};
     const char *needles = "1:1,2:2,4:2,6:2";
     const char *lengths = "512,1024,2048,4096", *depths = "0,0.25,0.5,0.75,1";
     int samples = 50;

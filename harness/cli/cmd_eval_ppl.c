@@ -2,12 +2,12 @@
 // --data), written to /eval/ppl/<corpus> after every document; a restarted evaluation
 // continues after the last finished document. The task is tasks/ppl_eval.c; the driver
 // harness/eval/driver.c.
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "driver.h"
 #include "options.h"
 #include "ppl_eval.h"
@@ -77,7 +77,7 @@ static void release(void *arg) {
 }
 
 int cmd_eval_ppl(int argc, char **argv) {
-    EvalJob job = {.task = &ppl_task, .threads = omp_get_num_procs()};
+    EvalJob job = {.task = &ppl_task, .threads = dist_default_threads()};
     PplJob j = {.ngram = 4};
     Error err;
     const Option opts[] = {
