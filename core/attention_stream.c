@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "vec_math.h"
 
 // Tile size: BQ query rows x BK keys, 64 x 64. The score tile is 16 KB of fp32 and, with the
 // Q, K, V tiles of a head (64 x 32..64 floats each, 8-16 KB) and the output accumulators,
@@ -70,14 +71,9 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
                 if (diag)
                     for (int j = i0 + r - j0 + 1 > 0 ? i0 + r - j0 + 1 : 0; j < bc; j++)
                         row[j] = -INFINITY;
-                float mx = w->mx[m][r];
-                for (int j = 0; j < bc; j++) mx = row[j] > mx ? row[j] : mx;
-                float alpha = expf(w->mx[m][r] - mx); // 0 on the first tile (mx was -inf)
-                float s = 0.0f;
-                for (int j = 0; j < bc; j++) {
-                    row[j] = expf(row[j] - mx);
-                    s += row[j];
-                }
+                float mx = max_of(row, bc, w->mx[m][r]);
+                float alpha = exp_approx(w->mx[m][r] - mx); // 0 on the first tile (mx was -inf)
+                float s = exp_shift_sum(row, bc, mx);
                 w->sum[m][r] = alpha * w->sum[m][r] + s;
                 w->mx[m][r] = mx;
                 if (alpha != 1.0f) {
@@ -282,7 +278,7 @@ static void backward_head(BwdScratch *w, float *dq, float *dk, float *dv, const 
                 for (int r = 0; r < br; r++) {
                     float *row = w->S + (long)r * BK;
                     int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc;
-                    for (int j = 0; j < lim; j++) row[j] = expf(row[j] - L[r]);
+                    (void)exp_shift_sum(row, lim < 0 ? 0 : lim, L[r]); // (the sum is not needed)
                     for (int j = lim < 0 ? 0 : lim; j < bc; j++) row[j] = 0.0f;
                 }
                 // dV += P^T dOm ; dP = dOm V^T

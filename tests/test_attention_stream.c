@@ -10,7 +10,9 @@
 //  * the stored log-sum-exp against the materialised probabilities (exp(s - lse) = A);
 //  * out against attention_forward_ref (the literal final map in double) for T <= 257;
 //  * large logits (online max rescaling across tiles);
-//  * 1 and 2 OpenMP threads give the same bits.
+//  * 1 and 2 OpenMP threads give the same bits;
+//  * the softmax row pieces (vec_math.h): exp_approx within 2 ulp of expf, exp_shift_sum equal
+//    to its documented definition and close to libm, max_of equal to the scalar loop.
 //
 // Tolerances, per tensor: pass when max |stream - materialised| <= tol * S + atol, with
 // S = max |materialised| over the tensor (u = 2^-24 ~ 6e-8 the fp32 unit roundoff):
@@ -43,6 +45,7 @@
 #include <criterion/logging.h>
 #include <criterion/parameterized.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,7 @@
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
+#include "vec_math.h"
 
 // One thread (Criterion may run test processes side by side on the 2 cores); the threads
 // test switches to 2 and back itself.
@@ -478,8 +482,9 @@ Test(attn_stream, recomputed_rows_match_materialised_maps) {
                 for (long i = 0; i < (long)T * T; i++) {
                     double e = fabs((double)F[i] - A[i]);
                     worst = fmax(worst, e);
-                    cr_assert(e <= tolf, "%s b %d h %d: final[%ld] = %.9g, attention_final_map %.9g",
-                              c->name, b, h, i, F[i], A[i]);
+                    cr_assert(e <= tolf,
+                              "%s b %d h %d: final[%ld] = %.9g, attention_final_map %.9g", c->name,
+                              b, h, i, F[i], A[i]);
                 }
                 AttnFinalRows fr;
                 attention_final_rows_init(&fr, r.q, r.k, LAMBDA, c->gamma, b, h, a);
@@ -502,4 +507,69 @@ Test(attn_stream, recomputed_rows_match_materialised_maps) {
         free(A);
         run_free(&r);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The softmax row pieces (core/vec_math.h) the streaming kernel uses, against libm.
+
+// Distance in units in the last place between two finite floats of the same sign.
+static long ulp_distance(float a, float b) {
+    int32_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    return labs((long)ia - (long)ib);
+}
+
+Test(vec_math, exp_approx_within_2_ulp_of_expf) {
+    long worst = 0;
+    float worst_x = 0.0f;
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 1000000; i++) {
+        st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+        float x = -87.3f + (float)((st >> 11) * 0x1.0p-53) * (88.0f + 87.3f);
+        long u = ulp_distance(exp_approx(x), expf(x));
+        if (u > worst) worst = u, worst_x = x;
+    }
+    cr_log_info("exp_approx: worst %ld ulp at x = %.9g", worst, worst_x);
+    cr_expect(worst <= 2, "exp_approx is %ld ulp from expf at x = %.9g", worst, worst_x);
+    cr_expect_eq(exp_approx(0.0f), 1.0f);
+    cr_expect_eq(exp_approx(-INFINITY), 0.0f);
+    cr_expect_eq(exp_approx(-87.34f), 0.0f);
+    cr_expect(exp_approx(-87.3f) > 0.0f);
+    cr_expect(isnan(exp_approx(NAN)));
+}
+
+Test(vec_math, exp_shift_sum_is_its_definition_and_close_to_libm) {
+    const int sizes[] = {0, 1, 7, 8, 9, 31, 63, 64, 65, 200};
+    for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+        int n = sizes[c];
+        float x[200], y[200], lane[8] = {0};
+        for (int j = 0; j < n; j++) x[j] = y[j] = (float)((j * 37) % 101) / 10.0f - 6.0f;
+        if (n > 3) x[3] = y[3] = -INFINITY; // a masked score
+        float shift = 4.25f;
+        float got = exp_shift_sum(x, n, shift);
+        double ref = 0.0;
+        for (int j = 0; j < n; j++) {
+            float e = exp_approx(y[j] - shift);
+            cr_assert(x[j] == e, "n %d: x[%d] = %.9g, exp_approx gives %.9g", n, j, x[j], e);
+            lane[j % 8] += e;
+            ref += exp((double)y[j] - shift);
+        }
+        float def = ((lane[0] + lane[4]) + (lane[2] + lane[6])) +
+                    ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+        cr_assert(got == def, "n %d: sum %.9g, the documented lane order gives %.9g", n, got, def);
+        cr_assert(fabs(got - ref) <= 1e-6 * ref + 1e-30, "n %d: sum %.9g, exact %.9g", n, got, ref);
+    }
+}
+
+Test(vec_math, max_of_matches_the_scalar_loop_and_skips_nan) {
+    float x[37];
+    for (int j = 0; j < 37; j++) x[j] = (float)((j * 13) % 37) - 20.0f;
+    x[5] = NAN;
+    for (int n = 0; n <= 37; n++) {
+        float ref = -INFINITY;
+        for (int j = 0; j < n; j++) ref = x[j] > ref ? x[j] : ref;
+        cr_assert_eq(max_of(x, n, -INFINITY), ref, "n %d", n);
+    }
+    cr_assert_eq(max_of(x, 37, 100.0f), 100.0f);
 }

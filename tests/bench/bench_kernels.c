@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "layers.h"
+#include "vec_math.h"
 
 static int g_quick, g_threads = 1;
 
@@ -251,6 +252,38 @@ static void bench_cross_entropy(void) {
     bench_rows("cross_entropy", 2);
 }
 
+// The streaming attention's softmax rows: exp_shift_sum (vec_math.h) on rows of 64 scores (one
+// key tile) against the libm loop it replaced (expf and a sequential float sum). Nominal flops
+// per element: 2 (shift, add) + the exp counted as 1.
+static float exp_row_ref(float *x, int n, float shift) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) {
+        x[j] = expf(x[j] - shift);
+        s += x[j];
+    }
+    return s;
+}
+
+static void bench_exp_rows(void) {
+    int rows = g_quick ? 16 : 65536, n = 64;
+    float *x = frand((long)rows * n), *w = xmalloc(sizeof(float) * (size_t)rows * n);
+    double best[2] = {INFINITY, INFINITY};
+    volatile float sink = 0.0f;
+    for (int r = 0; r < (g_quick ? 1 : 10); r++)
+        for (int k = 0; k < 2; k++) {
+            memcpy(w, x, sizeof(float) * (size_t)rows * n);
+            double t0 = now_seconds();
+            for (int i = 0; i < rows; i++)
+                sink += k == 0 ? exp_shift_sum(w + (long)i * n, n, 1.0f)
+                               : exp_row_ref(w + (long)i * n, n, 1.0f);
+            best[k] = fmin(best[k], now_seconds() - t0);
+        }
+    char shape[64];
+    snprintf(shape, sizeof shape, "%d rows of %d", rows, n);
+    row("exp_rows", shape, 3.0 * rows * n, best[0], best[1]);
+    free(x), free(w);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The one table: each kernel, its fast function, its reference, its test and its benchmark.
 
@@ -275,6 +308,8 @@ static const KernelEntry KERNELS[] = {
      bench_swiglu},
     {"cross_entropy", "cross_entropy_forward, cross_entropy_backward", "- (finite differences)",
      "tests/test_layers.c", bench_cross_entropy},
+    {"exp_rows", "exp_shift_sum, max_of (vec_math.h)", "expf loop, sequential sum (libm)",
+     "tests/test_attention_stream.c", bench_exp_rows},
 };
 #define N_KERNELS ((int)(sizeof KERNELS / sizeof KERNELS[0]))
 
