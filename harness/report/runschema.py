@@ -121,6 +121,7 @@ RUN_TRAIN_AT_STEPS_PLANNED = "/train@steps_planned"
 RUN_TRAIN_STEP = "/train/step"
 RUN_TRAIN_LOSS = "/train/loss"
 RUN_TRAIN_ANSWER_LOSS = "/train/answer_loss"
+RUN_TRAIN_ANSWER_LOSS_MULTI = "/train/answer_loss_multi"
 RUN_TRAIN_LR = "/train/lr"
 RUN_TRAIN_GRAD_NORM = "/train/grad_norm"
 RUN_TRAIN_TOKENS = "/train/tokens"
@@ -134,6 +135,14 @@ RUN_TRAIN_ROW_SUM_DEV_MEAN = "/train/row_sum_dev_mean"
 RUN_TRAIN_GRAD_NORM_LAYER = "/train/grad_norm_layer"
 RUN_TRAIN_VAL_STEP = "/train/val_step"
 RUN_TRAIN_VAL_LOSS = "/train/val_loss"
+RUN_TRAIN_ONSET = "/train/onset"
+RUN_TRAIN_ONSET_AT_STEP = "/train/onset@step"
+RUN_TRAIN_ONSET_AT_CENSORED = "/train/onset@censored"
+RUN_TRAIN_ONSET_AT_THRESHOLD = "/train/onset@threshold"
+RUN_TRAIN_ONSET_AT_WINDOW = "/train/onset@window"
+RUN_TRAIN_ONSET_AT_MIN_VALUES = "/train/onset@min_values"
+RUN_TRAIN_ONSET_AT_MEANING = "/train/onset@meaning"
+RUN_TRAIN_ONSET_SMOOTHED = "/train/onset/smoothed"
 RUN_DATA = "/data"
 RUN_DATA_AT_TOKENIZER = "/data@tokenizer"
 RUN_DATA_AT_TOKENIZER_IDENTITY = "/data@tokenizer_identity"
@@ -406,6 +415,8 @@ RUN_FIXED = (
        "mean training NLL of the step's batch over its scored targets (nats per token; needle rows score what data.task_loss says)"),
     _d(RUN_TRAIN_ANSWER_LOSS, 'float64', 'step',
        "mean NLL of the step's needle answer tokens (a space and 7 digits per answer; chance about 2.0 nats); NaN in steps without needle rows"),
+    _d(RUN_TRAIN_ANSWER_LOSS_MULTI, 'float64', 'step',
+       'the same over the answers of needle episodes with two or more needles (a copier of some needle pays about ln(N) / 8 nats per answer token there); NaN in steps without such answers'),
     _d(RUN_TRAIN_LR, 'float64', 'step',
        'learning rate used'),
     _d(RUN_TRAIN_GRAD_NORM, 'float64', 'step',
@@ -432,6 +443,15 @@ RUN_FIXED = (
        'steps of the validation loss: 0, every train.eval_every steps and the last'),
     _d(RUN_TRAIN_VAL_LOSS, 'float64', 'val',
        'validation NLL over train.eval_batches fixed windows spread evenly over the validation documents'),
+    _g(RUN_TRAIN_ONSET, 'the retrieval onset: the first step at which the trailing mean of answer_loss_multi is at or below the threshold (harness/train/onset.h), recomputed from the history at every write'),
+    _a(RUN_TRAIN_ONSET_AT_STEP, 'int64', 'the onset step; when censored, the last step trained (0 without steps)'),
+    _a(RUN_TRAIN_ONSET_AT_CENSORED, 'int64', '1 when the threshold was never reached, else 0'),
+    _a(RUN_TRAIN_ONSET_AT_THRESHOLD, 'float64', 'the threshold in nats per answer token (ONSET_THRESHOLD: below half of ln(2) / 8, the loss of a model that copies some needle of the context but not the asked one)'),
+    _a(RUN_TRAIN_ONSET_AT_WINDOW, 'int64', 'the steps of the trailing mean (ONSET_WINDOW)'),
+    _a(RUN_TRAIN_ONSET_AT_MIN_VALUES, 'int64', 'the finite values a window needs to count (half the window, rounded up)'),
+    _a(RUN_TRAIN_ONSET_AT_MEANING, 'string', 'the definition in words'),
+    _d(RUN_TRAIN_ONSET_SMOOTHED, 'float64', 'step',
+       'the trailing mean of answer_loss_multi at each step (NaN before a full window or with too few values)'),
     _g(RUN_DATA, 'the corpus the run was trained on and its split'),
     _a(RUN_DATA_AT_TOKENIZER, 'string', 'data.tokenizer: byte or gpt2'),
     _a(RUN_DATA_AT_TOKENIZER_IDENTITY, 'string', "the tokenizer's identity (its files and their checksums; empty for byte)"),

@@ -9,9 +9,10 @@
 // digits). A model that copies SOME needle of the context, not the asked one, spreads its
 // probability over the N numbers and pays ln N nats on the answer's first distinguishing digit
 // and nothing on the others: ln(N) / 8 per token. On episodes with N >= 2 that is at least
-// ln(2) / 8 = 0.087, whatever the mixture's N distribution (measured on the training mixture:
-// 0.094 at seq_len 256, 0.135 at 512; see results/README.md), while retrieval by key goes
-// towards 0. 0.04 is below half of the smallest any-needle-copier level.
+// ln(2) / 8 = 0.087, whatever the mixture's N distribution (over the training mixture's answers:
+// 0.087 at seq_len 256, where only N = 2 fits, 0.137 at 512, 0.142 at 1024; test_needle logs
+// them), while retrieval by key goes towards 0. 0.04 is below half of the smallest of them (with
+// GPT-2 tokens an answer is fewer tokens, so the copier's level per token is higher still).
 #define ONSET_THRESHOLD 0.04
 // The trailing window W in steps: long enough that a single step (a handful of answers) cannot
 // move the mean across theta, short against the thousands of steps the plateau lasts; the
