@@ -361,7 +361,8 @@ SWEEP_PAIRED_CELL = "/paired/{cell}"
 SWEEP_PAIRED_DIFF_MEAN = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_DIFF_MEAN
 SWEEP_PAIRED_P_VALUE = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_P_VALUE
 # The {metric} names, in the order of /cells@metrics and the columns of per_seed (cmd_sweep.c).
-SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy")
+SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy",
+                 "retrieval_onset", "onset_censored")
 
 
 # Field by field the same as SCHEMA_RUN_FIXED in harness/store/schema.c.
@@ -657,7 +658,7 @@ SWEEP_SUMMARY = (
     _g(RUN_ROOT, 'the summary of a dint sweep (DIR/summary.h5)'),
     _a(SWEEP_AT_BASELINE, 'string', 'the baseline cell of the grid, or empty'),
     _g(SWEEP_CELLS, 'one group per cell of the grid'),
-    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy'),
+    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored'),
     _g(SWEEP_CELL, 'one cell: a variant with its gamma mode, G mode, head norm and lambda_init'),
     _a(SWEEP_CELL_AT_VARIANT, 'string', 'model.variant'),
     _a(SWEEP_CELL_AT_GAMMA, 'string', 'model.gamma'),

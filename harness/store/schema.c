@@ -179,7 +179,7 @@ const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     G(SWEEP_CELLS, "one group per cell of the grid", NULL),
     A(SWEEP_CELLS_AT_METRICS, "string",
       "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, "
-      "needle_accuracy",
+      "needle_accuracy, retrieval_onset, onset_censored",
       NULL),
     G(SWEEP_CELL, "one cell: a variant with its gamma mode, G mode, head norm and lambda_init",
       NULL),
