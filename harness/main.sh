@@ -6,30 +6,139 @@
 # figures and prints the summary table and the paths of everything written. Finished work is
 # reused when run again (complete runs are kept, interrupted ones resumed, finished evaluation
 # cells skipped).
-# usage: bash harness/main.sh [--scale N]   (N multiplies the training steps and evaluation
-#        samples: 1 is the ~15-minute default on 2 cores; larger N writes to results/scaleN/)
+#
+# usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R]
+#   --scale N  multiplies the training steps and evaluation samples (1 is the ~15-minute default
+#              on 2 cores; larger N writes to results/scaleN/)
+#   --seeds K  trains K seeds (1..K) of each variant and reports, for every number of the table,
+#              the mean and 95 % t interval over the seeds (the retrieval onset included). It is
+#              a `dint sweep`: this script writes the grid (the same settings and evaluations as
+#              the default job, seeds = 1..K) to results/seedsK/grid.ini (results/scaleN/seedsK
+#              with --scale) and the sweep writes <variant>-seed<k>.h5, their logs and
+#              summary.h5 beside it; figures go to its figures/. K = 1 (the default) is the job
+#              above, written to results/ as always.
+#   --ranks R  runs that sweep under `mpirun -np R` (its work queue spreads the variants and
+#              seeds over the ranks; --allow-run-as-root as root, --oversubscribe beyond the
+#              cores). Equivalently, start the whole script under a launcher:
+#              `mpirun -np R bash harness/main.sh --seeds K`: rank 0 installs, builds, fetches
+#              and writes the grid while the other ranks wait for it, then every rank joins the
+#              sweep and rank 0 draws the figures and prints the table.
+# Test knobs (environment, for tests/test_main_seeds.py; not for results): DINT_MAIN_DINT=PATH
+# uses that dint and skips setup.sh (no installs, no build); DINT_MAIN_RESULTS=DIR writes there
+# instead of results/; DINT_MAIN_TINY=1 trains and evaluates a tiny model for a few steps.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-scale=1
+usage="usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R]"
+scale=1 seeds=1 ranks=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --scale) scale="$2"; shift 2 ;;
-    *) echo "main: error: unknown option '$1' (usage: bash harness/main.sh [--scale N])" >&2; exit 2 ;;
+    --scale|--seeds|--ranks)
+      [ $# -ge 2 ] || { echo "main: error: $1 needs a value ($usage)" >&2; exit 2; }
+      case "$2" in ''|*[!0-9]*|0) echo "main: error: $1 takes a positive integer" >&2; exit 2 ;; esac
+      declare "${1#--}=$2"; shift 2 ;;
+    *) echo "main: error: unknown option '$1' ($usage)" >&2; exit 2 ;;
   esac
 done
-case "$scale" in ''|*[!0-9]*|0) echo "main: error: --scale takes a positive integer" >&2; exit 2 ;; esac
+# Started by a launcher (mpirun, srun): this process's rank and the job's size.
+rank=${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-${PMI_RANK:-${SLURM_PROCID:-0}}}}
+size=${OMPI_COMM_WORLD_SIZE:-${PMI_SIZE:-${SLURM_STEP_NUM_TASKS:-1}}}
+if [ "$size" -gt 1 ] && { [ "$seeds" -lt 2 ] || [ "$ranks" -gt 1 ]; }; then
+  [ "$rank" -eq 0 ] && echo "main: error: under a launcher give --seeds K (K >= 2) and no --ranks:" \
+    "the ranks share the seeds' runs (the single-seed job runs in one process)" >&2
+  exit 2
+fi
+if [ "$ranks" -gt 1 ] && [ "$seeds" -lt 2 ]; then
+  echo "main: error: --ranks spreads the runs of --seeds K (K >= 2) over MPI ranks; give --seeds" >&2
+  exit 2
+fi
 
-bash "$root/harness/setup.sh"
+out="${DINT_MAIN_RESULTS:-$root/results}"; [ "$scale" -gt 1 ] && out="$out/scale$scale"
+[ "$seeds" -gt 1 ] && out="$out/seeds$seeds"
+if [ -n "${DINT_MAIN_DINT:-}" ]; then
+  dint="$DINT_MAIN_DINT"
+else
+  dint="$root/build/harness/dint"
+fi
+# The rank-0 side of a launched job tells the others that the build, data and grid are ready.
+ready="$out/.ready-${PMIX_NAMESPACE:-${SLURM_JOB_ID:-job}.${SLURM_STEP_ID:-0}}"
+if [ "$rank" -gt 0 ]; then
+  while [ ! -e "$ready" ]; do sleep 1; done
+  exec "$dint" sweep "$out/grid.ini" --out "$out"
+fi
+
+[ -n "${DINT_MAIN_DINT:-}" ] || bash "$root/harness/setup.sh"
 bash "$root/data/fetch.sh" sotu wordnet-noun >/dev/null
-dint="$root/build/harness/dint"
-out="$root/results"; [ "$scale" -gt 1 ] && out="$root/results/scale$scale"
 mkdir -p "$out/figures"
 
-steps=$((400 * scale)); samples=$((5 * scale)); episodes=$((8 * scale))
+steps=$((400 * scale)); samples=$((5 * scale)); episodes=$((8 * scale)); docs=$((4 * scale))
 data="sotu:0.4,needle:0.4,icl:wordnet-noun:0.2"
-common=(--data "$data" --seed 1 --set model.n_layer=4 --set model.d_model=128 --set model.head_dim=32
-        --set train.seq_len=512 --set train.batch_size=8 --set train.steps=$steps --set train.warmup=40
-        --set train.eval_every=100 --set train.log_every=50)
+sets=(model.n_layer=4 model.d_model=128 model.head_dim=32 train.seq_len=512 train.batch_size=8
+      train.steps=$steps train.warmup=40 train.eval_every=100 train.log_every=50)
+needle=(--needles 1:1,2:2,4:2,6:2 --lengths 512,1024 --depths 0,0.25,0.5,0.75,1 --samples "$samples")
+ppl=(--window 2048 --max-docs "$docs")
+icl=(--dataset wordnet-noun --episodes "$episodes" --orders 3 --context 1024)
+audit=(--samples 4)
+if [ -n "${DINT_MAIN_TINY:-}" ]; then
+  sets=(model.n_layer=1 model.d_model=32 model.head_dim=8 train.seq_len=256 train.batch_size=2
+        train.steps=$((4 * scale)) train.warmup=1 train.eval_every=4 train.eval_batches=1 train.log_every=2)
+  needle=(--needles 1:1,2:2 --lengths 256 --depths 0.5 --samples 1)
+  ppl=(--window 256 --max-docs 1)
+  icl=(--dataset wordnet-noun --shots 0,1 --episodes 1 --orders 1 --context 256)
+  audit=(--samples 1 --seq 64)
+fi
+
+if [ "$seeds" -gt 1 ]; then
+  # The same job as a sweep grid: variants x seeds 1..K, the settings and evaluations above.
+  {
+    echo "# harness/main.sh --seeds $seeds --scale $scale: the main job, $seeds seeds per variant"
+    echo "[grid]"
+    echo "variants = transformer, diff, dint"
+    echo "seeds = $(seq -s ', ' 1 "$seeds")"
+    echo "data = $data"
+    echo "[train]"
+    for s in "${sets[@]}"; do echo "${s%%=*} = ${s#*=}"; done
+    echo "[eval]"
+    echo "needle = ${needle[*]}"
+    echo "ppl = ${ppl[*]}"
+    echo "icl = ${icl[*]}"
+    echo "[audit]"
+    echo "options = ${audit[*]}"
+  } >"$out/grid.ini.tmp"
+  mv "$out/grid.ini.tmp" "$out/grid.ini"
+  echo "main: $seeds seeds x 3 variants: dint sweep $out/grid.ini" >&2
+  if [ "$size" -gt 1 ]; then
+    touch "$ready"
+    "$dint" sweep "$out/grid.ini" --out "$out" >&2
+    rm -f "$ready"
+  elif [ "$ranks" -gt 1 ]; then
+    launch=(mpirun -np "$ranks")
+    [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
+    [ "$ranks" -gt "$(nproc)" ] && launch+=(--oversubscribe)
+    "${launch[@]}" "$dint" sweep "$out/grid.ini" --out "$out" >&2
+  else
+    "$dint" sweep "$out/grid.ini" --out "$out" >&2
+  fi
+  runs=() first=()
+  for v in transformer diff dint; do
+    first+=("$out/$v-seed1.h5")
+    for k in $(seq 1 "$seeds"); do runs+=("$out/$v-seed$k.h5"); done
+  done
+  if [ -f "$root/plots/make_all.py" ]; then
+    { /usr/bin/python3 "$root/plots/make_all.py" "${first[@]}" --sweep "$out/summary.h5" --out "$out/figures" &&
+      /usr/bin/python3 "$root/plots/onset.py" "${runs[@]}" -o "$out/figures/onset_seeds.png"; } >&2 ||
+      echo "main: some figures could not be drawn (see above)" >&2
+  fi
+  echo
+  /usr/bin/python3 "$root/harness/report/summary.py" --seeds "${runs[@]}"
+  echo
+  echo "run files (figures of seed 1, the sweep's means and every seed's onset):"; printf '  %s\n' "${runs[@]}"
+  echo "sweep:"; echo "  $out/grid.ini"; echo "  $out/summary.h5"
+  echo "figures:";  ls -1 "$out/figures"/*.png 2>/dev/null | sed 's/^/  /' || echo "  (none)"
+  exit 0
+fi
+
+common=(--data "$data" --seed 1)
+for s in "${sets[@]}"; do common+=(--set "$s"); done
 runs=()
 for v in transformer diff dint; do
   run="$out/$v.h5"; runs+=("$run")
@@ -41,11 +150,10 @@ for v in transformer diff dint; do
     *) echo "main: error: $run is not a readable run file; move it away and run again" >&2; exit 1 ;;
   esac
   echo "main: $v: evaluating and auditing" >&2
-  "$dint" eval needle --run "$run" --needles 1:1,2:2,4:2,6:2 --lengths 512,1024 --depths 0,0.25,0.5,0.75,1 \
-    --samples "$samples" >/dev/null
-  "$dint" eval ppl --run "$run" --window 2048 --max-docs $((4 * scale)) >/dev/null
-  "$dint" eval icl --run "$run" --dataset wordnet-noun --episodes "$episodes" --orders 3 --context 1024 >/dev/null
-  "$dint" audit --run "$run" --samples 4 >/dev/null
+  "$dint" eval needle --run "$run" "${needle[@]}" >/dev/null
+  "$dint" eval ppl --run "$run" "${ppl[@]}" >/dev/null
+  "$dint" eval icl --run "$run" "${icl[@]}" >/dev/null
+  "$dint" audit --run "$run" "${audit[@]}" >/dev/null
 done
 
 if [ -f "$root/plots/make_all.py" ]; then

@@ -47,6 +47,7 @@ SIZES = {
     "ppl": (13.0, 5.0),             # 1300 x 500
     "icl": (13.0, 5.0),             # 1300 x 500
     "loss": (13.0, 5.0),            # 1300 x 500
+    "onset": (13.0, 5.0),           # 1300 x 500
     "lambda": (13.0, 6.0),          # 1300 x 600
     "rowsum": (15.0, 6.0),          # 1500 x 600
     "outliers": (15.0, 5.0),        # 1500 x 500
@@ -135,6 +136,7 @@ def hint(group, path):
         (rs.ICL, "run: dint eval icl --run %s" % p),
         (rs.RUN_TRAIN_AUDIT_STEP, "train with: --set train.audit_every=N"),
         (rs.RUN_TRAIN_LAMBDA, "only DIFF and DINT runs have λ; give a diff or dint run"),
+        (rs.RUN_TRAIN_ONSET, "a run file written before the retrieval onset existed"),
         (rs.RUN_TRAIN_LOSS, "it is not a training run file: dint train ... --out %s" % p),
         (rs.AUDIT, "run: dint audit --run %s" % p),
         (rs.SWEEP_CELLS, "it is not a sweep summary: dint sweep GRID.ini --out DIR writes DIR/summary.h5"),

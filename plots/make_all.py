@@ -19,6 +19,7 @@ import icl  # noqa: E402
 import lambda_gamma  # noqa: E402
 import loss  # noqa: E402
 import needle  # noqa: E402
+import onset  # noqa: E402
 import outliers  # noqa: E402
 import ppl  # noqa: E402
 import rowsum  # noqa: E402
@@ -32,6 +33,7 @@ def plan(runs, out):
     """(figure name, group the runs need, function(runs) -> list of written paths)."""
     jobs = [
         ("loss", S.RUN_TRAIN_LOSS, lambda rs: [loss.render(rs, os.path.join(out, "loss.png"))]),
+        ("onset", S.RUN_TRAIN_ONSET, lambda rs: [onset.render(rs, os.path.join(out, "onset.png"))]),
         ("lambda_gamma", S.RUN_TRAIN_LAMBDA, lambda rs: [lambda_gamma.render(rs, os.path.join(out, "lambda_gamma.png"))]),
         ("train_audit", S.RUN_TRAIN_AUDIT_STEP, lambda rs: [train_audit.render(rs, os.path.join(out, "train_audit.png"))]),
         ("needle", S.NEEDLE, lambda rs: needle.render(rs, out)),

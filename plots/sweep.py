@@ -24,6 +24,8 @@ LABELS = {
     "negative_mass": ("Negative attention mass\nper row (fp32 audit)", "sum of negative weights per row"),
     "loss_spikes": ("Loss spikes\nduring training", "spikes per run (count)"),
     "needle_accuracy": ("Needle retrieval\naccuracy", "exact-match rate (mean over cells)"),
+    "retrieval_onset": ("Retrieval onset\n(censored: last step)", "optimizer step"),
+    "onset_censored": ("Runs without onset", "share of seeds censored"),
 }
 
 

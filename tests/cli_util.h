@@ -24,7 +24,8 @@ int file_exists(const char *path);
 // Whole file contents (caller frees); *len gets the size.
 char *read_all(const char *path, size_t *len);
 
-// Number of datasets under `group` that differ (bytes or presence) between two HDF5 files.
+// Number of datasets under `group` that differ (bytes or presence) between two HDF5 files, and
+// of attributes of its subgroups (recursively; "sub/name" or "sub@attr" in first_diff).
 int h5_group_diff(const char *a, const char *b, const char *group, char *first_diff, size_t cap);
 
 // Common tiny-model settings for CLI training tests.

@@ -15,6 +15,7 @@
 #include "layers.h"
 #include "mixture.h"
 #include "needle.h"
+#include "onset.h"
 
 static Tokenizer tok;
 static Corpus corpus;
@@ -212,8 +213,23 @@ static void needle_only_mixture(Mixture *mx) {
                  e.msg);
 }
 
+// The needle sentences in the context of the episode that holds position `at` of a row's text
+// (episodes are separated by '#', the end-of-document token; the context ends at the first
+// question).
+static int episode_needles(const char *text, int at) {
+    int start = at;
+    while (start > 0 && text[start - 1] != '#') start--;
+    const char *end = strstr(text + start, "\nQuestion: ");
+    int n = 0;
+    for (const char *p = strstr(text + start, " The special magic number for "); p && p < end;
+         p = strstr(p + 1, " The special magic number for "))
+        n++;
+    return n;
+}
+
 // Needle rows of a training mixture: every flagged target is an answer (a space and the 7
-// digits that the row's own needle sentence gives the queried city); data.task_loss = answers
+// digits that the row's own needle sentence gives the queried city), flagged with the number of
+// needles in its episode; data.task_loss = answers
 // scores only those, = queries the questions and answers (not haystack nor needles), and = all
 // scores every target of the same rows (same seed).
 Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = teardown) {
@@ -234,7 +250,7 @@ Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = te
         cr_assert(memcmp(tokens[0], tokens[k], sizeof tokens[0]) == 0, "same seed, other rows");
         cr_assert(memcmp(flag[0], flag[k], sizeof flag[0]) == 0, "same rows, other flags");
     }
-    long answers = 0, query_targets = 0;
+    long answers = 0, query_targets = 0, multi_needle = 0;
     for (int b = 0; b < B; b++) {
         const int *x = tokens[0] + b * T;
         char text[T + 2];
@@ -290,14 +306,57 @@ Test(needle, mixture_rows_flag_and_score_only_answers, .init = setup, .fini = te
             for (int j = 0; j < 7; j++)
                 cr_assert_eq(targets[0][b * T + i + 1 + j], (unsigned char)digits[j],
                              "row %d: answer digit %d differs from the needle's", b, j);
+            int needles = episode_needles(text, i);
+            for (int j = 0; j < 8; j++)
+                cr_assert_eq(flag[0][b * T + i + j], needles,
+                             "row %d: answer at %d is flagged %d, its episode has %d needles", b, i,
+                             flag[0][b * T + i + j], needles);
+            multi_needle += needles >= 2;
             row_answers++;
         }
         cr_assert(row_answers >= 1, "row %d has no answer: %s", b, text);
         answers += row_answers;
     }
     cr_assert(query_targets > 0, "task_loss=queries scored no question tokens");
-    cr_log_info("%ld answers and %ld question targets checked in %d rows", answers, query_targets,
-                B);
+    cr_assert(multi_needle > 0 && multi_needle < answers,
+              "%ld of %ld answers from episodes with N >= 2: both kinds expected", multi_needle,
+              answers);
+    cr_log_info("%ld answers (%ld of N >= 2 episodes) and %ld question targets checked in %d rows",
+                answers, multi_needle, query_targets, B);
+}
+
+// The retrieval onset's threshold against the training mixture: a model that copies some needle
+// of the context but not the asked one pays ln(N) nats per answer, over its 8 byte tokens. Over
+// the answers of N >= 2 episodes that mixture_batch draws, that mean is at least ln(2) / 8 and
+// the threshold must stay below half of it at the lengths the recipes train at.
+Test(needle, onset_threshold_is_below_half_the_copier_level_of_the_mixture, .init = setup,
+     .fini = teardown) {
+    enum { B = 64, T_MAX = 1024 };
+    static int tokens[B * T_MAX], targets[B * T_MAX];
+    static unsigned char needles[B * T_MAX];
+    Mixture mx;
+    needle_only_mixture(&mx);
+    const int lengths[] = {256, 512, 1024};
+    for (int k = 0; k < 3; k++) {
+        int T = lengths[k];
+        gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+        gsl_rng_set(r, 5);
+        long count[NEEDLE_MAX + 1] = {0}, answers = 0;
+        double copier = 0.0;
+        for (int rep = 0; rep < 4; rep++) {
+            mixture_batch(&mx, &corpus, &tok, r, tokens, targets, needles, B, T);
+            for (long i = 0; i < (long)B * T; i++)
+                if (needles[i] >= 2) count[needles[i]]++, answers++, copier += log(needles[i]);
+        }
+        gsl_rng_free(r);
+        cr_assert_gt(answers, 0);
+        copier /= 8.0 * (double)answers; // per answer token: ln(N) over 8 tokens
+        cr_log_info("seq_len %d: answer tokens of N = 2..6 episodes: %ld %ld %ld %ld %ld; "
+                    "copier level %.4f nats per answer token",
+                    T, count[2], count[3], count[4], count[5], count[6], copier);
+        cr_assert_geq(copier, log(2.0) / 8.0 - 1e-12);
+        cr_assert_lt(ONSET_THRESHOLD, 0.5 * copier, "seq_len %d: copier level %.4f", T, copier);
+    }
 }
 
 // Copy rows of a training mixture: episodes of a random [a-z0-9] string and the same string

@@ -157,6 +157,31 @@ def add_train_audit(path, every=4):
         t["loss_spike"] = spike
 
 
+def add_onset(path, cross):
+    """A retrieval onset as dint train stores it, for a run whose N >= 2 answer loss drops from
+    the plateau (2.0) to 0.01 at step `cross` (None: never; censored)."""
+    with h5py.File(path, "a") as f:
+        t = f["train"]
+        step = t["step"][:]
+        n, w = len(step), 2
+        loss = np.where(step < (cross or n + 1), 2.0, 0.01)
+        loss[1::5] = np.nan
+        smoothed = np.full(n, np.nan)
+        for i in range(w - 1, n):
+            v = loss[i - w + 1:i + 1]
+            v = v[np.isfinite(v)]
+            smoothed[i] = v.mean() if len(v) >= 1 else np.nan
+        hit = np.flatnonzero(smoothed <= 0.04)
+        for k in ("answer_loss_multi", "onset"):
+            if k in t:
+                del t[k]
+        t["answer_loss_multi"] = loss
+        g = t.create_group("onset")
+        g["smoothed"] = smoothed
+        g.attrs.update({"step": int(step[hit[0]]) if len(hit) else int(step[-1]), "censored": 0 if len(hit) else 1,
+                        "threshold": 0.04, "window": w, "min_values": 1})
+
+
 def make_sweep(path):
     """DIR/summary.h5 as dint sweep writes it."""
     cells = [("transformer", "transformer", "zero", "causal", "false"), ("diff", "diff", "zero", "causal", "true"),
@@ -248,6 +273,10 @@ if cmd == "audit":
     for p in args: add_audit(p)
 elif cmd == "train_audit":
     for p in args: add_train_audit(p)
+elif cmd == "onset":  # the first run censored, the others crossing at 1/2 and 3/4 of their steps
+    for k, p in enumerate(args):
+        n = len(h5py.File(p, "r")["train/step"])
+        add_onset(p, None if k == 0 else (n // 2 if k == 1 else 3 * n // 4))
 elif cmd == "sweep":
     make_sweep(args[0])
 elif cmd == "strip":
@@ -273,10 +302,10 @@ SYN=()
 for v in transformer diff dint; do
     [ -f "$T/$v.h5" ] && cp "$T/$v.h5" "$T/syn/$v.h5" && SYN+=("$T/syn/$v.h5")
 done
-synth audit "${SYN[@]}" && synth train_audit "${SYN[@]}"
+synth audit "${SYN[@]}" && synth train_audit "${SYN[@]}" && synth onset "${SYN[@]}"
 synth sweep "$T/summary.h5"
 # A run with no evaluations or audits.
-cp "$T/transformer.h5" "$T/bare.h5" && synth strip "$T/bare.h5" eval audit train/audit_step
+cp "$T/transformer.h5" "$T/bare.h5" && synth strip "$T/bare.h5" eval audit train/audit_step train/onset
 BARE=$T/bare.h5
 # Needle rate panels: a copy with random answers (non-zero keyed and other-needle rates) and a
 # copy as the needle task before v3 wrote it.
@@ -427,6 +456,54 @@ plot "rowsum.py (brief layout)" "$PY" plots/rowsum.py "${SYN[@]}" -o "$O/rowsum_
 plot "outliers.py (brief layout)" "$PY" plots/outliers.py "${SYN[@]}" --precision bf16 -o "$O/outliers_syn.png" && png_ok "outliers.py (brief layout)" "$O/outliers_syn.png" 1500 500
 plot "train_audit.py (synthetic)" "$PY" plots/train_audit.py "${SYN[@]}" -o "$O/train_audit_syn.png" && png_ok "train_audit.py (synthetic)" "$O/train_audit_syn.png" 1500 500
 plot "loss.py (spikes)" "$PY" plots/loss.py "${SYN[@]}" -o "$O/loss_syn.png" && png_ok "loss.py (spikes)" "$O/loss_syn.png" 1300 500
+plot onset.py "$PY" plots/onset.py "${RUNS[@]}" -o "$O/onset.png" && png_ok onset.py "$O/onset.png" 1300 500
+plot "onset.py (synthetic crossings)" "$PY" plots/onset.py "${SYN[@]}" -o "$O/onset_syn.png" &&
+    png_ok "onset.py (synthetic crossings)" "$O/onset_syn.png" 1300 500
+# The onset markers and threshold line are the stored values: a filled circle at the onset step,
+# an open triangle at the last step of a censored run, a dashed line at the threshold.
+"$PY" - "${SYN[@]}" "${RUNS[@]}" >"$T/onset.out" 2>&1 <<'EOF'
+import sys
+sys.path.insert(0, "plots")
+import common as C
+import onset
+from common import np, plt
+
+fails, checks, kinds = [], 0, set()
+for group in (sys.argv[1:4], sys.argv[4:]):
+    runs = C.open_runs(group)
+    fig, ax = plt.subplots()
+    onset.draw(ax, runs)
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    for r in runs:
+        a = r.f["train/onset"].attrs
+        name = ("_censored " if a["censored"] else "_onset ") + r.label
+        kinds.add(int(a["censored"]))
+        checks += 1
+        if name not in lines or list(lines[name].get_xdata()) != [int(a["step"])]:
+            fails.append("%s: marker %s at %s, stored step %d" % (r.path, name, name in lines and lines[name].get_xdata(), a["step"]))
+        elif lines[name].get_marker() != (">" if a["censored"] else "o"):
+            fails.append("%s: marker %s" % (r.path, lines[name].get_marker()))
+        if not a["censored"]:
+            sm = r.f["train/onset/smoothed"][:]
+            i = int(np.flatnonzero(r.f["train/step"][:] == a["step"])[0])
+            checks += 1
+            if lines[name].get_ydata()[0] != sm[i] or not sm[i] <= a["threshold"]:
+                fails.append("%s: onset marker at y %s, smoothed %s" % (r.path, lines[name].get_ydata(), sm[i]))
+    th = [l for l in ax.get_lines() if l.get_linestyle() == "--" and l.get_label().startswith("threshold")]
+    checks += 1
+    if len(th) != 1 or list(th[0].get_ydata()) != [0.04, 0.04]:
+        fails.append("threshold lines: %s" % [list(l.get_ydata()) for l in th])
+    plt.close(fig)
+checks += 1
+if kinds != {0, 1}:
+    fails.append("expected crossing and censored runs, got censored values %s" % kinds)
+print("%d checks, %d failed" % (checks, len(fails)))
+for f in fails:
+    print(f)
+sys.exit(1 if fails else 0)
+EOF
+[ $? -eq 0 ] && ok "onset.py markers and threshold = stored /train/onset ($(head -n 1 "$T/onset.out"))" \
+    || bad "onset.py markers" "$(tr '\n' '|' <"$T/onset.out" | cut -c1-600)"
 plot sweep.py "$PY" plots/sweep.py "$T/summary.h5" -o "$O/sweep.png" && png_ok sweep.py "$O/sweep.png" 1600 700
 # Two runs of one variant get distinct labels; executable with its shebang.
 plot "loss.py (shebang, duplicate variant)" ./plots/loss.py "$T/dint.h5" "$T/syn/dint.h5" -o "$O/loss_dup.png" &&
@@ -436,11 +513,11 @@ plot "loss.py (shebang, duplicate variant)" ./plots/loss.py "$T/dint.h5" "$T/syn
 if plot make_all.py "$PY" plots/make_all.py "${RUNS[@]}" --sweep "$T/summary.h5" --out "$O/all"; then
     for f in needle_N1_R1:1500:900 needle_N2_R1:1500:900 needle_attention:1200:500 ppl_tiny_txt:1300:500 \
              icl_synthetic:1300:500 loss:1300:500 lambda_gamma:1300:600 rowsum:1500:600 outliers:1500:500 \
-             train_audit:1500:500 sweep:1600:700; do
+             train_audit:1500:500 onset:1300:500 sweep:1600:700; do
         IFS=: read -r n w h <<<"$f"
         png_ok make_all.py "$O/all/$n.png" "$w" "$h"
     done
-    grep -q "^11 figures written to .*, 0 skipped, 0 failed$" "$T/out" && ok "make_all.py summary line" \
+    grep -q "^12 figures written to .*, 0 skipped, 0 failed$" "$T/out" && ok "make_all.py summary line" \
         || bad "make_all.py summary line" "$(tail -n 1 "$T/out")"
 fi
 if plot "make_all.py (bare run)" "$PY" plots/make_all.py "$BARE" --out "$O/bare"; then
@@ -448,7 +525,8 @@ if plot "make_all.py (bare run)" "$PY" plots/make_all.py "$BARE" --out "$O/bare"
     miss=""
     for s in "skipped needle: no run has /eval/needle" "skipped ppl: no run has /eval/ppl" "skipped icl: no run has /eval/icl" \
              "skipped lambda_gamma: no run has /train/lambda" "skipped rowsum: no run has /audit" \
-             "skipped train_audit: no run has /train/audit_step" "skipped sweep: no --sweep"; do
+             "skipped train_audit: no run has /train/audit_step" "skipped sweep: no --sweep" \
+             "skipped onset: no run has /train/onset (a run file written before the retrieval onset existed)"; do
         grep -qF "$s" "$T/out" || miss="$miss [$s]"
     done
     [ -z "$miss" ] && ok "make_all.py says what it skipped" || bad "make_all.py says what it skipped" "missing$miss"

@@ -2,6 +2,7 @@
 """The main job's summary table (harness/report/summary.py) and one run's evaluation tables
 (harness/report/tables.py) report exactly what the run files hold:
 each number is recomputed here from the HDF5 datasets, by a separate route, and compared.
+The retrieval onset column is the stored /train/onset (">" for a censored run).
 The needle keyed rate, other-needle rate and position-only reference are recomputed from the
 count datasets and from the per-sample records, on the real runs (an untrained model answers
 little right, so also on a copy whose per-sample answers are randomised and whose counts are
@@ -166,6 +167,11 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r["row_sum_dev"]["fp32"] == float(np.nanmax(f["audit/fp32/row_sum_dev_max"][...])), "row-sum deviation")
         check(r["causal"] == 1, "causal")
         check(f"{r['val_loss']:.4f}" in table, "the printed table shows the validation loss")
+        a = f["train/onset"].attrs
+        check(r["onset"] == [int(a["step"]), int(a["censored"])] and r["onset"] == [3, 1],
+              f"onset is the stored /train/onset (3 steps: censored at 3): {r['onset']}")
+    cells = table_cells(table)
+    check(cells["retrieval onset"] == [">3", ">3"], f"the table's onset column: {cells.get('retrieval onset')}")
 
     # Keyed rate, other-needle rate and position-only reference: summary (JSON and table) and
     # tables against the count datasets and the per-sample records.

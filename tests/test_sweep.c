@@ -20,6 +20,22 @@ static double read_scalar(hid_t f, const char *path) {
     return v;
 }
 
+// A scalar attribute of a run file ("/train/onset", "step").
+static double run_attribute(const char *run, const char *object, const char *name) {
+    double v = NAN;
+    hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "cannot open %s", run);
+    hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+    cr_assert(o >= 0, "%s has no %s", run, object);
+    hid_t a = H5Aopen(o, name, H5P_DEFAULT);
+    cr_assert(a >= 0, "%s has no %s@%s", run, object, name);
+    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a);
+    H5Oclose(o);
+    H5Fclose(f);
+    return v;
+}
+
 static double last_val_loss(const char *run) {
     hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert(f >= 0, "cannot open %s", run);
@@ -56,12 +72,22 @@ Test(sweep, two_cells_summary_is_the_mean_of_runs_and_resume_skips_them) {
     hid_t f = H5Fopen(summary, H5F_ACC_RDONLY, H5P_DEFAULT);
     cr_assert(f >= 0, "no summary.h5");
     for (int c = 0; c < 2; c++) {
-        double a, b;
+        double a, b, onset = 0.0;
         char run[1200], path[256];
         snprintf(run, sizeof run, "%s/%s-seed1.h5", outdir, cells[c]);
         a = last_val_loss(run);
+        onset += run_attribute(run, "/train/onset", "step") / 2;
         snprintf(run, sizeof run, "%s/%s-seed2.h5", outdir, cells[c]);
         b = last_val_loss(run);
+        onset += run_attribute(run, "/train/onset", "step") / 2;
+        // 3 steps cannot reach the onset: both seeds censored at their last step.
+        cr_assert_eq(run_attribute(run, "/train/onset", "censored"), 1.0);
+        snprintf(path, sizeof path, "/cells/%s/retrieval_onset_mean", cells[c]);
+        cr_assert_eq(read_scalar(f, path), onset, "%s: onset mean %g, runs' mean %g", cells[c],
+                     read_scalar(f, path), onset);
+        cr_assert_eq(onset, 3.0);
+        snprintf(path, sizeof path, "/cells/%s/onset_censored_mean", cells[c]);
+        cr_assert_eq(read_scalar(f, path), 1.0);
         snprintf(path, sizeof path, "/cells/%s/val_loss_mean", cells[c]);
         double mean = read_scalar(f, path);
         cr_assert_float_eq(mean, (a + b) / 2, 1e-12, "%s: summary mean %.9g, runs %.9g and %.9g", cells[c], mean, a, b);

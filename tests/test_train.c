@@ -15,8 +15,10 @@
 #include "h5io.h"
 #include "layers.h"
 #include "mixture.h"
+#include "onset.h"
 #include "optim.h"
 #include "runfile.h"
+#include "schema.h"
 #include "session.h"
 #include "tokenizer.h"
 #include "trainer.h"
@@ -91,6 +93,97 @@ Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
                      "%s: training curves differ beyond wall-clock seconds (first: %s)",
                      variants[v], first);
     }
+}
+
+// Reads a float64 curve of a run file (n values) into a new array.
+static double *read_curve(hid_t f, const char *path, long n) {
+    double *v = malloc(sizeof(double) * (size_t)n);
+    cr_assert_eq(h5_read(f, path, H5T_NATIVE_DOUBLE, (hsize_t)n, v), 0, "cannot read %s", path);
+    return v;
+}
+
+// The retrieval onset of a run on a needle mixture: /train/answer_loss_multi holds the answer
+// loss of the N >= 2 episodes (NaN or a value of its own where the step's answers were mixed),
+// /train/onset equals retrieval_onset on the stored curve with the stored threshold and window
+// (censored at the last step here), a stopped run stores its own, and --stop-at + --resume ends
+// with the same onset as an uninterrupted run.
+Test(train, onset_is_stored_and_resume_gives_the_same) {
+    const char *dir = scratch_dir("train_onset");
+    char full[1024], part[1024];
+    snprintf(full, sizeof full, "%s/full.h5", dir);
+    snprintf(part, sizeof part, "%s/part.h5", dir);
+    const char *sets = "--set train.seq_len=256 --set train.steps=10 --set train.eval_every=5 "
+                       "--seed 5";
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "train --variant dint --data '%s:0.2,needle:0.8' --out '%s' " TINY_SETS "%s%s",
+                 sotu_dir(), k ? part : full, sets, k ? " --stop-at 6" : "");
+        cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s: %s", cmd, err);
+    }
+    h5_quiet();
+    hid_t f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, RUN_TRAIN_ONSET, H5P_DEFAULT);
+    long step = -1, censored = -1;
+    cr_assert_eq(h5_read_attr_num(g, "step", H5T_NATIVE_LONG, &step), 0);
+    H5Gclose(g);
+    H5Fclose(f);
+    cr_assert_eq(step, 6, "the stopped run's onset is censored at its step 6, got %ld", step);
+    snprintf(cmd, sizeof cmd, "train --out '%s' --resume", part);
+    cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "resume failed: %s", err);
+    char first[256] = "";
+    cr_assert_eq(h5_group_diff(full, part, "/train", first, sizeof first), 1,
+                 "resumed and uninterrupted runs differ beyond wall-clock seconds (first: %s)",
+                 first);
+    cr_assert_str_eq(first, "seconds");
+
+    f = H5Fopen(full, H5F_ACC_RDONLY, H5P_DEFAULT);
+    long n = h5_len(f, RUN_TRAIN_STEP);
+    cr_assert_eq(n, 10);
+    long *steps = malloc(sizeof(long) * (size_t)n);
+    cr_assert_eq(h5_read(f, RUN_TRAIN_STEP, H5T_NATIVE_LONG, (hsize_t)n, steps), 0);
+    double *all = read_curve(f, RUN_TRAIN_ANSWER_LOSS, n),
+           *multi = read_curve(f, RUN_TRAIN_ANSWER_LOSS_MULTI, n),
+           *smoothed = read_curve(f, RUN_TRAIN_ONSET_SMOOTHED, n);
+    int finite = 0, own = 0;
+    for (long i = 0; i < n; i++) {
+        // No answer at all means no N >= 2 answer either; values lie in the plateau's range.
+        if (isnan(all[i])) cr_assert(isnan(multi[i]), "step %ld: N >= 2 loss without answers", i);
+        if (isfinite(multi[i])) cr_assert(multi[i] > 0.5 && multi[i] < 20, "%g", multi[i]);
+        finite += isfinite(multi[i]) != 0;
+        own += isfinite(multi[i]) && multi[i] != all[i];
+    }
+    cr_assert_gt(finite, 0, "no step had an answer of an N >= 2 episode");
+    cr_assert_gt(own, 0, "the N >= 2 curve never differs from the all-answers curve");
+    g = H5Gopen2(f, RUN_TRAIN_ONSET, H5P_DEFAULT);
+    double threshold = NAN;
+    long window = 0, min_values = 0;
+    h5_read_attr_num(g, "step", H5T_NATIVE_LONG, &step);
+    h5_read_attr_num(g, "censored", H5T_NATIVE_LONG, &censored);
+    h5_read_attr_num(g, "threshold", H5T_NATIVE_DOUBLE, &threshold);
+    h5_read_attr_num(g, "window", H5T_NATIVE_LONG, &window);
+    h5_read_attr_num(g, "min_values", H5T_NATIVE_LONG, &min_values);
+    H5Gclose(g);
+    H5Fclose(f);
+    cr_assert_eq(threshold, ONSET_THRESHOLD);
+    cr_assert_eq(window, ONSET_WINDOW);
+    double *again = malloc(sizeof(double) * (size_t)n);
+    RetrievalOnset o = retrieval_onset(steps, multi, n, threshold, window, again);
+    cr_assert_eq(step, o.step);
+    cr_assert_eq(censored, o.censored);
+    cr_assert_eq(min_values, o.min_values);
+    cr_assert_eq(censored, 1, "10 steps cannot fill a window of %ld", window);
+    cr_assert_eq(step, 10);
+    cr_assert(memcmp(again, smoothed, sizeof(double) * (size_t)n) == 0, "smoothed curve differs");
+    snprintf(cmd, sizeof cmd, "info '%s'", full);
+    cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
+    cr_assert(strstr(out, "retrieval     not reached by step 10 (censored; answer loss on N >= 2 "
+                          "episodes <= 0.04, mean over 100 steps; no full window)"),
+              "dint info:\n%s", out);
+    free(steps);
+    free(all);
+    free(multi);
+    free(smoothed);
+    free(again);
 }
 
 // Load a run file back into a model: its weights reproduce the validation loss it recorded.
@@ -249,9 +342,9 @@ typedef struct {
     const int *tokens, *targets;
 } RepeatedBatch;
 
-static void repeated_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
-                           int T) {
-    (void)is_answer;
+static void repeated_batch(void *ctx, int *tokens, int *targets, unsigned char *answer_needles,
+                           int B, int T) {
+    (void)answer_needles;
     const RepeatedBatch *rb = ctx;
     memcpy(tokens, rb->tokens, sizeof(int) * (size_t)B * T);
     memcpy(targets, rb->targets, sizeof(int) * (size_t)B * T);

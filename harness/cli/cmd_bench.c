@@ -115,9 +115,9 @@ typedef struct {
     const int *tokens, *targets;
 } FixedBatch;
 
-static void fixed_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
+static void fixed_batch(void *ctx, int *tokens, int *targets, unsigned char *answer_needles, int B,
                         int T) {
-    (void)is_answer;
+    (void)answer_needles;
     const FixedBatch *fb = ctx;
     memcpy(tokens, fb->tokens, sizeof(int) * (size_t)B * T);
     memcpy(targets, fb->targets, sizeof(int) * (size_t)B * T);

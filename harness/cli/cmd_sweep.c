@@ -39,7 +39,7 @@ typedef enum {
 
 typedef struct {
     const char *name;    // in the summary: "<name>_mean", ...; a column of per_seed
-    const char *dataset; // where it comes from in each run file
+    const char *dataset; // where it comes from in each run file (a dataset, or a scalar attribute)
     Reduction reduce;
 } SweepMetric;
 
@@ -49,6 +49,8 @@ enum {
     METRIC_NEGATIVE_MASS,
     METRIC_LOSS_SPIKES,
     METRIC_NEEDLE_ACCURACY,
+    METRIC_RETRIEVAL_ONSET,
+    METRIC_ONSET_CENSORED,
     N_METRICS
 };
 
@@ -59,6 +61,10 @@ static const SweepMetric METRICS[N_METRICS] = {
     [METRIC_NEGATIVE_MASS] = {"negative_mass", "/audit/fp32/negative_mass", REDUCE_MEAN},
     [METRIC_LOSS_SPIKES] = {"loss_spikes", RUN_TRAIN_LOSS_SPIKE, REDUCE_SUM},
     [METRIC_NEEDLE_ACCURACY] = {"needle_accuracy", "/eval/needle/accuracy", REDUCE_MEAN},
+    // A censored run counts with its last step: the mean is then a lower bound, and the share of
+    // censored runs says how many seeds never got there.
+    [METRIC_RETRIEVAL_ONSET] = {"retrieval_onset", RUN_TRAIN_ONSET_AT_STEP, REDUCE_LAST},
+    [METRIC_ONSET_CENSORED] = {"onset_censored", RUN_TRAIN_ONSET_AT_CENSORED, REDUCE_LAST},
 };
 
 typedef struct {
@@ -271,8 +277,25 @@ static int path_exists(hid_t f, const char *path) {
     }
 }
 
-// One metric of a run file: its dataset reduced as the metric says, NaN when absent.
+// A scalar attribute ("/train/onset@step") as a double, NaN when absent.
+static double read_attribute(hid_t f, const char *path) {
+    char object[256];
+    const char *at = strchr(path, '@');
+    snprintf(object, sizeof object, "%.*s", (int)(at - path), path);
+    double v = NAN;
+    if (!path_exists(f, object)) return NAN;
+    hid_t o = H5Oopen(f, object, H5P_DEFAULT);
+    if (o < 0) return NAN;
+    if (H5Aexists(o, at + 1) <= 0 || h5_read_attr_num(o, at + 1, H5T_NATIVE_DOUBLE, &v) != 0)
+        v = NAN;
+    H5Oclose(o);
+    return v;
+}
+
+// One metric of a run file: its dataset reduced as the metric says (or its attribute), NaN when
+// absent.
 static double read_metric(hid_t f, const SweepMetric *m) {
+    if (strchr(m->dataset, '@')) return read_attribute(f, m->dataset);
     if (!path_exists(f, m->dataset)) return NAN;
     hid_t ds = H5Dopen2(f, m->dataset, H5P_DEFAULT);
     hid_t sp = H5Dget_space(ds);

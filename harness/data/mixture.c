@@ -163,11 +163,13 @@ static void fill_icl(MixComponent *c, Tokenizer *tok, gsl_rng *rng, int *row, in
 // context length between 96 tokens and the row (log-uniform): short episodes pack several
 // retrievals into a row, so the answer tokens are not drowned by haystack text. Episodes fit the
 // row whole (fewer needles, then all the room left, until they do). part[i] gets each token's
-// NEEDLE_PART. (`dint eval needle` scores each queried needle on its own after the context.)
+// NEEDLE_PART and needles[i] the needle count of its episode (0 outside episodes). (`dint eval
+// needle` scores each queried needle on its own after the context.)
 static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *row,
-                         unsigned char *part, int len) {
+                         unsigned char *part, unsigned char *needles, int len) {
     int at = 0;
     memset(part, NEEDLE_PART_CONTEXT, (size_t)len);
+    memset(needles, 0, (size_t)len);
     while (at < len) {
         // Log-uniform lengths: short episodes (many retrievals per row, little haystack) are
         // common, long ones still occur.
@@ -176,6 +178,7 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
         int N = 1 + (int)gsl_rng_uniform_int(rng, 6), R = 1 + (int)gsl_rng_uniform_int(rng, 2);
         if (want > room) want = room;
         long n = -1;
+        int fitted = 0; // the needles of the episode placed
         // Fewer needles, then all the room left, until the episode fits.
         for (int tries = 0; tries < 2 && n < 0; tries++, want = room)
             for (int k = N; k >= 1 && n < 0; k--) {
@@ -186,6 +189,7 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
                 n = needle_training_episode(tok, text->tokens[SPLIT_TRAIN],
                                             text->n_tokens[SPLIT_TRAIN], &spec, rng, row + at,
                                             part + at, room);
+                fitted = k;
             }
         if (n < 0) { // too short for even one needle: finish the row with text
             long start =
@@ -193,6 +197,7 @@ static void fill_needles(const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *
             memcpy(row + at, text->tokens[SPLIT_TRAIN] + start, sizeof(int) * (size_t)room);
             break;
         }
+        memset(needles + at, fitted, (size_t)n);
         at += (int)n;
         if (at < len) row[at++] = tok->eot;
     }
@@ -222,8 +227,8 @@ static void fill_copies(Tokenizer *tok, gsl_rng *rng, int *row, int len) {
 }
 
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
-                   int *targets, unsigned char *is_answer, int B, int T) {
-    if (is_answer) memset(is_answer, 0, (size_t)B * T);
+                   int *targets, unsigned char *answer_needles, int B, int T) {
+    if (answer_needles) memset(answer_needles, 0, (size_t)B * T);
     // The lowest part a needle row scores.
     int scored_from = mx->task_loss == TASK_LOSS_ANSWERS   ? NEEDLE_PART_ANSWER
                       : mx->task_loss == TASK_LOSS_QUERIES ? NEEDLE_PART_QUERY
@@ -233,7 +238,7 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
         return;
     }
     int *row = xmalloc(sizeof(int) * (size_t)(T + 1));
-    unsigned char *part = xmalloc((size_t)(T + 1));
+    unsigned char *part = xmalloc((size_t)(T + 1)), *needles = xmalloc((size_t)(T + 1));
     for (int b = 0; b < B; b++) {
         double u = gsl_rng_uniform(rng), acc = 0;
         int which = mx->n - 1;
@@ -247,11 +252,12 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
         MixComponent *c = &mx->comp[which];
         int done = 0, needle = 0;
         if (c->kind == MIX_NEEDLE) {
-            fill_needles(text, tok, rng, row, part, T + 1);
+            fill_needles(text, tok, rng, row, part, needles, T + 1);
             needle = 1;
-            if (is_answer)
+            if (answer_needles)
                 for (int i = 0; i < T; i++)
-                    is_answer[(long)b * T + i] = part[i + 1] == NEEDLE_PART_ANSWER;
+                    answer_needles[(long)b * T + i] =
+                        part[i + 1] == NEEDLE_PART_ANSWER ? needles[i + 1] : 0;
             done = 1;
         } else if (c->kind == MIX_COPY) {
             fill_copies(tok, rng, row, T + 1);
@@ -273,4 +279,5 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
     }
     free(row);
     free(part);
+    free(needles);
 }

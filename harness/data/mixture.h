@@ -51,8 +51,9 @@ void mixture_free(Mixture *mx);
 // B sequences of T + 1 tokens -> tokens (B, T), targets (B, T). A one-part text mixture draws
 // exactly as corpus_train_batch does. Needle rows' targets outside the parts that
 // task_loss scores are TARGET_IGNORE.
-// With is_answer (B, T), each target is flagged 1 when it is a needle answer token.
+// With answer_needles (B, T), each target that is a needle answer token gets the number of
+// needles of its episode (1 to 6), every other target 0.
 void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng, int *tokens,
-                   int *targets, unsigned char *is_answer, int B, int T);
+                   int *targets, unsigned char *answer_needles, int B, int T);
 
 #endif

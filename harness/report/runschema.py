@@ -81,6 +81,56 @@ def wilson(k, n, z=1.959963984540054):
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def _incomplete_beta(a, b, x):
+    """Regularized incomplete beta I_x(a, b) by its continued fraction (modified Lentz)."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast below the mean
+        return 1.0 - _incomplete_beta(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    f = d
+    for m in range(1, 500):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            f *= c * d
+        if abs(c * d - 1.0) < 1e-16:
+            break
+    return front * f
+
+
+def t_quantile(p, df):
+    """The p quantile (p > 0.5) of Student's t with df degrees of freedom, by bisection on its
+    distribution function (what gsl_cdf_tdist_Pinv gives the sweep summary in C)."""
+    def upper_tail(t):  # P(T > t) for t >= 0
+        return 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
+    lo, hi = 0.0, 1.0
+    while upper_tail(hi) > 1.0 - p:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if upper_tail(mid) > 1.0 - p else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def t_interval(xs):
+    """(mean, low, high): the 95 % t interval of the mean of xs, as `dint sweep` writes it
+    (<metric>_ci_low/_ci_high; sample standard deviation); low = high = mean for one value."""
+    n = len(xs)
+    m = math.fsum(xs) / n
+    if n < 2:
+        return (m, m, m)
+    sd = math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (n - 1))
+    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+    return (m, m - half, m + half)
+
+
 # ---- run file: the fixed part (harness/store/schema.h) -----------------------------------
 RUN_ROOT = "/"
 RUN_AT_SCHEMA_VERSION = "/@schema_version"
@@ -121,6 +171,7 @@ RUN_TRAIN_AT_STEPS_PLANNED = "/train@steps_planned"
 RUN_TRAIN_STEP = "/train/step"
 RUN_TRAIN_LOSS = "/train/loss"
 RUN_TRAIN_ANSWER_LOSS = "/train/answer_loss"
+RUN_TRAIN_ANSWER_LOSS_MULTI = "/train/answer_loss_multi"
 RUN_TRAIN_LR = "/train/lr"
 RUN_TRAIN_GRAD_NORM = "/train/grad_norm"
 RUN_TRAIN_TOKENS = "/train/tokens"
@@ -134,6 +185,14 @@ RUN_TRAIN_ROW_SUM_DEV_MEAN = "/train/row_sum_dev_mean"
 RUN_TRAIN_GRAD_NORM_LAYER = "/train/grad_norm_layer"
 RUN_TRAIN_VAL_STEP = "/train/val_step"
 RUN_TRAIN_VAL_LOSS = "/train/val_loss"
+RUN_TRAIN_ONSET = "/train/onset"
+RUN_TRAIN_ONSET_AT_STEP = "/train/onset@step"
+RUN_TRAIN_ONSET_AT_CENSORED = "/train/onset@censored"
+RUN_TRAIN_ONSET_AT_THRESHOLD = "/train/onset@threshold"
+RUN_TRAIN_ONSET_AT_WINDOW = "/train/onset@window"
+RUN_TRAIN_ONSET_AT_MIN_VALUES = "/train/onset@min_values"
+RUN_TRAIN_ONSET_AT_MEANING = "/train/onset@meaning"
+RUN_TRAIN_ONSET_SMOOTHED = "/train/onset/smoothed"
 RUN_DATA = "/data"
 RUN_DATA_AT_TOKENIZER = "/data@tokenizer"
 RUN_DATA_AT_TOKENIZER_IDENTITY = "/data@tokenizer_identity"
@@ -352,7 +411,8 @@ SWEEP_PAIRED_CELL = "/paired/{cell}"
 SWEEP_PAIRED_DIFF_MEAN = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_DIFF_MEAN
 SWEEP_PAIRED_P_VALUE = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_P_VALUE
 # The {metric} names, in the order of /cells@metrics and the columns of per_seed (cmd_sweep.c).
-SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy")
+SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy",
+                 "retrieval_onset", "onset_censored")
 
 
 # Field by field the same as SCHEMA_RUN_FIXED in harness/store/schema.c.
@@ -406,6 +466,8 @@ RUN_FIXED = (
        "mean training NLL of the step's batch over its scored targets (nats per token; needle rows score what data.task_loss says)"),
     _d(RUN_TRAIN_ANSWER_LOSS, 'float64', 'step',
        "mean NLL of the step's needle answer tokens (a space and 7 digits per answer; chance about 2.0 nats); NaN in steps without needle rows"),
+    _d(RUN_TRAIN_ANSWER_LOSS_MULTI, 'float64', 'step',
+       'the same over the answers of needle episodes with two or more needles (a copier of some needle pays about ln(N) / 8 nats per answer token there); NaN in steps without such answers'),
     _d(RUN_TRAIN_LR, 'float64', 'step',
        'learning rate used'),
     _d(RUN_TRAIN_GRAD_NORM, 'float64', 'step',
@@ -432,6 +494,15 @@ RUN_FIXED = (
        'steps of the validation loss: 0, every train.eval_every steps and the last'),
     _d(RUN_TRAIN_VAL_LOSS, 'float64', 'val',
        'validation NLL over train.eval_batches fixed windows spread evenly over the validation documents'),
+    _g(RUN_TRAIN_ONSET, 'the retrieval onset: the first step at which the trailing mean of answer_loss_multi is at or below the threshold (harness/train/onset.h), recomputed from the history at every write'),
+    _a(RUN_TRAIN_ONSET_AT_STEP, 'int64', 'the onset step; when censored, the last step trained (0 without steps)'),
+    _a(RUN_TRAIN_ONSET_AT_CENSORED, 'int64', '1 when the threshold was never reached, else 0'),
+    _a(RUN_TRAIN_ONSET_AT_THRESHOLD, 'float64', 'the threshold in nats per answer token (ONSET_THRESHOLD: below half of ln(2) / 8, the loss of a model that copies some needle of the context but not the asked one)'),
+    _a(RUN_TRAIN_ONSET_AT_WINDOW, 'int64', 'the steps of the trailing mean (ONSET_WINDOW)'),
+    _a(RUN_TRAIN_ONSET_AT_MIN_VALUES, 'int64', 'the finite values a window needs to count (half the window, rounded up)'),
+    _a(RUN_TRAIN_ONSET_AT_MEANING, 'string', 'the definition in words'),
+    _d(RUN_TRAIN_ONSET_SMOOTHED, 'float64', 'step',
+       'the trailing mean of answer_loss_multi at each step (NaN before a full window or with too few values)'),
     _g(RUN_DATA, 'the corpus the run was trained on and its split'),
     _a(RUN_DATA_AT_TOKENIZER, 'string', 'data.tokenizer: byte or gpt2'),
     _a(RUN_DATA_AT_TOKENIZER_IDENTITY, 'string', "the tokenizer's identity (its files and their checksums; empty for byte)"),
@@ -637,7 +708,7 @@ SWEEP_SUMMARY = (
     _g(RUN_ROOT, 'the summary of a dint sweep (DIR/summary.h5)'),
     _a(SWEEP_AT_BASELINE, 'string', 'the baseline cell of the grid, or empty'),
     _g(SWEEP_CELLS, 'one group per cell of the grid'),
-    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy'),
+    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored'),
     _g(SWEEP_CELL, 'one cell: a variant with its gamma mode, G mode, head norm and lambda_init'),
     _a(SWEEP_CELL_AT_VARIANT, 'string', 'model.variant'),
     _a(SWEEP_CELL_AT_GAMMA, 'string', 'model.gamma'),

@@ -8,9 +8,14 @@ depths: the keyed rate (both questions of a key-swap pair right; a positional co
 0), the other-needle rate (answers that are another needle's number, over all questions,
 key-swap controls included) with Wilson intervals, and the position-only reference: the best
 of the scripted scorers that copy the first, last or middle needle (pooled accuracy on the
-scored questions).
+scored questions); and the retrieval onset (/train/onset: the step at which the smoothed answer
+loss on N >= 2 episodes reached its threshold; ">400" when not by step 400, censored).
 
-usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--json]"""
+With --seeds, the runs are several seeds of each variant: one row per variant, and every number
+of the table is the mean over its seeds with the 95 % t interval across them (a censored onset
+counts as its last step; the cell says how many seeds were censored, and ">" when all were).
+
+usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--seeds] [--json]"""
 import json
 import math
 import sys
@@ -22,7 +27,7 @@ except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/report/summary.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
 import runschema as rs  # noqa: E402  (harness/report, next to this script)
-from runschema import name, wilson  # noqa: E402,F401  (tables.py imports wilson from here)
+from runschema import name, t_interval, wilson  # noqa: E402,F401  (tables.py imports wilson from here)
 
 
 def row(path):
@@ -67,6 +72,10 @@ def row(path):
             if rs.audit_group(p) in f:
                 r["row_sum_dev"][p] = float(np.nanmax(f[rs.fill(rs.AUDIT_ROW_SUM_DEV_MAX, precision=p)][...]))
     r["causal"] = int(f[rs.AUDIT_LEAKAGE].attrs[name(rs.AUDIT_LEAKAGE_AT_CAUSAL)]) if rs.AUDIT_LEAKAGE in f else None
+    r["onset"] = None  # (step, censored), from the value dint train stored
+    if rs.RUN_TRAIN_ONSET in f:
+        a = f[rs.RUN_TRAIN_ONSET].attrs
+        r["onset"] = (int(a[name(rs.RUN_TRAIN_ONSET_AT_STEP)]), int(a[name(rs.RUN_TRAIN_ONSET_AT_CENSORED)]))
     r["config"] = cfg
     return r
 
@@ -116,6 +125,88 @@ def fmt_pos(v):
     return "n/a" if v is None or math.isnan(v[0]) else f"{v[0]:.3f} ({v[5]})"
 
 
+def fmt_onset(v):
+    return "n/a" if v is None else (f">{v[0]}" if v[1] else f"{v[0]}")
+
+
+def nan_if_none(v, i=0):
+    return math.nan if v is None else float(v[i])
+
+
+def columns(rows):
+    """(header, cell text of one run, the number that the --seeds mode averages) per column."""
+    needle_keys = sorted({k for r in rows for k in r["needle"]}, key=lambda s: [int(x.split("=")[1]) for x in s.split(",")])
+    multi = [k for k in needle_keys if int(k.split(",")[0].split("=")[1]) >= 2]
+    cols = [("val loss", lambda r: f"{r['val_loss']:.4f}", lambda r: r["val_loss"]),
+            ("retrieval onset", lambda r: fmt_onset(r["onset"]), lambda r: nan_if_none(r["onset"]))]
+    cols += [(f"needle {k}", lambda r, k=k: fmt_ci(r["needle"].get(k)), lambda r, k=k: nan_if_none(r["needle"].get(k)))
+             for k in needle_keys]
+    cols += [("ppl @train len", lambda r: (lambda p: f"{p[1]:.3f} ({p[0]})" if p else "n/a")(r["ppl"].get("train_len")),
+              lambda r: nan_if_none(r["ppl"].get("train_len"), 1)),
+             ("ppl @window", lambda r: (lambda p: f"{p[1]:.3f} ({p[0]})" if p else "n/a")(r["ppl"].get("window")),
+              lambda r: nan_if_none(r["ppl"].get("window"), 1)),
+             ("ICL @largest k", lambda r: (lambda i: f"{i[2]:.3f} [{i[3]:.3f}, {i[4]:.3f}] (k={i[1]})" if i else "n/a")(r["icl"]),
+              lambda r: nan_if_none(r["icl"], 2)),
+             ("row-sum dev fp32", lambda r: f"{r['row_sum_dev'].get('fp32', math.nan):.2e}",
+              lambda r: r["row_sum_dev"].get("fp32", math.nan)),
+             ("bf16", lambda r: f"{r['row_sum_dev'].get('bf16', math.nan):.2e}", lambda r: r["row_sum_dev"].get("bf16", math.nan))]
+    for k in multi:
+        cols += [(f"keyed {k}", lambda r, k=k: fmt_ci(r.get("needle_keyed", {}).get(k)),
+                  lambda r, k=k: nan_if_none(r.get("needle_keyed", {}).get(k))),
+                 (f"other-needle {k}", lambda r, k=k: fmt_ci(r.get("needle_other", {}).get(k)),
+                  lambda r, k=k: nan_if_none(r.get("needle_other", {}).get(k))),
+                 (f"position-only {k}", lambda r, k=k: fmt_pos(r.get("needle_position_only", {}).get(k)),
+                  lambda r, k=k: nan_if_none(r.get("needle_position_only", {}).get(k)))]
+    return cols
+
+
+def by_variant(rows):
+    """[(variant, [rows of its seeds])] in the order Transformer, DIFF, DINT, then others."""
+    order = ("transformer", "diff", "dint")
+    groups = {}
+    for r in rows:
+        groups.setdefault(str(r["variant"]), []).append(r)
+    return sorted(groups.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order), kv[0]))
+
+
+def fmt_mean(values, head):
+    """Mean [95 % t interval] of one column over seeds; the digits of the per-run cell."""
+    xs = [v for v in values if not math.isnan(v)]
+    if not xs:
+        return "n/a"
+    m, lo, hi = t_interval(xs)
+    f = (lambda x: f"{x:.2e}") if head in ("row-sum dev fp32", "bf16") else \
+        (lambda x: f"{x:.0f}") if head == "retrieval onset" else \
+        (lambda x: f"{x:.4f}") if head == "val loss" else (lambda x: f"{x:.3f}")
+    return f(m) if len(xs) == 1 else f"{f(m)} [{f(lo)}, {f(hi)}]"
+
+
+def seed_rows(rows):
+    """One row per variant: the mean [95 % t interval] over its seeds of every column."""
+    cols = columns(rows)
+    head = ["variant", "seeds", "params"] + [h for h, _, _ in cols]
+    table = []
+    for variant, rs_ in by_variant(rows):
+        cells = [variant, str(len(rs_)), "/".join(sorted({f"{r['params']:,}" for r in rs_}))]
+        for h, _, value in cols:
+            cell = fmt_mean([value(r) for r in rs_], h)
+            if h == "retrieval onset" and cell != "n/a":
+                censored = sum(r["onset"][1] for r in rs_ if r["onset"])
+                if censored == len(rs_):
+                    cell = ">" + cell.split(" ")[0]
+                elif censored:
+                    cell += f" ({censored}/{len(rs_)} censored: lower bound)"
+            cells.append(cell)
+        table.append(cells)
+    return head, table
+
+
+def run_rows(rows):
+    cols = columns(rows)
+    head = ["variant", "params"] + [h for h, _, _ in cols]
+    return head, [[r["variant"], f"{r['params']:,}"] + [text(r) for _, text, _ in cols] for r in rows]
+
+
 def main(argv):
     paths = [a for a in argv if not a.startswith("--")]
     if not paths:
@@ -129,25 +220,7 @@ def main(argv):
     if "--json" in argv:
         print(json.dumps(rows, default=str))
         return
-    needle_keys = sorted({k for r in rows for k in r["needle"]}, key=lambda s: [int(x.split("=")[1]) for x in s.split(",")])
-    multi = [k for k in needle_keys if int(k.split(",")[0].split("=")[1]) >= 2]
-    head = ["variant", "params", "val loss"] + [f"needle {k}" for k in needle_keys] + \
-           ["ppl @train len", "ppl @window", "ICL @largest k", "row-sum dev fp32", "bf16"] + \
-           [f"{what} {k}" for k in multi for what in ("keyed", "other-needle", "position-only")]
-    table = []
-    for r in rows:
-        ppl_t = r["ppl"].get("train_len")
-        ppl_w = r["ppl"].get("window")
-        icl = r["icl"]
-        table.append([r["variant"], f"{r['params']:,}", f"{r['val_loss']:.4f}"] +
-                     [fmt_ci(r["needle"].get(k)) for k in needle_keys] +
-                     [f"{ppl_t[1]:.3f} ({ppl_t[0]})" if ppl_t else "n/a",
-                      f"{ppl_w[1]:.3f} ({ppl_w[0]})" if ppl_w else "n/a",
-                      f"{icl[2]:.3f} [{icl[3]:.3f}, {icl[4]:.3f}] (k={icl[1]})" if icl else "n/a",
-                      f"{r['row_sum_dev'].get('fp32', math.nan):.2e}", f"{r['row_sum_dev'].get('bf16', math.nan):.2e}"] +
-                     [c for k in multi for c in (fmt_ci(r.get("needle_keyed", {}).get(k)),
-                                                  fmt_ci(r.get("needle_other", {}).get(k)),
-                                                  fmt_pos(r.get("needle_position_only", {}).get(k)))])
+    head, table = seed_rows(rows) if "--seeds" in argv else run_rows(rows)
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for t in table:

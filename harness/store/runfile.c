@@ -2,6 +2,7 @@
 
 #include "h5file.h"
 #include "h5io.h"
+#include "onset.h"
 #include "schema.h"
 #include "tokenizer.h"
 
@@ -38,6 +39,7 @@ void history_free(History *h) {
     free(h->tokens);
     free(h->loss);
     free(h->answer_loss);
+    free(h->answer_loss_multi);
     free(h->lr);
     free(h->grad_norm);
     free(h->seconds);
@@ -61,6 +63,7 @@ static void history_reserve(History *h, long n) {
     h->tokens = grow(h->tokens, cap, sizeof(long));
     h->loss = grow(h->loss, cap, sizeof(double));
     h->answer_loss = grow(h->answer_loss, cap, sizeof(double));
+    h->answer_loss_multi = grow(h->answer_loss_multi, cap, sizeof(double));
     h->lr = grow(h->lr, cap, sizeof(double));
     h->grad_norm = grow(h->grad_norm, cap, sizeof(double));
     h->seconds = grow(h->seconds, cap, sizeof(double));
@@ -100,14 +103,15 @@ void history_push_audit(History *h, long step, const double *row_dev_max,
     memcpy(h->grad_norm_layer + i * L, grad_norm_layer, sizeof(double) * (size_t)L);
 }
 
-void history_push(History *h, long step, double loss, double answer_loss, double lr,
-                  double grad_norm, long tokens, double seconds, const float *lambda,
+void history_push(History *h, long step, double loss, double answer_loss, double answer_loss_multi,
+                  double lr, double grad_norm, long tokens, double seconds, const float *lambda,
                   const float *gamma, int loss_spike) {
     history_reserve(h, h->n + 1);
     long i = h->n++;
     h->step[i] = step;
     h->loss[i] = loss;
     h->answer_loss[i] = answer_loss;
+    h->answer_loss_multi[i] = answer_loss_multi;
     h->lr[i] = lr;
     h->grad_norm[i] = grad_norm;
     h->tokens[i] = tokens;
@@ -132,6 +136,31 @@ static void utc_now(char *buf, size_t n) {
 }
 
 // ---- writing ----
+
+// /train/onset: the retrieval onset of the answer loss on N >= 2 episodes, recomputed from the
+// history at every write, so it always matches the curve stored beside it (on resume too).
+static int write_onset(hid_t g_train, const History *h) {
+    double *smoothed = xmalloc(sizeof(double) * (size_t)(h->n > 0 ? h->n : 1));
+    RetrievalOnset o = retrieval_onset(h->step, h->answer_loss_multi, h->n, ONSET_THRESHOLD,
+                                       ONSET_WINDOW, smoothed);
+    hid_t g = h5_group(g_train, RUN_TRAIN_ONSET);
+    int rc = g < 0;
+    if (g >= 0) {
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_ONSET_AT_STEP), o.step);
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_ONSET_AT_CENSORED), o.censored);
+        rc |= h5_attr_f64(g, schema_name(RUN_TRAIN_ONSET_AT_THRESHOLD), o.threshold);
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_ONSET_AT_WINDOW), o.window);
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_ONSET_AT_MIN_VALUES), o.min_values);
+        rc |= h5_attr_str(g, schema_name(RUN_TRAIN_ONSET_AT_MEANING),
+                          "the first step at which the mean of answer_loss_multi over the last "
+                          "window steps (NaN skipped; at least min_values of them) is <= "
+                          "threshold; censored = 1: never, step = the last step");
+        rc |= h5_write_f64(g, RUN_TRAIN_ONSET_SMOOTHED, (hsize_t)h->n, smoothed);
+        H5Gclose(g);
+    }
+    free(smoothed);
+    return rc;
+}
 
 static int write_params(hid_t grp, const Model *m, const float *buf) {
     for (int i = 0; i < m->n_tensors; i++) {
@@ -203,6 +232,7 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_write_i64(g_train, RUN_TRAIN_STEP, (hsize_t)h->n, h->step);
     rc |= h5_write_f64(g_train, RUN_TRAIN_LOSS, (hsize_t)h->n, h->loss);
     rc |= h5_write_f64(g_train, RUN_TRAIN_ANSWER_LOSS, (hsize_t)h->n, h->answer_loss);
+    rc |= h5_write_f64(g_train, RUN_TRAIN_ANSWER_LOSS_MULTI, (hsize_t)h->n, h->answer_loss_multi);
     rc |= h5_write_f64(g_train, RUN_TRAIN_LR, (hsize_t)h->n, h->lr);
     rc |= h5_write_f64(g_train, RUN_TRAIN_GRAD_NORM, (hsize_t)h->n, h->grad_norm);
     rc |= h5_write_i64(g_train, RUN_TRAIN_TOKENS, (hsize_t)h->n, h->tokens);
@@ -224,6 +254,7 @@ static int write_contents(hid_t f, const RunState *st) {
                    h->grad_norm_layer);
     rc |= h5_write_i64(g_train, RUN_TRAIN_VAL_STEP, (hsize_t)h->n_val, h->val_step);
     rc |= h5_write_f64(g_train, RUN_TRAIN_VAL_LOSS, (hsize_t)h->n_val, h->val_loss);
+    rc |= write_onset(g_train, h);
     H5Gclose(g_train);
 
     hid_t g_data = h5_group(f, RUN_DATA);
@@ -373,12 +404,16 @@ static int read_history(hid_t f, RunState *st, char *bad, size_t cap) {
         snprintf(bad, cap, "/train curves");
         rc = -1;
     }
-    // Run files from before the answer-loss curve resume with NaN (not measured) there.
-    if (rc == 0 && h5_len(f, RUN_TRAIN_ANSWER_LOSS) < 0)
-        for (long i = 0; i < n; i++) h->answer_loss[i] = NAN;
-    else if (rc == 0 && h5_read(f, RUN_TRAIN_ANSWER_LOSS, H5T_NATIVE_DOUBLE, n, h->answer_loss)) {
-        snprintf(bad, cap, "%s", RUN_TRAIN_ANSWER_LOSS);
-        rc = -1;
+    // Run files from before an answer-loss curve resume with NaN (not measured) there.
+    const char *answer_curves[2] = {RUN_TRAIN_ANSWER_LOSS, RUN_TRAIN_ANSWER_LOSS_MULTI};
+    double *answer_values[2] = {h->answer_loss, h->answer_loss_multi};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (h5_len(f, answer_curves[k]) < 0)
+            for (long i = 0; i < n; i++) answer_values[k][i] = NAN;
+        else if (h5_read(f, answer_curves[k], H5T_NATIVE_DOUBLE, n, answer_values[k])) {
+            snprintf(bad, cap, "%s", answer_curves[k]);
+            rc = -1;
+        }
     }
     memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
     memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
@@ -587,6 +622,37 @@ static void info_training(hid_t f, const RunConfig *cfg) {
     }
 }
 
+// "retrieval     onset at step 6900 (...)" or "not reached by step 400 (censored; ...)", from
+// /train/onset (nothing for files written before it existed).
+static void info_onset(hid_t f) {
+    if (H5Lexists(f, RUN_TRAIN_ONSET, H5P_DEFAULT) <= 0) return;
+    hid_t g = H5Gopen2(f, RUN_TRAIN_ONSET, H5P_DEFAULT);
+    long step = 0, censored = 1, window = 0;
+    double threshold = NAN, last = NAN;
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_ONSET_AT_STEP), H5T_NATIVE_LONG, &step);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_ONSET_AT_CENSORED), H5T_NATIVE_LONG, &censored);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_ONSET_AT_WINDOW), H5T_NATIVE_LONG, &window);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_ONSET_AT_THRESHOLD), H5T_NATIVE_DOUBLE, &threshold);
+    long n = h5_len(f, RUN_TRAIN_ONSET_SMOOTHED);
+    if (n > 0) {
+        double *s = xmalloc(sizeof(double) * (size_t)n);
+        if (h5_read(f, RUN_TRAIN_ONSET_SMOOTHED, H5T_NATIVE_DOUBLE, n, s) == 0) last = s[n - 1];
+        free(s);
+    }
+    H5Gclose(g);
+    char definition[160];
+    snprintf(definition, sizeof definition,
+             "answer loss on N >= 2 episodes <= %g, mean over %ld steps", threshold, window);
+    if (!censored)
+        printf("retrieval     onset at step %ld (%s)\n", step, definition);
+    else if (isnan(last))
+        printf("retrieval     not reached by step %ld (censored; %s; no full window)\n", step,
+               definition);
+    else
+        printf("retrieval     not reached by step %ld (censored; %s; last mean %.4f)\n", step,
+               definition, last);
+}
+
 static void info_data(hid_t f, const RunConfig *cfg) {
     hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
     if (g < 0) return;
@@ -652,6 +718,7 @@ int runfile_info(const char *path, Error *err) {
     info_header(f, path);
     info_model(f, &cfg);
     info_training(f, &cfg);
+    info_onset(f);
     info_data(f, &cfg);
     info_results(f);
     char *json = config_to_json(&cfg);

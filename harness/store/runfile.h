@@ -20,6 +20,7 @@ typedef struct {
     long *step, *tokens;
     double *loss, *lr, *grad_norm, *seconds;
     double *answer_loss;       // (n) mean NLL of the step's needle answer tokens; NaN without any
+    double *answer_loss_multi; // (n) the same over answers of episodes with >= 2 needles
     float *lambda, *gamma;     // (n, n_layer)
     unsigned char *loss_spike; // (n) loss above train.spike_factor x the running median
     // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.
@@ -33,8 +34,8 @@ typedef struct {
 
 void history_init(History *h, int n_layer);
 void history_free(History *h);
-void history_push(History *h, long step, double loss, double answer_loss, double lr,
-                  double grad_norm, long tokens, double seconds, const float *lambda,
+void history_push(History *h, long step, double loss, double answer_loss, double answer_loss_multi,
+                  double lr, double grad_norm, long tokens, double seconds, const float *lambda,
                   const float *gamma, int loss_spike);
 void history_push_audit(History *h, long step, const double *row_dev_max,
                         const double *row_dev_mean, const double *grad_norm_layer);

@@ -87,6 +87,11 @@ const SchemaEntry SCHEMA_RUN_FIXED[] = {
       "mean NLL of the step's needle answer tokens (a space and 7 digits per answer; chance about "
       "2.0 nats); NaN in steps without needle rows",
       NULL),
+    D(RUN_TRAIN_ANSWER_LOSS_MULTI, "float64", "step",
+      "the same over the answers of needle episodes with two or more needles (a copier of some "
+      "needle pays about ln(N) / 8 nats per answer token there); NaN in steps without such "
+      "answers",
+      NULL),
     D(RUN_TRAIN_LR, "float64", "step", "learning rate used", NULL),
     D(RUN_TRAIN_GRAD_NORM, "float64", "step", "global gradient norm before clipping", NULL),
     D(RUN_TRAIN_TOKENS, "int64", "step", "cumulative training tokens", NULL),
@@ -116,6 +121,25 @@ const SchemaEntry SCHEMA_RUN_FIXED[] = {
     D(RUN_TRAIN_VAL_LOSS, "float64", "val",
       "validation NLL over train.eval_batches fixed windows spread evenly over the validation "
       "documents",
+      NULL),
+    G(RUN_TRAIN_ONSET,
+      "the retrieval onset: the first step at which the trailing mean of answer_loss_multi is at "
+      "or below the threshold (harness/train/onset.h), recomputed from the history at every write",
+      NULL),
+    A(RUN_TRAIN_ONSET_AT_STEP, "int64",
+      "the onset step; when censored, the last step trained (0 without steps)", NULL),
+    A(RUN_TRAIN_ONSET_AT_CENSORED, "int64", "1 when the threshold was never reached, else 0", NULL),
+    A(RUN_TRAIN_ONSET_AT_THRESHOLD, "float64",
+      "the threshold in nats per answer token (ONSET_THRESHOLD: below half of ln(2) / 8, the "
+      "loss of a model that copies some needle of the context but not the asked one)",
+      NULL),
+    A(RUN_TRAIN_ONSET_AT_WINDOW, "int64", "the steps of the trailing mean (ONSET_WINDOW)", NULL),
+    A(RUN_TRAIN_ONSET_AT_MIN_VALUES, "int64",
+      "the finite values a window needs to count (half the window, rounded up)", NULL),
+    A(RUN_TRAIN_ONSET_AT_MEANING, "string", "the definition in words", NULL),
+    D(RUN_TRAIN_ONSET_SMOOTHED, "float64", "step",
+      "the trailing mean of answer_loss_multi at each step (NaN before a full window or with too "
+      "few values)",
       NULL),
 
     G(RUN_DATA, "the corpus the run was trained on and its split", NULL),
@@ -155,7 +179,7 @@ const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     G(SWEEP_CELLS, "one group per cell of the grid", NULL),
     A(SWEEP_CELLS_AT_METRICS, "string",
       "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, "
-      "needle_accuracy",
+      "needle_accuracy, retrieval_onset, onset_censored",
       NULL),
     G(SWEEP_CELL, "one cell: a variant with its gamma mode, G mode, head norm and lambda_init",
       NULL),

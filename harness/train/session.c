@@ -11,11 +11,11 @@
 
 enum { PART_TOKENIZER = 1, PART_MODEL = 2, PART_CORPUS = 4, PART_BUFFERS = 8 };
 
-static void mixture_next_batch(void *ctx, int *tokens, int *targets, unsigned char *is_answer,
+static void mixture_next_batch(void *ctx, int *tokens, int *targets, unsigned char *answer_needles,
                                int B, int T) {
     TrainSession *s = ctx;
-    mixture_batch(&s->mix, &s->corpus, &s->tokenizer, s->data_rng, tokens, targets, is_answer, B,
-                  T);
+    mixture_batch(&s->mix, &s->corpus, &s->tokenizer, s->data_rng, tokens, targets, answer_needles,
+                  B, T);
 }
 
 // Model, optimizer, history and the batch generator, and the run state a checkpoint writes.
@@ -122,7 +122,7 @@ int train_session_open(TrainSession *s, const RunConfig *cfg, const TrainSetup *
     long BT = (long)s->cfg.train.batch_size * s->cfg.train.seq_len;
     s->tokens = xmalloc(sizeof(int) * (size_t)BT);
     s->targets = xmalloc(sizeof(int) * (size_t)BT);
-    s->is_answer = xmalloc((size_t)BT);
+    s->answer_needles = xmalloc((size_t)BT);
     s->parts |= PART_BUFFERS;
     s->step = (TrainStep){.model = &s->model,
                           .opt = &s->opt,
@@ -132,7 +132,7 @@ int train_session_open(TrainSession *s, const RunConfig *cfg, const TrainSetup *
                           .share = setup->share,
                           .tokens = s->tokens,
                           .targets = s->targets,
-                          .is_answer = s->is_answer};
+                          .answer_needles = s->answer_needles};
     return 0;
 }
 
@@ -140,7 +140,7 @@ void train_session_close(TrainSession *s) {
     if (s->parts & PART_BUFFERS) {
         free(s->tokens);
         free(s->targets);
-        free(s->is_answer);
+        free(s->answer_needles);
     }
     if (s->parts & PART_CORPUS) corpus_free(&s->corpus);
     if (s->parts & PART_MODEL) {
@@ -212,10 +212,12 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
     double seconds = c->seconds_before + (now_seconds() - c->t0);
     int spike = train_is_loss_spike(h, res->loss, t);
     double answer_loss = res->answer_tokens ? res->answer_nll / (double)res->answer_tokens : NAN;
+    double answer_loss_multi =
+        res->answer_tokens_multi ? res->answer_nll_multi / (double)res->answer_tokens_multi : NAN;
     if (res->answer_tokens)
         c->answer_nll += res->answer_nll, c->answer_tokens += res->answer_tokens;
-    history_push(h, step, res->loss, answer_loss, lr, res->grad_norm, tokens_seen, seconds,
-                 s->model.lambda, s->model.gamma, spike);
+    history_push(h, step, res->loss, answer_loss, answer_loss_multi, lr, res->grad_norm,
+                 tokens_seen, seconds, s->model.lambda, s->model.gamma, spike);
     if (spike && r->loss_spike) r->loss_spike(r->ctx, step, res->loss, (double)t->spike_factor);
     // Cheap diagnostics from this step's last micro-batch.
     if (t->audit_every && (step % t->audit_every == 0 || step == 1))

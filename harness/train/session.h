@@ -37,8 +37,8 @@ typedef struct {
     TrainStep step; // draws from the mixture into the buffers below
     const TrainShare *share;
     char data_spec[4096], data_path[4096], corpus_spec[4096], cache[4200];
-    int *tokens, *targets;    // (B, T)
-    unsigned char *is_answer; // (B, T)
+    int *tokens, *targets;         // (B, T)
+    unsigned char *answer_needles; // (B, T)
     int resume;
     unsigned parts; // what is open, so train_session_close frees exactly that
 } TrainSession;

@@ -9,13 +9,16 @@
 static void all_micro_batches(const TrainStep *ts, TrainStepResult *r) {
     Model *m = ts->model;
     const TrainConfig *t = ts->t;
+    const unsigned char *needles = ts->answer_needles;
     int B = t->batch_size, T = t->seq_len;
     for (int micro = 0; micro < t->grad_accum; micro++) {
-        ts->next_batch(ts->batch_ctx, ts->tokens, ts->targets, ts->is_answer, B, T);
+        ts->next_batch(ts->batch_ctx, ts->tokens, ts->targets, ts->answer_needles, B, T);
         r->loss += model_forward(m, ts->tokens, ts->targets, B, T) / t->grad_accum;
-        if (ts->is_answer)
-            for (long i = 0; i < (long)B * T; i++)
-                if (ts->is_answer[i]) r->answer_nll += m->nll[i], r->answer_tokens++;
+        if (needles)
+            for (long i = 0; i < (long)B * T; i++) {
+                if (needles[i]) r->answer_nll += m->nll[i], r->answer_tokens++;
+                if (needles[i] >= 2) r->answer_nll_multi += m->nll[i], r->answer_tokens_multi++;
+            }
         // The mean over this micro-batch's scored targets (all of them without
         // data.task_loss = all).
         if (m->n_scored) model_backward(m, ts->tokens, 1.0f / ((float)m->n_scored * t->grad_accum));
@@ -23,30 +26,37 @@ static void all_micro_batches(const TrainStep *ts, TrainStepResult *r) {
 }
 
 // Data parallel: this rank's micro-batches (all drawn), then the gradients and the per-micro-batch
-// loss, answer NLL and answer count summed across ranks. Each micro-batch's values come from one
+// loss, answer NLLs and answer counts summed across ranks. Each micro-batch's values come from one
 // rank (the others add exact zeros), so the loss, summed here in micro-batch order, is the one
 // process's to the bit; the gradients differ from one process's by rounding only (see README).
 static void shared_micro_batches(const TrainStep *ts, TrainStepResult *r) {
     Model *m = ts->model;
     const TrainConfig *t = ts->t;
     const TrainShare *sh = ts->share;
+    const unsigned char *needles = ts->answer_needles;
     int B = t->batch_size, T = t->seq_len, G = t->grad_accum;
-    double *per_micro = xcalloc((size_t)G * 3, sizeof(double)); // loss / G, answer NLL, count
+    // loss / G; answer NLL and count; the same for episodes with N >= 2
+    double *per_micro = xcalloc((size_t)G * 5, sizeof(double));
     for (int micro = 0; micro < G; micro++) {
-        ts->next_batch(ts->batch_ctx, ts->tokens, ts->targets, ts->is_answer, B, T);
+        ts->next_batch(ts->batch_ctx, ts->tokens, ts->targets, ts->answer_needles, B, T);
         if (micro % sh->ranks != sh->rank) continue;
         per_micro[micro] = model_forward(m, ts->tokens, ts->targets, B, T) / G;
-        if (ts->is_answer)
-            for (long i = 0; i < (long)B * T; i++)
-                if (ts->is_answer[i]) per_micro[G + micro] += m->nll[i], per_micro[2 * G + micro]++;
+        if (needles)
+            for (long i = 0; i < (long)B * T; i++) {
+                if (needles[i]) per_micro[G + micro] += m->nll[i], per_micro[2 * G + micro]++;
+                if (needles[i] >= 2)
+                    per_micro[3 * G + micro] += m->nll[i], per_micro[4 * G + micro]++;
+            }
         if (m->n_scored) model_backward(m, ts->tokens, 1.0f / ((float)m->n_scored * G));
     }
     sh->sum_floats(sh->ctx, m->grads, m->n_params);
-    sh->sum_doubles(sh->ctx, per_micro, 3L * G);
+    sh->sum_doubles(sh->ctx, per_micro, 5L * G);
     for (int micro = 0; micro < G; micro++) {
         r->loss += per_micro[micro];
         r->answer_nll += per_micro[G + micro];
         r->answer_tokens += (long)per_micro[2 * G + micro];
+        r->answer_nll_multi += per_micro[3 * G + micro];
+        r->answer_tokens_multi += (long)per_micro[4 * G + micro];
     }
     free(per_micro);
 }
@@ -56,8 +66,8 @@ int train_step(const TrainStep *ts, float lr, TrainStepResult *r) {
     const TrainConfig *t = ts->t;
     model_zero_grad(m);
     r->loss = 0.0;
-    r->answer_nll = 0.0;
-    r->answer_tokens = 0;
+    r->answer_nll = r->answer_nll_multi = 0.0;
+    r->answer_tokens = r->answer_tokens_multi = 0;
     if (ts->share && ts->share->ranks > 1)
         shared_micro_batches(ts, r);
     else

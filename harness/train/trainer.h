@@ -10,10 +10,11 @@
 #include "model.h"
 #include "optim.h"
 
-// Fills tokens (B, T), targets (B, T) and, when not NULL, is_answer (B, T) with the next
-// micro-batch.
-typedef void (*TrainBatchFn)(void *ctx, int *tokens, int *targets, unsigned char *is_answer, int B,
-                             int T);
+// Fills tokens (B, T), targets (B, T) and, when not NULL, answer_needles (B, T) with the next
+// micro-batch: answer_needles is 0 for every target but a needle answer token, which gets the
+// number of needles of its episode.
+typedef void (*TrainBatchFn)(void *ctx, int *tokens, int *targets, unsigned char *answer_needles,
+                             int B, int T);
 
 // Data-parallel training: this process's share of each step's micro-batches, and how the ranks
 // combine what they computed. Every rank draws every micro-batch (so the data stream advances as
@@ -37,17 +38,20 @@ typedef struct {
     const TrainConfig *t; // batch_size, seq_len, grad_accum, grad_clip and the AdamW settings
     TrainBatchFn next_batch;
     void *batch_ctx;
-    const TrainShare *share;  // NULL: this process computes every micro-batch
-    int *tokens, *targets;    // (B, T) the micro-batch buffers
-    unsigned char *is_answer; // (B, T), or NULL: no answer loss
+    const TrainShare *share;       // NULL: this process computes every micro-batch
+    int *tokens, *targets;         // (B, T) the micro-batch buffers
+    unsigned char *answer_needles; // (B, T), or NULL: no answer loss
 } TrainStep;
 
 typedef struct {
     double loss;        // mean over the micro-batches of their mean NLL over scored targets
     double answer_nll;  // summed NLL of the needle answer targets
     long answer_tokens; // how many there were
-    double grad_norm;   // global gradient norm before clipping
-    float clip_scale;   // what clipping multiplied the gradients by (1: not clipped)
+    // The same over the answers of episodes with two or more needles (the retrieval onset's).
+    double answer_nll_multi;
+    long answer_tokens_multi;
+    double grad_norm; // global gradient norm before clipping
+    float clip_scale; // what clipping multiplied the gradients by (1: not clipped)
 } TrainStepResult;
 
 // One step at learning rate lr (with a share: on every rank together; r is the same on every

@@ -1,0 +1,164 @@
+#!/usr/bin/env -S /usr/bin/python3
+"""harness/recipe_search.py on a 2-recipe file of tiny shapes (one recipe for two variants, one
+two-stage curriculum): every cell of its markdown table is recomputed here from the run files
+(steps, batch and seq of each stage from the config, the data spec, wall time from
+/train/seconds, the onset from /train/onset with the steps of earlier stages added, the mean
+answer losses of the last 100 steps, the needle accuracy and keyed rate from the counts);
+the curriculum's second stage starts from the first's weights; --only re-runs one recipe by name
+reusing its finished runs (files byte-identical); the committed harness/recipes.ini parses and
+its table lists every recipe as not run; bad names are one line, exit 2.
+Prints 'N passed, N failed'; exits non-zero on any failure."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if len(sys.argv) != 2:
+    sys.exit("usage: /usr/bin/python3 tests/test_recipe_search.py DINT")
+DINT = os.path.abspath(sys.argv[1])
+SCRIPT = os.path.join(ROOT, "harness", "recipe_search.py")
+passed = failed = 0
+
+TINY = ("--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=256 "
+        "--set train.batch_size=2 --set train.warmup=1 --set train.eval_batches=1 --set train.log_every=2")
+RECIPES = f"""[DEFAULT]
+tiny = {TINY}
+
+[tiny-needle]
+variants = transformer, dint
+stage1 = --data sotu:0.3,needle:0.7 --seed 3 %(tiny)s --set data.task_loss=queries
+    --set train.steps=5 --set train.eval_every=5
+note = a tiny recipe
+
+[tiny-curriculum]
+variants = diff
+stage1 = --data sotu:0.5,copy:0.5 --seed 1 %(tiny)s --set train.steps=3 --set train.eval_every=3
+stage2 = --data sotu:0.3,needle:0.7 --seed 2 %(tiny)s --set train.steps=4 --set train.eval_every=4
+    --set train.lr=1e-3
+note = copy, then needles
+"""
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {what}")
+
+
+def search(*args):
+    return subprocess.run(["/usr/bin/python3", SCRIPT, "--dint", DINT, *args], capture_output=True, text=True)
+
+
+def rows(markdown):
+    lines = [l for l in markdown.splitlines() if l.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(head, (c.strip() for c in l.strip("|").split("|")))) for l in lines[2:]]
+
+
+def expected(runs):
+    """The row's cells recomputed from the run files."""
+    stages, seconds, offset, onset, any_multi = [], 0.0, 0, None, False
+    for run in runs:
+        with h5py.File(run, "r") as f:
+            cfg = json.loads(f.attrs["config"])["train"]
+            n = len(f["train/step"])
+            stages.append(f"{n:,} ({cfg['batch_size']} x {cfg['seq_len']})")
+            seconds += float(f["train/seconds"][-1])
+            any_multi |= bool(np.isfinite(f["train/answer_loss_multi"][...]).any())
+            a = f["train/onset"].attrs
+            if onset is None and a["censored"] == 0:
+                onset = offset + int(a["step"])
+            offset += n
+    with h5py.File(runs[0], "r") as f:
+        data = f"`{f['data'].attrs['spec']}`"
+    with h5py.File(runs[-1], "r") as f:
+        loss = []
+        for k in ("answer_loss", "answer_loss_multi"):
+            v = f["train/" + k][-100:]
+            v = v[np.isfinite(v)]
+            loss.append(f"{np.mean(v):.3f}" if len(v) else "n/a")
+        g = f["eval/needle"]
+        cfgs = list(zip(g["n_needles"][...].astype(int), g["n_queried"][...].astype(int)))
+        acc = {}
+        for key, c in (("N=1 accuracy", (1, 1)), ("N=2, R=2 accuracy", (2, 2))):
+            i = cfgs.index(c)
+            k, t = int(g["correct"][i].sum()), int(g["total"][i].sum())
+            acc[key] = f"{k / t:.2f} ({k}/{t})"
+        i = cfgs.index((2, 2))
+        k, t = int(g["keyed"][i].sum()), int(g["keyed_total"][i].sum())
+        acc["keyed rate N=2"] = f"{k / t:.2f} ({k}/{t})"
+        lengths = list(g["context_length"][...].astype(int))
+    return {"steps (batch x seq), per stage": " + ".join(stages), "data": data,
+            "wall time": f"{seconds:.1f} s",
+            "retrieval onset": (f">{offset:,}" if onset is None else f"{onset:,}") if any_multi else "n/a (no N ≥ 2 answers)",
+            "answer loss, last 100 steps (all / N ≥ 2)": " / ".join(loss), **acc}, lengths
+
+
+def digest(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    recipes = os.path.join(tmp, "recipes.ini")
+    with open(recipes, "w") as fh:
+        fh.write(RECIPES)
+    res = os.path.join(tmp, "runs")
+    md = os.path.join(tmp, "table.md")
+    r = search("--recipes", recipes, "--results", res, "--eval-samples", "1", "--out", md)
+    check(r.returncode == 0, f"recipe_search exit {r.returncode}: {r.stderr.strip().splitlines()[-2:]}")
+    got = rows(r.stdout) if r.returncode == 0 else []
+    check(os.path.exists(md) and open(md).read() == r.stdout, "--out writes the same markdown")
+    check([(x["recipe"], x["variant"]) for x in got] ==
+          [("tiny-needle", "transformer"), ("tiny-needle", "dint"), ("tiny-curriculum", "diff")],
+          f"one row per recipe and variant: {[(x.get('recipe'), x.get('variant')) for x in got]}")
+    for row in got:
+        n_stages = 2 if row["recipe"] == "tiny-curriculum" else 1
+        runs = [os.path.join(res, row["recipe"], f"{row['variant']}-stage{k}.h5") for k in range(1, n_stages + 1)]
+        want, lengths = expected(runs)
+        for col, v in want.items():
+            check(row.get(col) == v, f"{row['recipe']} {row['variant']} {col}: table {row.get(col)!r}, files {v!r}")
+        check(lengths == [256], f"{row['recipe']} {row['variant']}: evaluated at the training length: {lengths}")
+        check(row["note"] in ("a tiny recipe", "copy, then needles"), "note column")
+    # The curriculum: stage 2 started from stage 1 (recorded), the steps add up (3 + 4).
+    stage2 = os.path.join(res, "tiny-curriculum", "diff-stage2.h5")
+    with h5py.File(stage2, "r") as f:
+        check("diff-stage1.h5" in str(f.attrs.get("init_from", "")), "stage 2 records --init-from stage 1")
+    cur = [x for x in got if x["recipe"] == "tiny-curriculum"]
+    check(cur and cur[0]["steps (batch x seq), per stage"] == "3 (2 x 256) + 4 (2 x 256)"
+          and cur[0]["retrieval onset"] == ">7", f"curriculum row: {cur}")
+    # --only: one recipe, its finished runs reused unchanged.
+    files = [os.path.join(res, "tiny-needle", f"{v}-stage1.h5") for v in ("transformer", "dint")]
+    before = [digest(p) for p in files]
+    r2 = search("--recipes", recipes, "--results", res, "--eval-samples", "1", "--only", "tiny-needle")
+    check(r2.returncode == 0 and [x["recipe"] for x in rows(r2.stdout)] == ["tiny-needle"] * 2,
+          "--only tiny-needle: its two rows")
+    check(rows(r2.stdout) == got[:2], "--only: the same cells")
+    check([digest(p) for p in files] == before and "already complete" in r2.stderr, "--only reuses the finished runs")
+    # Bad arguments: one line, exit 2.
+    b = search("--recipes", recipes, "--results", res, "--only", "nope")
+    check(b.returncode == 2 and len(b.stderr.strip().splitlines()) == 1 and "no recipe nope" in b.stderr,
+          f"unknown recipe: {b.stderr.strip()!r}")
+    with open(os.path.join(tmp, "bad.ini"), "w") as fh:
+        fh.write("[x]\nvariants = gpt\nstage1 = --data sotu\n")
+    b = search("--recipes", os.path.join(tmp, "bad.ini"), "--results", res)
+    check(b.returncode == 2 and "variants must list" in b.stderr, f"bad variant: {b.stderr.strip()!r}")
+    # The committed recipe file: parses, every recipe listed (not run here).
+    t = search("--table-only", "--results", os.path.join(tmp, "none"))
+    committed = rows(t.stdout) if t.returncode == 0 else []
+    check(t.returncode == 0 and len(committed) >= 11 and all(x["steps (batch x seq), per stage"] == "not run" for x in committed),
+          f"harness/recipes.ini: {len(committed)} rows, all not run ({t.stderr.strip()[:200]})")
+    check(sum("candidate" in x["note"] for x in committed) >= 3 and
+          any(x["recipe"] == "task-demo-256-then-512" for x in committed), "recipes.ini: README's recipes and candidates")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
