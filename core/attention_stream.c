@@ -99,8 +99,10 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
 }
 
 // out = o1 - lambda o2 (+ gamma C) for one head, C the running mean (causal) or the mean
-// (full) of the rows of o1, summed in double in row order: the same operations as
-// attention.c's global_term, O(T v_dim).
+// (full) of the rows of o1, summed in double in row order as attention.c's global_term does,
+// O(T v_dim). The division by the row count is a multiplication by its double reciprocal (one
+// division per row, not per element); the two differ by at most an ulp of double, which the
+// rounding to fp32 almost always removes.
 static void combine_head(float *out, const float *o1, const float *o2, float lambda, float gamma,
                          int b, int h, const AttnDims *a, double *acc) {
     int T = a->T, vd = a->v_dim, ld = a->ld;
@@ -111,22 +113,18 @@ static void combine_head(float *out, const float *o1, const float *o2, float lam
     if (a->use_global && a->g_mode == GMODE_FULL)
         for (int i = 0; i < T; i++)
             for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
-    for (int i = 0; i < T; i++)
+    for (int i = 0; i < T; i++) {
+        double inv = 1.0 / (a->g_mode == GMODE_CAUSAL ? i + 1 : T); // one division per row
         for (int c = 0; c < vd; c++) {
             long ix = (long)i * ld + c;
             float val = O1[ix] - lambda * O2[ix];
             if (a->use_global) {
-                float C;
-                if (a->g_mode == GMODE_CAUSAL) {
-                    acc[c] += O1[ix];
-                    C = (float)(acc[c] / (i + 1));
-                } else {
-                    C = (float)(acc[c] / T);
-                }
-                val += gamma * C;
+                if (a->g_mode == GMODE_CAUSAL) acc[c] += O1[ix];
+                val += gamma * (float)(acc[c] * inv);
             }
             O[ix] = val;
         }
+    }
 }
 
 void attention_stream_forward(float *out, float *o1, float *o2, float *lse, const float *q,
@@ -175,8 +173,9 @@ typedef struct {
 } BwdScratch;
 
 // dOm (contiguous (T, v_dim)) for every map of head (b, h) and its dlambda / dgamma parts:
-// the same operations as attention_backward. dO1 = dout + gamma R with R the suffix sum of
-// dout_i / (i + 1) (causal) or the mean of dout (full); dO2 = -lambda dout.
+// the operations of attention_backward (divisions by the row count as multiplications by its
+// reciprocal, as in combine_head). dO1 = dout + gamma R with R the suffix sum of dout_i / (i + 1)
+// (causal) or the mean of dout (full); dO2 = -lambda dout.
 static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float *dout,
                              const float *o1, const float *o2, float lambda, float gamma, int b,
                              int h, const AttnDims *a) {
@@ -202,31 +201,37 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
             const float *O1 = o1 + vo;
             for (int c = 0; c < vd; c++) acc[c] = 0.0;
             if (a->g_mode == GMODE_CAUSAL) {
-                for (int i = 0; i < T; i++)
+                for (int i = 0; i < T; i++) {
+                    double inv = 1.0 / (i + 1);
                     for (int c = 0; c < vd; c++) {
                         acc[c] += O1[(long)i * ld + c];
-                        sg += (double)(float)(acc[c] / (i + 1)) * dO[(long)i * ld + c];
+                        sg += (double)(float)(acc[c] * inv) * dO[(long)i * ld + c];
                     }
+                }
             } else {
+                double inv = 1.0 / T;
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++)
-                        sg += (double)(float)(acc[c] / T) * dO[(long)i * ld + c];
+                        sg += (double)(float)(acc[c] * inv) * dO[(long)i * ld + c];
             }
             for (int c = 0; c < vd; c++) acc[c] = 0.0;
             if (a->g_mode == GMODE_CAUSAL) {
-                for (int i = T - 1; i >= 0; i--)
+                for (int i = T - 1; i >= 0; i--) {
+                    double inv = 1.0 / (i + 1);
                     for (int c = 0; c < vd; c++) {
-                        acc[c] += (double)dO[(long)i * ld + c] / (i + 1);
+                        acc[c] += (double)dO[(long)i * ld + c] * inv;
                         d1[(long)i * vd + c] += gamma * (float)acc[c];
                     }
+                }
             } else {
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++) acc[c] += dO[(long)i * ld + c];
+                double inv = 1.0 / T;
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++)
-                        d1[(long)i * vd + c] += gamma * (float)(acc[c] / T);
+                        d1[(long)i * vd + c] += gamma * (float)(acc[c] * inv);
             }
         }
         *pl = sl;
