@@ -23,6 +23,9 @@ import tempfile
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import check, finish  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2] != "--mpi"):
     sys.exit("usage: /usr/bin/python3 tests/test_main_seeds.py DINT [--mpi MPIRUN]")
@@ -30,16 +33,7 @@ DINT = os.path.abspath(sys.argv[1])
 MPIRUN = sys.argv[3] if len(sys.argv) == 4 else None
 VARIANTS = ("transformer", "diff", "dint")
 T975_DF1 = 12.706204736174703  # Student t, 0.975 quantile, 1 degree of freedom (2 seeds)
-passed = failed = 0
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}")
 
 
 def main_sh(results, *args, launcher=()):
@@ -159,5 +153,4 @@ with tempfile.TemporaryDirectory() as tmp:
                                    for n in fa["model/params"])
                     check(same, f"{other}: {v} seed {k} weights = one process's")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -18,12 +18,14 @@ import tempfile
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import check, finish  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if len(sys.argv) != 2:
     sys.exit("usage: /usr/bin/python3 tests/test_recipe_search.py DINT")
 DINT = os.path.abspath(sys.argv[1])
 SCRIPT = os.path.join(ROOT, "harness", "recipe_search.py")
-passed = failed = 0
 
 TINY = ("--set model.n_layer=1 --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=256 "
         "--set train.batch_size=2 --set train.warmup=1 --set train.eval_batches=1 --set train.log_every=2")
@@ -44,14 +46,6 @@ stage2 = --data sotu:0.3,needle:0.7 --seed 2 %(tiny)s --set train.steps=4 --set 
 note = copy, then needles
 """
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}")
 
 
 def search(*args):
@@ -160,5 +154,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(sum("candidate" in x["note"] for x in committed) >= 3 and
           any(x["recipe"] == "task-demo-256-then-512" for x in committed), "recipes.ini: README's recipes and candidates")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -26,20 +26,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import runschema as rs  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import check, finish  # noqa: E402
+
 if len(sys.argv) != 2:
     sys.exit("usage: /usr/bin/python3 tests/test_schema.py DINT (the dint executable to test; ctest passes its own build's)")
 DINT = os.path.abspath(sys.argv[1])
 H5DS_ATTRS = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST"}
-passed = failed = 0
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}")
 
 
 def dint(*args):
@@ -236,5 +230,4 @@ def check_readme():
 compare_tables()
 check_readme()
 check_real_files()
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -20,21 +20,15 @@ import tempfile
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pycheck import check, finish  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The executable under test: ctest passes it (any build folder); by hand, build/ is the default.
 if len(sys.argv) != 2:
     sys.exit("usage: /usr/bin/python3 tests/test_summary.py DINT (the dint executable to test; ctest passes its own build's)")
 DINT = os.path.abspath(sys.argv[1])
-passed = failed = 0
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}")
 
 
 def dint(*args):
@@ -280,5 +274,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "error" in bad.stderr,
           "tables: a missing file is one error line")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
