@@ -7,7 +7,7 @@ evaluation cells skipped, so any row can be re-run by name.
 
     /usr/bin/python3 harness/recipe_search.py [--only NAME[,NAME...]] [--recipes FILE]
         [--results DIR] [--dint PATH] [--threads N] [--eval-samples S] [--no-eval]
-        [--table-only] [--out FILE.md]
+        [--table-only] [--out FILE.md] [--figure FILE.png]
 
 Recipe file (INI; default harness/recipes.ini): one section per recipe, its name the section's.
   variants = transformer, diff, dint   the variants to train it for
@@ -26,6 +26,16 @@ beside each. Columns: training per stage (steps x batch x seq, from the run's co
 the evaluation (dint eval needle --needles 1:1,2:2 at the last stage's train.seq_len, depths
 0, 0.25, 0.5, 0.75, 1, S samples per cell) the pooled accuracy at N = 1 and N = 2 (R = 2) and the
 keyed rate at N = 2. Exit status 1 when a run failed (the others go on), 2 on bad arguments.
+
+--figure FILE.png also draws the needle answer loss of every row whose run files are all complete
+against the tokens seen, summed over its stages (tokens per step: train.batch_size x
+train.grad_accum x train.seq_len of each stage's config), in two panels sharing the x axis: all
+answers (/train/answer_loss) and episodes with N >= 2 needles (/train/answer_loss_multi, with the
+onset threshold /train/onset@threshold dashed). Each curve is the trailing mean over the onset
+window W (/train/onset@window) within each stage: the finite values among the last W steps (fewer
+at a stage's start), NaN with fewer than W/2 of them, so a stage without needle answers (a copy
+stage) draws nothing; log y axis, x in millions of tokens, one line per row, "recipe (variant)".
+It needs matplotlib (Debian: python3-matplotlib), imported only then; works with --table-only.
 """
 import argparse
 import configparser
@@ -185,6 +195,124 @@ def measure(runs):
     return cells
 
 
+def trailing_mean(loss, window):
+    """The trailing mean of loss over window steps: at step i the mean of the finite values among
+    loss[i - window + 1 .. i] (fewer at the start), NaN where fewer than window / 2 are finite."""
+    loss = np.asarray(loss, dtype=float)
+    ok = np.isfinite(loss)
+    sums = np.concatenate(([0.0], np.cumsum(np.where(ok, loss, 0.0))))
+    counts = np.concatenate(([0], np.cumsum(ok)))
+    hi = np.arange(1, len(loss) + 1)
+    lo = np.maximum(hi - max(int(window), 1), 0)
+    n = counts[hi] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (sums[hi] - sums[lo]) / n
+    return np.where(n >= (max(int(window), 1) + 1) // 2, mean, np.nan)
+
+
+def curves(runs):
+    """One row's curves through its stages: (tokens seen at each step, the trailing mean of
+    /train/answer_loss, of /train/answer_loss_multi, the stages' onset thresholds)."""
+    xs, alls, multis, thresholds, offset = [], [], [], set(), 0
+    for run in runs:
+        with h5py.File(run, "r") as f:
+            t = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]
+            per_step = t["batch_size"] * t.get("grad_accum", 1) * t["seq_len"]
+            steps = int(f[rs.RUN_TRAIN].attrs[name(rs.RUN_TRAIN_AT_STEPS_DONE)])
+            step = f[rs.RUN_TRAIN_STEP][...].astype(float)
+            a = f[rs.RUN_TRAIN_ONSET].attrs
+            window = int(a[name(rs.RUN_TRAIN_ONSET_AT_WINDOW)])
+            thresholds.add(float(a[name(rs.RUN_TRAIN_ONSET_AT_THRESHOLD)]))
+            for path, out in ((rs.RUN_TRAIN_ANSWER_LOSS, alls), (rs.RUN_TRAIN_ANSWER_LOSS_MULTI, multis)):
+                v = f[path][...] if path in f else np.full(len(step), np.nan)
+                out.append(trailing_mean(v, window))
+        xs.append(offset + step * per_step)
+        offset += steps * per_step
+    return np.concatenate(xs), np.concatenate(alls), np.concatenate(multis), thresholds
+
+
+# The figure's conventions are plots/common.py's: 100 dpi, a fixed size (its "onset" figure),
+# one colour per variant (Okabe-Ito), line styles telling apart the runs of one variant.
+FIG_SIZE, FIG_DPI = (13.0, 5.0), 100
+VARIANT_COLORS = {"transformer": "#0072B2", "diff": "#E69F00", "dint": "#009E73"}
+RECIPE_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 2, 2)),
+                 (0, (3, 3)), (0, (5, 1, 1, 1, 1, 1)), (0, (10, 3)), (0, (2, 1, 2, 4)))
+RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
+      "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3, "savefig.facecolor": "white"}
+
+
+def figure_target(path):
+    """Check --figure before any work: its directory exists and it is not a directory."""
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        die(f"--figure {path} is a directory (give FILE.png)")
+    if not os.path.isdir(d):
+        die(f"--figure {path}: no directory {d}")
+    if not os.access(d, os.W_OK):
+        die(f"--figure {path}: directory {d} is not writable")
+
+
+def import_pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # one line, naming the Debian package
+        sys.exit(f"{PROG}: error: {exc.name or 'matplotlib'} is missing, --figure needs it "
+                 "(apt-get install python3-matplotlib)")
+    return plt
+
+
+def draw_figure(plt, rows, path):
+    """The answer-loss curves of rows [(recipe, variant, run files)] in path (PNG, written to
+    path's .tmp.png, then renamed)."""
+    recipes = list(dict.fromkeys(r for r, _, _ in rows))
+    with plt.rc_context(RC):
+        fig, (left, right) = plt.subplots(1, 2, figsize=FIG_SIZE, dpi=FIG_DPI, sharex=True, layout="constrained")
+        thresholds, drawn, x_max = set(), {}, 0.0
+        for k, (recipe, variant, runs) in enumerate(rows):
+            x, y_all, y_multi, th = curves(runs)
+            thresholds |= th
+            x_max = max(x_max, float(x.max()) / 1e6 if len(x) else 0.0)
+            style = dict(color=VARIANT_COLORS.get(variant, "#777777"), label=f"{recipe} ({variant})",
+                         ls=RECIPE_STYLES[recipes.index(recipe) % len(RECIPE_STYLES)],
+                         lw=1.4 + 1.2 * (len(rows) - 1 - k) / max(len(rows) - 1, 1))  # first drawn thickest
+            for ax, y in ((left, y_all), (right, y_multi)):
+                y = np.where(y > 0, y, np.nan)  # log axis
+                ax.plot(x / 1e6, y, **style)
+                drawn[ax] = drawn.get(ax, False) or bool(np.isfinite(y).any())
+        for t in sorted(thresholds):
+            if math.isfinite(t) and t > 0:
+                right.axhline(t, color="black", lw=1, ls="--", label=f"onset threshold {t:g}")
+        for ax, title in ((left, "all answers (/train/answer_loss)"),
+                          (right, "episodes with N ≥ 2 needles (/train/answer_loss_multi)")):
+            ax.set_yscale("log")
+            ax.set_title(title)
+            ax.set_xlabel("tokens seen, all stages (millions)")
+            ax.set_ylabel("answer loss (nats per answer token, log)")
+            if not drawn.get(ax):  # fixed limits: the log axis has no value to scale to
+                ax.set_ylim(0.01, 10)
+                ax.text(0.5, 0.5, "no curve: fewer than W/2 needle answers in every window" if rows
+                        else "no complete run", transform=ax.transAxes, ha="center", va="center", color="#777777")
+        left.set_xlim(0, x_max or 1)  # shared with the right panel
+        handles, labels = right.get_legend_handles_labels()
+        if handles:
+            right.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+                         ncol=1 + (len(handles) - 1) // 28)
+        fig.suptitle("Needle answer loss against tokens seen (trailing mean over the onset window within each stage)")
+        base = path[:-4] if path.endswith(".png") else path
+        tmp = base + ".tmp.png"
+        try:
+            fig.savefig(tmp, dpi=FIG_DPI, format="png")
+            os.replace(tmp, path)
+        except OSError as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            die(f"--figure {path}: {exc.strerror or exc}")
+        finally:
+            plt.close(fig)
+
+
 COLUMNS = (("recipe", "recipe"), ("variant", "variant"), ("training", "steps (batch x seq), per stage"),
            ("data", "data"), ("wall time", "wall time"), ("onset", "retrieval onset"),
            ("answer loss", f"answer loss, last {LAST_STEPS} steps (all / N ≥ 2)"), ("N=1", "N=1 accuracy"),
@@ -209,7 +337,12 @@ def main(argv):
     p.add_argument("--no-eval", action="store_true", help="no needle evaluation")
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of what exists")
     p.add_argument("--out", help="also write the markdown table to this file")
+    p.add_argument("--figure", metavar="FILE.png", help="also draw the answer-loss curves (needs matplotlib)")
     a = p.parse_args(argv)
+    plt = None
+    if a.figure:
+        figure_target(a.figure)
+        plt = import_pyplot()
     recipes = load_recipes(a.recipes)
     if a.only:
         wanted = [w.strip() for w in a.only.split(",") if w.strip()]
@@ -219,7 +352,7 @@ def main(argv):
         recipes = [r for r in recipes if r[0] in wanted]
     if not a.table_only and not os.access(a.dint, os.X_OK):
         die(f"{a.dint} is not an executable dint (build it: bash harness/setup.sh, or give --dint)")
-    rows, failed = [], 0
+    rows, failed, complete = [], 0, []
     for recipe, variants, stages, note in recipes:
         os.makedirs(os.path.join(a.results, recipe), exist_ok=True)
         for v in variants:
@@ -232,6 +365,7 @@ def main(argv):
                 failed += runs is None
             if runs and all(status_of(r) == "complete" for r in runs):
                 row.update(measure(runs))
+                complete.append((recipe, v, runs))
             else:
                 row["training"] = "failed" if not a.table_only else "not run"
             rows.append(row)
@@ -240,6 +374,8 @@ def main(argv):
     if a.out:
         with open(a.out, "w") as fh:
             fh.write(text)
+    if a.figure:
+        draw_figure(plt, complete, a.figure)
     return 1 if failed else 0
 
 

@@ -5,10 +5,14 @@ two-stage curriculum): every cell of its markdown table is recomputed here from 
 /train/seconds, the onset from /train/onset with the steps of earlier stages added, the mean
 answer losses of the last 100 steps, the needle accuracy and keyed rate from the counts);
 the curriculum's second stage starts from the first's weights; --only re-runs one recipe by name
-reusing its finished runs (files byte-identical); the committed harness/recipes.ini parses and
-its table lists every recipe as not run; bad names are one line, exit 2.
+reusing its finished runs (files byte-identical); --table-only --figure writes a PNG of the
+answer-loss curves (tokens seen through the stages, the trailing mean over the onset window), a
+--figure in a missing directory or without matplotlib is one line; the committed
+harness/recipes.ini parses and its table lists every recipe as not run; bad names are one line,
+exit 2.
 Prints 'N passed, N failed'; exits non-zero on any failure."""
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -138,6 +142,40 @@ with tempfile.TemporaryDirectory() as tmp:
           "--only tiny-needle: its two rows")
     check(rows(r2.stdout) == got[:2], "--only: the same cells")
     check([digest(p) for p in files] == before and "already complete" in r2.stderr, "--only reuses the finished runs")
+    # --figure with --table-only: the answer-loss curves of the finished rows as a PNG (renamed
+    # into place from FILE.tmp.png); a --figure in a directory that does not exist is one line.
+    png = os.path.join(tmp, "curves.png")
+    fg = search("--recipes", recipes, "--results", res, "--table-only", "--figure", png)
+    head = open(png, "rb").read(8) if os.path.exists(png) else b""
+    check(fg.returncode == 0 and rows(fg.stdout) == got, f"--table-only --figure: exit {fg.returncode}, the same table "
+          f"({fg.stderr.strip().splitlines()[-3:]})")
+    check(head == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 5000 and not os.path.exists(png[:-4] + ".tmp.png"),
+          f"--figure writes a PNG: {head!r}, {os.path.getsize(png) if head else 0} bytes")
+    nowhere = os.path.join(tmp, "no-such-dir", "curves.png")
+    b = search("--recipes", recipes, "--results", res, "--table-only", "--figure", nowhere)
+    check(b.returncode != 0 and len(b.stderr.strip().splitlines()) == 1 and "no-such-dir" in b.stderr
+          and not os.path.exists(os.path.dirname(nowhere)),
+          f"--figure in a missing directory: {b.returncode}, {b.stderr.strip()!r}")
+    b = subprocess.run(["/usr/bin/python3", "-c", "import runpy, sys; sys.modules['matplotlib'] = None; "
+                        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+                        SCRIPT, "--recipes", recipes, "--results", res, "--table-only", "--figure", png],
+                       capture_output=True, text=True)
+    check(b.returncode != 0 and len(b.stderr.strip().splitlines()) == 1 and "python3-matplotlib" in b.stderr,
+          f"--figure without matplotlib: {b.returncode}, {b.stderr.strip()!r}")
+    # What it draws: tokens seen through the stages (batch x grad_accum x seq per step) and the
+    # trailing mean over the onset window (NaN steps skipped, at least half the window finite).
+    sys.dont_write_bytecode = True
+    spec = importlib.util.spec_from_file_location("recipe_search", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x, y_all, y_multi, th = mod.curves([os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5") for k in (1, 2)])
+    check(list(x) == [512, 1024, 1536, 2048, 2560, 3072, 3584], f"tokens seen through the curriculum: {list(x)}")
+    with h5py.File(os.path.join(res, "tiny-curriculum", "diff-stage2.h5"), "r") as f:
+        window, theta = int(f["train/onset"].attrs["window"]), float(f["train/onset"].attrs["threshold"])
+    check(th == {theta} and (window + 1) // 2 > 4 and np.isnan(y_all).all() and np.isnan(y_multi).all(),
+          f"fewer than half of the {window}-step window finite: no curve ({y_all}, {th})")
+    tm = mod.trailing_mean([1.0, np.nan, 3.0, np.nan, np.nan, 5.0], 4)
+    check(np.array_equal(tm, [np.nan, np.nan, 2.0, 2.0, np.nan, 4.0], equal_nan=True), f"trailing mean: {tm}")
     # Bad arguments: one line, exit 2.
     b = search("--recipes", recipes, "--results", res, "--only", "nope")
     check(b.returncode == 2 and len(b.stderr.strip().splitlines()) == 1 and "no recipe nope" in b.stderr,
