@@ -232,13 +232,17 @@ def curves(runs):
 
 
 # The figure's conventions are plots/common.py's: 100 dpi, a fixed size (its "onset" figure),
-# one colour per variant (Okabe-Ito), line styles telling apart the runs of one variant.
+# one colour per recipe (the search rows are mostly one variant), a line style per variant.
 FIG_SIZE, FIG_DPI = (13.0, 5.0), 100
-VARIANT_COLORS = {"transformer": "#0072B2", "diff": "#E69F00", "dint": "#009E73"}
-RECIPE_STYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 2, 2)),
-                 (0, (3, 3)), (0, (5, 1, 1, 1, 1, 1)), (0, (10, 3)), (0, (2, 1, 2, 4)))
+VARIANT_STYLES = {"transformer": "--", "diff": ":", "dint": "-"}
 RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
       "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3, "savefig.facecolor": "white"}
+
+
+def tab20_index(i):
+    """tab20's dark shades for the first 10 recipes, then its light ones: neighbours differ in hue."""
+    i %= 20
+    return 2 * (i % 10) + i // 10
 
 
 def figure_target(path):
@@ -274,8 +278,8 @@ def draw_figure(plt, rows, path):
             x, y_all, y_multi, th = curves(runs)
             thresholds |= th
             x_max = max(x_max, float(x.max()) / 1e6 if len(x) else 0.0)
-            style = dict(color=VARIANT_COLORS.get(variant, "#777777"), label=f"{recipe} ({variant})",
-                         ls=RECIPE_STYLES[recipes.index(recipe) % len(RECIPE_STYLES)],
+            style = dict(color=plt.get_cmap("tab20")(tab20_index(recipes.index(recipe))), label=f"{recipe} ({variant})",
+                         ls=VARIANT_STYLES.get(variant, "-."),
                          lw=1.4 + 1.2 * (len(rows) - 1 - k) / max(len(rows) - 1, 1))  # first drawn thickest
             for ax, y in ((left, y_all), (right, y_multi)):
                 y = np.where(y > 0, y, np.nan)  # log axis
