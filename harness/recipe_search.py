@@ -5,7 +5,7 @@ and print README's "Training for retrieval" table as markdown, every number read
 files. Finished work is reused: a complete stage is kept, an interrupted one resumed, finished
 evaluation cells skipped, so any row can be re-run by name.
 
-    /usr/bin/python3 harness/recipe_search.py [--only NAME[,NAME...]] [--recipes FILE]
+    /usr/bin/python3 harness/recipe_search.py [--only NAME[,NAME...]] [--variants V[,V...]] [--recipes FILE]
         [--results DIR] [--dint PATH] [--threads N] [--eval-samples S] [--no-eval]
         [--table-only] [--out FILE.md] [--figure FILE.png]
 
@@ -333,6 +333,8 @@ def markdown(rows):
 def main(argv):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--only", help="comma-separated recipe names (default: every recipe of the file)")
+    p.add_argument("--variants", help="comma-separated variants: only the rows of these (e.g. one variant per "
+                   "process, to train a recipe's variants side by side)")
     p.add_argument("--recipes", default=os.path.join(ROOT, "harness", "recipes.ini"))
     p.add_argument("--results", default=os.path.join(ROOT, "results", "recipes"))
     p.add_argument("--dint", default=os.path.join(ROOT, "build", "harness", "dint"))
@@ -354,6 +356,12 @@ def main(argv):
         if unknown:
             die(f"no recipe {', '.join(unknown)} in {a.recipes} (it has: {', '.join(r[0] for r in recipes)})")
         recipes = [r for r in recipes if r[0] in wanted]
+    if a.variants:
+        only_v = [v.strip() for v in a.variants.split(",") if v.strip()]
+        bad = [v for v in only_v if v not in ("transformer", "diff", "dint")]
+        if bad or not only_v:
+            die(f"--variants: expected transformer, diff or dint (got {', '.join(bad) or 'none'})")
+        recipes = [(r, [v for v in vs if v in only_v], st, n) for r, vs, st, n in recipes]
     if not a.table_only and not os.access(a.dint, os.X_OK):
         die(f"{a.dint} is not an executable dint (build it: bash harness/setup.sh, or give --dint)")
     rows, failed, complete = [], 0, []

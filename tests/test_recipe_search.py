@@ -142,6 +142,12 @@ with tempfile.TemporaryDirectory() as tmp:
           "--only tiny-needle: its two rows")
     check(rows(r2.stdout) == got[:2], "--only: the same cells")
     check([digest(p) for p in files] == before and "already complete" in r2.stderr, "--only reuses the finished runs")
+    # --variants: only that variant's rows (nothing trained: they are finished).
+    rv = search("--recipes", recipes, "--results", res, "--eval-samples", "1", "--variants", "dint")
+    check(rv.returncode == 0 and rows(rv.stdout) == [x for x in got if x["variant"] == "dint"],
+          f"--variants dint: its rows only ({[(x.get('recipe'), x.get('variant')) for x in rows(rv.stdout)]})")
+    bv = search("--recipes", recipes, "--results", res, "--variants", "gpt")
+    check(bv.returncode == 2 and len(bv.stderr.strip().splitlines()) == 1, "--variants gpt: one line, exit 2")
     # --figure with --table-only: the answer-loss curves of the finished rows as a PNG (renamed
     # into place from FILE.tmp.png); a --figure in a directory that does not exist is one line.
     png = os.path.join(tmp, "curves.png")
