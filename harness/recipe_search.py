@@ -59,6 +59,7 @@ from runschema import name  # noqa: E402
 PROG = "harness/recipe_search.py"
 LAST_STEPS = 100  # the final answer loss: mean over the last stage's last 100 steps
 DEPTHS = "0,0.25,0.5,0.75,1"
+VARIANTS = ("transformer", "diff", "dint")  # what dint train --variant accepts
 
 
 def die(msg):
@@ -84,7 +85,7 @@ def load_recipes(path):
             note = cp.get(sec, "note", fallback="")
         except configparser.Error as exc:
             die(f"{path}: [{sec}]: {str(exc).splitlines()[0]}")
-        bad = [v for v in variants if v not in ("transformer", "diff", "dint")]
+        bad = [v for v in variants if v not in VARIANTS]
         if not variants or bad:
             die(f"{path}: [{sec}]: variants must list transformer, diff or dint (got {', '.join(bad) or 'none'})")
         if not stages:
@@ -358,7 +359,7 @@ def main(argv):
         recipes = [r for r in recipes if r[0] in wanted]
     if a.variants:
         only_v = [v.strip() for v in a.variants.split(",") if v.strip()]
-        bad = [v for v in only_v if v not in ("transformer", "diff", "dint")]
+        bad = [v for v in only_v if v not in VARIANTS]
         if bad or not only_v:
             die(f"--variants: expected transformer, diff or dint (got {', '.join(bad) or 'none'})")
         recipes = [(r, [v for v in vs if v in only_v], st, n) for r, vs, st, n in recipes]
