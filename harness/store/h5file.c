@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -440,15 +439,24 @@ hid_t h5file_open_read(const char *path, Error *err) {
 static int lock_fd = -1;
 static char lock_path[4200];
 
+// A POSIX record lock (fcntl), not flock: it belongs to this process and is not inherited by
+// fork, so a child still running when the writer is killed (h5file_check's reader, a sweep
+// worker) cannot keep the file locked after its writer is gone.
+static int lock_whole_file(int fd) {
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    return fcntl(fd, F_SETLK, &l);
+}
+
 int h5file_lock(const char *path, Error *err) {
     char lp[4200];
     snprintf(lp, sizeof lp, "%s.lock", path);
+    if (lock_fd >= 0 && strcmp(lp, lock_path) == 0) return 0; // this process holds it already
     for (int attempt = 0; attempt < 10; attempt++) {
         int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         if (fd < 0)
             return error_set(err, "cannot write next to '%s' (lock file '%s': %s)", path, lp,
                              strerror(errno));
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (lock_whole_file(fd) != 0) {
             char pid[32] = "";
             ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
             pid[n > 0 ? n : 0] = '\0';

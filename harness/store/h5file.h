@@ -40,8 +40,9 @@ int h5file_check(const char *path, H5Verify *v, Error *err);
 // Open a file read-only after h5file_check.
 hid_t h5file_open_read(const char *path, Error *err);
 
-// Take the writer lock of `path` (path.lock, flock): refuses at once, naming the process that
-// holds it. Released by h5file_unlock or at exit.
+// Take the writer lock of `path` (path.lock, a POSIX record lock of this process, not inherited
+// by its children): refuses at once, naming the process that holds it. Released by
+// h5file_unlock, at exit, or when the process dies, whatever its children still run.
 int h5file_lock(const char *path, Error *err);
 void h5file_unlock(void);
 
