@@ -211,10 +211,13 @@ def trailing_mean(loss, window):
     return np.where(n >= (max(int(window), 1) + 1) // 2, mean, np.nan)
 
 
-def curves(runs):
-    """One row's curves through its stages: (tokens seen at each step, the trailing mean of
-    /train/answer_loss, of /train/answer_loss_multi, the stages' onset thresholds)."""
-    xs, alls, multis, thresholds, offset = [], [], [], set(), 0
+def losses(runs):
+    """One row's per-step answer losses through its stages, as a dict: step (counted through the
+    stages), tokens (seen by the end of each step), all and multi (/train/answer_loss and
+    /train/answer_loss_multi, raw), smooth_all and smooth_multi (their trailing means over each
+    stage's onset window), thresholds (the stages' onset thresholds)."""
+    out = {k: [] for k in ("step", "tokens", "all", "multi", "smooth_all", "smooth_multi")}
+    thresholds, offset, tokens = set(), 0, 0
     for run in runs:
         with h5py.File(run, "r") as f:
             t = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]
@@ -224,12 +227,59 @@ def curves(runs):
             a = f[rs.RUN_TRAIN_ONSET].attrs
             window = int(a[name(rs.RUN_TRAIN_ONSET_AT_WINDOW)])
             thresholds.add(float(a[name(rs.RUN_TRAIN_ONSET_AT_THRESHOLD)]))
-            for path, out in ((rs.RUN_TRAIN_ANSWER_LOSS, alls), (rs.RUN_TRAIN_ANSWER_LOSS_MULTI, multis)):
-                v = f[path][...] if path in f else np.full(len(step), np.nan)
-                out.append(trailing_mean(v, window))
-        xs.append(offset + step * per_step)
-        offset += steps * per_step
-    return np.concatenate(xs), np.concatenate(alls), np.concatenate(multis), thresholds
+            for path, key in ((rs.RUN_TRAIN_ANSWER_LOSS, "all"), (rs.RUN_TRAIN_ANSWER_LOSS_MULTI, "multi")):
+                v = f[path][...].astype(float) if path in f else np.full(len(step), np.nan)
+                out[key].append(v)
+                out["smooth_" + key].append(trailing_mean(v, window))
+        out["step"].append(offset + step)
+        out["tokens"].append(tokens + step * per_step)
+        offset += steps
+        tokens += steps * per_step
+    out = {k: np.concatenate(v) if v else np.array([]) for k, v in out.items()}
+    out["thresholds"] = thresholds
+    return out
+
+
+def curves(runs):
+    """One row's curves through its stages: (tokens seen at each step, the trailing mean of
+    /train/answer_loss, of /train/answer_loss_multi, the stages' onset thresholds)."""
+    c = losses(runs)
+    return c["tokens"], c["smooth_all"], c["smooth_multi"], c["thresholds"]
+
+
+def at_steps_cells(runs, at_steps, below):
+    """The cells of one row of the --at-steps table: at each step S (counted through the stages),
+    the mean of the raw answer losses over the LAST_STEPS steps ending at S (all / N >= 2, NaN
+    skipped), '–' past the row's end; then the first step at which the trailing mean of all
+    answers (onset window) is below `below`, with the tokens seen by then."""
+    c = losses(runs)
+    cells = {}
+    for s in at_steps:
+        sel = (c["step"] > s - LAST_STEPS) & (c["step"] <= s)
+        if not len(c["step"]) or s > c["step"][-1] or not sel.any():
+            cells[f"step {s:,}"] = "–"
+            continue
+        means = []
+        for key in ("all", "multi"):
+            v = c[key][sel]
+            v = v[np.isfinite(v)]
+            means.append(f"{v.mean():.2f}" if len(v) else "n/a")
+        cells[f"step {s:,}"] = " / ".join(means)
+    hit = np.flatnonzero(np.nan_to_num(c["smooth_all"], nan=np.inf) < below)
+    cells["first below"] = (f"{int(c['step'][hit[0]]):,} ({c['tokens'][hit[0]] / 1e6:.1f} M tokens)"
+                            if len(hit) else f"never (>{int(c['step'][-1]) if len(c['step']) else 0:,})")
+    return cells
+
+
+def at_steps_markdown(rows, at_steps, below):
+    """The --at-steps table of rows [(recipe, variant, run files)] as markdown."""
+    heads = ["recipe", "variant"] + [f"step {s:,}" for s in at_steps] + [f"all answers first below {below:g} nat"]
+    keys = ["recipe", "variant"] + [f"step {s:,}" for s in at_steps] + ["first below"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for recipe, variant, runs in rows:
+        cells = {"recipe": recipe, "variant": variant, **at_steps_cells(runs, at_steps, below)}
+        lines.append("| " + " | ".join(cells[k] for k in keys) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # The figure's conventions are plots/common.py's: 100 dpi, a fixed size (its "onset" figure),
@@ -345,7 +395,22 @@ def main(argv):
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of what exists")
     p.add_argument("--out", help="also write the markdown table to this file")
     p.add_argument("--figure", metavar="FILE.png", help="also draw the answer-loss curves (needs matplotlib)")
+    p.add_argument("--at-steps", metavar="S,...", help=f"also print, for every finished row, the mean answer "
+                   f"loss (all / N >= 2) over the {LAST_STEPS} steps ending at each step S (counted through the "
+                   "stages) and the first step at which the trailing mean of all answers is below --below")
+    p.add_argument("--below", type=float, default=1.0, help="the --at-steps threshold, nats per answer token "
+                   "(default 1.0)")
     a = p.parse_args(argv)
+    at_steps = []
+    if a.at_steps is not None:
+        try:
+            at_steps = [int(x.replace("_", "")) for x in a.at_steps.split(",") if x.strip()]
+        except ValueError:
+            at_steps = []
+        if not at_steps or min(at_steps) < 1:
+            die(f"--at-steps {a.at_steps}: expected comma-separated positive step numbers, e.g. 2000,4000")
+    if not (math.isfinite(a.below) and a.below > 0):
+        die(f"--below {a.below}: expected a positive number of nats")
     plt = None
     if a.figure:
         figure_target(a.figure)
@@ -387,6 +452,8 @@ def main(argv):
     if a.out:
         with open(a.out, "w") as fh:
             fh.write(text)
+    if at_steps:
+        sys.stdout.write("\n" + at_steps_markdown(complete, at_steps, a.below))
     if a.figure:
         draw_figure(plt, complete, a.figure)
     return 1 if failed else 0

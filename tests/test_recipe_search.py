@@ -7,7 +7,8 @@ answer losses of the last 100 steps, the needle accuracy and keyed rate from the
 the curriculum's second stage starts from the first's weights; --only re-runs one recipe by name
 reusing its finished runs (files byte-identical); --table-only --figure writes a PNG of the
 answer-loss curves (tokens seen through the stages, the trailing mean over the onset window), a
---figure in a missing directory or without matplotlib is one line; the committed
+--figure in a missing directory or without matplotlib is one line; --at-steps prints the mean
+answer losses at given steps and the first step below --below, checked on a hand-made curve; the committed
 harness/recipes.ini parses and its table lists every recipe as not run; bad names are one line,
 exit 2.
 Prints 'N passed, N failed'; exits non-zero on any failure."""
@@ -182,6 +183,36 @@ with tempfile.TemporaryDirectory() as tmp:
           f"fewer than half of the {window}-step window finite: no curve ({y_all}, {th})")
     tm = mod.trailing_mean([1.0, np.nan, 3.0, np.nan, np.nan, 5.0], 4)
     check(np.array_equal(tm, [np.nan, np.nan, 2.0, 2.0, np.nan, 4.0], equal_nan=True), f"trailing mean: {tm}")
+    # --at-steps on a hand-made curve: the curriculum's two stages (3 + 4 steps of 512 tokens)
+    # copied, their answer losses replaced and their onset window set to 2 steps.
+    res2 = os.path.join(tmp, "handmade")
+    os.makedirs(os.path.join(res2, "tiny-curriculum"))
+    made = {1: [3.0, 3.0, 3.0], 2: [2.0, 0.5, 0.4, np.nan]}
+    for k, loss in made.items():
+        dst = os.path.join(res2, "tiny-curriculum", f"diff-stage{k}.h5")
+        with open(os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5"), "rb") as src, open(dst, "wb") as out:
+            out.write(src.read())
+        with h5py.File(dst, "r+") as f:
+            f["train/answer_loss"][...] = loss
+            f["train/answer_loss_multi"][...] = [1.0] + [np.nan] * (len(loss) - 1)
+            f["train/onset"].attrs["window"] = 2
+    at = search("--recipes", recipes, "--results", res2, "--table-only", "--only", "tiny-curriculum",
+                "--at-steps", "1,5,7,8", "--below", "1.0")
+    tables = at.stdout.split("\n\n")
+    got_at = rows(tables[1]) if at.returncode == 0 and len(tables) == 2 else []
+    # Step 5: mean of steps 1-5 = (3 + 3 + 3 + 2 + 0.5) / 5; N >= 2: step 1 only (1.0). Step 7:
+    # steps 1-6 (step 7 is NaN). First below 1.0: the 2-step trailing mean within stage 2 is
+    # 2, 1.25, 0.45 -> step 6 (3 + 3 steps of 512 tokens).
+    want = {"recipe": "tiny-curriculum", "variant": "diff", "step 1": "3.00 / 1.00", "step 5": "2.30 / 1.00",
+            "step 7": f"{(9 + 2 + 0.5 + 0.4) / 6:.2f} / 1.00", "step 8": "–",
+            "all answers first below 1 nat": "6 (0.0 M tokens)"}
+    check(got_at == [want], f"--at-steps on a hand-made curve: {got_at or at.stderr.strip()}")
+    nb = search("--recipes", recipes, "--results", res2, "--table-only", "--only", "tiny-curriculum",
+                "--at-steps", "7", "--below", "0.3")
+    check(nb.returncode == 0 and "| never (>7) |" in nb.stdout, f"--below 0.3: never reached ({nb.stdout[-200:]})")
+    for bad in (("--at-steps", "0"), ("--at-steps", "x"), ("--at-steps", "5", "--below", "-1")):
+        b = search("--recipes", recipes, "--results", res2, "--table-only", *bad)
+        check(b.returncode == 2 and len(b.stderr.strip().splitlines()) == 1, f"{' '.join(bad)}: one line, exit 2")
     # Bad arguments: one line, exit 2.
     b = search("--recipes", recipes, "--results", res, "--only", "nope")
     check(b.returncode == 2 and len(b.stderr.strip().splitlines()) == 1 and "no recipe nope" in b.stderr,
