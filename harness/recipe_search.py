@@ -7,7 +7,7 @@ evaluation cells skipped, so any row can be re-run by name.
 
     /usr/bin/python3 harness/recipe_search.py [--only NAME[,NAME...]] [--variants V[,V...]] [--recipes FILE]
         [--results DIR] [--dint PATH] [--threads N] [--eval-samples S] [--no-eval]
-        [--table-only] [--out FILE.md] [--figure FILE.png]
+        [--table-only] [--out FILE.md] [--figure FILE.png] [--at-steps S,... [--below X]]
 
 Recipe file (INI; default harness/recipes.ini): one section per recipe, its name the section's.
   variants = transformer, diff, dint   the variants to train it for
@@ -27,15 +27,14 @@ the evaluation (dint eval needle --needles 1:1,2:2 at the last stage's train.seq
 0, 0.25, 0.5, 0.75, 1, S samples per cell) the pooled accuracy at N = 1 and N = 2 (R = 2) and the
 keyed rate at N = 2. Exit status 1 when a run failed (the others go on), 2 on bad arguments.
 
---figure FILE.png also draws the needle answer loss of every row whose run files are all complete
-against the tokens seen, summed over its stages (tokens per step: train.batch_size x
-train.grad_accum x train.seq_len of each stage's config), in two panels sharing the x axis: all
-answers (/train/answer_loss) and episodes with N >= 2 needles (/train/answer_loss_multi, with the
-onset threshold /train/onset@threshold dashed). Each curve is the trailing mean over the onset
-window W (/train/onset@window) within each stage: the finite values among the last W steps (fewer
-at a stage's start), NaN with fewer than W/2 of them, so a stage without needle answers (a copy
-stage) draws nothing; log y axis, x in millions of tokens, one line per row, "recipe (variant)".
-It needs matplotlib (Debian: python3-matplotlib), imported only then; works with --table-only.
+--at-steps S,... also prints, for every row whose run files are all complete, the mean of
+/train/answer_loss and /train/answer_loss_multi over the 100 steps ending at each step S (steps
+counted through the stages; '–' past the row's end) and the first step at which the trailing mean
+of all answers over the onset window (/train/onset@window, within each stage) is below --below
+(default 1.0 nat per answer token), with the tokens seen by then: harness/report/answer_curves.py.
+--figure FILE.png also draws those rows' answer-loss curves against the tokens seen
+(plots/recipe_search.py, which says what it draws; needs matplotlib, Debian python3-matplotlib,
+imported only then); both work with --table-only.
 """
 import argparse
 import configparser
@@ -54,6 +53,7 @@ except ImportError as exc:  # one line, naming the Debian packages
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import runschema as rs  # noqa: E402
+from answer_curves import losses, trailing_mean  # noqa: E402,F401 (trailing_mean: for the test)
 from runschema import name  # noqa: E402
 
 PROG = "harness/recipe_search.py"
@@ -196,57 +196,6 @@ def measure(runs):
     return cells
 
 
-def trailing_mean(loss, window):
-    """The trailing mean of loss over window steps: at step i the mean of the finite values among
-    loss[i - window + 1 .. i] (fewer at the start), NaN where fewer than window / 2 are finite."""
-    loss = np.asarray(loss, dtype=float)
-    ok = np.isfinite(loss)
-    sums = np.concatenate(([0.0], np.cumsum(np.where(ok, loss, 0.0))))
-    counts = np.concatenate(([0], np.cumsum(ok)))
-    hi = np.arange(1, len(loss) + 1)
-    lo = np.maximum(hi - max(int(window), 1), 0)
-    n = counts[hi] - counts[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (sums[hi] - sums[lo]) / n
-    return np.where(n >= (max(int(window), 1) + 1) // 2, mean, np.nan)
-
-
-def losses(runs):
-    """One row's per-step answer losses through its stages, as a dict: step (counted through the
-    stages), tokens (seen by the end of each step), all and multi (/train/answer_loss and
-    /train/answer_loss_multi, raw), smooth_all and smooth_multi (their trailing means over each
-    stage's onset window), thresholds (the stages' onset thresholds)."""
-    out = {k: [] for k in ("step", "tokens", "all", "multi", "smooth_all", "smooth_multi")}
-    thresholds, offset, tokens = set(), 0, 0
-    for run in runs:
-        with h5py.File(run, "r") as f:
-            t = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]
-            per_step = t["batch_size"] * t.get("grad_accum", 1) * t["seq_len"]
-            steps = int(f[rs.RUN_TRAIN].attrs[name(rs.RUN_TRAIN_AT_STEPS_DONE)])
-            step = f[rs.RUN_TRAIN_STEP][...].astype(float)
-            a = f[rs.RUN_TRAIN_ONSET].attrs
-            window = int(a[name(rs.RUN_TRAIN_ONSET_AT_WINDOW)])
-            thresholds.add(float(a[name(rs.RUN_TRAIN_ONSET_AT_THRESHOLD)]))
-            for path, key in ((rs.RUN_TRAIN_ANSWER_LOSS, "all"), (rs.RUN_TRAIN_ANSWER_LOSS_MULTI, "multi")):
-                v = f[path][...].astype(float) if path in f else np.full(len(step), np.nan)
-                out[key].append(v)
-                out["smooth_" + key].append(trailing_mean(v, window))
-        out["step"].append(offset + step)
-        out["tokens"].append(tokens + step * per_step)
-        offset += steps
-        tokens += steps * per_step
-    out = {k: np.concatenate(v) if v else np.array([]) for k, v in out.items()}
-    out["thresholds"] = thresholds
-    return out
-
-
-def curves(runs):
-    """One row's curves through its stages: (tokens seen at each step, the trailing mean of
-    /train/answer_loss, of /train/answer_loss_multi, the stages' onset thresholds)."""
-    c = losses(runs)
-    return c["tokens"], c["smooth_all"], c["smooth_multi"], c["thresholds"]
-
-
 def at_steps_cells(runs, at_steps, below):
     """The cells of one row of the --at-steps table: at each step S (counted through the stages),
     the mean of the raw answer losses over the LAST_STEPS steps ending at S (all / N >= 2, NaN
@@ -282,20 +231,6 @@ def at_steps_markdown(rows, at_steps, below):
     return "\n".join(lines) + "\n"
 
 
-# The figure's conventions are plots/common.py's: 100 dpi, a fixed size (its "onset" figure),
-# one colour per recipe (the search rows are mostly one variant), a line style per variant.
-FIG_SIZE, FIG_DPI = (13.0, 5.0), 100
-VARIANT_STYLES = {"transformer": "--", "diff": ":", "dint": "-"}
-RC = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8,
-      "figure.titlesize": 12, "axes.grid": True, "grid.alpha": 0.3, "savefig.facecolor": "white"}
-
-
-def tab20_index(i):
-    """tab20's dark shades for the first 10 recipes, then its light ones: neighbours differ in hue."""
-    i %= 20
-    return 2 * (i % 10) + i // 10
-
-
 def figure_target(path):
     """Check --figure before any work: its directory exists and it is not a directory."""
     d = os.path.dirname(os.path.abspath(path))
@@ -307,65 +242,19 @@ def figure_target(path):
         die(f"--figure {path}: directory {d} is not writable")
 
 
-def import_pyplot():
+def import_figure():
+    """plots/recipe_search.py, which draws --figure (its import checks matplotlib)."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError as exc:  # one line, naming the Debian package
         sys.exit(f"{PROG}: error: {exc.name or 'matplotlib'} is missing, --figure needs it "
                  "(apt-get install python3-matplotlib)")
-    return plt
-
-
-def draw_figure(plt, rows, path):
-    """The answer-loss curves of rows [(recipe, variant, run files)] in path (PNG, written to
-    path's .tmp.png, then renamed)."""
-    recipes = list(dict.fromkeys(r for r, _, _ in rows))
-    with plt.rc_context(RC):
-        fig, (left, right) = plt.subplots(1, 2, figsize=FIG_SIZE, dpi=FIG_DPI, sharex=True, layout="constrained")
-        thresholds, drawn, x_max = set(), {}, 0.0
-        for k, (recipe, variant, runs) in enumerate(rows):
-            x, y_all, y_multi, th = curves(runs)
-            thresholds |= th
-            x_max = max(x_max, float(x.max()) / 1e6 if len(x) else 0.0)
-            style = dict(color=plt.get_cmap("tab20")(tab20_index(recipes.index(recipe))), label=f"{recipe} ({variant})",
-                         ls=VARIANT_STYLES.get(variant, "-."),
-                         lw=1.4 + 1.2 * (len(rows) - 1 - k) / max(len(rows) - 1, 1))  # first drawn thickest
-            for ax, y in ((left, y_all), (right, y_multi)):
-                y = np.where(y > 0, y, np.nan)  # log axis
-                ax.plot(x / 1e6, y, **style)
-                drawn[ax] = drawn.get(ax, False) or bool(np.isfinite(y).any())
-        for t in sorted(thresholds):
-            if math.isfinite(t) and t > 0:
-                right.axhline(t, color="black", lw=1, ls="--", label=f"onset threshold {t:g}")
-        for ax, title in ((left, "all answers (/train/answer_loss)"),
-                          (right, "episodes with N ≥ 2 needles (/train/answer_loss_multi)")):
-            ax.set_yscale("log")
-            ax.set_title(title)
-            ax.set_xlabel("tokens seen, all stages (millions)")
-            ax.set_ylabel("answer loss (nats per answer token, log)")
-            if not drawn.get(ax):  # fixed limits: the log axis has no value to scale to
-                ax.set_ylim(0.01, 10)
-                ax.text(0.5, 0.5, "no curve: fewer than W/2 needle answers in every window" if rows
-                        else "no complete run", transform=ax.transAxes, ha="center", va="center", color="#777777")
-        left.set_xlim(0, x_max or 1)  # shared with the right panel
-        handles, labels = right.get_legend_handles_labels()
-        if handles:
-            right.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
-                         ncol=1 + (len(handles) - 1) // 28)
-        fig.suptitle("Needle answer loss against tokens seen (trailing mean over the onset window within each stage)")
-        base = path[:-4] if path.endswith(".png") else path
-        tmp = base + ".tmp.png"
-        try:
-            fig.savefig(tmp, dpi=FIG_DPI, format="png")
-            os.replace(tmp, path)
-        except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            die(f"--figure {path}: {exc.strerror or exc}")
-        finally:
-            plt.close(fig)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("plots_recipe_search", os.path.join(ROOT, "plots", "recipe_search.py"))
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    figure.C.QUIET = True  # no "wrote" line on stdout, which holds the table
+    return figure
 
 
 COLUMNS = (("recipe", "recipe"), ("variant", "variant"), ("training", "steps (batch x seq), per stage"),
@@ -411,10 +300,10 @@ def main(argv):
             die(f"--at-steps {a.at_steps}: expected comma-separated positive step numbers, e.g. 2000,4000")
     if not (math.isfinite(a.below) and a.below > 0):
         die(f"--below {a.below}: expected a positive number of nats")
-    plt = None
+    figure = None
     if a.figure:
         figure_target(a.figure)
-        plt = import_pyplot()
+        figure = import_figure()
     recipes = load_recipes(a.recipes)
     if a.only:
         wanted = [w.strip() for w in a.only.split(",") if w.strip()]
@@ -455,7 +344,10 @@ def main(argv):
     if at_steps:
         sys.stdout.write("\n" + at_steps_markdown(complete, at_steps, a.below))
     if a.figure:
-        draw_figure(plt, complete, a.figure)
+        try:
+            figure.render(complete, a.figure)
+        except OSError as exc:
+            die(f"--figure {a.figure}: {exc.strerror or exc}")
     return 1 if failed else 0
 
 

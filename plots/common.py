@@ -53,6 +53,7 @@ SIZES = {
     "outliers": (15.0, 5.0),        # 1500 x 500
     "train_audit": (15.0, 5.0),     # 1500 x 500
     "sweep": (16.0, 7.0),           # 1600 x 700
+    "recipe_search": (13.0, 5.0),   # 1300 x 500
 }
 
 # One colour per variant in every figure (Okabe-Ito, colour-blind safe).
@@ -305,13 +306,23 @@ QUIET = False  # make_all prints its own "wrote" lines
 
 
 def save(fig, out):
+    """Write fig to out as PNG: into out's .tmp.png first, then renamed, so an interrupted or
+    failed write never leaves a partial out (nor the temporary file)."""
     d = os.path.dirname(out)
     if d:
         os.makedirs(d, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fig.savefig(out, dpi=DPI, format="png")
-    plt.close(fig)
+    tmp = (out[:-4] if out.endswith(".png") else out) + ".tmp.png"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig.savefig(tmp, dpi=DPI, format="png")
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(fig)
     if not QUIET:
         print(out)
     return out

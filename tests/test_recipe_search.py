@@ -8,7 +8,8 @@ the curriculum's second stage starts from the first's weights; --only re-runs on
 reusing its finished runs (files byte-identical); --table-only --figure writes a PNG of the
 answer-loss curves (tokens seen through the stages, the trailing mean over the onset window), a
 --figure in a missing directory or without matplotlib is one line; --at-steps prints the mean
-answer losses at given steps and the first step below --below, checked on a hand-made curve; the committed
+answer losses at given steps and the first step below --below, and plots/recipe_search.py draws
+the trailing means against the tokens seen, both checked on a hand-made curve; the committed
 harness/recipes.ini parses and its table lists every recipe as not run; bad names are one line,
 exit 2.
 Prints 'N passed, N failed'; exits non-zero on any failure."""
@@ -175,7 +176,8 @@ with tempfile.TemporaryDirectory() as tmp:
     spec = importlib.util.spec_from_file_location("recipe_search", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    x, y_all, y_multi, th = mod.curves([os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5") for k in (1, 2)])
+    c = mod.losses([os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5") for k in (1, 2)])
+    x, y_all, y_multi, th = c["tokens"], c["smooth_all"], c["smooth_multi"], c["thresholds"]
     check(list(x) == [512, 1024, 1536, 2048, 2560, 3072, 3584], f"tokens seen through the curriculum: {list(x)}")
     with h5py.File(os.path.join(res, "tiny-curriculum", "diff-stage2.h5"), "r") as f:
         window, theta = int(f["train/onset"].attrs["window"]), float(f["train/onset"].attrs["threshold"])
@@ -210,6 +212,31 @@ with tempfile.TemporaryDirectory() as tmp:
     nb = search("--recipes", recipes, "--results", res2, "--table-only", "--only", "tiny-curriculum",
                 "--at-steps", "7", "--below", "0.3")
     check(nb.returncode == 0 and "| never (>7) |" in nb.stdout, f"--below 0.3: never reached ({nb.stdout[-200:]})")
+    # plots/recipe_search.py draws those rows: a 1300 x 500 PNG; its left panel's curve is the
+    # 2-step trailing mean within each stage against the tokens seen (the figure kept in memory).
+    made_png = os.path.join(tmp, "handmade.png")
+    stages = [os.path.join(res2, "tiny-curriculum", f"diff-stage{k}.h5") for k in (1, 2)]
+    pl = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "plots", "recipe_search.py"), ",".join(stages),
+                         "-o", made_png], capture_output=True, text=True)
+    with open(made_png, "rb") as fh:
+        head = fh.read(24)
+    size = (int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+    check(pl.returncode == 0 and size == (1300, 500), f"plots/recipe_search.py: exit {pl.returncode}, size {size}")
+    spec = importlib.util.spec_from_file_location("plots_recipe_search", os.path.join(ROOT, "plots", "recipe_search.py"))
+    fig_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig_mod)
+    kept = []
+    fig_mod.C.save = lambda fig, out: kept.append(fig)
+    fig_mod.render([("tiny-curriculum", "diff", stages)], made_png)
+    line = kept[0].axes[0].get_lines()[0] if kept and kept[0].axes[0].get_lines() else None
+    xy = (list(line.get_xdata() * 1e6), list(line.get_ydata())) if line else ([], [])
+    check(np.allclose(xy[0], [512 * k for k in range(1, 8)]) and
+          np.allclose(xy[1], [3, 3, 3, 2, 1.25, 0.45, 0.4]) and line.get_label() == "tiny-curriculum (diff)",
+          f"plots/recipe_search.py draws the trailing means against tokens: {xy}")
+    pb = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "plots", "recipe_search.py"),
+                         os.path.join(tmp, "none.h5"), "-o", made_png], capture_output=True, text=True)
+    check(pb.returncode == 2 and len(pb.stderr.strip().splitlines()) == 1, f"plots/recipe_search.py on a missing "
+          f"file: exit {pb.returncode}, {pb.stderr.strip()!r}")
     for bad in (("--at-steps", "0"), ("--at-steps", "x"), ("--at-steps", "5", "--below", "-1")):
         b = search("--recipes", recipes, "--results", res2, "--table-only", *bad)
         check(b.returncode == 2 and len(b.stderr.strip().splitlines()) == 1, f"{' '.join(bad)}: one line, exit 2")
