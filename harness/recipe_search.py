@@ -6,7 +6,7 @@ files. Finished work is reused: a complete stage is kept, an interrupted one res
 evaluation cells skipped, so any row can be re-run by name.
 
     /usr/bin/python3 harness/recipe_search.py [--only NAME[,NAME...]] [--variants V[,V...]] [--recipes FILE]
-        [--results DIR] [--dint PATH] [--threads N] [--eval-samples S] [--no-eval]
+        [--results DIR] [--dint PATH] [--threads N] [--jobs N] [--eval-samples S] [--no-eval]
         [--table-only] [--out FILE.md] [--figure FILE.png] [--at-steps S,... [--below X]]
 
 Recipe file (INI; default harness/recipes.ini): one section per recipe, its name the section's.
@@ -25,7 +25,9 @@ beside each. Columns: training per stage (steps x batch x seq, from the run's co
 /train/answer_loss_multi (N >= 2 episodes) over the last 100 steps of the last stage, and with
 the evaluation (dint eval needle --needles 1:1,2:2 at the last stage's train.seq_len, depths
 0, 0.25, 0.5, 0.75, 1, S samples per cell) the pooled accuracy at N = 1 and N = 2 (R = 2) and the
-keyed rate at N = 2. Exit status 1 when a run failed (the others go on), 2 on bad arguments.
+keyed rate at N = 2. --jobs N trains and evaluates up to N rows at once, one process per row
+(this script for that row alone), then prints the table. Exit status 1 when a run failed (the
+others go on), 2 on bad arguments.
 
 --at-steps S,... also prints, for every row whose run files are all complete, the mean of
 /train/answer_loss and /train/answer_loss_multi over the 100 steps ending at each step S (steps
@@ -43,6 +45,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 try:
     import h5py
@@ -137,6 +140,26 @@ def train_stages(recipe, variant, stages, a):
             return None
         runs.append(run)
     return runs
+
+
+def train_rows_in_parallel(recipes, a):
+    """--jobs N: each row (recipe, variant) trained and evaluated by a process of its own running
+    this script for that row alone (--only R --variants V), at most N at a time; rows start in file
+    order. The number of rows that failed."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--recipes", a.recipes, "--results", a.results,
+           "--dint", a.dint, "--eval-samples", str(a.eval_samples)]
+    cmd += (["--threads", str(a.threads)] if a.threads else []) + (["--no-eval"] if a.no_eval else [])
+    pending = [(recipe, v) for recipe, variants, _, _ in recipes for v in variants]
+    running, failed = [], 0
+    while pending or running:
+        while pending and len(running) < a.jobs:
+            recipe, v = pending.pop(0)
+            running.append(subprocess.Popen(cmd + ["--only", recipe, "--variants", v], stdout=subprocess.DEVNULL))
+        time.sleep(0.2)
+        for p in [p for p in running if p.poll() is not None]:
+            failed += p.returncode != 0
+            running.remove(p)
+    return failed
 
 
 def evaluate(run, a):
@@ -279,6 +302,8 @@ def main(argv):
     p.add_argument("--results", default=os.path.join(ROOT, "results", "recipes"))
     p.add_argument("--dint", default=os.path.join(ROOT, "build", "harness", "dint"))
     p.add_argument("--threads", type=int, default=0, help="dint --threads (default: dint's)")
+    p.add_argument("--jobs", type=int, default=1, help="rows trained at once, one process each (default 1; "
+                   "e.g. 2 with --threads 1 on 2 cores)")
     p.add_argument("--eval-samples", type=int, default=10, help="needle samples per cell (default 10)")
     p.add_argument("--no-eval", action="store_true", help="no needle evaluation")
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of what exists")
@@ -317,15 +342,21 @@ def main(argv):
         if bad or not only_v:
             die(f"--variants: expected transformer, diff or dint (got {', '.join(bad) or 'none'})")
         recipes = [(r, [v for v in vs if v in only_v], st, n) for r, vs, st, n in recipes]
+    if a.jobs < 1:
+        die(f"--jobs {a.jobs}: expected at least 1")
     if not a.table_only and not os.access(a.dint, os.X_OK):
         die(f"{a.dint} is not an executable dint (build it: bash harness/setup.sh, or give --dint)")
     rows, failed, complete = [], 0, []
-    for recipe, variants, stages, note in recipes:
+    for recipe, _, _, _ in recipes:
         os.makedirs(os.path.join(a.results, recipe), exist_ok=True)
+    train_here = not a.table_only and a.jobs == 1
+    if not a.table_only and a.jobs > 1:
+        failed = train_rows_in_parallel(recipes, a)
+    for recipe, variants, stages, note in recipes:
         for v in variants:
             row = {"recipe": recipe, "variant": v, "note": note}
             runs = [os.path.join(a.results, recipe, f"{v}-stage{k}.h5") for k in range(1, len(stages) + 1)]
-            if not a.table_only:
+            if train_here:
                 runs = train_stages(recipe, v, stages, a)
                 if runs and not a.no_eval and evaluate(runs[-1], a) != 0:
                     runs = None

@@ -5,7 +5,8 @@ two-stage curriculum): every cell of its markdown table is recomputed here from 
 /train/seconds, the onset from /train/onset with the steps of earlier stages added, the mean
 answer losses of the last 100 steps, the needle accuracy and keyed rate from the counts);
 the curriculum's second stage starts from the first's weights; --only re-runs one recipe by name
-reusing its finished runs (files byte-identical); --table-only --figure writes a PNG of the
+reusing its finished runs (files byte-identical); --jobs 2 gives the serial table (wall times
+aside); --table-only --figure writes a PNG of the
 answer-loss curves (tokens seen through the stages, the trailing mean over the onset window), a
 --figure in a missing directory or without matplotlib is one line; --at-steps prints the mean
 answer losses at given steps and the first step below --below, and plots/recipe_search.py draws
@@ -129,6 +130,15 @@ with tempfile.TemporaryDirectory() as tmp:
             check(row.get(col) == v, f"{row['recipe']} {row['variant']} {col}: table {row.get(col)!r}, files {v!r}")
         check(lengths == [256], f"{row['recipe']} {row['variant']}: evaluated at the training length: {lengths}")
         check(row["note"] in ("a tiny recipe", "copy, then needles"), "note column")
+    # --jobs 2: the same rows trained two at a time, one process each, into other files: the same
+    # table but for the wall times.
+    resj = os.path.join(tmp, "runs-jobs")
+    rj = search("--recipes", recipes, "--results", resj, "--eval-samples", "1", "--jobs", "2")
+    strip = lambda rs_: [{k: v for k, v in x.items() if k != "wall time"} for x in rs_]
+    check(rj.returncode == 0 and strip(rows(rj.stdout)) == strip(got),
+          f"--jobs 2: the serial table ({rj.returncode}, {rj.stderr.strip().splitlines()[-2:]})")
+    bj = search("--recipes", recipes, "--results", resj, "--jobs", "0")
+    check(bj.returncode == 2 and len(bj.stderr.strip().splitlines()) == 1, f"--jobs 0: one line, exit 2")
     # The curriculum: stage 2 started from stage 1 (recorded), the steps add up (3 + 4).
     stage2 = os.path.join(res, "tiny-curriculum", "diff-stage2.h5")
     with h5py.File(stage2, "r") as f:
