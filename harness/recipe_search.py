@@ -56,7 +56,7 @@ except ImportError as exc:  # one line, naming the Debian packages
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import runschema as rs  # noqa: E402
-from answer_curves import losses, trailing_mean  # noqa: E402,F401 (trailing_mean: for the test)
+from answer_curves import losses  # noqa: E402
 from runschema import name  # noqa: E402
 
 PROG = "harness/recipe_search.py"

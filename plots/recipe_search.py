@@ -4,8 +4,9 @@ through its stages) against the tokens seen, in two panels sharing the x axis: a
 (/train/answer_loss) and episodes with N >= 2 needles (/train/answer_loss_multi, with the onset
 threshold /train/onset@threshold dashed). Each curve is the trailing mean over the onset window W
 (/train/onset@window) within each stage: the finite values among the last W steps (fewer at a
-stage's start), NaN with fewer than W/2 of them, so a stage without needle answers (a copy stage)
-draws nothing. Tokens per step: train.batch_size x train.grad_accum x train.seq_len of each
+stage's start), NaN with fewer than /train/onset@min_values of them, so a stage without needle
+answers (a copy stage) draws nothing; for N >= 2 it is the stored /train/onset/smoothed, the curve
+the onset is read from (harness/report/answer_curves.py). Tokens per step: train.batch_size x train.grad_accum x train.seq_len of each
 stage's config. Log y axis, x in millions of tokens; one colour per recipe, a line style per
 variant. harness/recipe_search.py --figure draws it for the rows of its table.
 

@@ -180,12 +180,13 @@ with tempfile.TemporaryDirectory() as tmp:
                        capture_output=True, text=True)
     check(b.returncode != 0 and len(b.stderr.strip().splitlines()) == 1 and "python3-matplotlib" in b.stderr,
           f"--figure without matplotlib: {b.returncode}, {b.stderr.strip()!r}")
-    # What it draws: tokens seen through the stages (batch x grad_accum x seq per step) and the
-    # trailing mean over the onset window (NaN steps skipped, at least half the window finite).
+    # What it draws (harness/report/answer_curves.py): tokens seen through the stages (batch x
+    # grad_accum x seq per step), the trailing mean of all answers over the onset window (NaN steps
+    # skipped, at least /train/onset@min_values finite) and, for N >= 2, the stored
+    # /train/onset/smoothed.
     sys.dont_write_bytecode = True
-    spec = importlib.util.spec_from_file_location("recipe_search", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
+    import answer_curves as mod
     c = mod.losses([os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5") for k in (1, 2)])
     x, y_all, y_multi, th = c["tokens"], c["smooth_all"], c["smooth_multi"], c["thresholds"]
     check(list(x) == [512, 1024, 1536, 2048, 2560, 3072, 3584], f"tokens seen through the curriculum: {list(x)}")
@@ -195,8 +196,13 @@ with tempfile.TemporaryDirectory() as tmp:
           f"fewer than half of the {window}-step window finite: no curve ({y_all}, {th})")
     tm = mod.trailing_mean([1.0, np.nan, 3.0, np.nan, np.nan, 5.0], 4)
     check(np.array_equal(tm, [np.nan, np.nan, 2.0, 2.0, np.nan, 4.0], equal_nan=True), f"trailing mean: {tm}")
+    tm = mod.trailing_mean([1.0, np.nan, 3.0, np.nan, np.nan, 5.0], 4, min_values=1)
+    check(np.array_equal(tm, [1.0, 1.0, 2.0, 2.0, 3.0, 4.0]), f"trailing mean, at least 1 value: {tm}")
+    with h5py.File(os.path.join(res, "tiny-curriculum", "diff-stage2.h5"), "r") as f:
+        stored = f["train/onset/smoothed"][...].astype(float)
+    check(np.array_equal(y_multi[3:], stored, equal_nan=True), "N >= 2: the stored /train/onset/smoothed")
     # --at-steps on a hand-made curve: the curriculum's two stages (3 + 4 steps of 512 tokens)
-    # copied, their answer losses replaced and their onset window set to 2 steps.
+    # copied, their answer losses replaced and their onset window set to 2 steps (1 value enough).
     res2 = os.path.join(tmp, "handmade")
     os.makedirs(os.path.join(res2, "tiny-curriculum"))
     made = {1: [3.0, 3.0, 3.0], 2: [2.0, 0.5, 0.4, np.nan]}
@@ -208,6 +214,7 @@ with tempfile.TemporaryDirectory() as tmp:
             f["train/answer_loss"][...] = loss
             f["train/answer_loss_multi"][...] = [1.0] + [np.nan] * (len(loss) - 1)
             f["train/onset"].attrs["window"] = 2
+            f["train/onset"].attrs["min_values"] = 1
     at = search("--recipes", recipes, "--results", res2, "--table-only", "--only", "tiny-curriculum",
                 "--at-steps", "1,5,7,8", "--below", "1.0")
     tables = at.stdout.split("\n\n")

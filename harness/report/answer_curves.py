@@ -1,7 +1,9 @@
 """Needle answer-loss curves of a row of training stages, read from the run files: the per-step
 /train/answer_loss and /train/answer_loss_multi counted through the stages (steps and tokens
-seen), and their trailing means over the onset window. Read by harness/recipe_search.py (its
---at-steps table) and plots/recipe_search.py (its figure)."""
+seen), and their trailing means over the onset window: for N >= 2 episodes the one dint train
+stored (/train/onset/smoothed, what the onset is read from), for all answers the same smoothing
+(harness/train/onset.h) applied here. Read by harness/recipe_search.py (its --at-steps table) and
+plots/recipe_search.py (its figure)."""
 import json
 
 import h5py
@@ -11,9 +13,10 @@ import runschema as rs
 from runschema import name
 
 
-def trailing_mean(loss, window):
-    """The trailing mean of loss over window steps: at step i the mean of the finite values among
-    loss[i - window + 1 .. i] (fewer at the start), NaN where fewer than window / 2 are finite."""
+def trailing_mean(loss, window, min_values=None):
+    """The trailing mean of loss over window steps, as harness/train/onset.c smooths: at step i the
+    mean of the finite values among loss[i - window + 1 .. i] (fewer at the start), NaN where fewer
+    than min_values (default: half the window, rounded up) are finite."""
     loss = np.asarray(loss, dtype=float)
     ok = np.isfinite(loss)
     sums = np.concatenate(([0.0], np.cumsum(np.where(ok, loss, 0.0))))
@@ -23,7 +26,8 @@ def trailing_mean(loss, window):
     n = counts[hi] - counts[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (sums[hi] - sums[lo]) / n
-    return np.where(n >= (max(int(window), 1) + 1) // 2, mean, np.nan)
+    need = (max(int(window), 1) + 1) // 2 if min_values is None else int(min_values)
+    return np.where(n >= need, mean, np.nan)
 
 
 def losses(runs):
@@ -41,11 +45,12 @@ def losses(runs):
             step = f[rs.RUN_TRAIN_STEP][...].astype(float)
             a = f[rs.RUN_TRAIN_ONSET].attrs
             window = int(a[name(rs.RUN_TRAIN_ONSET_AT_WINDOW)])
+            min_values = int(a[name(rs.RUN_TRAIN_ONSET_AT_MIN_VALUES)])
             thresholds.add(float(a[name(rs.RUN_TRAIN_ONSET_AT_THRESHOLD)]))
             for path, key in ((rs.RUN_TRAIN_ANSWER_LOSS, "all"), (rs.RUN_TRAIN_ANSWER_LOSS_MULTI, "multi")):
-                v = f[path][...].astype(float) if path in f else np.full(len(step), np.nan)
-                out[key].append(v)
-                out["smooth_" + key].append(trailing_mean(v, window))
+                out[key].append(f[path][...].astype(float) if path in f else np.full(len(step), np.nan))
+            out["smooth_all"].append(trailing_mean(out["all"][-1], window, min_values))
+            out["smooth_multi"].append(f[rs.RUN_TRAIN_ONSET_SMOOTHED][...].astype(float))
         out["step"].append(offset + step)
         out["tokens"].append(tokens + step * per_step)
         offset += steps
