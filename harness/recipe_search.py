@@ -148,7 +148,10 @@ def train_rows_in_parallel(recipes, a):
     order. The number of rows that failed."""
     cmd = [sys.executable, os.path.abspath(__file__), "--recipes", a.recipes, "--results", a.results,
            "--dint", a.dint, "--eval-samples", str(a.eval_samples)]
-    cmd += (["--threads", str(a.threads)] if a.threads else []) + (["--no-eval"] if a.no_eval else [])
+    # Without --threads each row gets its share of the cores, so N rows' OpenMP and OpenBLAS
+    # threads do not fight over them.
+    threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
+    cmd += ["--threads", str(threads)] + (["--no-eval"] if a.no_eval else [])
     pending = [(recipe, v) for recipe, variants, _, _ in recipes for v in variants]
     running, failed = [], 0
     while pending or running:
@@ -302,8 +305,8 @@ def main(argv):
     p.add_argument("--results", default=os.path.join(ROOT, "results", "recipes"))
     p.add_argument("--dint", default=os.path.join(ROOT, "build", "harness", "dint"))
     p.add_argument("--threads", type=int, default=0, help="dint --threads (default: dint's)")
-    p.add_argument("--jobs", type=int, default=1, help="rows trained at once, one process each (default 1; "
-                   "e.g. 2 with --threads 1 on 2 cores)")
+    p.add_argument("--jobs", type=int, default=1, help="rows trained at once, one process each (default 1); "
+                   "without --threads each gets cores / N threads")
     p.add_argument("--eval-samples", type=int, default=10, help="needle samples per cell (default 10)")
     p.add_argument("--no-eval", action="store_true", help="no needle evaluation")
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of what exists")
