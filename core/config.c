@@ -63,6 +63,14 @@ static const KeySpec KEYS[] = {
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
+    {"recall", "pairs", KEY_INT, OFF(recall.pairs), 2, 64, "an integer from 2 to 64"},
+    {"recall", "queries", KEY_INT, OFF(recall.queries), 0, 64, "0 (half the row) or 2 to 64"},
+    {"recall", "key_len", KEY_INT, OFF(recall.key_len), 1, 4, "an integer from 1 to 4"},
+    {"recall", "noise", KEY_BOOL, OFF(recall.noise), 0, 1, "true or false"},
+    {"recall", "distractors", KEY_INT, OFF(recall.distractors), 0, 32, "an integer from 0 to 32"},
+    {"recall", "symbols", KEY_INT, OFF(recall.symbols), 2, 96, "an integer from 2 to 96"},
+    {"recall", "contexts", KEY_INT, OFF(recall.contexts), 1, 1 << 16, "a positive integer"},
+    {"recall", "threshold", KEY_FLOAT, OFF(recall.threshold), 0.01, 1, "a number in (0, 1]"},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -143,6 +151,14 @@ void config_defaults(RunConfig *c) {
     c->data.val_fraction = 0.1f;
     c->data.test_fraction = 0.1f;
     c->data.split_seed = 1;
+    c->recall = (RecallConfig){.pairs = 8,
+                               .queries = 0,
+                               .key_len = 1,
+                               .noise = 0,
+                               .distractors = 0,
+                               .symbols = 96,
+                               .contexts = 64,
+                               .threshold = 0.9f};
     c->seed = 1234;
 }
 
@@ -333,6 +349,11 @@ int config_resolve(RunConfig *c, Error *err) {
                          "data.val_fraction + data.test_fraction = %g leaves too little to train "
                          "on (at most 0.9)",
                          (double)(c->data.val_fraction + c->data.test_fraction));
+    const RecallConfig *r = &c->recall;
+    if (r->queries == 1)
+        return error_set(
+            err, "recall.queries = 1: give 0 (as many as fill half the row) or 2 to 64 (two "
+                 "queries make the key-swap control)");
     if (c->train.warmup > c->train.steps)
         return error_set(err, "train.warmup = %d is longer than train.steps = %d", c->train.warmup,
                          c->train.steps);

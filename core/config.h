@@ -59,6 +59,19 @@ typedef struct {
     uint64_t split_seed;
 } DataConfig;
 
+// The synthetic keyed-recall task (tasks/recall.h), as a training-mixture part (`recall:W`) and
+// the defaults of `dint eval recall`: K key->value pairs, then queries for keys of the context.
+typedef struct {
+    int pairs;       // K: queried-able pairs per context
+    int queries;     // queries per context (0: as many as fill half the row), with replacement
+    int key_len;     // tokens per key; >= 2: keys share tokens, only the whole key identifies
+    int noise;       // gaps between pairs: random filler tokens (1) or one pad token (0)
+    int distractors; // extra pairs per context whose key differs from a queried key in one token
+    int symbols;     // tokens in each of the key and value sets
+    int contexts;    // held-out contexts scored at every evaluation of a training run
+    float threshold; // held-out accuracy that counts as recall (the recall onset)
+} RecallConfig;
+
 // Keys that core stores but does not interpret (the training mixture's data.task_loss, owned
 // by harness/data/mixture.h): one of a list of names that the layer owning the key registers.
 // Core parses, prints and round-trips such a key like its own (--set, INI, JSON, the same
@@ -79,6 +92,7 @@ typedef struct {
     ModelConfig model;
     TrainConfig train;
     DataConfig data;
+    RecallConfig recall;
     uint64_t seed;
     int choice[CONFIG_MAX_CHOICES]; // registered choice keys: the index of the name
 } RunConfig;

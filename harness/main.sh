@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The main job: from a fresh Debian 12 machine (as root) to a three-way comparison with figures.
-# Installs what is missing, builds, fetches the pinned data, trains Transformer, DIFF and DINT
-# with the same parameter count, data mixture, token budget and seed, evaluates all three
-# (multi-needle grid, long-context perplexity, in-context learning), audits them, renders the
-# figures and prints the summary table and the paths of everything written. Finished work is
-# reused when run again (complete runs are kept, interrupted ones resumed, finished evaluation
-# cells skipped).
+# Installs what is missing, builds, fetches the pinned data, then two parts:
+#  1. Keyed recall over seeds: Transformer, DIFF and DINT trained on the synthetic keyed-recall
+#     task (tasks/recall.h) with --recall-seeds seeds each (5 by default), as a `dint sweep` with
+#     one process per core; each run's recall onset (held-out accuracy >= 0.9) is a time-to-event:
+#     seeds that reached it, the Kaplan-Meier median onset with its interval, the final accuracy
+#     and keyed rate over seeds, the log-rank test of each pair, and the survival curves.
+#  2. Natural text: the three variants with the same parameter count, data mixture, token budget
+#     and seed, evaluated (multi-needle grid, long-context perplexity, in-context learning) and
+#     audited.
+# It renders the figures and prints both tables and the paths of everything written. Finished
+# work is reused when run again (complete runs are kept, interrupted ones resumed, finished
+# evaluation cells skipped).
 #
-# usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R]
+# usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R] [--recall-seeds K]
 #   --scale N  multiplies the training steps and evaluation samples (1 is the ~15-minute default
 #              on 2 cores; larger N writes to results/scaleN/)
 #   --seeds K  trains K seeds (1..K) of each variant and reports, for every number of the table,
@@ -17,6 +23,9 @@
 #              with --scale) and the sweep writes <variant>-seed<k>.h5, their logs and
 #              summary.h5 beside it; figures go to its figures/. K = 1 (the default) is the job
 #              above, written to results/ as always.
+#   --recall-seeds K  seeds per variant of part 1 (default 5; 0 leaves part 1 out). Part 1 runs
+#              in the single-process job only (started under a launcher it is left out: it
+#              spreads over the cores itself, with `mpirun -np <cores>` when OpenMPI is there).
 #   --ranks R  runs that sweep under `mpirun -np R` (its work queue spreads the variants and
 #              seeds over the ranks; --allow-run-as-root as root, --oversubscribe beyond the
 #              cores). Equivalently, start the whole script under a launcher:
@@ -28,14 +37,19 @@
 # instead of results/; DINT_MAIN_TINY=1 trains and evaluates a tiny model for a few steps.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-usage="usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R]"
-scale=1 seeds=1 ranks=1
+usage="usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R] [--recall-seeds K]"
+scale=1 seeds=1 ranks=1 recall_seeds=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale|--seeds|--ranks)
       [ $# -ge 2 ] || { echo "main: error: $1 needs a value ($usage)" >&2; exit 2; }
       case "$2" in ''|*[!0-9]*|0) echo "main: error: $1 takes a positive integer" >&2; exit 2 ;; esac
       declare "${1#--}=$2"; shift 2 ;;
+    --recall-seeds)
+      [ $# -ge 2 ] || { echo "main: error: $1 needs a value ($usage)" >&2; exit 2; }
+      case "$2" in ''|*[!0-9]*) echo "main: error: $1 takes a non-negative integer" >&2; exit 2 ;; esac
+      [ "$2" -le 16 ] || { echo "main: error: --recall-seeds takes at most 16 seeds" >&2; exit 2; }
+      recall_seeds=$2; shift 2 ;;
     *) echo "main: error: unknown option '$1' ($usage)" >&2; exit 2 ;;
   esac
 done
@@ -69,6 +83,64 @@ fi
 [ -n "${DINT_MAIN_DINT:-}" ] || bash "$root/harness/setup.sh"
 bash "$root/data/fetch.sh" sotu wordnet-noun >/dev/null
 mkdir -p "$out/figures"
+
+# ---- part 1: keyed recall over seeds ----
+# The cell of the cost-to-recall map (harness/recall_map.py, README "Keyed recall") where the
+# variants' onsets differ within the budget: 2 layers, d_model 64, rows of 64 tokens, 4 pairs of
+# single-token keys from 16 symbols, 16 queries per row, 4000 steps of 32 rows (8.2 M tokens).
+recall_sets=(model.n_layer=2 model.d_model=64 model.head_dim=16 train.seq_len=64 train.batch_size=32
+             train.steps=$((4000 * scale)) train.warmup=50 train.eval_every=50 train.eval_batches=1
+             train.log_every=500 train.audit_every=0 recall.pairs=4 recall.symbols=16)
+recall_eval="--samples $((100 * scale)) --threads 1"
+if [ -n "${DINT_MAIN_TINY:-}" ]; then
+  recall_sets=(model.n_layer=2 model.d_model=32 model.head_dim=8 train.seq_len=24 train.batch_size=8
+               train.steps=$((20 * scale)) train.warmup=2 train.eval_every=10 train.eval_batches=1
+               train.log_every=10 train.audit_every=0 recall.pairs=4 recall.symbols=6 recall.contexts=8)
+  recall_eval="--samples 4 --threads 1"
+fi
+recall_runs=()
+if [ "$recall_seeds" -gt 0 ] && [ "$size" -gt 1 ]; then
+  echo "main: part 1 (keyed recall) is left out under a launcher; run it in one process" >&2
+elif [ "$recall_seeds" -gt 0 ]; then
+  rout="$out/recall"; mkdir -p "$rout/figures"
+  {
+    echo "# harness/main.sh part 1: keyed recall, $recall_seeds seeds per variant"
+    echo "[grid]"
+    echo "variants = transformer, diff, dint"
+    echo "seeds = $(seq -s ', ' 1 "$recall_seeds")"
+    echo "data = sotu:0,recall:1"
+    echo "[train]"
+    for s in "${recall_sets[@]}"; do echo "${s%%=*} = ${s#*=}"; done
+    echo "[eval]"
+    echo "recall = $recall_eval"
+  } >"$rout/grid.ini.tmp"
+  mv "$rout/grid.ini.tmp" "$rout/grid.ini"
+  cores=$(nproc)
+  echo "main: part 1: keyed recall, $recall_seeds seeds x 3 variants ($cores processes): dint sweep $rout/grid.ini" >&2
+  if [ "$cores" -gt 1 ] && command -v mpirun >/dev/null; then
+    launch=(mpirun -np "$cores")
+    [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
+    "${launch[@]}" "$dint" sweep "$rout/grid.ini" --out "$rout" >&2
+  else
+    "$dint" sweep "$rout/grid.ini" --out "$rout" >&2
+  fi
+  for v in transformer diff dint; do
+    for k in $(seq 1 "$recall_seeds"); do recall_runs+=("$rout/$v-seed$k.h5"); done
+  done
+  if [ -f "$root/plots/survival.py" ]; then
+    /usr/bin/python3 "$root/plots/survival.py" "${recall_runs[@]}" -o "$rout/figures/recall_survival.png" >&2 ||
+      echo "main: the survival figure could not be drawn (see above)" >&2
+  fi
+fi
+print_recall() {
+  [ "${#recall_runs[@]}" -gt 0 ] || return 0
+  echo
+  /usr/bin/python3 "$root/harness/report/summary.py" --recall "${recall_runs[@]}"
+  echo "recall runs: $out/recall/<variant>-seed<k>.h5; sweep summary: $out/recall/summary.h5;" \
+    "figure: $out/recall/figures/recall_survival.png"
+}
+
+# ---- part 2: natural text ----
 
 steps=$((400 * scale)); samples=$((5 * scale)); episodes=$((8 * scale)); docs=$((4 * scale))
 data="sotu:0.4,needle:0.4,icl:wordnet-noun:0.2"
@@ -130,6 +202,7 @@ if [ "$seeds" -gt 1 ]; then
   fi
   echo
   /usr/bin/python3 "$root/harness/report/summary.py" --seeds "${runs[@]}"
+  print_recall
   echo
   echo "run files (figures of seed 1, the sweep's means and every seed's onset):"; printf '  %s\n' "${runs[@]}"
   echo "sweep:"; echo "  $out/grid.ini"; echo "  $out/summary.h5"
@@ -161,6 +234,7 @@ if [ -f "$root/plots/make_all.py" ]; then
 fi
 echo
 /usr/bin/python3 "$root/harness/report/summary.py" "${runs[@]}"
+print_recall
 echo
 echo "run files:"; printf '  %s\n' "${runs[@]}"
 echo "figures:";  ls -1 "$out/figures"/*.png 2>/dev/null | sed 's/^/  /' || echo "  (none)"

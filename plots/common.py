@@ -54,6 +54,7 @@ SIZES = {
     "train_audit": (15.0, 5.0),     # 1500 x 500
     "sweep": (16.0, 7.0),           # 1600 x 700
     "recipe_search": (13.0, 5.0),   # 1300 x 500
+    "survival": (13.0, 5.0),        # 1300 x 500
 }
 
 # One colour per variant in every figure (Okabe-Ito, colour-blind safe).

@@ -10,8 +10,10 @@
 #include "icl_eval.h"
 #include "needle_eval.h"
 #include "ppl_eval.h"
+#include "recall_eval.h"
 
-const EvalTask *const eval_tasks[] = {&needle_task, &ppl_task, &icl_task, &audit_task, NULL};
+const EvalTask *const eval_tasks[] = {&needle_task, &ppl_task, &icl_task, &recall_task, &audit_task,
+                                      NULL};
 
 const EvalTask *eval_task_find(const char *name) {
     for (int i = 0; eval_tasks[i]; i++)

@@ -14,6 +14,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_eval_needle(int argc, char **argv);
 int cmd_eval_ppl(int argc, char **argv);
 int cmd_eval_icl(int argc, char **argv);
+int cmd_eval_recall(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_schema(int argc, char **argv);

@@ -25,6 +25,7 @@
 #include "h5file.h"
 #include "h5io.h"
 #include "schema.h"
+#include "survival.h"
 
 #define MAX_CELLS 64
 #define MAX_SEEDS 16
@@ -51,6 +52,11 @@ enum {
     METRIC_NEEDLE_ACCURACY,
     METRIC_RETRIEVAL_ONSET,
     METRIC_ONSET_CENSORED,
+    METRIC_RECALL_ONSET_TOKENS,
+    METRIC_RECALL_CENSORED,
+    METRIC_RECALL_HELDOUT,
+    METRIC_RECALL_ACCURACY,
+    METRIC_RECALL_KEYED,
     N_METRICS
 };
 
@@ -65,6 +71,14 @@ static const SweepMetric METRICS[N_METRICS] = {
     // censored runs says how many seeds never got there.
     [METRIC_RETRIEVAL_ONSET] = {"retrieval_onset", RUN_TRAIN_ONSET_AT_STEP, REDUCE_LAST},
     [METRIC_ONSET_CENSORED] = {"onset_censored", RUN_TRAIN_ONSET_AT_CENSORED, REDUCE_LAST},
+    // The recall onset in tokens (a time-to-event: /survival has its Kaplan-Meier statistics),
+    // the final held-out accuracy, and `dint eval recall`'s accuracy and keyed rate.
+    [METRIC_RECALL_ONSET_TOKENS] = {"recall_onset_tokens", RUN_TRAIN_RECALL_ONSET_AT_TOKENS,
+                                    REDUCE_LAST},
+    [METRIC_RECALL_CENSORED] = {"recall_censored", RUN_TRAIN_RECALL_ONSET_AT_CENSORED, REDUCE_LAST},
+    [METRIC_RECALL_HELDOUT] = {"recall_heldout_accuracy", RUN_TRAIN_RECALL_ACCURACY, REDUCE_LAST},
+    [METRIC_RECALL_ACCURACY] = {"recall_accuracy", "/eval/recall/accuracy", REDUCE_MEAN},
+    [METRIC_RECALL_KEYED] = {"recall_keyed_rate", "/eval/recall/keyed_rate", REDUCE_MEAN},
 };
 
 typedef struct {
@@ -139,7 +153,8 @@ static int on_grid(void *user, const char *section, const char *name, const char
         snprintf(g->sets + k, sizeof g->sets - k, " --set '%s=%s'", name, value);
         n = 1;
     } else if (!strcmp(section, "eval")) {
-        if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl"))
+        if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl") &&
+            strcmp(name, "recall"))
             n = -2;
         else if (g->n_evals < 8) {
             snprintf(g->evals[g->n_evals++], sizeof g->evals[0], "%s %s", name, value);
@@ -331,6 +346,91 @@ static void read_metrics(const char *path, double *v) {
     H5Fclose(f);
 }
 
+// A scalar float64 dataset inside its object header (compact: covered by its checksum).
+static int write_scalar(hid_t loc, const char *name, double v, hid_t compact) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t ds = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, compact, H5P_DEFAULT);
+    int rc = ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0;
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    return rc;
+}
+
+// One cell's recall onsets over seeds (tokens; censored ones at their last evaluation) into t
+// and ev: the number of seeds with a recall onset.
+static int cell_onsets(const Grid *g, const double *vals, int c, double *t, int *ev) {
+    int n = 0;
+    for (int s = 0; s < g->n_seeds; s++) {
+        const double *v = vals + ((long)c * g->n_seeds + s) * N_METRICS;
+        if (isnan(v[METRIC_RECALL_ONSET_TOKENS]) || isnan(v[METRIC_RECALL_CENSORED])) continue;
+        t[n] = v[METRIC_RECALL_ONSET_TOKENS];
+        ev[n++] = v[METRIC_RECALL_CENSORED] == 0;
+    }
+    return n;
+}
+
+// /survival: the recall onset as a time-to-event over seeds, per cell (Kaplan-Meier curve,
+// median and its interval) and for each pair of cells (log-rank). Nothing when no run has one.
+static int write_survival(hid_t f, const Grid *g, const double *vals, hid_t compact) {
+    int C = g->n_cells, any = 0;
+    double t[MAX_SEEDS];
+    int ev[MAX_SEEDS];
+    for (int c = 0; c < C && !any; c++) any = cell_onsets(g, vals, c, t, ev) > 0;
+    if (!any) return 0;
+    hid_t sg = h5_group(f, SWEEP_SURVIVAL);
+    int rc = sg < 0;
+    rc |= h5_attr_str(sg, schema_name(SWEEP_SURVIVAL_AT_EVENT),
+                      "recall onset: held-out recall accuracy >= recall.threshold "
+                      "(/train/recall_onset); a run that never reached it is censored at its "
+                      "last evaluation");
+    rc |= h5_attr_str(sg, schema_name(SWEEP_SURVIVAL_AT_TIME), "training tokens");
+    rc |= h5_attr_str(sg, schema_name(SWEEP_SURVIVAL_AT_TEST),
+                      "two-sample log-rank (Mantel-Cox, 1 df); Kaplan-Meier with Greenwood "
+                      "errors and a 95 % log(-log) band (harness/stats/survival.h)");
+    double *p = xmalloc(sizeof(double) * (size_t)C * C * 2), *chi2 = p + (long)C * C;
+    char names[MAX_CELLS * 66] = "";
+    for (int a = 0; a < C; a++) {
+        strcat(strcat(names, a ? "," : ""), g->cells[a].name);
+        int na = cell_onsets(g, vals, a, t, ev);
+        KaplanMeier km;
+        hid_t cg = h5_group(sg, g->cells[a].name);
+        rc |= cg < 0;
+        if (na > 0 && km_estimate(t, ev, na, &km) == 0) {
+            long reached = 0;
+            for (int i = 0; i < na; i++) reached += ev[i];
+            rc |= h5_attr_i64(cg, schema_name(SWEEP_SURVIVAL_CELL_AT_SEEDS), na);
+            rc |= h5_attr_i64(cg, schema_name(SWEEP_SURVIVAL_CELL_AT_REACHED), reached);
+            rc |= write_scalar(cg, schema_name(SWEEP_SURVIVAL_MEDIAN), km.median, compact);
+            rc |= write_scalar(cg, schema_name(SWEEP_SURVIVAL_MEDIAN_LO), km.median_lo, compact);
+            rc |= write_scalar(cg, schema_name(SWEEP_SURVIVAL_MEDIAN_HI), km.median_hi, compact);
+            rc |= h5_write_f64(cg, schema_name(SWEEP_SURVIVAL_TIME), (hsize_t)km.n_times, km.time);
+            rc |= h5_write_f64(cg, schema_name(SWEEP_SURVIVAL_SURV), (hsize_t)km.n_times, km.surv);
+            rc |= h5_write_f64(cg, schema_name(SWEEP_SURVIVAL_SURV_LO), (hsize_t)km.n_times, km.lo);
+            rc |= h5_write_f64(cg, schema_name(SWEEP_SURVIVAL_SURV_HI), (hsize_t)km.n_times, km.hi);
+            km_free(&km);
+        }
+        if (cg >= 0) H5Gclose(cg);
+        for (int b = 0; b < C; b++) {
+            double tb[MAX_SEEDS];
+            int eb[MAX_SEEDS], nb = cell_onsets(g, vals, b, tb, eb);
+            LogRank lr;
+            int ok = a != b && na > 0 && nb > 0 && logrank_test(t, ev, na, tb, eb, nb, &lr) == 0;
+            p[(long)a * C + b] = ok ? lr.p : NAN;
+            chi2[(long)a * C + b] = ok ? lr.chi2 : NAN;
+            na = cell_onsets(g, vals, a, t, ev); // t, ev again (tb, eb are separate)
+        }
+    }
+    hsize_t dims[2] = {(hsize_t)C, (hsize_t)C};
+    rc |= h5_write(sg, schema_name(SWEEP_SURVIVAL_LOGRANK_P), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2,
+                   dims, p);
+    rc |= h5_write(sg, schema_name(SWEEP_SURVIVAL_LOGRANK_CHI2), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE,
+                   2, dims, chi2);
+    rc |= h5_attr_str(sg, schema_name(SWEEP_SURVIVAL_AT_CELLS), names);
+    free(p);
+    H5Gclose(sg);
+    return rc;
+}
+
 static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */,
                          Error *err) {
     char path[4200];
@@ -425,9 +525,10 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
         if (pg >= 0) H5Gclose(pg);
         H5Gclose(cg);
     }
-    char metric_list[256] = "";
+    char metric_list[512] = "";
     for (int k = 0; k < N_METRICS; k++) strcat(strcat(metric_list, k ? "," : ""), METRICS[k].name);
     rc |= h5_attr_str(cells, schema_name(SWEEP_CELLS_AT_METRICS), metric_list);
+    rc |= write_survival(f, g, vals, compact);
     H5Gclose(cells);
     H5Gclose(paired);
     H5Pclose(compact);

@@ -138,9 +138,13 @@ static void format_duration(double s, char *buf, size_t n) {
         snprintf(buf, n, "%lds", t);
 }
 
-static void print_validation(void *ctx, long step, double val_loss) {
+static void print_validation(void *ctx, long step, double val_loss, double recall) {
     (void)ctx;
-    fprintf(stderr, "step %5ld | val loss %.4f\n", step, val_loss);
+    if (isnan(recall))
+        fprintf(stderr, "step %5ld | val loss %.4f\n", step, val_loss);
+    else
+        fprintf(stderr, "step %5ld | val loss %.4f | recall accuracy %.3f (held out)\n", step,
+                val_loss, recall);
 }
 
 static void print_progress(void *ctx, const TrainProgress *p) {

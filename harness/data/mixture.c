@@ -68,12 +68,14 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
         MixComponent *c = &mx->comp[mx->n];
         char name[512];
         split_weight(tok, name, sizeof name, &c->weight);
-        if (!(c->weight > 0))
-            return error_set(err, "mixture part '%s': the weight must be positive", tok);
+        if (!(c->weight >= 0) || !isfinite(c->weight))
+            return error_set(err, "mixture part '%s': the weight must be a number >= 0", tok);
         if (!strcmp(name, "needle"))
             c->kind = MIX_NEEDLE;
         else if (!strcmp(name, "copy"))
             c->kind = MIX_COPY;
+        else if (!strcmp(name, "recall"))
+            c->kind = MIX_RECALL;
         else if (!strcmp(name, "icl:synthetic"))
             c->kind = MIX_ICL_SYNTHETIC;
         else if (!strncmp(name, "icl:", 4)) {
@@ -87,9 +89,16 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
             snprintf(c->spec, sizeof c->spec, "%s", name);
             mx->text = mx->n;
         }
+        if (c->kind != MIX_TEXT && !(c->weight > 0))
+            return error_set(err,
+                             "mixture part '%s': a task's weight must be positive (only the "
+                             "text corpus may be 0: validation text only)",
+                             tok);
         total += c->weight;
         mx->n++;
     }
+    if (!(total > 0))
+        return error_set(err, "the mixture '%s' has no part of positive weight", spec);
     if (mx->text < 0)
         return error_set(
             err,
@@ -99,6 +108,7 @@ int mixture_parse(Mixture *mx, const char *spec, char *corpus_spec, size_t cap, 
     for (int i = 0; i < mx->n; i++) {
         mx->comp[i].weight /= total;
         const char *what = mx->comp[i].kind == MIX_NEEDLE          ? "needle"
+                           : mx->comp[i].kind == MIX_RECALL        ? "recall"
                            : mx->comp[i].kind == MIX_COPY          ? "copy"
                            : mx->comp[i].kind == MIX_ICL_SYNTHETIC ? "icl:synthetic"
                                                                    : NULL;
@@ -126,6 +136,12 @@ int mixture_load(Mixture *mx, uint64_t split_seed, Error *err) {
         if (labelled_load(&c->set, path, 0.2f, split_seed, err) != 0) return -1;
     }
     return 0;
+}
+
+int mixture_find(const Mixture *mx, MixKind kind) {
+    for (int i = 0; i < mx->n; i++)
+        if (mx->comp[i].kind == kind) return i;
+    return -1;
 }
 
 void mixture_free(Mixture *mx) {
@@ -241,7 +257,7 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
     unsigned char *part = xmalloc((size_t)(T + 1)), *needles = xmalloc((size_t)(T + 1));
     for (int b = 0; b < B; b++) {
         double u = gsl_rng_uniform(rng), acc = 0;
-        int which = mx->n - 1;
+        int which = -1;
         for (int i = 0; i < mx->n; i++) {
             acc += mx->comp[i].weight;
             if (u < acc) {
@@ -249,6 +265,8 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
                 break;
             }
         }
+        for (int i = mx->n - 1; which < 0; i--) // rounding: the last part of positive weight
+            if (mx->comp[i].weight > 0) which = i;
         MixComponent *c = &mx->comp[which];
         int done = 0, needle = 0;
         if (c->kind == MIX_NEEDLE) {
@@ -259,6 +277,10 @@ void mixture_batch(Mixture *mx, const Corpus *text, Tokenizer *tok, gsl_rng *rng
                     answer_needles[(long)b * T + i] =
                         part[i + 1] == NEEDLE_PART_ANSWER ? needles[i + 1] : 0;
             done = 1;
+        } else if (c->kind == MIX_RECALL) {
+            recall_training_row(&mx->recall, rng, tokens + (long)b * T, targets + (long)b * T,
+                                answer_needles ? answer_needles + (long)b * T : NULL, T);
+            continue;
         } else if (c->kind == MIX_COPY) {
             fill_copies(tok, rng, row, T + 1);
             done = 1;

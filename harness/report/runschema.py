@@ -193,6 +193,15 @@ RUN_TRAIN_ONSET_AT_WINDOW = "/train/onset@window"
 RUN_TRAIN_ONSET_AT_MIN_VALUES = "/train/onset@min_values"
 RUN_TRAIN_ONSET_AT_MEANING = "/train/onset@meaning"
 RUN_TRAIN_ONSET_SMOOTHED = "/train/onset/smoothed"
+RUN_TRAIN_RECALL_ACCURACY = "/train/recall_accuracy"
+RUN_TRAIN_RECALL_ONSET = "/train/recall_onset"
+RUN_TRAIN_RECALL_ONSET_AT_STEP = "/train/recall_onset@step"
+RUN_TRAIN_RECALL_ONSET_AT_CENSORED = "/train/recall_onset@censored"
+RUN_TRAIN_RECALL_ONSET_AT_TOKENS = "/train/recall_onset@tokens"
+RUN_TRAIN_RECALL_ONSET_AT_SECONDS = "/train/recall_onset@seconds"
+RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD = "/train/recall_onset@threshold"
+RUN_TRAIN_RECALL_ONSET_AT_ACCURACY = "/train/recall_onset@accuracy"
+RUN_TRAIN_RECALL_ONSET_AT_MEANING = "/train/recall_onset@meaning"
 RUN_DATA = "/data"
 RUN_DATA_AT_TOKENIZER = "/data@tokenizer"
 RUN_DATA_AT_TOKENIZER_IDENTITY = "/data@tokenizer_identity"
@@ -212,6 +221,73 @@ RUN_DATA_DOCUMENT_TOKENS = "/data/document_tokens"
 RUN_EVAL = "/eval"
 
 # ---- /eval/needle (dint eval needle) --------------------------------------------------------
+RECALL = RUN_EVAL + "/recall"
+RECALL_AT_PARAMETERS = RECALL + "@parameters"
+RECALL_AT_TASK_VERSION = RECALL + "@task_version"
+RECALL_AT_SEED = RECALL + "@seed"
+RECALL_AT_SAMPLES_PER_CELL = RECALL + "@samples_per_cell"
+RECALL_AT_QUERIES = RECALL + "@queries"
+RECALL_AT_KEY_LEN = RECALL + "@key_len"
+RECALL_AT_NOISE = RECALL + "@noise"
+RECALL_AT_DISTRACTORS = RECALL + "@distractors"
+RECALL_AT_SYMBOLS = RECALL + "@symbols"
+RECALL_AT_SCORING = RECALL + "@scoring"
+RECALL_AT_LAYOUT = RECALL + "@layout"
+RECALL_AT_POSITIONAL_SCORERS = RECALL + "@positional_scorers"
+RECALL_ACCURACY = RECALL + "/accuracy"
+RECALL_ACCURACY_AT_MEANING = RECALL + "/accuracy@meaning"
+RECALL_ACCURACY_CI_LOW = RECALL + "/accuracy_ci_low"
+RECALL_ACCURACY_CI_LOW_AT_MEANING = RECALL + "/accuracy_ci_low@meaning"
+RECALL_ACCURACY_CI_HIGH = RECALL + "/accuracy_ci_high"
+RECALL_ACCURACY_CI_HIGH_AT_MEANING = RECALL + "/accuracy_ci_high@meaning"
+RECALL_OTHER_VALUE_RATE = RECALL + "/other_value_rate"
+RECALL_OTHER_VALUE_RATE_AT_MEANING = RECALL + "/other_value_rate@meaning"
+RECALL_OTHER_VALUE_RATE_CI_LOW = RECALL + "/other_value_rate_ci_low"
+RECALL_OTHER_VALUE_RATE_CI_LOW_AT_MEANING = RECALL + "/other_value_rate_ci_low@meaning"
+RECALL_OTHER_VALUE_RATE_CI_HIGH = RECALL + "/other_value_rate_ci_high"
+RECALL_OTHER_VALUE_RATE_CI_HIGH_AT_MEANING = RECALL + "/other_value_rate_ci_high@meaning"
+RECALL_KEYED_RATE = RECALL + "/keyed_rate"
+RECALL_KEYED_RATE_AT_MEANING = RECALL + "/keyed_rate@meaning"
+RECALL_KEYED_RATE_CI_LOW = RECALL + "/keyed_rate_ci_low"
+RECALL_KEYED_RATE_CI_LOW_AT_MEANING = RECALL + "/keyed_rate_ci_low@meaning"
+RECALL_KEYED_RATE_CI_HIGH = RECALL + "/keyed_rate_ci_high"
+RECALL_KEYED_RATE_CI_HIGH_AT_MEANING = RECALL + "/keyed_rate_ci_high@meaning"
+RECALL_POSITIONAL_ACCURACY = RECALL + "/positional_accuracy"
+RECALL_POSITIONAL_ACCURACY_AT_MEANING = RECALL + "/positional_accuracy@meaning"
+RECALL_POSITIONAL_ACCURACY_CI_LOW = RECALL + "/positional_accuracy_ci_low"
+RECALL_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING = RECALL + "/positional_accuracy_ci_low@meaning"
+RECALL_POSITIONAL_ACCURACY_CI_HIGH = RECALL + "/positional_accuracy_ci_high"
+RECALL_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING = RECALL + "/positional_accuracy_ci_high@meaning"
+RECALL_POSITIONAL_KEYED_RATE = RECALL + "/positional_keyed_rate"
+RECALL_POSITIONAL_KEYED_RATE_AT_MEANING = RECALL + "/positional_keyed_rate@meaning"
+RECALL_POSITIONAL_KEYED_RATE_CI_LOW = RECALL + "/positional_keyed_rate_ci_low"
+RECALL_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING = RECALL + "/positional_keyed_rate_ci_low@meaning"
+RECALL_POSITIONAL_KEYED_RATE_CI_HIGH = RECALL + "/positional_keyed_rate_ci_high"
+RECALL_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING = RECALL + "/positional_keyed_rate_ci_high@meaning"
+RECALL_LOGLIK_SUM = RECALL + "/loglik_sum"
+RECALL_SECONDS = RECALL + "/seconds"
+RECALL_CONTEXT_LENGTH = RECALL + "/context_length"
+RECALL_PAIRS = RECALL + "/pairs"
+RECALL_SCORER = RECALL + "/scorer"
+RECALL_DONE = RECALL + "/done"
+RECALL_CORRECT = RECALL + "/correct"
+RECALL_TOTAL = RECALL + "/total"
+RECALL_OTHER_VALUE = RECALL + "/other_value"
+RECALL_KEYED = RECALL + "/keyed"
+RECALL_KEYED_TOTAL = RECALL + "/keyed_total"
+RECALL_POSITIONAL_CORRECT = RECALL + "/positional_correct"
+RECALL_POSITIONAL_KEYED = RECALL + "/positional_keyed"
+RECALL_SAMPLES = RECALL + "/samples"
+RECALL_SAMPLES_AT_MEANING = RECALL + "/samples@meaning"
+RECALL_SAMPLES_CELL = RECALL + "/samples/cell"
+RECALL_SAMPLES_SAMPLE = RECALL + "/samples/sample"
+RECALL_SAMPLES_QUERY = RECALL + "/samples/query"
+RECALL_SAMPLES_ASKED_PAIR = RECALL + "/samples/asked_pair"
+RECALL_SAMPLES_PAIR_POSITION = RECALL + "/samples/pair_position"
+RECALL_SAMPLES_CORRECT = RECALL + "/samples/correct"
+RECALL_SAMPLES_PREDICTED = RECALL + "/samples/predicted"
+RECALL_SAMPLES_ANSWERED_PAIR = RECALL + "/samples/answered_pair"
+RECALL_SAMPLES_LOGLIK = RECALL + "/samples/loglik"
 NEEDLE = RUN_EVAL + "/needle"
 NEEDLE_AT_PARAMETERS = NEEDLE + "@parameters"
 NEEDLE_AT_TASK_VERSION = NEEDLE + "@task_version"
@@ -410,9 +486,27 @@ SWEEP_PAIRED_AT_TEST = "/paired@test"
 SWEEP_PAIRED_CELL = "/paired/{cell}"
 SWEEP_PAIRED_DIFF_MEAN = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_DIFF_MEAN
 SWEEP_PAIRED_P_VALUE = SWEEP_PAIRED_CELL + "/{metric}" + SWEEP_SUFFIX_P_VALUE
+SWEEP_SURVIVAL = "/survival"
+SWEEP_SURVIVAL_AT_EVENT = "/survival@event"
+SWEEP_SURVIVAL_AT_TIME = "/survival@time"
+SWEEP_SURVIVAL_AT_TEST = "/survival@test"
+SWEEP_SURVIVAL_AT_CELLS = "/survival@cells"
+SWEEP_SURVIVAL_LOGRANK_P = "/survival/logrank_p"
+SWEEP_SURVIVAL_LOGRANK_CHI2 = "/survival/logrank_chi2"
+SWEEP_SURVIVAL_CELL = "/survival/{cell}"
+SWEEP_SURVIVAL_CELL_AT_SEEDS = "/survival/{cell}@seeds"
+SWEEP_SURVIVAL_CELL_AT_REACHED = "/survival/{cell}@reached"
+SWEEP_SURVIVAL_MEDIAN = "/survival/{cell}/median"
+SWEEP_SURVIVAL_MEDIAN_LO = "/survival/{cell}/median_ci_low"
+SWEEP_SURVIVAL_MEDIAN_HI = "/survival/{cell}/median_ci_high"
+SWEEP_SURVIVAL_TIME = "/survival/{cell}/time"
+SWEEP_SURVIVAL_SURV = "/survival/{cell}/surv"
+SWEEP_SURVIVAL_SURV_LO = "/survival/{cell}/surv_ci_low"
+SWEEP_SURVIVAL_SURV_HI = "/survival/{cell}/surv_ci_high"
 # The {metric} names, in the order of /cells@metrics and the columns of per_seed (cmd_sweep.c).
 SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy",
-                 "retrieval_onset", "onset_censored")
+                 "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored",
+                 "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate")
 
 
 # Field by field the same as SCHEMA_RUN_FIXED in harness/store/schema.c.
@@ -503,6 +597,15 @@ RUN_FIXED = (
     _a(RUN_TRAIN_ONSET_AT_MEANING, 'string', 'the definition in words'),
     _d(RUN_TRAIN_ONSET_SMOOTHED, 'float64', 'step',
        'the trailing mean of answer_loss_multi at each step (NaN before a full window or with too few values)'),
+    _d(RUN_TRAIN_RECALL_ACCURACY, 'float64', 'val', 'held-out recall accuracy at each evaluation step (/train/val_step): the share of the queries of recall.contexts fixed held-out contexts answered right by greedy decoding; NaN where not measured', 'runs whose mixture has a recall part'),
+    _g(RUN_TRAIN_RECALL_ONSET, 'the recall onset: the first evaluation at which recall_accuracy is >= recall.threshold (harness/train/onset.h), recomputed from the curve at every write', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_STEP, 'int64', 'the onset step; when censored, the last evaluation step', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_CENSORED, 'int64', '1 when the threshold was never reached, else 0', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_TOKENS, 'int64', 'training tokens seen by that step', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_SECONDS, 'float64', 'training seconds by that step', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD, 'float64', 'the accuracy that counts as recall (recall.threshold)', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_ACCURACY, 'float64', 'the held-out accuracy at that step', 'runs whose mixture has a recall part'),
+    _a(RUN_TRAIN_RECALL_ONSET_AT_MEANING, 'string', 'the definition in words', 'runs whose mixture has a recall part'),
     _g(RUN_DATA, 'the corpus the run was trained on and its split'),
     _a(RUN_DATA_AT_TOKENIZER, 'string', 'data.tokenizer: byte or gpt2'),
     _a(RUN_DATA_AT_TOKENIZER_IDENTITY, 'string', "the tokenizer's identity (its files and their checksums; empty for byte)"),
@@ -540,6 +643,77 @@ def _rate(path, dims, meaning):
             _meaning(ci_low(path)),
             _d(ci_high(path), "float64", dims, "Wilson 95 %% interval of %s, upper end" % n),
             _meaning(ci_high(path)))
+
+
+RECALL_OUTPUTS = (  # the mirror of the task's table of outputs in tasks/recall_eval.c
+    _g(RECALL, "synthetic keyed-recall grid", "after dint eval recall"),
+    _a(RECALL_AT_PARAMETERS, "string", "the options that make results comparable"),
+    _a(RECALL_AT_TASK_VERSION, "int64", "version of the recall task"),
+    _a(RECALL_AT_SEED, "uint64", "seed of the cells' random streams"),
+    _a(RECALL_AT_SAMPLES_PER_CELL, "int64", "contexts per cell"),
+    _a(RECALL_AT_QUERIES, "int64", "queries per context (0: as many as fill half the context)"),
+    _a(RECALL_AT_KEY_LEN, "int64", "tokens per key"),
+    _a(RECALL_AT_NOISE, "int64", "1: random filler between pairs; 0: a pad token"),
+    _a(RECALL_AT_DISTRACTORS, "int64", "pairs per context whose key differs from a queried key in one token"),
+    _a(RECALL_AT_SYMBOLS, "int64", "tokens in each of the key and value sets"),
+    _a(RECALL_AT_SCORING, "string", "how answers are scored"),
+    _a(RECALL_AT_LAYOUT, "string", "how a context is laid out"),
+    _a(RECALL_AT_POSITIONAL_SCORERS, "string", "names of the position-only scorers, by index"),
+    _d(RECALL_ACCURACY, "float64", "context_length,pairs", "share of queries answered with their key's value"),
+    _a(RECALL_ACCURACY_AT_MEANING, "string", "what accuracy is"),
+    _d(RECALL_ACCURACY_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of accuracy, lower end"),
+    _a(RECALL_ACCURACY_CI_LOW_AT_MEANING, "string", "what accuracy_ci_low is"),
+    _d(RECALL_ACCURACY_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of accuracy, upper end"),
+    _a(RECALL_ACCURACY_CI_HIGH_AT_MEANING, "string", "what accuracy_ci_high is"),
+    _d(RECALL_OTHER_VALUE_RATE, "float64", "context_length,pairs", "share of queries answered with another pair's value"),
+    _a(RECALL_OTHER_VALUE_RATE_AT_MEANING, "string", "what other_value_rate is"),
+    _d(RECALL_OTHER_VALUE_RATE_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of other_value_rate, lower end"),
+    _a(RECALL_OTHER_VALUE_RATE_CI_LOW_AT_MEANING, "string", "what other_value_rate_ci_low is"),
+    _d(RECALL_OTHER_VALUE_RATE_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of other_value_rate, upper end"),
+    _a(RECALL_OTHER_VALUE_RATE_CI_HIGH_AT_MEANING, "string", "what other_value_rate_ci_high is"),
+    _d(RECALL_KEYED_RATE, "float64", "context_length,pairs", "share of contexts whose key-swap pair is answered right"),
+    _a(RECALL_KEYED_RATE_AT_MEANING, "string", "what keyed_rate is"),
+    _d(RECALL_KEYED_RATE_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of keyed_rate, lower end"),
+    _a(RECALL_KEYED_RATE_CI_LOW_AT_MEANING, "string", "what keyed_rate_ci_low is"),
+    _d(RECALL_KEYED_RATE_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of keyed_rate, upper end"),
+    _a(RECALL_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "what keyed_rate_ci_high is"),
+    _d(RECALL_POSITIONAL_ACCURACY, "float64", "context_length,pairs,scorer", "accuracy of the position-only scorers"),
+    _a(RECALL_POSITIONAL_ACCURACY_AT_MEANING, "string", "what positional_accuracy is"),
+    _d(RECALL_POSITIONAL_ACCURACY_CI_LOW, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_accuracy, lower end"),
+    _a(RECALL_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING, "string", "what positional_accuracy_ci_low is"),
+    _d(RECALL_POSITIONAL_ACCURACY_CI_HIGH, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_accuracy, upper end"),
+    _a(RECALL_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING, "string", "what positional_accuracy_ci_high is"),
+    _d(RECALL_POSITIONAL_KEYED_RATE, "float64", "context_length,pairs,scorer", "keyed_rate of the position-only scorers"),
+    _a(RECALL_POSITIONAL_KEYED_RATE_AT_MEANING, "string", "what positional_keyed_rate is"),
+    _d(RECALL_POSITIONAL_KEYED_RATE_CI_LOW, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_keyed_rate, lower end"),
+    _a(RECALL_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING, "string", "what positional_keyed_rate_ci_low is"),
+    _d(RECALL_POSITIONAL_KEYED_RATE_CI_HIGH, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_keyed_rate, upper end"),
+    _a(RECALL_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "what positional_keyed_rate_ci_high is"),
+    _d(RECALL_LOGLIK_SUM, "float64", "context_length,pairs", "summed log-probability of the right values (nats)"),
+    _d(RECALL_SECONDS, "float64", "context_length,pairs", "seconds the cell took"),
+    _d(RECALL_CONTEXT_LENGTH, "float64", "context_length", "dimension scale: context lengths (tokens)"),
+    _d(RECALL_PAIRS, "float64", "pairs", "dimension scale: key-value pairs per context"),
+    _d(RECALL_SCORER, "float64", "scorer", "dimension scale: positional scorer (first, last, middle, order, unanswered)"),
+    _d(RECALL_DONE, "uint8", "context_length,pairs", "1 where the cell is finished"),
+    _d(RECALL_CORRECT, "int64", "context_length,pairs", "queries answered right"),
+    _d(RECALL_TOTAL, "int64", "context_length,pairs", "queries asked"),
+    _d(RECALL_OTHER_VALUE, "int64", "context_length,pairs", "queries answered with another pair's value"),
+    _d(RECALL_KEYED, "int64", "context_length,pairs", "contexts whose key-swap pair is answered right"),
+    _d(RECALL_KEYED_TOTAL, "int64", "context_length,pairs", "contexts whose first two queries ask different keys"),
+    _d(RECALL_POSITIONAL_CORRECT, "int64", "context_length,pairs,scorer", "queries the positional scorer gets"),
+    _d(RECALL_POSITIONAL_KEYED, "int64", "context_length,pairs,scorer", "key-swap pairs the positional scorer gets"),
+    _g(RECALL_SAMPLES, "one row per query"),
+    _a(RECALL_SAMPLES_AT_MEANING, "string", "what each column of the rows is"),
+    _d(RECALL_SAMPLES_CELL, "int32", "query", "the query's cell (row-major index)"),
+    _d(RECALL_SAMPLES_SAMPLE, "int32", "query", "the context's index in its cell"),
+    _d(RECALL_SAMPLES_QUERY, "int32", "query", "the query's index in its context"),
+    _d(RECALL_SAMPLES_ASKED_PAIR, "int32", "query", "the asked pair's index in context order"),
+    _d(RECALL_SAMPLES_PAIR_POSITION, "int32", "query", "token index of the asked pair's key"),
+    _d(RECALL_SAMPLES_CORRECT, "int32", "query", "1 when answered right"),
+    _d(RECALL_SAMPLES_PREDICTED, "int32", "query", "the greedy token"),
+    _d(RECALL_SAMPLES_ANSWERED_PAIR, "int32", "query", "the pair whose value that is, -1 none"),
+    _d(RECALL_SAMPLES_LOGLIK, "float64", "query", "log-probability of the right value (nats)"),
+)
 
 
 NEEDLE_OUTPUTS = (  # the mirror of the task's table of outputs in tasks/needle_eval.c
@@ -708,7 +882,7 @@ SWEEP_SUMMARY = (
     _g(RUN_ROOT, 'the summary of a dint sweep (DIR/summary.h5)'),
     _a(SWEEP_AT_BASELINE, 'string', 'the baseline cell of the grid, or empty'),
     _g(SWEEP_CELLS, 'one group per cell of the grid'),
-    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored'),
+    _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored, recall_onset_tokens, recall_censored, recall_heldout_accuracy, recall_accuracy, recall_keyed_rate'),
     _g(SWEEP_CELL, 'one cell: a variant with its gamma mode, G mode, head norm and lambda_init'),
     _a(SWEEP_CELL_AT_VARIANT, 'string', 'model.variant'),
     _a(SWEEP_CELL_AT_GAMMA, 'string', 'model.gamma'),
@@ -734,10 +908,27 @@ SWEEP_SUMMARY = (
        'mean over seeds of cell minus baseline'),
     _d(SWEEP_PAIRED_P_VALUE, 'float64', '',
        'p value of the paired t-test'),
+    _g(SWEEP_SURVIVAL, 'the recall onset over seeds as a time-to-event (Kaplan-Meier per cell, log-rank per pair of cells)', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_AT_EVENT, 'string', 'the event and the censoring, in words', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_AT_TIME, 'string', 'the time axis: training tokens', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_AT_TEST, 'string', 'the estimator and the test', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_AT_CELLS, 'string', 'the cells of the log-rank matrices, comma-separated, in their order', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_LOGRANK_P, 'float64', 'cell,cell', 'log-rank p-value of each pair of cells (NaN on the diagonal)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_LOGRANK_CHI2, 'float64', 'cell,cell', 'log-rank chi-square (1 df) of each pair of cells', 'grids whose runs have a recall part'),
+    _g(SWEEP_SURVIVAL_CELL, 'the seeds of one cell', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_CELL_AT_SEEDS, 'int64', 'seeds with a recall onset record', 'grids whose runs have a recall part'),
+    _a(SWEEP_SURVIVAL_CELL_AT_REACHED, 'int64', 'seeds that reached recall', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_MEDIAN, 'float64', '', 'Kaplan-Meier median onset in tokens (inf: not reached)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_MEDIAN_LO, 'float64', '', '95 % interval of the median, low end (from the log(-log) band)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_MEDIAN_HI, 'float64', '', '95 % interval of the median, high end (inf: not reached)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_TIME, 'float64', 'time', 'the distinct onset times (tokens; empty when no seed reached recall)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_SURV, 'float64', 'time', 'Kaplan-Meier share of seeds not yet at recall just after each time', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_SURV_LO, 'float64', 'time', '95 % pointwise band, low end (log(-log); NaN where S is 0 or 1)', 'grids whose runs have a recall part'),
+    _d(SWEEP_SURVIVAL_SURV_HI, 'float64', 'time', '95 % pointwise band, high end', 'grids whose runs have a recall part'),
 )
 
 # The run file: the fixed part, then each evaluation task's outputs (as `dint schema` lists them).
-RUN_FILE = RUN_FIXED + NEEDLE_OUTPUTS + PPL_OUTPUTS + ICL_OUTPUTS + AUDIT_OUTPUTS
+RUN_FILE = RUN_FIXED + NEEDLE_OUTPUTS + PPL_OUTPUTS + ICL_OUTPUTS + RECALL_OUTPUTS + AUDIT_OUTPUTS
 FILES = {"run": RUN_FILE, "sweep_summary": SWEEP_SUMMARY}
 
 

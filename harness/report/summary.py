@@ -15,7 +15,14 @@ With --seeds, the runs are several seeds of each variant: one row per variant, a
 of the table is the mean over its seeds with the 95 % t interval across them (a censored onset
 counts as its last step; the cell says how many seeds were censored, and ">" when all were).
 
-usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--seeds] [--json]"""
+With --recall (and with --seeds when the runs trained on the recall task), the keyed-recall
+comparison over seeds, per variant: seeds that reached recall (/train/recall_onset), the
+Kaplan-Meier median onset in tokens with its 95 % interval (a run that never reached recall is
+censored, not averaged), the final held-out accuracy and `dint eval recall`'s accuracy and keyed
+rate (mean [95 % t interval] over seeds), then the log-rank test of each pair of variants
+(harness/report/survival.py).
+
+usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--seeds] [--recall] [--json]"""
 import json
 import math
 import sys
@@ -27,6 +34,7 @@ except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/report/summary.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
 import runschema as rs  # noqa: E402  (harness/report, next to this script)
+import survival as sv  # noqa: E402
 from runschema import name, t_interval, wilson  # noqa: E402,F401  (tables.py imports wilson from here)
 
 
@@ -76,8 +84,52 @@ def row(path):
     if rs.RUN_TRAIN_ONSET in f:
         a = f[rs.RUN_TRAIN_ONSET].attrs
         r["onset"] = (int(a[name(rs.RUN_TRAIN_ONSET_AT_STEP)]), int(a[name(rs.RUN_TRAIN_ONSET_AT_CENSORED)]))
+    r["recall"] = recall_numbers(f)
     r["config"] = cfg
     return r
+
+
+def recall_numbers(f):
+    """The final held-out recall accuracy and, with /eval/recall, its pooled accuracy and keyed
+    rate; None for runs without a recall part."""
+    if rs.RUN_TRAIN_RECALL_ONSET not in f:
+        return None
+    acc = f[rs.RUN_TRAIN_RECALL_ACCURACY][...]
+    acc = acc[np.isfinite(acc)]
+    out = {"heldout": float(acc[-1]) if acc.size else math.nan, "eval": math.nan, "keyed": math.nan}
+    if "/eval/recall" in f:
+        g = f["/eval/recall"]
+        c, t = g["correct"][...].sum(), g["total"][...].sum()
+        k, kt = g["keyed"][...].sum(), g["keyed_total"][...].sum()
+        out["eval"] = c / t if t else math.nan
+        out["keyed"] = k / kt if kt else math.nan
+    return out
+
+
+def recall_block(paths, rows):
+    """The keyed-recall comparison over seeds (lines of text), or [] when no run has a recall
+    onset."""
+    recall_paths = [r["file"] for r in rows if r["recall"] is not None]
+    if not recall_paths:
+        return []
+    table = sv.survival_table(sv.recall_onsets(recall_paths, note=lambda m: None), unit="tokens")
+    head = ["variant", "seeds reached recall", "median onset, tokens [95 % CI]",
+            "final held-out accuracy", "eval accuracy", "keyed rate"]
+    body = []
+    for v in table["variants"]:
+        rec = [r["recall"] for r in rows if r["recall"] is not None and str(r["variant"]) == v["variant"]]
+        cells = [v["variant"], f"{v['reached']}/{v['seeds']}", sv.fmt_median(v, "tokens")]
+        for key in ("heldout", "eval", "keyed"):
+            cells.append(fmt_mean([x[key] for x in rec], key))
+        body.append(cells)
+    widths = [max(len(h), *(len(t[i]) for t in body)) for i, h in enumerate(head)]
+    lines = ["keyed recall over seeds (a run that never reached recall is censored at its last "
+             "evaluation; mean [95 % t interval] over seeds):",
+             "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in body]
+    for p in table["pairs"]:
+        lines.append(f"log-rank {p['a']} vs {p['b']}: chi2 = {p['chi2']:.2f}, p = {p['p']:.3g}")
+    return lines
 
 
 def rate(k, n):
@@ -220,11 +272,21 @@ def main(argv):
     if "--json" in argv:
         print(json.dumps(rows, default=str))
         return
+    block = recall_block(paths, rows) if "--recall" in argv or "--seeds" in argv else []
+    if "--recall" in argv:
+        if not block:
+            sys.exit("harness/report/summary.py: error: --recall: no run has a recall onset "
+                     "(train with a recall part: --data sotu:0,recall:1)")
+        print("\n".join(block))
+        return
     head, table = seed_rows(rows) if "--seeds" in argv else run_rows(rows)
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    if block:
+        print()
+        print("\n".join(block))
 
 
 if __name__ == "__main__":

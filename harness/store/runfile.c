@@ -47,6 +47,7 @@ void history_free(History *h) {
     free(h->gamma);
     free(h->val_step);
     free(h->val_loss);
+    free(h->recall_accuracy);
     free(h->loss_spike);
     free(h->audit_step);
     free(h->row_dev_max);
@@ -79,6 +80,7 @@ static void history_reserve_val(History *h, long n) {
     while (cap < n) cap *= 2;
     h->val_step = grow(h->val_step, cap, sizeof(long));
     h->val_loss = grow(h->val_loss, cap, sizeof(double));
+    h->recall_accuracy = grow(h->recall_accuracy, cap, sizeof(double));
     h->cap_val = cap;
 }
 
@@ -125,7 +127,12 @@ void history_push_val(History *h, long step, double val_loss) {
     history_reserve_val(h, h->n_val + 1);
     h->val_step[h->n_val] = step;
     h->val_loss[h->n_val] = val_loss;
+    h->recall_accuracy[h->n_val] = NAN;
     h->n_val++;
+}
+
+void history_set_recall(History *h, double accuracy) {
+    if (h->n_val > 0) h->recall_accuracy[h->n_val - 1] = accuracy;
 }
 
 static void utc_now(char *buf, size_t n) {
@@ -159,6 +166,35 @@ static int write_onset(hid_t g_train, const History *h) {
         H5Gclose(g);
     }
     free(smoothed);
+    return rc;
+}
+
+// /train/recall_accuracy and /train/recall_onset (runs whose mixture has a recall part): the
+// first evaluation at which the held-out recall accuracy reached the threshold, recomputed from
+// the curve at every write like the retrieval onset.
+static int write_recall_onset(hid_t g_train, const History *h) {
+    int any = 0;
+    for (long i = 0; i < h->n_val && !any; i++) any = isfinite(h->recall_accuracy[i]);
+    if (!any) return 0;
+    int rc =
+        h5_write_f64(g_train, RUN_TRAIN_RECALL_ACCURACY, (hsize_t)h->n_val, h->recall_accuracy);
+    RecallOnset o = recall_onset(h->val_step, h->recall_accuracy, h->n_val, h->recall_threshold,
+                                 h->step, h->tokens, h->seconds, h->n);
+    hid_t g = h5_group(g_train, RUN_TRAIN_RECALL_ONSET);
+    rc |= g < 0;
+    if (g >= 0) {
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_STEP), o.step);
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_CENSORED), o.censored);
+        rc |= h5_attr_i64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_TOKENS), o.tokens);
+        rc |= h5_attr_f64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_SECONDS), o.seconds);
+        rc |= h5_attr_f64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD), o.threshold);
+        rc |= h5_attr_f64(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_ACCURACY), o.accuracy);
+        rc |= h5_attr_str(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_MEANING),
+                          "the first evaluation step at which the held-out recall accuracy "
+                          "(/train/recall_accuracy) is >= threshold, with the tokens and seconds "
+                          "of training by then; censored = 1: never, step = the last evaluation");
+        H5Gclose(g);
+    }
     return rc;
 }
 
@@ -255,6 +291,7 @@ static int write_contents(hid_t f, const RunState *st) {
     rc |= h5_write_i64(g_train, RUN_TRAIN_VAL_STEP, (hsize_t)h->n_val, h->val_step);
     rc |= h5_write_f64(g_train, RUN_TRAIN_VAL_LOSS, (hsize_t)h->n_val, h->val_loss);
     rc |= write_onset(g_train, h);
+    rc |= write_recall_onset(g_train, h);
     H5Gclose(g_train);
 
     hid_t g_data = h5_group(f, RUN_DATA);
@@ -402,6 +439,13 @@ static int read_history(hid_t f, RunState *st, char *bad, size_t cap) {
         h5_read(f, RUN_TRAIN_VAL_STEP, H5T_NATIVE_LONG, nv, h->val_step) ||
         h5_read(f, RUN_TRAIN_VAL_LOSS, H5T_NATIVE_DOUBLE, nv, h->val_loss)) {
         snprintf(bad, cap, "/train curves");
+        rc = -1;
+    }
+    // Runs without a recall part (and files from before it) have no recall curve: NaN.
+    for (long i = 0; i < nv; i++) h->recall_accuracy[i] = NAN;
+    if (rc == 0 && h5_len(f, RUN_TRAIN_RECALL_ACCURACY) == nv &&
+        h5_read(f, RUN_TRAIN_RECALL_ACCURACY, H5T_NATIVE_DOUBLE, nv, h->recall_accuracy)) {
+        snprintf(bad, cap, "%s", RUN_TRAIN_RECALL_ACCURACY);
         rc = -1;
     }
     // Run files from before an answer-loss curve resume with NaN (not measured) there.
@@ -653,6 +697,33 @@ static void info_onset(hid_t f) {
                definition, last);
 }
 
+// "recall        onset at step 900 (...)" or "not reached by step 1500 (censored; ...)", from
+// /train/recall_onset (runs with a recall part only).
+static void info_recall_onset(hid_t f) {
+    if (H5Lexists(f, RUN_TRAIN_RECALL_ONSET, H5P_DEFAULT) <= 0) return;
+    hid_t g = H5Gopen2(f, RUN_TRAIN_RECALL_ONSET, H5P_DEFAULT);
+    long step = 0, censored = 1, tokens = 0;
+    double threshold = NAN, accuracy = NAN, seconds = NAN;
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_STEP), H5T_NATIVE_LONG, &step);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_CENSORED), H5T_NATIVE_LONG,
+                     &censored);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_TOKENS), H5T_NATIVE_LONG, &tokens);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_SECONDS), H5T_NATIVE_DOUBLE,
+                     &seconds);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD), H5T_NATIVE_DOUBLE,
+                     &threshold);
+    h5_read_attr_num(g, schema_name(RUN_TRAIN_RECALL_ONSET_AT_ACCURACY), H5T_NATIVE_DOUBLE,
+                     &accuracy);
+    H5Gclose(g);
+    if (!censored)
+        printf("recall        onset at step %ld (%ld tokens, %.0f s; held-out accuracy %.3f >= "
+               "%g)\n",
+               step, tokens, seconds, accuracy, threshold);
+    else
+        printf("recall        not reached by step %ld (censored; held-out accuracy %.3f < %g)\n",
+               step, accuracy, threshold);
+}
+
 static void info_data(hid_t f, const RunConfig *cfg) {
     hid_t g = H5Gopen2(f, RUN_DATA, H5P_DEFAULT);
     if (g < 0) return;
@@ -719,6 +790,7 @@ int runfile_info(const char *path, Error *err) {
     info_model(f, &cfg);
     info_training(f, &cfg);
     info_onset(f);
+    info_recall_onset(f);
     info_data(f, &cfg);
     info_results(f);
     char *json = config_to_json(&cfg);

@@ -30,6 +30,8 @@ typedef struct {
     long n_val, cap_val;
     long *val_step;
     double *val_loss;
+    double *recall_accuracy; // (n_val) held-out recall accuracy; NaN without a recall part
+    double recall_threshold; // the accuracy that counts as recall (recall.threshold)
 } History;
 
 void history_init(History *h, int n_layer);
@@ -40,6 +42,8 @@ void history_push(History *h, long step, double loss, double answer_loss, double
 void history_push_audit(History *h, long step, const double *row_dev_max,
                         const double *row_dev_mean, const double *grad_norm_layer);
 void history_push_val(History *h, long step, double val_loss);
+// The held-out recall accuracy of the last evaluation pushed.
+void history_set_recall(History *h, double accuracy);
 
 typedef struct {
     RunConfig cfg;

@@ -27,3 +27,27 @@ RetrievalOnset retrieval_onset(const long *step, const double *loss, long n, dou
     }
     return o;
 }
+
+RecallOnset recall_onset(const long *val_step, const double *accuracy, long n_val, double threshold,
+                         const long *step, const long *tokens, const double *seconds, long n) {
+    RecallOnset o = {.censored = 1, .threshold = threshold, .accuracy = NAN};
+    long at = -1;
+    for (long i = 0; i < n_val; i++) {
+        if (!isfinite(accuracy[i])) continue;
+        at = i;
+        if (accuracy[i] >= threshold) {
+            o.censored = 0;
+            break;
+        }
+    }
+    if (at < 0) return o;
+    o.step = val_step[at];
+    o.accuracy = accuracy[at];
+    for (long i = 0; i < n; i++) // step numbers rise: the entry of the onset's step
+        if (step[i] == o.step) {
+            o.tokens = tokens[i];
+            o.seconds = seconds[i];
+            break;
+        }
+    return o;
+}

@@ -36,4 +36,17 @@ typedef struct {
 RetrievalOnset retrieval_onset(const long *step, const double *loss, long n, double threshold,
                                long window, double *smoothed);
 
+// Recall onset: the first evaluation at which a run's held-out recall accuracy (one value per
+// evaluation, at val_step; NaN where not measured) is >= threshold. tokens and seconds are those
+// of the training history (step[i], n entries) at that step (0 at step 0). When it never
+// happened, censored at the last evaluation that measured it.
+typedef struct {
+    long step, tokens;
+    double seconds, threshold, accuracy; // accuracy at the onset (or at the last evaluation)
+    int censored;
+} RecallOnset;
+
+RecallOnset recall_onset(const long *val_step, const double *accuracy, long n_val, double threshold,
+                         const long *step, const long *tokens, const double *seconds, long n);
+
 #endif

@@ -25,6 +25,7 @@ static int open_model(TrainSession *s, const TrainSetup *setup, Error *err) {
     if (model_build(&s->model, &s->cfg.model, err) != 0) return -1;
     adamw_init(&s->opt, s->model.n_params);
     history_init(&s->hist, s->cfg.model.n_layer);
+    s->hist.recall_threshold = s->cfg.recall.threshold;
     s->data_rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(s->data_rng, train_derive_seed(s->cfg.seed, 1));
     memset(&s->mix, 0, sizeof s->mix);
@@ -79,7 +80,11 @@ static int open_data(TrainSession *s, Error *err) {
     if (rc == 0) rc = mixture_load(&s->mix, s->cfg.data.split_seed, err);
     st->data_mixture = s->mix.description;
     s->mix.task_loss = mixture_task_loss(&s->cfg);
+    s->mix.recall = recall_spec_from_config(&s->cfg.recall);
     if (rc != 0) return -1;
+    if (mixture_find(&s->mix, MIX_RECALL) >= 0 &&
+        recall_check(&s->mix.recall, s->cfg.train.seq_len + 1, err) != 0)
+        return -1;
     if (data_resolve_corpus(s->corpus_spec, s->data_path, sizeof s->data_path, &s->source, err) !=
         0)
         return -1;
@@ -198,7 +203,16 @@ static int validate(TrainSession *s, const TrainReporter *r, long step, Error *e
                          step, v);
     }
     history_push_val(&s->hist, step, v);
-    if (r->validation) r->validation(r->ctx, step, v);
+    double recall = NAN;
+    if (mixture_find(&s->mix, MIX_RECALL) >= 0) {
+        // The same held-out contexts for every seed of a sweep (from data.split_seed), from a
+        // stream no run's training data draws from (stream 2; batches use stream 1).
+        recall = recall_heldout_accuracy(&s->model, &s->mix.recall, s->cfg.recall.contexts,
+                                         train_derive_seed(s->cfg.data.split_seed, 2),
+                                         s->cfg.train.batch_size, s->cfg.train.seq_len, s->tokens);
+        history_set_recall(&s->hist, recall);
+    }
+    if (r->validation) r->validation(r->ctx, step, v, recall);
     return 0;
 }
 

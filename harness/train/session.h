@@ -62,7 +62,8 @@ typedef struct {
 
 typedef struct {
     void *ctx;
-    void (*validation)(void *ctx, long step, double val_loss);
+    // recall: the held-out recall accuracy (NaN without a recall part)
+    void (*validation)(void *ctx, long step, double val_loss, double recall);
     void (*progress)(void *ctx, const TrainProgress *p); // every train.log_every steps
     void (*loss_spike)(void *ctx, long step, double loss, double spike_factor);
 } TrainReporter;
