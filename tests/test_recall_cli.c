@@ -13,14 +13,17 @@
 
 static char out[1 << 16], err[1 << 16], cmd[8192];
 
-// A tiny recall model: 2 layers (an induction circuit needs two), 4 pairs of 6 symbols, rows of
-// 24 tokens, evaluated every 50 steps.
+// A tiny recall model: 2 layers, 2 pairs of 4 symbols, rows of 24 tokens, evaluated every 50
+// steps. Binding keys to values takes millions of tokens (README, "Keyed recall"); what a few
+// hundred steps learn is to answer with one of the context's values, which is 0.5 at 2 pairs. The
+// onset threshold is set below that (0.4), so the onset is reached, not censored: at step 0 the
+// model answers no value at all.
 #define RECALL_SETS                                                                                \
     "--set model.n_layer=2 --set model.d_model=32 --set model.head_dim=8 "                         \
     "--set train.seq_len=24 --set train.batch_size=32 --set train.warmup=20 "                      \
     "--set train.eval_batches=1 --set train.log_every=1000 --set train.eval_every=50 "             \
-    "--set train.audit_every=0 --set train.lr=1e-2 --set recall.pairs=4 --set recall.symbols=6 "   \
-    "--set recall.contexts=32 "
+    "--set train.audit_every=0 --set train.lr=1e-2 --set recall.pairs=2 --set recall.symbols=4 "   \
+    "--set recall.contexts=32 --set recall.threshold=0.4 "
 
 static void train_recall(const char *path, int steps, const char *extra) {
     snprintf(cmd, sizeof cmd,
@@ -61,19 +64,19 @@ Test(recall_cli, training_records_the_held_out_accuracy_and_its_onset) {
     char run[1024], split[1024];
     snprintf(run, sizeof run, "%s/run.h5", dir);
     snprintf(split, sizeof split, "%s/split.h5", dir);
-    train_recall(run, 600, "");
+    train_recall(run, 300, "");
     cr_assert(strstr(err, "recall accuracy") != NULL, "the log shows the held-out accuracy");
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
     long nv = read_len(f, "/train/val_step");
-    cr_assert_eq(nv, 13, "evaluations at 0, 50, ..., 600");
+    cr_assert_eq(nv, 7, "evaluations at 0, 50, ..., 300");
     cr_assert_eq(read_len(f, "/train/recall_accuracy"), nv);
-    double acc[13], vstep[13];
+    double acc[7], vstep[7];
     read_doubles(f, "/train/recall_accuracy", acc);
     read_doubles(f, "/train/val_step", vstep);
     // The stored onset is the first evaluation at the threshold (or censored at the last).
     double thr = attr(f, "/train/recall_onset", "threshold");
-    cr_assert_eq(thr, (double)0.9f);
+    cr_assert_eq(thr, (double)0.4f);
     int first = -1;
     for (int i = 0; i < nv && first < 0; i++)
         if (acc[i] >= thr) first = i;
@@ -83,26 +86,26 @@ Test(recall_cli, training_records_the_held_out_accuracy_and_its_onset) {
     cr_assert_eq(censored, first < 0 ? 1.0 : 0.0);
     cr_assert_eq(step, vstep[first < 0 ? nv - 1 : first]);
     cr_assert_eq(tokens, step * 32 * 24, "tokens = step x batch x seq_len");
-    // This tiny task is learnt: at chance (1/4 of the context's values at best) at step 0, at
-    // recall by the end.
-    cr_assert_lt(acc[0], 0.5, "step 0 accuracy %g", acc[0]);
-    cr_assert_geq(acc[nv - 1], 0.9, "final held-out accuracy %g (the tiny task was not learnt)",
-                  acc[nv - 1]);
+    // The untrained model answers with no value of the context; after training it answers with
+    // one of the two (0.5 without the key, more with it).
+    cr_assert_lt(acc[0], 0.2, "step 0 accuracy %g", acc[0]);
+    cr_assert_geq(acc[nv - 1], 0.4, "final held-out accuracy %g (nothing was learnt)", acc[nv - 1]);
     cr_assert_eq(censored, 0.0);
+    cr_assert_gt(step, 0.0);
     H5Fclose(f);
     snprintf(cmd, sizeof cmd, "info '%s'", run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     cr_assert(strstr(out, "recall        onset at step") != NULL, "%s", out);
 
     // Stopped half-way and resumed: the same curve and onset, bit for bit.
-    train_recall(split, 600, "--stop-at 300");
+    train_recall(split, 300, "--stop-at 150");
     snprintf(cmd, sizeof cmd, "train --out '%s' --resume", split);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
     char diff[256] = "";
     cr_assert_eq(h5_group_diff(run, split, "/train/recall_onset", diff, sizeof diff), 0, "%s",
                  diff);
     hid_t g = H5Fopen(split, H5F_ACC_RDONLY, H5P_DEFAULT);
-    double acc2[13];
+    double acc2[7];
     read_doubles(g, "/train/recall_accuracy", acc2);
     H5Fclose(g);
     cr_assert(!memcmp(acc, acc2, sizeof acc), "the resumed curve differs");
@@ -112,7 +115,7 @@ Test(recall_cli, eval_writes_the_grid_with_controls_and_skips_finished_cells) {
     const char *dir = scratch_dir("recall_eval");
     char run[1024];
     snprintf(run, sizeof run, "%s/run.h5", dir);
-    train_recall(run, 4, "");
+    train_recall(run, 20, "");
     snprintf(cmd, sizeof cmd,
              "eval recall --run '%s' --lengths 24,40 --pairs 2,4 --samples 40 --threads 1", run);
     cr_assert_eq(run_dint(cmd, out, sizeof out, err, sizeof err), 0, "%s", err);
@@ -160,7 +163,7 @@ Test(recall_cli, bad_training_settings_are_one_line_and_no_file) {
     char run[1024];
     snprintf(run, sizeof run, "%s/run.h5", dir);
     const char *bad[] = {"--set recall.pairs=16", "--set recall.queries=1",
-                         "--set recall.symbols=3"};
+                         "--set recall.symbols=1"};
     for (int i = 0; i < 3; i++) {
         snprintf(cmd, sizeof cmd,
                  "train --variant dint --data sotu:0,recall:1 --out '%s' " RECALL_SETS
