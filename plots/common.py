@@ -55,6 +55,7 @@ SIZES = {
     "sweep": (16.0, 7.0),           # 1600 x 700
     "recipe_search": (13.0, 5.0),   # 1300 x 500
     "survival": (13.0, 5.0),        # 1300 x 500
+    "recall_map": (15.0, 6.0),      # 1500 x 600
 }
 
 # One colour per variant in every figure (Okabe-Ito, colour-blind safe).

@@ -261,7 +261,7 @@ Test(eval_driver, a_toy_task_runs_resumes_and_refuses_other_parameters) {
 }
 
 Test(eval_driver, the_registry_lists_every_task_with_its_outputs) {
-    const char *names[] = {"needle", "ppl", "icl", "audit"};
+    const char *names[] = {"needle", "ppl", "icl", "recall", "audit"};
     int n = 0;
     for (; eval_tasks[n]; n++) {
         const EvalTask *t = eval_tasks[n];
@@ -278,6 +278,6 @@ Test(eval_driver, the_registry_lists_every_task_with_its_outputs) {
             cr_assert(s->meaning && s->meaning[0], "%s has no meaning", s->path);
         }
     }
-    cr_assert_eq(n, 4);
+    cr_assert_eq(n, 5);
     cr_assert(eval_task_find("toy") == NULL);
 }
