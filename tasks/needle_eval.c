@@ -435,18 +435,11 @@ int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, cons
 }
 
 #define D(path, dtype, dims, meaning)                                                              \
-    { SCHEMA_DATASET, "/eval/needle/" path, dtype, dims, meaning, NULL }
-#define A(path, dtype, meaning)                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/needle" path, dtype, "", meaning, NULL }
-#define M(path)                                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/needle/" path "@meaning", "string", "", "what " path " is", NULL }
-#define CELL "config,context_length,depth"
-#define RATE(name, dims, meaning)                                                                  \
-    D(name, "float64", dims, meaning), M(name),                                                    \
-        D(name "_ci_low", "float64", dims, "Wilson 95 % interval of " name ", lower end"),         \
-        M(name "_ci_low"),                                                                         \
-        D(name "_ci_high", "float64", dims, "Wilson 95 % interval of " name ", upper end"),        \
-        M(name "_ci_high")
+    SCHEMA_TASK_DATASET("/eval/needle", path, dtype, dims, meaning)
+#define A(path, dtype, meaning)   SCHEMA_TASK_ATTR("/eval/needle", path, dtype, meaning)
+#define M(path)                   SCHEMA_TASK_MEANING("/eval/needle", path)
+#define CELL                      "config,context_length,depth"
+#define RATE(name, dims, meaning) SCHEMA_TASK_RATE("/eval/needle", name, dims, meaning)
 
 static const SchemaEntry NEEDLE_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/needle", NULL, NULL, "multi-needle retrieval grid",

@@ -425,18 +425,11 @@ int recall_task_make(void **st, const RecallGridSpec *spec, Error *err) {
 }
 
 #define D(path, dtype, dims, meaning)                                                              \
-    { SCHEMA_DATASET, "/eval/recall/" path, dtype, dims, meaning, NULL }
-#define A(path, dtype, meaning)                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/recall" path, dtype, "", meaning, NULL }
-#define M(path)                                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/recall/" path "@meaning", "string", "", "what " path " is", NULL }
-#define CELL "context_length,pairs"
-#define RATE(name, dims, meaning)                                                                  \
-    D(name, "float64", dims, meaning), M(name),                                                    \
-        D(name "_ci_low", "float64", dims, "Wilson 95 % interval of " name ", lower end"),         \
-        M(name "_ci_low"),                                                                         \
-        D(name "_ci_high", "float64", dims, "Wilson 95 % interval of " name ", upper end"),        \
-        M(name "_ci_high")
+    SCHEMA_TASK_DATASET("/eval/recall", path, dtype, dims, meaning)
+#define A(path, dtype, meaning)   SCHEMA_TASK_ATTR("/eval/recall", path, dtype, meaning)
+#define M(path)                   SCHEMA_TASK_MEANING("/eval/recall", path)
+#define CELL                      "context_length,pairs"
+#define RATE(name, dims, meaning) SCHEMA_TASK_RATE("/eval/recall", name, dims, meaning)
 
 static const SchemaEntry RECALL_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/recall", NULL, NULL, "synthetic keyed-recall grid",

@@ -13,13 +13,33 @@ typedef struct {
     // ("/eval/needle@task_version", "/@seed"). A part in braces is one name per instance:
     // "/eval/ppl/{corpus}/nll_by_position", "/model/params/{param}".
     const char *path;
-    const char *dtype;   // "float32", "float64", "int64", "uint8", "uint64", "string"; NULL for groups
-    const char *dims;    // dimension names, comma-separated ("config,context_length,depth"); "" scalar
+    const char
+        *dtype;       // "float32", "float64", "int64", "uint8", "uint64", "string"; NULL for groups
+    const char *dims; // dimension names, comma-separated ("config,context_length,depth"); "" scalar
     const char *meaning; // one line for the reader
     // NULL: in every run file that has the entry's group. Otherwise when it is present, in words
     // ("diff,dint", "gamma = learned", "runs started with --init-from"): tests that compare a
     // real run file with the schema do not require it.
     const char *when;
 } SchemaEntry;
+
+// Rows of a task's table of outputs under its group G (a string literal, "/eval/needle"): a
+// dataset G/path, an attribute G path ("@seed", "/samples@meaning"), the `meaning` attribute of
+// G/path, and a rate: G/name with its Wilson interval datasets name_ci_low, name_ci_high and the
+// meaning attribute of each.
+#define SCHEMA_TASK_DATASET(G, path, dtype, dims, meaning)                                         \
+    { SCHEMA_DATASET, G "/" path, dtype, dims, meaning, NULL }
+#define SCHEMA_TASK_ATTR(G, path, dtype, meaning)                                                  \
+    { SCHEMA_ATTRIBUTE, G path, dtype, "", meaning, NULL }
+#define SCHEMA_TASK_MEANING(G, path)                                                               \
+    { SCHEMA_ATTRIBUTE, G "/" path "@meaning", "string", "", "what " path " is", NULL }
+#define SCHEMA_TASK_RATE(G, name, dims, meaning)                                                   \
+    SCHEMA_TASK_DATASET(G, name, "float64", dims, meaning), SCHEMA_TASK_MEANING(G, name),          \
+        SCHEMA_TASK_DATASET(G, name "_ci_low", "float64", dims,                                    \
+                            "Wilson 95 % interval of " name ", lower end"),                        \
+        SCHEMA_TASK_MEANING(G, name "_ci_low"),                                                    \
+        SCHEMA_TASK_DATASET(G, name "_ci_high", "float64", dims,                                   \
+                            "Wilson 95 % interval of " name ", upper end"),                        \
+        SCHEMA_TASK_MEANING(G, name "_ci_high")
 
 #endif
