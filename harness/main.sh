@@ -87,9 +87,9 @@ mkdir -p "$out/figures"
 # ---- part 1: keyed recall over seeds ----
 # The cell of the cost-to-recall map (harness/recall_map.py, README "Keyed recall") where the
 # variants' onsets differ within the budget: 2 layers, d_model 64, rows of 64 tokens, 4 pairs of
-# single-token keys from 16 symbols, 16 queries per row, 4000 steps of 32 rows (8.2 M tokens).
+# single-token keys from 16 symbols, 16 queries per row, 3500 steps of 32 rows (7.2 M tokens).
 recall_sets=(model.n_layer=2 model.d_model=64 model.head_dim=16 train.seq_len=64 train.batch_size=32
-             train.steps=$((4000 * scale)) train.warmup=50 train.eval_every=50 train.eval_batches=1
+             train.steps=$((3500 * scale)) train.warmup=50 train.eval_every=50 train.eval_batches=1
              train.log_every=500 train.audit_every=0 recall.pairs=4 recall.symbols=16)
 recall_eval="--samples $((100 * scale)) --threads 1"
 if [ -n "${DINT_MAIN_TINY:-}" ]; then
@@ -135,14 +135,14 @@ fi
 print_recall() {
   [ "${#recall_runs[@]}" -gt 0 ] || return 0
   echo
-  /usr/bin/python3 "$root/harness/report/summary.py" --recall "${recall_runs[@]}"
+  /usr/bin/python3 "$root/harness/report/summary.py" --recall --recall-threshold=0.5 "${recall_runs[@]}"
   echo "recall runs: $out/recall/<variant>-seed<k>.h5; sweep summary: $out/recall/summary.h5;" \
     "figure: $out/recall/figures/recall_survival.png"
 }
 
 # ---- part 2: natural text ----
 
-steps=$((400 * scale)); samples=$((5 * scale)); episodes=$((8 * scale)); docs=$((4 * scale))
+steps=$((300 * scale)); samples=$((5 * scale)); episodes=$((8 * scale)); docs=$((4 * scale))
 data="sotu:0.4,needle:0.4,icl:wordnet-noun:0.2"
 sets=(model.n_layer=4 model.d_model=128 model.head_dim=32 train.seq_len=512 train.batch_size=8
       train.steps=$steps train.warmup=40 train.eval_every=100 train.log_every=50)

@@ -22,7 +22,12 @@ censored, not averaged), the final held-out accuracy and `dint eval recall`'s ac
 rate (mean [95 % t interval] over seeds), then the log-rank test of each pair of variants
 (harness/report/survival.py).
 
-usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--seeds] [--recall] [--json]"""
+--recall-threshold=X adds the same comparison for another event: the held-out accuracy first
+reaching X (from the stored /train/recall_accuracy, as the onset is defined), e.g. 0.5 at 4
+pairs (twice the key-blind chance): leaving the plateau.
+
+usage: /usr/bin/python3 harness/report/summary.py RUN.h5 [RUN.h5 ...] [--seeds] [--recall]
+           [--recall-threshold=X] [--json]"""
 import json
 import math
 import sys
@@ -106,25 +111,38 @@ def recall_numbers(f):
     return out
 
 
-def recall_block(paths, rows):
+def fmt_share(values):
+    """Mean [95 % t interval] over seeds of a share, the interval cut to [0, 1]."""
+    xs = [v for v in values if not math.isnan(v)]
+    if not xs:
+        return "n/a"
+    m, lo, hi = t_interval(xs)
+    return f"{m:.3f}" if len(xs) == 1 else f"{m:.3f} [{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]"
+
+
+def recall_block(paths, rows, threshold=None):
     """The keyed-recall comparison over seeds (lines of text), or [] when no run has a recall
-    onset."""
+    onset; with threshold, the event is the held-out accuracy reaching it (from the stored
+    curve) instead of the stored onset."""
     recall_paths = [r["file"] for r in rows if r["recall"] is not None]
     if not recall_paths:
         return []
-    table = sv.survival_table(sv.recall_onsets(recall_paths, note=lambda m: None), unit="tokens")
-    head = ["variant", "seeds reached recall", "median onset, tokens [95 % CI]",
+    onsets = sv.recall_onsets(recall_paths, note=lambda m: None, threshold=threshold)
+    table = sv.survival_table(onsets, unit="tokens")
+    what = (f"held-out accuracy >= {threshold:g}" if threshold is not None else
+            "recall: the stored onset, held-out accuracy >= recall.threshold")
+    head = ["variant", "seeds reached", "median onset, tokens [95 % CI]",
             "final held-out accuracy", "eval accuracy", "keyed rate"]
     body = []
     for v in table["variants"]:
         rec = [r["recall"] for r in rows if r["recall"] is not None and str(r["variant"]) == v["variant"]]
         cells = [v["variant"], f"{v['reached']}/{v['seeds']}", sv.fmt_median(v, "tokens")]
         for key in ("heldout", "eval", "keyed"):
-            cells.append(fmt_mean([x[key] for x in rec], key))
+            cells.append(fmt_share([x[key] for x in rec]))
         body.append(cells)
     widths = [max(len(h), *(len(t[i]) for t in body)) for i, h in enumerate(head)]
-    lines = ["keyed recall over seeds (a run that never reached recall is censored at its last "
-             "evaluation; mean [95 % t interval] over seeds):",
+    lines = [f"keyed recall over seeds, event: {what} (a run that never reached it is censored "
+             "at its last evaluation; accuracies: mean [95 % t interval] over seeds):",
              "  ".join(h.ljust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in body]
     for p in table["pairs"]:
@@ -273,6 +291,16 @@ def main(argv):
         print(json.dumps(rows, default=str))
         return
     block = recall_block(paths, rows) if "--recall" in argv or "--seeds" in argv else []
+    for a in argv:  # --recall-threshold=X: a second event, the accuracy reaching X
+        if a.startswith("--recall-threshold="):
+            try:
+                x = float(a.split("=", 1)[1])
+            except ValueError:
+                x = math.nan
+            if not 0 < x <= 1:
+                sys.exit(f"harness/report/summary.py: error: {a}: give an accuracy in (0, 1]")
+            if block:
+                block += [""] + recall_block(paths, rows, threshold=x)
     if "--recall" in argv:
         if not block:
             sys.exit("harness/report/summary.py: error: --recall: no run has a recall onset "

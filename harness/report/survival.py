@@ -120,9 +120,29 @@ def _text(v):
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def recall_onsets(paths, note=_note):
+def onset_at(f, threshold):
+    """The recall onset of an open run file at another threshold, from its stored curve exactly
+    as harness/train/onset.c defines it: the first evaluation whose held-out accuracy is >=
+    threshold, or the last one that measured it (censored); (step, tokens, seconds, censored)."""
+    acc = np.asarray(f["/train/recall_accuracy"][...], dtype=float)
+    vstep = np.asarray(f["/train/val_step"][...])
+    ok = np.flatnonzero(np.isfinite(acc))
+    if not ok.size:
+        raise SurvivalError(f"{f.filename}: /train/recall_accuracy has no value")
+    hit = ok[acc[ok] >= threshold]
+    i, censored = (int(hit[0]), False) if hit.size else (int(ok[-1]), True)
+    step = int(vstep[i])
+    steps = np.asarray(f["/train/step"][...])
+    j = np.flatnonzero(steps == step)
+    tokens = int(f["/train/tokens"][j[0]]) if j.size else 0
+    seconds = float(f["/train/seconds"][j[0]]) if j.size else 0.0
+    return step, tokens, seconds, censored
+
+
+def recall_onsets(paths, note=_note, threshold=None):
     """One dict per run file that has /train/recall_onset: file, variant, seed, tokens, step,
-    seconds, censored (bool). Files without the group are skipped with note(message). Raises
+    seconds, censored (bool); with threshold, the onset at that held-out accuracy instead of the
+    stored one (onset_at). Files without the group are skipped with note(message). Raises
     SurvivalError for a missing file, a file that is not HDF5 or a group lacking an attribute."""
     try:
         import h5py
@@ -154,6 +174,9 @@ def recall_onsets(paths, note=_note):
                     "seconds": float(np.asarray(a["seconds"]).ravel()[0]),
                     "censored": bool(int(np.asarray(a["censored"]).ravel()[0])),
                 })
+                if threshold is not None:
+                    o = out[-1]
+                    o["step"], o["tokens"], o["seconds"], o["censored"] = onset_at(f, threshold)
         except OSError as exc:
             raise SurvivalError(f"{path} cannot be read as HDF5 ({str(exc).splitlines()[0]})")
     return out
@@ -244,9 +267,13 @@ def main(argv=None):
     p.add_argument("runs", nargs="+", metavar="RUN.h5", help="run files (several seeds per variant)")
     p.add_argument("--unit", choices=tuple(UNITS), default="tokens", help="time axis (default tokens)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.add_argument("--threshold", type=float, help="the onset at this held-out accuracy, from "
+                   "the stored curve (default: the stored onset, recall.threshold)")
     a = p.parse_args(argv)
     try:
-        onsets = recall_onsets(a.runs)
+        if a.threshold is not None and not 0 < a.threshold <= 1:
+            raise SurvivalError(f"--threshold {a.threshold}: give an accuracy in (0, 1]")
+        onsets = recall_onsets(a.runs, threshold=a.threshold)
         if not onsets:
             raise SurvivalError(f"no run file has {GROUP}")
         table = survival_table(onsets, a.unit)
