@@ -101,13 +101,17 @@ def final_accuracy(path):
     return float(acc[-1]) if acc.size else math.nan
 
 
-def cell_rows(out, name, seeds):
-    """Per variant: the survival row (tokens) plus median seconds to recall and final accuracy."""
+EXIT = 0.5  # the plateau-exit event: held-out accuracy >= twice the key-blind chance at K = 4
+
+
+def cell_rows(out, name, seeds, threshold=None):
+    """Per variant: the survival row (tokens; the stored onset, or the accuracy reaching
+    threshold) plus median seconds to the event and the mean final held-out accuracy."""
     paths = [os.path.join(out, name, f"{v}-seed{k}.h5") for v in VARIANTS for k in seeds]
     paths = [p for p in paths if run_status(p) == "complete"]
     if not paths:
         return None
-    onsets = sv.recall_onsets(paths, note=lambda m: None)
+    onsets = sv.recall_onsets(paths, note=lambda m: None, threshold=threshold)
     table = sv.survival_table(onsets, unit="tokens")
     secs = sv.survival_table(onsets, unit="seconds")
     for row, srow in zip(table["variants"], secs["variants"]):
@@ -121,26 +125,34 @@ def fmt_tokens(x):
     return "not reached" if math.isinf(x) else f"{x / 1e6:.2f} M"
 
 
+def fmt_event(row):
+    if math.isinf(row["median"]):
+        med = f">{row['max_censored'] / 1e6:.2f} M"
+    else:
+        med = f"{fmt_tokens(row['median'])}"
+    return (f"{row['reached']}/{row['seeds']}: {med} [{fmt_tokens(row['median_lo'])}, "
+            f"{fmt_tokens(row['median_hi'])}]")
+
+
+def fmt_p(table, v):
+    return ", ".join(f"{p['b'] if p['a'] == v else p['a']} {p['p']:.2g}" for p in table["pairs"]
+                     if v in (p["a"], p["b"]))
+
+
 def markdown(out, cells, seeds):
-    lines = ["| cell | variant | seeds reached | median onset, tokens [95 % interval] | "
-             "median time to recall | final held-out accuracy (mean) | log-rank p vs the others |",
+    lines = ["| cell | variant | recall (accuracy ≥ 0.9): seeds, median tokens [95 % CI] | "
+             "plateau exit (≥ 0.5): seeds, median tokens [95 % CI] | median time to exit | "
+             "final held-out accuracy (mean) | log-rank p, exit (recall) |",
              "|---|---|---|---|---|---|---|"]
     for name in cells:
-        t = cell_rows(out, name, seeds)
-        if t is None:
+        rec, ext = cell_rows(out, name, seeds), cell_rows(out, name, seeds, EXIT)
+        if rec is None:
             continue
-        for row in t["variants"]:
-            v = row["variant"]
-            ps = [f"{p['b'] if p['a'] == v else p['a']} {p['p']:.2g}" for p in t["pairs"]
-                  if v in (p["a"], p["b"])]
-            if row["reached"] == 0:
-                med = f">{row['max_censored'] / 1e6:.2f} M (none reached)"
-            else:
-                med = (f"{fmt_tokens(row['median'])} [{fmt_tokens(row['median_lo'])}, "
-                       f"{fmt_tokens(row['median_hi'])}]")
-            secs = "–" if math.isinf(row["median_seconds"]) else f"{row['median_seconds']:.0f} s"
-            lines.append(f"| {name}: {describe(name)} | {v} | {row['reached']}/{row['seeds']} | "
-                         f"{med} | {secs} | {row['final_accuracy']:.3f} | {', '.join(ps)} |")
+        for r9, r5 in zip(rec["variants"], ext["variants"]):
+            v = r9["variant"]
+            secs = "–" if math.isinf(r5["median_seconds"]) else f"{r5['median_seconds']:.0f} s"
+            lines.append(f"| {name}: {describe(name)} | {v} | {fmt_event(r9)} | {fmt_event(r5)} | "
+                         f"{secs} | {r9['final_accuracy']:.3f} | {fmt_p(ext, v)} ({fmt_p(rec, v)}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +161,7 @@ def figure(out, cells, seeds, path):
     sys.argv[0] = "plots/recall_map.py"
     import recall_map_plot as plot  # noqa: E402  (plots/recall_map_plot.py)
     plot.draw({name: cell_rows(out, name, seeds) for name in cells},
+              {name: cell_rows(out, name, seeds, EXIT) for name in cells},
               {name: describe(name) for name in cells}, path)
 
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env -S /usr/bin/python3
-"""The cost-to-recall map as a figure: for each cell of the map (harness/recall_map.py) and each
-variant, the Kaplan-Meier median recall onset in training tokens with its 95 % interval (a dot and
-a bar, log axis); a cell where fewer than half the seeds reached recall has no median: an open
-triangle at the largest censoring time marks "later than this". The seeds that reached recall are
-written under each marker ("3/5"). Drawn by `harness/recall_map.py --figure FILE.png`, which
-passes the numbers it read from the run files; nothing is recomputed here."""
+"""The cost-to-recall map as a figure, one panel per event (recall: held-out accuracy >= 0.9;
+plateau exit: >= 0.5): for each cell of the map (harness/recall_map.py) and each variant, the
+Kaplan-Meier median onset in training tokens with its 95 % interval (a dot and a bar, log axis);
+where fewer than half the seeds reached the event there is no median: an open triangle at the
+largest censoring time marks "later than this". The seeds that reached it are written under each
+marker ("3/5"). Drawn by `harness/recall_map.py --figure FILE.png`, which passes the numbers it
+read from the run files; nothing is recomputed here."""
 import math
 import os
 import sys
@@ -16,16 +17,10 @@ import common as C  # noqa: E402
 VARIANTS = ("transformer", "diff", "dint")
 
 
-def draw(tables, labels, path):
-    """tables: {cell: survival table (harness/report/survival.py, tokens) or None}; labels:
-    {cell: its settings in words}; path: the PNG to write."""
+def panel(ax, tables, labels, what):
+    """One event's medians: tables {cell: survival table or None}."""
     cells = [c for c in tables if tables[c] is not None]
-    if not cells:
-        C.die("no finished cell to draw")
-    fig, axes = C.new_figure("recall_map")
-    ax = axes[0][0]
     width = 0.8 / len(VARIANTS)
-    top = 0.0
     for j, v in enumerate(VARIANTS):
         color = C.variant_color(v)
         for i, c in enumerate(cells):
@@ -39,18 +34,29 @@ def draw(tables, labels, path):
                         label=v if i == 0 else None)
             else:
                 y = row["median"]
-                hi = row["median_hi"] if not math.isinf(row["median_hi"]) else row["max_censored"] or y
+                hi = row["median_hi"] if not math.isinf(row["median_hi"]) else (row["max_censored"] or y)
                 ax.errorbar([x], [y], yerr=[[y - row["median_lo"]], [max(hi - y, 0)]], fmt="o",
                             color=color, capsize=3, label=v if i == 0 else None)
-            top = max(top, y)
             ax.annotate(f"{row['reached']}/{row['seeds']}", (x, y), textcoords="offset points",
                         xytext=(0, -14), ha="center", fontsize=8, color=color)
     ax.set_yscale("log")
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([f"{c}\n{labels[c]}" for c in cells], fontsize=8)
-    ax.set_ylabel("training tokens to recall (held-out accuracy >= 0.9)")
-    ax.set_title("cost to recall: Kaplan-Meier median onset [95 % interval]; open triangle = fewer "
-                 "than half the seeds reached recall (censored at the budget); k/n = seeds reached")
-    ax.legend(loc="upper left")
+    ax.set_ylabel("training tokens")
+    ax.set_title(what, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
+
+
+def draw(recall, exits, labels, path):
+    """recall, exits: {cell: survival table (harness/report/survival.py, tokens) or None} of the
+    two events; labels: {cell: its settings in words}; path: the PNG to write."""
+    if not any(t is not None for t in recall.values()):
+        C.die("no finished cell to draw")
+    fig, axes = C.new_figure("recall_map", ncols=2)
+    panel(axes[0][0], recall, labels, "recall (held-out accuracy >= 0.9)")
+    panel(axes[0][1], exits, labels, "plateau exit (accuracy >= 0.5)")
+    fig.suptitle("cost to recall: Kaplan-Meier median onset in training tokens [95 % CI]; open "
+                 "triangle = fewer than half the seeds reached it (at the budget); k/n = seeds "
+                 "that reached it", fontsize=10)
     C.save(fig, path)
