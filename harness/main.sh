@@ -128,8 +128,10 @@ elif [ "$recall_seeds" -gt 0 ]; then
     for k in $(seq 1 "$recall_seeds"); do recall_runs+=("$rout/$v-seed$k.h5"); done
   done
   if [ -f "$root/plots/survival.py" ]; then
-    /usr/bin/python3 "$root/plots/survival.py" "${recall_runs[@]}" -o "$rout/figures/recall_survival.png" >&2 ||
-      echo "main: the survival figure could not be drawn (see above)" >&2
+    { /usr/bin/python3 "$root/plots/survival.py" "${recall_runs[@]}" -o "$rout/figures/recall_survival.png" &&
+      /usr/bin/python3 "$root/plots/survival.py" "${recall_runs[@]}" --threshold 0.5 \
+        -o "$rout/figures/exit_survival.png"; } >&2 ||
+      echo "main: the survival figures could not be drawn (see above)" >&2
   fi
 fi
 print_recall() {
@@ -137,7 +139,7 @@ print_recall() {
   echo
   /usr/bin/python3 "$root/harness/report/summary.py" --recall --recall-threshold=0.5 "${recall_runs[@]}"
   echo "recall runs: $out/recall/<variant>-seed<k>.h5; sweep summary: $out/recall/summary.h5;" \
-    "figure: $out/recall/figures/recall_survival.png"
+    "figures: $out/recall/figures/{recall,exit}_survival.png"
 }
 
 # ---- part 2: natural text ----

@@ -67,16 +67,19 @@ def draw(ax, table):
     ax.legend(loc="best")
     tests = "; ".join("%s vs %s p = %.3g" % (C.variant_name(p["a"]), C.variant_name(p["b"]), p["p"])
                       for p in table["pairs"])
-    ax.set_title("Onset of recall: Kaplan-Meier, 95 % band (log-log), + censored"
+    event = table.get("event", "recall (the stored onset)")
+    ax.set_title("Onset of %s: Kaplan-Meier, 95 %% band (log-log), + censored" % event
                  + ("\nlog-rank: " + tests if tests else ""))
 
 
-def render(paths, out, unit="tokens"):
+def render(paths, out, unit="tokens", threshold=None):
     try:
-        onsets = S.recall_onsets(paths, note=C.note)
+        onsets = S.recall_onsets(paths, note=C.note, threshold=threshold)
         if not onsets:
             raise S.SurvivalError("no run file has %s (%s)" % (S.GROUP, "runs whose mixture has a recall part"))
         table = S.survival_table(onsets, unit)
+        if threshold is not None:
+            table["event"] = "held-out accuracy >= %g" % threshold
     except S.SurvivalError as e:
         raise C.PlotError(str(e))
     fig, axes = C.new_figure("survival", 1, 1)
@@ -87,8 +90,13 @@ def render(paths, out, unit="tokens"):
 def main(argv=None):
     p = C.base_parser(__doc__.split("\n\n")[0])
     p.add_argument("--unit", choices=tuple(S.UNITS), default="tokens", help="time axis (default tokens)")
+    p.add_argument("--threshold", type=float,
+                   help="the event: held-out accuracy reaching this (from the stored curve; "
+                   "default: the stored onset)")
     a = p.parse_args(argv)
-    render(a.runs, a.out, a.unit)
+    if a.threshold is not None and not 0 < a.threshold <= 1:
+        C.die("--threshold %g: give an accuracy in (0, 1]" % a.threshold)
+    render(a.runs, a.out, a.unit, a.threshold)
 
 
 if __name__ == "__main__":
