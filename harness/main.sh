@@ -14,7 +14,7 @@
 # evaluation cells skipped).
 #
 # usage: bash harness/main.sh [--scale N] [--seeds K] [--ranks R] [--recall-seeds K]
-#   --scale N  multiplies the training steps and evaluation samples (1 is the ~15-minute default
+#   --scale N  multiplies the training steps and evaluation samples (1 is the ~25-minute default
 #              on 2 cores; larger N writes to results/scaleN/)
 #   --seeds K  trains K seeds (1..K) of each variant and reports, for every number of the table,
 #              the mean and 95 % t interval over the seeds (the retrieval onset included). It is

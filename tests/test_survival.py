@@ -229,4 +229,35 @@ with tempfile.TemporaryDirectory() as tmp:
           and bad.stderr.startswith("plots/survival.py: error: ")
           and not os.path.exists(os.path.join(tmp, "bad.png")), f"plot of a bad file: {bad.stderr!r}")
 
+# Another event from the stored curve (survival.py --threshold, summary.py --recall-threshold):
+# the first evaluation at that held-out accuracy, with the training tokens and seconds of its
+# step, as harness/train/onset.c defines the stored onset; censored at the last measured one.
+with tempfile.TemporaryDirectory() as tmp:
+    p = os.path.join(tmp, "curve.h5")
+    write_run(p, "dint", 1, 15000, 150, 75.0, 1)
+    with h5py.File(p, "a") as f:
+        f["train/val_step"] = np.array([0, 50, 100, 150], dtype=np.int64)
+        f["train/recall_accuracy"] = np.array([0.1, 0.3, 0.6, np.nan])
+        f["train/step"] = np.arange(1, 151, dtype=np.int64)
+        f["train/tokens"] = 100 * np.arange(1, 151, dtype=np.int64)
+        f["train/seconds"] = 0.5 * np.arange(1, 151)
+    with h5py.File(p, "r") as f:
+        check(sv.onset_at(f, 0.5) == (100, 10000, 50.0, False), f"onset at 0.5: {sv.onset_at(f, 0.5)}")
+        check(sv.onset_at(f, 0.6) == (100, 10000, 50.0, False), "onset at 0.6: >= counts")
+        check(sv.onset_at(f, 0.7) == (100, 10000, 50.0, True),
+              f"onset at 0.7: censored at the last measured evaluation (NaN skipped): {sv.onset_at(f, 0.7)}")
+        check(sv.onset_at(f, 0.05) == (0, 0, 0.0, False), "onset at step 0: no tokens yet")
+    o = sv.recall_onsets([p], threshold=0.3)[0]
+    check((o["step"], o["tokens"], o["censored"]) == (50, 5000, False), f"recall_onsets(threshold=0.3): {o}")
+    o = sv.recall_onsets([p])[0]
+    check((o["step"], o["censored"]) == (150, True), "without threshold: the stored onset")
+    cli = run(REPORT, p, "--threshold", "0.5", "--json")
+    check(cli.returncode == 0 and json.loads(cli.stdout)["variants"][0]["reached"] == 1,
+          f"survival.py --threshold 0.5: {cli.stdout!r} {cli.stderr!r}")
+    bad = run(REPORT, p, "--threshold", "1.5")
+    check(bad.returncode == 2 and "--threshold" in bad.stderr, f"--threshold 1.5 refused: {bad.stderr!r}")
+    fig = run(PLOT, p, "--threshold", "0.5", "-o", os.path.join(tmp, "exit.png"))
+    check(fig.returncode == 0 and os.path.exists(os.path.join(tmp, "exit.png")),
+          f"plots/survival.py --threshold: {fig.stderr!r}")
+
 finish()
