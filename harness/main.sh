@@ -86,7 +86,7 @@ mkdir -p "$out/figures"
 
 # ---- part 1: keyed recall over seeds ----
 # The cell of the cost-to-recall map (harness/recall_map.py, README "Keyed recall") where the
-# variants' onsets differ within the budget: 2 layers, d_model 64, rows of 64 tokens, 4 pairs of
+# variants' onsets differ within the budget (they leave the plateau at different rates): 2 layers, d_model 64, rows of 64 tokens, 4 pairs of
 # single-token keys from 16 symbols, 16 queries per row, 3000 steps of 32 rows (6.1 M tokens).
 recall_sets=(model.n_layer=2 model.d_model=64 model.head_dim=16 train.seq_len=64 train.batch_size=32
              train.steps=$((3000 * scale)) train.warmup=50 train.eval_every=50 train.eval_batches=1
