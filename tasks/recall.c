@@ -137,6 +137,7 @@ void recall_make(RecallSample *s, const RecallSpec *spec, int length, gsl_rng *r
     // Gaps: length - (P + Q)(L + 1) tokens split uniformly over the P + 1 gaps (each of the
     // gap tokens goes to a uniform gap: the counts are multinomial).
     int gap[RECALL_MAX_PAIRS + 1] = {0}, slack = length - (P + Q) * (L + 1);
+    CHECK(slack >= 0, "recall_make: %d tokens cannot hold the sample (recall_check first)", length);
     for (int i = 0; i < slack; i++) gap[gsl_rng_uniform_int(rng, (unsigned long)(P + 1))]++;
     int at = 0, where[RECALL_MAX_PAIRS];
     for (int j = 0; j <= P; j++) {

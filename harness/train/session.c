@@ -82,8 +82,10 @@ static int open_data(TrainSession *s, Error *err) {
     s->mix.task_loss = mixture_task_loss(&s->cfg);
     s->mix.recall = recall_spec_from_config(&s->cfg.recall);
     if (rc != 0) return -1;
+    // Training rows are seq_len + 1 tokens, the held-out contexts seq_len.
     if (mixture_find(&s->mix, MIX_RECALL) >= 0 &&
-        recall_check(&s->mix.recall, s->cfg.train.seq_len + 1, err) != 0)
+        (recall_check(&s->mix.recall, s->cfg.train.seq_len + 1, err) != 0 ||
+         recall_check(&s->mix.recall, s->cfg.train.seq_len, err) != 0))
         return -1;
     if (data_resolve_corpus(s->corpus_spec, s->data_path, sizeof s->data_path, &s->source, err) !=
         0)
