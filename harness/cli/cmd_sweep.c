@@ -417,7 +417,6 @@ static int write_survival(hid_t f, const Grid *g, const double *vals, hid_t comp
             int ok = a != b && na > 0 && nb > 0 && logrank_test(t, ev, na, tb, eb, nb, &lr) == 0;
             p[(long)a * C + b] = ok ? lr.p : NAN;
             chi2[(long)a * C + b] = ok ? lr.chi2 : NAN;
-            na = cell_onsets(g, vals, a, t, ev); // t, ev again (tb, eb are separate)
         }
     }
     hsize_t dims[2] = {(hsize_t)C, (hsize_t)C};
