@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "vec_math.h"
 
 static int g_threads = 1;
 
@@ -55,8 +56,8 @@ void matmul_forward_ref(float *out, const float *in, const float *w, int N, int 
         }
 }
 
-void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
-                     int N, int IC, int OC) {
+static void matmul_backward_beta(float *din, float din_beta, float *dw, const float *dout,
+                                 const float *in, const float *w, int N, int IC, int OC) {
     // dw rows split over OC, din rows over N: disjoint outputs, fixed summation order. The dW
     // blocks (K = N, each ~N / ROWS_N times a din block's work) come first and the scheduling is
     // dynamic, so the small din blocks fill in around them (a static split of this mixed list
@@ -72,9 +73,21 @@ void matmul_backward(float *din, float *dw, const float *dout, const float *in, 
         } else {
             int lo = (blk - blocks_oc) * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
-                        dout + (long)lo * OC, OC, w, IC, 1.0f, din + (long)lo * IC, IC);
+                        dout + (long)lo * OC, OC, w, IC, din_beta, din + (long)lo * IC, IC);
         }
     }
+}
+
+void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
+                     int N, int IC, int OC) {
+    matmul_backward_beta(din, 1.0f, dw, dout, in, w, N, IC, OC);
+}
+
+// beta 0: sgemm scales the block of din by 0 (writes zeros) before adding, the same bits as
+// accumulating into a zeroed din, without the separate pass over memory.
+void matmul_backward_write(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, int N, int IC, int OC) {
+    matmul_backward_beta(din, 0.0f, dw, dout, in, w, N, IC, OC);
 }
 
 void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
@@ -97,43 +110,114 @@ void matmul_backward_ref(float *din, float *dw, const float *dout, const float *
             }
 }
 
-void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain, int N, int C,
-                     float eps) {
+// sum_i a_i b_i in double, in 4 lanes (lane i mod 4, each in index order) combined as
+// (l0 + l1) + (l2 + l3): independent adds, so the sum is not one long dependency chain.
+static double dot_f64(const float *a, const float *b, int n) {
+    double l[4] = {0.0, 0.0, 0.0, 0.0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) l[j] += (double)a[i + j] * b[i + j];
+    for (; i < n; i++) l[i % 4] += (double)a[i] * b[i];
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+// The row loop of every RMSNorm forward: x += res first when res is given (the residual add,
+// fused so the sum is not read back from memory), then y = x r g s in that order of products.
+static void rmsnorm_rows(float *out, float *rstd, float *x_io, const float *res, const float *gain,
+                         float post_scale, int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
-        const float *x = in + (long)n * C;
+        float *x = x_io + (long)n * C;
         float *y = out + (long)n * C;
-        double ss = 0.0;
-        for (int i = 0; i < C; i++) ss += (double)x[i] * x[i];
+        if (res) {
+            const float *rr = res + (long)n * C;
+#pragma omp simd
+            for (int i = 0; i < C; i++) x[i] += rr[i];
+        }
+        double ss = dot_f64(x, x, C);
         float r = (float)(1.0 / sqrt(ss / C + (double)eps));
         rstd[n] = r;
-        for (int i = 0; i < C; i++) y[i] = x[i] * r * (gain ? gain[i] : 1.0f);
+        if (gain && post_scale != 1.0f) {
+#pragma omp simd
+            for (int i = 0; i < C; i++) y[i] = x[i] * r * gain[i] * post_scale;
+        } else if (gain) {
+#pragma omp simd
+            for (int i = 0; i < C; i++) y[i] = x[i] * r * gain[i];
+        } else {
+#pragma omp simd
+            for (int i = 0; i < C; i++) y[i] = x[i] * r * post_scale;
+        }
     }
 }
 
+void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain, int N, int C,
+                     float eps) {
+    // (in is only read: no residual is added to it)
+    rmsnorm_rows(out, rstd, (float *)in, NULL, gain, 1.0f, N, C, eps);
+}
+
+void rmsnorm_forward_scaled(float *out, float *rstd, const float *in, const float *gain,
+                            float post_scale, int N, int C, float eps) {
+    rmsnorm_rows(out, rstd, (float *)in, NULL, gain, post_scale, N, C, eps);
+}
+
+void residual_rmsnorm_forward(float *out, float *rstd, float *x, const float *res,
+                              const float *gain, int N, int C, float eps) {
+    rmsnorm_rows(out, rstd, x, res, gain, 1.0f, N, C, eps);
+}
+
+// Columns per block of the dgain sums: whole cache lines of every row.
+enum { GAIN_COLS = 16 };
+
 // y_i = g_i x_i r, r = (mean(x^2)+eps)^-1/2  =>  dx_i = r (g_i dy_i) - r^3 x_i mean_j(g_j dy_j x_j)
-void rmsnorm_backward(float *din, float *dgain, const float *dout, const float *in,
-                      const float *gain, const float *rstd, int N, int C) {
+// with dy = dout * dout_scale (rounded to fp32 first, as a separate scaling pass would); dx is
+// added to din (accumulate) or written.
+static void rmsnorm_backward_rows(float *din, float *dgain, const float *dout, float dout_scale,
+                                  const float *in, const float *gain, const float *rstd, int N,
+                                  int C, int accumulate) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
-        const float *x = in + (long)n * C, *dy = dout + (long)n * C;
+        const float *x = in + (long)n * C, *dout_n = dout + (long)n * C;
         float *dx = din + (long)n * C;
         float r = rstd[n];
-        double dot = 0.0;
-        for (int i = 0; i < C; i++) dot += (double)dy[i] * (gain ? gain[i] : 1.0f) * x[i];
-        float k = (float)(dot / C) * r * r * r;
-        for (int i = 0; i < C; i++) dx[i] += r * dy[i] * (gain ? gain[i] : 1.0f) - k * x[i];
-    }
-    if (dgain) {
-        // Column sums over rows: parallel over columns so the order of each sum is fixed.
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < C; i++) {
-            double s = 0.0;
-            for (int n = 0; n < N; n++)
-                s += (double)dout[(long)n * C + i] * in[(long)n * C + i] * rstd[n];
-            dgain[i] += (float)s;
+        float gdy[C]; // g_i dy_i (fp32, as dy_i * g_i is rounded before the products below)
+#pragma omp simd
+        for (int i = 0; i < C; i++) gdy[i] = (dout_n[i] * dout_scale) * (gain ? gain[i] : 1.0f);
+        float k = (float)(dot_f64(gdy, x, C) / C) * r * r * r;
+        if (accumulate) {
+#pragma omp simd
+            for (int i = 0; i < C; i++) dx[i] += r * gdy[i] - k * x[i];
+        } else {
+#pragma omp simd
+            for (int i = 0; i < C; i++) dx[i] = r * gdy[i] - k * x[i];
         }
     }
+    if (dgain) {
+        // Column sums over rows, each in row order (the same sums on any thread count): a block
+        // of columns per task, walking the rows, so every read is a run of a cache line.
+        int blocks = (C + GAIN_COLS - 1) / GAIN_COLS;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < blocks; blk++) {
+            int c0 = blk * GAIN_COLS, c1 = c0 + GAIN_COLS < C ? c0 + GAIN_COLS : C;
+            double s[GAIN_COLS] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *dy = dout + (long)n * C, *x = in + (long)n * C;
+                for (int i = c0; i < c1; i++)
+                    s[i - c0] += (double)(dy[i] * dout_scale) * x[i] * rstd[n];
+            }
+            for (int i = c0; i < c1; i++) dgain[i] += (float)s[i - c0];
+        }
+    }
+}
+
+void rmsnorm_backward(float *din, float *dgain, const float *dout, const float *in,
+                      const float *gain, const float *rstd, int N, int C) {
+    rmsnorm_backward_rows(din, dgain, dout, 1.0f, in, gain, rstd, N, C, 1);
+}
+
+void rmsnorm_backward_write(float *din, float *dgain, const float *dout, float dout_scale,
+                            const float *in, const float *gain, const float *rstd, int N, int C) {
+    rmsnorm_backward_rows(din, dgain, dout, dout_scale, in, gain, rstd, N, C, 0);
 }
 
 void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta) {
@@ -173,24 +257,39 @@ void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int
     rope_apply(dx, cos_t, sin_t, B, T, C, d, -1.0f);
 }
 
-void swiglu_forward(float *h, const float *gate, const float *up, long N) {
+// Elements per chunk of the logistic function (a stack buffer).
+enum { SIG_CHUNK = 256 };
+
+void swiglu_forward(float *h, const float *gate, const float *up, int N, int F, int ld) {
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < N; i++) {
-        float g = gate[i];
-        float sig = 1.0f / (1.0f + expf(-g));
-        h[i] = g * sig * up[i];
+    for (int n = 0; n < N; n++) {
+        const float *g = gate + (long)n * ld, *u = up + (long)n * ld;
+        float *hr = h + (long)n * F, sig[SIG_CHUNK];
+        for (int j0 = 0; j0 < F; j0 += SIG_CHUNK) {
+            int len = F - j0 < SIG_CHUNK ? F - j0 : SIG_CHUNK;
+            sigmoid_array(sig, g + j0, len);
+#pragma omp simd
+            for (int j = 0; j < len; j++) hr[j0 + j] = g[j0 + j] * sig[j] * u[j0 + j];
+        }
     }
 }
 
 void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
-                     long N) {
+                     int N, int F, int ld) {
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < N; i++) {
-        float g = gate[i];
-        float sig = 1.0f / (1.0f + expf(-g));
-        float silu = g * sig;
-        dup[i] += dh[i] * silu;
-        dgate[i] += dh[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
+    for (int n = 0; n < N; n++) {
+        const float *g = gate + (long)n * ld, *u = up + (long)n * ld, *d = dh + (long)n * F;
+        float *dg = dgate + (long)n * ld, *du = dup + (long)n * ld, sig[SIG_CHUNK];
+        for (int j0 = 0; j0 < F; j0 += SIG_CHUNK) {
+            int len = F - j0 < SIG_CHUNK ? F - j0 : SIG_CHUNK;
+            sigmoid_array(sig, g + j0, len);
+#pragma omp simd
+            for (int j = 0; j < len; j++) {
+                float gj = g[j0 + j], sj = sig[j];
+                du[j0 + j] = d[j0 + j] * (gj * sj);
+                dg[j0 + j] = d[j0 + j] * u[j0 + j] * sj * (1.0f + gj * (1.0f - sj));
+            }
+        }
     }
 }
 
@@ -201,28 +300,36 @@ void embedding_forward(float *out, const int *tokens, const float *wte, int N, i
 }
 
 void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C) {
-    // Serial: rows with the same token must be added in a fixed order (determinism).
-    for (int n = 0; n < N; n++) {
-        float *dst = dwte + (long)tokens[n] * C;
-        const float *src = dout + (long)n * C;
-        for (int i = 0; i < C; i++) dst[i] += src[i];
+    // Rows with the same token are added in row order (determinism): each task owns a block of
+    // columns and walks the rows in order.
+    int blocks = (C + GAIN_COLS - 1) / GAIN_COLS;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < blocks; blk++) {
+        int c0 = blk * GAIN_COLS, c1 = c0 + GAIN_COLS < C ? c0 + GAIN_COLS : C;
+        for (int n = 0; n < N; n++) {
+            float *dst = dwte + (long)tokens[n] * C;
+            const float *src = dout + (long)n * C;
+            for (int i = c0; i < c1; i++) dst[i] += src[i];
+        }
     }
 }
+
+// Elements per block of a softmax row: exp_shift_sum's 8-lane fp32 sum covers one block, the
+// blocks are added in double, so a 50,257-entry row loses no more than a 256-entry one.
+enum { SOFTMAX_BLOCK = 256 };
 
 double cross_entropy_forward(float *logits, float *nll, const int *targets, int N, int V) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
         float *row = logits + (long)n * V;
-        float mx = -INFINITY;
-        for (int v = 0; v < V; v++) mx = row[v] > mx ? row[v] : mx;
+        float mx = max_of(row, V, -INFINITY);
         int t = targets[n];
         float target_shifted = t >= 0 ? row[t] - mx : 0.0f;
         double sum = 0.0;
-        for (int v = 0; v < V; v++) {
-            row[v] = expf(row[v] - mx);
-            sum += row[v];
-        }
+        for (int v0 = 0; v0 < V; v0 += SOFTMAX_BLOCK)
+            sum += exp_shift_sum(row + v0, V - v0 < SOFTMAX_BLOCK ? V - v0 : SOFTMAX_BLOCK, mx);
         float inv = (float)(1.0 / sum);
+#pragma omp simd
         for (int v = 0; v < V; v++) row[v] *= inv;
         nll[n] = t >= 0 ? (float)(log(sum) - target_shifted) : 0.0f;
     }
@@ -242,6 +349,7 @@ void cross_entropy_backward(float *dlogits, const float *probs, const int *targe
             memset(d, 0, sizeof(float) * (size_t)V);
             continue;
         }
+#pragma omp simd
         for (int v = 0; v < V; v++) d[v] = p[v] * scale;
         d[targets[n]] -= scale;
     }

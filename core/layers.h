@@ -14,6 +14,9 @@ void matmul_forward_ref(float *out, const float *in, const float *w, int N, int 
 // din += dout @ w ; dw += dout.T @ in   (din or dw may be NULL)
 void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
                      int N, int IC, int OC);
+// The same with din written (din = dout @ w) instead of accumulated; dw still accumulates.
+void matmul_backward_write(float *din, float *dw, const float *dout, const float *in,
+                           const float *w, int N, int IC, int OC);
 void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
                          int N, int IC, int OC);
 
@@ -22,6 +25,17 @@ void rmsnorm_forward(float *out, float *rstd, const float *in, const float *gain
                      float eps);
 void rmsnorm_backward(float *din, float *dgain, const float *dout, const float *in,
                       const float *gain, const float *rstd, int N, int C);
+// out = RMSNorm(in) * post_scale (the per-head norm's 1 - lambda_init): the same bits as a
+// separate scaling pass.
+void rmsnorm_forward_scaled(float *out, float *rstd, const float *in, const float *gain,
+                            float post_scale, int N, int C, float eps);
+// rmsnorm_backward with din written (not accumulated) and the upstream gradient dout *
+// dout_scale (rounded to fp32, as a separate scaling pass would); dgain still accumulates.
+void rmsnorm_backward_write(float *din, float *dgain, const float *dout, float dout_scale,
+                            const float *in, const float *gain, const float *rstd, int N, int C);
+// x += res, then out = RMSNorm(x): the residual add fused into the norm that reads the sum.
+void residual_rmsnorm_forward(float *out, float *rstd, float *x, const float *res,
+                              const float *gain, int N, int C, float eps);
 
 // Rotary tables for positions [0, T): cos, sin (T, d/2); pair i has frequency theta^(-2i/d).
 void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta);
@@ -31,10 +45,12 @@ void rope_forward(float *x, const float *cos_t, const float *sin_t, int B, int T
 // The transpose rotation, applied to a gradient in place.
 void rope_backward(float *dx, const float *cos_t, const float *sin_t, int B, int T, int C, int d);
 
-// torch: h = silu(gate) * up         all (N)
-void swiglu_forward(float *h, const float *gate, const float *up, long N);
+// torch: h = silu(gate) * up         h (N, F); gate, up (N, F) with row stride ld (2F when they
+// are the two halves of one (N, 2F) product). sigmoid is vec_math's sigmoid_array.
+void swiglu_forward(float *h, const float *gate, const float *up, int N, int F, int ld);
+// dgate, dup (N, F), row stride ld, are written (not accumulated); dh (N, F).
 void swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up,
-                     long N);
+                     int N, int F, int ld);
 
 // torch: out = wte[tokens]           out (N, C), wte (V, C)
 void embedding_forward(float *out, const int *tokens, const float *wte, int N, int C);

@@ -9,6 +9,7 @@
 
 #include "attention_stream.h"
 #include "layers.h"
+#include "phase_timer.h"
 
 // Walks the parameter list in its one fixed order. With `info`, records each tensor; with
 // `views`, points each view at base + offset. Returns the total number of floats.
@@ -89,6 +90,9 @@ int model_build(Model *m, const ModelConfig *cfg, Error *err) {
     m->g.layers = xcalloc((size_t)L, sizeof(LayerParams));
     param_layout(cfg, NULL, NULL, &m->p, m->params);
     param_layout(cfg, NULL, NULL, &m->g, m->grads);
+    for (int l = 0; l < L; l++) // the FFN's gate and up run as one (2F, D) product
+        CHECK(m->p.layers[l].w_up == m->p.layers[l].w_gate + (long)cfg->ffn_dim * cfg->d_model,
+              "param_layout: w_up must follow w_gate");
     m->lambda = xcalloc((size_t)L * 6, sizeof(float));
     m->gamma = m->lambda + L;
     m->lam_e1 = m->lambda + 2 * L;
@@ -195,7 +199,7 @@ float model_gamma(const Model *m, int layer) {
 }
 
 // Per layer: x_in, xn1, q, k, v, att_pre, att, y, xn2 (9 BT D), o1, o2, rstd1, rstd2,
-// head_rstd, lse, gate, up, hid. In inference mode one set serves every layer (x_in
+// head_rstd, lse, gate_up (2 BT F), hid. In inference mode one set serves every layer (x_in
 // alternates between two buffers) except q and k, kept per layer (2 BT D each), and there
 // are no gradient buffers. alloc_acts lays them out in this order and checks the total.
 long model_activation_floats_per_token(const ModelConfig *c, int inference) {
@@ -247,8 +251,7 @@ static void alloc_acts(Model *m, int B, int T) {
         a->y = TAKE(BT * D);
         a->xn2 = TAKE(BT * D);
         a->rstd2 = TAKE(BT);
-        a->gate = TAKE(BT * F);
-        a->up = TAKE(BT * F);
+        a->gate_up = TAKE(BT * 2 * F);
         a->hid = TAKE(BT * F);
     }
     float *x_alt = inf ? TAKE(BT * D) : NULL;
@@ -272,13 +275,12 @@ static void alloc_acts(Model *m, int B, int T) {
         m->dq = TAKE(BT * D);
         m->dk = TAKE(BT * D);
         m->dv = TAKE(BT * D);
-        m->d_f1 = TAKE(BT * F);
-        m->d_f2 = TAKE(BT * F);
-        m->d_f3 = TAKE(BT * F);
+        m->d_hid = TAKE(BT * F);
+        m->d_gate_up = TAKE(BT * 2 * F);
         m->d_logits = TAKE(BT * V);
     } else {
         m->d_res = m->d_a = m->d_b = m->dq = m->dk = m->dv = NULL;
-        m->d_f1 = m->d_f2 = m->d_f3 = m->d_logits = NULL;
+        m->d_hid = m->d_gate_up = m->d_logits = NULL;
     }
 #undef TAKE
     CHECK(p - m->act_buf == total, "activation layout mismatch (%ld vs %ld)",
@@ -298,11 +300,6 @@ static int has_head_norm(const ModelConfig *c) {
     return c->variant != VARIANT_TRANSFORMER && c->head_norm;
 }
 
-static void scale_inplace(float *x, long n, float s) {
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) x[i] *= s;
-}
-
 double model_forward(Model *m, const int *tokens, const int *targets, int B, int T) {
     const ModelConfig *c = &m->cfg;
     alloc_acts(m, B, T);
@@ -313,37 +310,53 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         CHECK(tokens[i] >= 0 && tokens[i] < V, "token id %d at %d is outside the vocabulary (%d)",
               tokens[i], i, V);
     float *x = m->la[0].x_in;
-    embedding_forward(x, tokens, m->p.tok_emb, BT, D);
+    PHASE_TIMED(PHASE_EMBEDDING, embedding_forward(x, tokens, m->p.tok_emb, BT, D));
+    // The residual add that ends a layer (x_out = mlp + y) is left to the norm that reads x_out
+    // next (residual_rmsnorm_forward): res_pending is the y still to add.
+    const float *res_pending = NULL;
     for (int l = 0; l < c->n_layer; l++) {
         LayerActs *a = &m->la[l];
         const LayerParams *lp = &m->p.layers[l];
-        rmsnorm_forward(a->xn1, a->rstd1, a->x_in, lp->attn_norm, BT, D, c->norm_eps);
-        matmul_forward(a->q, a->xn1, lp->wq, BT, D, D);
-        matmul_forward(a->k, a->xn1, lp->wk, BT, D, D);
-        matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
-        rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
-        rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
-        attention_stream_forward(a->att_pre, a->o1, a->o2, a->lse, a->q, a->k, a->v, m->lambda[l],
-                                 m->gamma[l], B, &ad);
-        if (has_head_norm(c)) {
-            rmsnorm_forward(a->att, a->head_rstd, a->att_pre, lp->subln, BT * ad.n_heads, ad.v_dim,
-                            c->norm_eps);
-            scale_inplace(a->att, (long)BT * D, 1.0f - model_lambda_init(c, l));
-        } else {
-            memcpy(a->att, a->att_pre, sizeof(float) * (size_t)BT * D);
-        }
-        matmul_forward(a->y, a->att, lp->wo, BT, D, D);
-        for (long i = 0; i < (long)BT * D; i++) a->y[i] += a->x_in[i];
-        rmsnorm_forward(a->xn2, a->rstd2, a->y, lp->ffn_norm, BT, D, c->norm_eps);
-        matmul_forward(a->gate, a->xn2, lp->w_gate, BT, D, F);
-        matmul_forward(a->up, a->xn2, lp->w_up, BT, D, F);
-        swiglu_forward(a->hid, a->gate, a->up, (long)BT * F);
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                    residual_rmsnorm_forward(a->xn1, a->rstd1, a->x_in, res_pending, lp->attn_norm,
+                                             BT, D, c->norm_eps));
+        PHASE_TIMED(PHASE_MATMUL_FORWARD, {
+            matmul_forward(a->q, a->xn1, lp->wq, BT, D, D);
+            matmul_forward(a->k, a->xn1, lp->wk, BT, D, D);
+            matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
+        });
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE, {
+            rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
+            rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
+        });
+        PHASE_TIMED(PHASE_ATTENTION_FORWARD,
+                    attention_stream_forward(a->att_pre, a->o1, a->o2, a->lse, a->q, a->k, a->v,
+                                             m->lambda[l], m->gamma[l], B, &ad));
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE, {
+            if (has_head_norm(c))
+                rmsnorm_forward_scaled(a->att, a->head_rstd, a->att_pre, lp->subln,
+                                       1.0f - model_lambda_init(c, l), BT * ad.n_heads, ad.v_dim,
+                                       c->norm_eps);
+            else
+                memcpy(a->att, a->att_pre, sizeof(float) * (size_t)BT * D);
+        });
+        PHASE_TIMED(PHASE_MATMUL_FORWARD, matmul_forward(a->y, a->att, lp->wo, BT, D, D));
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                    residual_rmsnorm_forward(a->xn2, a->rstd2, a->y, a->x_in, lp->ffn_norm, BT, D,
+                                             c->norm_eps));
+        // gate and up in one product: w_gate and w_up are adjacent rows of one (2F, D) block.
+        PHASE_TIMED(PHASE_MATMUL_FORWARD,
+                    matmul_forward(a->gate_up, a->xn2, lp->w_gate, BT, D, 2 * F));
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                    swiglu_forward(a->hid, a->gate_up, a->gate_up + F, BT, F, 2 * F));
         float *out = l + 1 < c->n_layer ? m->la[l + 1].x_in : m->x_final;
-        matmul_forward(out, a->hid, lp->w_down, BT, F, D);
-        for (long i = 0; i < (long)BT * D; i++) out[i] += a->y[i];
+        PHASE_TIMED(PHASE_MATMUL_FORWARD, matmul_forward(out, a->hid, lp->w_down, BT, F, D));
+        res_pending = a->y;
     }
-    rmsnorm_forward(m->xn_f, m->rstd_f, m->x_final, m->p.norm, BT, D, c->norm_eps);
-    matmul_forward(m->logits, m->xn_f, m->p.lm_head, BT, D, V);
+    PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                residual_rmsnorm_forward(m->xn_f, m->rstd_f, m->x_final, res_pending, m->p.norm, BT,
+                                         D, c->norm_eps));
+    PHASE_TIMED(PHASE_MATMUL_FORWARD, matmul_forward(m->logits, m->xn_f, m->p.lm_head, BT, D, V));
     m->n_scored = 0;
     if (!targets) return 0.0;
     for (int i = 0; i < BT; i++) {
@@ -352,16 +365,13 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         m->n_scored += targets[i] != TARGET_IGNORE;
     }
     memcpy(m->targets, targets, sizeof(int) * (size_t)BT);
-    double total = cross_entropy_forward(m->logits, m->nll, targets, BT, V);
+    double total;
+    PHASE_TIMED(PHASE_LOSS, total = cross_entropy_forward(m->logits, m->nll, targets, BT, V));
     return m->n_scored ? total / (double)m->n_scored : 0.0;
 }
 
 void model_zero_grad(Model *m) {
     memset(m->grads, 0, sizeof(float) * (size_t)m->n_params);
-}
-
-static void zero(float *x, long n) {
-    memset(x, 0, sizeof(float) * (size_t)n);
 }
 
 // d/dq of exp(q . k) = exp(q . k) k, and symmetrically for k.
@@ -381,41 +391,44 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
     AttnDims ad = attn_dims(c, T);
     CHECK(!m->acts_inference && m->d_res,
           "model_backward: the last forward ran in inference mode (no activations kept)");
-    cross_entropy_backward(m->d_logits, m->logits, m->targets, loss_scale, BT, V);
-    zero(m->d_a, (long)BT * D);
-    matmul_backward(m->d_a, m->g.lm_head, m->d_logits, m->xn_f, m->p.lm_head, BT, D, V);
-    zero(m->d_res, (long)BT * D);
-    rmsnorm_backward(m->d_res, m->g.norm, m->d_a, m->x_final, m->p.norm, m->rstd_f, BT, D);
+    PHASE_TIMED(PHASE_LOSS,
+                cross_entropy_backward(m->d_logits, m->logits, m->targets, loss_scale, BT, V));
+    PHASE_TIMED(PHASE_MATMUL_BACKWARD, matmul_backward_write(m->d_a, m->g.lm_head, m->d_logits,
+                                                             m->xn_f, m->p.lm_head, BT, D, V));
+    PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                rmsnorm_backward_write(m->d_res, m->g.norm, m->d_a, 1.0f, m->x_final, m->p.norm,
+                                       m->rstd_f, BT, D));
     for (int l = c->n_layer - 1; l >= 0; l--) {
         LayerActs *a = &m->la[l];
         const LayerParams *lp = &m->p.layers[l];
         LayerParams *gp = &m->g.layers[l];
         // FFN: d_res is the gradient of the layer output (= of y through the residual).
-        zero(m->d_f1, (long)BT * F);
-        matmul_backward(m->d_f1, gp->w_down, m->d_res, a->hid, lp->w_down, BT, F, D);
-        zero(m->d_f2, (long)BT * F);
-        zero(m->d_f3, (long)BT * F);
-        swiglu_backward(m->d_f2, m->d_f3, m->d_f1, a->gate, a->up, (long)BT * F);
-        zero(m->d_a, (long)BT * D);
-        matmul_backward(m->d_a, gp->w_gate, m->d_f2, a->xn2, lp->w_gate, BT, D, F);
-        matmul_backward(m->d_a, gp->w_up, m->d_f3, a->xn2, lp->w_up, BT, D, F);
-        rmsnorm_backward(m->d_res, gp->ffn_norm, m->d_a, a->y, lp->ffn_norm, a->rstd2, BT, D);
+        PHASE_TIMED(PHASE_MATMUL_BACKWARD, matmul_backward_write(m->d_hid, gp->w_down, m->d_res,
+                                                                 a->hid, lp->w_down, BT, F, D));
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                    swiglu_backward(m->d_gate_up, m->d_gate_up + F, m->d_hid, a->gate_up,
+                                    a->gate_up + F, BT, F, 2 * F));
+        PHASE_TIMED(PHASE_MATMUL_BACKWARD, matmul_backward_write(m->d_a, gp->w_gate, m->d_gate_up,
+                                                                 a->xn2, lp->w_gate, BT, D, 2 * F));
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE, rmsnorm_backward(m->d_res, gp->ffn_norm, m->d_a, a->y,
+                                                             lp->ffn_norm, a->rstd2, BT, D));
         // Attention: d_res is now the gradient of y.
-        zero(m->d_a, (long)BT * D);
-        matmul_backward(m->d_a, gp->wo, m->d_res, a->att, lp->wo, BT, D, D);
+        PHASE_TIMED(PHASE_MATMUL_BACKWARD,
+                    matmul_backward_write(m->d_a, gp->wo, m->d_res, a->att, lp->wo, BT, D, D));
         float *d_att_pre = m->d_a;
         if (has_head_norm(c)) {
-            scale_inplace(m->d_a, (long)BT * D, 1.0f - model_lambda_init(c, l));
-            zero(m->d_b, (long)BT * D);
-            rmsnorm_backward(m->d_b, gp->subln, m->d_a, a->att_pre, lp->subln, a->head_rstd,
-                             BT * ad.n_heads, ad.v_dim);
+            PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                        rmsnorm_backward_write(m->d_b, gp->subln, m->d_a,
+                                               1.0f - model_lambda_init(c, l), a->att_pre,
+                                               lp->subln, a->head_rstd, BT * ad.n_heads, ad.v_dim));
             d_att_pre = m->d_b;
         }
         double dlam = 0.0, dgam = 0.0;
         // One map: the streaming backward takes the forward's output (A V) as o1.
-        attention_stream_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre,
-                                  ad.n_maps == 1 ? a->att_pre : a->o1, a->o2, a->lse, a->q, a->k,
-                                  a->v, m->lambda[l], m->gamma[l], B, &ad);
+        PHASE_TIMED(PHASE_ATTENTION_BACKWARD,
+                    attention_stream_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre,
+                                              ad.n_maps == 1 ? a->att_pre : a->o1, a->o2, a->lse,
+                                              a->q, a->k, a->v, m->lambda[l], m->gamma[l], B, &ad));
         if (c->variant != VARIANT_TRANSFORMER) {
             if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_TIED) dlam += dgam;
             exp_dot_backward(gp->lq1, gp->lk1, lp->lq1, lp->lk1, m->lam_e1[l], dlam, d);
@@ -425,13 +438,18 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
                 exp_dot_backward(gp->gq2, gp->gk2, lp->gq2, lp->gk2, m->gam_e2[l], -dgam, d);
             }
         }
-        rope_backward(m->dq, m->rope_cos, m->rope_sin, B, T, D, d);
-        rope_backward(m->dk, m->rope_cos, m->rope_sin, B, T, D, d);
-        zero(m->d_a, (long)BT * D);
-        matmul_backward(m->d_a, gp->wq, m->dq, a->xn1, lp->wq, BT, D, D);
-        matmul_backward(m->d_a, gp->wk, m->dk, a->xn1, lp->wk, BT, D, D);
-        matmul_backward(m->d_a, gp->wv, m->dv, a->xn1, lp->wv, BT, D, D);
-        rmsnorm_backward(m->d_res, gp->attn_norm, m->d_a, a->x_in, lp->attn_norm, a->rstd1, BT, D);
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE, {
+            rope_backward(m->dq, m->rope_cos, m->rope_sin, B, T, D, d);
+            rope_backward(m->dk, m->rope_cos, m->rope_sin, B, T, D, d);
+        });
+        PHASE_TIMED(PHASE_MATMUL_BACKWARD, {
+            matmul_backward_write(m->d_a, gp->wq, m->dq, a->xn1, lp->wq, BT, D, D);
+            matmul_backward(m->d_a, gp->wk, m->dk, a->xn1, lp->wk, BT, D, D);
+            matmul_backward(m->d_a, gp->wv, m->dv, a->xn1, lp->wv, BT, D, D);
+        });
+        PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
+                    rmsnorm_backward(m->d_res, gp->attn_norm, m->d_a, a->x_in, lp->attn_norm,
+                                     a->rstd1, BT, D));
     }
-    embedding_backward(m->g.tok_emb, m->d_res, tokens, BT, D);
+    PHASE_TIMED(PHASE_EMBEDDING, embedding_backward(m->g.tok_emb, m->d_res, tokens, BT, D));
 }

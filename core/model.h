@@ -46,7 +46,8 @@ typedef struct {
     float *att;         // (B, T, D) input of out_proj
     float *y;           // (B, T, D) residual after attention
     float *xn2, *rstd2;
-    float *gate, *up, *hid; // (B, T, F)
+    float *gate_up; // (B, T, 2F): gate | up, one product (w_gate, w_up adjacent)
+    float *hid;     // (B, T, F)
 } LayerActs;
 
 typedef struct {
@@ -71,7 +72,7 @@ typedef struct {
     LayerActs *la;
     float *x_final, *xn_f, *rstd_f, *logits, *nll; // logits (B, T, V) hold probabilities after CE
     float *rope_cos, *rope_sin;                    // (T, d/2)
-    float *d_res, *d_a, *d_b, *dq, *dk, *dv, *d_f1, *d_f2, *d_f3, *d_logits;
+    float *d_res, *d_a, *d_b, *dq, *dk, *dv, *d_hid, *d_gate_up, *d_logits; // d_gate_up (B, T, 2F)
     int *targets;
     long n_scored; // targets of the last forward that are not TARGET_IGNORE
 } Model;

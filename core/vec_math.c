@@ -98,7 +98,21 @@ float max_of(const float *x, int n, float init) {
     return mx;
 }
 
+void sigmoid_array(float *s, const float *x, int n) {
+    __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = exp8(_mm256_xor_ps(_mm256_loadu_ps(x + j), sign));
+        _mm256_storeu_ps(s + j, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; j < n; j++) s[j] = 1.0f / (1.0f + exp_approx(-x[j]));
+}
+
 #else
+
+void sigmoid_array(float *s, const float *x, int n) {
+    for (int j = 0; j < n; j++) s[j] = 1.0f / (1.0f + exp_approx(-x[j]));
+}
 
 float exp_shift_sum(float *x, int n, float shift) {
     float lane[8] = {0};

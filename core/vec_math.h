@@ -1,7 +1,8 @@
-// Vectorised softmax pieces for the streaming attention: exp over a row with a shift, its sum,
-// and the row max. One definition of the arithmetic (exp_approx and the fixed 8-lane summation
-// order below), two implementations: AVX2/FMA where the compiler targets it, and portable C
-// that performs the same fp32 operations in the same order, so both give the same bits.
+// Vectorised softmax pieces for the streaming attention and the loss: exp over a row with a
+// shift, its sum, and the row max; and the logistic function for SwiGLU. One definition of the
+// arithmetic (exp_approx and the fixed 8-lane summation order below), two implementations: AVX2/FMA
+// where the compiler targets it, and portable C that performs the same fp32 operations in the same
+// order, so both give the same bits.
 //
 // exp_approx: Cephes-style range reduction x = n ln2 + r, |r| <= ln2 / 2, a degree-7 polynomial
 // for e^r and 2^n by the exponent bits. Error within 2 ulp of the correctly rounded e^x on
@@ -21,5 +22,10 @@ float exp_shift_sum(float *x, int n, float shift);
 
 // max(init, x[0..n)) (NaN entries are skipped, as `x > m ? x : m` skips them).
 float max_of(const float *x, int n, float init);
+
+// s[j] = 1 / (1 + exp_approx(-x[j])) for j < n (s may be x). Within ~3 ulp of the logistic
+// function: exp_approx's 2 ulp, the add and the division. Large positive x give exactly 1,
+// x below -88 the reciprocal of 1 + e^88 (a subnormal); NaN stays NaN.
+void sigmoid_array(float *s, const float *x, int n);
 
 #endif

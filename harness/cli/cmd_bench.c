@@ -14,8 +14,9 @@
 
 #include "clock.h"
 #include "cli.h"
-#include "options.h"
 #include "layers.h"
+#include "options.h"
+#include "phase_timer.h"
 #include "model.h"
 #include "optim.h"
 #include "tokenizer.h"
@@ -141,8 +142,11 @@ static int parse_args(int argc, char **argv, RunConfig *cfg, int *steps, int *th
     return options_parse_styled(argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &style, err);
 }
 
-// Median seconds of `steps` training steps (after `warmup` untimed ones) on random tokens.
-static double median_step_seconds(Model *m, const RunConfig *cfg, int warmup, int steps) {
+// Median seconds of `steps` training steps (after `warmup` untimed ones) on random tokens; the
+// mean seconds per step of each phase over the timed steps in phase_mean, and their mean
+// step time in *mean_step.
+static double median_step_seconds(Model *m, const RunConfig *cfg, int warmup, int steps,
+                                  double phase_mean[PHASE_COUNT], double *mean_step) {
     AdamW opt;
     adamw_init(&opt, m->n_params);
     int B = cfg->train.batch_size, T = cfg->train.seq_len;
@@ -166,11 +170,19 @@ static double median_step_seconds(Model *m, const RunConfig *cfg, int warmup, in
                           .targets = targets};
     double *times = xmalloc(sizeof(double) * steps);
     for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) {
+            phase_timer_reset();
+            phase_timer_enable(1);
+        }
         double t0 = now_seconds();
         TrainStepResult r;
         train_step(&ts, 1e-3f, &r); // a NaN step is timed without its AdamW update
         if (s >= warmup) times[s - warmup] = now_seconds() - t0;
     }
+    phase_timer_enable(0);
+    *mean_step = 0.0;
+    for (int s = 0; s < steps; s++) *mean_step += times[s] / steps;
+    for (int p = 0; p < PHASE_COUNT; p++) phase_mean[p] = phase_timer_seconds((Phase)p) / steps;
     qsort(times, steps, sizeof(double), cmp_double);
     double median = times[steps / 2];
     free(times);
@@ -213,21 +225,29 @@ int cmd_bench(int argc, char **argv) {
     }
     model_init_params(&m, cfg.seed);
     int B = cfg.train.batch_size, T = cfg.train.seq_len;
-    double median = median_step_seconds(&m, &cfg, warmup, steps);
+    double phase_mean[PHASE_COUNT], mean_step;
+    double median = median_step_seconds(&m, &cfg, warmup, steps, phase_mean, &mean_step);
+    double phase_sum = 0.0;
+    for (int p = 0; p < PHASE_COUNT; p++) phase_sum += phase_mean[p];
     double tps = B * T / median;
     double gflops = flops_per_token(&cfg.model, T) * tps / 1e9;
     double model_gflops = model_flops_per_token(&m, T) * tps / 1e9;
     double mfu = model_gflops / ceiling_n, rss = peak_rss_mb();
-    if (json)
+    if (json) {
         printf("{\"impl\": \"dint\", \"variant\": \"%s\", \"threads\": %d, \"n_layer\": %d, "
-               "\"d_model\": %d, "
+               "\"d_model\": %d, \"head_dim\": %d, \"ffn_dim\": %d, \"vocab\": %d, "
                "\"seq_len\": %d, \"batch_size\": %d, \"params\": %ld, \"tokens_per_s\": %.1f, "
-               "\"gflops\": %.2f, \"model_gflops\": %.2f, \"sgemm_1thread_gflops\": %.2f, "
-               "\"sgemm_threads_gflops\": %.2f, \"mfu\": %.4f, \"peak_rss_mb\": %.1f, "
-               "\"peak_rss_mb_before_model\": %.1f}\n",
-               variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, T, B,
-               m.n_params, tps, gflops, model_gflops, ceiling, ceiling_n, mfu, rss, rss_before);
-    else
+               "\"median_step_s\": %.6f, \"gflops\": %.2f, \"model_gflops\": %.2f, "
+               "\"sgemm_1thread_gflops\": %.2f, \"sgemm_threads_gflops\": %.2f, \"mfu\": %.4f, "
+               "\"peak_rss_mb\": %.1f, \"peak_rss_mb_before_model\": %.1f, \"mean_step_s\": %.6f, "
+               "\"phases_s\": {",
+               variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model,
+               cfg.model.head_dim, cfg.model.ffn_dim, cfg.model.vocab_size, T, B, m.n_params, tps,
+               median, gflops, model_gflops, ceiling, ceiling_n, mfu, rss, rss_before, mean_step);
+        for (int p = 0; p < PHASE_COUNT; p++)
+            printf("\"%s\": %.6f, ", phase_name((Phase)p), phase_mean[p]);
+        printf("\"other\": %.6f}}\n", mean_step - phase_sum);
+    } else {
         printf("dint %s, %d thread(s), %d layers x d_model %d, batch %d x seq %d, %ld parameters: "
                "%.0f tok/s (median of %d steps), %.1f GFLOP/s executed; model FLOPs (6 N + 12 L T "
                "d_model per token) %.1f GFLOP/s = %.0f%% MFU of the measured %d-thread sgemm rate "
@@ -235,6 +255,11 @@ int cmd_bench(int argc, char **argv) {
                variant_name(cfg.model.variant), threads, cfg.model.n_layer, cfg.model.d_model, B, T,
                m.n_params, tps, steps, gflops, model_gflops, 100 * mfu, threads, ceiling_n, ceiling,
                rss);
+        printf("  per step (mean of %d, %.2f ms):", steps, 1e3 * mean_step);
+        for (int p = 0; p < PHASE_COUNT; p++)
+            printf(" %s %.2f,", phase_name((Phase)p), 1e3 * phase_mean[p]);
+        printf(" other %.2f ms\n", 1e3 * (mean_step - phase_sum));
+    }
     model_free(&m);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "layers.h"
+#include "phase_timer.h"
 
 // One process: every micro-batch, the answer NLL summed in micro-batch order.
 static void all_micro_batches(const TrainStep *ts, TrainStepResult *r) {
@@ -64,7 +65,7 @@ static void shared_micro_batches(const TrainStep *ts, TrainStepResult *r) {
 int train_step(const TrainStep *ts, float lr, TrainStepResult *r) {
     Model *m = ts->model;
     const TrainConfig *t = ts->t;
-    model_zero_grad(m);
+    PHASE_TIMED(PHASE_OPTIMIZER, model_zero_grad(m));
     r->loss = 0.0;
     r->answer_nll = r->answer_nll_multi = 0.0;
     r->answer_tokens = r->answer_tokens_multi = 0;
@@ -72,11 +73,16 @@ int train_step(const TrainStep *ts, float lr, TrainStepResult *r) {
         shared_micro_batches(ts, r);
     else
         all_micro_batches(ts, r);
+    double t0 = phase_begin();
     r->grad_norm = grad_global_norm(m->grads, m->n_params);
     r->clip_scale = 1.0f;
-    if (!isfinite(r->loss) || !isfinite(r->grad_norm)) return -1;
+    if (!isfinite(r->loss) || !isfinite(r->grad_norm)) {
+        phase_end(PHASE_OPTIMIZER, t0);
+        return -1;
+    }
     r->clip_scale = grad_clip(m->grads, m->n_params, r->grad_norm, t->grad_clip);
     adamw_step(ts->opt, m, lr, t);
+    phase_end(PHASE_OPTIMIZER, t0);
     return 0;
 }
 

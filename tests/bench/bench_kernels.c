@@ -225,8 +225,8 @@ static void bench_rows(const char *kernel, int which) {
             rmsnorm_backward(dx, dgain, dy, x, gain, rstd, N, C);
             flops = 12.0 * n;
         } else if (which == 1) {
-            swiglu_forward(z, x, y, n);
-            swiglu_backward(dx, dy, z, x, y, n);
+            swiglu_forward(z, x, y, N, C, C);
+            swiglu_backward(dx, dy, z, x, y, N, C, C);
             flops = 15.0 * n;
         } else {
             memcpy(z, x, sizeof(float) * (size_t)n);
