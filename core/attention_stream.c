@@ -1,11 +1,15 @@
 #include "attention_stream.h"
 
 #include <cblas.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "tile_gemm.h"
 #include "vec_math.h"
 
 // Tile size: BQ query rows x BK keys, 64 x 64. The score tile is 16 KB of fp32 and, with the
@@ -31,9 +35,46 @@ static int imin(int x, int y) {
     return x < y ? x : y;
 }
 
+// dst (cols, BK) = the transpose of src (rows, cols) with row stride ld (rows <= BK): 8 x 8
+// blocks through AVX registers, the edges element by element (a pure copy: same bits either way).
+static void transpose_tile(float *dst, const float *src, int rows, int cols, int ld) {
+    int j0 = 0;
+#if defined(__AVX2__)
+    for (; j0 + 8 <= rows; j0 += 8)
+        for (int c0 = 0; c0 + 8 <= cols; c0 += 8) {
+            __m256 r[8], t[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + (long)(j0 + i) * ld + c0);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+                r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+                r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+                r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+            }
+            // r[i] (i < 4) holds column c0 + i of rows 0-3 in its low half and column c0 + i + 4
+            // in its high half; r[i + 4] the same for rows 4-7.
+            for (int i = 0; i < 4; i++) {
+                __m256 lo = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+                __m256 hi = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+                _mm256_storeu_ps(dst + (long)(c0 + i) * BK + j0, lo);
+                _mm256_storeu_ps(dst + (long)(c0 + i + 4) * BK + j0, hi);
+            }
+        }
+    int c_done = cols / 8 * 8;
+    for (int j = 0; j < j0; j++) // the column edge of the rows done above
+        for (int c = c_done; c < cols; c++) dst[(long)c * BK + j] = src[(long)j * ld + c];
+#endif
+    for (int j = j0; j < rows; j++)
+        for (int c = 0; c < cols; c++) dst[(long)c * BK + j] = src[(long)j * ld + c];
+}
+
 // Per-thread scratch of the forward: one score tile and, per map, the output accumulator of
 // a query tile with its running max and sum.
 typedef struct {
+    float *Kt;        // (d, BK) the key tile of one map, transposed
     float *S;         // (BQ, BK) scores, then probabilities
     float *acc[2];    // (BQ, v_dim) unnormalised A V of the tile, per map
     float mx[2][BQ];  // running row max of the scaled scores
@@ -64,16 +105,18 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
         for (int m = 0; m < M; m++) {
             const float *Q = q + base + attn_qk_offset(a, h, m) + (long)i0 * ld;
             const float *K = k + base + attn_qk_offset(a, h, m) + (long)j0 * ld;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, d, scale, Q, ld, K, ld,
-                        0.0f, w->S, BK);
+            transpose_tile(w->Kt, K, bc, d, ld);
+            // Only keys up to each row's own position: the rest of the diagonal tile is skipped
+            // (left unwritten in S, and 0 in P).
+            tile_gemm(br, bc, d, scale, Q, ld, 1, w->Kt, BK, 0.0f, w->S, BK,
+                      diag ? TRI_OUT_LOWER : TRI_NONE, i0 - j0);
             for (int r = 0; r < br; r++) {
                 float *row = w->S + (long)r * BK;
-                if (diag)
-                    for (int j = i0 + r - j0 + 1 > 0 ? i0 + r - j0 + 1 : 0; j < bc; j++)
-                        row[j] = -INFINITY;
-                float mx = max_of(row, bc, w->mx[m][r]);
+                int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc; // >= 1: j0 <= i0
+                float mx = max_of(row, lim, w->mx[m][r]);
                 float alpha = exp_approx(w->mx[m][r] - mx); // 0 on the first tile (mx was -inf)
-                float s = exp_shift_sum(row, bc, mx);
+                float s = exp_shift_sum(row, lim, mx);
+                for (int j = lim; j < bc; j++) row[j] = 0.0f;
                 w->sum[m][r] = alpha * w->sum[m][r] + s;
                 w->mx[m][r] = mx;
                 if (alpha != 1.0f) {
@@ -81,8 +124,8 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
                     for (int c = 0; c < vd; c++) ar[c] *= alpha;
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, vd, bc, 1.0f, w->S, BK,
-                        V + (long)j0 * ld, ld, 1.0f, w->acc[m], vd);
+            tile_gemm(br, vd, bc, 1.0f, w->S, BK, 1, V + (long)j0 * ld, ld, 1.0f, w->acc[m], vd,
+                      diag ? TRI_K_LOWER : TRI_NONE, i0 - j0);
         }
     }
     for (int m = 0; m < M; m++) {
@@ -115,6 +158,7 @@ static void combine_head(float *out, const float *o1, const float *o2, float lam
             for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
     for (int i = 0; i < T; i++) {
         double inv = 1.0 / (a->g_mode == GMODE_CAUSAL ? i + 1 : T); // one division per row
+#pragma omp simd
         for (int c = 0; c < vd; c++) {
             long ix = (long)i * ld + c;
             float val = O1[ix] - lambda * O2[ix];
@@ -137,6 +181,7 @@ void attention_stream_forward(float *out, float *o1, float *o2, float *lse, cons
 #pragma omp parallel
     {
         FwdScratch w;
+        w.Kt = xmalloc(sizeof(float) * (size_t)a->qk_dim * BK);
         w.S = xmalloc(sizeof(float) * BQ * BK);
         w.acc[0] = xmalloc(sizeof(float) * (size_t)BQ * vd);
         w.acc[1] = xmalloc(sizeof(float) * (size_t)BQ * vd);
@@ -155,6 +200,7 @@ void attention_stream_forward(float *out, float *o1, float *o2, float *lse, cons
             for (int bh = 0; bh < B * H; bh++)
                 combine_head(out, o1, o2, lambda, gamma, bh / H, bh % H, a, acc);
         }
+        free(w.Kt);
         free(w.S);
         free(w.acc[0]);
         free(w.acc[1]);
@@ -164,12 +210,14 @@ void attention_stream_forward(float *out, float *o1, float *o2, float *lse, cons
 
 // Per-thread scratch of the backward.
 typedef struct {
+    float *Kt[2];  // (d, BK) the key tile of each map, transposed
+    float *Vt;     // (v_dim, BK) the value tile, transposed
     float *S, *dP; // (BQ, BK) probabilities and dP, then dS
     float *dK[2];  // (BK, d) dK of the current key tile, per map
     float *dV;     // (BK, v_dim) dV of the current key tile, both maps summed
     float *dOm[2]; // (T, v_dim) the gradient reaching A_m V, per map
     float *Dm[2];  // (T) rowsum(dOm * Om), per map
-    double *acc;   // (v_dim)
+    double *acc;   // (3 v_dim) column accumulators
 } BwdScratch;
 
 // dOm (contiguous (T, v_dim)) for every map of head (b, h) and its dlambda / dgamma parts:
@@ -182,20 +230,27 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
     int T = a->T, vd = a->v_dim, ld = a->ld;
     long vo = (long)b * T * ld + attn_v_offset(a, h);
     const float *dO = dout + vo;
-    double *acc = w->acc;
+    // Column-wise double accumulators: every inner loop runs over the v_dim columns, which are
+    // independent, so it vectorises without changing any sum's order. The scalar gradients sum
+    // per column down the rows, then over the columns in order.
+    double *acc = w->acc, *col_l = w->acc + vd, *col_g = w->acc + 2 * vd;
     *pl = *pg = 0.0;
     if (a->n_maps == 1) {
         for (int i = 0; i < T; i++)
             memcpy(w->dOm[0] + (long)i * vd, dO + (long)i * ld, sizeof(float) * vd);
     } else {
         float *d1 = w->dOm[0], *d2 = w->dOm[1];
-        double sl = 0.0, sg = 0.0;
-        for (int i = 0; i < T; i++)
+        for (int c = 0; c < vd; c++) col_l[c] = col_g[c] = 0.0;
+        for (int i = 0; i < T; i++) {
+            const float *o2r = o2 + vo + (long)i * ld, *dOr = dO + (long)i * ld;
+            float *d1r = d1 + (long)i * vd, *d2r = d2 + (long)i * vd;
+#pragma omp simd
             for (int c = 0; c < vd; c++) {
-                sl -= (double)o2[vo + (long)i * ld + c] * dO[(long)i * ld + c];
-                d1[(long)i * vd + c] = dO[(long)i * ld + c];
-                d2[(long)i * vd + c] = -lambda * dO[(long)i * ld + c];
+                col_l[c] -= (double)o2r[c] * dOr[c];
+                d1r[c] = dOr[c];
+                d2r[c] = -lambda * dOr[c];
             }
+        }
         if (a->use_global) {
             // dgamma = <C, dout>, C recomputed row by row from o1 (no (T, v_dim) copy).
             const float *O1 = o1 + vo;
@@ -203,48 +258,63 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
             if (a->g_mode == GMODE_CAUSAL) {
                 for (int i = 0; i < T; i++) {
                     double inv = 1.0 / (i + 1);
+                    const float *O1r = O1 + (long)i * ld, *dOr = dO + (long)i * ld;
+#pragma omp simd
                     for (int c = 0; c < vd; c++) {
-                        acc[c] += O1[(long)i * ld + c];
-                        sg += (double)(float)(acc[c] * inv) * dO[(long)i * ld + c];
+                        acc[c] += O1r[c];
+                        col_g[c] += (double)(float)(acc[c] * inv) * dOr[c];
                     }
                 }
             } else {
                 double inv = 1.0 / T;
                 for (int i = 0; i < T; i++)
+#pragma omp simd
                     for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
                 for (int i = 0; i < T; i++)
+#pragma omp simd
                     for (int c = 0; c < vd; c++)
-                        sg += (double)(float)(acc[c] * inv) * dO[(long)i * ld + c];
+                        col_g[c] += (double)(float)(acc[c] * inv) * dO[(long)i * ld + c];
             }
             for (int c = 0; c < vd; c++) acc[c] = 0.0;
             if (a->g_mode == GMODE_CAUSAL) {
                 for (int i = T - 1; i >= 0; i--) {
                     double inv = 1.0 / (i + 1);
+                    const float *dOr = dO + (long)i * ld;
+                    float *d1r = d1 + (long)i * vd;
+#pragma omp simd
                     for (int c = 0; c < vd; c++) {
-                        acc[c] += (double)dO[(long)i * ld + c] * inv;
-                        d1[(long)i * vd + c] += gamma * (float)acc[c];
+                        acc[c] += (double)dOr[c] * inv;
+                        d1r[c] += gamma * (float)acc[c];
                     }
                 }
             } else {
                 for (int i = 0; i < T; i++)
+#pragma omp simd
                     for (int c = 0; c < vd; c++) acc[c] += dO[(long)i * ld + c];
                 double inv = 1.0 / T;
                 for (int i = 0; i < T; i++)
+#pragma omp simd
                     for (int c = 0; c < vd; c++)
                         d1[(long)i * vd + c] += gamma * (float)(acc[c] * inv);
             }
         }
+        double sl = 0.0, sg = 0.0;
+        for (int c = 0; c < vd; c++) sl += col_l[c], sg += col_g[c];
         *pl = sl;
         *pg = sg;
     }
-    // D_i = rowsum(dOm_i * Om_i) = rowsum(A_i * dA_i), the softmax backward's row term.
+    // D_i = rowsum(dOm_i * Om_i) = rowsum(A_i * dA_i), the softmax backward's row term: in
+    // double, 4 lanes (column c in lane c mod 4) combined as (l0 + l1) + (l2 + l3).
     for (int m = 0; m < a->n_maps; m++) {
         const float *Om = (m == 0 ? o1 : o2) + vo;
         for (int i = 0; i < T; i++) {
-            double s = 0.0;
-            for (int c = 0; c < vd; c++)
-                s += (double)w->dOm[m][(long)i * vd + c] * Om[(long)i * ld + c];
-            w->Dm[m][i] = (float)s;
+            const float *x = w->dOm[m] + (long)i * vd, *y = Om + (long)i * ld;
+            double l[4] = {0.0, 0.0, 0.0, 0.0};
+            int c = 0;
+            for (; c + 4 <= vd; c += 4)
+                for (int j = 0; j < 4; j++) l[j] += (double)x[c + j] * y[c + j];
+            for (; c < vd; c++) l[c % 4] += (double)x[c] * y[c];
+            w->Dm[m][i] = (float)((l[0] + l[1]) + (l[2] + l[3]));
         }
     }
 }
@@ -267,7 +337,11 @@ static void backward_head(BwdScratch *w, float *dq, float *dk, float *dv, const 
     for (int j0 = 0; j0 < T; j0 += BK) {
         int bc = imin(BK, T - j0);
         memset(w->dV, 0, sizeof(float) * (size_t)bc * vd);
-        for (int m = 0; m < M; m++) memset(w->dK[m], 0, sizeof(float) * (size_t)bc * d);
+        for (int m = 0; m < M; m++) {
+            memset(w->dK[m], 0, sizeof(float) * (size_t)bc * d);
+            transpose_tile(w->Kt[m], k + base + attn_qk_offset(a, h, m) + (long)j0 * ld, bc, d, ld);
+        }
+        transpose_tile(w->Vt, V + (long)j0 * ld, bc, vd, ld);
         for (int i0 = j0 / BQ * BQ; i0 < T; i0 += BQ) {
             int br = imin(BQ, T - i0);
             int diag = j0 + bc - 1 > i0;
@@ -278,30 +352,34 @@ static void backward_head(BwdScratch *w, float *dq, float *dk, float *dv, const 
                 const float *dO = w->dOm[m] + (long)i0 * vd;
                 const float *D = w->Dm[m] + i0;
                 // P = exp(scale Q K^T - lse), zero above the diagonal
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, d, scale, Q, ld, K, ld,
-                            0.0f, w->S, BK);
+                TileTri out_tri = diag ? TRI_OUT_LOWER : TRI_NONE;
+                TileTri k_lower = diag ? TRI_K_LOWER : TRI_NONE,
+                        k_upper = diag ? TRI_K_UPPER : TRI_NONE;
+                int off = i0 - j0;
+                tile_gemm(br, bc, d, scale, Q, ld, 1, w->Kt[m], BK, 0.0f, w->S, BK, out_tri, off);
                 for (int r = 0; r < br; r++) {
                     float *row = w->S + (long)r * BK;
-                    int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc;
-                    (void)exp_shift_sum(row, lim < 0 ? 0 : lim, L[r]); // (the sum is not needed)
-                    for (int j = lim < 0 ? 0 : lim; j < bc; j++) row[j] = 0.0f;
+                    int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc; // >= 1: j0 <= i0
+                    (void)exp_shift_sum(row, lim, L[r]);             // (the sum is not needed)
+                    for (int j = lim; j < bc; j++) row[j] = 0.0f;
                 }
                 // dV += P^T dOm ; dP = dOm V^T
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, vd, br, 1.0f, w->S, BK, dO,
-                            vd, 1.0f, w->dV, vd);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, vd, 1.0f, dO, vd,
-                            V + (long)j0 * ld, ld, 0.0f, w->dP, BK);
-                // dS = P * (dP - D) * scale (in place over dP; P is 0 where masked)
+                tile_gemm(bc, vd, br, 1.0f, w->S, 1, BK, dO, vd, 1.0f, w->dV, vd, k_upper, off);
+                tile_gemm(br, bc, vd, 1.0f, dO, vd, 1, w->Vt, BK, 0.0f, w->dP, BK, out_tri, off);
+                // dS = P * (dP - D) * scale (in place over dP), 0 where masked
                 for (int r = 0; r < br; r++) {
                     const float *p = w->S + (long)r * BK;
                     float *g = w->dP + (long)r * BK;
-                    for (int j = 0; j < bc; j++) g[j] = p[j] * (g[j] - D[r]) * scale;
+                    int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc;
+                    float Dr = D[r];
+#pragma omp simd
+                    for (int j = 0; j < lim; j++) g[j] = p[j] * (g[j] - Dr) * scale;
+                    for (int j = lim; j < bc; j++) g[j] = 0.0f;
                 }
                 // dK += dS^T Q ; dQ += dS K
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, d, br, 1.0f, w->dP, BK, Q,
-                            ld, 1.0f, w->dK[m], d);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, d, bc, 1.0f, w->dP, BK,
-                            K, ld, 1.0f, dq + qo + (long)i0 * ld, ld);
+                tile_gemm(bc, d, br, 1.0f, w->dP, 1, BK, Q, ld, 1.0f, w->dK[m], d, k_upper, off);
+                tile_gemm(br, d, bc, 1.0f, w->dP, BK, 1, K, ld, 1.0f, dq + qo + (long)i0 * ld, ld,
+                          k_lower, off);
             }
         }
         for (int m = 0; m < M; m++) {
@@ -329,25 +407,29 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
 #pragma omp parallel
     {
         BwdScratch w;
+        w.Vt = xmalloc(sizeof(float) * (size_t)vd * BK);
         w.S = xmalloc(sizeof(float) * BQ * BK);
         w.dP = xmalloc(sizeof(float) * BQ * BK);
         w.dV = xmalloc(sizeof(float) * (size_t)BK * vd);
         for (int m = 0; m < 2; m++) {
+            w.Kt[m] = xmalloc(sizeof(float) * (size_t)d * BK);
             w.dK[m] = xmalloc(sizeof(float) * (size_t)BK * d);
             w.dOm[m] = xmalloc(sizeof(float) * (size_t)T * vd);
             w.Dm[m] = xmalloc(sizeof(float) * (size_t)T);
         }
-        w.acc = xmalloc(sizeof(double) * (size_t)vd);
+        w.acc = xmalloc(sizeof(double) * (size_t)vd * 3);
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
             backward_prepare(&w, &part_l[bh], &part_g[bh], dout, o1, o2, lambda, gamma, b, h, a);
             backward_head(&w, dq, dk, dv, lse, q, k, v, b, h, a);
         }
+        free(w.Vt);
         free(w.S);
         free(w.dP);
         free(w.dV);
         for (int m = 0; m < 2; m++) {
+            free(w.Kt[m]);
             free(w.dK[m]);
             free(w.dOm[m]);
             free(w.Dm[m]);

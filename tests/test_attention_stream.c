@@ -11,6 +11,8 @@
 //  * out against attention_forward_ref (the literal final map in double) for T <= 257;
 //  * large logits (online max rescaling across tiles);
 //  * 1 and 2 OpenMP threads give the same bits;
+//  * tile_gemm (the tiles' products) against its double definition, and its causal modes
+//    bit-identical to the full product;
 //  * the softmax row pieces (vec_math.h): exp_approx within 2 ulp of expf, exp_shift_sum equal
 //    to its documented definition and close to libm, max_of equal to the scalar loop.
 //
@@ -55,6 +57,7 @@
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
+#include "tile_gemm.h"
 #include "vec_math.h"
 
 // One thread (Criterion may run test processes side by side on the 2 cores); the threads
@@ -572,4 +575,96 @@ Test(vec_math, max_of_matches_the_scalar_loop_and_skips_nan) {
         cr_assert_eq(max_of(x, n, -INFINITY), ref, "n %d", n);
     }
     cr_assert_eq(max_of(x, 37, 100.0f), 100.0f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tile_gemm (the tiles' products) against its double definition, tile_gemm_ref: shapes with
+// row and column tails, A stored or transposed, beta 0 and 1, and each causal mode with A's
+// skipped part set to exact zeros (the mode's promise). Tolerance: each element is an fp32 FMA
+// chain of K terms, error <= K u sum|a b| (u = 2^-24); with |a|, |b| < 1 and K <= 70 that is
+// < 5e-6 absolute, checked as 1e-5 relative to the largest |C| plus 1e-6. OUT_LOWER compares the
+// needed part only, and checks the rest of C was left as it was when not written.
+
+static int tri_needed(TileTri tri, int m, int n, int off) {
+    return tri != TRI_OUT_LOWER || n <= m + off;
+}
+static int tri_zero_a(TileTri tri, int m, int k, int off) {
+    return (tri == TRI_K_LOWER && k > m + off) || (tri == TRI_K_UPPER && k < m - off);
+}
+
+static void check_tile_gemm(int M, int N, int K, int trans_a, float beta, TileTri tri, int off) {
+    TestRng r;
+    test_rng_seed(&r, 1000u + (unsigned)(M * 131 + N * 17 + K * 3 + tri * 7 + off));
+    long lda = trans_a ? M + 3 : K + 2, ldb = N + 5, ldc = N + 1;
+    float *A = test_falloc((trans_a ? (long)K : M) * lda), *B = test_falloc((long)K * ldb);
+    float *C = test_falloc((long)M * ldc), *Cref = test_falloc((long)M * ldc);
+    fill_uniform(A, (trans_a ? (long)K : M) * lda, -1.f, 1.f, &r);
+    fill_uniform(B, (long)K * ldb, -1.f, 1.f, &r);
+    fill_uniform(C, (long)M * ldc, -1.f, 1.f, &r);
+    long a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++)
+            if (tri_zero_a(tri, m, k, off)) A[m * a_rs + k * a_cs] = 0.0f;
+    memcpy(Cref, C, sizeof(float) * (size_t)M * ldc);
+    float *C0 = test_falloc((long)M * ldc);
+    memcpy(C0, C, sizeof(float) * (size_t)M * ldc);
+    tile_gemm(M, N, K, 0.75f, A, a_rs, a_cs, B, ldb, beta, C, ldc, tri, off);
+    tile_gemm_ref(M, N, K, 0.75f, A, a_rs, a_cs, B, ldb, beta, Cref, ldc);
+    double S = 0.0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) S = fmax(S, fabs(Cref[m * ldc + n]));
+    ErrStats st = err_stats(0.0, 1e-5 * S + 1e-6);
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++)
+            if (tri_needed(tri, m, n, off))
+                CHECK_PAIR(&st, C[m * ldc + n], Cref[m * ldc + n],
+                           "tile_gemm M %d N %d K %d trans %d beta %g tri %d off %d: C[%d,%d] %.9g "
+                           "vs %.9g",
+                           M, N, K, trans_a, beta, tri, off, m, n, C[m * ldc + n],
+                           Cref[m * ldc + n]);
+        // padding past N is never touched
+        cr_expect(C[m * ldc + N] == C0[m * ldc + N], "tile_gemm wrote past column N (row %d)", m);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "tile_gemm M %d N %d K %d trans %d beta %g tri %d off %d", M, N, K,
+             trans_a, beta, tri, off);
+    err_check_finish(&st, what);
+    free(A), free(B), free(C), free(Cref), free(C0);
+}
+
+Test(tile_gemm, matches_its_double_definition) {
+    const int shapes[][3] = {{64, 64, 16}, {64, 16, 64}, {7, 5, 3},    {13, 40, 33},
+                             {1, 1, 1},    {5, 17, 0},   {64, 32, 64}, {36, 24, 9}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int trans = 0; trans < 2; trans++)
+            for (int beta = 0; beta < 2; beta++)
+                check_tile_gemm(shapes[i][0], shapes[i][1], shapes[i][2], trans, (float)beta,
+                                TRI_NONE, 0);
+    for (int tri = TRI_OUT_LOWER; tri <= TRI_K_UPPER; tri++)
+        for (int off = 0; off < 70; off += 23)
+            for (int trans = 0; trans < 2; trans++) {
+                check_tile_gemm(64, 64, 64, trans, 1.0f, (TileTri)tri, off);
+                check_tile_gemm(37, 21, 29, trans, 0.0f, (TileTri)tri, off);
+            }
+}
+
+// Skipping the zero part of A changes no bit: the causal modes against TRI_NONE on the same
+// operands (exact equality).
+Test(tile_gemm, causal_modes_are_bit_identical_to_the_full_product) {
+    enum { M = 45, N = 30, K = 45 };
+    TestRng r;
+    test_rng_seed(&r, 77);
+    float A[M * K], B[K * N], C1[M * N], C2[M * N];
+    for (int tri = TRI_K_LOWER; tri <= TRI_K_UPPER; tri++)
+        for (int off = 0; off < 9; off += 4) {
+            fill_uniform(A, M * K, -1.f, 1.f, &r);
+            fill_uniform(B, K * N, -1.f, 1.f, &r);
+            for (int m = 0; m < M; m++)
+                for (int k = 0; k < K; k++)
+                    if (tri_zero_a((TileTri)tri, m, k, off)) A[m * K + k] = 0.0f;
+            tile_gemm(M, N, K, 1.0f, A, K, 1, B, N, 0.0f, C1, N, TRI_NONE, 0);
+            tile_gemm(M, N, K, 1.0f, A, K, 1, B, N, 0.0f, C2, N, (TileTri)tri, off);
+            cr_assert(!memcmp(C1, C2, sizeof C1),
+                      "tri %d off %d: bits differ from the full product", tri, off);
+        }
 }

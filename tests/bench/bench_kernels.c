@@ -8,6 +8,7 @@
 // --quick: tiny shapes, one run each (seconds; what ctest runs under the label `bench`).
 // GFLOP/s counts the useful flops of each kernel (stated per kernel below), the same number for
 // the fast and the reference kernel; the time is the best of a few runs.
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "layers.h"
+#include "tile_gemm.h"
 #include "vec_math.h"
 
 static int g_quick, g_threads = 1;
@@ -284,6 +286,34 @@ static void bench_exp_rows(void) {
     free(x), free(w);
 }
 
+// tile_gemm: the attention tiles' products, 64 x 64 outputs over K = head dims, and the
+// 64 x d products over 64 keys; against cblas_sgemm on the same shapes (not its reference:
+// tile_gemm_ref is a double loop). 2 M N K flops.
+static void bench_tile_gemm(void) {
+    const int shapes[][3] = {{64, 64, 16}, {64, 16, 64}, {64, 64, 32}, {64, 32, 64}, {64, 64, 64}};
+    int reps = g_quick ? 1 : 2000;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+        float *A = frand((long)M * K), *B = frand((long)K * N), *C = frand((long)M * N);
+        double best[2] = {INFINITY, INFINITY};
+        for (int r = 0; r < (g_quick ? 1 : 5); r++)
+            for (int k = 0; k < 2; k++) {
+                double t0 = now_seconds();
+                for (int j = 0; j < reps; j++)
+                    if (k == 0)
+                        tile_gemm(M, N, K, 1.0f, A, K, 1, B, N, 1.0f, C, N, TRI_NONE, 0);
+                    else
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K,
+                                    B, N, 1.0f, C, N);
+                best[k] = fmin(best[k], now_seconds() - t0);
+            }
+        char shape[64];
+        snprintf(shape, sizeof shape, "%d x %d x %d (vs sgemm)", M, N, K);
+        row("tile_gemm", shape, 2.0 * M * N * K * reps, best[0], best[1]);
+        free(A), free(B), free(C);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The one table: each kernel, its fast function, its reference, its test and its benchmark.
 
@@ -308,6 +338,8 @@ static const KernelEntry KERNELS[] = {
      bench_swiglu},
     {"cross_entropy", "cross_entropy_forward, cross_entropy_backward", "- (finite differences)",
      "tests/test_layers.c", bench_cross_entropy},
+    {"tile_gemm", "tile_gemm", "tile_gemm_ref (and cblas_sgemm for speed)",
+     "tests/test_attention_stream.c", bench_tile_gemm},
     {"exp_rows", "exp_shift_sum, max_of (vec_math.h)", "expf loop, sequential sum (libm)",
      "tests/test_attention_stream.c", bench_exp_rows},
 };
