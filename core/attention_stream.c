@@ -303,19 +303,12 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
         *pl = sl;
         *pg = sg;
     }
-    // D_i = rowsum(dOm_i * Om_i) = rowsum(A_i * dA_i), the softmax backward's row term: in
-    // double, 4 lanes (column c in lane c mod 4) combined as (l0 + l1) + (l2 + l3).
+    // D_i = rowsum(dOm_i * Om_i) = rowsum(A_i * dA_i), the softmax backward's row term (in
+    // double, dot_f64's lane order).
     for (int m = 0; m < a->n_maps; m++) {
         const float *Om = (m == 0 ? o1 : o2) + vo;
-        for (int i = 0; i < T; i++) {
-            const float *x = w->dOm[m] + (long)i * vd, *y = Om + (long)i * ld;
-            double l[4] = {0.0, 0.0, 0.0, 0.0};
-            int c = 0;
-            for (; c + 4 <= vd; c += 4)
-                for (int j = 0; j < 4; j++) l[j] += (double)x[c + j] * y[c + j];
-            for (; c < vd; c++) l[c % 4] += (double)x[c] * y[c];
-            w->Dm[m][i] = (float)((l[0] + l[1]) + (l[2] + l[3]));
-        }
+        for (int i = 0; i < T; i++)
+            w->Dm[m][i] = (float)dot_f64(w->dOm[m] + (long)i * vd, Om + (long)i * ld, vd);
     }
 }
 

@@ -1,6 +1,9 @@
 #include "layers.h"
 
 #include <cblas.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -47,6 +50,18 @@ void matmul_forward(float *out, const float *in, const float *w, int N, int IC, 
     }
 }
 
+void matmul_forward_shared(float *const *out, const float *in, const float *const *w, int n_w,
+                           int N, int IC, int OC) {
+    int blocks = (N + ROWS_N - 1) / ROWS_N;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < blocks; blk++) {
+        int lo = blk * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
+        for (int j = 0; j < n_w; j++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, OC, IC, 1.0f,
+                        in + (long)lo * IC, IC, w[j], IC, 0.0f, out[j] + (long)lo * OC, OC);
+    }
+}
+
 void matmul_forward_ref(float *out, const float *in, const float *w, int N, int IC, int OC) {
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
@@ -83,6 +98,30 @@ void matmul_backward(float *din, float *dw, const float *dout, const float *in, 
     matmul_backward_beta(din, 1.0f, dw, dout, in, w, N, IC, OC);
 }
 
+void matmul_backward_shared(float *din, float *const *dw, const float *const *dout, const float *in,
+                            const float *const *w, int n_w, int N, int IC, int OC) {
+    // The dW blocks of every weight first (the big tasks), then the din blocks, each summing
+    // the n_w products into its rows in weight order: the first written (beta 0), the others
+    // added, as matmul_backward_write then matmul_backward would.
+    int blocks_oc = (OC + ROWS_OC - 1) / ROWS_OC, n_dw = n_w * blocks_oc;
+    int blocks_n = (N + ROWS_N - 1) / ROWS_N;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int blk = 0; blk < n_dw + blocks_n; blk++) {
+        if (blk < n_dw) {
+            int j = blk / blocks_oc, lo = blk % blocks_oc * ROWS_OC;
+            int rows = OC - lo < ROWS_OC ? OC - lo : ROWS_OC;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, IC, N, 1.0f, dout[j] + lo,
+                        OC, in, IC, 1.0f, dw[j] + (long)lo * IC, IC);
+        } else {
+            int lo = (blk - n_dw) * ROWS_N, rows = N - lo < ROWS_N ? N - lo : ROWS_N;
+            for (int j = 0; j < n_w; j++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, IC, OC, 1.0f,
+                            dout[j] + (long)lo * OC, OC, w[j], IC, j ? 1.0f : 0.0f,
+                            din + (long)lo * IC, IC);
+        }
+    }
+}
+
 // beta 0: sgemm scales the block of din by 0 (writes zeros) before adding, the same bits as
 // accumulating into a zeroed din, without the separate pass over memory.
 void matmul_backward_write(float *din, float *dw, const float *dout, const float *in,
@@ -108,17 +147,6 @@ void matmul_backward_ref(float *din, float *dw, const float *dout, const float *
                     s += (double)dout[(long)n * OC + o] * in[(long)n * IC + i];
                 dw[(long)o * IC + i] += (float)s;
             }
-}
-
-// sum_i a_i b_i in double, in 4 lanes (lane i mod 4, each in index order) combined as
-// (l0 + l1) + (l2 + l3): independent adds, so the sum is not one long dependency chain.
-static double dot_f64(const float *a, const float *b, int n) {
-    double l[4] = {0.0, 0.0, 0.0, 0.0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) l[j] += (double)a[i + j] * b[i + j];
-    for (; i < n; i++) l[i % 4] += (double)a[i] * b[i];
-    return (l[0] + l[1]) + (l[2] + l[3]);
 }
 
 // The row loop of every RMSNorm forward: x += res first when res is given (the residual add,
@@ -202,6 +230,7 @@ static void rmsnorm_backward_rows(float *din, float *dgain, const float *dout, f
             double s[GAIN_COLS] = {0};
             for (int n = 0; n < N; n++) {
                 const float *dy = dout + (long)n * C, *x = in + (long)n * C;
+#pragma omp simd
                 for (int i = c0; i < c1; i++)
                     s[i - c0] += (double)(dy[i] * dout_scale) * x[i] * rstd[n];
             }
@@ -231,7 +260,9 @@ void rope_tables(float *cos_t, float *sin_t, int T, int d, float theta) {
         }
 }
 
-// sign = +1 rotates by the position angle, -1 by its negative (the transpose).
+// sign = +1 rotates by the position angle, -1 by its negative (the transpose). Per row, the
+// pair tables are spread to the row's layout (cos twice; sin negated for the even element), so
+// each element is x c + x_swapped s': the same two products and one sum as the pair formula.
 static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, int T, int C, int d,
                        float sign) {
     int half = d / 2;
@@ -240,13 +271,32 @@ static void rope_apply(float *x, const float *cos_t, const float *sin_t, int B, 
         for (int t = 0; t < T; t++) {
             float *row = x + ((long)b * T + t) * C;
             const float *ct = cos_t + (long)t * half, *st = sin_t + (long)t * half;
-            for (int c0 = 0; c0 < C; c0 += d)
-                for (int i = 0; i < half; i++) {
-                    float x0 = row[c0 + 2 * i], x1 = row[c0 + 2 * i + 1];
-                    float c = ct[i], s = sign * st[i];
-                    row[c0 + 2 * i] = x0 * c - x1 * s;
-                    row[c0 + 2 * i + 1] = x1 * c + x0 * s;
+            float cc[d], ss[d];
+            for (int i = 0; i < half; i++) {
+                cc[2 * i] = cc[2 * i + 1] = ct[i];
+                ss[2 * i] = -(sign * st[i]);
+                ss[2 * i + 1] = sign * st[i];
+            }
+            for (int c0 = 0; c0 < C; c0 += d) {
+                float *h = row + c0;
+                int j = 0;
+#if defined(__AVX2__)
+                for (; j + 8 <= d; j += 8) {
+                    __m256 v = _mm256_loadu_ps(h + j);
+                    __m256 swapped = _mm256_permute_ps(v, 0xB1); // (x1, x0, x3, x2, ...)
+                    __m256 r = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(cc + j)),
+                                             _mm256_mul_ps(swapped, _mm256_loadu_ps(ss + j)));
+                    _mm256_storeu_ps(h + j, r);
                 }
+#endif
+                for (; j < d; j += 2) {
+                    float x0 = h[j], x1 = h[j + 1];
+                    float p0 = x0 * cc[j], q0 = x1 * ss[j], p1 = x1 * cc[j + 1],
+                          q1 = x0 * ss[j + 1];
+                    h[j] = p0 + q0;
+                    h[j + 1] = p1 + q1;
+                }
+            }
         }
 }
 

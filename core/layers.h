@@ -10,6 +10,11 @@ int threads_count(void);
 
 // torch: out = in @ w.T            out (N, OC), in (N, IC), w (OC, IC)
 void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC);
+// n_w products of one input, out[j] = in @ w[j].T (the q, k and v projections): the same sgemm
+// calls as n_w matmul_forward, in one parallel region, each row block of `in` used by all of
+// them while it is in cache. Bit-identical to the separate calls.
+void matmul_forward_shared(float *const *out, const float *in, const float *const *w, int n_w,
+                           int N, int IC, int OC);
 void matmul_forward_ref(float *out, const float *in, const float *w, int N, int IC, int OC);
 // din += dout @ w ; dw += dout.T @ in   (din or dw may be NULL)
 void matmul_backward(float *din, float *dw, const float *dout, const float *in, const float *w,
@@ -17,6 +22,10 @@ void matmul_backward(float *din, float *dw, const float *dout, const float *in, 
 // The same with din written (din = dout @ w) instead of accumulated; dw still accumulates.
 void matmul_backward_write(float *din, float *dw, const float *dout, const float *in,
                            const float *w, int N, int IC, int OC);
+// Their backward: din = sum_j dout[j] @ w[j] (written), dw[j] += dout[j].T @ in; the same bits
+// as matmul_backward_write for j = 0 then matmul_backward for the others.
+void matmul_backward_shared(float *din, float *const *dw, const float *const *dout, const float *in,
+                            const float *const *w, int n_w, int N, int IC, int OC);
 void matmul_backward_ref(float *din, float *dw, const float *dout, const float *in, const float *w,
                          int N, int IC, int OC);
 

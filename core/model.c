@@ -320,11 +320,9 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
         PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
                     residual_rmsnorm_forward(a->xn1, a->rstd1, a->x_in, res_pending, lp->attn_norm,
                                              BT, D, c->norm_eps));
-        PHASE_TIMED(PHASE_MATMUL_FORWARD, {
-            matmul_forward(a->q, a->xn1, lp->wq, BT, D, D);
-            matmul_forward(a->k, a->xn1, lp->wk, BT, D, D);
-            matmul_forward(a->v, a->xn1, lp->wv, BT, D, D);
-        });
+        float *qkv[3] = {a->q, a->k, a->v};
+        const float *w_qkv[3] = {lp->wq, lp->wk, lp->wv};
+        PHASE_TIMED(PHASE_MATMUL_FORWARD, matmul_forward_shared(qkv, a->xn1, w_qkv, 3, BT, D, D));
         PHASE_TIMED(PHASE_NORM_ELEMENTWISE, {
             rope_forward(a->q, m->rope_cos, m->rope_sin, B, T, D, d);
             rope_forward(a->k, m->rope_cos, m->rope_sin, B, T, D, d);
@@ -442,11 +440,10 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
             rope_backward(m->dq, m->rope_cos, m->rope_sin, B, T, D, d);
             rope_backward(m->dk, m->rope_cos, m->rope_sin, B, T, D, d);
         });
-        PHASE_TIMED(PHASE_MATMUL_BACKWARD, {
-            matmul_backward_write(m->d_a, gp->wq, m->dq, a->xn1, lp->wq, BT, D, D);
-            matmul_backward(m->d_a, gp->wk, m->dk, a->xn1, lp->wk, BT, D, D);
-            matmul_backward(m->d_a, gp->wv, m->dv, a->xn1, lp->wv, BT, D, D);
-        });
+        float *dw_qkv[3] = {gp->wq, gp->wk, gp->wv};
+        const float *d_qkv[3] = {m->dq, m->dk, m->dv}, *w_qkv[3] = {lp->wq, lp->wk, lp->wv};
+        PHASE_TIMED(PHASE_MATMUL_BACKWARD,
+                    matmul_backward_shared(m->d_a, dw_qkv, d_qkv, a->xn1, w_qkv, 3, BT, D, D));
         PHASE_TIMED(PHASE_NORM_ELEMENTWISE,
                     rmsnorm_backward(m->d_res, gp->attn_norm, m->d_a, a->x_in, lp->attn_norm,
                                      a->rstd1, BT, D));

@@ -98,6 +98,18 @@ float max_of(const float *x, int n, float init) {
     return mx;
 }
 
+double dot_f64(const float *a, const float *b, int n) {
+    __m256d acc = _mm256_setzero_pd();
+    int j = 0;
+    for (; j + 4 <= n; j += 4)
+        acc = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + j)),
+                              _mm256_cvtps_pd(_mm_loadu_ps(b + j)), acc);
+    double l[4];
+    _mm256_storeu_pd(l, acc);
+    for (; j < n; j++) l[j % 4] += (double)a[j] * b[j];
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
 void sigmoid_array(float *s, const float *x, int n) {
     __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     int j = 0;
@@ -109,6 +121,12 @@ void sigmoid_array(float *s, const float *x, int n) {
 }
 
 #else
+
+double dot_f64(const float *a, const float *b, int n) {
+    double l[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int j = 0; j < n; j++) l[j % 4] += (double)a[j] * b[j];
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
 
 void sigmoid_array(float *s, const float *x, int n) {
     for (int j = 0; j < n; j++) s[j] = 1.0f / (1.0f + exp_approx(-x[j]));

@@ -23,6 +23,11 @@ float exp_shift_sum(float *x, int n, float shift);
 // max(init, x[0..n)) (NaN entries are skipped, as `x > m ? x : m` skips them).
 float max_of(const float *x, int n, float init);
 
+// sum_j a[j] b[j] in double, in 4 lanes (lane j mod 4, each in index order) combined as
+// (l0 + l1) + (l2 + l3). Each product of two floats is exact in double, so the AVX2 path (4
+// lanes of fused multiply-adds) and the portable one give the same bits.
+double dot_f64(const float *a, const float *b, int n);
+
 // s[j] = 1 / (1 + exp_approx(-x[j])) for j < n (s may be x). Within ~3 ulp of the logistic
 // function: exp_approx's 2 ulp, the add and the division. Large positive x give exactly 1,
 // x below -88 the reciprocal of 1 + e^88 (a subnormal); NaN stays NaN.

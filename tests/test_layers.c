@@ -196,6 +196,64 @@ Test(matmul, same_bits_on_1_and_2_threads) {
     free(in), free(w), free(dout);
 }
 
+// The shared-input products (q, k, v) and the written din: the same bits as the separate calls
+// (matmul_backward_write for the first weight, matmul_backward for the others), on 1 and 2
+// threads; matmul_backward_write ignores what din held.
+Test(matmul, shared_and_write_variants_match_the_separate_calls) {
+    enum { N = 300, IC = 40, OC = 150, NW = 3 };
+    TestRng r;
+    test_rng_seed(&r, 16);
+    float *in = test_falloc(N * IC), *w[NW], *dout[NW];
+    fill_uniform(in, N * IC, -1.f, 1.f, &r);
+    for (int j = 0; j < NW; j++) {
+        w[j] = test_falloc(OC * IC), dout[j] = test_falloc(N * OC);
+        fill_uniform(w[j], OC * IC, -1.f, 1.f, &r);
+        fill_uniform(dout[j], N * OC, -1.f, 1.f, &r);
+    }
+    for (int t = 1; t <= 2; t++) {
+        threads_init(t);
+        float *out_sep[NW], *out_sh[NW], *dw_sep[NW], *dw_sh[NW];
+        float *din_sep = test_falloc(N * IC), *din_sh = test_falloc(N * IC);
+        fill_uniform(din_sep, N * IC, -5.f, 5.f, &r); // garbage: the first product writes
+        fill_uniform(din_sh, N * IC, -5.f, 5.f, &r);
+        for (int j = 0; j < NW; j++) {
+            out_sep[j] = test_falloc(N * OC), out_sh[j] = test_falloc(N * OC);
+            dw_sep[j] = test_falloc(OC * IC), dw_sh[j] = test_falloc(OC * IC);
+            fill_uniform(dw_sep[j], OC * IC, -1.f, 1.f, &r);
+            memcpy(dw_sh[j], dw_sep[j], sizeof(float) * OC * IC);
+            matmul_forward(out_sep[j], in, w[j], N, IC, OC);
+            if (j == 0)
+                matmul_backward_write(din_sep, dw_sep[j], dout[j], in, w[j], N, IC, OC);
+            else
+                matmul_backward(din_sep, dw_sep[j], dout[j], in, w[j], N, IC, OC);
+        }
+        matmul_forward_shared(out_sh, in, (const float *const *)w, NW, N, IC, OC);
+        matmul_backward_shared(din_sh, dw_sh, (const float *const *)dout, in,
+                               (const float *const *)w, NW, N, IC, OC);
+        for (int j = 0; j < NW; j++) {
+            cr_expect(!memcmp(out_sep[j], out_sh[j], sizeof(float) * N * OC),
+                      "%d thread(s): matmul_forward_shared output %d differs", t, j);
+            cr_expect(!memcmp(dw_sep[j], dw_sh[j], sizeof(float) * OC * IC),
+                      "%d thread(s): matmul_backward_shared dw %d differs", t, j);
+            free(out_sep[j]), free(out_sh[j]), free(dw_sep[j]), free(dw_sh[j]);
+        }
+        cr_expect(!memcmp(din_sep, din_sh, sizeof(float) * N * IC),
+                  "%d thread(s): matmul_backward_shared din differs", t);
+        // and the written din is the accumulated one into zeros
+        float *din_acc = test_falloc(N * IC), *din_wr = test_falloc(N * IC);
+        memset(din_acc, 0, sizeof(float) * N * IC);
+        fill_uniform(din_wr, N * IC, -5.f, 5.f, &r);
+        matmul_backward(din_acc, NULL, dout[0], in, w[0], N, IC, OC);
+        matmul_backward_write(din_wr, NULL, dout[0], in, w[0], N, IC, OC);
+        cr_expect(!memcmp(din_acc, din_wr, sizeof(float) * N * IC),
+                  "%d thread(s): matmul_backward_write differs from accumulating into zeros", t);
+        free(din_sep), free(din_sh), free(din_acc), free(din_wr);
+    }
+    threads_init(1);
+    for (int j = 0; j < NW; j++) free(w[j]), free(dout[j]);
+    free(in);
+}
+
 // The reference backward is the adjoint of the reference forward: FD of L = sum(R * in W^T).
 typedef struct {
     float *in, *w, *out, *R;
@@ -648,4 +706,56 @@ Test(cross_entropy, forward_and_backward) {
                    i % V, targets[i / V], dlog[i], num);
     }
     err_check_finish(&st, "cross_entropy_backward vs FD (scale 0.37)");
+}
+
+// The fused row kernels give the bits of the separate passes they replace: the residual add
+// then the norm, the norm then a scaling, a scaled upstream gradient into a zeroed din, and
+// SwiGLU on the two halves of one (N, 2F) product against contiguous gate / up.
+Test(fused, row_kernels_match_the_separate_passes) {
+    enum { N = 33, C = 40, F = 24 };
+    TestRng r;
+    test_rng_seed(&r, 91);
+    float x[N * C], res[N * C], g[C], a[N * C], b[N * C], ra[N], rb[N], dy[N * C];
+    fill_uniform(x, N * C, -2.f, 2.f, &r);
+    fill_uniform(res, N * C, -2.f, 2.f, &r);
+    fill_uniform(g, C, 0.5f, 1.5f, &r);
+    fill_uniform(dy, N * C, -1.f, 1.f, &r);
+    float sum[N * C], x2[N * C];
+    for (int i = 0; i < N * C; i++) sum[i] = x[i] + res[i];
+    memcpy(x2, x, sizeof x);
+    rmsnorm_forward(a, ra, sum, g, N, C, 1e-5f);
+    residual_rmsnorm_forward(b, rb, x2, res, g, N, C, 1e-5f);
+    cr_expect(!memcmp(x2, sum, sizeof sum), "residual_rmsnorm_forward: x + res differs");
+    cr_expect(!memcmp(a, b, sizeof a) && !memcmp(ra, rb, sizeof ra),
+              "residual_rmsnorm_forward differs from the add then rmsnorm_forward");
+    const float s = 0.8f;
+    rmsnorm_forward_scaled(b, rb, x, g, s, N, C, 1e-5f);
+    rmsnorm_forward(a, ra, x, g, N, C, 1e-5f);
+    for (int i = 0; i < N * C; i++) a[i] *= s;
+    cr_expect(!memcmp(a, b, sizeof a), "rmsnorm_forward_scaled differs from norm then scale");
+    float dys[N * C], dg_a[C] = {0}, dg_b[C] = {0};
+    for (int i = 0; i < N * C; i++) dys[i] = dy[i] * s, a[i] = 0.0f, b[i] = 7.0f;
+    rmsnorm_backward(a, dg_a, dys, x, g, ra, N, C);
+    rmsnorm_backward_write(b, dg_b, dy, s, x, g, ra, N, C);
+    cr_expect(!memcmp(a, b, sizeof a) && !memcmp(dg_a, dg_b, sizeof dg_a),
+              "rmsnorm_backward_write (scaled) differs from scale then rmsnorm_backward into 0");
+
+    float gu[N * 2 * F], gate[N * F], up[N * F], h1[N * F], h2[N * F];
+    fill_uniform(gu, N * 2 * F, -4.f, 4.f, &r);
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < F; j++)
+            gate[n * F + j] = gu[n * 2 * F + j], up[n * F + j] = gu[n * 2 * F + F + j];
+    swiglu_forward(h1, gate, up, N, F, F);
+    swiglu_forward(h2, gu, gu + F, N, F, 2 * F);
+    cr_expect(!memcmp(h1, h2, sizeof h1), "swiglu_forward: strided halves differ from contiguous");
+    float dgu[N * 2 * F], dgate[N * F], dup[N * F];
+    swiglu_backward(dgate, dup, h1, gate, up, N, F, F);
+    swiglu_backward(dgu, dgu + F, h1, gu, gu + F, N, F, 2 * F);
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < F; j++) {
+            cr_expect(dgu[n * 2 * F + j] == dgate[n * F + j], "swiglu_backward dgate (%d, %d)", n,
+                      j);
+            cr_expect(dgu[n * 2 * F + F + j] == dup[n * F + j], "swiglu_backward dup (%d, %d)", n,
+                      j);
+        }
 }

@@ -367,6 +367,7 @@ def main(argv=None):
     if a.json:
         print(json.dumps({"impl": "torch_fast", "torch": torch.__version__, "variant": a.variant,
                           "threads": a.threads, "tokens_per_s": tps, "median_step_s": med,
+                          "min_step_s": min(times),
                           "steps": a.steps, "warmup_steps": a.warmup_steps, "jit": a.jit,
                           "flush_denormal": a.flush_denormal == "on", "parity": par[0],
                           "parity_tensor": par[1], "parity_tol_frac": par[2],
