@@ -26,7 +26,8 @@ beside each. Columns: training per stage (steps x batch x seq, from the run's co
 the evaluation (dint eval needle --needles 1:1,2:2 at the last stage's train.seq_len, depths
 0, 0.25, 0.5, 0.75, 1, S samples per cell) the pooled accuracy at N = 1 and N = 2 (R = 2) and the
 keyed rate at N = 2. --jobs N trains and evaluates up to N rows at once, one process per row
-(this script for that row alone), then prints the table. Exit status 1 when a run failed (the
+(this script for that row alone), then prints the table; the default is one process per core (at
+most one per row), each with cores / N threads. Exit status 1 when a run failed (the
 others go on), 2 on bad arguments.
 
 --at-steps S,... also prints, for every row whose run files are all complete, the mean of
@@ -151,7 +152,7 @@ def train_rows_in_parallel(recipes, a):
     # Without --threads each row gets its share of the cores, so N rows' OpenMP and OpenBLAS
     # threads do not fight over them.
     threads = a.threads or max(1, (os.cpu_count() or 1) // a.jobs)
-    cmd += ["--threads", str(threads)] + (["--no-eval"] if a.no_eval else [])
+    cmd += ["--threads", str(threads), "--jobs", "1"] + (["--no-eval"] if a.no_eval else [])
     pending = [(recipe, v) for recipe, variants, _, _ in recipes for v in variants]
     running, failed = [], 0
     while pending or running:
@@ -305,8 +306,10 @@ def main(argv):
     p.add_argument("--results", default=os.path.join(ROOT, "results", "recipes"))
     p.add_argument("--dint", default=os.path.join(ROOT, "build", "harness", "dint"))
     p.add_argument("--threads", type=int, default=0, help="dint --threads (default: dint's)")
-    p.add_argument("--jobs", type=int, default=1, help="rows trained at once, one process each (default 1); "
-                   "without --threads each gets cores / N threads")
+    p.add_argument("--jobs", type=int, default=None, help="rows trained at once, one process each (default: "
+                   "one per core, at most one per row: the recipes' small models train more tokens per second "
+                   "on the whole machine as one-thread processes side by side); without --threads each gets "
+                   "cores / N threads")
     p.add_argument("--eval-samples", type=int, default=10, help="needle samples per cell (default 10)")
     p.add_argument("--no-eval", action="store_true", help="no needle evaluation")
     p.add_argument("--table-only", action="store_true", help="train nothing: the table of what exists")
@@ -345,8 +348,10 @@ def main(argv):
         if bad or not only_v:
             die(f"--variants: expected transformer, diff or dint (got {', '.join(bad) or 'none'})")
         recipes = [(r, [v for v in vs if v in only_v], st, n) for r, vs, st, n in recipes]
-    if a.jobs < 1:
+    if a.jobs is not None and a.jobs < 1:
         die(f"--jobs {a.jobs}: expected at least 1")
+    if a.jobs is None:
+        a.jobs = max(1, min(os.cpu_count() or 1, sum(len(vs) for _, vs, _, _ in recipes)))
     if not a.table_only and not os.access(a.dint, os.X_OK):
         die(f"{a.dint} is not an executable dint (build it: bash harness/setup.sh, or give --dint)")
     rows, failed, complete = [], 0, []

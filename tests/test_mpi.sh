@@ -34,13 +34,15 @@ mpi() { "$MPIEXEC" --allow-run-as-root --oversubscribe -np "$@"; }
 py=/usr/bin/python3
 
 # Compare two run files (or two summaries): every dataset and attribute, NaN equal to NaN, except
-# wall-clock times and how the work was run (threads, ranks, host). tol = 0: bit for bit; else the
+# wall-clock times and how the work was run (threads, ranks, host; a summary's processes and the
+# throughput of the invocation that wrote it). tol = 0: bit for bit; else the
 # largest difference relative to the dataset's largest magnitude.
 same_h5() { # a b tol
   "$py" - "$@" <<'EOF'
 import sys, h5py, numpy as np
 a, b, tol = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r"), float(sys.argv[3])
-skip_attrs = {"created_utc", "updated_utc", "host", "threads", "ranks", "seconds", "elapsed_s"}
+skip_attrs = {"created_utc", "updated_utc", "host", "threads", "ranks", "seconds", "elapsed_s",
+              "processes", "threads_per_process", "wall_seconds", "tokens_trained", "tokens_per_s"}
 bad = []
 def attrs(x, y, where):
     for k in set(x.attrs) | set(y.attrs):

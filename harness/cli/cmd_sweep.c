@@ -21,6 +21,7 @@
 #include "check.h"
 #include "cli.h"
 #include "clock.h"
+#include "config.h"
 #include "dist.h"
 #include "h5file.h"
 #include "h5io.h"
@@ -100,6 +101,7 @@ typedef struct {
     Cell cells[MAX_CELLS];
     int n_cells;
     char error[512];
+    RunConfig cfg; // the defaults with the [train] keys applied: the model size (--jobs default)
 } Grid;
 
 static int split_list(const char *v, char out[][32], int width, int max) {
@@ -151,6 +153,10 @@ static int on_grid(void *user, const char *section, const char *name, const char
     } else if (!strcmp(section, "train")) {
         size_t k = strlen(g->sets);
         snprintf(g->sets + k, sizeof g->sets - k, " --set '%s=%s'", name, value);
+        char assignment[1200];
+        snprintf(assignment, sizeof assignment, "%s=%s", name, value);
+        Error ignored; // a bad key or value is the training run's to report, in its one line
+        (void)config_set_assignment(&g->cfg, assignment, &ignored);
         n = 1;
     } else if (!strcmp(section, "eval")) {
         if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl") &&
@@ -430,8 +436,15 @@ static int write_survival(hid_t f, const Grid *g, const double *vals, hid_t comp
     return rc;
 }
 
+// What one invocation trained, for the summary: runs at once, threads each, wall clock, and the
+// training tokens it added (each run's last /train/tokens after, less before).
+typedef struct {
+    int processes, threads;
+    double wall_seconds, tokens;
+} Throughput;
+
 static int write_summary(const char *dir, const Grid *g, double *vals /* cell, seed, metric */,
-                         Error *err) {
+                         const Throughput *tp, Error *err) {
     char path[4200];
     snprintf(path, sizeof path, "%s/summary.h5", dir);
     hid_t f = h5file_create_mem(path, err);
@@ -443,6 +456,12 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
     for (int c = 0; c < g->n_cells; c++)
         if (!strcmp(g->cells[c].name, g->baseline)) base = c;
     rc |= h5_attr_str(f, schema_name(SWEEP_AT_BASELINE), base >= 0 ? g->baseline : "");
+    rc |= h5_attr_i64(f, schema_name(SWEEP_AT_PROCESSES), tp->processes) |
+          h5_attr_i64(f, schema_name(SWEEP_AT_THREADS_PER_PROCESS), tp->threads) |
+          h5_attr_f64(f, schema_name(SWEEP_AT_WALL_SECONDS), tp->wall_seconds) |
+          h5_attr_i64(f, schema_name(SWEEP_AT_TOKENS_TRAINED), (long)tp->tokens) |
+          h5_attr_f64(f, schema_name(SWEEP_AT_TOKENS_PER_S),
+                      tp->wall_seconds > 0 ? tp->tokens / tp->wall_seconds : 0.0);
     hid_t cells = h5_group(f, SWEEP_CELLS), paired = h5_group(f, SWEEP_PAIRED);
     rc |= h5_attr_str(paired, schema_name(SWEEP_PAIRED_AT_BASELINE), base >= 0 ? g->baseline : "");
     rc |= h5_attr_str(paired, schema_name(SWEEP_PAIRED_AT_TEST),
@@ -540,6 +559,7 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
 
 // Read and check a grid file into g (zeroed by the caller): 0, or -1 with err set.
 static int load_grid(const char *grid_path, Grid *g, Error *err) {
+    config_defaults(&g->cfg);
     int line = ini_parse(grid_path, on_grid, g), rc = 0;
     if (line == -1)
         rc = error_set(err, "cannot open grid file '%s'", grid_path);
@@ -629,6 +649,39 @@ static int sweep_run(const Grid *g, const char *out, int job, int complete, cons
             return error_set(err, "auditing %s seed %d failed", x->name, seed);
     }
     return 0;
+}
+
+// Tokens a run file has trained so far (0 without one).
+static double run_tokens(const char *run) {
+    static const SweepMetric tokens = {"tokens", RUN_TRAIN_TOKENS, REDUCE_LAST};
+    struct stat st;
+    if (stat(run, &st) != 0) return 0.0;
+    hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0.0;
+    double v = read_metric(f, &tokens);
+    H5Fclose(f);
+    return isfinite(v) ? v : 0.0;
+}
+
+static double tokens_before_all(const Grid *g, const char *out, double *before) {
+    for (int job = 0; job < g->n_cells * g->n_seeds; job++) {
+        char run[4400], log[4400];
+        run_paths(g, out, job, run, log, sizeof run);
+        before[job] = run_tokens(run);
+    }
+    return now_seconds();
+}
+
+static void tokens_after_all(const Grid *g, const char *out, const double *before, double t0,
+                             Throughput *tp) {
+    tp->wall_seconds = now_seconds() - t0;
+    tp->tokens = 0.0;
+    for (int job = 0; job < g->n_cells * g->n_seeds; job++) {
+        char run[4400], log[4400];
+        run_paths(g, out, job, run, log, sizeof run);
+        double added = run_tokens(run) - before[job];
+        tp->tokens += added > 0 ? added : 0.0;
+    }
 }
 
 // One process: every run in grid order, its metrics read as it finishes.
@@ -724,6 +777,52 @@ static int serve_queue(const Grid *g, const char *out, const char *extra) {
     return q.failed;
 }
 
+// One machine, no MPI, --jobs N > 1: up to N runs at once, each a child process (as rank 0 runs
+// its own job) with `extra` (" --threads T"); the next run starts when one ends, in grid order.
+static int sweep_local_pool(const Grid *g, const char *out, int jobs, const char *extra,
+                            double *vals, Error *err) {
+    SweepQueue q = {.total = g->n_cells * g->n_seeds};
+    q.t0 = now_seconds();
+    pid_t *pid = xcalloc((size_t)jobs, sizeof(pid_t));
+    int *job_of = xcalloc((size_t)jobs, sizeof(int)), running = 0;
+    for (int slot = 0; slot < jobs; slot++) {
+        int job = queue_next(&q, -1, 0);
+        if (job < 0) break;
+        job_of[slot] = job, pid[slot] = start_job(g, out, job, extra), running++;
+    }
+    while (running > 0) {
+        int st;
+        pid_t done = waitpid(-1, &st, 0);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int slot = 0; slot < jobs; slot++) {
+            if (pid[slot] != done || done <= 0) continue;
+            int next = queue_next(&q, job_of[slot], !WIFEXITED(st) || WEXITSTATUS(st) != 0);
+            pid[slot] = next >= 0 ? start_job(g, out, next, extra) : 0;
+            job_of[slot] = next;
+            running -= next < 0;
+        }
+    }
+    free(pid);
+    free(job_of);
+    if (q.failed) return error_set(err, "%d run(s) failed (see the lines above)", q.failed);
+    for (int job = 0; job < q.total; job++) {
+        char run[4400], log[4400];
+        run_paths(g, out, job, run, log, sizeof run);
+        read_metrics(run, vals + (long)job * N_METRICS);
+    }
+    return 0;
+}
+
+// Small models (the retrieval experiments' sizes) leave most of a core idle between their short
+// parallel regions: one thread per process and one process per core trains more tokens per
+// second on the whole machine than one process on every core (measured: README, "Speed").
+static int grid_is_small_model(const Grid *g) {
+    return g->cfg.model.d_model <= 128 && g->cfg.model.n_layer <= 4 && g->cfg.train.seq_len <= 512;
+}
+
 // Several MPI ranks: a dynamic work queue (rank 0 serves it and runs jobs too); each run is its
 // own process writing its own file, as in one process. Rank 0 then reads every run's metrics.
 static int sweep_on_ranks(const Grid *g, const char *out, double *vals, Error *err) {
@@ -749,18 +848,33 @@ static int sweep_on_ranks(const Grid *g, const char *out, double *vals, Error *e
 
 int cmd_sweep(int argc, char **argv) {
     const char *grid_path = NULL, *out = NULL;
+    const char *usage = "usage: dint sweep GRID.ini --out DIR [--jobs N]";
+    int jobs = 0; // 0: the default (one per core for small models, else 1)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
-        else if (argv[i][0] != '-' && !grid_path)
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v < 1 || v > 256) {
+                cli_error("sweep", "--jobs: expected a number of processes from 1 to 256");
+                return EXIT_USAGE;
+            }
+            jobs = (int)v;
+        } else if (argv[i][0] != '-' && !grid_path)
             grid_path = argv[i];
         else {
-            cli_error("sweep", "usage: dint sweep GRID.ini --out DIR");
+            cli_error("sweep", usage);
             return EXIT_USAGE;
         }
     }
     if (!grid_path || !out) {
-        cli_error("sweep", "usage: dint sweep GRID.ini --out DIR");
+        cli_error("sweep", usage);
+        return EXIT_USAGE;
+    }
+    if (jobs > 0 && dist_size() > 1) {
+        cli_error("sweep", "--jobs is for one machine without MPI; under mpirun every rank is a "
+                           "process already (drop --jobs, or drop mpirun)");
         return EXIT_USAGE;
     }
     Grid *g = xcalloc(1, sizeof *g);
@@ -777,24 +891,52 @@ int cmd_sweep(int argc, char **argv) {
         return EXIT_USAGE;
     }
     h5_quiet();
-    int total = g->n_cells * g->n_seeds;
+    int total = g->n_cells * g->n_seeds, cores = dist_default_threads();
     double *vals = xcalloc((size_t)total * N_METRICS, sizeof(double));
+    double *before = xcalloc((size_t)total, sizeof(double));
+    Throughput tp = {.processes = 1, .threads = cores};
     if (dist_size() > 1) {
+        double t0 = dist_rank() == 0 ? tokens_before_all(g, out, before) : 0.0;
         rc = sweep_on_ranks(g, out, vals, &err);
         if (dist_rank() != 0) { // rank 0 reports and writes the summary
             free(vals);
+            free(before);
             free(g);
             return rc == 0 ? 0 : EXIT_USAGE;
         }
+        tp.processes = dist_size();
+        tokens_after_all(g, out, before, t0, &tp);
     } else {
-        rc = sweep_in_turn(g, out, vals, &err);
+        if (jobs == 0) jobs = grid_is_small_model(g) ? cores : 1;
+        if (jobs > total) jobs = total;
+        if (jobs < 1) jobs = 1;
+        double t0 = tokens_before_all(g, out, before);
+        if (jobs > 1) {
+            char extra[32];
+            tp.processes = jobs;
+            tp.threads = cores / jobs > 1 ? cores / jobs : 1;
+            snprintf(extra, sizeof extra, " --threads %d", tp.threads);
+            fprintf(stderr, "[sweep] %d runs at once, %d thread(s) each\n", jobs, tp.threads);
+            rc = sweep_local_pool(g, out, jobs, extra, vals, &err);
+        } else {
+            rc = sweep_in_turn(g, out, vals, &err);
+        }
+        tokens_after_all(g, out, before, t0, &tp);
     }
-    if (rc == 0) rc = write_summary(out, g, vals, &err);
-    if (rc == 0)
+    if (rc == 0) rc = write_summary(out, g, vals, &tp, &err);
+    if (rc == 0) {
+        if (tp.tokens > 0)
+            fprintf(stderr,
+                    "[sweep] trained %.0f tokens in %.1f s with %d process(es) x %d thread(s): "
+                    "%.0f tokens/s for the machine\n",
+                    tp.tokens, tp.wall_seconds, tp.processes, tp.threads,
+                    tp.tokens / tp.wall_seconds);
         fprintf(stderr, "dint sweep: summary in %s/summary.h5\n", out);
-    else
+    } else {
         cli_error("sweep", err.msg);
+    }
     free(vals);
+    free(before);
     free(g);
     return rc == 0 ? 0 : EXIT_USAGE;
 }

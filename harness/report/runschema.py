@@ -466,6 +466,11 @@ SWEEP_SUFFIX_DIFF_MEAN = "_diff_mean"
 SWEEP_SUFFIX_P_VALUE = "_p_value"
 SWEEP_ROOT = "/"
 SWEEP_AT_BASELINE = "/@baseline"
+SWEEP_AT_PROCESSES = "/@processes"
+SWEEP_AT_THREADS_PER_PROCESS = "/@threads_per_process"
+SWEEP_AT_WALL_SECONDS = "/@wall_seconds"
+SWEEP_AT_TOKENS_TRAINED = "/@tokens_trained"
+SWEEP_AT_TOKENS_PER_S = "/@tokens_per_s"
 SWEEP_CELLS = "/cells"
 SWEEP_CELLS_AT_METRICS = "/cells@metrics"
 SWEEP_CELL = "/cells/{cell}"
@@ -881,6 +886,13 @@ AUDIT_OUTPUTS = (  # the mirror of the task's table of outputs in tasks/audit_ev
 SWEEP_SUMMARY = (
     _g(RUN_ROOT, 'the summary of a dint sweep (DIR/summary.h5)'),
     _a(SWEEP_AT_BASELINE, 'string', 'the baseline cell of the grid, or empty'),
+    _a(SWEEP_AT_PROCESSES, 'int64', 'runs trained at once by the invocation that wrote the summary'),
+    _a(SWEEP_AT_THREADS_PER_PROCESS, 'int64', 'OpenMP threads of each run'),
+    _a(SWEEP_AT_WALL_SECONDS, 'float64', 'wall-clock seconds of that invocation'),
+    _a(SWEEP_AT_TOKENS_TRAINED, 'int64',
+       'training tokens that invocation added over all runs (a resumed run counts only its new ones)'),
+    _a(SWEEP_AT_TOKENS_PER_S, 'float64',
+       "the machine's throughput: tokens_trained / wall_seconds (0 when nothing was trained)"),
     _g(SWEEP_CELLS, 'one group per cell of the grid'),
     _a(SWEEP_CELLS_AT_METRICS, 'string', 'the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored, recall_onset_tokens, recall_censored, recall_heldout_accuracy, recall_accuracy, recall_keyed_rate'),
     _g(SWEEP_CELL, 'one cell: a variant with its gamma mode, G mode, head norm and lambda_init'),

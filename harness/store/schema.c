@@ -201,6 +201,15 @@ const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA
 const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     G(SWEEP_ROOT, "the summary of a dint sweep (DIR/summary.h5)", NULL),
     A(SWEEP_AT_BASELINE, "string", "the baseline cell of the grid, or empty", NULL),
+    A(SWEEP_AT_PROCESSES, "int64", "runs trained at once by the invocation that wrote the summary",
+      NULL),
+    A(SWEEP_AT_THREADS_PER_PROCESS, "int64", "OpenMP threads of each run", NULL),
+    A(SWEEP_AT_WALL_SECONDS, "float64", "wall-clock seconds of that invocation", NULL),
+    A(SWEEP_AT_TOKENS_TRAINED, "int64",
+      "training tokens that invocation added over all runs (a resumed run counts only its new ones)",
+      NULL),
+    A(SWEEP_AT_TOKENS_PER_S, "float64",
+      "the machine's throughput: tokens_trained / wall_seconds (0 when nothing was trained)", NULL),
     G(SWEEP_CELLS, "one group per cell of the grid", NULL),
     A(SWEEP_CELLS_AT_METRICS, "string",
       "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, "

@@ -128,6 +128,11 @@
 
 #define SWEEP_ROOT                     "/"
 #define SWEEP_AT_BASELINE              "/@baseline"
+#define SWEEP_AT_PROCESSES             "/@processes"
+#define SWEEP_AT_THREADS_PER_PROCESS   "/@threads_per_process"
+#define SWEEP_AT_WALL_SECONDS          "/@wall_seconds"
+#define SWEEP_AT_TOKENS_TRAINED        "/@tokens_trained"
+#define SWEEP_AT_TOKENS_PER_S          "/@tokens_per_s"
 #define SWEEP_CELLS                    "/cells"
 #define SWEEP_CELLS_AT_METRICS         "/cells@metrics"
 #define SWEEP_CELL                     "/cells/{cell}"
