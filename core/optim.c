@@ -22,12 +22,15 @@ void adamw_step(AdamW *opt, Model *model, float lr, const TrainConfig *t) {
     opt->step++;
     float b1 = t->beta1, b2 = t->beta2;
     float bc1 = 1.0f - powf(b1, (float)opt->step), bc2 = 1.0f - powf(b2, (float)opt->step);
+    // One parallel region for every tensor (nowait: the tensors are disjoint), not one per
+    // tensor: a small model has dozens of tensors of a few hundred floats.
+#pragma omp parallel
     for (int i = 0; i < model->n_tensors; i++) {
         const ParamInfo *pi = &model->info[i];
         float wd = pi->decay ? t->weight_decay : 0.0f;
         float *w = model->params + pi->offset, *g = model->grads + pi->offset;
         float *m = opt->m + pi->offset, *v = opt->v + pi->offset;
-#pragma omp parallel for schedule(static)
+#pragma omp for schedule(static) nowait
         for (long j = 0; j < pi->numel; j++) {
             m[j] = b1 * m[j] + (1.0f - b1) * g[j];
             v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
