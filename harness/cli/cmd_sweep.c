@@ -1,9 +1,10 @@
-// dint sweep GRID.ini --out DIR: ablation grids. Each cell (a variant with its gamma mode, G
-// mode, head norm and lambda_init) is trained once per seed on the same data and token budget,
-// then evaluated and audited as the grid says, by running this same `dint` binary; a summary
-// HDF5 gives each metric's mean, standard deviation and 95 % interval across seeds per cell,
-// and paired differences against a baseline cell with a paired t-test (GSL). Finished runs are
-// skipped, so a stopped sweep continues where it was.
+// dint sweep GRID.ini --out DIR [--jobs N]: ablation grids. Each cell (a variant with its gamma
+// mode, G mode, head norm and lambda_init) is trained once per seed on the same data and token
+// budget, then evaluated and audited as the grid says, by running this same `dint` binary (one
+// run at a time, N at once with --jobs, or one per MPI rank); a summary HDF5 gives each metric's
+// mean, standard deviation and 95 % interval across seeds per cell, and paired differences
+// against a baseline cell with a paired t-test (GSL). Finished runs are skipped, so a stopped
+// sweep continues where it was.
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include <ini.h>

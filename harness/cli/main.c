@@ -22,7 +22,7 @@ static void usage(FILE *out) {
         "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] "
         "[--orders S]\n"
         "  audit  --run RUN.h5 [--precision fp32,bf16,fp16] [--samples N] [--seq N]\n"
-        "  sweep  GRID.ini --out DIR   (ablation grids; see README)\n"
+        "  sweep  GRID.ini --out DIR [--jobs N]   (ablation grids; see README)\n"
         "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
         "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
         "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
