@@ -38,7 +38,10 @@ int threads_count(void) {
 // are large: 256 rows of the output for x W^T and dx, 128 rows of dW (whose other operand is the
 // whole (N, IC) input, megabytes at training sizes). Measured at 6 layers, d_model 256, 4 x 1024
 // tokens: 128 / 32 rows spent ~10 % of a training step re-packing.
-enum { ROWS_N = 256, ROWS_OC = 128 };
+#ifndef MATMUL_ROWS_N
+#define MATMUL_ROWS_N 256
+#endif
+enum { ROWS_N = MATMUL_ROWS_N, ROWS_OC = 128 };
 
 void matmul_forward(float *out, const float *in, const float *w, int N, int IC, int OC) {
     int blocks = (N + ROWS_N - 1) / ROWS_N;

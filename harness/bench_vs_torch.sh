@@ -7,7 +7,9 @@
 #                   CPU implementation of the same models (fused QKV and gate/up GEMMs, batched
 #                   heads, both DIFF/DINT maps in one batched GEMM, foreach AdamW and clipping),
 #                   checked against dint_reference.py (loss and every gradient) before it is
-#                   timed. THIS IS THE PEER TO QUOTE.
+#                   timed; it also sets OMP_WAIT_POLICY=PASSIVE, OPENBLAS_NUM_THREADS=--threads and
+#                   glibc mallopt (see its docstring; 2-5x on this 2-core machine).
+#                   THIS IS THE PEER TO QUOTE.
 #   reference peer  tests/reference/bench_step.py: the independent, readable reference
 #                   (dint_reference.py), written for correctness, not speed; --no-reference
 #                   skips it (its columns print "-").
@@ -19,8 +21,8 @@
 #   --steps: dint's timed steps; --fast-steps (default 20): the fast peer's; --torch-steps
 #   (default 20): the reference peer's.
 # The config of the README's table (issue 14): --threads 2 --n-layer 6 --d-model 256 --seq 1024
-# --batch 4 (the reference peer materialises the (T, T) maps: ~16 s a step there, so
-# --torch-steps 4, or --no-reference).
+# --batch 4 (both peers materialise the (T, T) maps; the reference peer takes ~16 s a step there,
+# so --torch-steps 4, or --no-reference; the fast peer ~2.5 s, so --fast-steps 5).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 threads=$(nproc); rounds=3; seq=256; dmodel=128; nlayer=2; batch=8; headdim=32; steps=10; tsteps=20

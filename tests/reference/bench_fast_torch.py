@@ -1,5 +1,68 @@
 #!/usr/bin/python3
-"""Fast float32 CPU PyTorch 1.13 peer of dint_reference.py, for speed comparisons (draft)."""
+"""Fast float32 CPU PyTorch 1.13 peer of dint_reference.py, for speed comparisons.
+
+    /usr/bin/python3 tests/reference/bench_fast_torch.py --variant transformer|diff|dint
+        [--n-layer 2] [--d-model 128] [--head-dim 32] [--ffn-dim 0] [--seq-len 256]
+        [--batch-size 8] [--vocab 257] [--threads 2] [--steps 20] [--warmup-steps 3]
+        [--g-mode causal|full] [--gamma tied] [--seed 0] [--jit none|fns|module]
+        [--flush-denormal on|off] [--omp-wait-policy passive|active|unset]
+        [--malloc-tuning on|off] [--no-parity] [--json]
+
+The same models as dint_reference.py (config from its default_config, as bench_step.py builds
+it; --ffn-dim 0 = ceil(8/3 d_model / 64) * 64), written the way a PyTorch user would write them
+for speed: heads batched as (B*heads, T, d); q, k, v from one fused Linear (weights [q; k; v])
+and gate/up from one (weights [gate; up]), split with split()/unbind() (their backward is one
+cat, not zero-filled slices); rotary (interleaved, GPT-J) as one complex multiply on q and k
+together; scores as one torch.baddbmm per layer onto a precomputed additive -inf causal mask,
+F.softmax; DIFF/DINT compute both maps of every head in that one baddbmm (q1/q2 and k1/k2
+stacked along the head axis) and multiply both by V in one bmm (the 2T x T rows of [A1; A2]);
+DINT's gamma G V term is gamma * C with C the running (causal) or plain (full) mean of the rows
+of A1 V (dint_reference's "fast" impl); lambda_{q,k}{1,2} stacked in one (4, d) tensor per layer;
+subln gain pre-multiplied by (1 - lambda_init); F.cross_entropy; torch.optim.AdamW(foreach=True)
+with weight decay on exactly the reference's matrices; gradient clipping equal to 1.13's
+clip_grad_norm_ on torch._foreach_norm/_foreach_mul_ (1.13's clip_grad_norm_ has no foreach=);
+zero_grad(set_to_none=True). torch 1.13 has no scaled_dot_product_attention.
+
+Parity before timing: the model takes the weights of R.build_model(cfg, float32, seed) (q/k/v
+and gate/up concatenated), runs one forward+backward on the same batch (min(batch, 4) rows of
+seq-len tokens) as the reference, and must match its loss (relative 1e-5) and every parameter
+gradient (max abs diff <= 1e-4 * max abs reference gradient + 1e-6), else one line
+"bench_fast_torch.py: error: parity with dint_reference failed: <tensor> ..." and exit 1.
+
+Timing: a full training step (forward, backward, clip, lr schedule, AdamW step, zero_grad) on
+fresh random tokens each step; median of --steps after --warmup-steps. Prints one line; --json
+adds one JSON line (impl "torch_fast", torch, variant, threads, tokens_per_s, median_step_s,
+min_step_s, steps, jit, flush_denormal, omp_wait_policy, openblas_threads, malloc_tuning,
+parity = max relative gradient error, parity_tensor, parity_tol_frac, shape keys, params).
+Bad arguments: one line, exit 2.
+
+What was tried (tokens/s of dint on this 2-core shared machine; C1 = --n-layer 2 --d-model 64
+--head-dim 16 --seq-len 64 --batch-size 64 --threads 2, C2 = --n-layer 2 --d-model 128
+--head-dim 32 --seq-len 256 --batch-size 16 --threads 2):
+  * jit and denormals, all models in one process, steps interleaved, median of 50 steps each
+    (runtime settings on), C1 / C2:
+        eager (none)                 52.0k (repeat 53.5k) / 17.8k (repeat 17.7k)   <- default
+        set_flush_denormal(True)     52.3k / 17.7k   (no gain)
+        jit fns (rms_norm, swiglu, rotary scripted)   50.0k / 17.0k   (profiling-executor
+                                                      overhead, no fusion)
+        jit module (whole model)     52.0k / 17.5k;  module + flush_denormal 51.7k / 17.5k
+    The NNC CPU fuser that would make scripting pay is unavailable in Debian's build
+    (torch._C._jit_override_can_fuse_on_cpu(True) -> "LLVM Backend not found"). As separate
+    processes (medians of 4 alternating runs, noisier): none 40.0k / 19.9k, fns 36.7k / 19.3k,
+    module 42.2k / 20.1k, flush_denormal 45.0k / 20.5k: all within the noise.
+  * runtime settings (separate processes, medians of 4 alternating runs), C1 / C2:
+        libgomp default spin + plain glibc malloc      4.7k /  7.7k
+        OMP_WAIT_POLICY=PASSIVE only                  31.4k / 11.5k
+        mallopt only                                   8.9k / 10.1k
+        both (default)                                40.0k / 19.9k
+    so both are on by default (see apply_runtime); --omp-wait-policy unset --malloc-tuning off
+    gives the plain runtime that bench_step.py runs with. The mallopt above kept blocks up to
+    32 MiB; also disabling mmap (M_MMAP_MAX 0, now the default) changes nothing at C1/C2 but
+    takes the README config (--n-layer 6 --d-model 256 --seq-len 1024 --batch-size 4, 128 MiB
+    attention maps) from ~400 to ~1300 tok/s (system time 36 s -> 11 s for 4 steps).
+  * also tried, no measurable gain (in-process A/B): RMSNorm as x*x instead of pow(2); a
+    hand-written autograd.Function for RMSNorm (+2% at C1, 0 at C2; not kept: not idiomatic).
+"""
 
 import argparse
 import json
@@ -8,7 +71,6 @@ import os
 import statistics
 import sys
 import time
-from typing import List, Optional
 
 PROG = "bench_fast_torch.py"
 
@@ -40,26 +102,58 @@ def parse_args(argv):
     ap.add_argument("--g-mode", choices=("causal", "full"), default="causal")
     ap.add_argument("--gamma", default="tied")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jit", choices=("none", "fns", "module"), default="none")
+    ap.add_argument("--jit", choices=("none", "fns", "module"), default="none",
+                    help="torch.jit.script nothing, the small functions, or the whole model")
     ap.add_argument("--flush-denormal", choices=("on", "off"), default="off")
-    ap.add_argument("--no-parity", action="store_true")
+    ap.add_argument("--omp-wait-policy", choices=("passive", "active", "unset"),
+                    default="passive", help="OMP_WAIT_POLICY for torch's OpenMP threads")
+    ap.add_argument("--malloc-tuning", choices=("on", "off"), default="on",
+                    help="glibc mallopt: keep freed tensor memory instead of unmapping it")
+    ap.add_argument("--no-parity", action="store_true",
+                    help="skip the gradient check against dint_reference.py")
     ap.add_argument("--json", action="store_true")
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    if a.steps < 1 or a.threads < 1 or a.seq_len < 1 or a.batch_size < 1:
+        ap.error("--steps, --threads, --seq-len, --batch-size must be >= 1")
+    if a.warmup_steps < 0 or a.n_layer < 1 or a.d_model < 1 or a.head_dim < 1 or a.vocab < 1:
+        ap.error("--warmup-steps must be >= 0 and --n-layer, --d-model, --head-dim, --vocab >= 1")
+    if a.ffn_dim < 0:
+        ap.error("--ffn-dim must be >= 0 (0 = ceil(8/3 d_model / 64) * 64)")
+    return a
 
 
-def _argv_threads(argv):
-    for i, t in enumerate(argv):
-        v = argv[i + 1] if t == "--threads" and i + 1 < len(argv) else (
-            t[len("--threads="):] if t.startswith("--threads=") else None)
-        if v is not None and v.strip().isdigit() and int(v) >= 1:
-            return str(int(v))
-    return None
+def apply_runtime(a):
+    """Process settings that must precede `import torch` (thread pools read them at load).
+
+    Debian's torch 1.13 runs elementwise kernels on libgomp threads and float32 GEMMs in
+    OpenBLAS (pthreads build), a second pool that ignores torch.set_num_threads: size it from
+    --threads. libgomp's default wait policy spins after every parallel region, fighting the
+    OpenBLAS workers for the same cores; passive waiting avoids that. glibc returns freed blocks
+    above its mmap threshold to the kernel, so every step page-faults its activations back in;
+    the mallopt calls keep them (PyTorch's CPU tuning guide suggests jemalloc/tcmalloc for the
+    same reason; neither is installed here). Explicit environment settings win."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(a.threads))
+    if a.omp_wait_policy != "unset":
+        os.environ.setdefault("OMP_WAIT_POLICY", a.omp_wait_policy.upper())
+    tuned = False
+    if a.malloc_tuning == "on":
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            # M_TRIM_THRESHOLD (-1): keep up to 1 GiB of freed heap; M_MMAP_THRESHOLD (-3) at
+            # glibc's maximum (32 MiB) and M_MMAP_MAX (-4) 0: every block from the heap, none
+            # from a fresh mmap that is unmapped again on free
+            tuned = all([bool(libc.mallopt(-1, 1 << 30)), bool(libc.mallopt(-3, 32 << 20)),
+                         bool(libc.mallopt(-4, 0))])
+        except (OSError, AttributeError):
+            tuned = False
+    return tuned
 
 
-# Debian's torch runs its float32 GEMMs in OpenBLAS (pthreads build), which does not follow
-# torch.set_num_threads: size its pool from --threads before torch loads it.
-if __name__ == "__main__" and _argv_threads(sys.argv[1:]):
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", _argv_threads(sys.argv[1:]))
+if __name__ == "__main__":
+    ARGS = parse_args(sys.argv[1:])  # bad arguments exit 2 here, before torch loads
+    MALLOC_TUNED = apply_runtime(ARGS)
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -68,6 +162,11 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dint_reference as R  # noqa: E402
 from dint_reference import VARIANTS, rotary_tables  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- model
+# TorchScript-compatible, so that --jit fns / --jit module can compile it unchanged.
+
 
 def rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
@@ -194,6 +293,9 @@ class FastModel(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
 
 
+# ----------------------------------------------------------------------------- weights, step
+
+
 def map_names(model):
     """{reference state-dict name: (fast parameter, index or None)}: how each reference tensor
     sits in the fast model (q/k/v rows of qkv, gate/up rows of gate_up, lambda rows of lam)."""
@@ -270,8 +372,9 @@ def train_step(model, opt, params, tokens, targets, step, tc):
 
 
 def check_parity(fast, ref, tokens, targets):
-    """One forward+backward of both on the same batch. Returns (max relative gradient error,
-    None) or (None, failure message)."""
+    """One forward+backward of both on the same batch. Returns ({max_rel, tensor, tol_frac},
+    None) on success (max_rel: largest max|diff| / max|reference grad| over the tensors;
+    tol_frac: largest fraction of the tolerance used) or (None, failure message)."""
     ref.zero_grad(set_to_none=True)
     fast.zero_grad(set_to_none=True)
     _, lref = ref(tokens, targets)
@@ -282,12 +385,15 @@ def check_parity(fast, ref, tokens, targets):
     if not abs(lf - lr) <= 1e-5 * abs(lr):
         return None, f"loss {lf!r} vs reference {lr!r} (relative tolerance 1e-5)"
     # Tolerance: both sides are float32 with the same weights and batch but a different order
-    # of operations (fused q/k/v and gate/up GEMMs, one batched GEMM for both maps, baddbmm,
+    # of operations (fused q/k/v and gate/up GEMMs, both maps in one batched GEMM, baddbmm,
     # complex rotary, folded constants). Rounding differences of a few float32 ulps (6e-8)
     # per operation, summed over the B*T terms of a gradient and carried back through the
-    # layers, stay far below 1e-4 of a tensor's largest gradient; any real difference in the
-    # function (mask, rotary pairing, a sign, a missing term or scale) is O(1) relative. The
-    # 1e-6 absolute floor covers tensors whose gradient is itself ~0.
+    # layers, measured ~1e-6 of a tensor's largest gradient for the matrices and gains, far
+    # below 1e-4; a real difference in the function (mask, rotary pairing, a sign, a missing
+    # term or scale, a 1% error in lambda) fails it. The 1e-6 absolute floor is for the lambda
+    # (and gamma) vectors: their gradient is a sum over all B*T*2d attention outputs that
+    # nearly cancels (max ~1e-6..1e-4), where the float32 reference itself is up to 1e-3
+    # relative off a float64 run (measured), so only an absolute bound is meaningful there.
     worst, worst_name, tol_frac = 0.0, None, 0.0
     names = map_names(fast)
     for n, p in ref.named_parameters():
@@ -308,11 +414,7 @@ def check_parity(fast, ref, tokens, targets):
     return {"max_rel": worst, "tensor": worst_name, "tol_frac": tol_frac}, None
 
 
-def main(argv=None):
-    a = parse_args(argv)
-    if a.steps < 1 or a.threads < 1 or a.seq_len < 1 or a.batch_size < 1 or a.warmup_steps < 0:
-        return err("--steps, --threads, --seq-len, --batch-size must be >= 1 and "
-                   "--warmup-steps >= 0", 2)
+def main(a, malloc_tuned):
     ffn = a.ffn_dim or -(-8 * a.d_model // (3 * 64)) * 64  # ceil(8/3 D / 64) * 64
     torch.set_num_threads(a.threads)
     total = a.warmup_steps + a.steps
@@ -369,7 +471,10 @@ def main(argv=None):
                           "threads": a.threads, "tokens_per_s": tps, "median_step_s": med,
                           "min_step_s": min(times),
                           "steps": a.steps, "warmup_steps": a.warmup_steps, "jit": a.jit,
-                          "flush_denormal": a.flush_denormal == "on", "parity": par[0],
+                          "flush_denormal": a.flush_denormal == "on",
+                          "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                          "malloc_tuning": malloc_tuned, "parity": par[0],
                           "parity_tensor": par[1], "parity_tol_frac": par[2],
                           "n_layer": a.n_layer, "d_model": a.d_model, "head_dim": a.head_dim,
                           "ffn_dim": ffn, "seq_len": a.seq_len, "batch_size": a.batch_size,
@@ -379,4 +484,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ARGS, MALLOC_TUNED))
