@@ -116,11 +116,12 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
                 float mx = max_of(row, lim, w->mx[m][r]);
                 float alpha = exp_approx(w->mx[m][r] - mx); // 0 on the first tile (mx was -inf)
                 float s = exp_shift_sum(row, lim, mx);
-                for (int j = lim; j < bc; j++) row[j] = 0.0f;
+                if (lim < bc) memset(row + lim, 0, sizeof(float) * (size_t)(bc - lim));
                 w->sum[m][r] = alpha * w->sum[m][r] + s;
                 w->mx[m][r] = mx;
                 if (alpha != 1.0f) {
                     float *ar = w->acc[m] + (long)r * vd;
+#pragma omp simd
                     for (int c = 0; c < vd; c++) ar[c] *= alpha;
                 }
             }
@@ -135,6 +136,7 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
             float inv = 1.0f / w->sum[m][r];
             const float *ar = w->acc[m] + (long)r * vd;
             float *orow = Om + (long)(i0 + r) * ld;
+#pragma omp simd
             for (int c = 0; c < vd; c++) orow[c] = ar[c] * inv;
             L[i0 + r] = w->mx[m][r] + logf(w->sum[m][r]);
         }
@@ -156,18 +158,23 @@ static void combine_head(float *out, const float *o1, const float *o2, float lam
     if (a->use_global && a->g_mode == GMODE_FULL)
         for (int i = 0; i < T; i++)
             for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
+    int causal = a->g_mode == GMODE_CAUSAL;
     for (int i = 0; i < T; i++) {
-        double inv = 1.0 / (a->g_mode == GMODE_CAUSAL ? i + 1 : T); // one division per row
+        const float *o1r = O1 + (long)i * ld, *o2r = O2 + (long)i * ld;
+        float *orow = O + (long)i * ld;
+        if (!a->use_global) {
 #pragma omp simd
-        for (int c = 0; c < vd; c++) {
-            long ix = (long)i * ld + c;
-            float val = O1[ix] - lambda * O2[ix];
-            if (a->use_global) {
-                if (a->g_mode == GMODE_CAUSAL) acc[c] += O1[ix];
-                val += gamma * (float)(acc[c] * inv);
-            }
-            O[ix] = val;
+            for (int c = 0; c < vd; c++) orow[c] = o1r[c] - lambda * o2r[c];
+            continue;
         }
+        double inv = 1.0 / (causal ? i + 1 : T); // one division per row
+        if (causal) {
+#pragma omp simd
+            for (int c = 0; c < vd; c++) acc[c] += o1r[c];
+        }
+#pragma omp simd
+        for (int c = 0; c < vd; c++)
+            orow[c] = (o1r[c] - lambda * o2r[c]) + gamma * (float)(acc[c] * inv);
     }
 }
 
@@ -354,7 +361,7 @@ static void backward_head(BwdScratch *w, float *dq, float *dk, float *dv, const 
                     float *row = w->S + (long)r * BK;
                     int lim = diag ? imin(bc, i0 + r - j0 + 1) : bc; // >= 1: j0 <= i0
                     (void)exp_shift_sum(row, lim, L[r]);             // (the sum is not needed)
-                    for (int j = lim; j < bc; j++) row[j] = 0.0f;
+                    if (lim < bc) memset(row + lim, 0, sizeof(float) * (size_t)(bc - lim));
                 }
                 // dV += P^T dOm ; dP = dOm V^T
                 tile_gemm(bc, vd, br, 1.0f, w->S, 1, BK, dO, vd, 1.0f, w->dV, vd, k_upper, off);
@@ -367,7 +374,7 @@ static void backward_head(BwdScratch *w, float *dq, float *dk, float *dv, const 
                     float Dr = D[r];
 #pragma omp simd
                     for (int j = 0; j < lim; j++) g[j] = p[j] * (g[j] - Dr) * scale;
-                    for (int j = lim; j < bc; j++) g[j] = 0.0f;
+                    if (lim < bc) memset(g + lim, 0, sizeof(float) * (size_t)(bc - lim));
                 }
                 // dK += dS^T Q ; dQ += dS K
                 tile_gemm(bc, d, br, 1.0f, w->dP, 1, BK, Q, ld, 1.0f, w->dK[m], d, k_upper, off);

@@ -353,15 +353,18 @@ void embedding_forward(float *out, const int *tokens, const float *wte, int N, i
 }
 
 void embedding_backward(float *dwte, const float *dout, const int *tokens, int N, int C) {
-    // Rows with the same token are added in row order (determinism): each task owns a block of
-    // columns and walks the rows in order.
-    int blocks = (C + GAIN_COLS - 1) / GAIN_COLS;
+    // Rows with the same token are added in row order (determinism): each thread owns a range
+    // of columns (whole cache lines) and walks the rows once, in order. Any split gives the same
+    // sums: a column's order never changes.
+    int nt = omp_get_max_threads(), per = ((C + nt - 1) / nt + 15) / 16 * 16;
+    int blocks = (C + per - 1) / per;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < blocks; blk++) {
-        int c0 = blk * GAIN_COLS, c1 = c0 + GAIN_COLS < C ? c0 + GAIN_COLS : C;
+        int c0 = blk * per, c1 = c0 + per < C ? c0 + per : C;
         for (int n = 0; n < N; n++) {
             float *dst = dwte + (long)tokens[n] * C;
             const float *src = dout + (long)n * C;
+#pragma omp simd
             for (int i = c0; i < c1; i++) dst[i] += src[i];
         }
     }
