@@ -664,13 +664,13 @@ static double run_tokens(const char *run) {
     return isfinite(v) ? v : 0.0;
 }
 
-static double tokens_before_all(const Grid *g, const char *out, double *before) {
+// Every run's tokens before this invocation trains (before[job]).
+static void tokens_before_all(const Grid *g, const char *out, double *before) {
     for (int job = 0; job < g->n_cells * g->n_seeds; job++) {
         char run[4400], log[4400];
         run_paths(g, out, job, run, log, sizeof run);
         before[job] = run_tokens(run);
     }
-    return now_seconds();
 }
 
 static void tokens_after_all(const Grid *g, const char *out, const double *before, double t0,
@@ -897,7 +897,8 @@ int cmd_sweep(int argc, char **argv) {
     double *before = xcalloc((size_t)total, sizeof(double));
     Throughput tp = {.processes = 1, .threads = cores};
     if (dist_size() > 1) {
-        double t0 = dist_rank() == 0 ? tokens_before_all(g, out, before) : 0.0;
+        if (dist_rank() == 0) tokens_before_all(g, out, before);
+        double t0 = now_seconds();
         rc = sweep_on_ranks(g, out, vals, &err);
         if (dist_rank() != 0) { // rank 0 reports and writes the summary
             free(vals);
@@ -911,7 +912,8 @@ int cmd_sweep(int argc, char **argv) {
         if (jobs == 0) jobs = grid_is_small_model(g) ? cores : 1;
         if (jobs > total) jobs = total;
         if (jobs < 1) jobs = 1;
-        double t0 = tokens_before_all(g, out, before);
+        tokens_before_all(g, out, before);
+        double t0 = now_seconds();
         if (jobs > 1) {
             char extra[32];
             tp.processes = jobs;

@@ -72,6 +72,8 @@ import statistics
 import sys
 import time
 
+from bench_args import add_step_arguments, ffn_dim
+
 PROG = "bench_fast_torch.py"
 
 
@@ -88,20 +90,7 @@ class _ArgParser(argparse.ArgumentParser):
 
 def parse_args(argv):
     ap = _ArgParser(prog=PROG, description=__doc__.split("\n")[0])
-    ap.add_argument("--variant", choices=("transformer", "diff", "dint"), required=True)
-    ap.add_argument("--n-layer", type=int, default=2)
-    ap.add_argument("--d-model", type=int, default=128)
-    ap.add_argument("--head-dim", type=int, default=32)
-    ap.add_argument("--ffn-dim", type=int, default=0)
-    ap.add_argument("--seq-len", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--vocab", type=int, default=257)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20, help="timed steps")
-    ap.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first")
-    ap.add_argument("--g-mode", choices=("causal", "full"), default="causal")
-    ap.add_argument("--gamma", default="tied")
-    ap.add_argument("--seed", type=int, default=0)
+    add_step_arguments(ap)
     ap.add_argument("--jit", choices=("none", "fns", "module"), default="none",
                     help="torch.jit.script nothing, the small functions, or the whole model")
     ap.add_argument("--flush-denormal", choices=("on", "off"), default="off")
@@ -415,7 +404,7 @@ def check_parity(fast, ref, tokens, targets):
 
 
 def main(a, malloc_tuned):
-    ffn = a.ffn_dim or -(-8 * a.d_model // (3 * 64)) * 64  # ceil(8/3 D / 64) * 64
+    ffn = ffn_dim(a)
     torch.set_num_threads(a.threads)
     total = a.warmup_steps + a.steps
     cfg = R.default_config(a.variant, n_layer=a.n_layer, d_model=a.d_model, head_dim=a.head_dim,

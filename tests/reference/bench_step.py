@@ -21,32 +21,20 @@ import time
 import torch
 
 import dint_reference as R
+from bench_args import add_step_arguments, ffn_dim
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench_step.py")
-    ap.add_argument("--variant", choices=R.VARIANTS, required=True)
-    ap.add_argument("--n-layer", type=int, default=2)
-    ap.add_argument("--d-model", type=int, default=128)
-    ap.add_argument("--head-dim", type=int, default=32)
-    ap.add_argument("--ffn-dim", type=int, default=0)
-    ap.add_argument("--seq-len", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--vocab", type=int, default=257)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20, help="timed steps")
-    ap.add_argument("--warmup-steps", type=int, default=3, help="untimed steps first")
+    add_step_arguments(ap)
     ap.add_argument("--impl", choices=("fast", "literal"), default="fast")
-    ap.add_argument("--g-mode", choices=("causal", "full"), default="causal")
-    ap.add_argument("--gamma", default="tied")
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if a.steps < 1 or a.threads < 1 or a.seq_len < 1 or a.batch_size < 1:
         print("bench_step.py: error: --steps, --threads, --seq-len, --batch-size must be >= 1",
               file=sys.stderr)
         return 2
-    ffn = a.ffn_dim or -(-8 * a.d_model // (3 * 64)) * 64  # ceil(8/3 D / 64) * 64
+    ffn = ffn_dim(a)
     torch.set_num_threads(a.threads)
     total = a.warmup_steps + a.steps
     cfg = R.default_config(a.variant, n_layer=a.n_layer, d_model=a.d_model, head_dim=a.head_dim,

@@ -638,6 +638,24 @@ def bench_step_runs():
 
 
 @check
+def bench_fast_torch_passes_parity_for_every_variant():
+    """The fast peer checks its loss and gradients against dint_reference before it times (a real
+    process: its thread-pool settings precede `import torch`); each variant passes, and its worst
+    relative gradient error is reported and small."""
+    out = []
+    for v in R.VARIANTS:
+        rc, so, se = run("bench_fast_torch.py", "--variant", v, "--n-layer", 1, "--d-model", 32,
+                         "--head-dim", 8, "--seq-len", 16, "--batch-size", 2, "--threads", 1,
+                         "--steps", 2, "--warmup-steps", 1, "--json", subprocess_=True)
+        assert rc == 0, se
+        j = json.loads(so.strip().splitlines()[-1])
+        assert j["impl"] == "torch_fast" and j["variant"] == v and j["tokens_per_s"] > 0, j
+        assert j["parity"] is not None and 0 <= j["parity"] <= 1e-3, j
+        out.append(f"{v} {j['parity']:.1e}")
+    return ", ".join(out)
+
+
+@check
 def parameter_counts_match_readme():
     """n_layer 2, d_model 128, head_dim 32, vocab 257: Transformer 492,416; DIFF/DINT 492,800."""
     got = {}
