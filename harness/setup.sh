@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake pkg-config git libopenblas-dev libhdf5-dev libgsl-dev
-          libcriterion-dev libinih-dev libcjson-dev libpcre2-dev libopenmpi-dev openmpi-bin
+          libcriterion-dev libinih-dev libcjson-dev libpcre2-dev zlib1g-dev libopenmpi-dev openmpi-bin
           python3 python3-h5py python3-numpy python3-matplotlib)
 missing=()
 # PyTorch for the parity reference; clang and its libFuzzer runtime for the fuzz targets.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Damaged run files: a seeded corpus of copies of a real run file (with /eval/ppl and /audit
 # results) truncated at many offsets, with random bytes changed, and with bytes changed inside the
-# weights. `dint info`, `train --resume`, `eval ppl` and `audit` on each must end within a few
-# seconds, never by a signal, with at most one error line; damage inside the weights must be
-# refused (non-zero) by all four. `dint check` must refuse the same files.
+# weights, and with edits Fletcher-32 cannot see (weights, curves, document tokens, the config).
+# `dint info`, `train --resume`, `eval ppl` and `audit` on each must end within a few seconds,
+# never by a signal, with at most one error line; damage inside the weights and every edit must
+# be refused (non-zero) by all four. `dint check` must refuse the same files.
 # Usage: bash tests/test_damaged.sh DINT [N]   (N damaged files of each kind, default 10)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 N=${2:-10}
@@ -56,7 +57,9 @@ for i in range(n):
 # Run files written before metadata checksums (HDF5's earliest format, as h5py writes by
 # default): damage there can send HDF5 in circles or crash it, which the reader must survive.
 old = f"{out}/old_format.h5"
-SCALE_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"}
+# (Without the digest: a copy through h5py stores strings differently, and files of that era
+# had none.)
+SCALE_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "digest"}
 
 
 def attrs(src, dst):
@@ -93,6 +96,47 @@ for i in range(4):
     b = bytearray(data)
     b[off + r.randrange(size)] ^= 0x10
     open(f"{out}/weights_{i}.h5", "wb").write(bytes(b))
+
+
+# Edits Fletcher-32 cannot see (it sums 16-bit words modulo 65535): a word turned from 0x0000 to
+# 0xFFFF, or +1, -2, +1 on three neighbouring words. Each must still read back through h5py (the
+# edit is blind to the checksum) with a changed value; the content digest must refuse them.
+def blind_edit(dataset, tag):
+    with h5py.File(good, "r") as f:
+        ds = f[dataset]
+        info = ds.id.get_chunk_info(0)
+        before = ds[()].copy()
+        n = ds.size * ds.dtype.itemsize
+    off = info.byte_offset
+    b = bytearray(data)
+    words = [(b[off + k] << 8) | b[off + k + 1] for k in range(0, n - 1, 2)]
+    zero = [k for k, w in enumerate(words) if w == 0]
+    if zero:
+        k = 2 * zero[0]
+        b[off + k] = b[off + k + 1] = 0xFF
+    else:  # no 0x0000 word: +1, -2, +1 keeps both Fletcher sums
+        k = next(j for j in range(len(words) - 2)
+                 if words[j] < 65534 and words[j + 1] > 1 and words[j + 2] < 65534)
+        for j, d in ((k, 1), (k + 1, -2), (k + 2, 1)):
+            w = words[j] + d
+            b[off + 2 * j], b[off + 2 * j + 1] = w >> 8, w & 0xFF
+    path = f"{out}/blind_{tag}.h5"
+    open(path, "wb").write(bytes(b))
+    with h5py.File(path, "r") as f:  # raises if Fletcher-32 saw the edit
+        assert (f[dataset][()] != before).any(), f"{dataset}: the edit changed nothing"
+
+
+first_param = sorted(f for f, _, _ in spans)[0]
+blind_edit(f"model/params/{first_param}", "weights")
+blind_edit("train/step", "curve_steps")
+blind_edit("train/loss", "curve_loss")
+blind_edit("data/document_tokens", "tokens")
+# Same-length edits of the config JSON (stored without any HDF5 checksum).
+for tag, old, new in (("variant", b'"variant":\t"dint"', b'"variant":\t"diff"'),
+                      ("steps", b'"steps":\t3,', b'"steps":\t9,'),
+                      ("nul", b'"variant":\t"dint"', b'"variant":\x00"dint"')):
+    assert data.count(old) == 1, f"config edit {tag}: {old!r} found {data.count(old)} times"
+    open(f"{out}/config_{tag}.h5", "wb").write(data.replace(old, new))
 EOF
 [ $? -eq 0 ] || { echo "FAIL making the damaged files"; echo "0 passed, 1 failed"; exit 1; }
 
@@ -133,7 +177,18 @@ rm -f "$T/fifo.h5"
 cp "$(dirname "$0")/damaged/spins_hdf5.h5" "$T/known_spin.h5"
 cp "$(dirname "$0")/damaged/crashes_hdf5.h5" "$T/known_crash.h5"
 
-for f in "$T"/known_*.h5 "$T"/trunc_*.h5 "$T"/flip_*.h5 "$T"/oldflip_*.h5 "$T"/weights_*.h5; do
+# A file written before digests (the attribute removed) is read, with a one-line notice.
+cp "$GOOD" "$T/no_digest.h5"
+/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r+"); del f.attrs["digest"]' \
+    "$T/no_digest.h5"
+"$DINT" check "$T/no_digest.h5" >"$T/out" 2>"$T/err" && grep -q 'no digest' "$T/out" && ok ||
+    bad "check of a file without a digest: $(cat "$T/out" "$T/err")"
+"$DINT" info "$T/no_digest.h5" >/dev/null 2>"$T/err" && [ "$(wc -l <"$T/err")" -eq 1 ] &&
+    grep -q 'notice: .* has no content digest' "$T/err" && ok ||
+    bad "info of a file without a digest: not one notice line: $(cat "$T/err")"
+
+for f in "$T"/known_*.h5 "$T"/trunc_*.h5 "$T"/flip_*.h5 "$T"/oldflip_*.h5 "$T"/weights_*.h5 \
+    "$T"/blind_*.h5 "$T"/config_*.h5; do
     b=$(basename "$f")
     run "info $b" info "$f"
     info_rc=$RC
@@ -146,11 +201,16 @@ for f in "$T"/known_*.h5 "$T"/trunc_*.h5 "$T"/flip_*.h5 "$T"/oldflip_*.h5 "$T"/w
     run "train --resume $b" train --out "$f" --resume
     resume_rc=$RC
     case "$b" in
-    weights_* | trunc_* | known_*)
+    weights_* | trunc_* | known_* | blind_* | config_*)
         for pair in "info:$info_rc" "check:$check_rc" "eval ppl:$ppl_rc" "audit:$audit_rc" \
             "train --resume:$resume_rc"; do
             [ "${pair##*:}" -ne 0 ] && ok || bad "${pair%%:*} $b: damaged weights or a cut file accepted"
         done
+        case "$b" in
+        blind_* | config_*)
+            grep -q 'do not match its digest' "$T/err" && ok || bad "$b: not refused by the digest: $(cat "$T/err")"
+            ;;
+        esac
         ;;
     esac
     rm -f "$f" "$f.lock"

@@ -19,7 +19,8 @@ int cmd_info(int argc, char **argv) {
 }
 
 // dint check FILE...: read every object and byte of HDF5 files (run files, results files, sweep
-// summaries), so that every Fletcher-32 checksum is verified; one line per file.
+// summaries), so that every Fletcher-32 checksum and the file's content digest are verified; one
+// line per file.
 int cmd_check(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
         cli_error("check", "expected the files to check: dint check RUN.h5 [MORE.h5]...");
@@ -34,10 +35,15 @@ int cmd_check(int argc, char **argv) {
             bad = 1;
             continue;
         }
+        char digest[64];
+        if (v.has_digest)
+            snprintf(digest, sizeof digest, "digest CRC-32 %08x matches", (unsigned)v.digest_stored);
+        else
+            snprintf(digest, sizeof digest, "no digest (written before digests)");
         printf(
             "%s: ok: %ld objects, %ld datasets (%ld with Fletcher-32 checksums), %ld attributes, "
-            "%lld bytes read\n",
-            argv[i], v.objects, v.datasets, v.checksummed, v.attributes, v.bytes);
+            "%lld bytes read, %s\n",
+            argv[i], v.objects, v.datasets, v.checksummed, v.attributes, v.bytes, digest);
     }
     return bad ? EXIT_USAGE : 0;
 }

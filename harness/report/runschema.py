@@ -148,6 +148,7 @@ RUN_AT_THREADS = "/@threads"
 RUN_AT_RANKS = "/@ranks"
 RUN_AT_PARAM_COUNT = "/@param_count"
 RUN_AT_RUN = "/@run"
+RUN_AT_DIGEST = "/@digest"
 RUN_MODEL = "/model"
 RUN_MODEL_PARAMS = "/model/params"
 RUN_MODEL_PARAM_MATRIX = RUN_MODEL_PARAMS + "/{matrix}"
@@ -466,6 +467,7 @@ SWEEP_SUFFIX_DIFF_MEAN = "_diff_mean"
 SWEEP_SUFFIX_P_VALUE = "_p_value"
 SWEEP_ROOT = "/"
 SWEEP_AT_BASELINE = "/@baseline"
+SWEEP_AT_DIGEST = "/@digest"
 SWEEP_AT_PROCESSES = "/@processes"
 SWEEP_AT_THREADS_PER_PROCESS = "/@threads_per_process"
 SWEEP_AT_WALL_SECONDS = "/@wall_seconds"
@@ -532,6 +534,10 @@ RUN_FIXED = (
     _a(RUN_AT_RANKS, 'int64', 'MPI ranks of the last training command (data parallel)', 'runs last trained on more than one rank (absent: one process)'),
     _a(RUN_AT_PARAM_COUNT, 'int64', 'number of model parameters'),
     _a(RUN_AT_RUN, 'string', 'the run file whose model was evaluated', 'results files written with --out (not run files)'),
+    _a(RUN_AT_DIGEST, 'string',
+       'CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: '
+       '"crc32:" and 8 hex digits; verified on every read',
+       'files written since digests (a notice names older files)'),
     _g(RUN_MODEL, 'the model'),
     _g(RUN_MODEL_PARAMS, "weights, named like the PyTorch reference's state dict"),
     _d(RUN_MODEL_PARAM_MATRIX, 'float32', 'out,in',
@@ -886,6 +892,10 @@ AUDIT_OUTPUTS = (  # the mirror of the task's table of outputs in tasks/audit_ev
 SWEEP_SUMMARY = (
     _g(RUN_ROOT, 'the summary of a dint sweep (DIR/summary.h5)'),
     _a(SWEEP_AT_BASELINE, 'string', 'the baseline cell of the grid, or empty'),
+    _a(SWEEP_AT_DIGEST, 'string',
+       'CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: '
+       '"crc32:" and 8 hex digits; verified on every read',
+       'files written since digests (a notice names older files)'),
     _a(SWEEP_AT_PROCESSES, 'int64', 'runs trained at once by the invocation that wrote the summary'),
     _a(SWEEP_AT_THREADS_PER_PROCESS, 'int64', 'OpenMP threads of each run'),
     _a(SWEEP_AT_WALL_SECONDS, 'float64', 'wall-clock seconds of that invocation'),

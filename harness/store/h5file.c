@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 // ---- in-memory files ----
 
@@ -86,13 +88,55 @@ hid_t h5file_open_mem(const char *path, Error *err) {
 
 static void record_verified(const char *path);
 
-int h5file_write_atomic(const char *path, const void *buf, size_t n, Error *err) {
-    char tmp[4200];
+void h5file_real_path(const char *path, char *out, size_t cap) {
+    char cur[4096];
+    snprintf(cur, sizeof cur, "%s", path);
+    // Follow the symlinks themselves (the last may point to a file not written yet).
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat sb;
+        if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode)) break;
+        char target[4096];
+        ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n <= 0) break;
+        target[n] = '\0';
+        if (target[0] == '/') {
+            snprintf(cur, sizeof cur, "%s", target);
+        } else {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s", cur);
+            if (snprintf(cur, sizeof cur, "%s/%s", dirname(dir), target) >= (int)sizeof cur) break;
+        }
+    }
+    // The folder's canonical name, so two spellings of one file share one lock.
+    char dir[4096], base[4096], real_dir[4096];
+    snprintf(dir, sizeof dir, "%s", cur);
+    snprintf(base, sizeof base, "%s", cur);
+    if (realpath(dirname(dir), real_dir))
+        snprintf(out, cap, "%s/%s", strcmp(real_dir, "/") ? real_dir : "", basename(base));
+    else
+        snprintf(out, cap, "%s", cur);
+}
+
+// The .tmp being written and the lock held, for the SIGTERM/SIGINT handler (plain arrays: the
+// handler may only call async-signal-safe functions).
+static char tmp_in_progress[4300];
+static volatile sig_atomic_t tmp_active;
+static int lock_fd = -1;
+static char lock_path[4300];
+
+int h5file_write_atomic(const char *given_path, const void *buf, size_t n, Error *err) {
+    // Through a symlink, the file it names is replaced (and the link stays a link).
+    char path[4200], tmp[4300];
+    h5file_real_path(given_path, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp_in_progress, sizeof tmp_in_progress, "%s", tmp);
+    tmp_active = 1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
+    if (fd < 0) {
+        tmp_active = 0;
         return error_set(err, "cannot create '%s': %s (is the directory writable?)", tmp,
                          strerror(errno));
+    }
     int e = 0;
     size_t done = 0;
     while (done < n && !e) {
@@ -109,8 +153,9 @@ int h5file_write_atomic(const char *path, const void *buf, size_t n, Error *err)
     if (!e && fsync(fd) != 0) e = errno;
     if (close(fd) != 0 && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) unlink(tmp);
+    tmp_active = 0;
     if (e) {
-        unlink(tmp);
         if (e == ENOSPC || e == EDQUOT || e == EFBIG)
             return error_set(err, "writing '%s' failed (%s: %s); the previous file is unchanged",
                              path, e == EFBIG ? "disk full or file-size limit" : "disk full",
@@ -175,6 +220,10 @@ static void fix_superblock_checksum(uint8_t *img, size_t n) {
 }
 
 int h5file_save(hid_t f, const char *path, Error *err) {
+    if (h5file_write_digest(f) != 0) {
+        H5Fclose(f);
+        return error_set(err, "cannot compute the digest of '%s' in memory; it is unchanged", path);
+    }
     int ok = H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0;
     ssize_t n = ok ? H5Fget_file_image(f, NULL, 0) : -1;
     char *buf = n > 0 ? malloc((size_t)n) : NULL;
@@ -199,16 +248,46 @@ typedef struct {
     H5Verify *v;
     long long cap; // the most bytes one object may claim: damaged sizes must not allocate wildly
     const char *where;
+    uLong crc; // the content digest of what was read so far
 } Walk;
 
 static void mark_bad(H5Verify *v, const char *what, const char *name) {
     if (!v->first_bad[0]) snprintf(v->first_bad, sizeof v->first_bad, "%.40s %.400s", what, name);
 }
 
-// Read n_points values of `type` through `read` (dataset or attribute) and free what HDF5 made.
-static int read_values(hid_t obj, int is_attr, hid_t space, Walk *w, const char *name) {
+static void digest_bytes(Walk *w, const void *p, size_t n) {
+    w->crc = crc32_z(w->crc, (const Bytef *)p, n);
+}
+
+// One object into the digest: its kind, full name, shape and a length before every part, so
+// moving bytes between objects or renaming one changes the digest too.
+static void digest_header(Walk *w, char kind, const char *name, hid_t space) {
+    uint64_t len = strlen(name);
+    digest_bytes(w, &kind, 1);
+    digest_bytes(w, &len, sizeof len);
+    digest_bytes(w, name, len);
+    hsize_t dims[H5S_MAX_RANK];
+    int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+    int64_t r = rank;
+    digest_bytes(w, &r, sizeof r);
+    for (int i = 0; i < rank; i++) {
+        uint64_t d = dims[i];
+        digest_bytes(w, &d, sizeof d);
+    }
+}
+
+static int is_digest_attr(const Walk *w, const char *name) {
+    return !strcmp(w->where, "/") && !strcmp(name, H5FILE_DIGEST_ATTR);
+}
+
+// Read n_points values of `type` through `read` (dataset or attribute), add them to the digest
+// (numbers in the file's own byte order, strings as their characters) and free what HDF5 made.
+static int read_values(hid_t obj, int is_attr, hid_t space, Walk *w, const char *name,
+                       const char *attr_name) {
     hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj);
-    hid_t mt = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_DEFAULT) : -1;
+    int vlen = ft >= 0 && (H5Tis_variable_str(ft) > 0 || H5Tdetect_class(ft, H5T_VLEN) > 0);
+    int vstr = ft >= 0 && H5Tis_variable_str(ft) > 0;
+    hid_t mt = ft < 0 ? -1 : vlen ? H5Tget_native_type(ft, H5T_DIR_DEFAULT) : H5Tcopy(ft);
     hssize_t np = H5Sget_simple_extent_npoints(space);
     size_t size = mt >= 0 ? H5Tget_size(mt) : 0;
     int rc = -1;
@@ -221,8 +300,31 @@ static int read_values(hid_t obj, int is_attr, hid_t space, Walk *w, const char 
             if (r >= 0) {
                 rc = 0;
                 w->v->bytes += (long long)np * (long long)size;
-                if (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tis_variable_str(mt) > 0)
-                    H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
+                if (attr_name && is_digest_attr(w, attr_name)) {
+                    // The stored digest itself is not part of what it covers.
+                    const char *d = vstr && np == 1 ? *(char **)buf : NULL;
+                    unsigned x = 0;
+                    if (d && sscanf(d, "crc32:%8x", &x) == 1) {
+                        w->v->has_digest = 1;
+                        w->v->digest_stored = x;
+                    } else {
+                        mark_bad(w->v, "attribute", name);
+                        rc = -1;
+                    }
+                } else {
+                    digest_header(w, is_attr ? 'a' : 'd', name, space);
+                    if (vstr) {
+                        for (hssize_t i = 0; i < np; i++) {
+                            const char *str = ((char **)buf)[i];
+                            uint64_t len = str ? strlen(str) : UINT64_MAX;
+                            digest_bytes(w, &len, sizeof len);
+                            if (str) digest_bytes(w, str, len);
+                        }
+                    } else if (!vlen) {
+                        digest_bytes(w, buf, (size_t)np * size);
+                    } // other variable-length data (never written by dint): only its shape
+                }
+                if (vlen) H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
             }
             free(buf);
         }
@@ -238,10 +340,13 @@ static herr_t visit_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
     Walk *w = data;
     char full[600];
     snprintf(full, sizeof full, "%s@%s", w->where, name);
+    if (!strcmp(w->where, "/") &&
+        (!strcmp(name, "schema_version") || !strcmp(name, "run") || !strcmp(name, "baseline")))
+        w->v->written_by_dint = 1;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     hid_t space = a >= 0 ? H5Aget_space(a) : -1;
     if (space >= 0)
-        read_values(a, 1, space, w, full);
+        read_values(a, 1, space, w, full, name);
     else
         mark_bad(w->v, "attribute", full);
     w->v->attributes++;
@@ -250,10 +355,11 @@ static herr_t visit_attr(hid_t loc, const char *name, const H5A_info_t *info, vo
     return 0;
 }
 
+// In name order, so that the writer and every reader digest the same sequence.
 static void visit_attrs(hid_t obj, Walk *w, const char *where) {
     w->where = where;
     hsize_t idx = 0;
-    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, visit_attr, w) < 0)
+    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, visit_attr, w) < 0)
         mark_bad(w->v, "attributes of", where);
 }
 
@@ -288,29 +394,69 @@ static herr_t visit_link(hid_t g, const char *name, const H5L_info_t *info, void
         w->v->checksummed += is_checksummed(o);
         hid_t space = H5Dget_space(o);
         if (space >= 0)
-            read_values(o, 0, space, w, where);
+            read_values(o, 0, space, w, where, NULL);
         else
             mark_bad(w->v, "dataset", where);
         if (space >= 0) H5Sclose(space);
+    } else {
+        char kind = 'g';
+        uint64_t len = strlen(where);
+        digest_bytes(w, &kind, 1);
+        digest_bytes(w, &len, sizeof len);
+        digest_bytes(w, where, len);
     }
     visit_attrs(o, w, where);
     H5Oclose(o);
     return 0;
 }
 
-int h5file_verify_open(hid_t f, long long file_size, H5Verify *v) {
+// Walk every object and value of f in name order: v counts them, returns the digest.
+static uLong walk_file(hid_t f, long long cap, H5Verify *v) {
     memset(v, 0, sizeof *v);
-    Walk w = {v, 4 * file_size + (1 << 20), "/"};
+    Walk w = {v, cap, "/", crc32_z(0L, Z_NULL, 0)};
     hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
     if (root < 0) {
         mark_bad(v, "group", "/");
-        return -1;
+        return w.crc;
     }
     visit_attrs(root, &w, "/");
-    if (H5Lvisit(root, H5_INDEX_NAME, H5_ITER_NATIVE, visit_link, &w) < 0)
+    if (H5Lvisit(root, H5_INDEX_NAME, H5_ITER_INC, visit_link, &w) < 0)
         mark_bad(v, "links under", "/");
     H5Gclose(root);
+    return w.crc;
+}
+
+int h5file_verify_open(hid_t f, long long file_size, H5Verify *v) {
+    uLong crc = walk_file(f, 4 * file_size + (1 << 20), v);
+    v->digest_computed = (uint32_t)crc;
+    if (!v->first_bad[0] && v->has_digest && v->digest_stored != v->digest_computed) {
+        v->digest_mismatch = 1;
+        snprintf(v->first_bad, sizeof v->first_bad,
+                 "its contents do not match its digest (CRC-32 stored %08x, computed %08x): it "
+                 "was changed after it was written",
+                 (unsigned)v->digest_stored, (unsigned)v->digest_computed);
+    }
     return v->first_bad[0] ? -1 : 0;
+}
+
+int h5file_write_digest(hid_t f) {
+    H5Verify v;
+    if (H5Aexists(f, H5FILE_DIGEST_ATTR) > 0 && H5Adelete(f, H5FILE_DIGEST_ATTR) < 0) return -1;
+    uLong crc = walk_file(f, LLONG_MAX, &v);
+    if (v.first_bad[0]) return -1;
+    char text[32];
+    snprintf(text, sizeof text, "crc32:%08x", (unsigned)crc);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, H5FILE_DIGEST_ATTR, t, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char *p = text;
+    int rc = (a >= 0 && H5Awrite(a, t, &p) >= 0) ? 0 : -1;
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(t);
+    return rc;
 }
 
 // ---- checking a file in a child process ----
@@ -420,9 +566,16 @@ int h5file_check(const char *path, H5Verify *out, Error *err) {
         return error_set(err, "'%s' is not an HDF5 file (truncated or corrupt?)", path);
     if (code == CHILD_OPEN)
         return error_set(err, "cannot open '%s' as HDF5 (truncated or corrupt?)", path);
+    if (code != CHILD_OK && got == (ssize_t)sizeof v && v.digest_mismatch)
+        return error_set(err, "'%s' is corrupt: %s", path, v.first_bad);
     if (code != CHILD_OK || got != (ssize_t)sizeof v)
         return error_set(err, "'%s' is corrupt: cannot read %s (checksum mismatch or damaged file)",
                          path, got == (ssize_t)sizeof v && v.first_bad[0] ? v.first_bad : "it");
+    if (!v.has_digest && v.written_by_dint)
+        fprintf(stderr,
+                "dint: notice: '%s' has no content digest (written before dint-bench stored one): "
+                "only the HDF5 checksums of its data are verified\n",
+                path);
     record_verified(path);
     return 0;
 }
@@ -436,8 +589,30 @@ hid_t h5file_open_read(const char *path, Error *err) {
 
 // ---- one writer per file ----
 
-static int lock_fd = -1;
-static char lock_path[4200];
+// SIGTERM, SIGINT or SIGHUP while this process holds a lock: remove the .tmp being written and
+// the lock, then die of the signal as before (a kill -9 cannot be caught: its .tmp stays until
+// the next writer of the file replaces it).
+static void remove_lock_and_tmp(int sig) {
+    if (tmp_active) unlink(tmp_in_progress);
+    if (lock_fd >= 0) unlink(lock_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void clean_up_on_signals(void) {
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        // Only where nobody else (MPI, a sweep's child set-up) chose what the signal does.
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = remove_lock_and_tmp;
+            sigemptyset(&sa.sa_mask);
+            sigaction(sigs[i], &sa, NULL);
+        }
+    }
+}
 
 // A POSIX record lock (fcntl), not flock: it belongs to this process and is not inherited by
 // fork, so a child still running when the writer is killed (h5file_check's reader, a sweep
@@ -447,9 +622,18 @@ static int lock_whole_file(int fd) {
     return fcntl(fd, F_SETLK, &l);
 }
 
+// The pid of the process holding the lock on fd, from the kernel (exact even before the holder
+// has written its pid into the file), or 0.
+static long lock_holder(int fd) {
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_GETLK, &l) == 0 && l.l_type != F_UNLCK) return (long)l.l_pid;
+    return 0;
+}
+
 int h5file_lock(const char *path, Error *err) {
-    char lp[4200];
-    snprintf(lp, sizeof lp, "%s.lock", path);
+    char real[4200], lp[4300];
+    h5file_real_path(path, real, sizeof real);
+    snprintf(lp, sizeof lp, "%s.lock", real);
     if (lock_fd >= 0 && strcmp(lp, lock_path) == 0) return 0; // this process holds it already
     for (int attempt = 0; attempt < 10; attempt++) {
         int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
@@ -457,10 +641,15 @@ int h5file_lock(const char *path, Error *err) {
             return error_set(err, "cannot write next to '%s' (lock file '%s': %s)", path, lp,
                              strerror(errno));
         if (lock_whole_file(fd) != 0) {
+            long holder = lock_holder(fd);
             char pid[32] = "";
-            ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-            pid[n > 0 ? n : 0] = '\0';
-            pid[strcspn(pid, "\n")] = '\0';
+            if (holder > 0) {
+                snprintf(pid, sizeof pid, "%ld", holder);
+            } else { // the holder let go meanwhile, or a file system without F_GETLK
+                ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+            }
             close(fd);
             return error_set(err,
                              "'%s' is being written by another dint process (pid %s, lock %s); "
@@ -474,12 +663,15 @@ int h5file_lock(const char *path, Error *err) {
             char pid[32];
             int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
             if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-                // The lock holds without the pid; only the message of a second writer suffers.
+                // The lock holds without the pid; a second writer asks the kernel instead.
             }
-            lock_fd = fd;
             snprintf(lock_path, sizeof lock_path, "%s", lp);
+            lock_fd = fd;
             static int registered;
-            if (!registered++) atexit(h5file_unlock);
+            if (!registered++) {
+                atexit(h5file_unlock);
+                clean_up_on_signals();
+            }
             return 0;
         }
         close(fd);

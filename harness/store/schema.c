@@ -46,6 +46,10 @@ const SchemaEntry SCHEMA_RUN_FIXED[] = {
     A(RUN_AT_PARAM_COUNT, "int64", "number of model parameters", NULL),
     A(RUN_AT_RUN, "string", "the run file whose model was evaluated",
       "results files written with --out (not run files)"),
+    A(RUN_AT_DIGEST, "string",
+      "CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: "
+      "\"crc32:\" and 8 hex digits; verified on every read",
+      "files written since digests (a notice names older files)"),
 
     G(RUN_MODEL, "the model", NULL),
     G(RUN_MODEL_PARAMS, "weights, named like the PyTorch reference's state dict", NULL),
@@ -103,8 +107,9 @@ const SchemaEntry SCHEMA_RUN_FIXED[] = {
     D(RUN_TRAIN_GAMMA, "float32", "step,layer",
       "gamma of each layer at each step (equals lambda when gamma = tied)", "dint"),
     D(RUN_TRAIN_LOSS_SPIKE, "uint8", "step",
-      "1 where the step's loss exceeded train.spike_factor x the running median of the previous "
-      "train.spike_window losses",
+      "1 where the step's loss exceeded both train.spike_factor x the median of the previous "
+      "train.spike_window losses and that median + train.spike_sigmas x their robust standard "
+      "deviation",
       NULL),
     D(RUN_TRAIN_AUDIT_STEP, "int64", "audit",
       "the steps of the diagnostics below, every train.audit_every steps", NULL),
@@ -201,6 +206,10 @@ const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA
 const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     G(SWEEP_ROOT, "the summary of a dint sweep (DIR/summary.h5)", NULL),
     A(SWEEP_AT_BASELINE, "string", "the baseline cell of the grid, or empty", NULL),
+    A(SWEEP_AT_DIGEST, "string",
+      "CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: "
+      "\"crc32:\" and 8 hex digits; verified on every read",
+      "files written since digests (a notice names older files)"),
     A(SWEEP_AT_PROCESSES, "int64", "runs trained at once by the invocation that wrote the summary",
       NULL),
     A(SWEEP_AT_THREADS_PER_PROCESS, "int64", "OpenMP threads of each run", NULL),

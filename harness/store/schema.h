@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 
+#include "h5file.h"
 #include "schema_entry.h"
 
 // ---- run file: root ----
@@ -37,6 +38,7 @@
 #define RUN_AT_RANKS          "/@ranks"
 #define RUN_AT_PARAM_COUNT    "/@param_count"
 #define RUN_AT_RUN            "/@run" // results files of `dint eval/audit --out` only
+#define RUN_AT_DIGEST         "/@" H5FILE_DIGEST_ATTR
 
 // ---- /model, /optim, /rng ----
 #define RUN_MODEL                 "/model"
@@ -128,6 +130,7 @@
 
 #define SWEEP_ROOT                     "/"
 #define SWEEP_AT_BASELINE              "/@baseline"
+#define SWEEP_AT_DIGEST                "/@" H5FILE_DIGEST_ATTR
 #define SWEEP_AT_PROCESSES             "/@processes"
 #define SWEEP_AT_THREADS_PER_PROCESS   "/@threads_per_process"
 #define SWEEP_AT_WALL_SECONDS          "/@wall_seconds"
