@@ -3,6 +3,7 @@
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -59,6 +60,8 @@ static const KeySpec KEYS[] = {
      "0 (off) or a positive integer"},
     {"train", "spike_factor", KEY_FLOAT, OFF(train.spike_factor), 1, 1e6, "a number > 1"},
     {"train", "spike_window", KEY_INT, OFF(train.spike_window), 2, 1e6, "an integer >= 2"},
+    {"train", "spike_sigmas", KEY_FLOAT, OFF(train.spike_sigmas), 0, 1e6,
+     "0 (spike_factor alone) or a positive number"},
     {"data", "tokenizer", KEY_CUSTOM, 0, 0, 0, "byte or gpt2"},
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
@@ -146,7 +149,8 @@ void config_defaults(RunConfig *c) {
     t->log_every = 10;
     t->audit_every = 50;
     t->spike_factor = 2.0f;
-    t->spike_window = 100;
+    t->spike_window = 200;
+    t->spike_sigmas = 5.0f;
     snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "byte");
     c->data.val_fraction = 0.1f;
     c->data.test_fraction = 0.1f;
@@ -207,6 +211,19 @@ static int parse_double(const char *s, double *out) {
     double v = strtod(s, &end);
     if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
     *out = v;
+    return 0;
+}
+
+// A decimal uint64: digits only (strtoull would take a sign or blanks). 0, -1 when malformed,
+// or ERANGE past 2^64 - 1 (where strtoull saturates).
+static int parse_u64(const char *s, uint64_t *out) {
+    if (!isdigit((unsigned char)s[0])) return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0') return -1;
+    if (errno == ERANGE) return ERANGE;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -294,11 +311,11 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
         ok = parse_bool(value, (int *)field) == 0;
         break;
     case KEY_U64: {
-        char *end;
-        errno = 0;
-        unsigned long long u = strtoull(value, &end, 10);
-        ok = *value && value[0] != '-' && *end == '\0' && errno == 0;
-        if (ok) *(uint64_t *)field = (uint64_t)u;
+        int rc = parse_u64(value, (uint64_t *)field);
+        if (rc == ERANGE)
+            return error_set(err, "value '%s' for %s.%s is out of range (at most %llu)", value,
+                             section, key, (unsigned long long)UINT64_MAX);
+        ok = rc == 0;
         break;
     }
     case KEY_CUSTOM:
@@ -454,6 +471,21 @@ char *config_to_json(const RunConfig *c) {
     return text;
 }
 
+// cJSON keeps every member of an object, so a key given twice would be set twice (the last
+// wins): refused. Only keys that took their value are listed, so the list stays short.
+enum { JSON_SEEN_MAX = N_KEYS + CONFIG_MAX_CHOICES + 2 }; // + model.vocab_size and seed
+
+static int json_set_twice(const char *seen[][2], int *n_seen, const char *section,
+                          const char *key) {
+    for (int i = 0; i < *n_seen; i++)
+        if (!strcmp(seen[i][0], section) && !strcmp(seen[i][1], key)) return 1;
+    if (*n_seen < JSON_SEEN_MAX) {
+        seen[*n_seen][0] = section;
+        seen[(*n_seen)++][1] = key;
+    }
+    return 0;
+}
+
 int config_from_json(RunConfig *c, const char *json, Error *err) {
     config_defaults(c);
     cJSON *root = cJSON_Parse(json);
@@ -461,14 +493,23 @@ int config_from_json(RunConfig *c, const char *json, Error *err) {
         cJSON_Delete(root);
         return error_set(err, "the stored config is not valid JSON");
     }
-    int rc = 0;
+    int rc = 0, n_seen = 0;
+    const char *seen[JSON_SEEN_MAX][2]; // (section, key); "" is the root's section
     for (cJSON *sec = root->child; sec && rc == 0; sec = sec->next) {
         if (!strcmp(sec->string, "seed")) {
-            if (!cJSON_IsString(sec)) {
-                rc = error_set(err, "the stored config's seed is not a decimal string");
+            if (json_set_twice(seen, &n_seen, "", sec->string)) {
+                rc = error_set(err, "the stored config gives the seed twice");
                 break;
             }
-            c->seed = (uint64_t)strtoull(sec->valuestring, NULL, 10);
+            uint64_t seed;
+            int bad = cJSON_IsString(sec) ? parse_u64(sec->valuestring, &seed) : -1;
+            if (bad == ERANGE)
+                rc = error_set(err, "the stored config's seed '%s' is out of range (at most %llu)",
+                               sec->valuestring, (unsigned long long)UINT64_MAX);
+            else if (bad)
+                rc = error_set(err, "the stored config's seed is not a decimal string");
+            else
+                c->seed = seed;
             continue;
         }
         if (!cJSON_IsObject(sec)) {
@@ -476,8 +517,17 @@ int config_from_json(RunConfig *c, const char *json, Error *err) {
             break;
         }
         for (cJSON *it = sec->child; it && rc == 0; it = it->next) {
+            if (json_set_twice(seen, &n_seen, sec->string, it->string)) {
+                rc = error_set(err, "the stored config sets %s.%s twice", sec->string, it->string);
+                break;
+            }
             if (!strcmp(sec->string, "model") && !strcmp(it->string, "vocab_size")) {
-                c->model.vocab_size = it->valueint;
+                double v = it->valuedouble;
+                if (!cJSON_IsNumber(it) || v != floor(v) || v < 1 || v > INT32_MAX)
+                    rc = error_set(err, "the stored config's model.vocab_size is not a positive "
+                                        "integer");
+                else
+                    c->model.vocab_size = (int)v;
                 continue;
             }
             char buf[64];

@@ -47,9 +47,12 @@ typedef struct {
     int eval_batches;
     int checkpoint_every; // 0 = at every evaluation
     int log_every;
-    int audit_every;    // training diagnostics cadence (0 = off)
-    float spike_factor; // a loss above spike_factor x the running median is a spike
-    int spike_window;   // steps in that running median
+    int audit_every; // training diagnostics cadence (0 = off)
+    // A spike: a loss above spike_factor x the running median and above that median plus
+    // spike_sigmas robust standard deviations of the last spike_window losses.
+    float spike_factor;
+    int spike_window;
+    float spike_sigmas;
 } TrainConfig;
 
 typedef struct {

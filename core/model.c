@@ -214,6 +214,28 @@ long model_activation_floats_per_token(const ModelConfig *c, int inference) {
     return per_layer * sets + (inference ? D : 0) + qk_more + D * 2 + 1 + V + 1 + grads;
 }
 
+long model_param_count(const ModelConfig *c) {
+    return param_layout(c, NULL, NULL, NULL, NULL);
+}
+
+double model_memory_bytes(const ModelConfig *c, int B, int T, int inference, int training,
+                          int threads) {
+    double n = (double)model_param_count(c), per_token = 0.0;
+    // model_activation_floats_per_token in double (its long would overflow for absurd shapes)
+    double D = c->d_model, F = c->ffn_dim, V = c->vocab_size, L = c->n_layer;
+    double H = model_n_heads(c), maps = model_n_maps(c);
+    double per_layer = D * 9 + 2 * (maps == 2 ? D : 0) + 2 + H + F * 3 + H * maps;
+    per_token = per_layer * (inference ? 1 : L) + (inference ? D + (L - 1) * 2 * D : 0) +
+                D * 2 + 2 + V + (inference ? 0 : D * 6 + F * 3 + V);
+    double acts = (double)B * T * per_token + (double)T * c->head_dim;
+    // The attention rows (attention_stream.c), per thread: a block of rows of both maps'
+    // probabilities over T keys, column sums, and in the backward pass each map's (T, 2d) output
+    // gradient.
+    double attn = (double)threads * (2.0 * ATTN_ROW_BLOCK * T + 4.0 * T + 4.0 * T * c->head_dim);
+    double floats = 2 * n + acts + attn + (training ? 2 * n : 0);
+    return 4.0 * floats + 4.0 * B * T; // + the token ids
+}
+
 long model_activation_floats(const ModelConfig *c, int B, int T, int inference) {
     return (long)B * T * model_activation_floats_per_token(c, inference) +
            (long)T * (c->head_dim / 2) * 2; // + the rotary tables

@@ -101,6 +101,14 @@ void model_backward(Model *m, const int *tokens, float loss_scale);
 // (batch sizes) can ask here instead of mirroring the layout.
 long model_activation_floats(const ModelConfig *c, int B, int T, int inference);
 long model_activation_floats_per_token(const ModelConfig *c, int inference);
+// Parameters of a model of this config, without building it (param_layout's count).
+long model_param_count(const ModelConfig *c);
+// Bytes a built model holds with a (B, T) batch: weights and gradients, the activations of
+// model_forward (inference or training), the rotary tables and the attention rows' scratch of
+// `threads` threads; plus AdamW's two moments when `training`. Computed in double, so absurd
+// shapes give a large number, not an overflow.
+double model_memory_bytes(const ModelConfig *c, int B, int T, int inference, int training,
+                          int threads);
 
 // Recompute lambda and gamma of every layer from the parameters (model_forward does too).
 void model_compute_scalars(Model *m);

@@ -681,7 +681,8 @@ void icl_result_free(IclResult *r) {
 }
 
 // Two passes over episodes x orderings: tokenise every prompt and check the context, then
-// score. Prompts are kept (E * S of them); label sets are encoded per episode.
+// score. Prompts are kept (E * S of them); label sets are encoded per episode. Without a model
+// (m NULL) only the first pass runs, and it stops at the first episode that does not fit.
 static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn, void *ctx,
                     int synthetic, IclResult *r, Error *err) {
     int E = o->episodes, S = o->orders, rc = 0;
@@ -693,8 +694,8 @@ static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn,
     int *plen = xcalloc((size_t)E * S, sizeof(int));
     Cands *cands = xcalloc((size_t)E, sizeof(Cands));
     int *truth = xmalloc(sizeof(int) * (size_t)E), *query = xmalloc(sizeof(int) * (size_t)E);
-    for (int e = 0; e < E && rc == 0; e++)
-        for (int s = 0; s < S && rc == 0; s++) {
+    for (int e = 0; e < E && rc == 0 && (m || r->max_tokens <= o->max_context); e++)
+        for (int s = 0; s < S && rc == 0 && (m || r->max_tokens <= o->max_context); s++) {
             IclEpisode ep;
             if ((rc = fn(ctx, e, s, &ep, err)) != 0) break;
             if (s == 0) {
@@ -715,7 +716,7 @@ static int evaluate(Model *m, Tokenizer *tok, const IclOptions *o, EpisodeFn fn,
             icl_episode_free(&ep);
         }
     r->fits = rc == 0 && r->max_tokens <= o->max_context;
-    if (rc == 0 && r->fits) {
+    if (rc == 0 && r->fits && m) {
         int C_max = 0;
         for (int e = 0; e < E; e++) C_max = cands[e].n > C_max ? cands[e].n : C_max;
         double *ls = xmalloc(sizeof(double) * (size_t)C_max),
@@ -810,6 +811,31 @@ int icl_evaluate_synthetic(Model *m, Tokenizer *tok, int n_classes, const IclOpt
 }
 
 // ---- Context budget -----------------------------------------------------------------------
+
+int icl_fits(Tokenizer *tok, const IclDataset *d, int n_classes, const IclOptions *o, Error *err) {
+    int synthetic = d == NULL, n_train = 0, n_test;
+    if (!tok) return error_set(err, "icl: no tokenizer given");
+    if (check_options(o, synthetic, err) ||
+        (synthetic ? check_classes(n_classes, err) : check_dataset(d, 1, &n_train, &n_test, err)))
+        return -1;
+    // Every demonstration takes a token at least: a larger k never fits (nor is it drawn).
+    if ((long)o->k + 3 > o->max_context || (!synthetic && o->k > n_train)) return 0;
+    IclResult r;
+    int rc;
+    if (synthetic) {
+        SynthCtx c = {n_classes, o, gsl_rng_alloc(gsl_rng_mt19937)};
+        rc = evaluate(NULL, tok, o, synth_episode, &c, 1, &r, err);
+        gsl_rng_free(c.rng);
+    } else {
+        DataCtx c;
+        datactx_init(&c, d, o);
+        rc = evaluate(NULL, tok, o, data_episode, &c, 0, &r, err);
+        datactx_free(&c);
+    }
+    int fits = r.fits;
+    icl_result_free(&r);
+    return rc ? -1 : fits;
+}
 
 int icl_max_shots(Tokenizer *tok, const IclDataset *d, int max_context) {
     int n_train, n_test;

@@ -104,6 +104,11 @@ int icl_evaluate(Model *m, Tokenizer *tok, const IclDataset *d, const IclOptions
                  Error *err);
 void icl_result_free(IclResult *r);
 
+// Whether every episode of icl_evaluate(d, o) (d NULL: of icl_evaluate_synthetic(n_classes, o))
+// fits in o->max_context, found without a model: its first pass, stopped at the first episode
+// that does not fit. 1 or 0 (also for k above the train examples), or -1 with err set.
+int icl_fits(Tokenizer *tok, const IclDataset *d, int n_classes, const IclOptions *o, Error *err);
+
 // The largest k whose episodes surely fit in max_context for this dataset: from the longest
 // demonstration (train), query (test) and candidate, each encoded alone (a demonstration as
 // "Input: ...\nLabel: ...\n" plus "\n", which is how it tokenizes inside a prompt). Capped at the

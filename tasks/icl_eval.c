@@ -181,26 +181,101 @@ static void make_label(const char *dataset, int synthetic, char *label, size_t c
         if (*p == '.') *p = '_';
 }
 
+static int train_examples(const IclDataset *d) {
+    int n = 0;
+    for (int i = 0; d && i < d->n; i++) n += !d->is_test[i];
+    return n;
+}
+
+// Whether the episodes of k shots fit in both orderings that a cell scores, without a model.
+static int shots_fit(const IclTaskSpec *s, Tokenizer *tok, int k, Error *err) {
+    for (int mode = 0; mode < 2; mode++) {
+        IclOptions o = {k, s->context, s->episodes, s->orders, mode, s->seed};
+        int fits = icl_fits(tok, s->set, s->classes, &o, err);
+        if (fits != 1) return fits;
+    }
+    return 1;
+}
+
+// The largest shot count in [least, above) that fits, least - 1 when none does, -2 on error.
+// A binary search: the draw at k + 1 holds the draw at k, so episodes only grow with k.
+static int largest_fitting_shots(const IclTaskSpec *s, Tokenizer *tok, int least, int above,
+                                 Error *err) {
+    long fitting = least - 1, too_long = above;
+    while (too_long - fitting > 1) {
+        long mid = fitting + (too_long - fitting) / 2;
+        int fits = shots_fit(s, tok, (int)mid, err);
+        if (fits < 0) return -2;
+        if (fits)
+            fitting = mid;
+        else
+            too_long = mid;
+    }
+    return (int)fitting;
+}
+
+// Refuse shot count k, which cannot be scored, naming the largest that can.
+static int refuse_shots(const IclTaskSpec *s, Tokenizer *tok, int k, int least, Error *err) {
+    int n_train = train_examples(s->set), best = largest_fitting_shots(s, tok, least, k, err);
+    if (best == -2) return -1;
+    if (best < least)
+        return error_set(err,
+                         "no episode of '%s' fits in a context of %d tokens, not even with %d "
+                         "shot%s; give a longer --context",
+                         s->dataset, s->context, least, least == 1 ? "" : "s");
+    if (s->set && k > n_train)
+        return error_set(err,
+                         "--shots %d: '%s' has %d train examples to draw demonstrations from; the "
+                         "largest shot count that fits (context %d tokens) is %d",
+                         k, s->dataset, n_train, s->context, best);
+    return error_set(err,
+                     "--shots %d: its episodes do not fit in a context of %d tokens; the largest "
+                     "shot count that fits is %d",
+                     k, s->context, best);
+}
+
 int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err) {
     IclGrid *g = xcalloc(1, sizeof *g);
     g->spec = *spec;
     g->tok = tok;
-    int synthetic = spec->set == NULL, rc = 0;
+    int synthetic = spec->set == NULL, rc = 0, least = synthetic ? 1 : 0;
     make_label(spec->dataset, synthetic, g->label, sizeof g->label);
     if (spec->n_shots > 0) {
         g->n_shots = spec->n_shots;
         memcpy(g->shots, spec->shots, sizeof(int) * (size_t)spec->n_shots);
-        for (int i = 0; rc == 0 && i < g->n_shots; i++)
-            if (g->shots[i] < 0 || (synthetic && g->shots[i] < 1))
-                rc = error_set(err, "--shots must be >= %d", synthetic);
+        int n_train = train_examples(spec->set);
+        for (int i = 0; rc == 0 && i < g->n_shots; i++) {
+            int k = g->shots[i];
+            if (k < 0)
+                rc = error_set(err, "--shots %d: a shot count is a number of demonstrations (>= 0)",
+                               k);
+            else if (k < least)
+                rc = error_set(err,
+                               "--shots 0: the synthetic task needs 1 shot or more (its query "
+                               "repeats a demonstration); zero-shot needs a labelled --dataset");
+            // A count that can never be scored is refused (a demonstration takes a token at
+            // least); the first one must fit exactly (else nothing is scored), a later one that
+            // does not stops the evaluation there.
+            else if (k + 3L > spec->context || (!synthetic && k > n_train))
+                rc = refuse_shots(spec, tok, k, least, err);
+            else if (i == 0) {
+                int fits = shots_fit(spec, tok, k, err);
+                if (fits == 0) rc = refuse_shots(spec, tok, k, least, err);
+                if (fits < 0) rc = -1;
+            }
+        }
     } else {
         // 0 (1 for synthetic), 1, 2, 4, ... up to what surely fits in the context.
         int most = synthetic ? 64 : icl_max_shots(tok, spec->set, spec->context);
         if (most < 0)
             rc = error_set(err, "no episode of '%s' fits in a context of %d tokens", spec->dataset,
                            spec->context);
-        for (int k = synthetic ? 1 : 0; rc == 0 && k <= most && g->n_shots < MAX_SHOTS;
-             k = k ? 2 * k : 1)
+        else if (synthetic) { // the family has no length bound: is the first count scored?
+            int fits = shots_fit(spec, tok, least, err);
+            if (fits == 0) rc = refuse_shots(spec, tok, least, least, err);
+            if (fits < 0) rc = -1;
+        }
+        for (int k = least; rc == 0 && k <= most && g->n_shots < MAX_SHOTS; k = k ? 2 * k : 1)
             g->shots[g->n_shots++] = k;
     }
     for (int m = 0; m < 2; m++) {

@@ -2,13 +2,18 @@
 # Damaged run files: a seeded corpus of copies of a real run file (with /eval/ppl and /audit
 # results) truncated at many offsets, with random bytes changed, and with bytes changed inside the
 # weights, and with edits Fletcher-32 cannot see (weights, curves, document tokens, the config).
-# `dint info`, `train --resume`, `eval ppl` and `audit` on each must end within a few seconds,
+# `dint info`, `train --resume`, `eval ppl` and `audit` on each must end (no hang: see LIMIT),
 # never by a signal, with at most one error line; damage inside the weights and every edit must
 # be refused (non-zero) by all four. `dint check` must refuse the same files.
 # Usage: bash tests/test_damaged.sh DINT [N]   (N damaged files of each kind, default 10)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 N=${2:-10}
-LIMIT=60 # seconds of wall time on a busy machine; the reader's own limit is 2 s of CPU time
+# A hang detector, not a speed test: a reader ends in under a second on a quiet machine (the
+# file check's reader has its own limit of 2 s of CPU time, which load does not stretch), so no
+# load reaches LIMIT seconds of wall time. Kept below h5file_check's own wall-clock bound on a
+# read that blocks (120 s + 10 s per CPU second: 140 s here), so a reader that only ends there
+# still counts as hung.
+LIMIT=100
 
 tiny_corpus "$T/tiny.txt" 5 40
 GOOD="$T/good.h5"

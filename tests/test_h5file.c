@@ -26,28 +26,34 @@ static void remove_dir(void) {
     rmdir(dir);
 }
 
-// A writer process takes the lock, forks a child that sleeps (holding every descriptor it
-// inherited), reports the child's pid and dies without any exit handler, like kill -9.
-static pid_t writer_leaving_a_child(void) {
-    int fds[2];
+// A writer process takes the lock, forks a child that waits (holding every descriptor it
+// inherited) until *release is closed or the test ends, reports the child's pid and dies without
+// any exit handler, like kill -9.
+static pid_t writer_leaving_a_child(int *release) {
+    int fds[2], hold[2];
     cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(pipe(hold), 0);
     pid_t writer = fork();
     cr_assert_geq(writer, 0);
     if (writer == 0) {
+        close(hold[1]);
         Error e;
         pid_t child = -1;
         if (h5file_lock(path, &e) == 0) {
             child = fork();
             if (child == 0) {
                 close(fds[1]);
-                sleep(60);
-                _exit(0);
+                char c;
+                ssize_t r = read(hold[0], &c, 1); // an event, not a clock: load cannot end it
+                _exit(r < 0);
             }
         }
         ssize_t w = write(fds[1], &child, sizeof child);
         _exit(w == (ssize_t)sizeof child ? 0 : 1);
     }
     close(fds[1]);
+    close(hold[0]);
+    *release = hold[1];
     pid_t child = -1;
     ssize_t got = read(fds[0], &child, sizeof child);
     close(fds[0]);
@@ -60,7 +66,8 @@ static pid_t writer_leaving_a_child(void) {
 
 Test(h5file_lock, a_dead_writers_child_does_not_hold_the_lock, .init = make_dir,
      .fini = remove_dir) {
-    pid_t child = writer_leaving_a_child();
+    int release;
+    pid_t child = writer_leaving_a_child(&release);
     char lp[300];
     snprintf(lp, sizeof lp, "%s.lock", path);
     int stale = access(lp, F_OK) == 0; // the dead writer left its lock file behind
@@ -68,6 +75,7 @@ Test(h5file_lock, a_dead_writers_child_does_not_hold_the_lock, .init = make_dir,
     Error e = {0};
     int rc = h5file_lock(path, &e);
     kill(child, SIGKILL);
+    close(release);
     cr_assert(stale, "the writer died without exit handlers, its lock file should remain");
     cr_assert_eq(rc, 0, "the next writer was refused: %s", e.msg);
     h5file_unlock();

@@ -4,9 +4,11 @@
 // is tasks/audit_eval.c; the driver harness/eval/driver.c.
 #include <stdio.h>
 #include <string.h>
+#include <omp.h>
 
 #include "audit_eval.h"
 #include "cli.h"
+#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
 #include "options.h"
@@ -14,6 +16,13 @@
 static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
     AuditTaskSpec *s = arg;
     if (s->seq == 0) s->seq = c->cfg.train.seq_len;
+    // Per precision, every layer's and head's row statistics of a sample (AuditRow, 48 bytes).
+    double rows = 3.0 * c->cfg.model.n_layer * model_n_heads(&c->cfg.model) * s->seq * 48.0;
+    char what[96];
+    snprintf(what, sizeof what, "audit at %d tokens", s->seq);
+    if (memory_check_model(&c->cfg.model, 1, s->seq, rows, what, "--seq", omp_get_max_threads(),
+                           err) != 0)
+        return -1;
     s->text = c->corpus.tokens[SPLIT_TEST];
     s->n_text = c->corpus.n_tokens[SPLIT_TEST];
     return audit_task_make(state, s, &c->model, err);

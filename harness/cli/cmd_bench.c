@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "memory_plan.h"
 #include "layers.h"
 #include "options.h"
 #include "phase_timer.h"
@@ -209,7 +210,7 @@ int cmd_bench(int argc, char **argv) {
         return EXIT_USAGE;
     }
     cfg.model.vocab_size = tokenizer_vocab_size(cfg.data.tokenizer);
-    if (config_resolve(&cfg, &err) != 0) {
+    if (config_resolve(&cfg, &err) != 0 || memory_check_training(&cfg, threads, &err) != 0) {
         cli_error("bench", err.msg);
         return EXIT_USAGE;
     }

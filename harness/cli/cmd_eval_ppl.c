@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 
 #include "cli.h"
+#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
 #include "options.h"
@@ -65,6 +67,20 @@ static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
         j->names[k++] = cp->doc_names[i];
         at += cp->doc_tokens[i] + 1; // skip the end-of-document token
     }
+    // The model sees at most a document at once; the per-position sums are sized by the window
+    // (eight doubles per position in all: the result, a document's and the summary's).
+    long longest = 0;
+    for (int k = 0; k < total; k++) longest = j->n_tokens[k] > longest ? j->n_tokens[k] : longest;
+    long seen = longest < j->window ? longest : j->window;
+    char what[128];
+    snprintf(what, sizeof what, "eval ppl with a window of %d tokens (longest document %ld)",
+             j->window, longest);
+    char lower[96];
+    snprintf(lower, sizeof lower, "--window (a window above %ld scores nothing more)",
+             longest > 1 ? longest - 1 : 1);
+    if (memory_check_model(&c->cfg.model, 1, (int)(seen > 1 ? seen : 2), 8.0 * 8.0 * j->window,
+                           what, lower, omp_get_max_threads(), err) != 0)
+        return -1;
     PplOptions o = {j->window, j->stride, j->ngram};
     PplInputs in = {j->label, total,          j->docs,     j->n_tokens,
                     j->names, j->token_bytes, j->max_docs, c->cfg.train.seq_len};

@@ -3,15 +3,19 @@
 
 #include "cli.h"
 #include "h5file.h"
+#include "results_info.h"
 #include "runfile.h"
 
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
-        cli_error("info", "expected one argument, the run file: dint info RUN.h5");
+        cli_error("info", "expected one argument, the run file or results file: dint info RUN.h5");
         return EXIT_USAGE;
     }
     Error err;
-    if (runfile_info(argv[1], &err) != 0) {
+    // A results file of `dint eval/audit --out`, else a run file.
+    int rc = results_info(argv[1], &err);
+    if (rc == 1) rc = runfile_info(argv[1], &err);
+    if (rc != 0) {
         cli_error("info", err.msg);
         return EXIT_USAGE;
     }

@@ -7,7 +7,6 @@
 // sweep continues where it was.
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
-#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "config.h"
+#include "config_file.h"
 #include "dist.h"
 #include "h5file.h"
 #include "h5io.h"
@@ -101,7 +101,6 @@ typedef struct {
     int has_audit;
     Cell cells[MAX_CELLS];
     int n_cells;
-    char error[512];
     RunConfig cfg; // the defaults with the [train] keys applied: the model size (--jobs default)
 } Grid;
 
@@ -120,7 +119,8 @@ static int split_list(const char *v, char out[][32], int width, int max) {
     return n;
 }
 
-static int on_grid(void *user, const char *section, const char *name, const char *value) {
+static int on_grid(void *user, const char *section, const char *name, const char *value,
+                   Error *err) {
     Grid *g = user;
     int n = 0;
     if (!strcmp(section, "grid")) {
@@ -173,11 +173,9 @@ static int on_grid(void *user, const char *section, const char *name, const char
     } else {
         n = -2;
     }
-    if (n == -2)
-        snprintf(g->error, sizeof g->error, "unknown key '%s' in [%s]", name, section);
-    else if (n <= 0)
-        snprintf(g->error, sizeof g->error, "bad value '%s' for %s.%s", value, section, name);
-    return n > 0;
+    if (n == -2) return error_set(err, "unknown key '%s' in [%s]", name, section);
+    if (n <= 0) return error_set(err, "bad value '%s' for %s.%s", value, section, name);
+    return 0;
 }
 
 // The cross product, with the axes that do not apply to a variant collapsed.
@@ -561,12 +559,9 @@ static int write_summary(const char *dir, const Grid *g, double *vals /* cell, s
 // Read and check a grid file into g (zeroed by the caller): 0, or -1 with err set.
 static int load_grid(const char *grid_path, Grid *g, Error *err) {
     config_defaults(&g->cfg);
-    int line = ini_parse(grid_path, on_grid, g), rc = 0;
-    if (line == -1)
-        rc = error_set(err, "cannot open grid file '%s'", grid_path);
-    else if (line != 0)
-        rc = error_set(err, "%s:%d: %s", grid_path, line,
-                       g->error[0] ? g->error : "not an INI line");
+    int rc = 0;
+    if (ini_read(grid_path, "grid file", on_grid, g, err) != 0)
+        rc = -1;
     else if (!g->n_variants)
         rc = error_set(err, "%s: [grid] variants is required", grid_path);
     else if (!g->data[0])

@@ -1,8 +1,10 @@
 // dint tokenize: the token ids of a file (or standard input), space-separated, so users and
 // tests can check an encoder from the command line; --decode turns ids back into text.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "datasets.h"
@@ -48,15 +50,30 @@ int cmd_tokenize(int argc, char **argv) {
         return EXIT_USAGE;
     }
     FILE *f = path ? fopen(path, "rb") : stdin;
-    if (!f) {
-        snprintf(err.msg, sizeof err.msg, "cannot read '%s'", path);
+    struct stat st;
+    // fopen opens a directory for reading; its reads then fail (EISDIR) and look like no input.
+    if (!f || (path && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
+        if (f)
+            snprintf(err.msg, sizeof err.msg, "'%s' is a directory; give a text file", path);
+        else
+            snprintf(err.msg, sizeof err.msg, "cannot read '%s': %s", path, strerror(errno));
+        if (f) fclose(f);
         cli_error("tokenize", err.msg);
         tokenizer_close(&tok);
         return EXIT_USAGE;
     }
     size_t n;
     char *text = read_stream(f, &n);
+    int read_failed = ferror(f), read_errno = errno;
     if (path) fclose(f);
+    if (read_failed) {
+        snprintf(err.msg, sizeof err.msg, "cannot read %s%s%s: %s", path ? "'" : "",
+                 path ? path : "standard input", path ? "'" : "", strerror(read_errno));
+        cli_error("tokenize", err.msg);
+        free(text);
+        tokenizer_close(&tok);
+        return EXIT_USAGE;
+    }
     int rc = 0;
     if (decode) {
         // Input: whitespace-separated ids.

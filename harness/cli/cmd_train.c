@@ -1,5 +1,6 @@
 // dint train: options to a config, then the training library (harness/train/) trains and
 // checkpoints; this file prints its progress.
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,11 @@
 
 #include "cli.h"
 #include "config_file.h"
+#include "diagnostics.h"
 #include "dist.h"
 #include "h5file.h"
 #include "layers.h"
+#include "memory_plan.h"
 #include "options.h"
 #include "runfile.h"
 #include "session.h"
@@ -42,8 +45,9 @@ static int take_set(void *ctx, const char *value, Error *err) {
 static int take_stop_at(void *ctx, const char *value, Error *err) {
     char *end;
     long *stop_at = ctx;
+    errno = 0;
     *stop_at = strtol(value, &end, 10);
-    if (*end || *stop_at < 1)
+    if (*end || !value[0] || errno == ERANGE || *stop_at < 1)
         return error_set(err, "--stop-at takes a step number >= 1, not '%s'", value);
     return 0;
 }
@@ -51,8 +55,10 @@ static int take_stop_at(void *ctx, const char *value, Error *err) {
 static int take_threads(void *ctx, const char *value, Error *err) {
     char *end;
     int *threads = ctx;
-    *threads = (int)strtol(value, &end, 10);
-    if (*end || *threads < 1 || *threads > 256)
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    *threads = n >= 1 && n <= 256 ? (int)n : 0;
+    if (*end || !value[0] || errno == ERANGE || *threads < 1)
         return error_set(err, "--threads takes a count from 1 to 256, not '%s'", value);
     return 0;
 }
@@ -112,10 +118,8 @@ static int build_config(const TrainArgs *a, RunConfig *cfg, Error *err) {
     // --variant wins over a variant in the config file or --set.
     config_set(cfg, "model", "variant", a->variant, NULL);
     if (a->seed) {
-        char *end;
-        unsigned long long s = strtoull(a->seed, &end, 10);
-        if (*end || a->seed[0] == '-' || !a->seed[0])
-            return error_set(err, "--seed takes a non-negative integer, not '%s'", a->seed);
+        unsigned long long s;
+        if (options_parse_u64("--seed", a->seed, &s, err) != 0) return -1;
         cfg->seed = s;
     }
     cfg->model.vocab_size = tokenizer_vocab_size(cfg->data.tokenizer);
@@ -156,10 +160,34 @@ static void print_progress(void *ctx, const TrainProgress *p) {
             p->step, p->steps, p->loss, answer, (double)p->lr, p->grad_norm, p->tokens_per_s, eta);
 }
 
-static void print_loss_spike(void *ctx, long step, double loss, double spike_factor) {
-    (void)ctx;
-    fprintf(stderr, "step %5ld | loss spike: %.4f is above %.3g x the running median\n", step, loss,
-            spike_factor);
+// Loss-spike lines: each of the first few, then at most one per LOSS_SPIKE_LINE_EVERY steps, so
+// that a mixture's noisy batches cannot bury the progress lines; the count comes at the end.
+#define LOSS_SPIKE_FIRST_LINES 3
+#define LOSS_SPIKE_LINE_EVERY  100
+
+static void print_loss_spike(void *ctx, long step, double loss, double median, double threshold) {
+    LossSpikeLines *lines = ctx;
+    long held, held_since;
+    if (!loss_spike_lines_take(lines, step, &held, &held_since)) return;
+    char more[96] = "";
+    if (held)
+        snprintf(more, sizeof more, "; and %ld more since step %ld", held, held_since);
+    else if (lines->lines == lines->first)
+        snprintf(more, sizeof more, "; more: at most one line per %ld steps", lines->every);
+    fprintf(stderr, "step %5ld | loss spike: %.4f is above %.4f (running median %.4f)%s\n", step,
+            loss, threshold, median, more);
+}
+
+// The spikes of the whole run (its /train/loss_spike), once training has ended.
+static void print_loss_spike_count(const History *h) {
+    long first, last;
+    long count = train_count_loss_spikes(h, &first, &last);
+    char where[64] = "";
+    if (count == 1)
+        snprintf(where, sizeof where, " (at step %ld)", first);
+    else if (count > 1)
+        snprintf(where, sizeof where, " (first at step %ld, last at step %ld)", first, last);
+    fprintf(stderr, "dint train: loss spikes: %ld of %ld steps%s\n", count, h->n, where);
 }
 
 // Train the opened session to the end (or --stop-at) and say how it ended.
@@ -183,9 +211,11 @@ static int run_session(TrainSession *s, const TrainArgs *a) {
                 "some ranks wait\n",
                 t->grad_accum, ranks);
     // Every rank computes the same numbers; rank 0 prints them.
-    const TrainReporter reporter =
-        rank == 0 ? (TrainReporter){NULL, print_validation, print_progress, print_loss_spike}
-                  : (TrainReporter){0};
+    LossSpikeLines spike_lines;
+    loss_spike_lines_init(&spike_lines, LOSS_SPIKE_FIRST_LINES, LOSS_SPIKE_LINE_EVERY);
+    const TrainReporter reporter = rank == 0 ? (TrainReporter){&spike_lines, print_validation,
+                                                               print_progress, print_loss_spike}
+                                             : (TrainReporter){0};
     Error err;
     long step;
     TrainOutcome outcome = train_run(s, a->out, a->stop_at, &reporter, &step, &err);
@@ -193,6 +223,7 @@ static int run_session(TrainSession *s, const TrainArgs *a) {
         return outcome == TRAIN_COMPLETE || outcome == TRAIN_STOPPED ? 0
                : outcome == TRAIN_DIVERGED                           ? EXIT_DIVERGED
                                                                      : EXIT_USAGE;
+    if (s->hist.n) print_loss_spike_count(&s->hist);
     switch (outcome) {
     case TRAIN_COMPLETE:
         printf("%s\n", a->out);
@@ -230,13 +261,20 @@ static void share_broadcast_doubles(void *ctx, double *a, long n, int root) {
     dist_broadcast_doubles(a, n, root);
 }
 
-// The options, the lock (rank 0, the writer) and the config; 0, or -1 with err filled.
+// The options, the config, its memory plan and the lock (rank 0, the writer); 0, or -1 with err
+// filled. A new run is planned before its lock is taken, so an oversized one touches no file.
 static int prepare(int argc, char **argv, TrainArgs *a, RunConfig *cfg, Error *err) {
     if (parse_args(argc, argv, a, err) != 0) return -1;
     threads_init(a->threads);
+    if (!a->resume &&
+        (build_config(a, cfg, err) != 0 || memory_check_training(cfg, a->threads, err) != 0))
+        return -1;
     // One writer per run file: a second train --resume (or an eval) of it is refused at once.
     if (dist_rank() == 0 && h5file_lock(a->out, err) != 0) return -1;
-    return a->resume ? runfile_read_config(a->out, cfg, err) : build_config(a, cfg, err);
+    if (a->resume &&
+        (runfile_read_config(a->out, cfg, err) != 0 || memory_check_training(cfg, a->threads, err)))
+        return -1;
+    return 0;
 }
 
 int cmd_train(int argc, char **argv) {

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "dist.h"
+#include "memory_plan.h"
 #include "h5io.h"
 #include "runfile.h"
 
@@ -17,8 +18,8 @@ static void usage(FILE *out) {
         "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
         "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
         "         [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"
-        "  info   RUN.h5\n"
-        "  check  RUN.h5...   (read every object; verifies the Fletcher-32 checksums)\n"
+        "  info   RUN.h5|RESULTS.h5\n"
+        "  check  FILE.h5...   (read every object; verifies the checksums and the digest)\n"
         "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
         "         [--depths D,...] [--samples S] [--seed N]\n"
         "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
@@ -31,6 +32,8 @@ static void usage(FILE *out) {
         "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
         "  schema [--json]   (every group, dataset and attribute of run files and sweep "
         "summaries)\n"
+        "Every command: --memory-limit SIZE (e.g. 8G) to plan memory against instead of the "
+        "machine's.\n"
         "See README.md for the config keys and the run-file schema.\n");
 }
 
@@ -69,8 +72,9 @@ static int runs_on_ranks(const char *command) {
 
 // libgomp's idle threads spin for about 3 ms before they sleep: on a machine shared with other
 // work (the normal case for sweeps and MPI ranks) they take the cores from the threads doing it,
-// and a small model's step became 3-10x slower. GOMP_SPINCOUNT 2000 (about 20 us) keeps the
-// back-to-back regions of a step as fast as before and sleeps after. libgomp reads its
+// and a small model's step took up to 2.4 times as long. GOMP_SPINCOUNT 2000 (about 20 us) keeps
+// the back-to-back regions of a step within 2 % of before and sleeps after
+// (harness/bench_busy_machine.sh). libgomp reads its
 // environment once, when it is loaded, so this process starts itself again with it set.
 // A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins (README, "Threads").
 static void prefer_short_openmp_spinning(char **argv) {
@@ -91,8 +95,36 @@ static int check_stdout(int rc) {
     return rc ? rc : EXIT_USAGE;
 }
 
+// --memory-limit SIZE anywhere on the line (every command plans its memory against it): taken out
+// of argv before the command sees its options. 0, or -1 after one error line.
+static int take_memory_limit(int *argc, char **argv) {
+    for (int i = 1; i < *argc; i++) {
+        const char *v = NULL;
+        int used = 0;
+        if (!strcmp(argv[i], "--memory-limit"))
+            v = i + 1 < *argc ? argv[i + 1] : "", used = 2;
+        else if (!strncmp(argv[i], "--memory-limit=", 15))
+            v = argv[i] + 15, used = 1;
+        if (!used) continue;
+        double bytes = 0;
+        if (memory_parse_size(v, &bytes) != 0) {
+            fprintf(stderr,
+                    "dint: error: --memory-limit '%s' is not a size (bytes, or a number with K, "
+                    "M, G or T: --memory-limit 8G)\n",
+                    v);
+            return -1;
+        }
+        memory_set_limit(bytes);
+        for (int j = i; j + used <= *argc; j++) argv[j] = argv[j + used];
+        *argc -= used;
+        i--;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     prefer_short_openmp_spinning(argv);
+    if (take_memory_limit(&argc, argv) != 0) return EXIT_USAGE;
     h5_quiet();
     // Past a file-size limit, write(2) then fails with EFBIG and the writer reports it in one
     // line and removes its .tmp, instead of the process dying silently.

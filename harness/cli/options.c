@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -9,6 +10,20 @@ static int unknown_option(const char *arg, const OptionsStyle *style, Error *err
     int max = style && style->unknown_max_chars > 0 ? style->unknown_max_chars : INT_MAX;
     return error_set(err, "unknown option '%.*s'%s", max, arg,
                      style && style->unknown_hint ? style->unknown_hint : "");
+}
+
+int options_parse_u64(const char *flag, const char *text, unsigned long long *out, Error *err) {
+    char *end = NULL;
+    errno = 0;
+    // Digits only: strtoull takes leading blanks and a sign, and wraps "-1" to 2^64 - 1.
+    unsigned long long x = isdigit((unsigned char)text[0]) ? strtoull(text, &end, 10) : 0;
+    if (!end || *end)
+        return error_set(err, "option %s takes a non-negative integer, not '%s'", flag, text);
+    if (errno == ERANGE) // strtoull saturates at 2^64 - 1
+        return error_set(err, "option %s: %s is out of range (at most %llu)", flag, text,
+                         ULLONG_MAX);
+    *out = x;
+    return 0;
 }
 
 // Store one value v for option o.
@@ -21,18 +36,16 @@ static int take_value(const Option *o, const char *v, Error *err) {
         return 0;
     case OPT_INT: {
         long x = strtol(v, &end, 10);
-        if (!*v || *end || errno || x < INT_MIN || x > INT_MAX)
+        if (!*v || *end || (errno && errno != ERANGE))
             return error_set(err, "option %s takes an integer, not '%s'", o->flag, v);
+        if (errno == ERANGE || x < INT_MIN || x > INT_MAX)
+            return error_set(err, "option %s: %s is out of range (an integer from %d to %d)",
+                             o->flag, v, INT_MIN, INT_MAX);
         *(int *)o->dst = (int)x;
         return 0;
     }
-    case OPT_U64: {
-        unsigned long long x = strtoull(v, &end, 10);
-        if (!*v || *end || errno || v[0] == '-')
-            return error_set(err, "option %s takes a non-negative integer, not '%s'", o->flag, v);
-        *(unsigned long long *)o->dst = x;
-        return 0;
-    }
+    case OPT_U64:
+        return options_parse_u64(o->flag, v, o->dst, err);
     case OPT_CALL: {
         const OptionCall *call = o->dst;
         return call->take(call->ctx, v, err);

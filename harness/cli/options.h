@@ -34,6 +34,10 @@ typedef struct {
     int missing_value_is_unknown; // a flag given without its value reads as an unknown option
 } OptionsStyle;
 
+// The value of an OPT_U64 option, for commands that parse it later: decimal digits only, at
+// most 2^64 - 1. Returns 0, or -1 with err filled.
+int options_parse_u64(const char *flag, const char *text, unsigned long long *out, Error *err);
+
 // Parse argv[1..argc) as --flag VALUE pairs and switches, in order. Returns 0, or -1 with err
 // filled.
 int options_parse(int argc, char **argv, const Option *opts, int n_opts, Error *err);

@@ -586,7 +586,7 @@ RUN_FIXED = (
     _d(RUN_TRAIN_GAMMA, 'float32', 'step,layer',
        'gamma of each layer at each step (equals lambda when gamma = tied)', 'dint'),
     _d(RUN_TRAIN_LOSS_SPIKE, 'uint8', 'step',
-       "1 where the step's loss exceeded train.spike_factor x the running median of the previous train.spike_window losses"),
+       "1 where the step's loss exceeded both train.spike_factor x the median of the previous train.spike_window losses and that median + train.spike_sigmas x their robust standard deviation"),
     _d(RUN_TRAIN_AUDIT_STEP, 'int64', 'audit',
        'the steps of the diagnostics below, every train.audit_every steps'),
     _d(RUN_TRAIN_ROW_SUM_DEV_MAX, 'float64', 'audit,layer',

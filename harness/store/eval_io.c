@@ -1,6 +1,7 @@
 #include "eval_io.h"
 
 #include <hdf5_hl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,10 @@ static int parse_list(const char *s, int max, const char *what, Error *err, int 
         if (end == p || (*end && *end != ',') || !isfinite(v) || (is_int && v != floor(v)))
             return error_set(err, "bad %s list '%s': expected comma-separated %s", what, s,
                              is_int ? "integers" : "numbers");
+        if (is_int && (v < INT_MIN || v > INT_MAX))
+            return error_set(err,
+                             "bad %s list '%s': %.0f is out of range (an integer from %d to %d)",
+                             what, s, v, INT_MIN, INT_MAX);
         if (n == max) return error_set(err, "the %s list has more than %d entries", what, max);
         if (is_int)
             iout[n++] = (int)v;

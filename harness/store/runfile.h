@@ -22,7 +22,7 @@ typedef struct {
     double *answer_loss;       // (n) mean NLL of the step's needle answer tokens; NaN without any
     double *answer_loss_multi; // (n) the same over answers of episodes with >= 2 needles
     float *lambda, *gamma;     // (n, n_layer)
-    unsigned char *loss_spike; // (n) loss above train.spike_factor x the running median
+    unsigned char *loss_spike; // (n) a loss spike (train_is_loss_spike, diagnostics.h)
     // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.
     long n_audit, cap_audit;
     long *audit_step;

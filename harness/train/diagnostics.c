@@ -9,15 +9,60 @@
 
 #include "audit.h"
 
-int train_is_loss_spike(const History *h, double loss, const TrainConfig *t) {
+int train_loss_spike_limit(const History *h, const TrainConfig *t, LossSpikeLimit *out) {
     long n = h->n < t->spike_window ? h->n : t->spike_window;
-    if (n < 10) return 0;
+    if (n < 10) return -1;
     double *w = xmalloc(sizeof(double) * (size_t)n);
     memcpy(w, h->loss + h->n - n, sizeof(double) * (size_t)n);
     gsl_sort(w, 1, (size_t)n);
     double median = gsl_stats_median_from_sorted_data(w, 1, (size_t)n);
+    double q99 = gsl_stats_quantile_from_sorted_data(w, 1, (size_t)n, 0.99);
+    for (long i = 0; i < n; i++) w[i] = fabs(w[i] - median);
+    gsl_sort(w, 1, (size_t)n);
+    double mad = gsl_stats_median_from_sorted_data(w, 1, (size_t)n);
     free(w);
-    return loss > t->spike_factor * median;
+    // Both are the standard deviation of normal noise. The MAD is 0 once over half the window
+    // shares a level (batches of a mixture: with or without a text row); the upper tail sees
+    // such a mode if it holds more than about 1 % of the steps.
+    double spread = fmax(1.4826 * mad, (q99 - median) / 2.3263);
+    out->median = median;
+    out->spread = spread;
+    out->threshold = fmax(t->spike_factor * median, median + t->spike_sigmas * spread);
+    return 0;
+}
+
+int train_is_loss_spike(const History *h, double loss, const TrainConfig *t) {
+    LossSpikeLimit limit;
+    return train_loss_spike_limit(h, t, &limit) == 0 && loss > limit.threshold;
+}
+
+long train_count_loss_spikes(const History *h, long *first_step, long *last_step) {
+    long count = 0;
+    *first_step = *last_step = -1;
+    for (long i = 0; i < h->n; i++) {
+        if (!h->loss_spike[i]) continue;
+        if (count++ == 0) *first_step = h->step[i];
+        *last_step = h->step[i];
+    }
+    return count;
+}
+
+void loss_spike_lines_init(LossSpikeLines *l, int first, long every) {
+    *l = (LossSpikeLines){.first = first, .every = every, .last_line = -1, .held_since = -1};
+}
+
+int loss_spike_lines_take(LossSpikeLines *l, long step, long *held, long *held_since) {
+    if (l->lines > 0 && l->lines >= l->first && step - l->last_line < l->every) {
+        if (l->held++ == 0) l->held_since = step;
+        return 0;
+    }
+    *held = l->held;
+    *held_since = l->held_since;
+    l->lines++;
+    l->last_line = step;
+    l->held = 0;
+    l->held_since = -1;
+    return 1;
 }
 
 void train_layer_grad_norms(const Model *m, float clip_scale, double *out) {

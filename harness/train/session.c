@@ -226,7 +226,8 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
     long tokens_per_step = (long)t->batch_size * t->seq_len * t->grad_accum;
     long tokens_seen = (h->n ? h->tokens[h->n - 1] : 0) + tokens_per_step;
     double seconds = c->seconds_before + (now_seconds() - c->t0);
-    int spike = train_is_loss_spike(h, res->loss, t);
+    LossSpikeLimit limit;
+    int spike = train_loss_spike_limit(h, t, &limit) == 0 && res->loss > limit.threshold;
     double answer_loss = res->answer_tokens ? res->answer_nll / (double)res->answer_tokens : NAN;
     double answer_loss_multi =
         res->answer_tokens_multi ? res->answer_nll_multi / (double)res->answer_tokens_multi : NAN;
@@ -234,7 +235,8 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
         c->answer_nll += res->answer_nll, c->answer_tokens += res->answer_tokens;
     history_push(h, step, res->loss, answer_loss, answer_loss_multi, lr, res->grad_norm,
                  tokens_seen, seconds, s->model.lambda, s->model.gamma, spike);
-    if (spike && r->loss_spike) r->loss_spike(r->ctx, step, res->loss, (double)t->spike_factor);
+    if (spike && r->loss_spike)
+        r->loss_spike(r->ctx, step, res->loss, limit.median, limit.threshold);
     // Cheap diagnostics from this step's last micro-batch.
     if (t->audit_every && (step % t->audit_every == 0 || step == 1))
         train_record_audit(h, &s->model, step, t->batch_size, t->seq_len, res->clip_scale,

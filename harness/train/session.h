@@ -65,7 +65,8 @@ typedef struct {
     // recall: the held-out recall accuracy (NaN without a recall part)
     void (*validation)(void *ctx, long step, double val_loss, double recall);
     void (*progress)(void *ctx, const TrainProgress *p); // every train.log_every steps
-    void (*loss_spike)(void *ctx, long step, double loss, double spike_factor);
+    // a loss above threshold, the limit of the running window (diagnostics.h)
+    void (*loss_spike)(void *ctx, long step, double loss, double median, double threshold);
 } TrainReporter;
 
 typedef enum {
