@@ -225,8 +225,8 @@ double model_memory_bytes(const ModelConfig *c, int B, int T, int inference, int
     double D = c->d_model, F = c->ffn_dim, V = c->vocab_size, L = c->n_layer;
     double H = model_n_heads(c), maps = model_n_maps(c);
     double per_layer = D * 9 + 2 * (maps == 2 ? D : 0) + 2 + H + F * 3 + H * maps;
-    per_token = per_layer * (inference ? 1 : L) + (inference ? D + (L - 1) * 2 * D : 0) +
-                D * 2 + 2 + V + (inference ? 0 : D * 6 + F * 3 + V);
+    per_token = per_layer * (inference ? 1 : L) + (inference ? D + (L - 1) * 2 * D : 0) + D * 2 +
+                2 + V + (inference ? 0 : D * 6 + F * 3 + V);
     double acts = (double)B * T * per_token + (double)T * c->head_dim;
     // The attention rows (attention_stream.c), per thread: a block of rows of both maps'
     // probabilities over T keys, column sums, and in the backward pass each map's (T, 2d) output

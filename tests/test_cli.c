@@ -283,6 +283,29 @@ Test(cli, keys_set_twice_are_refused) {
         "%s", e.msg);
 }
 
+// `dint COMMAND --help` prints that command's usage on stdout and exits 0, for every command and
+// evaluation task; `dint --help` lists them all.
+Test(cli, every_command_has_help) {
+    const char *commands[] = {"train",    "info",        "check", "eval needle", "eval ppl",
+                              "eval icl", "eval recall", "audit", "sweep",       "tokenize",
+                              "schema",   "import",      "bench"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s --help", commands[i]);
+        int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
+        cr_assert_eq(rc, 0, "dint %s: exit %d: %s", cmd, rc, err);
+        char want[64];
+        snprintf(want, sizeof want, "usage: dint %s ", commands[i]);
+        cr_assert(strstr(out, want) != NULL, "dint %s: stdout lacks '%s': %s", cmd, want, out);
+    }
+    cr_assert_eq(run_dint("--help", out, sizeof out, err, sizeof err), 0);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "dint %s ", commands[i]);
+        cr_assert(strstr(out, want) != NULL, "dint --help lacks '%s'", want);
+    }
+    expect_error("eval bogus --help", 2, "unknown task 'bogus'");
+}
+
 // Sweep grids are INI files too: the same reader, the same refusals and true line numbers.
 Test(cli, grid_files_refuse_keys_set_twice_and_long_lines) {
     const char *dir = scratch_dir("cli_grid_ini");

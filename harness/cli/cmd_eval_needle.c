@@ -18,8 +18,8 @@ static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
     for (int i = 0; i < g->n_len; i++) longest = g->len[i] > longest ? g->len[i] : longest;
     char what[96];
     snprintf(what, sizeof what, "eval needle at %d tokens", longest);
-    if (memory_check_model(&c->cfg.model, 1, longest, 0.0, what, "--lengths",
-                           omp_get_max_threads(), err) != 0)
+    if (memory_check_model(&c->cfg.model, 1, longest, 0.0, what, "--lengths", omp_get_max_threads(),
+                           err) != 0)
         return -1;
     model_set_inference(&c->model, 1); // forward only; every layer's q, k kept for the mass
     return needle_task_make(state, arg, &c->tok, c->corpus.tokens[SPLIT_TEST],

@@ -114,6 +114,14 @@ int cmd_eval_ppl(int argc, char **argv) {
             "N]");
         return EXIT_USAGE;
     }
+    // The per-position sums alone, before the run and the corpus are read: a window far beyond
+    // the machine is refused at once (prepare plans the whole evaluation).
+    if (j.window > 0 &&
+        memory_check(8.0 * 8.0 * j.window, "eval ppl's per-position sums of the window", "--window",
+                     &err) != 0) {
+        cli_error("eval", err.msg);
+        return EXIT_USAGE;
+    }
     job.load_corpus = 1;
     job.prepare = prepare;
     job.release = release;

@@ -41,7 +41,8 @@ int cmd_check(int argc, char **argv) {
         }
         char digest[64];
         if (v.has_digest)
-            snprintf(digest, sizeof digest, "digest CRC-32 %08x matches", (unsigned)v.digest_stored);
+            snprintf(digest, sizeof digest, "digest CRC-32 %08x matches",
+                     (unsigned)v.digest_stored);
         else
             snprintf(digest, sizeof digest, "no digest (written before digests)");
         printf(

@@ -11,30 +11,80 @@
 #include "h5io.h"
 #include "runfile.h"
 
+// One entry per command (an evaluation per task): `dint --help` prints them all, `dint COMMAND
+// --help` (or -h) its own, `dint eval --help` every task's.
+static const struct {
+    const char *command, *usage;
+} USAGE[] = {
+    {"train", "train --variant transformer|diff|dint --data PATH --out RUN.h5\n"
+              "           [--config FILE.ini] [--set section.key=value]... [--seed N]\n"
+              "           [--resume] [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"},
+    {"info", "info RUN.h5|RESULTS.h5   (what a run or results file holds)\n"},
+    {"check", "check FILE.h5...   (read every object; verifies the checksums and the digest)\n"},
+    {"eval needle",
+     "eval needle --run RUN.h5 [--out FILE] [--data SPEC] [--needles N:R,...] [--lengths L,...]\n"
+     "                 [--depths D,...] [--samples S] [--seed N] [--threads N]\n"},
+    {"eval ppl", "eval ppl    --run RUN.h5 [--out FILE] [--data SPEC] [--window N] [--stride N]\n"
+                 "                 [--ngram N] [--max-docs N] [--threads N]\n"},
+    {"eval icl", "eval icl    --run RUN.h5 [--out FILE] [--dataset NAME|PATH|synthetic] [--shots "
+                 "K,...]\n"
+                 "                 [--episodes N] [--orders S] [--context TOKENS] [--classes C] "
+                 "[--seed N]\n"},
+    {"eval recall",
+     "eval recall --run RUN.h5 [--out FILE] [--lengths T,...] [--pairs K,...] [--queries Q]\n"
+     "                 [--key-len L] [--noise 0|1] [--distractors D] [--symbols S] [--samples S]\n"
+     "                 [--batch B] [--seed N]\n"},
+    {"audit", "audit --run RUN.h5 [--out FILE] [--precision fp32,bf16,fp16] [--samples N] "
+              "[--seq N]\n"},
+    {"sweep", "sweep GRID.ini --out DIR [--jobs N]   (ablation grids; see README)\n"},
+    {"tokenize", "tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or "
+                 "stdin)\n"},
+    {"schema", "schema [--json]   (every group, dataset and attribute of run files and sweep "
+               "summaries)\n"},
+    {"import", "import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch "
+               "reference)\n"},
+    {"bench", "bench [--variant V] [--seq N] [--set section.key=value]... [--steps N] "
+              "[--threads N] [--json]\n"},
+};
+#define N_USAGE ((int)(sizeof USAGE / sizeof USAGE[0]))
+
+// The usage of every command whose name starts with `prefix` ("" for all); how many.
+static int print_usage(FILE *out, const char *prefix) {
+    int n = 0;
+    for (int i = 0; i < N_USAGE; i++)
+        if (!strncmp(USAGE[i].command, prefix, strlen(prefix)) &&
+            (!prefix[0] || USAGE[i].command[strlen(prefix)] == '\0' ||
+             USAGE[i].command[strlen(prefix)] == ' ')) {
+            fprintf(out, "%s dint %s", n++ ? "      " : "usage:", USAGE[i].usage);
+        }
+    return n;
+}
+
 static void usage(FILE *out) {
-    fprintf(
-        out,
-        "usage: dint <command> [options]\n"
-        "  train  --variant transformer|diff|dint --data PATH --out RUN.h5\n"
-        "         [--config FILE.ini] [--set section.key=value]... [--seed N] [--resume]\n"
-        "         [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"
-        "  info   RUN.h5|RESULTS.h5\n"
-        "  check  FILE.h5...   (read every object; verifies the checksums and the digest)\n"
-        "  eval   needle --run RUN.h5 [--out FILE] [--needles N:R,...] [--lengths L,...]\n"
-        "         [--depths D,...] [--samples S] [--seed N]\n"
-        "  eval   ppl --run RUN.h5 [--window N] [--stride N] [--ngram N] [--max-docs N]\n"
-        "  eval   icl --run RUN.h5 [--dataset NAME|PATH|synthetic] [--shots K,...] [--episodes N] "
-        "[--orders S]\n"
-        "  audit  --run RUN.h5 [--precision fp32,bf16,fp16] [--samples N] [--seq N]\n"
-        "  sweep  GRID.ini --out DIR [--jobs N]   (ablation grids; see README)\n"
-        "  tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or stdin)\n"
-        "  bench  [--variant V] [--seq N] [--set k=v]... [--steps N] [--threads N] [--json]\n"
-        "  import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch reference)\n"
-        "  schema [--json]   (every group, dataset and attribute of run files and sweep "
-        "summaries)\n"
-        "Every command: --memory-limit SIZE (e.g. 8G) to plan memory against instead of the "
-        "machine's.\n"
-        "See README.md for the config keys and the run-file schema.\n");
+    print_usage(out, "");
+    fprintf(out, "Every command: --memory-limit SIZE (e.g. 8G) to plan memory against instead of "
+                 "the machine's; COMMAND --help for its own line.\n"
+                 "See README.md for the options, the config keys and the run-file schema.\n");
+}
+
+static int is_help(const char *arg) {
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help") || !strcmp(arg, "help");
+}
+
+// `dint COMMAND [TASK] --help`: that command's usage on stdout; 0 when printed.
+static int command_help(int argc, char **argv) {
+    int help_at = 0;
+    for (int i = 2; i < argc && !help_at; i++)
+        help_at = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") ? i : 0;
+    if (!help_at) return -1;
+    char name[64];
+    if (!strcmp(argv[1], "eval") && help_at > 2)
+        snprintf(name, sizeof name, "eval %s", argv[2]);
+    else
+        snprintf(name, sizeof name, "%s", argv[1]);
+    if (!print_usage(stdout, name)) return -1; // an unknown command or task says so itself
+    printf("See README.md (\"Command line\") for what each option does.\n");
+    return 0;
 }
 
 static int dispatch(int argc, char **argv) {
@@ -42,10 +92,11 @@ static int dispatch(int argc, char **argv) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    if (is_help(argv[1])) {
         usage(stdout);
         return 0;
     }
+    if (command_help(argc, argv) == 0) return 0;
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);

@@ -589,9 +589,9 @@ hid_t h5file_open_read(const char *path, Error *err) {
 
 // ---- one writer per file ----
 
-// SIGTERM, SIGINT or SIGHUP while this process holds a lock: remove the .tmp being written and
-// the lock, then die of the signal as before (a kill -9 cannot be caught: its .tmp stays until
-// the next writer of the file replaces it).
+// SIGTERM, SIGINT, SIGHUP or SIGABRT (an internal error) while this process holds a lock: remove
+// the .tmp being written and the lock, then die of the signal as before (a kill -9 cannot be
+// caught: its .tmp stays until the next writer of the file replaces it).
 static void remove_lock_and_tmp(int sig) {
     if (tmp_active) unlink(tmp_in_progress);
     if (lock_fd >= 0) unlink(lock_path);
@@ -600,7 +600,7 @@ static void remove_lock_and_tmp(int sig) {
 }
 
 static void clean_up_on_signals(void) {
-    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGABRT};
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         struct sigaction old;
         // Only where nobody else (MPI, a sweep's child set-up) chose what the signal does.

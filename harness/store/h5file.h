@@ -60,8 +60,8 @@ hid_t h5file_open_read(const char *path, Error *err);
 // Take the writer lock of `path` (path.lock, a POSIX record lock of this process, not inherited
 // by its children): refuses at once, naming the process that holds it. Released by
 // h5file_unlock, at exit, or when the process dies, whatever its children still run; on
-// SIGTERM, SIGINT and SIGHUP the lock file and a .tmp being written are removed first. A refused
-// writer's message names the holder's pid as the kernel reports it.
+// SIGTERM, SIGINT, SIGHUP and SIGABRT the lock file and a .tmp being written are removed first. A
+// refused writer's message names the holder's pid as the kernel reports it.
 int h5file_lock(const char *path, Error *err);
 void h5file_unlock(void);
 
