@@ -3,7 +3,6 @@
 // The task is tasks/needle_eval.c; the driver harness/eval/driver.c.
 #include <stdio.h>
 #include <string.h>
-#include <omp.h>
 
 #include "cli.h"
 #include "memory_plan.h"
@@ -14,13 +13,7 @@
 
 static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
     NeedleGridSpec *g = arg;
-    int longest = 0;
-    for (int i = 0; i < g->n_len; i++) longest = g->len[i] > longest ? g->len[i] : longest;
-    char what[96];
-    snprintf(what, sizeof what, "eval needle at %d tokens", longest);
-    if (memory_check_model(&c->cfg.model, 1, longest, 0.0, what, "--lengths", omp_get_max_threads(),
-                           err) != 0)
-        return -1;
+    if (memory_check_lengths(&c->cfg.model, "eval needle", g->len, g->n_len, err) != 0) return -1;
     model_set_inference(&c->model, 1); // forward only; every layer's q, k kept for the mass
     return needle_task_make(state, arg, &c->tok, c->corpus.tokens[SPLIT_TEST],
                             c->corpus.n_tokens[SPLIT_TEST], c->cfg.model.n_layer, err);

@@ -4,7 +4,6 @@
 // the task it was trained on. The task is tasks/recall_eval.c; the driver harness/eval/driver.c.
 #include <stdio.h>
 #include <string.h>
-#include <omp.h>
 
 #include "cli.h"
 #include "memory_plan.h"
@@ -45,13 +44,7 @@ static int prepare(void *arg, EvalContext *c, void **state, Error *err) {
         if (g->pairs[i] < 2 || g->pairs[i] > RECALL_MAX_PAIRS)
             return error_set(err, "bad --pairs: %d (each from 2 to %d)", g->pairs[i],
                              RECALL_MAX_PAIRS);
-    int longest = 0;
-    for (int i = 0; i < g->n_len; i++) longest = g->len[i] > longest ? g->len[i] : longest;
-    char what[96];
-    snprintf(what, sizeof what, "eval recall at %d tokens", longest);
-    if (memory_check_model(&c->cfg.model, 1, longest, 0.0, what, "--lengths", omp_get_max_threads(),
-                           err) != 0)
-        return -1;
+    if (memory_check_lengths(&c->cfg.model, "eval recall", g->len, g->n_len, err) != 0) return -1;
     return recall_task_make(state, g, err);
 }
 

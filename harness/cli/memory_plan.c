@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +163,13 @@ int memory_check_model(const ModelConfig *c, int B, int T, double extra, const c
                        const char *lower, int threads, Error *err) {
     double need = model_memory_bytes(c, B, T, 1, 0, threads) + extra + 64e6;
     return memory_check(need, what, lower, err);
+}
+
+int memory_check_lengths(const ModelConfig *c, const char *task, const int *lengths, int n,
+                         Error *err) {
+    int longest = 0;
+    for (int i = 0; i < n; i++) longest = lengths[i] > longest ? lengths[i] : longest;
+    char what[96];
+    snprintf(what, sizeof what, "%s at %d tokens", task, longest);
+    return memory_check_model(c, 1, longest, 0.0, what, "--lengths", omp_get_max_threads(), err);
 }

@@ -28,5 +28,8 @@ int memory_check_training(const RunConfig *cfg, int threads, Error *err);
 // Evaluating (forward only) a model of c on (B, T) batches, plus `extra` bytes of the task's own.
 int memory_check_model(const ModelConfig *c, int B, int T, double extra, const char *what,
                        const char *lower, int threads, Error *err);
+// An evaluation of a model of c on one sequence at a time, at the longest of `lengths`.
+int memory_check_lengths(const ModelConfig *c, const char *task, const int *lengths, int n,
+                         Error *err);
 
 #endif
