@@ -8,9 +8,9 @@
 
 #include "audit_eval.h"
 #include "cli.h"
-#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
+#include "memory_plan.h"
 #include "options.h"
 
 static int prepare(void *arg, EvalContext *c, void **state, Error *err) {

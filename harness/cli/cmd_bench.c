@@ -12,14 +12,14 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "clock.h"
 #include "cli.h"
-#include "memory_plan.h"
+#include "clock.h"
 #include "layers.h"
-#include "options.h"
-#include "phase_timer.h"
+#include "memory_plan.h"
 #include "model.h"
 #include "optim.h"
+#include "options.h"
+#include "phase_timer.h"
 #include "tokenizer.h"
 #include "trainer.h"
 

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
+#include "memory_plan.h"
 #include "needle_eval.h"
 #include "options.h"
 

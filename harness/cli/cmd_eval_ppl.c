@@ -8,9 +8,9 @@
 #include <omp.h>
 
 #include "cli.h"
-#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
+#include "memory_plan.h"
 #include "options.h"
 #include "ppl_eval.h"
 

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "memory_plan.h"
 #include "dist.h"
 #include "driver.h"
+#include "memory_plan.h"
 #include "options.h"
 #include "recall_eval.h"
 
