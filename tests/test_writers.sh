@@ -99,6 +99,27 @@ done
     "$DINT" audit --run "$T/diff.h5" --samples 1 --seq 32 --threads 1 >/dev/null 2>"$T/err"
 grep -q 'expected [0-9.]*\.\.[0-9.]*: 1 - lambda' "$T/err" && ! grep -q 'expected nan' "$T/err" && ok ||
     bad "audit of a 2-layer DIFF run: $(cat "$T/err")"
+# Twelve writers started at once: each either writes or is refused naming the pid of one of the
+# others (the kernel's holder, never "pid ?", even before the holder wrote its pid).
+pids=()
+for i in $(seq 12); do
+    "$DINT" eval ppl --run "$RUN" --window 64 --threads 1 >/dev/null 2>"$T/many_$i.err" &
+    pids+=($!)
+done
+refused=0
+for i in $(seq 12); do
+    wait "${pids[$((i - 1))]}"
+    rc=$?
+    if [ "$rc" -eq 2 ]; then
+        refused=$((refused + 1))
+        holder=$(sed -n 's/.*another dint process (pid \([0-9]*\),.*/\1/p' "$T/many_$i.err")
+        [[ " ${pids[*]} " == *" $holder "* ]] && ok ||
+            bad "simultaneous writer $i: the refusal does not name one of the writers: $(cat "$T/many_$i.err")"
+    else
+        [ "$rc" -eq 0 ] && ok || bad "simultaneous writer $i: exit $rc: $(cat "$T/many_$i.err")"
+    fi
+done
+echo "simultaneous writers: $refused of 12 refused"
 [ -z "$(ls "$T" | grep '\.tmp$')" ] && ok || bad "left $(ls "$T" | grep '\.tmp$')"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
