@@ -6,6 +6,9 @@
 //   bench_kernels [--quick] [--threads N] [KERNEL ...]     time them (default: all kernels)
 //
 // --quick: tiny shapes, one run each (seconds; what ctest runs under the label `bench`).
+// Every benchmark with a reference also compares the fast kernel's output with it (largest
+// difference over the reference's largest magnitude, per output tensor) and the program exits 1
+// on a difference above the kernel's tolerance, so the benchmark cannot time a wrong kernel.
 // GFLOP/s counts the useful flops of each kernel (stated per kernel below), the same number for
 // the fast and the reference kernel; the time is the best of a few runs.
 #include <cblas.h>
@@ -43,6 +46,35 @@ static double best_time(RunFn fn, void *ctx, int reps) {
         best = fmin(best, now_seconds() - t0);
     }
     return best;
+}
+
+// fp32 sums of up to ~1000 terms against the same sums in another order (or in double): rounding
+// grows like sqrt(K) eps on average, K eps at worst (K 1024: 6e-5).
+#define TOL_FP32_SUMS 1e-4
+static int g_mismatches;
+
+// Largest |fast - ref| over the largest |ref| against tol: a line for a mismatch, counted.
+static void compare(const char *kernel, const char *what, const float *fast, const float *ref,
+                    long n, double tol) {
+    double diff = 0.0, scale = 0.0;
+    for (long i = 0; i < n; i++) {
+        double d = fabs((double)fast[i] - (double)ref[i]);
+        diff = isnan(d) ? INFINITY : fmax(diff, d);
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    double rel = scale > 0 ? diff / scale : diff;
+    if (!(rel <= tol)) {
+        printf(
+            "MISMATCH %s %s: largest difference %.3g of the reference's scale (tolerance %.1g)\n",
+            kernel, what, rel, tol);
+        g_mismatches++;
+    }
+}
+
+static float *copy_of(const float *x, long n) {
+    float *c = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    memcpy(c, x, sizeof(float) * (size_t)n);
+    return c;
 }
 
 static void row(const char *kernel, const char *shape, double flops, double t_fast, double t_ref) {
@@ -94,6 +126,20 @@ static void bench_matmul(int backward) {
         double tr = best_time(backward ? mm_bwd_ref : mm_fwd_ref, &c, 2);
         char shape[64];
         snprintf(shape, sizeof shape, "N %d IC %d OC %d", c.N, c.IC, c.OC);
+        // One call of each from the same start (the backward accumulates).
+        long n_out = (long)c.N * c.OC, n_in = (long)c.N * c.IC, n_w = (long)c.OC * c.IC;
+        memset(c.din, 0, sizeof(float) * (size_t)n_in),
+            memset(c.dw, 0, sizeof(float) * (size_t)n_w);
+        (backward ? mm_bwd : mm_fwd)(&c);
+        float *fast_out = copy_of(backward ? c.din : c.out, backward ? n_in : n_out);
+        float *fast_dw = copy_of(c.dw, n_w);
+        memset(c.din, 0, sizeof(float) * (size_t)n_in),
+            memset(c.dw, 0, sizeof(float) * (size_t)n_w);
+        (backward ? mm_bwd_ref : mm_fwd_ref)(&c);
+        compare(backward ? "matmul backward" : "matmul forward", backward ? "din" : "out", fast_out,
+                backward ? c.din : c.out, backward ? n_in : n_out, TOL_FP32_SUMS);
+        if (backward) compare("matmul backward", "dw", fast_dw, c.dw, n_w, TOL_FP32_SUMS);
+        free(fast_out), free(fast_dw);
         row(backward ? "matmul backward" : "matmul forward", shape, flops, tf, tr);
         free(c.in), free(c.w), free(c.out), free(c.dout), free(c.din), free(c.dw);
     }
@@ -179,19 +225,37 @@ static void bench_attention(int backward) {
             char shape[64];
             snprintf(shape, sizeof shape, "%s T %d", names[vi], T);
             if (!backward) {
-                double ts = best_time(att_stream_fwd, &c, 3), tm = best_time(att_mat_fwd, &c, 3);
+                double ts = best_time(att_stream_fwd, &c, 3);
+                float *stream_out = copy_of(c.out, n);
+                double tm = best_time(att_mat_fwd, &c, 3);
+                compare("attention forward", shape, stream_out, c.out, n, TOL_FP32_SUMS);
                 row("attention forward", shape, fl_f, ts, tm);
                 if (T <= 256) {
+                    float *mat_out = copy_of(c.out, n);
                     double tr = best_time(att_ref_fwd, &c, 1);
+                    compare("attention forward_ref", shape, mat_out, c.out, n, TOL_FP32_SUMS);
                     row("attention forward_ref", shape, fl_f, tm, tr);
+                    free(mat_out);
                 }
+                free(stream_out);
             } else {
                 // Each backward reads what its own forward left (lse or the maps).
                 att_stream_fwd(&c);
                 double ts = best_time(att_stream_bwd, &c, 3);
+                float *sdq = copy_of(c.dq, n), *sdk = copy_of(c.dk, n), *sdv = copy_of(c.dv, n);
+                double sdl = c.dl, sdg = c.dg;
                 att_mat_fwd(&c);
                 double tm = best_time(att_mat_bwd, &c, 3);
+                compare("attention backward dq", shape, sdq, c.dq, n, TOL_FP32_SUMS);
+                compare("attention backward dk", shape, sdk, c.dk, n, TOL_FP32_SUMS);
+                compare("attention backward dv", shape, sdv, c.dv, n, TOL_FP32_SUMS);
+                if (c.a.n_maps == 2) {
+                    float lam[2] = {(float)sdl, (float)c.dl}, gam[2] = {(float)sdg, (float)c.dg};
+                    compare("attention backward dlambda", shape, lam, lam + 1, 1, TOL_FP32_SUMS);
+                    compare("attention backward dgamma", shape, gam, gam + 1, 1, TOL_FP32_SUMS);
+                }
                 row("attention backward", shape, fl_b, ts, tm);
+                free(sdq), free(sdk), free(sdv);
             }
             free(c.q), free(c.k), free(c.v), free(c.dout), free(c.out), free(c.o1), free(c.o2);
             free(c.dq), free(c.dk), free(c.dv), free(c.lse), free(c.maps);
@@ -282,6 +346,18 @@ static void bench_exp_rows(void) {
         }
     char shape[64];
     snprintf(shape, sizeof shape, "%d rows of %d", rows, n);
+    // The rows and their sums, from the same scores.
+    float *w2 = xmalloc(sizeof(float) * (size_t)rows * n), sums[2] = {0.0f, 0.0f};
+    memcpy(w, x, sizeof(float) * (size_t)rows * n), memcpy(w2, x, sizeof(float) * (size_t)rows * n);
+    for (int i = 0; i < rows; i++) {
+        float a = exp_shift_sum(w + (long)i * n, n, 1.0f),
+              b = exp_row_ref(w2 + (long)i * n, n, 1.0f);
+        float pair[2] = {a, b};
+        compare("exp_rows", "row sum", pair, pair + 1, 1, TOL_FP32_SUMS);
+        sums[0] += a, sums[1] += b;
+    }
+    compare("exp_rows", "exp values", w, w2, (long)rows * n, TOL_FP32_SUMS);
+    free(w2);
     row("exp_rows", shape, 3.0 * rows * n, best[0], best[1]);
     free(x), free(w);
 }
@@ -309,6 +385,13 @@ static void bench_tile_gemm(void) {
             }
         char shape[64];
         snprintf(shape, sizeof shape, "%d x %d x %d (vs sgemm)", M, N, K);
+        float *C2 = xcalloc((size_t)M * N, sizeof(float));
+        memset(C, 0, sizeof(float) * (size_t)M * N);
+        tile_gemm(M, N, K, 1.0f, A, K, 1, B, N, 1.0f, C, N, TRI_NONE, 0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, K, B, N, 1.0f, C2,
+                    N);
+        compare("tile_gemm", shape, C, C2, (long)M * N, TOL_FP32_SUMS);
+        free(C2);
         row("tile_gemm", shape, 2.0 * M * N * K * reps, best[0], best[1]);
         free(A), free(B), free(C);
     }
@@ -387,5 +470,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_only; i++) run |= !strcmp(only[i], KERNELS[k].kernel);
         if (run) KERNELS[k].bench();
     }
-    return 0;
+    if (g_mismatches)
+        printf("%d output(s) differ from their reference beyond tolerance\n", g_mismatches);
+    return g_mismatches ? 1 : 0;
 }
