@@ -95,7 +95,8 @@ def train(dint, out, name, variant, seed, scale):
 def final_accuracy(path):
     import h5py
     import numpy as np
-    with h5py.File(path, "r") as f:
+    from h5digest import open_verified
+    with open_verified(path) as f:
         acc = f["/train/recall_accuracy"][...]
     acc = acc[np.isfinite(acc)]
     return float(acc[-1]) if acc.size else math.nan

@@ -58,6 +58,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import runschema as rs  # noqa: E402
 from answer_curves import losses  # noqa: E402
+from h5digest import open_verified  # noqa: E402
 from runschema import name  # noqa: E402
 
 PROG = "harness/recipe_search.py"
@@ -167,7 +168,7 @@ def train_rows_in_parallel(recipes, a):
 
 
 def evaluate(run, a):
-    with h5py.File(run, "r") as f:
+    with open_verified(run) as f:
         seq = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]["seq_len"]
     threads = ["--threads", str(a.threads)] if a.threads else []
     return dint_run(["eval", "needle", "--run", run, "--needles", "1:1,2:2", "--lengths", str(seq),
@@ -182,7 +183,7 @@ def measure(runs):
     """The table's cells of one (recipe, variant) from its stages' run files."""
     stages, seconds, offset, onset, measured = [], 0.0, 0, None, False
     for run in runs:
-        with h5py.File(run, "r") as f:
+        with open_verified(run) as f:
             t = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]
             steps = int(f[rs.RUN_TRAIN].attrs[name(rs.RUN_TRAIN_AT_STEPS_DONE)])
             stages.append(f"{steps:,} ({t['batch_size'] * t.get('grad_accum', 1)} x {t['seq_len']})")
@@ -192,13 +193,13 @@ def measure(runs):
             if onset is None and not int(a[name(rs.RUN_TRAIN_ONSET_AT_CENSORED)]):
                 onset = offset + int(a[name(rs.RUN_TRAIN_ONSET_AT_STEP)])
             offset += steps
-    with h5py.File(runs[0], "r") as f:
+    with open_verified(runs[0]) as f:
         data = str(f[rs.RUN_DATA].attrs[name(rs.RUN_DATA_AT_SPEC)])
     cells = {"training": " + ".join(stages), "data": f"`{data}`", "wall time": fmt_seconds(seconds),
              "onset": f">{offset:,}" if onset is None else f"{onset:,}"}
     if not measured:
         cells["onset"] = "n/a (no N ≥ 2 answers)"
-    with h5py.File(runs[-1], "r") as f:
+    with open_verified(runs[-1]) as f:
         losses = []
         for path in (rs.RUN_TRAIN_ANSWER_LOSS, rs.RUN_TRAIN_ANSWER_LOSS_MULTI):
             v = f[path][-LAST_STEPS:] if path in f else np.array([])

@@ -28,6 +28,7 @@ import warnings
 # The run-file schema (paths of groups, datasets and attributes): harness/report/runschema.py.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "report"))
 import runschema as rs  # noqa: E402
+from h5digest import DigestMismatch, open_verified  # noqa: E402
 
 import h5py
 import matplotlib
@@ -163,7 +164,9 @@ def _check_file(path):
     if not h5py.is_hdf5(path):
         raise PlotError("%s is not an HDF5 file" % path)
     try:
-        return h5py.File(path, "r")
+        return open_verified(path)
+    except DigestMismatch as e:
+        raise PlotError(str(e))
     except OSError as e:
         raise PlotError("%s cannot be read as HDF5 (%s)" % (path, str(e).splitlines()[0]))
 

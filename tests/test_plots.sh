@@ -67,9 +67,11 @@ RUNS=("$T/transformer.h5" "$T/diff.h5" "$T/dint.h5")
 
 # Synthetic groups (h5py).
 cat >"$T/synth.py" <<'EOF'
-import json, sys
+import json, os, sys
 import h5py
 import numpy as np
+sys.path.insert(0, os.path.join(os.getcwd(), "harness", "report"))
+from h5digest import edit_stamped  # changed files get a new digest, as dint would write them
 rng = np.random.default_rng(1)
 SCALE = {"fp32": 1e-7, "bf16": 3e-3, "fp16": 4e-4}
 
@@ -86,7 +88,7 @@ def add_audit(path):
     """/audit as in the plotting brief: [layer, head] statistics, row_sum_dev_hist with finite
     bin_edges (bins + 1), [layer] per-layer datasets, scales layer and head, attribute
     expected_row_sum (scalar, or per layer for DIFF)."""
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         v, L, H = shape(f)
         if "audit" in f:
             del f["audit"]
@@ -140,7 +142,7 @@ def add_audit(path):
 
 
 def add_train_audit(path, every=4):
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         t = f["train"]
         _, L, _ = shape(f)
         steps = t["step"][:]
@@ -160,7 +162,7 @@ def add_train_audit(path, every=4):
 def add_onset(path, cross):
     """A retrieval onset as dint train stores it, for a run whose N >= 2 answer loss drops from
     the plateau (2.0) to 0.01 at step `cross` (None: never; censored)."""
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         t = f["train"]
         step = t["step"][:]
         n, w = len(step), 2
@@ -191,7 +193,9 @@ def make_sweep(path):
     centre = {"val_loss": 3.0, "row_sum_dev_max": 1e-7, "negative_mass": -0.01, "loss_spikes": 2.0,
               "needle_accuracy": 0.5}
     S, t975 = 3, 4.302652729911275  # seeds; t quantile 0.975 at 2 degrees of freedom
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w"):
+        pass
+    with edit_stamped(path) as f:
         f.attrs["baseline"] = "transformer"
         c, pg = f.create_group("cells"), f.create_group("paired")
         c.attrs["metrics"] = ",".join(metrics)
@@ -229,7 +233,7 @@ def needle_random(path, seed=3):
     the counts correct, other_needle, keyed rewritten from them, so the rate panels show
     non-zero values."""
     r = np.random.default_rng(seed)
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         g = f["eval/needle"]
         shape = g["correct"].shape
         C, L, D = shape
@@ -254,7 +258,7 @@ def needle_random(path, seed=3):
 
 def needle_old(path):
     """/eval/needle as before task v3: no keyed, other-needle, positional or question counts."""
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         g = f["eval/needle"]
         for k in list(g.keys()):
             if k.startswith(("keyed", "other_needle", "positional", "questions")):
@@ -262,7 +266,7 @@ def needle_old(path):
 
 
 def strip(path, groups):
-    with h5py.File(path, "a") as f:
+    with edit_stamped(path) as f:
         for g in groups:
             if g in f:
                 del f[g]

@@ -28,6 +28,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pycheck import check, finish  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "report"))
+from h5digest import edit_stamped  # noqa: E402  (changed files get a new digest, as dint writes them)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if len(sys.argv) != 2:
     sys.exit("usage: /usr/bin/python3 tests/test_recipe_search.py DINT")
@@ -210,7 +213,7 @@ with tempfile.TemporaryDirectory() as tmp:
         dst = os.path.join(res2, "tiny-curriculum", f"diff-stage{k}.h5")
         with open(os.path.join(res, "tiny-curriculum", f"diff-stage{k}.h5"), "rb") as src, open(dst, "wb") as out:
             out.write(src.read())
-        with h5py.File(dst, "r+") as f:
+        with edit_stamped(dst) as f:
             f["train/answer_loss"][...] = loss
             f["train/answer_loss_multi"][...] = [1.0] + [np.nan] * (len(loss) - 1)
             f["train/onset"].attrs["window"] = 2

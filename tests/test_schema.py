@@ -9,7 +9,9 @@ table of outputs, printed by `dint schema --json`) and once in Python
     braces matches any name; literal entries win over placeholders) of the same kind, dtype
     and rank, dimension scales are attached where the entry's dims name them, and every entry
     present in all files (when = null) is there whenever its parent is;
-(c) every path results/README.md lists is in the schema, and every schema path is in it.
+(c) every path results/README.md lists is in the schema, and every schema path is in it;
+(d) the content digest computed in Python (harness/report/h5digest.py) equals the one dint stores,
+    and both refuse an edited file.
 HDF5's own dimension-scale bookkeeping (attributes CLASS, NAME, REFERENCE_LIST, DIMENSION_LIST)
 is not part of the schema.
 Prints 'N passed, N failed'; exits non-zero on any failure."""
@@ -25,6 +27,7 @@ import h5py
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import runschema as rs  # noqa: E402
+import h5digest  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pycheck import check, finish  # noqa: E402
@@ -190,6 +193,31 @@ def check_real_files():
         check(rs.RUN_AT_INIT_FROM in {e.path for e in got.values()}, "the --init-from run has /@init_from")
         got = check_file(summary, rs.SWEEP_SUMMARY, "sweep summary")
         check(rs.SWEEP_PAIRED_DIFF_MEAN in {e.path for e in got.values()}, "the sweep summary has paired differences")
+        check_digests(tmp, (run, init, summary))
+
+
+def check_digests(tmp, paths):
+    """(d) the Python digest (harness/report/h5digest.py) is the one dint stored, on files with
+    every kind of object (evaluation groups, dimension scales, string datasets, a sweep summary);
+    and an edit both see refuses the file in both."""
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            computed, stored = h5digest.digest(f)
+        check(stored == f"crc32:{computed:08x}", f"{os.path.basename(path)}: Python digest {computed:08x}, stored {stored}")
+    edited = os.path.join(tmp, "edited.h5")
+    with open(paths[0], "rb") as f:
+        data = f.read()
+    old = b'"variant":\t"dint"'
+    check(data.count(old) == 1, "the config's variant appears once in the run file")
+    with open(edited, "wb") as f:
+        f.write(data.replace(old, b'"variant":\t"diff"'))
+    try:
+        h5digest.open_verified(edited).close()
+        check(False, "h5digest.open_verified accepts a file whose config was edited")
+    except h5digest.DigestMismatch as e:
+        check("do not match its digest" in str(e), f"h5digest refuses the edited file: {e}")
+    r = subprocess.run([DINT, "check", edited], capture_output=True, text=True)
+    check(r.returncode == 2 and "do not match its digest" in r.stderr, f"dint check refuses it too: {r.stderr.strip()}")
 
 
 # ---- (c) results/README.md == schema ----------------------------------------------------------

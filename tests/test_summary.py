@@ -23,6 +23,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pycheck import check, finish  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "harness", "report"))
+from h5digest import edit_stamped  # noqa: E402  (changed files get a new digest, as dint writes them)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The executable under test: ctest passes it (any build folder); by hand, build/ is the default.
 if len(sys.argv) != 2:
@@ -76,7 +79,7 @@ def randomise(src, dst, seed):
     and the count datasets rewritten from them."""
     shutil.copy(src, dst)
     rng = np.random.default_rng(seed)
-    with h5py.File(dst, "a") as f:
+    with edit_stamped(dst) as f:
         g = f["eval/needle"]
         shape = g["correct"].shape
         s = g["samples"]
@@ -104,7 +107,7 @@ def randomise(src, dst, seed):
 def strip_v3(src, dst):
     """Copy of a run as the needle task before v3 wrote it (no keyed/other/positional data)."""
     shutil.copy(src, dst)
-    with h5py.File(dst, "a") as f:
+    with edit_stamped(dst) as f:
         g = f["eval/needle"]
         for k in list(g.keys()):
             if k.startswith(("keyed", "other_needle", "positional", "questions")):

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 
 import runschema as rs
+from h5digest import open_verified
 from runschema import name
 
 
@@ -38,7 +39,7 @@ def losses(runs):
     out = {k: [] for k in ("step", "tokens", "all", "multi", "smooth_all", "smooth_multi")}
     thresholds, offset, tokens = set(), 0, 0
     for run in runs:
-        with h5py.File(run, "r") as f:
+        with open_verified(run) as f:
             t = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])["train"]
             per_step = t["batch_size"] * t.get("grad_accum", 1) * t["seq_len"]
             steps = int(f[rs.RUN_TRAIN].attrs[name(rs.RUN_TRAIN_AT_STEPS_DONE)])

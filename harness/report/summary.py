@@ -40,11 +40,12 @@ except ImportError as exc:  # one line, naming the Debian packages
 
 import runschema as rs  # noqa: E402  (harness/report, next to this script)
 import survival as sv  # noqa: E402
+from h5digest import DigestMismatch, open_verified  # noqa: E402
 from runschema import name, t_interval, wilson  # noqa: E402,F401  (tables.py imports wilson from here)
 
 
 def row(path):
-    f = h5py.File(path, "r")
+    f = open_verified(path)
     cfg = json.loads(f.attrs[name(rs.RUN_AT_CONFIG)])
     r = {"file": path, "variant": f.attrs[name(rs.RUN_AT_VARIANT)],
          "params": int(f.attrs[name(rs.RUN_AT_PARAM_COUNT)])}
@@ -285,6 +286,8 @@ def main(argv):
     for p in paths:
         try:
             rows.append(row(p))
+        except DigestMismatch as exc:
+            sys.exit(f"harness/report/summary.py: error: {exc}")
         except (OSError, KeyError) as exc:
             sys.exit(f"harness/report/summary.py: error: {p}: {exc}")
     if "--json" in argv:

@@ -146,6 +146,7 @@ def recall_onsets(paths, note=_note, threshold=None):
     SurvivalError for a missing file, a file that is not HDF5 or a group lacking an attribute."""
     try:
         import h5py
+        from h5digest import DigestMismatch, open_verified
     except ImportError:
         raise SurvivalError("h5py is missing (apt-get install python3-h5py)")
     out = []
@@ -155,7 +156,7 @@ def recall_onsets(paths, note=_note, threshold=None):
         if os.path.isdir(path) or not h5py.is_hdf5(path):
             raise SurvivalError(f"{path} is not an HDF5 file")
         try:
-            with h5py.File(path, "r") as f:
+            with open_verified(path) as f:
                 if GROUP.strip("/") not in f:
                     note(f"{path} has no {GROUP}; skipped")
                     continue
@@ -177,6 +178,8 @@ def recall_onsets(paths, note=_note, threshold=None):
                 if threshold is not None:
                     o = out[-1]
                     o["step"], o["tokens"], o["seconds"], o["censored"] = onset_at(f, threshold)
+        except DigestMismatch as exc:
+            raise SurvivalError(str(exc))
         except OSError as exc:
             raise SurvivalError(f"{path} cannot be read as HDF5 ({str(exc).splitlines()[0]})")
     return out

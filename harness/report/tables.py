@@ -20,6 +20,7 @@ except ImportError as exc:  # one line, naming the Debian packages
     sys.exit(f"harness/report/tables.py: error: {exc.name} is missing (apt-get install python3-h5py python3-numpy)")
 
 import runschema as rs  # noqa: E402  (harness/report, next to this script)
+from h5digest import DigestMismatch, open_verified  # noqa: E402
 from runschema import name, wilson  # noqa: E402
 from summary import scorer_names  # noqa: E402
 
@@ -97,7 +98,9 @@ def main(argv):
     if len(argv) != 1:
         sys.exit("usage: /usr/bin/python3 harness/report/tables.py RUN.h5")
     try:
-        f = h5py.File(argv[0], "r")
+        f = open_verified(argv[0])
+    except DigestMismatch as exc:
+        sys.exit(f"harness/report/tables.py: error: {exc}")
     except OSError as exc:
         sys.exit(f"harness/report/tables.py: error: {argv[0]}: {exc}")
     found = False
