@@ -1,6 +1,7 @@
 #include "h5file.h"
 
 #include "clock.h"
+#include "h5io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -446,17 +447,7 @@ int h5file_write_digest(hid_t f) {
     if (v.first_bad[0]) return -1;
     char text[32];
     snprintf(text, sizeof text, "crc32:%08x", (unsigned)crc);
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    hid_t space = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, H5FILE_DIGEST_ATTR, t, space, H5P_DEFAULT, H5P_DEFAULT);
-    const char *p = text;
-    int rc = (a >= 0 && H5Awrite(a, t, &p) >= 0) ? 0 : -1;
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(space);
-    H5Tclose(t);
-    return rc;
+    return h5_attr_str(f, H5FILE_DIGEST_ATTR, text);
 }
 
 // ---- checking a file in a child process ----
