@@ -35,3 +35,7 @@ int error_set(Error *err, const char *fmt, ...) {
     }
     return -1;
 }
+
+void error_report(const char *command, const char *msg) {
+    fprintf(stderr, "dint %s: error: %s\n", command, msg);
+}

@@ -24,5 +24,7 @@ typedef struct {
 
 // Fill err->msg (printf-style) and return -1, so callers can `return error_set(...)`.
 int error_set(Error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// The one error line a command prints: "dint <command>: error: <msg>" on stderr.
+void error_report(const char *command, const char *msg);
 
 #endif

@@ -3,9 +3,13 @@
 #include "audit_eval.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "memory_plan.h"
 
 typedef struct {
     AuditTaskSpec spec;
@@ -354,9 +358,65 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
 #undef S
 #undef A
 
+// ---- The command: dint audit ----
+// Attention maps and activations of a trained model on real test-split text, per layer and head,
+// in fp32 and emulated bf16 / fp16 (tasks/audit.h says exactly what is rounded), plus the
+// leakage probe; the options struct is the task's spec.
+
+static const AuditTaskSpec AUDIT_DEFAULTS = {.samples = 4, .precisions = "fp32,bf16,fp16"};
+
+#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(AuditTaskSpec, field), metavar}
+static const EvalOption AUDIT_OPTIONS[] = {
+    OPT("--precision", EVAL_OPT_STR, precisions, "fp32,bf16,fp16"),
+    OPT("--samples", EVAL_OPT_INT, samples, "N"),
+    OPT("--seq", EVAL_OPT_INT, seq, "N"),
+};
+#undef OPT
+
+static int audit_check_options(void *opts, Error *err) {
+    AuditTaskSpec *s = opts;
+    if (s->samples < 1 || s->seq < 0)
+        return error_set(err, "--samples must be >= 1 and --seq >= 0 (0: the run's train.seq_len)");
+    int any = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s->precisions);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = 0;
+        for (int p = 0; p < AUDIT_N_PREC; p++)
+            if (!strcmp(t, audit_precision_name((AuditPrecision)p))) s->want[p] = found = any = 1;
+        if (!found) return error_set(err, "unknown precision '%.40s' (fp32, bf16, fp16)", t);
+    }
+    if (!any) return error_set(err, "the --precision list is empty");
+    return 0;
+}
+
+static int audit_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    AuditTaskSpec *s = opts;
+    const ModelConfig *mc = &in->cfg->model;
+    if (s->seq == 0) s->seq = in->cfg->train.seq_len;
+    // Per precision, every layer's and head's row statistics of a sample (AuditRow, 48 bytes).
+    double rows = 3.0 * mc->n_layer * model_n_heads(mc) * s->seq * 48.0;
+    char what[96];
+    snprintf(what, sizeof what, "audit at %d tokens", s->seq);
+    if (memory_check_model(mc, 1, s->seq, rows, what, "--seq", omp_get_max_threads(), err) != 0)
+        return -1;
+    s->text = in->test_tokens;
+    s->n_text = in->n_test_tokens;
+    return audit_task_make(state, s, in->model, err);
+}
+
 const EvalTask audit_task = {
     .name = "audit",
     .command = "audit",
+    .about = "attention maps and activations per layer and head in fp32 and emulated bf16 / "
+             "fp16, plus the leakage probe, written to /audit",
+    .options = AUDIT_OPTIONS,
+    .n_options = (int)(sizeof AUDIT_OPTIONS / sizeof AUDIT_OPTIONS[0]),
+    .options_size = sizeof(AuditTaskSpec),
+    .options_default = &AUDIT_DEFAULTS,
+    .reads_corpus = 1,
+    .check_options = audit_check_options,
+    .prepare = audit_prepare,
     .version = AUDIT_TASK_VERSION,
     .outputs = AUDIT_OUTPUTS,
     .n_outputs = (int)(sizeof AUDIT_OUTPUTS / sizeof AUDIT_OUTPUTS[0]),

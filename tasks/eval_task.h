@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "config.h"
 #include "model.h"
+#include "tokenizer.h"
 #include "schema_entry.h"
 
 // Element types of written datasets: (memory type in the task -> file type)
@@ -65,6 +67,48 @@ typedef struct {
     double eta;          // elapsed / finished * (todo - finished)
 } EvalProgress;
 
+// A task's options, as a table: `dint eval NAME --flag VALUE` parses them into the task's own
+// options struct (a copy of its defaults), prints them in its usage line and --help.
+typedef enum {
+    EVAL_OPT_STR, // const char *
+    EVAL_OPT_INT, // int
+    EVAL_OPT_U64, // uint64_t
+} EvalOptionKind;
+
+typedef struct {
+    const char *flag; // "--samples"
+    EvalOptionKind kind;
+    size_t offset;       // of the value in the task's options struct (offsetof)
+    const char *metavar; // "S": the usage line shows [--samples S]
+} EvalOption;
+
+// Every evaluation accepts these besides its own (--data: the tasks that read the run's corpus).
+#define EVAL_COMMON_OPTIONS "--run RUN.h5 [--out FILE]"
+
+typedef struct EvalInputs EvalInputs;
+struct IclDataset;
+
+// What the harness hands a task's prepare: the opened run, its corpus when the task reads one,
+// and the services of the layers above tasks (loading a labelled set).
+struct EvalInputs {
+    const RunConfig *cfg;
+    Model *model;
+    Tokenizer *tok;
+    // The run's corpus (or --data), for tasks with reads_corpus: the documents of its test split
+    // in corpus order, joined by the end-of-document token.
+    const char *corpus_spec;
+    const int *test_tokens; // (n_test_tokens)
+    long n_test_tokens;
+    int n_test_docs;
+    const long *test_doc_tokens;          // (n_test_docs) tokens of each, without the EOT
+    const char *const *test_doc_names;    // (n_test_docs)
+    // A labelled set by name or path, split as the training mixture splits it (held-out queries);
+    // owned by the harness until the evaluation ends. 0, or -1 with err set.
+    int (*load_labelled)(const EvalInputs *in, const char *spec, struct IclDataset *out,
+                         Error *err);
+    void *harness; // the harness's own context for its services
+};
+
 // score_cell's results besides 0 (scored) and -1 (error, err set).
 #define EVAL_CELL_STOP 1 // the cell cannot be scored (ICL: the context is full): no more cells
 
@@ -80,6 +124,20 @@ typedef struct EvalTask {
     int writes_each_cell;
     // 1: a cell's progress line is printed before its results are written (else after).
     int reports_before_write;
+    // The command: what `dint eval NAME --help` says it does (one line), its options (a table
+    // over an options struct of options_size bytes, starting as a copy of options_default), and
+    // whether it reads the run's corpus (then --data is accepted too).
+    const char *about;
+    const EvalOption *options;
+    int n_options;
+    size_t options_size;
+    const void *options_default;
+    int reads_corpus;
+    // Checks the parsed options (one error line: what is wrong and what to give instead).
+    int (*check_options)(void *opts, Error *err);
+    // Builds the state from the options and the opened run: 0, or -1 with err set.
+    int (*prepare)(void *opts, const EvalInputs *in, void **state, Error *err);
+    void (*release)(void *opts); // NULL, or frees what prepare kept in opts (after the run)
     const char *damaged_advice; // after "the stored GROUP is damaged; "
     // Printed (one %s: the results file) when no cell is left to do; NULL: nothing.
     const char *all_done_note;
@@ -123,6 +181,11 @@ const EvalTask *eval_task_find(const char *name);
 
 // Wilson score interval for k successes of n at 95 % (GSL normal quantile); [0, 1] when n = 0.
 void wilson_interval(long k, long n, double *lo, double *hi);
+
+// Comma-separated option lists: "512,1024" and "0,0.25"; the count, or -1 with err set for an
+// empty list, a bad number or more than max entries.
+int parse_int_list(const char *s, int *out, int max, const char *what, Error *err);
+int parse_double_list(const char *s, double *out, int max, const char *what, Error *err);
 
 // Append printf-style text to buf (cap) at *used, never past cap. For parameters texts.
 void eval_appendf(char *buf, size_t cap, size_t *used, const char *fmt, ...)

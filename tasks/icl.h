@@ -62,7 +62,7 @@
 #define ICL_SYNTH_WORD_LEN    5
 #define ICL_SYNTH_MAX_CLASSES 32
 
-typedef struct { // a labelled set, already loaded and split by the caller
+typedef struct IclDataset { // a labelled set, already loaded and split by the caller
     int n;
     const char *const *text;        // (n) UTF-8
     const int *label;               // (n) in [0, n_labels)

@@ -3,6 +3,7 @@
 #include "icl_eval.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,9 +362,70 @@ static void icl_import_cell(void *st, long cell, const double *in, long n) {
     g->done[cell] = 1;
 }
 
+// ---- The command: dint eval icl ----
+
+typedef struct {
+    const char *dataset, *shots; // --shots as given, or NULL
+    int episodes, orders, context, classes;
+    unsigned long long seed;
+    IclTaskSpec spec;
+    IclDataset set; // loaded by prepare (owned by the harness)
+    int shot_list[ICL_MAX_SHOT_COUNTS];
+} IclCommandOptions;
+
+static const IclCommandOptions ICL_DEFAULTS = {
+    .dataset = "wordnet-noun", .episodes = 50, .orders = 5, .classes = 4, .seed = 1};
+
+#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(IclCommandOptions, field), metavar}
+static const EvalOption ICL_OPTIONS[] = {
+    OPT("--dataset", EVAL_OPT_STR, dataset, "NAME|PATH|synthetic"),
+    OPT("--shots", EVAL_OPT_STR, shots, "K,..."),
+    OPT("--episodes", EVAL_OPT_INT, episodes, "N"),
+    OPT("--orders", EVAL_OPT_INT, orders, "S"),
+    OPT("--context", EVAL_OPT_INT, context, "TOKENS"),
+    OPT("--classes", EVAL_OPT_INT, classes, "C"),
+    OPT("--seed", EVAL_OPT_U64, seed, "N"),
+};
+#undef OPT
+
+static int icl_check_options(void *opts, Error *err) {
+    IclCommandOptions *o = opts;
+    if (o->episodes < 1 || o->orders < 1 || o->context < 0 || o->classes < 2)
+        return error_set(err, "--episodes and --orders must be >= 1, --context >= 0 (0: the run's "
+                              "train.seq_len) and --classes (synthetic) >= 2");
+    IclTaskSpec *s = &o->spec;
+    *s = (IclTaskSpec){.dataset = o->dataset, .classes = o->classes, .episodes = o->episodes,
+                       .orders = o->orders, .context = o->context, .seed = o->seed};
+    if (o->shots) {
+        s->n_shots = parse_int_list(o->shots, o->shot_list, ICL_MAX_SHOT_COUNTS, "--shots", err);
+        if (s->n_shots < 0) return -1;
+        s->shots = o->shot_list;
+    }
+    return 0;
+}
+
+static int icl_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    IclCommandOptions *o = opts;
+    IclTaskSpec *s = &o->spec;
+    if (s->context == 0) s->context = in->cfg->train.seq_len;
+    if (strcmp(s->dataset, "synthetic") != 0) {
+        if (in->load_labelled(in, s->dataset, &o->set, err) != 0) return -1;
+        s->set = &o->set;
+    }
+    return icl_task_make(state, s, in->tok, err);
+}
+
 const EvalTask icl_task = {
     .name = "icl",
     .command = "eval",
+    .about = "in-context classification accuracy as demonstrations grow until the context is "
+             "full, with the spread over orderings, written to /eval/icl/<dataset>",
+    .options = ICL_OPTIONS,
+    .n_options = (int)(sizeof ICL_OPTIONS / sizeof ICL_OPTIONS[0]),
+    .options_size = sizeof(IclCommandOptions),
+    .options_default = &ICL_DEFAULTS,
+    .check_options = icl_check_options,
+    .prepare = icl_prepare,
     .version = ICL_TASK_VERSION,
     .outputs = ICL_OUTPUTS,
     .n_outputs = (int)(sizeof ICL_OUTPUTS / sizeof ICL_OUTPUTS[0]),

@@ -4,10 +4,12 @@
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory_plan.h"
 #include "needle.h"
 
 #define NPOS NEEDLE_N_POSITIONAL
@@ -558,9 +560,87 @@ static void needle_import_cell(void *st, long cell, const double *in, long n) {
     g->done[cell] = 1;
 }
 
+// ---- The command: dint eval needle ----
+
+typedef struct {
+    const char *needles, *lengths, *depths;
+    int samples;
+    unsigned long long seed;
+    NeedleGridSpec grid; // parsed by needle_check_options
+} NeedleOptions;
+
+static const NeedleOptions NEEDLE_DEFAULTS = {.needles = "1:1,2:2,4:2,6:2",
+                                              .lengths = "512,1024,2048,4096",
+                                              .depths = "0,0.25,0.5,0.75,1",
+                                              .samples = 50,
+                                              .seed = 1};
+
+#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(NeedleOptions, field), metavar}
+static const EvalOption NEEDLE_OPTIONS[] = {
+    OPT("--needles", EVAL_OPT_STR, needles, "N:R,..."),
+    OPT("--lengths", EVAL_OPT_STR, lengths, "L,..."),
+    OPT("--depths", EVAL_OPT_STR, depths, "D,..."),
+    OPT("--samples", EVAL_OPT_INT, samples, "S"),
+    OPT("--seed", EVAL_OPT_U64, seed, "N"),
+};
+#undef OPT
+
+// "N:R,N:R,...": 0, or -1 with err set.
+static int parse_needles(const char *needles, NeedleGridSpec *g, Error *err) {
+    for (const char *p = needles; *p;) {
+        int n, r, used = 0;
+        if (sscanf(p, "%d:%d%n", &n, &r, &used) != 2 || g->n_cfg == NEEDLE_GRID_MAX)
+            return error_set(err, "bad --needles '%s': expected N:R pairs like 1:1,6:2", needles);
+        if (r > n || r < 1)
+            return error_set(err,
+                             "bad --needles '%s': R = %d queried of N = %d needles (need 1 <= R "
+                             "<= N)",
+                             needles, r, n);
+        g->N[g->n_cfg] = n, g->R[g->n_cfg++] = r;
+        p += used;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return error_set(err, "bad --needles: expected N:R pairs separated by commas");
+    }
+    return 0;
+}
+
+static int needle_check_options(void *opts, Error *err) {
+    NeedleOptions *o = opts;
+    NeedleGridSpec *g = &o->grid;
+    memset(g, 0, sizeof *g);
+    g->samples = o->samples;
+    g->seed = o->seed;
+    if (o->samples < 1) return error_set(err, "--samples and --threads must be positive");
+    if (parse_needles(o->needles, g, err) != 0) return -1;
+    if ((g->n_len = parse_int_list(o->lengths, g->len, NEEDLE_GRID_MAX, "--lengths", err)) < 0 ||
+        (g->n_depth = parse_double_list(o->depths, g->depth, NEEDLE_GRID_MAX, "--depths", err)) < 0)
+        return -1;
+    if (g->n_cfg == 0) return error_set(err, "the --needles list is empty");
+    return 0;
+}
+
+static int needle_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    NeedleGridSpec *g = &((NeedleOptions *)opts)->grid;
+    if (memory_check_lengths(&in->cfg->model, "eval needle", g->len, g->n_len, err) != 0) return -1;
+    model_set_inference(in->model, 1); // forward only; every layer's q, k kept for the mass
+    return needle_task_make(state, g, in->tok, in->test_tokens, in->n_test_tokens,
+                            in->cfg->model.n_layer, err);
+}
+
 const EvalTask needle_task = {
     .name = "needle",
     .command = "eval",
+    .about = "the multi-needle grid (needle configurations x context lengths x depths), written "
+             "to /eval/needle after every finished cell",
+    .options = NEEDLE_OPTIONS,
+    .n_options = (int)(sizeof NEEDLE_OPTIONS / sizeof NEEDLE_OPTIONS[0]),
+    .options_size = sizeof(NeedleOptions),
+    .options_default = &NEEDLE_DEFAULTS,
+    .reads_corpus = 1,
+    .check_options = needle_check_options,
+    .prepare = needle_prepare,
     .version = NEEDLE_TASK_VERSION,
     .outputs = NEEDLE_OUTPUTS,
     .n_outputs = (int)(sizeof NEEDLE_OUTPUTS / sizeof NEEDLE_OUTPUTS[0]),

@@ -3,9 +3,13 @@
 #include "ppl_eval.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "memory_plan.h"
 
 typedef struct {
     PplOptions o;
@@ -256,9 +260,118 @@ static const SchemaEntry PPL_OUTPUTS[] = {
 #undef D
 #undef A
 
+// ---- The command: dint eval ppl ----
+// Long-context perplexity on the test documents of the run's corpus (or --data), in corpus order.
+
+typedef struct {
+    int window, stride, ngram, max_docs;
+    // Filled by prepare from the run's corpus; freed by release.
+    char label[256];
+    const int **docs;
+    int *token_bytes;
+} PplCommandOptions;
+
+static const PplCommandOptions PPL_DEFAULTS = {.ngram = 4};
+
+#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(PplCommandOptions, field), metavar}
+static const EvalOption PPL_OPTIONS[] = {
+    OPT("--window", EVAL_OPT_INT, window, "N"),
+    OPT("--stride", EVAL_OPT_INT, stride, "N"),
+    OPT("--ngram", EVAL_OPT_INT, ngram, "N"),
+    OPT("--max-docs", EVAL_OPT_INT, max_docs, "N"),
+};
+#undef OPT
+
+static int ppl_check_options(void *opts, Error *err) {
+    const PplCommandOptions *o = opts;
+    if (o->max_docs < 0) return error_set(err, "--max-docs must be >= 0 (0: every test document)");
+    // The per-position sums alone, before the run and the corpus are read: a window far beyond
+    // the machine is refused at once (prepare plans the whole evaluation).
+    if (o->window > 0)
+        return memory_check(8.0 * 8.0 * o->window, "eval ppl's per-position sums of the window",
+                            "--window", err);
+    return 0;
+}
+
+static void corpus_label(const char *spec, char *buf, size_t cap) {
+    const char *slash = strrchr(spec, '/');
+    snprintf(buf, cap, "%.200s", slash && slash[1] ? slash + 1 : spec);
+    for (char *p = buf; *p; p++)
+        if (*p == '.' || *p == ' ') *p = '_';
+}
+
+// The byte length of every token's text, for bits per byte.
+static int *token_bytes(Tokenizer *tok) {
+    int V = tok->vocab_size;
+    int *tb = xmalloc(sizeof(int) * (size_t)V);
+    for (int v = 0; v < V; v++) {
+        long b = tokenizer_decode(tok, &v, 1, NULL, 0);
+        tb[v] = b > 0 ? (int)b : 0;
+    }
+    if (V > BYTE_TOKENIZER_EOT && tok->eot < V && !strcmp(tok->name, "byte")) tb[tok->eot] = 0;
+    return tb;
+}
+
+// The model sees at most a document at once; the per-position sums are sized by the window
+// (eight doubles per position in all: the result, a document's and the summary's).
+static int ppl_check_memory(const PplCommandOptions *o, const EvalInputs *in, int n_docs,
+                            Error *err) {
+    long longest = 0;
+    for (int k = 0; k < n_docs; k++)
+        if (in->test_doc_tokens[k] > longest) longest = in->test_doc_tokens[k];
+    long seen = longest < o->window ? longest : o->window;
+    char what[128], lower[96];
+    snprintf(what, sizeof what, "eval ppl with a window of %d tokens (longest document %ld)",
+             o->window, longest);
+    snprintf(lower, sizeof lower, "--window (a window above %ld scores nothing more)",
+             longest > 1 ? longest - 1 : 1);
+    return memory_check_model(&in->cfg->model, 1, (int)(seen > 1 ? seen : 2), 8.0 * 8.0 * o->window,
+                              what, lower, omp_get_max_threads(), err);
+}
+
+static int ppl_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    PplCommandOptions *o = opts;
+    if (o->window == 0) o->window = 4 * in->cfg->train.seq_len; // beyond the training length
+    if (o->stride == 0) o->stride = o->window;
+    if (o->window < 2 || o->stride < 1 || o->stride > o->window || o->ngram < 1)
+        return error_set(err, "need --window >= 2, 1 <= --stride <= --window and --ngram >= 1");
+    model_set_inference(in->model, 1); // forward only: one set of layer activations, no gradients
+    corpus_label(in->corpus_spec, o->label, sizeof o->label);
+    o->token_bytes = token_bytes(in->tok);
+    // The test documents in corpus order, up to --max-docs.
+    int total = in->n_test_docs;
+    if (o->max_docs && total > o->max_docs) total = o->max_docs;
+    o->docs = xcalloc((size_t)total + 1, sizeof *o->docs);
+    long at = 0;
+    for (int k = 0; k < total; k++) {
+        o->docs[k] = in->test_tokens + at;
+        at += in->test_doc_tokens[k] + 1; // skip the end-of-document token
+    }
+    if (ppl_check_memory(o, in, total, err) != 0) return -1;
+    PplOptions po = {o->window, o->stride, o->ngram};
+    PplInputs pin = {o->label,       total,       o->docs,     in->test_doc_tokens,
+                     in->test_doc_names, o->token_bytes, o->max_docs, in->cfg->train.seq_len};
+    return ppl_task_make(state, &po, &pin, err);
+}
+
+static void ppl_release(void *opts) {
+    PplCommandOptions *o = opts;
+    free(o->docs), free(o->token_bytes);
+}
+
 const EvalTask ppl_task = {
     .name = "ppl",
     .command = "eval",
+    .about = "long-context perplexity on the run's test documents (or --data), written to "
+             "/eval/ppl/<corpus> after every document",
+    .options = PPL_OPTIONS,
+    .n_options = (int)(sizeof PPL_OPTIONS / sizeof PPL_OPTIONS[0]),
+    .options_size = sizeof(PplCommandOptions),
+    .options_default = &PPL_DEFAULTS,
+    .reads_corpus = 1,
+    .check_options = ppl_check_options,
+    .prepare = ppl_prepare,
+    .release = ppl_release,
     .version = PPL_TASK_VERSION,
     .outputs = PPL_OUTPUTS,
     .n_outputs = (int)(sizeof PPL_OUTPUTS / sizeof PPL_OUTPUTS[0]),

@@ -4,9 +4,12 @@
 #include "recall_eval.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "memory_plan.h"
 
 #define NPOS RECALL_N_POSITIONAL
 
@@ -484,9 +487,92 @@ static const SchemaEntry RECALL_OUTPUTS[] = {
 #undef CELL
 #undef RATE
 
+// ---- The command: dint eval recall ----
+// Knobs not given default to the run's own recall section and training length, so a model is
+// evaluated on the task it was trained on.
+
+typedef struct {
+    const char *lengths, *pairs; // NULL: the run's train.seq_len and recall.pairs
+    int queries, key_len, noise, distractors, symbols; // -1: the run's
+    int samples, batch;
+    unsigned long long seed;
+    RecallGridSpec grid; // built by prepare
+} RecallOptions;
+
+static const RecallOptions RECALL_DEFAULTS = {.queries = -1, .key_len = -1, .noise = -1,
+                                              .distractors = -1, .symbols = -1, .samples = 200,
+                                              .batch = 16, .seed = 1};
+
+#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(RecallOptions, field), metavar}
+static const EvalOption RECALL_OPTIONS[] = {
+    OPT("--lengths", EVAL_OPT_STR, lengths, "T,..."),
+    OPT("--pairs", EVAL_OPT_STR, pairs, "K,..."),
+    OPT("--queries", EVAL_OPT_INT, queries, "Q"),
+    OPT("--key-len", EVAL_OPT_INT, key_len, "L"),
+    OPT("--noise", EVAL_OPT_INT, noise, "0|1"),
+    OPT("--distractors", EVAL_OPT_INT, distractors, "D"),
+    OPT("--symbols", EVAL_OPT_INT, symbols, "S"),
+    OPT("--samples", EVAL_OPT_INT, samples, "S"),
+    OPT("--batch", EVAL_OPT_INT, batch, "B"),
+    OPT("--seed", EVAL_OPT_U64, seed, "N"),
+};
+#undef OPT
+
+static int recall_check_options(void *opts, Error *err) {
+    const RecallOptions *o = opts;
+    if (o->samples < 2 || o->batch < 1 || o->noise > 1 || o->queries == 1 || o->key_len == 0 ||
+        o->key_len > RECALL_MAX_KEY_LEN || o->distractors > 32)
+        return error_set(err, "--samples must be >= 2; --batch and --threads >= 1; --noise 0 or "
+                              "1; --queries 0 (half the context) or >= 2; --key-len 1 to 4; "
+                              "--distractors 0 to 32");
+    return 0;
+}
+
+// A list option, or the run's value when it was not given: the count, or -1 with err set.
+static int list_or_default(const char *list, int *out, int fallback, const char *what,
+                           Error *err) {
+    if (!list) return out[0] = fallback, 1;
+    return parse_int_list(list, out, RECALL_GRID_MAX, what, err);
+}
+
+static int recall_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    RecallOptions *o = opts;
+    RecallGridSpec *g = &o->grid;
+    const RecallConfig *rc = &in->cfg->recall;
+    model_set_inference(in->model, 1);
+    *g = (RecallGridSpec){
+        .queries = o->queries >= 0 ? o->queries : rc->queries,
+        .key_len = o->key_len >= 0 ? o->key_len : rc->key_len,
+        .noise = o->noise >= 0 ? o->noise : rc->noise,
+        .distractors = o->distractors >= 0 ? o->distractors : rc->distractors,
+        .symbols = o->symbols >= 0 ? o->symbols : rc->symbols,
+        .samples = o->samples,
+        .batch = o->batch,
+        .seed = o->seed,
+    };
+    if ((g->n_len = list_or_default(o->lengths, g->len, in->cfg->train.seq_len, "--lengths",
+                                    err)) < 0 ||
+        (g->n_pairs = list_or_default(o->pairs, g->pairs, rc->pairs, "--pairs", err)) < 0)
+        return -1;
+    for (int i = 0; i < g->n_pairs; i++)
+        if (g->pairs[i] < 2 || g->pairs[i] > RECALL_MAX_PAIRS)
+            return error_set(err, "bad --pairs: %d (each from 2 to %d)", g->pairs[i],
+                             RECALL_MAX_PAIRS);
+    if (memory_check_lengths(&in->cfg->model, "eval recall", g->len, g->n_len, err) != 0) return -1;
+    return recall_task_make(state, g, err);
+}
+
 const EvalTask recall_task = {
     .name = "recall",
     .command = "eval",
+    .about = "the synthetic keyed-recall grid (context lengths x pair counts), written to "
+             "/eval/recall after every finished cell",
+    .options = RECALL_OPTIONS,
+    .n_options = (int)(sizeof RECALL_OPTIONS / sizeof RECALL_OPTIONS[0]),
+    .options_size = sizeof(RecallOptions),
+    .options_default = &RECALL_DEFAULTS,
+    .check_options = recall_check_options,
+    .prepare = recall_prepare,
     .version = RECALL_TASK_VERSION,
     .outputs = RECALL_OUTPUTS,
     .n_outputs = (int)(sizeof RECALL_OUTPUTS / sizeof RECALL_OUTPUTS[0]),

@@ -99,6 +99,22 @@ static const SchemaEntry TOY_OUTPUTS[] = {
     {SCHEMA_DATASET, "/eval/toy/cell", "float64", "cell", "dimension scale", NULL},
 };
 
+static Toy toy;
+static int toy_text[1024]; // the windows, kept after the driver has closed the corpus
+
+static int toy_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {
+    int window = *(int *)opts;
+    memset(&toy, 0, sizeof toy);
+    toy.window = window;
+    toy.n_text = 6L * window + 1;
+    if (in->n_test_tokens < toy.n_text || toy.n_text > 1024)
+        return error_set(err, "the test split is too short");
+    memcpy(toy_text, in->test_tokens, sizeof(int) * (size_t)toy.n_text);
+    toy.text = toy_text;
+    *state = &toy;
+    return 0;
+}
+
 static const EvalTask toy_task = {
     .name = "toy",
     .command = "eval",
@@ -108,6 +124,8 @@ static const EvalTask toy_task = {
     .writes_each_cell = 1,
     .damaged_advice = "write elsewhere with --out FILE",
     .all_done_note = "dint eval toy: every cell was already done\n",
+    .reads_corpus = 1,
+    .prepare = toy_prepare,
     .group_path = toy_group,
     .parameters = toy_params,
     .n_cells = toy_cells,
@@ -120,33 +138,15 @@ static const EvalTask toy_task = {
     .free = toy_free,
 };
 
-// ---- The command's part: options in, one driver call ----
-
-static Toy toy;
-static int toy_text[1024]; // the windows, kept after the driver has closed the corpus
-
-static int toy_prepare(void *arg, EvalContext *c, void **state, Error *err) {
-    int window = *(int *)arg;
-    memset(&toy, 0, sizeof toy);
-    toy.window = window;
-    toy.n_text = 6L * window + 1;
-    if (c->corpus.n_tokens[SPLIT_TEST] < toy.n_text || toy.n_text > 1024)
-        return error_set(err, "the test split is too short");
-    memcpy(toy_text, c->corpus.tokens[SPLIT_TEST], sizeof(int) * (size_t)toy.n_text);
-    toy.text = toy_text;
-    *state = &toy;
-    return 0;
-}
+// ---- What `dint eval` does with a task: options in, one driver call, its error line out ----
 
 static int run_toy(const char *run, int window, long max_cells) {
-    EvalJob job = {.task = &toy_task,
-                   .run = run,
-                   .threads = 1,
-                   .load_corpus = 1,
-                   .prepare = toy_prepare,
-                   .arg = &window,
-                   .max_cells = max_cells};
-    return eval_drive(&job);
+    EvalJob job = {
+        .task = &toy_task, .run = run, .threads = 1, .opts = &window, .max_cells = max_cells};
+    Error err;
+    int rc = eval_drive(&job, &err);
+    if (rc != 0 && err.msg[0]) error_report("eval", err.msg);
+    return rc == 0 ? 0 : EXIT_USAGE;
 }
 
 // ---- Helpers ----

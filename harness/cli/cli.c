@@ -4,5 +4,5 @@
 #include <stdio.h>
 
 void cli_error(const char *cmd, const char *msg) {
-    fprintf(stderr, "dint %s: error: %s\n", cmd, msg);
+    error_report(cmd, msg);
 }

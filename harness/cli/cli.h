@@ -3,6 +3,7 @@
 #define DINT_CLI_H
 
 #include "check.h"
+#include "eval_task.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -11,12 +12,11 @@ int cmd_import(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
-int cmd_eval_needle(int argc, char **argv);
-int cmd_eval_ppl(int argc, char **argv);
-int cmd_eval_icl(int argc, char **argv);
-int cmd_eval_recall(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+// `dint eval NAME` (or `dint audit`) for a task of the registry; its usage line (no "usage: dint ").
+int eval_task_command(const EvalTask *t, int argc, char **argv);
+void eval_task_usage(const EvalTask *t, char *buf, size_t cap);
 int cmd_schema(int argc, char **argv);
 
 // Read and check a sweep grid file without running it (cells: cells x seeds). For the fuzzer.

@@ -7,12 +7,13 @@
 
 #include "cli.h"
 #include "dist.h"
-#include "memory_plan.h"
 #include "h5io.h"
+#include "memory_plan.h"
 #include "runfile.h"
 
-// One entry per command (an evaluation per task): `dint --help` prints them all, `dint COMMAND
-// --help` (or -h) its own, `dint eval --help` every task's.
+// One entry per command besides the evaluations, whose lines come from the task registry
+// (tasks/eval_task.c): `dint --help` prints them all, `dint COMMAND --help` (or -h) its own,
+// `dint eval --help` every task's.
 static const struct {
     const char *command, *usage;
 } USAGE[] = {
@@ -21,21 +22,6 @@ static const struct {
               "           [--resume] [--init-from RUN.h5] [--stop-at STEP] [--threads N]\n"},
     {"info", "info RUN.h5|RESULTS.h5   (what a run or results file holds)\n"},
     {"check", "check FILE.h5...   (read every object; verifies the checksums and the digest)\n"},
-    {"eval needle",
-     "eval needle --run RUN.h5 [--out FILE] [--data SPEC] [--needles N:R,...] [--lengths L,...]\n"
-     "                 [--depths D,...] [--samples S] [--seed N] [--threads N]\n"},
-    {"eval ppl", "eval ppl    --run RUN.h5 [--out FILE] [--data SPEC] [--window N] [--stride N]\n"
-                 "                 [--ngram N] [--max-docs N] [--threads N]\n"},
-    {"eval icl", "eval icl    --run RUN.h5 [--out FILE] [--dataset NAME|PATH|synthetic] [--shots "
-                 "K,...]\n"
-                 "                 [--episodes N] [--orders S] [--context TOKENS] [--classes C] "
-                 "[--seed N]\n"},
-    {"eval recall",
-     "eval recall --run RUN.h5 [--out FILE] [--lengths T,...] [--pairs K,...] [--queries Q]\n"
-     "                 [--key-len L] [--noise 0|1] [--distractors D] [--symbols S] [--samples S]\n"
-     "                 [--batch B] [--seed N]\n"},
-    {"audit", "audit --run RUN.h5 [--out FILE] [--precision fp32,bf16,fp16] [--samples N] "
-              "[--seq N]\n"},
     {"sweep", "sweep GRID.ini --out DIR [--jobs N]   (ablation grids; see README)\n"},
     {"tokenize", "tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or "
                  "stdin)\n"},
@@ -48,15 +34,43 @@ static const struct {
 };
 #define N_USAGE ((int)(sizeof USAGE / sizeof USAGE[0]))
 
+static int matches(const char *command, const char *prefix) {
+    size_t n = strlen(prefix);
+    return !strncmp(command, prefix, n) && (!n || command[n] == '\0' || command[n] == ' ');
+}
+
+// A task's usage line, folded at 96 columns between its options, under its command name.
+static void print_task_usage(FILE *out, const EvalTask *t, int first, int about) {
+    char line[1024];
+    eval_task_usage(t, line, sizeof line);
+    fprintf(out, "%s dint ", first ? "usage:" : "      ");
+    int col = 12;
+    for (char *piece = line, *next; piece; piece = next) {
+        next = strstr(piece + 1, " [");
+        int len = next ? (int)(next - piece) : (int)strlen(piece);
+        if (col + len > 96) fprintf(out, "\n                "), col = 16, piece++, len--;
+        fprintf(out, "%.*s", len, piece);
+        col += len;
+    }
+    fprintf(out, "\n");
+    if (about) fprintf(out, "  %s\n", t->about);
+}
+
 // The usage of every command whose name starts with `prefix` ("" for all); how many.
 static int print_usage(FILE *out, const char *prefix) {
     int n = 0;
-    for (int i = 0; i < N_USAGE; i++)
-        if (!strncmp(USAGE[i].command, prefix, strlen(prefix)) &&
-            (!prefix[0] || USAGE[i].command[strlen(prefix)] == '\0' ||
-             USAGE[i].command[strlen(prefix)] == ' ')) {
+    for (int i = 0; i < N_USAGE; i++) {
+        if (matches(USAGE[i].command, prefix))
             fprintf(out, "%s dint %s", n++ ? "      " : "usage:", USAGE[i].usage);
+        if (strcmp(USAGE[i].command, "check") != 0) continue;
+        for (int k = 0; eval_tasks[k]; k++) { // the evaluations, after check
+            char name[64];
+            snprintf(name, sizeof name, "%s%s%s", eval_tasks[k]->command,
+                     strcmp(eval_tasks[k]->command, "eval") ? "" : " ",
+                     strcmp(eval_tasks[k]->command, "eval") ? "" : eval_tasks[k]->name);
+            if (matches(name, prefix)) print_task_usage(out, eval_tasks[k], !n++, prefix[0] != 0);
         }
+    }
     return n;
 }
 

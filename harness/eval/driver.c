@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "clock.h"
+#include "datasets.h"
 #include "dist.h"
 #include "h5io.h"
+#include "icl.h"
+#include "labelled.h"
 
 // ---- The writer and reader tasks see, on the task's HDF5 group ----
 
@@ -218,6 +220,85 @@ static int drive(const EvalJob *job, void *st, EvalContext *c, Error *err) {
     return 0;
 }
 
+// ---- What a task's prepare sees: the opened run, its test documents, the harness's services ----
+
+#define EVAL_MAX_LABELLED 4
+
+typedef struct {
+    EvalContext c;
+    EvalInputs in;
+    long *doc_tokens;   // (test documents)
+    const char **names; // (test documents)
+    LabelledSet sets[EVAL_MAX_LABELLED];
+    IclDataset views[EVAL_MAX_LABELLED];
+    int n_sets;
+} EvalSession;
+
+// The same split as the training mixture's icl component: queries never seen in training.
+static int load_labelled(const EvalInputs *in, const char *spec, IclDataset *out, Error *err) {
+    EvalSession *s = in->harness;
+    if (s->n_sets == EVAL_MAX_LABELLED) return error_set(err, "too many labelled sets");
+    char path[4096];
+    DataSource src;
+    LabelledSet *set = &s->sets[s->n_sets];
+    if (data_resolve_labels(spec, path, sizeof path, &src, err) != 0 ||
+        labelled_load(set, path, 0.2f, in->cfg->data.split_seed, err) != 0)
+        return -1;
+    s->n_sets++;
+    *out = (IclDataset){set->n,        (const char *const *)set->text,
+                        set->label,    set->is_test,
+                        set->n_labels, (const char *const *)set->names};
+    return 0;
+}
+
+// The run's model and tokenizer, and its corpus when the task reads one: 0, or -1 (err set).
+static int session_inputs(EvalSession *s, const EvalTask *t, Error *err) {
+    EvalContext *c = &s->c;
+    if (t->reads_corpus && eval_load_corpus(c, NULL, err) != 0) return -1;
+    s->in = (EvalInputs){.cfg = &c->cfg, .model = &c->model, .tok = &c->tok,
+                         .load_labelled = load_labelled, .harness = s};
+    if (!t->reads_corpus) return 0;
+    const Corpus *cp = &c->corpus;
+    int n = 0;
+    s->doc_tokens = xcalloc((size_t)cp->n_docs + 1, sizeof *s->doc_tokens);
+    s->names = xcalloc((size_t)cp->n_docs + 1, sizeof *s->names);
+    for (int i = 0; i < cp->n_docs; i++)
+        if (cp->doc_split[i] == SPLIT_TEST)
+            s->doc_tokens[n] = cp->doc_tokens[i], s->names[n++] = cp->doc_names[i];
+    s->in.corpus_spec = c->corpus_spec;
+    s->in.test_tokens = cp->tokens[SPLIT_TEST];
+    s->in.n_test_tokens = cp->n_tokens[SPLIT_TEST];
+    s->in.n_test_docs = n;
+    s->in.test_doc_tokens = s->doc_tokens;
+    s->in.test_doc_names = s->names;
+    return 0;
+}
+
+static void session_free(EvalSession *s) {
+    for (int i = 0; i < s->n_sets; i++) labelled_free(&s->sets[i]);
+    free(s->doc_tokens), free(s->names);
+    s->doc_tokens = NULL, s->names = NULL, s->n_sets = 0;
+}
+
+// Open the run (writer: lock the results file) and build the task's state: 0, or -1 (err set).
+static int session_open(EvalSession *s, const EvalJob *job, int writer, void **st, int *opened,
+                        Error *err) {
+    memset(s, 0, sizeof *s);
+    *st = NULL;
+    *opened = eval_open(&s->c, job->run, job->out, job->data, job->threads, writer, err) == 0;
+    return *opened && session_inputs(s, job->task, err) == 0 &&
+                   job->task->prepare(job->opts, &s->in, st, err) == 0
+               ? 0
+               : -1;
+}
+
+static void session_close(EvalSession *s, const EvalJob *job, void *st, int opened) {
+    if (st) job->task->free(st);
+    if (job->task->release) job->task->release(job->opts);
+    session_free(s);
+    if (opened) eval_close(&s->c);
+}
+
 // ---- Several MPI ranks: cells dealt round-robin, results gathered on rank 0, which writes ----
 
 // Score this rank's share of the cells to do (cells[i] with i % ranks == rank), up to a cell
@@ -280,22 +361,16 @@ static void gather_cells(const EvalTask *t, void *st, const long *cells, long to
 
 // Open, prepare and read the stored results on every rank (only rank 0 locks and writes);
 // 0 on every rank, or -1 on every rank when one failed (which printed its line).
-static int open_on_ranks(const EvalJob *job, EvalContext *c, void **st, int *opened) {
+static int open_on_ranks(const EvalJob *job, EvalSession *s, void **st, int *opened) {
     Error err;
-    const char *group_err = NULL;
-    *st = NULL;
-    *opened =
-        eval_open(c, job->run, job->out, job->data, job->threads, dist_rank() == 0, &err) == 0;
-    int ok = *opened && (!job->load_corpus || eval_load_corpus(c, NULL, &err) == 0) &&
-             job->prepare(job->arg, c, st, &err) == 0;
+    int ok = session_open(s, job, dist_rank() == 0, st, opened, &err) == 0;
     if (ok) {
         char group[512], params[4096];
         job->task->group_path(*st, group, sizeof group);
         job->task->parameters(*st, params, sizeof params);
-        ok = read_stored(job->task, *st, c, group, params, &err) == 0;
-        group_err = ok ? NULL : err.msg;
+        ok = read_stored(job->task, *st, &s->c, group, params, &err) == 0;
     }
-    if (!ok) cli_error(job->task->command, group_err ? group_err : err.msg);
+    if (!ok) error_report(job->task->command, err.msg);
     return dist_all_ok(ok) ? 0 : -1;
 }
 
@@ -310,7 +385,7 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
     if (t->defer) t->defer(st);
     long stop;
     int ok = score_my_cells(job, st, c, cells, todo, &stop, err) == 0;
-    if (!ok) cli_error(t->command, err->msg);
+    if (!ok) error_report(t->command, err->msg);
     if (!dist_all_ok(ok)) {
         free(cells);
         return error_set(err, "a rank failed (see its line)");
@@ -335,55 +410,40 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
     return 0;
 }
 
-static int eval_drive_on_ranks(const EvalJob *job) {
-    const EvalTask *t = job->task;
-    EvalContext c;
+static int eval_drive_on_ranks(const EvalJob *job, Error *err) {
+    EvalSession s;
     void *st;
     int opened, rc = -1;
-    Error err;
-    if (open_on_ranks(job, &c, &st, &opened) == 0) {
-        rc = drive_on_ranks(job, st, &c, &err);
+    err->msg[0] = '\0'; // a failed open was reported by the rank it failed on
+    if (open_on_ranks(job, &s, &st, &opened) == 0) {
+        rc = drive_on_ranks(job, st, &s.c, err);
         if (rc == 0 && dist_rank() == 0) printf("%s\n", job->out ? job->out : job->run);
-        if (rc != 0 && dist_rank() == 0) cli_error(t->command, err.msg);
+        if (rc != 0 && dist_rank() != 0) err->msg[0] = '\0'; // rank 0 says it
     }
-    if (st) t->free(st);
-    if (job->release) job->release(job->arg);
-    if (opened) eval_close(&c);
-    return rc == 0 ? 0 : EXIT_USAGE;
+    session_close(&s, job, st, opened);
+    return rc;
 }
 
-static int eval_drive_here(const EvalJob *job);
+static int eval_drive_here(const EvalJob *job, Error *err);
 
-int eval_drive(const EvalJob *job) {
-    if (dist_size() == 1) return eval_drive_here(job);
-    if (job->task->cell_export) return eval_drive_on_ranks(job);
+int eval_drive(const EvalJob *job, Error *err) {
+    err->msg[0] = '\0';
+    if (dist_size() == 1) return eval_drive_here(job, err);
+    if (job->task->cell_export) return eval_drive_on_ranks(job, err);
     // A task whose cells cannot be split: rank 0 runs it, the other ranks wait.
-    int rc = dist_rank() == 0 ? eval_drive_here(job) : 0;
+    int rc = dist_rank() == 0 ? eval_drive_here(job, err) : 0;
     dist_wait_all();
     return rc;
 }
 
 // One process: every cell here, the results written after each cell or at the end.
-static int eval_drive_here(const EvalJob *job) {
-    const char *cmd = job->task->command;
-    Error err;
-    EvalContext c;
-    int opened = eval_open(&c, job->run, job->out, job->data, job->threads, 1, &err) == 0;
-    if (!opened || (job->load_corpus && eval_load_corpus(&c, NULL, &err) != 0)) {
-        cli_error(cmd, err.msg);
-        if (opened) eval_close(&c);
-        if (job->release) job->release(job->arg);
-        return EXIT_USAGE;
-    }
-    void *st = NULL;
-    int rc = job->prepare(job->arg, &c, &st, &err);
-    if (rc == 0) rc = drive(job, st, &c, &err);
-    if (rc == 0)
-        printf("%s\n", job->out ? job->out : job->run);
-    else
-        cli_error(cmd, err.msg);
-    if (st) job->task->free(st);
-    if (job->release) job->release(job->arg);
-    eval_close(&c);
-    return rc == 0 ? 0 : EXIT_USAGE;
+static int eval_drive_here(const EvalJob *job, Error *err) {
+    EvalSession s;
+    void *st;
+    int opened;
+    int rc = session_open(&s, job, 1, &st, &opened, err);
+    if (rc == 0) rc = drive(job, st, &s.c, err);
+    if (rc == 0) printf("%s\n", job->out ? job->out : job->run);
+    session_close(&s, job, st, opened);
+    return rc;
 }

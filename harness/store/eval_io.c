@@ -99,39 +99,6 @@ hid_t eval_open_results(const EvalContext *c) {
     return h5file_open_read(results_path(c), &e);
 }
 
-static int parse_list(const char *s, int max, const char *what, Error *err, int is_int, int *iout,
-                      double *dout) {
-    int n = 0;
-    const char *p = s;
-    if (!s || !*s) return error_set(err, "the %s list is empty", what);
-    while (*p) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || (*end && *end != ',') || !isfinite(v) || (is_int && v != floor(v)))
-            return error_set(err, "bad %s list '%s': expected comma-separated %s", what, s,
-                             is_int ? "integers" : "numbers");
-        if (is_int && (v < INT_MIN || v > INT_MAX))
-            return error_set(err,
-                             "bad %s list '%s': %.0f is out of range (an integer from %d to %d)",
-                             what, s, v, INT_MIN, INT_MAX);
-        if (n == max) return error_set(err, "the %s list has more than %d entries", what, max);
-        if (is_int)
-            iout[n++] = (int)v;
-        else
-            dout[n++] = v;
-        p = *end ? end + 1 : end;
-        if (*end == ',' && !*p) return error_set(err, "bad %s list '%s': trailing comma", what, s);
-    }
-    return n;
-}
-
-int parse_int_list(const char *s, int *out, int max, const char *what, Error *err) {
-    return parse_list(s, max, what, err, 1, out, NULL);
-}
-int parse_double_list(const char *s, double *out, int max, const char *what, Error *err) {
-    return parse_list(s, max, what, err, 0, NULL, out);
-}
-
 int attach_scale(hid_t loc, hid_t data, int dim, const char *name, const double *values, int n) {
     hid_t ds;
     if (H5Lexists(loc, name, H5P_DEFAULT) > 0) {

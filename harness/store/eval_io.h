@@ -1,5 +1,5 @@
 // Shared pieces of `dint eval` and `dint audit` (used by harness/eval/driver.c): loading the
-// model and its test text, list options, dimension scales, and safe updates of the file that
+// model and its test text, dimension scales, and safe updates of the file that
 // receives the results.
 #ifndef DINT_EVAL_IO_H
 #define DINT_EVAL_IO_H
@@ -37,10 +37,6 @@ hid_t eval_begin(const EvalContext *c, char *tmp, size_t cap, Error *err);
 int eval_commit(const EvalContext *c, hid_t f, const char *tmp, Error *err);
 // The results file to read finished cells from (run or --out), or -1 when it has none yet.
 hid_t eval_open_results(const EvalContext *c);
-
-// Comma-separated lists: "512,1024" and "0,0.25"; errors for empty lists and bad numbers.
-int parse_int_list(const char *s, int *out, int max, const char *what, Error *err);
-int parse_double_list(const char *s, double *out, int max, const char *what, Error *err);
 
 // Make `ds` an HDF5 dimension scale called `name` and attach it to dimension dim of `data`.
 int attach_scale(hid_t loc, hid_t data, int dim, const char *name, const double *values, int n);
