@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# What it takes to extend dint, shown on a copy of the source tree: a new evaluation task is one
+# file in tasks/ plus one line of tasks/eval_registry.h (tests/extend/next_token_eval.c). The copy
+# builds, `dint eval next-token` has its help line, runs on a real run file, resumes, refuses bad
+# options in one line, and `dint schema --json` lists its outputs.
+# Usage: bash tests/test_extend.sh DINT   (DINT: the build under test, for its build settings)
+source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TREE="$T/tree"
+mkdir -p "$TREE"
+# The tracked files as they are in the working tree (the change under test included).
+(cd "$SRC" && git ls-files -z | tar --null -T - -cf -) | tar -xf - -C "$TREE"
+[ -d "$SRC/data/cache" ] && ln -s "$SRC/data/cache" "$TREE/data/cache"
+
+# ---- The change: one new file, one registry line ----
+cp "$SRC/tests/extend/next_token_eval.c" "$TREE/tasks/"
+echo 'EVAL_TASK(next_token_task)' >>"$TREE/tasks/eval_registry.h"
+changed=$(comm -13 <(cd "$SRC" && git ls-files tasks | sort) <(cd "$TREE" && find tasks -type f | sort) | wc -l)
+[ "$changed" -eq 1 ] && ok || bad "expected one new file in tasks/, found $changed"
+diff <(cd "$SRC" && cat tasks/eval_registry.h) "$TREE/tasks/eval_registry.h" | grep -c '^[<>]' \
+  | grep -qx 1 && ok || bad "the registry changed by more than one line"
+
+cmake -S "$TREE" -B "$TREE/build" -DCMAKE_BUILD_TYPE=Release >"$T/cmake.log" 2>&1 &&
+  cmake --build "$TREE/build" --target dint -j2 >>"$T/cmake.log" 2>&1 ||
+  { tail -20 "$T/cmake.log"; echo "0 passed, 1 failed (the extended tree does not build)"; exit 1; }
+X="$TREE/build/harness/dint"
+
+"$X" eval next-token --help >"$T/help" 2>&1 && grep -q "usage: dint eval next-token --run RUN.h5 .*\[--window TOKENS\]" "$T/help" &&
+  grep -q "next-token argmax accuracy" "$T/help" && ok || bad "help: $(cat "$T/help")"
+"$X" --help | grep -q "dint eval next-token" && ok || bad "dint --help lacks the new task"
+
+tiny_corpus "$T/tiny.txt" 3 40
+RUN="$T/run.h5"
+"$X" train --variant dint --data "$T/tiny.txt" --out "$RUN" --set model.n_layer=1 \
+  --set model.d_model=32 --set model.head_dim=8 --set train.seq_len=32 --set train.batch_size=2 \
+  --set train.warmup=2 --set train.eval_batches=2 --set train.steps=3 --set train.eval_every=3 \
+  --threads 1 >/dev/null 2>"$T/err" || bad "train: $(cat "$T/err")"
+"$X" eval next-token --run "$RUN" --window 16 --windows 3 --threads 1 >"$T/out" 2>"$T/err" &&
+  ok || bad "eval next-token: $(cat "$T/err")"
+grep -c "^next-token: window" "$T/err" | grep -qx 3 && ok || bad "3 progress lines expected: $(cat "$T/err")"
+/usr/bin/python3 - "$RUN" <<'PY' && ok || bad "results"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    acc, done = f["eval/next_token/accuracy"][()], f["eval/next_token/done"][()]
+    assert acc.shape == (3,) and all(0 <= a <= 1 for a in acc), acc
+    assert list(done) == [1, 1, 1], done
+    assert f["eval/next_token"].attrs["parameters"] == "next_token v1; window 16; windows 3"
+PY
+"$X" check "$RUN" >/dev/null 2>&1 && ok || bad "check after the new task's write"
+"$X" eval next-token --run "$RUN" --window 16 --windows 3 --threads 1 >/dev/null 2>"$T/err" &&
+  grep -q "every window was already scored" "$T/err" && ok || bad "resume: $(cat "$T/err")"
+cp "$RUN" "$T/before.h5"
+"$X" eval next-token --run "$RUN" --window 1 >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "need --window >= 2" "$T/err" &&
+  cmp -s "$RUN" "$T/before.h5" && ok || bad "bad option: exit $rc: $(cat "$T/err")"
+"$X" schema --json | grep -q '"/eval/next_token/accuracy"' && ok || bad "schema lacks the outputs"
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
