@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "layers.h"
+#include "variants.h"
 
 AttnDims attn_dims(const ModelConfig *m, int T) {
     AttnDims a;
@@ -16,7 +17,7 @@ AttnDims attn_dims(const ModelConfig *m, int T) {
     a.qk_dim = m->head_dim;
     a.v_dim = model_v_dim(m);
     a.ld = m->d_model;
-    a.use_global = m->variant == VARIANT_DINT && m->gamma_mode != GAMMA_ZERO;
+    a.use_global = variant_spec(m->variant)->global_term && m->gamma_mode != GAMMA_ZERO;
     a.g_mode = m->g_mode;
     return a;
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "tokenizer.h"
+#include "variants.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -167,21 +168,13 @@ void config_defaults(RunConfig *c) {
 }
 
 const char *variant_name(Variant v) {
-    switch (v) {
-    case VARIANT_TRANSFORMER:
-        return "transformer";
-    case VARIANT_DIFF:
-        return "diff";
-    case VARIANT_DINT:
-        return "dint";
-    }
-    return "?";
+    return variant_spec(v)->name;
 }
 
 int variant_parse(const char *s, Variant *out) {
-    for (int v = 0; v < 3; v++)
-        if (strcmp(s, variant_name((Variant)v)) == 0) {
-            *out = (Variant)v;
+    for (int i = 0; i < N_VARIANTS; i++)
+        if (strcmp(s, VARIANTS[i].name) == 0) {
+            *out = VARIANTS[i].id;
             return 0;
         }
     return -1;
@@ -355,12 +348,13 @@ int config_resolve(RunConfig *c, Error *err) {
                          "(DIFF/DINT use d_model / (2 head_dim) heads)",
                          m->d_model, 2 * m->head_dim);
     if (m->ffn_dim == 0) m->ffn_dim = ((8 * m->d_model / 3 + 63) / 64) * 64;
-    // DIFF is DINT without the global term; the Transformer has neither.
-    if (m->variant != VARIANT_DINT) {
+    // The ablation keys of what a variant does not have are fixed (DIFF is DINT without G).
+    const VariantSpec *vs = variant_spec(m->variant);
+    if (!vs->global_term) {
         m->gamma_mode = GAMMA_ZERO;
         m->g_mode = GMODE_CAUSAL;
     }
-    if (m->variant == VARIANT_TRANSFORMER) m->head_norm = 0;
+    if (!vs->head_norm) m->head_norm = 0;
     if (c->data.val_fraction + c->data.test_fraction > 0.9f)
         return error_set(err,
                          "data.val_fraction + data.test_fraction = %g leaves too little to train "
@@ -377,15 +371,16 @@ int config_resolve(RunConfig *c, Error *err) {
     return 0;
 }
 
+// A head of n maps has n (q, k) pairs of head_dim and a v of n head_dim: the same d_model
+// holds twice the heads of one map.
 int model_n_heads(const ModelConfig *m) {
-    int h = m->d_model / (2 * m->head_dim);
-    return m->variant == VARIANT_TRANSFORMER ? 2 * h : h;
+    return m->d_model / (model_n_maps(m) * m->head_dim);
 }
 int model_n_maps(const ModelConfig *m) {
-    return m->variant == VARIANT_TRANSFORMER ? 1 : 2;
+    return variant_spec(m->variant)->n_maps;
 }
 int model_v_dim(const ModelConfig *m) {
-    return m->variant == VARIANT_TRANSFORMER ? m->head_dim : 2 * m->head_dim;
+    return model_n_maps(m) * m->head_dim;
 }
 float model_lambda_init(const ModelConfig *m, int layer) {
     if (!m->lambda_schedule) return m->lambda_init_const;

@@ -10,6 +10,7 @@
 #include "attention_stream.h"
 #include "layers.h"
 #include "phase_timer.h"
+#include "variants.h"
 
 // Walks the parameter list in its one fixed order. With `info`, records each tensor; with
 // `views`, points each view at base + offset. Returns the total number of floats.
@@ -18,7 +19,7 @@ static long param_layout(const ModelConfig *c, ParamInfo *info, int *n_info, Par
     long off = 0;
     int n = 0;
     int D = c->d_model, d = c->head_dim, F = c->ffn_dim, V = c->vocab_size;
-    int two_maps = c->variant != VARIANT_TRANSFORMER;
+    const VariantSpec *vs = variant_spec(c->variant);
 #define ADD(slot, rows, cols, ...)                                                                 \
     do {                                                                                           \
         long numel_ = (long)(rows) * ((cols) > 0 ? (cols) : 1);                                    \
@@ -44,20 +45,20 @@ static long param_layout(const ModelConfig *c, ParamInfo *info, int *n_info, Par
         ADD(lp ? &lp->wk : NULL, D, D, "layers.%d.attn.k_proj.weight", l);
         ADD(lp ? &lp->wv : NULL, D, D, "layers.%d.attn.v_proj.weight", l);
         ADD(lp ? &lp->wo : NULL, D, D, "layers.%d.attn.out_proj.weight", l);
-        if (two_maps) {
+        if (vs->learns_lambda) {
             ADD(lp ? &lp->lq1 : NULL, d, 0, "layers.%d.attn.lambda_q1", l);
             ADD(lp ? &lp->lk1 : NULL, d, 0, "layers.%d.attn.lambda_k1", l);
             ADD(lp ? &lp->lq2 : NULL, d, 0, "layers.%d.attn.lambda_q2", l);
             ADD(lp ? &lp->lk2 : NULL, d, 0, "layers.%d.attn.lambda_k2", l);
-            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_LEARNED) {
-                ADD(lp ? &lp->gq1 : NULL, d, 0, "layers.%d.attn.gamma_q1", l);
-                ADD(lp ? &lp->gk1 : NULL, d, 0, "layers.%d.attn.gamma_k1", l);
-                ADD(lp ? &lp->gq2 : NULL, d, 0, "layers.%d.attn.gamma_q2", l);
-                ADD(lp ? &lp->gk2 : NULL, d, 0, "layers.%d.attn.gamma_k2", l);
-            }
-            if (c->head_norm && c->head_norm_gain)
-                ADD(lp ? &lp->subln : NULL, 2 * d, 0, "layers.%d.attn.subln.weight", l);
         }
+        if (vs->global_term && c->gamma_mode == GAMMA_LEARNED) {
+            ADD(lp ? &lp->gq1 : NULL, d, 0, "layers.%d.attn.gamma_q1", l);
+            ADD(lp ? &lp->gk1 : NULL, d, 0, "layers.%d.attn.gamma_k1", l);
+            ADD(lp ? &lp->gq2 : NULL, d, 0, "layers.%d.attn.gamma_q2", l);
+            ADD(lp ? &lp->gk2 : NULL, d, 0, "layers.%d.attn.gamma_k2", l);
+        }
+        if (vs->head_norm && c->head_norm && c->head_norm_gain)
+            ADD(lp ? &lp->subln : NULL, vs->n_maps * d, 0, "layers.%d.attn.subln.weight", l);
         ADD(lp ? &lp->ffn_norm : NULL, D, 0, "layers.%d.ffn_norm.weight", l);
         ADD(lp ? &lp->w_gate : NULL, F, D, "layers.%d.ffn.gate_proj.weight", l);
         ADD(lp ? &lp->w_up : NULL, F, D, "layers.%d.ffn.up_proj.weight", l);
@@ -160,15 +161,16 @@ static float dotf(const float *a, const float *b, int n) {
 // lambda = exp(lq1 . lk1) - exp(lq2 . lk2) + lambda_init; gamma likewise, or tied/fixed/zero.
 static void compute_lambda_gamma(Model *m) {
     const ModelConfig *c = &m->cfg;
+    const VariantSpec *vs = variant_spec(c->variant);
     for (int l = 0; l < c->n_layer; l++) {
         m->lambda[l] = m->gamma[l] = 0.0f;
-        if (c->variant == VARIANT_TRANSFORMER) continue;
+        if (!vs->learns_lambda) continue;
         const LayerParams *lp = &m->p.layers[l];
         float li = model_lambda_init(c, l);
         m->lam_e1[l] = expf(dotf(lp->lq1, lp->lk1, c->head_dim));
         m->lam_e2[l] = expf(dotf(lp->lq2, lp->lk2, c->head_dim));
         m->lambda[l] = m->lam_e1[l] - m->lam_e2[l] + li;
-        if (c->variant != VARIANT_DINT) continue;
+        if (!vs->global_term) continue;
         switch (c->gamma_mode) {
         case GAMMA_TIED:
             m->gamma[l] = m->lambda[l];
@@ -319,7 +321,7 @@ void model_set_inference(Model *m, int on) {
 
 // Per-head RMSNorm over v_dim features times the gain and (1 - lambda_init) (spec section 3).
 static int has_head_norm(const ModelConfig *c) {
-    return c->variant != VARIANT_TRANSFORMER && c->head_norm;
+    return variant_spec(c->variant)->head_norm && c->head_norm;
 }
 
 double model_forward(Model *m, const int *tokens, const int *targets, int B, int T) {
@@ -406,6 +408,7 @@ static void exp_dot_backward(float *dq, float *dk, const float *q, const float *
 
 void model_backward(Model *m, const int *tokens, float loss_scale) {
     const ModelConfig *c = &m->cfg;
+    const VariantSpec *vs = variant_spec(c->variant);
     int B = m->B, T = m->T, BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     int d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
@@ -449,11 +452,11 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
                     attention_stream_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre,
                                               ad.n_maps == 1 ? a->att_pre : a->o1, a->o2, a->lse,
                                               a->q, a->k, a->v, m->lambda[l], m->gamma[l], B, &ad));
-        if (c->variant != VARIANT_TRANSFORMER) {
-            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_TIED) dlam += dgam;
+        if (vs->learns_lambda) {
+            if (vs->global_term && c->gamma_mode == GAMMA_TIED) dlam += dgam;
             exp_dot_backward(gp->lq1, gp->lk1, lp->lq1, lp->lk1, m->lam_e1[l], dlam, d);
             exp_dot_backward(gp->lq2, gp->lk2, lp->lq2, lp->lk2, m->lam_e2[l], -dlam, d);
-            if (c->variant == VARIANT_DINT && c->gamma_mode == GAMMA_LEARNED) {
+            if (vs->global_term && c->gamma_mode == GAMMA_LEARNED) {
                 exp_dot_backward(gp->gq1, gp->gk1, lp->gq1, lp->gk1, m->gam_e1[l], dgam, d);
                 exp_dot_backward(gp->gq2, gp->gk2, lp->gq2, lp->gk2, m->gam_e2[l], -dgam, d);
             }

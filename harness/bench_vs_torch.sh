@@ -64,7 +64,7 @@ shape=(--threads "$threads" --seq-len "$seq" --d-model "$dmodel" --n-layer "$nla
 printf "%-12s %12s %12s %12s %9s %9s %8s %10s   (%d threads, %d layers, d_model %d, head_dim %d, batch %d x seq %d, %d rounds)\n" \
   variant "dint tok/s" "fast tok/s" "ref tok/s" dint/fast dint/ref "dint MFU" "dint MB" \
   "$threads" "$nlayer" "$dmodel" "$headdim" "$batch" "$seq" "$rounds"
-for v in transformer diff dint; do
+for v in $("$dint" variants --names); do
   d=(); f=(); t=(); mfu=(); mem=()
   for ((r = 0; r < rounds; r++)); do
     json=$("$dint" bench --variant "$v" --threads "$threads" --seq "$seq" --steps "$steps" \

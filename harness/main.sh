@@ -83,6 +83,9 @@ fi
 [ -n "${DINT_MAIN_DINT:-}" ] || bash "$root/harness/setup.sh"
 bash "$root/data/fetch.sh" sotu wordnet-noun >/dev/null
 mkdir -p "$out/figures"
+# The variants, from the table in core (core/variants.c): "transformer diff dint".
+read -r -a variants < <("$dint" variants --names)
+variant_list=$(printf '%s, ' "${variants[@]}") && variant_list=${variant_list%, }
 
 # ---- part 1: keyed recall over seeds ----
 # The cell of the cost-to-recall map (harness/recall_map.py, README "Keyed recall") where the
@@ -106,7 +109,7 @@ elif [ "$recall_seeds" -gt 0 ]; then
   {
     echo "# harness/main.sh part 1: keyed recall, $recall_seeds seeds per variant"
     echo "[grid]"
-    echo "variants = transformer, diff, dint"
+    echo "variants = $variant_list"
     echo "seeds = $(seq -s ', ' 1 "$recall_seeds")"
     echo "data = sotu:0,recall:1"
     echo "[train]"
@@ -116,7 +119,7 @@ elif [ "$recall_seeds" -gt 0 ]; then
   } >"$rout/grid.ini.tmp"
   mv "$rout/grid.ini.tmp" "$rout/grid.ini"
   cores=$(nproc)
-  echo "main: part 1: keyed recall, $recall_seeds seeds x 3 variants ($cores processes): dint sweep $rout/grid.ini" >&2
+  echo "main: part 1: keyed recall, $recall_seeds seeds x ${#variants[@]} variants ($cores processes): dint sweep $rout/grid.ini" >&2
   if [ "$cores" -gt 1 ] && command -v mpirun >/dev/null; then
     launch=(mpirun -np "$cores")
     [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
@@ -124,7 +127,7 @@ elif [ "$recall_seeds" -gt 0 ]; then
   else
     "$dint" sweep "$rout/grid.ini" --out "$rout" >&2
   fi
-  for v in transformer diff dint; do
+  for v in "${variants[@]}"; do
     for k in $(seq 1 "$recall_seeds"); do recall_runs+=("$rout/$v-seed$k.h5"); done
   done
   if [ -f "$root/plots/survival.py" ]; then
@@ -166,7 +169,7 @@ if [ "$seeds" -gt 1 ]; then
   {
     echo "# harness/main.sh --seeds $seeds --scale $scale: the main job, $seeds seeds per variant"
     echo "[grid]"
-    echo "variants = transformer, diff, dint"
+    echo "variants = $variant_list"
     echo "seeds = $(seq -s ', ' 1 "$seeds")"
     echo "data = $data"
     echo "[train]"
@@ -179,7 +182,7 @@ if [ "$seeds" -gt 1 ]; then
     echo "options = ${audit[*]}"
   } >"$out/grid.ini.tmp"
   mv "$out/grid.ini.tmp" "$out/grid.ini"
-  echo "main: $seeds seeds x 3 variants: dint sweep $out/grid.ini" >&2
+  echo "main: $seeds seeds x ${#variants[@]} variants: dint sweep $out/grid.ini" >&2
   if [ "$size" -gt 1 ]; then
     touch "$ready"
     "$dint" sweep "$out/grid.ini" --out "$out" >&2
@@ -193,7 +196,7 @@ if [ "$seeds" -gt 1 ]; then
     "$dint" sweep "$out/grid.ini" --out "$out" >&2
   fi
   runs=() first=()
-  for v in transformer diff dint; do
+  for v in "${variants[@]}"; do
     first+=("$out/$v-seed1.h5")
     for k in $(seq 1 "$seeds"); do runs+=("$out/$v-seed$k.h5"); done
   done
@@ -215,7 +218,7 @@ fi
 common=(--data "$data" --seed 1)
 for s in "${sets[@]}"; do common+=(--set "$s"); done
 runs=()
-for v in transformer diff dint; do
+for v in "${variants[@]}"; do
   run="$out/$v.h5"; runs+=("$run")
   status=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1],'r').attrs['status'])" "$run" 2>/dev/null || echo none)
   case "$status" in

@@ -22,6 +22,7 @@
 #include "session.h"
 #include "tokenizer.h"
 #include "trainer.h"
+#include "variants.h"
 
 static char out[1 << 16], err[1 << 16], cmd[8192];
 
@@ -71,16 +72,16 @@ Test(train, one_and_two_threads_agree) {
 
 Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
     const char *dir = scratch_dir("train_resume");
-    const char *variants[] = {"transformer", "diff", "dint"};
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < N_VARIANTS; v++) { // every variant of core/variants.c
+        const char *name = VARIANTS[v].name;
         char full[1024], part[1024];
-        snprintf(full, sizeof full, "%s/%s_full.h5", dir, variants[v]);
-        snprintf(part, sizeof part, "%s/%s_part.h5", dir, variants[v]);
+        snprintf(full, sizeof full, "%s/%s_full.h5", dir, name);
+        snprintf(part, sizeof part, "%s/%s_part.h5", dir, name);
         const char *sets = "--set train.steps=8 --set train.eval_every=3 --seed 11 ";
-        train(variants[v], full, sets);
+        train(name, full, sets);
         char extra[512];
         snprintf(extra, sizeof extra, "%s --stop-at 5", sets);
-        train(variants[v], part, extra);
+        train(name, part, extra);
         snprintf(cmd, sizeof cmd, "train --out '%s' --resume", part);
         int rc = run_dint(cmd, out, sizeof out, err, sizeof err);
         cr_assert_eq(rc, 0, "resume failed: %s", err);
@@ -91,7 +92,7 @@ Test(train, resume_is_bit_identical_to_an_uninterrupted_run) {
         char first[256];
         cr_assert_eq(h5_group_diff(full, part, "/train", first, sizeof first), 1,
                      "%s: training curves differ beyond wall-clock seconds (first: %s)",
-                     variants[v], first);
+                     name, first);
     }
 }
 

@@ -18,6 +18,7 @@ int cmd_audit(int argc, char **argv);
 int eval_task_command(const EvalTask *t, int argc, char **argv);
 void eval_task_usage(const EvalTask *t, char *buf, size_t cap);
 int cmd_schema(int argc, char **argv);
+int cmd_variants(int argc, char **argv);
 
 // Read and check a sweep grid file without running it (cells: cells x seeds). For the fuzzer.
 int sweep_grid_check(const char *grid_path, int *cells, Error *err);

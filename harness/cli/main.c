@@ -25,6 +25,7 @@ static const struct {
     {"sweep", "sweep GRID.ini --out DIR [--jobs N]   (ablation grids; see README)\n"},
     {"tokenize", "tokenize [--tokenizer byte|gpt2] [--decode] [FILE]   (token ids of a file or "
                  "stdin)\n"},
+    {"variants", "variants [--json | --names]   (the attention variants and ablation keys)\n"},
     {"schema", "schema [--json]   (every group, dataset and attribute of run files and sweep "
                "summaries)\n"},
     {"import", "import WEIGHTS.h5 --out RUN.h5 [--variant V]   (weights from the PyTorch "
@@ -121,8 +122,9 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(argv[1], "schema")) return cmd_schema(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "variants")) return cmd_variants(argc - 1, argv + 1);
     fprintf(stderr,
-            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, "
+            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, variants, "
             "import, "
             "bench, tokenize; see dint --help)\n",
             argv[1]);
