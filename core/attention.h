@@ -1,8 +1,8 @@
-// Causal multi-head attention for the three variants (attention-spec.md sections 2-4).
+// Causal multi-head attention for the three variants (docs/attention.md §2-§6).
 //
 // One map per head (Transformer):   O = A V
 // Two maps per head (DIFF / DINT):  O = A1 V - lambda A2 V + gamma C,
-// where C is G_expanded V computed without the N x N matrix G (the spec's cheap exact form):
+// where C is G_expanded V computed without the N x N matrix G (docs/attention.md §6):
 //   causal: C_i = mean_{m <= i} (A1 V)_m        full: C_i = mean_m (A1 V)_m
 // DIFF is gamma = 0. Head norm, (1 - lambda_init) and the output projection live in model.c.
 #ifndef DINT_ATTENTION_H
@@ -23,7 +23,7 @@ typedef struct {
 
 AttnDims attn_dims(const ModelConfig *m, int T);
 
-// Per-head feature offsets inside a d_model row (official DIFF layout, spec section 2):
+// Per-head feature offsets inside a d_model row (official DIFF layout, docs/attention.md §2):
 // map m of head h of q/k at (h * n_maps + m) * d; v and outputs of head h at h * v_dim.
 long attn_qk_offset(const AttnDims *a, int h, int m);
 long attn_v_offset(const AttnDims *a, int h);
@@ -57,7 +57,7 @@ void attention_forward_ref(float *out, const float *q, const float *k, const flo
                            float gamma, int B, const AttnDims *a);
 
 // ---------------------------------------------------------------------------------------------
-// The final map, one definition (attention-spec.md section 4), for every caller: the materialised
+// The final map, one definition (docs/attention.md §5), for every caller: the materialised
 // maps (attention_final_map), the rows recomputed from q and k (attention_stream.h) and the
 // audit's reduced-precision emulation.
 //

@@ -119,7 +119,7 @@ int variant_parse(const char *s, Variant *out);
 // "tied", "zero", "learned", "fixed:0.5" into buf.
 void gamma_mode_format(const ModelConfig *m, char *buf, int n);
 
-// Number of attention heads and their sizes for the variant (attention-spec.md section 2).
+// Number of attention heads and their sizes for the variant (docs/attention.md §2).
 int model_n_heads(const ModelConfig *m); // 2H for Transformer, H for DIFF/DINT
 int model_n_maps(const ModelConfig *m);  // softmax maps per head: 1 or 2
 int model_v_dim(const ModelConfig *m);   // d or 2d

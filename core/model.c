@@ -319,7 +319,8 @@ void model_set_inference(Model *m, int on) {
     m->inference = on != 0;
 }
 
-// Per-head RMSNorm over v_dim features times the gain and (1 - lambda_init) (spec section 3).
+// Per-head RMSNorm over v_dim features times the gain and (1 - lambda_init)
+// (docs/attention.md §4).
 static int has_head_norm(const ModelConfig *c) {
     return variant_spec(c->variant)->head_norm && c->head_norm;
 }

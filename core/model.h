@@ -80,7 +80,7 @@ typedef struct {
 int model_build(Model *m, const ModelConfig *cfg, Error *err);
 void model_free(Model *m);
 // Initialise parameters from seed: matrices N(0, init_std), norms 1, lambda/gamma vectors
-// N(0, 0.1) (spec section 3).
+// N(0, 0.1) (docs/attention.md §1, §4).
 void model_init_params(Model *m, uint64_t seed);
 const ParamInfo *model_find_param(const Model *m, const char *name);
 

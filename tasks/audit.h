@@ -1,5 +1,5 @@
-// Numerical-stability audit of the attention maps and activations (attention-spec.md sections
-// 3-5): row sums of the final map A_final = A1 - lambda A2 + gamma G (expected 1 - lambda +
+// Numerical-stability audit of the attention maps and activations (docs/attention.md
+// §4-§5): row sums of the final map A_final = A1 - lambda A2 + gamma G (expected 1 - lambda +
 // gamma: 1 for the Transformer and for DINT with gamma tied, 1 - lambda for DIFF), negative
 // weights, entropies, attention-logit and hidden-state outliers (the DIFF paper's Table 5),
 // what bf16 / fp16 storage of the maps would do to the row sums, and a causality (leakage)
@@ -230,9 +230,9 @@ int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out);
 double audit_abs_kth(const AuditAbsStats *a, int k);
 double audit_abs_median(const AuditAbsStats *a);
 
-// Leakage probe (spec section 4, "Causality"): forward tokens (1, T), replace tokens[t] with
-// (tokens[t] + 1) % vocab, forward again, compare the logits bit by bit. Overwrites the
-// model's activations (B = 1, T). Returns -1 (out untouched) when T < 1, t outside [0, T),
+// Leakage probe (docs/attention.md §5, G in a decoder): forward tokens (1, T), replace
+// tokens[t] with (tokens[t] + 1) % vocab, forward again, compare the logits bit by bit. Overwrites
+// the model's activations (B = 1, T). Returns -1 (out untouched) when T < 1, t outside [0, T),
 // vocab < 2 or a token is outside the vocabulary.
 typedef struct {
     int changed_before_t;       // 1: a logit at a position < t differs: not causal

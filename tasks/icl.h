@@ -1,6 +1,6 @@
 // In-context learning (ICL): k labelled demonstrations, then a query; the prediction is the
 // label whose answer text the model finds most likely (constrained decoding over the label
-// set), as in the DIFF paper's many-shot classification (attention-spec.md sections 5-6).
+// set), as in the DIFF paper's many-shot classification (README.md "Evaluations").
 // No file I/O here: the harness loads the labelled set (harness/data/labelled.h) and stores results.
 //
 // Episode format. Each demonstration is

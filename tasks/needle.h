@@ -1,4 +1,4 @@
-// Multi-needle retrieval (the LWM / DIFF protocol, attention-spec.md section 6): a haystack of
+// Multi-needle retrieval (the LWM / DIFF protocol, README.md "Evaluations"): a haystack of
 // real text, N needle sentences "The special magic number for <city> is: <7 digits>.", R of
 // them queried, all at sentence boundaries. Scored by teacher forcing: a queried number is an
 // exact match when the model's argmax at every digit equals the digit (what greedy decoding

@@ -1,6 +1,6 @@
 // Long-context perplexity: token-level NLL over windows of a document, bits per byte, the NLL
-// at each window position averaged over documents, and the DIFF paper's AR-hit split (attention-
-// spec.md sections 5-6). No I/O: the caller passes token arrays and reads the numbers back.
+// at each window position averaged over documents, and the DIFF paper's AR-hit split (README.md
+// "Evaluations"). No I/O: the caller passes token arrays and reads the numbers back.
 //
 // Windows. A window at document offset s feeds the model L = min(context, n - 1 - s) input
 // tokens tokens[s .. s+L-1] and scores the targets tokens[s+1 .. s+L]; so `context` is the

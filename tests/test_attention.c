@@ -1,6 +1,6 @@
 // Unit tests of the materialised attention kernel and the final-map definition
 // (core/attention.h): attention_forward against core's reference attention_forward_ref and
-// against an independent double precision implementation of attention-spec.md (sections 2-4)
+// against an independent double precision implementation of docs/attention.md (§2-§5)
 // written here (spec_attention); attention_forward_ref itself on tiny inputs whose outputs are
 // worked out by hand; the final map (attention_final_map, attention_final_row with and without
 // a reduced-precision rounding); attention_backward against central finite differences.
@@ -102,7 +102,7 @@ static void attn_free(AttnSetup *s) {
     free(s->maps);
 }
 
-// Independent reference, straight from attention-spec.md, in double. Head layout (section 2):
+// Independent reference, straight from docs/attention.md, in double. Head layout (§2):
 // Transformer: 2H heads of d, q/k/v of head h at [h d, h d + d). DIFF/DINT: H heads, q1 at
 // [2hd, 2hd+d), q2 at [2hd+d, 2hd+2d) (same for k), v at [2hd, 2hd+2d). Outputs:
 // out (B,T,D), oabs (B,T,D) = sum_j |F-terms| |V| (the magnitude the fp32 kernel sums),
@@ -196,7 +196,7 @@ ParameterizedTest(AttnCase *c, attention, forward) {
     attn_setup(&s, c, 71);
     const AttnDims *a = &s.a;
     int two = c->variant != VARIANT_TRANSFORMER;
-    // The dims the kernel gets from the config (spec section 2 with d_model 16, d = 4).
+    // The dims the kernel gets from the config (docs/attention.md §2 with d_model 16, d = 4).
     cr_expect(a->T == AT && a->qk_dim == 4 && a->ld == 16, "%s: attn_dims T/qk_dim/ld wrong",
               c->name);
     cr_expect(a->n_heads == (two ? 2 : 4) && a->n_maps == (two ? 2 : 1) &&
@@ -261,7 +261,8 @@ ParameterizedTest(AttnCase *c, attention, forward) {
         cr_expect(fails == 0, "%s: %ld elements off by more than 1e-5 S (worst %.3g)", what, fails,
                   worst);
     }
-    // The library's reference (double loops, one rounding to fp32) against the spec: <= u|out|.
+    // The library's reference (double loops, one rounding to fp32) against spec_attention:
+    // <= u|out|.
     // And attention_forward against attention_forward_ref: the bound above, 1e-5 S.
     double worst_ref = 0.0, worst_fast = 0.0;
     long f1 = 0, f2 = 0;
@@ -284,8 +285,9 @@ ParameterizedTest(AttnCase *c, attention, forward) {
               "attention_forward vs attention_forward_ref: %ld fails (worst %.3g)",
               c->name, f1, worst_ref, f2, worst_fast);
 
-    // The materialised final map: against the spec's F (tolerance 1e-5 of the term magnitudes,
-    // as for the maps; exactly 0 where all terms are 0), and F V against the forward's out.
+    // The materialised final map: against spec_attention's F (tolerance 1e-5 of the term
+    // magnitudes, as for the maps; exactly 0 where all terms are 0), and F V against the
+    // forward's out.
     float *A = test_falloc(TT);
     long ffails = 0, pfails = 0;
     double fworst = 0.0, pworst = 0.0;

@@ -1,6 +1,6 @@
 // Unit tests of the streaming attention kernel (core/attention_stream.h) against the
 // materialised kernel (core/attention.h), which test_layers checks against finite differences
-// and an independent double-precision implementation of attention-spec.md:
+// and an independent double-precision implementation of docs/attention.md:
 //  * every output (out, o1, o2) and every gradient (dq, dk, dv, dlambda, dgamma) for every
 //    variant (Transformer, DIFF, DINT), G mode (causal, full) and gamma (nonzero, zero with the
 //    global term on, global term off), at T in {1, 7, 64, 257, 1024}, and at T = 4096 for

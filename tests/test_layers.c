@@ -433,7 +433,7 @@ static void check_rope(int d) {
     rope_forward(fx, cos_t, sin_t, B, T, C, d);
     char what[128];
 
-    // Forward against the spec's interleaved (GPT-J) pairing, angles in double:
+    // Forward against the interleaved (GPT-J) pairing of docs/attention.md §1, angles in double:
     // out[2i] = x[2i] cos - x[2i+1] sin, out[2i+1] = x[2i+1] cos + x[2i] sin, angle t
     // theta^(-2i/d). fp32 error: cos/sin tables rounded (u each, angle error from float theta ~ t
     // u), two products and a sum: <= ~5u (|x0| + |x1|) = 3e-7 (|x0|+|x1|). Tolerance 1e-6

@@ -287,9 +287,9 @@ ParameterizedTest(ModelCase *c, model_maps, row_sums) {
     model_free(&m);
 }
 
-// The pieces of the forward that are specific to DIFF / DINT, recomputed from the spec out of
-// the stored activations of one model_forward: the scalars lambda and gamma (spec section 3's
-// re-parameterisation, lambda_init from the spec's formula or the constant), the attention
+// The pieces of the forward that are specific to DIFF / DINT, recomputed from docs/attention.md
+// out of the stored activations of one model_forward: the scalars lambda and gamma (§4's
+// re-parameterisation, lambda_init from its schedule or the constant), the attention
 // output against attention_forward_ref with those scalars, and the head norm
 // head = (1 - lambda_init) * RMSNorm_2d(O) * gain.
 

@@ -1,5 +1,5 @@
 // Parity with an independent PyTorch implementation (tests/reference/, written from the DIFF
-// paper, the official module's semantics and attention-spec.md), in the way llm.c's
+// paper, the official module's semantics and docs/attention.md), in the way llm.c's
 // test_gpt2.c proves its GPT-2. For every variant and every DINT G/gamma mode, on a fixed
 // batch: logits, loss and every parameter gradient, then the losses of 10 AdamW steps.
 //

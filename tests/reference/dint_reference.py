@@ -1,6 +1,6 @@
 """Independent PyTorch reference of the dint-bench model (Transformer, DIFF, DINT).
 
-Written from ../../../shared/reference/attention-spec.md (sections 1-4) and the DIFF paper /
+Written from the model's definition (now docs/attention.md, sections 1-6) and the DIFF paper /
 official microsoft/unilm Diff-Transformer semantics, not from the C code in core/.
 
     model, config = load_from_h5("in.h5", torch.float64)
@@ -23,10 +23,10 @@ State-dict names (they match /model/params/<name> of the C harness's run files):
 Attention implementations (module attribute ``impl`` of DintReference, set with set_impl()):
 
     "literal" (default): the attention maps A1, A2, G and A_final are materialised as N x N
-                         matrices exactly as the spec defines them, then O = A_final V.
+                         matrices exactly as docs/attention.md §5 defines them, then O = A_final V.
     "fast":              O = A1 V - lambda A2 V + gamma C, with C the running mean (causal) or
-                         the mean (full) of the rows of A1 V (spec section 4, "cheap exact
-                         computation"). Same function, different rounding.
+                         the mean (full) of the rows of A1 V (docs/attention.md §6, the cheap
+                         exact form). Same function, different rounding.
 """
 
 import json

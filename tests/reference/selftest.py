@@ -94,8 +94,8 @@ def run(script, *args, subprocess_=False):
 
 
 # ----------------------------------------------------------------------------------- naive model
-# An independent, loop-based numpy implementation of spec sections 1-4 (one sequence), used to
-# check the vectorised PyTorch module's head layout, rotary pairing, G and head norm.
+# An independent, loop-based numpy implementation of docs/attention.md §1-§5 (one sequence),
+# used to check the vectorised PyTorch module's head layout, rotary pairing, G and head norm.
 
 
 def naive_forward(sd, mc, tokens):
@@ -198,7 +198,7 @@ NAIVE_CASES = [
 
 @check
 def naive_loop_implementation_matches():
-    """vectorised module == loop-based numpy implementation of the spec (float64, 1e-12)."""
+    """vectorised module == loop-based numpy version of docs/attention.md (float64, 1e-12)."""
     worst = 0.0
     for i, (variant, over) in enumerate(NAIVE_CASES):
         cfg = tiny_cfg(variant, **over)
