@@ -121,9 +121,6 @@ typedef struct EvalTask {
 extern const EvalTask *const eval_tasks[];
 const EvalTask *eval_task_find(const char *name);
 
-// Wilson score interval for k successes of n at 95 % (GSL normal quantile); [0, 1] when n = 0.
-void wilson_interval(long k, long n, double *lo, double *hi);
-
 // Append printf-style text to buf (cap) at *used, never past cap. For parameters texts.
 void eval_appendf(char *buf, size_t cap, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

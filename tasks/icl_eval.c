@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
+
 #define MAX_SHOTS ICL_MAX_SHOT_COUNTS
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
 #include "needle.h"
 
 #define NPOS NEEDLE_N_POSITIONAL

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
+
 #define NPOS RECALL_N_POSITIONAL
 
 // Per-query record columns.
