@@ -14,8 +14,8 @@
 // through schema_name(). A part in braces is one name per instance ("/model/params/{param}").
 //
 // Adding an entry: a constant here and a row in schema.c's table, then
-// `harness/report/gen_schema.py --dint build/dint` (the schema_generated test fails until the
-// generated copies are regenerated).
+// `harness/report/gen_schema.py --dint build/harness/dint` (the schema_generated test fails until
+// the generated copies are regenerated).
 #ifndef DINT_SCHEMA_H
 #define DINT_SCHEMA_H
 
