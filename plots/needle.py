@@ -28,7 +28,7 @@ KEYED_COLOR, OTHER_COLOR, POS_COLOR = "#CC79A7", "#D55E00", "#777777"
 
 
 def wilson(k, n):
-    """k/n and its Wilson 95 % interval (runschema.wilson) of arrays; NaN where n = 0."""
+    """k/n (NaN where n = 0) and its Wilson 95 % interval (runschema.wilson) of arrays."""
     k, n = np.asarray(k, float), np.asarray(n, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n

@@ -295,24 +295,28 @@ int audit_task_make(void **st, const AuditTaskSpec *spec, const Model *m, Error 
 
 #define P(path) "/audit/{precision}/" path
 #define D(path, dims, meaning)                                                                     \
-    { SCHEMA_DATASET, P(path), "float64", dims, meaning, NULL }
+    { SCHEMA_DATASET, P(path), "float64", dims, meaning, NULL, NULL }
 #define H(name, meaning) D(name, "layer,head", meaning)
 #define S(name, meaning) D(name, "stream", meaning)
 #define A(obj, name, dtype, meaning)                                                               \
-    { SCHEMA_ATTRIBUTE, obj "@" name, dtype, "", meaning, NULL }
+    { SCHEMA_ATTRIBUTE, obj "@" name, dtype, "", meaning, NULL, NULL }
 
 static const SchemaEntry AUDIT_OUTPUTS[] = {
-    {SCHEMA_GROUP, "/audit", NULL, NULL, "attention and activation audit", "after dint audit"},
+    {SCHEMA_GROUP, "/audit", NULL, NULL, "attention and activation audit", "after dint audit",
+     NULL},
     A("/audit", "parameters", "string", "the options that make results comparable"),
     A("/audit", "task_version", "int64", "version of the audit task"),
     A("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
     A("/audit", "inputs", "string", "where the audited windows come from"),
     {SCHEMA_GROUP, "/audit/{precision}", NULL, NULL,
-     "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked"},
+     "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked",
+     NULL},
     A("/audit/{precision}", "logit_overflow_margin", "float64",
       "max |logit| over the format's largest value"),
     A("/audit/{precision}", "logit_overflow", "float64", "logits that would round to +-inf"),
-    A("/audit/{precision}", "meaning", "string", "what the datasets are over"),
+    // Named after its group, not by the rule (which would give AUDIT_AT_MEANING).
+    {SCHEMA_ATTRIBUTE, "/audit/{precision}@meaning", "string", "", "what the datasets are over", NULL,
+     "AUDIT_PRECISION_AT_MEANING"},
     H("row_sum_mean", "mean row sum of the final map"),
     H("row_sum_min", "smallest row sum"),
     H("row_sum_max", "largest row sum"),
@@ -331,7 +335,7 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
     H("nan_count", "NaN entries of maps and logits"),
     H("inf_count", "infinite entries of maps and logits"),
     {SCHEMA_DATASET, P("row_sum_dev_hist"), "int64", "layer,head,bin",
-     "histogram of row sum - expected", NULL},
+     "histogram of row sum - expected", NULL, NULL},
     D("bin_edges", "edge", "edges of the histogram's bins"),
     S("hidden_top1", "largest |x| of the residual stream"),
     S("hidden_top10", "10th largest |x|"),
@@ -344,7 +348,7 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
     D("layer", "layer", "dimension scale: layer index"),
     D("head", "head", "dimension scale: head index"),
     D("stream", "stream", "dimension scale: stream index (n_layer = after the last layer)"),
-    {SCHEMA_GROUP, "/audit/leakage", NULL, NULL, "the leakage probe", NULL},
+    {SCHEMA_GROUP, "/audit/leakage", NULL, NULL, "the leakage probe", NULL, NULL},
     A("/audit/leakage", "causal", "int64", "1 when every logit before the changed token stayed"),
     A("/audit/leakage", "position", "int64", "the replaced token's position"),
     A("/audit/leakage", "first_changed", "int64", "first position whose logits changed, -1 none"),

@@ -179,9 +179,6 @@ typedef struct EvalTask {
 extern const EvalTask *const eval_tasks[];
 const EvalTask *eval_task_find(const char *name);
 
-// Wilson score interval for k successes of n at 95 % (GSL normal quantile); [0, 1] when n = 0.
-void wilson_interval(long k, long n, double *lo, double *hi);
-
 // Comma-separated option lists: "512,1024" and "0,0.25"; the count, or -1 with err set for an
 // empty list, a bad number or more than max entries.
 int parse_int_list(const char *s, int *out, int max, const char *what, Error *err);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
+
 #define MAX_SHOTS ICL_MAX_SHOT_COUNTS
 
 typedef struct {
@@ -293,9 +295,9 @@ int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err
 }
 
 #define D(path, dtype, dims, meaning)                                                              \
-    { SCHEMA_DATASET, "/eval/icl/{dataset}/" path, dtype, dims, meaning, NULL }
+    { SCHEMA_DATASET, "/eval/icl/{dataset}/" path, dtype, dims, meaning, NULL, NULL }
 #define A(path, dtype, meaning)                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/icl/{dataset}" path, dtype, "", meaning, NULL }
+    { SCHEMA_ATTRIBUTE, "/eval/icl/{dataset}" path, dtype, "", meaning, NULL, NULL }
 #define MODE(p, what)                                                                              \
     D(p "accuracy", "float64", "shots", "accuracy, " what),                                        \
         D(p "accuracy_norm", "float64", "shots",                                                   \
@@ -311,9 +313,9 @@ int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err
 
 static const SchemaEntry ICL_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/icl", NULL, NULL, "in-context learning, one group per dataset",
-     "after dint eval icl"},
+     "after dint eval icl", NULL},
     {SCHEMA_GROUP, "/eval/icl/{dataset}", NULL, NULL,
-     "accuracy by shot count (label: dataset name, '.' -> '_')", NULL},
+     "accuracy by shot count (label: dataset name, '.' -> '_')", NULL, NULL},
     A("@parameters", "string", "the options that make results comparable"),
     A("@task_version", "int64", "version of the icl task"),
     A("@episodes", "int64", "queries per shot count"),

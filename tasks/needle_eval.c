@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
 #include "memory_plan.h"
 #include "needle.h"
 
@@ -445,7 +446,7 @@ int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, cons
 
 static const SchemaEntry NEEDLE_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/needle", NULL, NULL, "multi-needle retrieval grid",
-     "after dint eval needle"},
+     "after dint eval needle", NULL},
     A("@parameters", "string", "the options that make results comparable"),
     A("@task_version", "int64", "version of the needle task"),
     A("@seed", "uint64", "seed of the cells' random streams"),
@@ -480,7 +481,7 @@ static const SchemaEntry NEEDLE_OUTPUTS[] = {
     D("keyed_total", "int64", CELL, "samples with N >= 2"),
     D("positional_correct", "int64", CELL ",scorer", "queried needles the positional scorer gets"),
     D("positional_keyed", "int64", CELL ",scorer", "key-swap pairs the positional scorer gets"),
-    {SCHEMA_GROUP, "/eval/needle/samples", NULL, NULL, "one row per question", NULL},
+    {SCHEMA_GROUP, "/eval/needle/samples", NULL, NULL, "one row per question", NULL, NULL},
     A("/samples@meaning", "string", "what each column of the rows is"),
     D("samples/cell", "int32", "question", "the question's cell (row-major index)"),
     D("samples/sample", "int32", "question", "the sample's index in its cell"),

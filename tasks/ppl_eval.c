@@ -216,11 +216,11 @@ int ppl_task_make(void **st, const PplOptions *o, const PplInputs *in, Error *er
 }
 
 #define G(path, meaning, when)                                                                     \
-    { SCHEMA_GROUP, "/eval/ppl" path, NULL, NULL, meaning, when }
+    { SCHEMA_GROUP, "/eval/ppl" path, NULL, NULL, meaning, when, NULL }
 #define D(path, dtype, dims, meaning)                                                              \
-    { SCHEMA_DATASET, "/eval/ppl/{corpus}/" path, dtype, dims, meaning, NULL }
+    { SCHEMA_DATASET, "/eval/ppl/{corpus}/" path, dtype, dims, meaning, NULL, NULL }
 #define A(path, dtype, meaning)                                                                    \
-    { SCHEMA_ATTRIBUTE, "/eval/ppl/{corpus}" path, dtype, "", meaning, NULL }
+    { SCHEMA_ATTRIBUTE, "/eval/ppl/{corpus}" path, dtype, "", meaning, NULL, NULL }
 
 static const SchemaEntry PPL_OUTPUTS[] = {
     G("", "long-context perplexity, one group per corpus", "after dint eval ppl"),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interval.h"
 #include "memory_plan.h"
 
 #define NPOS RECALL_N_POSITIONAL
@@ -436,7 +437,7 @@ int recall_task_make(void **st, const RecallGridSpec *spec, Error *err) {
 
 static const SchemaEntry RECALL_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/recall", NULL, NULL, "synthetic keyed-recall grid",
-     "after dint eval recall"},
+     "after dint eval recall", NULL},
     A("@parameters", "string", "the options that make results comparable"),
     A("@task_version", "int64", "version of the recall task"),
     A("@seed", "uint64", "seed of the cells' random streams"),
@@ -469,7 +470,7 @@ static const SchemaEntry RECALL_OUTPUTS[] = {
     D("keyed_total", "int64", CELL, "contexts whose first two queries ask different keys"),
     D("positional_correct", "int64", CELL ",scorer", "queries the positional scorer gets"),
     D("positional_keyed", "int64", CELL ",scorer", "key-swap pairs the positional scorer gets"),
-    {SCHEMA_GROUP, "/eval/recall/samples", NULL, NULL, "one row per query", NULL},
+    {SCHEMA_GROUP, "/eval/recall/samples", NULL, NULL, "one row per query", NULL, NULL},
     A("/samples@meaning", "string", "what each column of the rows is"),
     D("samples/cell", "int32", "query", "the query's cell (row-major index)"),
     D("samples/sample", "int32", "query", "the context's index in its cell"),

@@ -1,7 +1,8 @@
 // One entry of the run-file schema: an HDF5 group, dataset or attribute, named once.
 // The harness's fixed part (harness/store/schema.c) and each evaluation task's table of outputs
-// (tasks/*.c) are arrays of these; `dint schema` prints them all, and tests check that the
-// Python mirror (harness/report/runschema.py), results/README.md and real run files agree.
+// (tasks/*.c) are arrays of these; `dint schema` prints them all, harness/report/gen_schema.py
+// generates the Python tables (harness/report/runschema_tables.py) and the tables of
+// results/README.md from that, and tests check that these and real run files agree.
 #ifndef DINT_TASKS_SCHEMA_ENTRY_H
 #define DINT_TASKS_SCHEMA_ENTRY_H
 
@@ -21,6 +22,11 @@ typedef struct {
     // ("diff,dint", "gamma = learned", "runs started with --init-from"): tests that compare a
     // real run file with the schema do not require it.
     const char *when;
+    // The constant that names the path: the macro of harness/store/schema.h (RUN_AT_DIGEST) for
+    // the harness's tables; NULL in a task's table, where `dint schema` derives it from the
+    // path (schema_constant in harness/store/schema.h: "/eval/needle/samples@meaning" is
+    // NEEDLE_SAMPLES_AT_MEANING). harness/report/runschema.py defines the same names.
+    const char *constant;
 } SchemaEntry;
 
 // Rows of a task's table of outputs under its group G (a string literal, "/eval/needle"): a
@@ -28,11 +34,11 @@ typedef struct {
 // G/path, and a rate: G/name with its Wilson interval datasets name_ci_low, name_ci_high and the
 // meaning attribute of each.
 #define SCHEMA_TASK_DATASET(G, path, dtype, dims, meaning)                                         \
-    { SCHEMA_DATASET, G "/" path, dtype, dims, meaning, NULL }
+    { SCHEMA_DATASET, G "/" path, dtype, dims, meaning, NULL, NULL }
 #define SCHEMA_TASK_ATTR(G, path, dtype, meaning)                                                  \
-    { SCHEMA_ATTRIBUTE, G path, dtype, "", meaning, NULL }
+    { SCHEMA_ATTRIBUTE, G path, dtype, "", meaning, NULL, NULL }
 #define SCHEMA_TASK_MEANING(G, path)                                                               \
-    { SCHEMA_ATTRIBUTE, G "/" path "@meaning", "string", "", "what " path " is", NULL }
+    { SCHEMA_ATTRIBUTE, G "/" path "@meaning", "string", "", "what " path " is", NULL, NULL }
 #define SCHEMA_TASK_RATE(G, name, dims, meaning)                                                   \
     SCHEMA_TASK_DATASET(G, name, "float64", dims, meaning), SCHEMA_TASK_MEANING(G, name),          \
         SCHEMA_TASK_DATASET(G, name "_ci_low", "float64", dims,                                    \

@@ -1,8 +1,11 @@
 #!/usr/bin/env -S /usr/bin/python3
 """The run-file schema is named once in C (harness/store/schema.c and each evaluation task's
-table of outputs, printed by `dint schema --json`) and once in Python
-(harness/report/runschema.py); results/README.md is the reader's schema. This test checks that
-(a) the C tables and the Python mirror are the same, entry by entry and field by field;
+table of outputs, printed by `dint schema --json`); harness/report/gen_schema.py generates the
+Python tables (harness/report/runschema_tables.py, imported by runschema.py) and the tables of
+results/README.md, the reader's schema, from it. This test checks that
+(a) the C tables and the Python ones are the same, entry by entry and field by field, and each
+    entry's constant, file and task in `dint schema --json` are the runschema name of its path,
+    its file and its task;
 (b) real files hold exactly the schema's entries: a tiny run trained on a needle and ICL mixture,
     then evaluated (needle, ppl, icl) and audited, a run started with --init-from, and a
     two-cell sweep's summary: every group, dataset and attribute matches an entry (a part in
@@ -67,6 +70,13 @@ def compare_tables():
                 continue
             diff = [k for k in p[path] if c[path].get(k) != p[path][k]]
             check(not diff, f"{file} {path}: {', '.join(f'{k} {c[path].get(k)!r} (C) vs {p[path][k]!r} (Python)' for k in diff)}")
+            e = c[path]
+            check(getattr(rs, e.get("constant") or "-", None) == path and e.get("file") == file,
+                  f"{file} {path}: constant {e.get('constant')!r} is runschema's name of the path, file {e.get('file')!r}")
+            task = e.get("task")
+            check(task is None if not path.startswith(("/eval/", "/audit")) else
+                  path.startswith((f"/eval/{task}", f"/{task}")),
+                  f"{file} {path}: task {task!r}")
 
 
 # ---- (b) real files == schema -----------------------------------------------------------------

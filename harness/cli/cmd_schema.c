@@ -20,10 +20,12 @@ int cmd_schema(int argc, char **argv) {
     // The run file: the harness's fixed part, then each registered evaluation task's outputs.
     SchemaTable tables[16];
     int n = 0;
-    tables[n++] = (SchemaTable){"run", SCHEMA_RUN_FIXED, SCHEMA_RUN_FIXED_COUNT};
+    tables[n++] = (SchemaTable){"run", SCHEMA_RUN_FIXED, SCHEMA_RUN_FIXED_COUNT, NULL};
     for (int t = 0; eval_tasks[t] && n < 15; t++)
-        tables[n++] = (SchemaTable){"run", eval_tasks[t]->outputs, eval_tasks[t]->n_outputs};
-    tables[n++] = (SchemaTable){"sweep_summary", SCHEMA_SWEEP_SUMMARY, SCHEMA_SWEEP_SUMMARY_COUNT};
+        tables[n++] = (SchemaTable){"run", eval_tasks[t]->outputs, eval_tasks[t]->n_outputs,
+                                    eval_tasks[t]->name};
+    tables[n++] =
+        (SchemaTable){"sweep_summary", SCHEMA_SWEEP_SUMMARY, SCHEMA_SWEEP_SUMMARY_COUNT, NULL};
     if (json)
         schema_print_json(stdout, tables, n);
     else

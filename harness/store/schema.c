@@ -1,19 +1,20 @@
 #include "schema.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "runfile.h"
 
 #define G(path, meaning, when)                                                                     \
-    { SCHEMA_GROUP, path, NULL, NULL, meaning, when }
+    { SCHEMA_GROUP, path, NULL, NULL, meaning, when, #path }
 #define D(path, dtype, dims, meaning, when)                                                        \
-    { SCHEMA_DATASET, path, dtype, dims, meaning, when }
+    { SCHEMA_DATASET, path, dtype, dims, meaning, when, #path }
 #define A(path, dtype, meaning, when)                                                              \
-    { SCHEMA_ATTRIBUTE, path, dtype, "", meaning, when }
+    { SCHEMA_ATTRIBUTE, path, dtype, "", meaning, when, #path }
 
 #define NOT_IMPORTED "runs trained on a corpus (not imported weights)"
 
-// Field by field the same as RUN_FIXED in harness/report/runschema.py.
+// RUN_FIXED in harness/report/runschema_tables.py (generated from `dint schema --json`).
 const SchemaEntry SCHEMA_RUN_FIXED[] = {
     G(RUN_ROOT, "one run: its config, weights, optimizer and RNG state, curves and data split",
       NULL),
@@ -202,7 +203,7 @@ const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA
 
 #define BY_CELL(what) what " per cell over seeds"
 
-// Field by field the same as SWEEP_SUMMARY in harness/report/runschema.py.
+// SWEEP_SUMMARY in harness/report/runschema_tables.py (generated from `dint schema --json`).
 const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     G(SWEEP_ROOT, "the summary of a dint sweep (DIR/summary.h5)", NULL),
     A(SWEEP_AT_BASELINE, "string", "the baseline cell of the grid, or empty", NULL),
@@ -215,7 +216,8 @@ const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     A(SWEEP_AT_THREADS_PER_PROCESS, "int64", "OpenMP threads of each run", NULL),
     A(SWEEP_AT_WALL_SECONDS, "float64", "wall-clock seconds of that invocation", NULL),
     A(SWEEP_AT_TOKENS_TRAINED, "int64",
-      "training tokens that invocation added over all runs (a resumed run counts only its new ones)",
+      "training tokens that invocation added over all runs (a resumed run counts only its new "
+      "ones)",
       NULL),
     A(SWEEP_AT_TOKENS_PER_S, "float64",
       "the machine's throughput: tokens_trained / wall_seconds (0 when nothing was trained)", NULL),
@@ -318,17 +320,53 @@ static void json_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static void json_entry(FILE *out, const SchemaEntry *e) {
-    fprintf(out, "{\"kind\": \"%s\", \"path\": ", kind_name(e->kind));
-    json_string(out, e->path);
-    fputs(", \"dtype\": ", out);
-    json_string(out, e->dtype);
-    fputs(", \"dims\": ", out);
-    json_string(out, e->dims);
-    fputs(", \"meaning\": ", out);
-    json_string(out, e->meaning);
-    fputs(", \"when\": ", out);
-    json_string(out, e->when);
+// Appends s[0..len) in upper case to out (cap) at *used, never past cap - 1.
+static void append_upper(char *out, size_t cap, size_t *used, const char *s, size_t len) {
+    for (size_t i = 0; i < len && *used + 1 < cap; i++)
+        out[(*used)++] = (char)toupper((unsigned char)s[i]);
+    out[*used] = '\0';
+}
+
+void schema_constant(const SchemaEntry *e, const SchemaTable *t, char *out, size_t cap) {
+    size_t used = 0;
+    out[0] = '\0';
+    if (e->constant || !t->task) {
+        snprintf(out, cap, "%s", e->constant ? e->constant : "");
+        return;
+    }
+    append_upper(out, cap, &used, t->task, strlen(t->task));
+    const char *group = t->entries[0].path, *p = e->path;
+    if (!strncmp(p, group, strlen(group))) p += strlen(group);
+    while (*p) {
+        const char *sep = *p == '@' ? "_AT_" : "_";
+        if (*p == '/' || *p == '@') p++;
+        size_t len = strcspn(p, "/@");
+        int braces = p[0] == '{' && len >= 2;
+        if (!braces || !p[len]) {
+            append_upper(out, cap, &used, sep, strlen(sep));
+            append_upper(out, cap, &used, p + braces, len - 2 * (size_t)braces);
+        }
+        p += len;
+    }
+}
+
+static void json_field(FILE *out, const char *name, const char *value) {
+    fprintf(out, ", \"%s\": ", name);
+    json_string(out, value);
+}
+
+static void json_entry(FILE *out, const SchemaEntry *e, const SchemaTable *t) {
+    char constant[128];
+    schema_constant(e, t, constant, sizeof constant);
+    fprintf(out, "{\"kind\": \"%s\"", kind_name(e->kind));
+    json_field(out, "path", e->path);
+    json_field(out, "dtype", e->dtype);
+    json_field(out, "dims", e->dims);
+    json_field(out, "meaning", e->meaning);
+    json_field(out, "when", e->when);
+    json_field(out, "constant", constant);
+    json_field(out, "file", t->file);
+    json_field(out, "task", t->task);
     fputc('}', out);
 }
 
@@ -350,7 +388,7 @@ void schema_print_json(FILE *out, const SchemaTable *tables, int n) {
             if (strcmp(tables[j].file, tables[i].file)) continue;
             for (int e = 0; e < tables[j].count; e++) {
                 fputs(k++ ? ",\n  " : "\n  ", out);
-                json_entry(out, &tables[j].entries[e]);
+                json_entry(out, &tables[j].entries[e], &tables[j]);
             }
         }
     }

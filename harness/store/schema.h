@@ -1,8 +1,10 @@
 // The fixed part of the run-file schema, named once: every group, dataset and attribute that
 // `dint train` and `dint import` write (root attributes, /model, /optim, /rng, /train, /data),
 // and the summary file `dint sweep` writes. Evaluation groups (/eval/..., /audit) are described
-// by each task's own table of outputs (tasks/). The Python mirror is harness/report/runschema.py;
-// tests/test_schema.py checks that the two, results/README.md and real files agree.
+// by each task's own table of outputs (tasks/). `dint schema --json` prints them, and
+// harness/report/gen_schema.py generates the Python tables (harness/report/runschema_tables.py,
+// imported by runschema.py) and the tables of results/README.md from it; tests/test_schema.py
+// checks that those and real files agree.
 //
 // Naming: RUN_<GROUP>[_<DATASET>] is an absolute path of the run file ("/train/loss" is
 // RUN_TRAIN_LOSS); an attribute is the object's path, '@', its name, and its constant has _AT_
@@ -11,8 +13,9 @@
 // they are (HDF5 resolves an absolute path from any object of the file) and attribute names
 // through schema_name(). A part in braces is one name per instance ("/model/params/{param}").
 //
-// Adding an entry: a constant here, a row in schema.c's table, the same row in runschema.py,
-// and a row in results/README.md; tests/test_schema.py fails until all four agree.
+// Adding an entry: a constant here and a row in schema.c's table, then
+// `harness/report/gen_schema.py --dint build/harness/dint` (the schema_generated test fails until
+// the generated copies are regenerated).
 #ifndef DINT_SCHEMA_H
 #define DINT_SCHEMA_H
 
@@ -184,17 +187,28 @@ extern const int SCHEMA_RUN_FIXED_COUNT;
 extern const SchemaEntry SCHEMA_SWEEP_SUMMARY[];
 extern const int SCHEMA_SWEEP_SUMMARY_COUNT;
 
-// Entries of one kind of file: "run" (run files) or "sweep_summary".
+// Entries of one kind of file: "run" (run files) or "sweep_summary"; task: the evaluation task
+// whose outputs they are ("needle"), NULL for the harness's tables.
 typedef struct {
     const char *file;
     const SchemaEntry *entries;
     int count;
+    const char *task;
 } SchemaTable;
+
+// The constant that names entry e of table t (at most cap - 1 characters): its own; for a task's
+// entry without one, the task's name in upper case, then the path after the task's group (the
+// table's first entry) with '/' -> '_', '@' -> "_AT_" and a part in braces left out unless it
+// ends the path: "/eval/ppl/{corpus}@window" -> PPL_AT_WINDOW, "/eval/ppl/{corpus}" ->
+// PPL_CORPUS.
+void schema_constant(const SchemaEntry *e, const SchemaTable *t, char *out, size_t cap);
 
 // {"schema_version": N, "files": {"run": [entry...], "sweep_summary": [...]}}: the entries of
 // tables of the same file are listed together, in the order given. Each entry is an object
 // with kind ("group", "dataset", "attribute"), path, dtype, dims, meaning and when (null where
-// the C field is NULL).
+// the C field is NULL), constant (schema_constant), file (its table's) and task (null for the
+// harness's tables). harness/report/gen_schema.py makes the Python tables and the tables of
+// results/README.md from it.
 void schema_print_json(FILE *out, const SchemaTable *tables, int n);
 // The same for people: one line per entry, grouped by file.
 void schema_print_text(FILE *out, const SchemaTable *tables, int n);
