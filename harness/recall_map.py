@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import survival as sv  # noqa: E402
 
-VARIANTS = ("transformer", "diff", "dint")
+from runschema_tables import VARIANTS  # noqa: E402  (core/variants.c)
 # Every run: 2048 tokens per step (batch = 2048 / T), lr 3e-3 with 50 warmup steps and cosine
 # decay, evaluated (held-out recall accuracy on 64 contexts) every 50 steps.
 COMMON = ["model.n_layer=2", "train.warmup=50", "train.eval_every=50", "train.eval_batches=1",

@@ -64,7 +64,7 @@ from runschema import name  # noqa: E402
 PROG = "harness/recipe_search.py"
 LAST_STEPS = 100  # the final answer loss: mean over the last stage's last 100 steps
 DEPTHS = "0,0.25,0.5,0.75,1"
-VARIANTS = ("transformer", "diff", "dint")  # what dint train --variant accepts
+VARIANTS = rs.VARIANTS  # what dint train --variant accepts (core/variants.c)
 
 
 def die(msg):

@@ -60,9 +60,11 @@ SIZES = {
 }
 
 # One colour per variant in every figure (Okabe-Ito, colour-blind safe).
-VARIANT_ORDER = ("transformer", "diff", "dint")
-VARIANT_COLORS = {"transformer": "#0072B2", "diff": "#E69F00", "dint": "#009E73"}
-VARIANT_NAMES = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}
+# The variants and their labels come from core/variants.c (through dint schema --json).
+VARIANT_ORDER = rs.VARIANTS
+_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+VARIANT_COLORS = {v: _PALETTE[i % len(_PALETTE)] for i, v in enumerate(VARIANT_ORDER)}
+VARIANT_NAMES = dict(rs.VARIANT_LABELS)
 OTHER_COLOR = "#777777"
 # Extra line styles when several runs share a variant (seeds, ablations).
 DUP_STYLES = ("-", "--", ":", "-.")

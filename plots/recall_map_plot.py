@@ -14,7 +14,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in plots/
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 
-VARIANTS = ("transformer", "diff", "dint")
+VARIANTS = C.VARIANT_ORDER
 
 
 def panel(ax, tables, labels, what):

@@ -122,6 +122,10 @@ def python_text(schema):
     for file, tables in file_tables.items():
         lines.append(f"{file.upper()}_FILE = {' + '.join(tables)}")
     lines.append("FILES = {" + ", ".join(f'"{f}": {f.upper()}_FILE' for f in file_tables) + "}")
+    lines += ["", "", "# The attention variants (core/variants.c), in their order: names and labels."]
+    lines.append("VARIANTS = (" + "".join(f"{literal(v['name'])}, " for v in schema.get("variants", ())) + ")")
+    lines.append("VARIANT_LABELS = {" + ", ".join(f"{literal(v['name'])}: {literal(v['label'])}"
+                                                  for v in schema.get("variants", ())) + "}")
     return "\n".join(lines) + "\n"
 
 

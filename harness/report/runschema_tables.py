@@ -805,3 +805,8 @@ SWEEP_SUMMARY = (
 RUN_FILE = RUN_FIXED + NEEDLE_OUTPUTS + PPL_OUTPUTS + ICL_OUTPUTS + RECALL_OUTPUTS + AUDIT_OUTPUTS
 SWEEP_SUMMARY_FILE = SWEEP_SUMMARY
 FILES = {"run": RUN_FILE, "sweep_summary": SWEEP_SUMMARY_FILE}
+
+
+# The attention variants (core/variants.c), in their order: names and labels.
+VARIANTS = ("transformer", "diff", "dint", )
+VARIANT_LABELS = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}

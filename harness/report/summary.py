@@ -233,7 +233,7 @@ def columns(rows):
 
 def by_variant(rows):
     """[(variant, [rows of its seeds])] in the order Transformer, DIFF, DINT, then others."""
-    order = ("transformer", "diff", "dint")
+    order = rs.VARIANTS
     groups = {}
     for r in rows:
         groups.setdefault(str(r["variant"]), []).append(r)

@@ -18,6 +18,8 @@ import math
 import os
 import sys
 
+from runschema_tables import VARIANTS as VARIANT_ORDER  # core/variants.c, through dint schema --json
+
 try:
     import numpy as np
 except ImportError as exc:  # one line, naming the Debian package
@@ -27,7 +29,6 @@ PROG = "survival.py"
 GROUP = "/train/recall_onset"
 Z95 = 1.959963984540054  # the 0.975 quantile of the standard normal
 UNITS = {"tokens": "tokens", "steps": "step", "seconds": "seconds"}  # --unit -> onset field
-VARIANT_ORDER = ("transformer", "diff", "dint")
 
 
 class SurvivalError(ValueError):

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runfile.h"
+#include "variants.h"
 
 #define G(path, meaning, when)                                                                     \
     { SCHEMA_GROUP, path, NULL, NULL, meaning, when, #path }
@@ -392,7 +393,12 @@ void schema_print_json(FILE *out, const SchemaTable *tables, int n) {
             }
         }
     }
-    fprintf(out, "%s}}\n", files ? "]" : "");
+    // The variants of core/variants.c, for the scripts and plots that list them.
+    fprintf(out, "%s},\n\"variants\": [", files ? "]" : "");
+    for (int i = 0; i < N_VARIANTS; i++)
+        fprintf(out, "%s{\"name\": \"%s\", \"label\": \"%s\"}", i ? ", " : "", VARIANTS[i].name,
+                VARIANTS[i].label);
+    fprintf(out, "]}\n");
 }
 
 void schema_print_text(FILE *out, const SchemaTable *tables, int n) {
