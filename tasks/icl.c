@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "rng.h"
 
 // ---- Seeds -------------------------------------------------------------------------------
 
@@ -19,13 +20,6 @@ enum {
     STREAM_SYNTH = 4,
     STREAM_SYNTH_ORDER = 5
 };
-
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 // Seed rng from (seed, stream, a, b); MT19937 in GSL takes 32 bits of seed.
 static void rng_seed(gsl_rng *rng, uint64_t seed, uint64_t stream, uint64_t a, uint64_t b) {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "diagnostics.h"
+#include "rng.h"
 
 enum { PART_TOKENIZER = 1, PART_MODEL = 2, PART_CORPUS = 4, PART_BUFFERS = 8 };
 
@@ -27,7 +28,7 @@ static int open_model(TrainSession *s, const TrainSetup *setup, Error *err) {
     history_init(&s->hist, s->cfg.model.n_layer);
     s->hist.recall_threshold = s->cfg.recall.threshold;
     s->data_rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(s->data_rng, train_derive_seed(s->cfg.seed, 1));
+    gsl_rng_set(s->data_rng, rng_stream_seed32(s->cfg.seed, 1));
     memset(&s->mix, 0, sizeof s->mix);
     s->parts |= PART_MODEL;
     s->state = (RunState){.cfg = s->cfg,
@@ -61,7 +62,7 @@ static int start_or_resume(TrainSession *s, const TrainSetup *setup, Error *err)
         return 0;
     }
     snprintf(s->data_spec, sizeof s->data_spec, "%s", setup->data_spec);
-    model_init_params(&s->model, train_derive_seed(s->cfg.seed, 0));
+    model_init_params(&s->model, rng_stream_seed32(s->cfg.seed, 0));
     int rc = 0;
     if (setup->init_from)
         rc = runfile_read_init_source(setup->init_from, &s->cfg, &s->model, st->init_from,
@@ -210,7 +211,7 @@ static int validate(TrainSession *s, const TrainReporter *r, long step, Error *e
         // The same held-out contexts for every seed of a sweep (from data.split_seed), from a
         // stream no run's training data draws from (stream 2; batches use stream 1).
         recall = recall_heldout_accuracy(&s->model, &s->mix.recall, s->cfg.recall.contexts,
-                                         train_derive_seed(s->cfg.data.split_seed, 2),
+                                         rng_stream_seed32(s->cfg.data.split_seed, 2),
                                          s->cfg.train.batch_size, s->cfg.train.seq_len, s->tokens);
         history_set_recall(&s->hist, recall);
     }
