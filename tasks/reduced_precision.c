@@ -1,0 +1,72 @@
+#include "reduced_precision.h"
+
+#include <float.h>
+#include <math.h>
+
+static float round_bf16(float x) {
+    uint32_t u = float_to_bits(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x; // NaN (the bias could turn it into inf)
+    u += 0x7fffu + ((u >> 16) & 1u);               // ties to even on the kept lsb
+    return bits_to_float(u & 0xffff0000u);
+}
+
+static float round_fp16(float x) {
+    uint32_t u = float_to_bits(x);
+    uint32_t a = u & 0x7fffffffu, sign = u & 0x80000000u;
+    if (a > 0x7f800000u) return x;                                  // NaN
+    if (a >= 0x477ff000u) return bits_to_float(sign | 0x7f800000u); // >= 65520: +-inf
+    if (a < 0x38800000u) { // < 2^-14: the subnormal grid 2^-24
+        float q = nearbyintf(bits_to_float(a) * 0x1p24f) * 0x1p-24f; // exact scalings
+        return bits_to_float(sign | float_to_bits(q));
+    }
+    a += 0xfffu + ((a >> 13) & 1u); // keep 10 mantissa bits, ties to even
+    return bits_to_float(sign | (a & ~0x1fffu));
+}
+
+float round_to_precision(float x, AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16:
+        return round_bf16(x);
+    case AUDIT_FP16:
+        return round_fp16(x);
+    default:
+        return x;
+    }
+}
+
+AttnRound audit_precision_rounding(AuditPrecision p) {
+    return p == AUDIT_BF16 ? round_bf16 : p == AUDIT_FP16 ? round_fp16 : NULL;
+}
+
+double audit_precision_max(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16:
+        return 0x1.fep127;
+    case AUDIT_FP16:
+        return 65504.0;
+    default:
+        return FLT_MAX;
+    }
+}
+
+const char *audit_precision_name(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16:
+        return "bf16";
+    case AUDIT_FP16:
+        return "fp16";
+    default:
+        return "fp32";
+    }
+}
+
+double audit_precision_overflow(AuditPrecision p) {
+    switch (p) {
+    case AUDIT_BF16:
+        return 0x1.ffp127;
+    case AUDIT_FP16:
+        return 65520.0;
+    default:
+        return INFINITY;
+    }
+}
