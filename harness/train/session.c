@@ -35,7 +35,7 @@ static int open_model(TrainSession *s, const TrainSetup *setup, Error *err) {
                           .model = &s->model,
                           .opt = &s->opt,
                           .data_rng = s->data_rng,
-                          .hist = &s->hist,
+                          .train = history_train_group(&s->hist),
                           .corpus = &s->corpus,
                           .data_path = s->data_path,
                           .data_spec = s->data_spec,
@@ -234,8 +234,18 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
         res->answer_tokens_multi ? res->answer_nll_multi / (double)res->answer_tokens_multi : NAN;
     if (res->answer_tokens)
         c->answer_nll += res->answer_nll, c->answer_tokens += res->answer_tokens;
-    history_push(h, step, res->loss, answer_loss, answer_loss_multi, lr, res->grad_norm,
-                 tokens_seen, seconds, s->model.lambda, s->model.gamma, spike);
+    HistoryStep entry = {.step = step,
+                         .tokens = tokens_seen,
+                         .loss = res->loss,
+                         .answer_loss = answer_loss,
+                         .answer_loss_multi = answer_loss_multi,
+                         .lr = lr,
+                         .grad_norm = res->grad_norm,
+                         .seconds = seconds,
+                         .lambda = s->model.lambda,
+                         .gamma = s->model.gamma,
+                         .loss_spike = spike};
+    history_push(h, &entry);
     if (spike && r->loss_spike)
         r->loss_spike(r->ctx, step, res->loss, limit.median, limit.threshold);
     // Cheap diagnostics from this step's last micro-batch.
