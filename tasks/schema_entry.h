@@ -23,16 +23,24 @@ typedef struct {
     const char *when;
 } SchemaEntry;
 
+// One entry of each kind, written out (when: as SchemaEntry.when).
+#define SCHEMA_GROUP_ENTRY(path, meaning, when)                                                    \
+    { SCHEMA_GROUP, path, NULL, NULL, meaning, when }
+#define SCHEMA_DATASET_ENTRY(path, dtype, dims, meaning, when)                                     \
+    { SCHEMA_DATASET, path, dtype, dims, meaning, when }
+#define SCHEMA_ATTRIBUTE_ENTRY(path, dtype, meaning, when)                                         \
+    { SCHEMA_ATTRIBUTE, path, dtype, "", meaning, when }
+
 // Rows of a task's table of outputs under its group G (a string literal, "/eval/needle"): a
 // dataset G/path, an attribute G path ("@seed", "/samples@meaning"), the `meaning` attribute of
 // G/path, and a rate: G/name with its Wilson interval datasets name_ci_low, name_ci_high and the
 // meaning attribute of each.
 #define SCHEMA_TASK_DATASET(G, path, dtype, dims, meaning)                                         \
-    { SCHEMA_DATASET, G "/" path, dtype, dims, meaning, NULL }
+    SCHEMA_DATASET_ENTRY(G "/" path, dtype, dims, meaning, NULL)
 #define SCHEMA_TASK_ATTR(G, path, dtype, meaning)                                                  \
-    { SCHEMA_ATTRIBUTE, G path, dtype, "", meaning, NULL }
+    SCHEMA_ATTRIBUTE_ENTRY(G path, dtype, meaning, NULL)
 #define SCHEMA_TASK_MEANING(G, path)                                                               \
-    { SCHEMA_ATTRIBUTE, G "/" path "@meaning", "string", "", "what " path " is", NULL }
+    SCHEMA_ATTRIBUTE_ENTRY(G "/" path "@meaning", "string", "what " path " is", NULL)
 #define SCHEMA_TASK_RATE(G, name, dims, meaning)                                                   \
     SCHEMA_TASK_DATASET(G, name, "float64", dims, meaning), SCHEMA_TASK_MEANING(G, name),          \
         SCHEMA_TASK_DATASET(G, name "_ci_low", "float64", dims,                                    \
