@@ -38,35 +38,26 @@ AttnRound audit_precision_rounding(AuditPrecision p) {
     return p == AUDIT_BF16 ? round_bf16 : p == AUDIT_FP16 ? round_fp16 : NULL;
 }
 
+// Name, largest finite value and overflow threshold of each format, by AuditPrecision.
+static const struct {
+    const char *name;
+    double max, overflow;
+} FORMATS[AUDIT_N_PREC] = {
+    {"fp32", FLT_MAX, INFINITY}, {"bf16", 0x1.fep127, 0x1.ffp127}, {"fp16", 65504.0, 65520.0}};
+
+// Out-of-range values read as fp32, as the rounding does.
+static int format_index(AuditPrecision p) {
+    return p == AUDIT_BF16 || p == AUDIT_FP16 ? (int)p : AUDIT_FP32;
+}
+
 double audit_precision_max(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return 0x1.fep127;
-    case AUDIT_FP16:
-        return 65504.0;
-    default:
-        return FLT_MAX;
-    }
+    return FORMATS[format_index(p)].max;
 }
 
 const char *audit_precision_name(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return "bf16";
-    case AUDIT_FP16:
-        return "fp16";
-    default:
-        return "fp32";
-    }
+    return FORMATS[format_index(p)].name;
 }
 
 double audit_precision_overflow(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return 0x1.ffp127;
-    case AUDIT_FP16:
-        return 65520.0;
-    default:
-        return INFINITY;
-    }
+    return FORMATS[format_index(p)].overflow;
 }
