@@ -56,10 +56,29 @@ void attention_causal_softmax_row(float *row, int i, int T) {
     for (int j = i + 1; j < T; j++) row[j] = 0.0f;
 }
 
-// C = G_expanded O1: running mean of the rows of O1 (causal) or its mean row (full).
+// Per-thread scratch of the global term: C (T, v_dim) and its double accumulator acc (v_dim).
+typedef struct {
+    float *C;
+    double *acc;
+} GlobalScratch;
+
+static GlobalScratch global_scratch_alloc(const AttnDims *a) {
+    GlobalScratch s = {xmalloc(sizeof(float) * (size_t)a->T * a->v_dim),
+                       xmalloc(sizeof(double) * (size_t)a->v_dim)};
+    return s;
+}
+
+static void global_scratch_free(GlobalScratch *s) {
+    free(s->C);
+    free(s->acc);
+}
+
+// s->C = G_expanded O1: running mean of the rows of O1 (causal) or its mean row (full).
 // C (T, vd) contiguous; O1 (T, vd) with row stride ld. Sums in double: rows can be long.
-static void global_term(float *C, const float *O1, const AttnDims *a, double *acc) {
+static void global_term(GlobalScratch *s, const float *O1, const AttnDims *a) {
     int T = a->T, vd = a->v_dim;
+    float *C = s->C;
+    double *acc = s->acc;
     for (int c = 0; c < vd; c++) acc[c] = 0.0;
     if (a->g_mode == GMODE_CAUSAL) {
         for (int i = 0; i < T; i++)
@@ -81,8 +100,7 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
     int T = a->T, vd = a->v_dim, H = a->n_heads;
 #pragma omp parallel
     {
-        float *C = xmalloc(sizeof(float) * (size_t)T * vd);
-        double *acc = xmalloc(sizeof(double) * (size_t)vd);
+        GlobalScratch gs = global_scratch_alloc(a);
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
@@ -100,18 +118,17 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
             if (a->n_maps == 2) {
                 const float *O1 = o1 + base + attn_v_offset(a, h);
                 const float *O2 = o2 + base + attn_v_offset(a, h);
-                if (a->use_global) global_term(C, O1, a, acc);
+                if (a->use_global) global_term(&gs, O1, a);
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++) {
                         long ix = (long)i * a->ld + c;
                         float val = O1[ix] - lambda * O2[ix];
-                        if (a->use_global) val += gamma * C[(long)i * vd + c];
+                        if (a->use_global) val += gamma * gs.C[(long)i * vd + c];
                         O[ix] = val;
                     }
             }
         }
-        free(C);
-        free(acc);
+        global_scratch_free(&gs);
     }
 }
 
@@ -141,8 +158,7 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
     {
         float *dA = xmalloc(sizeof(float) * (size_t)T * T);
         float *dOm = xmalloc(sizeof(float) * (size_t)T * vd);
-        float *C = xmalloc(sizeof(float) * (size_t)T * vd);
-        double *acc = xmalloc(sizeof(double) * (size_t)vd);
+        GlobalScratch gs = global_scratch_alloc(a);
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
@@ -162,24 +178,24 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
                             dOm[(long)i * vd + c] = dO[(long)i * a->ld + c];
                         }
                     if (a->use_global) {
-                        global_term(C, o1 + vo, a, acc);
+                        global_term(&gs, o1 + vo, a);
                         for (int i = 0; i < T; i++)
                             for (int c = 0; c < vd; c++)
-                                sg += (double)C[(long)i * vd + c] * dO[(long)i * a->ld + c];
+                                sg += (double)gs.C[(long)i * vd + c] * dO[(long)i * a->ld + c];
                         // dO1 += gamma R; causal R_m = sum_{i>=m} dO_i/(i+1), full R = mean_i dO_i
-                        for (int c = 0; c < vd; c++) acc[c] = 0.0;
+                        for (int c = 0; c < vd; c++) gs.acc[c] = 0.0;
                         if (a->g_mode == GMODE_CAUSAL) {
                             for (int i = T - 1; i >= 0; i--)
                                 for (int c = 0; c < vd; c++) {
-                                    acc[c] += (double)dO[(long)i * a->ld + c] / (i + 1);
-                                    dOm[(long)i * vd + c] += gamma * (float)acc[c];
+                                    gs.acc[c] += (double)dO[(long)i * a->ld + c] / (i + 1);
+                                    dOm[(long)i * vd + c] += gamma * (float)gs.acc[c];
                                 }
                         } else {
                             for (int i = 0; i < T; i++)
-                                for (int c = 0; c < vd; c++) acc[c] += dO[(long)i * a->ld + c];
+                                for (int c = 0; c < vd; c++) gs.acc[c] += dO[(long)i * a->ld + c];
                             for (int i = 0; i < T; i++)
                                 for (int c = 0; c < vd; c++)
-                                    dOm[(long)i * vd + c] += gamma * (float)(acc[c] / T);
+                                    dOm[(long)i * vd + c] += gamma * (float)(gs.acc[c] / T);
                         }
                     }
                     part_l[bh] = sl;
@@ -207,8 +223,7 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
         }
         free(dA);
         free(dOm);
-        free(C);
-        free(acc);
+        global_scratch_free(&gs);
     }
     attention_scalar_grads_sum(part_l, part_g, B * H, dlambda, dgamma);
 }

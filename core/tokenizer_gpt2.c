@@ -49,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 // ---------------------------------------------------------------------------------------------
 // Pre-tokeniser pattern: Encoder.js's
 //   /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu
@@ -105,15 +107,6 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
     return h | 1; // 0 marks an empty slot
-}
-
-static uint64_t hash_u64(uint64_t x) { // splitmix64 finaliser
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
 }
 
 static size_t pow2_at_least(size_t n) {
@@ -374,7 +367,7 @@ struct Gpt2Tokenizer {
 
 static const PairSlot *pair_find(const Gpt2Tokenizer *t, int left, int right) {
     uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
-    for (size_t i = hash_u64(key) & (t->pair_cap - 1);; i = (i + 1) & (t->pair_cap - 1)) {
+    for (size_t i = splitmix64_mix(key) & (t->pair_cap - 1);; i = (i + 1) & (t->pair_cap - 1)) {
         const PairSlot *p = &t->pairs[i];
         if (p->key == key) return p;
         if (!p->key) return NULL;
@@ -383,7 +376,7 @@ static const PairSlot *pair_find(const Gpt2Tokenizer *t, int left, int right) {
 
 static void pair_insert(Gpt2Tokenizer *t, int left, int right, int rank, int merged) {
     uint64_t key = (((uint64_t)(uint32_t)left << 32) | (uint32_t)right) + 1;
-    for (size_t i = hash_u64(key) & (t->pair_cap - 1);; i = (i + 1) & (t->pair_cap - 1)) {
+    for (size_t i = splitmix64_mix(key) & (t->pair_cap - 1);; i = (i + 1) & (t->pair_cap - 1)) {
         PairSlot *p = &t->pairs[i];
         if (!p->key || p->key == key) {
             p->key = key;

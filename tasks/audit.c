@@ -9,229 +9,6 @@
 #include <string.h>
 
 // ---------------------------------------------------------------------------------------------
-// Rounding
-
-static float bits_to_float(uint32_t u) {
-    float x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-static uint32_t float_to_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static float round_bf16(float x) {
-    uint32_t u = float_to_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return x; // NaN (the bias could turn it into inf)
-    u += 0x7fffu + ((u >> 16) & 1u);               // ties to even on the kept lsb
-    return bits_to_float(u & 0xffff0000u);
-}
-
-static float round_fp16(float x) {
-    uint32_t u = float_to_bits(x);
-    uint32_t a = u & 0x7fffffffu, sign = u & 0x80000000u;
-    if (a > 0x7f800000u) return x;                                  // NaN
-    if (a >= 0x477ff000u) return bits_to_float(sign | 0x7f800000u); // >= 65520: +-inf
-    if (a < 0x38800000u) { // < 2^-14: the subnormal grid 2^-24
-        float q = nearbyintf(bits_to_float(a) * 0x1p24f) * 0x1p-24f; // exact scalings
-        return bits_to_float(sign | float_to_bits(q));
-    }
-    a += 0xfffu + ((a >> 13) & 1u); // keep 10 mantissa bits, ties to even
-    return bits_to_float(sign | (a & ~0x1fffu));
-}
-
-float round_to_precision(float x, AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return round_bf16(x);
-    case AUDIT_FP16:
-        return round_fp16(x);
-    default:
-        return x;
-    }
-}
-
-static inline float rnd(float x, AuditPrecision p) {
-    return p == AUDIT_FP32 ? x : round_to_precision(x, p);
-}
-
-static AttnRound precision_round(AuditPrecision p) {
-    return p == AUDIT_BF16 ? round_bf16 : p == AUDIT_FP16 ? round_fp16 : NULL;
-}
-
-double audit_precision_max(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return 0x1.fep127;
-    case AUDIT_FP16:
-        return 65504.0;
-    default:
-        return FLT_MAX;
-    }
-}
-
-const char *audit_precision_name(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return "bf16";
-    case AUDIT_FP16:
-        return "fp16";
-    default:
-        return "fp32";
-    }
-}
-
-// |x| from which x rounds to +-inf in the format (fp32: only inf itself).
-static double overflow_threshold(AuditPrecision p) {
-    switch (p) {
-    case AUDIT_BF16:
-        return 0x1.ffp127;
-    case AUDIT_FP16:
-        return 65520.0;
-    default:
-        return INFINITY;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Deviation histogram: edges E_k = 10^((k - 21) / 2), k = 0 .. 19 (see audit.h).
-
-static const double DEV_EDGES[20] = {3.1622776601683794e-11, 1e-10,  3.1622776601683795e-10, 1e-09,
-                                     3.1622776601683795e-09, 1e-08,  3.162277660168379e-08,  1e-07,
-                                     3.162277660168379e-07,  1e-06,  3.162277660168379e-06,  1e-05,
-                                     3.1622776601683795e-05, 0.0001, 0.00031622776601683794, 0.001,
-                                     0.0031622776601683794,  0.01,   0.03162277660168379,    0.1};
-
-int audit_hist_bin(double dev) {
-    if (isnan(dev)) return -1;
-    double a = fabs(dev);
-    int c = 0; // edges <= a
-    while (c < 20 && DEV_EDGES[c] <= a) c++;
-    if (c == 0) return AUDIT_HIST_BINS / 2;
-    return dev > 0 ? AUDIT_HIST_BINS / 2 + c : AUDIT_HIST_BINS / 2 - c;
-}
-
-void audit_hist_bounds(int bin, double *lo, double *hi) {
-    CHECK(bin >= 0 && bin < AUDIT_HIST_BINS, "histogram bin %d", bin);
-    int k = bin - AUDIT_HIST_BINS / 2;
-    if (k == 0) {
-        *lo = -DEV_EDGES[0];
-        *hi = DEV_EDGES[0];
-    } else if (k > 0) {
-        *lo = DEV_EDGES[k - 1];
-        *hi = k == 20 ? INFINITY : DEV_EDGES[k];
-    } else {
-        *lo = -k == 20 ? -INFINITY : -DEV_EDGES[-k];
-        *hi = -DEV_EDGES[-k - 1];
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// |value| statistics: exact top-k heap, bit-pattern histogram for the median.
-
-enum { ABS_LO_BITS = 0x33800000u /* 2^-24 */, ABS_HI_BITS = 0x4b800000u /* 2^24 */ };
-
-static int abs_bin(uint32_t a) { // a: bits of |x|, not NaN
-    if (a < ABS_LO_BITS) return 0;
-    if (a >= ABS_HI_BITS) return AUDIT_ABS_BINS - 1;
-    return 1 + (int)((a - ABS_LO_BITS) >> 18);
-}
-
-static void abs_bin_bounds(int b, double *lo, double *hi) {
-    if (b == 0) {
-        *lo = 0.0;
-        *hi = 0x1p-24;
-    } else if (b == AUDIT_ABS_BINS - 1) {
-        *lo = 0x1p24;
-        *hi = INFINITY;
-    } else {
-        *lo = bits_to_float(ABS_LO_BITS + ((uint32_t)(b - 1) << 18));
-        *hi = bits_to_float(ABS_LO_BITS + ((uint32_t)b << 18));
-    }
-}
-
-static void heap_push(AuditAbsStats *s, float v) {
-    float *h = s->top;
-    if (s->n_top < AUDIT_TOPK) {
-        int i = s->n_top++;
-        h[i] = v;
-        while (i > 0 && h[(i - 1) / 2] > h[i]) {
-            float t = h[i];
-            h[i] = h[(i - 1) / 2];
-            h[(i - 1) / 2] = t;
-            i = (i - 1) / 2;
-        }
-        return;
-    }
-    if (!(v > h[0])) return;
-    h[0] = v;
-    int i = 0, n = s->n_top;
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && h[l] < h[m]) m = l;
-        if (r < n && h[r] < h[m]) m = r;
-        if (m == i) break;
-        float t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static inline void abs_add(AuditAbsStats *s, float x) {
-    uint32_t a = float_to_bits(x) & 0x7fffffffu;
-    if (a > 0x7f800000u) {
-        s->n_nan++;
-        return;
-    }
-    if (a == 0x7f800000u) s->n_inf++;
-    s->n++;
-    s->hist[abs_bin(a)]++;
-    float ax = bits_to_float(a);
-    if (s->n_top < AUDIT_TOPK || ax > s->top[0]) heap_push(s, ax);
-}
-
-static void abs_merge(AuditAbsStats *d, const AuditAbsStats *s) {
-    d->n += s->n;
-    d->n_nan += s->n_nan;
-    d->n_inf += s->n_inf;
-    for (int b = 0; b < AUDIT_ABS_BINS; b++) d->hist[b] += s->hist[b];
-    for (int i = 0; i < s->n_top; i++) heap_push(d, s->top[i]);
-}
-
-static int cmp_float_desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-double audit_abs_kth(const AuditAbsStats *a, int k) {
-    if (k < 1 || k > a->n_top) return NAN;
-    float buf[AUDIT_TOPK];
-    memcpy(buf, a->top, sizeof(float) * (size_t)a->n_top);
-    qsort(buf, (size_t)a->n_top, sizeof(float), cmp_float_desc);
-    return buf[k - 1];
-}
-
-double audit_abs_median(const AuditAbsStats *a) {
-    if (a->n == 0) return NAN;
-    double half = 0.5 * (double)a->n, cum = 0.0;
-    for (int b = 0; b < AUDIT_ABS_BINS; b++) {
-        if (a->hist[b] == 0) continue;
-        double c = (double)a->hist[b];
-        if (cum + c >= half) {
-            double lo, hi;
-            abs_bin_bounds(b, &lo, &hi);
-            if (isinf(hi)) return lo;
-            return lo + (hi - lo) * (half - cum) / c;
-        }
-        cum += c;
-    }
-    return NAN; // not reached
-}
-
-// ---------------------------------------------------------------------------------------------
 // Central moments (Pebay 2008: pairwise update of M2, M3, M4).
 
 typedef struct {
@@ -340,7 +117,7 @@ static inline double ent_of(double S, double Q) {
 static void map_row(AuditRow *out, long *count, const float *r1, const float *r2, int i,
                     float lambda, float gamma, const AttnDims *ad, AuditPrecision p, double *colsum,
                     float *f, float *g) {
-    AttnRound R = precision_round(p);
+    AttnRound R = audit_precision_rounding(p);
     int full = ad->use_global && ad->g_mode == GMODE_FULL;
     if (r2 && ad->use_global) {
         if (!full) attention_global_add_row(colsum, r1, i, R);
@@ -351,12 +128,12 @@ static void map_row(AuditRow *out, long *count, const float *r1, const float *r2
     double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
     long nneg = 0, nnan = 0, ninf = 0;
     for (int j = 0; j <= jmax; j++) {
-        float a1 = rnd(r1[j], p);
+        float a1 = audit_round(r1[j], p);
         if (j <= i) ent_add(&S1, &Q1, a1);
         nnan += isnan(a1);
         ninf += isinf(a1);
         if (r2) {
-            float a2 = rnd(r2[j], p);
+            float a2 = audit_round(r2[j], p);
             if (j <= i) ent_add(&S2, &Q2, a2);
             nnan += isnan(a2);
             ninf += isinf(a2);
@@ -410,7 +187,7 @@ static void row_fold(AuditHeadStats *hs, const AuditRow *r) {
 // Rows [i0, i0 + n) of map mp of (l, b, h) into P (n, T), and the logits into S (n, T) if not
 // NULL: recomputed from the stored q and k, or copied from maps[l] (B, heads, maps, T, T) when
 // the caller supplied maps for the layer (the logits still come from q and k).
-static void rows_of(float *P, float *S, const Model *m, const float *const *maps, int l, int b,
+void audit_map_rows(float *P, float *S, const Model *m, const float *const *maps, int l, int b,
                     int h, int mp, int i0, int n, const AttnDims *ad) {
     const LayerActs *la = &m->la[l];
     if (!(maps && maps[l]) || S) attention_map_rows(P, S, la->q, la->k, b, h, mp, i0, n, ad);
@@ -439,7 +216,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
     AuditAbsStats *abs = &x->logit[head];
     long *over = x->logit_overflow + head * AUDIT_N_PREC;
     double thr[AUDIT_N_PREC];
-    for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = overflow_threshold((AuditPrecision)p);
+    for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = audit_precision_overflow((AuditPrecision)p);
     int two = ad.n_maps == 2, full = ad.use_global && ad.g_mode == GMODE_FULL;
     for (int b = 0; b < B; b++) {
         for (int k = 0; k < AUDIT_N_PREC; k++)
@@ -447,23 +224,23 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
         if (two && full) // column sums of the rounded A1 over all rows
             for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
                 int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
-                rows_of(sc->P1, NULL, m, maps, l, b, h, 0, i0, n, &ad);
+                audit_map_rows(sc->P1, NULL, m, maps, l, b, h, 0, i0, n, &ad);
                 for (int k = 0; k < AUDIT_N_PREC; k++) {
                     if (!x->want[k]) continue;
                     for (int r = 0; r < n; r++)
                         attention_global_add_row(sc->colsum[k], sc->P1 + (long)r * T, i0 + r,
-                                                 precision_round((AuditPrecision)k));
+                                                 audit_precision_rounding((AuditPrecision)k));
                 }
             }
         for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
             int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
             for (int mp = 0; mp < ad.n_maps; mp++) {
-                rows_of(mp ? sc->P2 : sc->P1, sc->S, m, maps, l, b, h, mp, i0, n, &ad);
+                audit_map_rows(mp ? sc->P2 : sc->P1, sc->S, m, maps, l, b, h, mp, i0, n, &ad);
                 for (int r = 0; r < n; r++) {
                     const float *row = sc->S + (long)r * T;
                     for (int j = 0; j <= i0 + r; j++) {
                         float v = row[j];
-                        abs_add(abs, v);
+                        audit_abs_add(abs, v);
                         double av = fabs((double)v);
                         if (av >= thr[AUDIT_FP16]) { // the smallest threshold
                             for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += av >= thr[p];
@@ -492,11 +269,11 @@ static void layer_task(AuditSample *x, const Model *m, int B, int T, int l) {
     AuditAbsStats *abs = &x->hidden[l];
     long *over = x->hidden_overflow + (long)l * AUDIT_N_PREC;
     for (long i = 0; i < n; i++) {
-        abs_add(abs, v[i]);
+        audit_abs_add(abs, v[i]);
         double av = fabs((double)v[i]);
         if (av >= 65520.0)
             for (int p = 0; p < AUDIT_N_PREC; p++)
-                over[p] += av >= overflow_threshold((AuditPrecision)p);
+                over[p] += av >= audit_precision_overflow((AuditPrecision)p);
     }
     Moments mo = moments_of(v, n);
     double *mm = x->moments + 5L * l;
@@ -505,8 +282,8 @@ static void layer_task(AuditSample *x, const Model *m, int B, int T, int l) {
     x->gamma[l] = l < c->n_layer ? model_gamma(m, l) : 0.0f;
 }
 
-static void sample_alloc(AuditSample *x, int n_layer, int n_heads, const int want[AUDIT_N_PREC],
-                         int rows) {
+void audit_sample_alloc(AuditSample *x, int n_layer, int n_heads, const int want[AUDIT_N_PREC],
+                        int rows) {
     memset(x, 0, sizeof *x);
     long lh = (long)n_layer * n_heads;
     x->n_layer = n_layer;
@@ -549,7 +326,7 @@ void audit_sample(AuditSample *x, const Model *m, const int want[AUDIT_N_PREC], 
           "audit_accumulate: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T, m->B,
           m->T);
     int L = c->n_layer, H = model_n_heads(c);
-    sample_alloc(x, L, H, want, B * T);
+    audit_sample_alloc(x, L, H, want, B * T);
     x->tokens = (long)B * T;
     int n_head_tasks = L * H, n_tasks = n_head_tasks + L + 1;
 #pragma omp parallel
@@ -606,16 +383,16 @@ void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x) {
             hs->neg_rows += n[AUDIT_NEG_ROWS];
             hs->n_nan += n[AUDIT_NAN];
             hs->n_inf += n[AUDIT_INF];
-            abs_merge(&hs->logit, &x->logit[i]);
+            audit_abs_merge(&hs->logit, &x->logit[i]);
             hs->logit_overflow += x->logit_overflow[i * AUDIT_N_PREC + p];
         }
         for (int l = 0; l <= L; l++) {
             AuditLayerStats *ls = &st->layer[l];
             ls->lambda = x->lambda[l];
             ls->gamma = x->gamma[l];
-            ls->lambda_p = rnd(ls->lambda, p);
-            ls->gamma_p = rnd(ls->gamma, p);
-            abs_merge(&ls->hidden, &x->hidden[l]);
+            ls->lambda_p = audit_round(ls->lambda, p);
+            ls->gamma_p = audit_round(ls->gamma, p);
+            audit_abs_merge(&ls->hidden, &x->hidden[l]);
             ls->hidden_overflow += x->hidden_overflow[(long)l * AUDIT_N_PREC + p];
             const double *mm = x->moments + 5L * l;
             Moments cur = {ls->mom_n, ls->mean, ls->m2, ls->m3, ls->m4};
@@ -649,124 +426,6 @@ void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, i
     audit_sample(&x, m, want, B, T, maps);
     audit_sample_merge(s, &x);
     audit_sample_free(&x);
-}
-
-// ---- A sample as doubles: a header (n_layer, n_heads, rows, want[3]), then every number in
-// one fixed order, walked the same way by export and import.
-
-enum { SAMPLE_HEADER = 3 + AUDIT_N_PREC, ABS_DOUBLES = 4 + AUDIT_TOPK + AUDIT_ABS_BINS };
-
-// Doubles of a sample of this shape (a double: the header of an import may be anything).
-static double sample_doubles(double n_layer, double n_heads, double rows, int n_prec) {
-    double lh = n_layer * n_heads, streams = n_layer + 1;
-    return SAMPLE_HEADER + 1 + n_prec * lh * (rows * 5 + AUDIT_N_COUNTS) +
-           lh * (ABS_DOUBLES + AUDIT_N_PREC) + streams * (ABS_DOUBLES + AUDIT_N_PREC + 5 + 2);
-}
-
-typedef struct {
-    double *buf;
-    long n;
-    int import; // 1: buf into the sample, 0: the sample into buf
-} Walk;
-
-static void walk_d(Walk *w, double *v) {
-    if (w->import)
-        *v = w->buf[w->n];
-    else
-        w->buf[w->n] = *v;
-    w->n++;
-}
-
-static void walk_l(Walk *w, long *v) {
-    double d = (double)*v;
-    walk_d(w, &d);
-    if (w->import) *v = (long)d;
-}
-
-static void walk_f(Walk *w, float *v) {
-    double d = *v;
-    walk_d(w, &d);
-    if (w->import) *v = (float)d;
-}
-
-// A whole number in [lo, hi].
-static int whole_in(double v, double lo, double hi) {
-    return v >= lo && v <= hi && v == floor(v);
-}
-
-static void walk_abs(Walk *w, AuditAbsStats *a) {
-    walk_l(w, &a->n);
-    walk_l(w, &a->n_nan);
-    walk_l(w, &a->n_inf);
-    double n_top = a->n_top;
-    walk_d(w, &n_top);
-    if (w->import) a->n_top = whole_in(n_top, 0, AUDIT_TOPK) ? (int)n_top : -1; // -1: refused
-    for (int i = 0; i < AUDIT_TOPK; i++) walk_f(w, &a->top[i]);
-    for (int b = 0; b < AUDIT_ABS_BINS; b++) walk_l(w, &a->hist[b]);
-}
-
-// Everything after the header.
-static void walk_sample(Walk *w, AuditSample *x) {
-    long lh = (long)x->n_layer * x->n_heads, streams = x->n_layer + 1;
-    walk_l(w, &x->tokens);
-    for (int p = 0; p < AUDIT_N_PREC; p++) {
-        if (!x->want[p]) continue;
-        for (long i = 0; i < lh * x->rows; i++) {
-            AuditRow *r = &x->row[p][i];
-            walk_d(w, &r->row_sum);
-            walk_d(w, &r->neg_sum);
-            for (int e = 0; e < 3; e++) walk_d(w, &r->entropy[e]);
-        }
-        for (long i = 0; i < lh * AUDIT_N_COUNTS; i++) walk_l(w, &x->count[p][i]);
-    }
-    for (long i = 0; i < lh; i++) walk_abs(w, &x->logit[i]);
-    for (long i = 0; i < lh * AUDIT_N_PREC; i++) walk_l(w, &x->logit_overflow[i]);
-    for (long l = 0; l < streams; l++) walk_abs(w, &x->hidden[l]);
-    for (long i = 0; i < streams * AUDIT_N_PREC; i++) walk_l(w, &x->hidden_overflow[i]);
-    for (long i = 0; i < streams * 5; i++) walk_d(w, &x->moments[i]);
-    for (long l = 0; l < streams; l++) {
-        walk_f(w, &x->lambda[l]);
-        walk_f(w, &x->gamma[l]);
-    }
-}
-
-static int n_prec(const int want[AUDIT_N_PREC]) {
-    int n = 0;
-    for (int p = 0; p < AUDIT_N_PREC; p++) n += want[p] != 0;
-    return n;
-}
-
-long audit_sample_export(const AuditSample *x, double *out) {
-    long n = (long)sample_doubles(x->n_layer, x->n_heads, x->rows, n_prec(x->want));
-    if (!out) return n;
-    double head[SAMPLE_HEADER] = {x->n_layer, x->n_heads, x->rows};
-    for (int p = 0; p < AUDIT_N_PREC; p++) head[3 + p] = x->want[p];
-    memcpy(out, head, sizeof head);
-    Walk w = {out, SAMPLE_HEADER, 0};
-    walk_sample(&w, (AuditSample *)x); // an export only reads the sample
-    CHECK(w.n == n, "audit_sample_export: wrote %ld numbers, %ld expected", w.n, n);
-    return n;
-}
-
-int audit_sample_import(AuditSample *x, const double *in, long n) {
-    memset(x, 0, sizeof *x);
-    if (n < SAMPLE_HEADER || !whole_in(in[0], 1, n) || !whole_in(in[1], 1, n) ||
-        !whole_in(in[2], 1, n))
-        return -1;
-    int want[AUDIT_N_PREC];
-    for (int p = 0; p < AUDIT_N_PREC; p++) {
-        if (!whole_in(in[3 + p], 0, 1)) return -1;
-        want[p] = (int)in[3 + p];
-    }
-    if (sample_doubles(in[0], in[1], in[2], n_prec(want)) != (double)n) return -1;
-    sample_alloc(x, (int)in[0], (int)in[1], want, (int)in[2]);
-    Walk w = {(double *)in, SAMPLE_HEADER, 1}; // import only reads in
-    walk_sample(&w, x);
-    int ok = 1;
-    for (long i = 0; i < (long)x->n_layer * x->n_heads; i++) ok &= x->logit[i].n_top >= 0;
-    for (int l = 0; l <= x->n_layer; l++) ok &= x->hidden[l].n_top >= 0;
-    if (!ok) audit_sample_free(x);
-    return ok ? 0 : -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,7 +468,7 @@ int audit_head_summary(const AuditStats *s, int layer, int head, AuditHeadSummar
             }
             t.n_nan += a->n_nan;
             t.n_inf += a->n_inf;
-            abs_merge(&t.logit, &a->logit);
+            audit_abs_merge(&t.logit, &a->logit);
             t.logit_overflow += a->logit_overflow;
         }
     double n = (double)t.rows, all_rows = (double)(t.rows + t.rows_nonfinite);
@@ -853,7 +512,7 @@ int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out) 
     Moments mo = {0, 0.0, 0.0, 0.0, 0.0};
     for (int l = l0; l < l1; l++) {
         const AuditLayerStats *a = &s->layer[l];
-        abs_merge(abs, &a->hidden);
+        audit_abs_merge(abs, &a->hidden);
         out->hidden_overflow += a->hidden_overflow;
         Moments b = {a->mom_n, a->mean, a->m2, a->m3, a->m4};
         mo = moments_merge(mo, b);
@@ -880,137 +539,4 @@ int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out) 
     out->kurtosis = mo.n && mo.m2 > 0.0 ? (double)mo.n * mo.m4 / (mo.m2 * mo.m2) : NAN;
     free(abs);
     return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Leakage probe
-
-int audit_leakage_probe(Model *m, const int *tokens, int T, int t, AuditLeakage *out) {
-    int V = m->cfg.vocab_size;
-    if (T < 1 || t < 0 || t >= T || V < 2 || !tokens) return -1;
-    for (int i = 0; i < T; i++)
-        if (tokens[i] < 0 || tokens[i] >= V) return -1;
-    int *tok = xmalloc(sizeof(int) * (size_t)T);
-    memcpy(tok, tokens, sizeof(int) * (size_t)T);
-    model_forward(m, tok, NULL, 1, T);
-    float *ref = xmalloc(sizeof(float) * (size_t)T * V);
-    memcpy(ref, m->logits, sizeof(float) * (size_t)T * V);
-    tok[t] = (tokens[t] + 1) % V;
-    model_forward(m, tok, NULL, 1, T);
-    AuditLeakage r = {0, 0, -1, 0.0, tok[t]};
-    for (int i = 0; i < T; i++) {
-        const float *a = ref + (long)i * V, *b = m->logits + (long)i * V;
-        if (memcmp(a, b, sizeof(float) * (size_t)V) == 0) continue;
-        if (r.first_changed < 0) r.first_changed = i;
-        if (i >= t) {
-            r.changed_from_t = 1;
-            continue;
-        }
-        r.changed_before_t = 1;
-        for (int v = 0; v < V; v++) {
-            double d = fabs((double)a[v] - (double)b[v]);
-            if (d > r.max_abs_diff_before || isnan(d)) r.max_abs_diff_before = d;
-        }
-    }
-    *out = r;
-    free(ref);
-    free(tok);
-    return 0;
-}
-
-int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before_t) {
-    AuditLeakage r;
-    if (audit_leakage_probe(m, tokens, T, t, &r) != 0) return -1;
-    *changed_before_t = r.changed_before_t;
-    return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cheap row-sum diagnostic
-
-void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
-                             double *mean_dev_per_layer) {
-    audit_row_sum_deviation_maps(m, B, T, NULL, max_dev_per_layer, mean_dev_per_layer);
-}
-
-void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *const *maps,
-                                  double *max_dev_per_layer, double *mean_dev_per_layer) {
-    const ModelConfig *c = &m->cfg;
-    CHECK(B == m->B && T == m->T && B >= 1,
-          "audit_row_sum_deviation: (B, T) = (%d, %d) but the last forward ran (%d, %d)", B, T,
-          m->B, m->T);
-    AttnDims ad = attn_dims(c, T);
-    int L = c->n_layer, H = ad.n_heads, n_tasks = L * H;
-    double *pmax = xcalloc((size_t)n_tasks, sizeof(double));
-    double *psum = xcalloc((size_t)n_tasks, sizeof(double));
-    long *pcnt = xcalloc((size_t)n_tasks, sizeof(long));
-    int two = ad.n_maps == 2, glob = two && ad.use_global, full = glob && ad.g_mode == GMODE_FULL;
-#pragma omp parallel
-    {
-        double *colsum = xmalloc(sizeof(double) * (size_t)T);
-        float *P1 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
-        float *P2 = xmalloc(sizeof(float) * (size_t)ATTN_ROW_BLOCK * T);
-        float *f = xmalloc(sizeof(float) * (size_t)T), *g = xmalloc(sizeof(float) * (size_t)T);
-#pragma omp for schedule(dynamic, 1)
-        for (int task = 0; task < n_tasks; task++) {
-            int l = task / H, h = task % H;
-            float lambda = model_lambda(m, l), gamma = model_gamma(m, l);
-            double expected =
-                1.0 - (ad.n_maps == 2 ? lambda : 0.0f) + (ad.use_global ? gamma : 0.0f);
-            for (int j = 0; j < T; j++) colsum[j] = 0.0;
-            if (full) // batch item 0, all rows
-                for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
-                    int n = T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK;
-                    rows_of(P1, NULL, m, maps, l, 0, h, 0, i0, n, &ad);
-                    for (int r = 0; r < n; r++)
-                        attention_global_add_row(colsum, P1 + (long)r * T, i0 + r, NULL);
-                }
-            // Causal G needs every row in order for the column sums; otherwise only the
-            // sampled rows i = T-1, T-1-8, ... are computed, one at a time.
-            int first = (T - 1) % AUDIT_ROWDEV_STRIDE;
-            int step = glob && !full ? 1 : AUDIT_ROWDEV_STRIDE;
-            for (int i0 = glob && !full ? 0 : first; i0 < T;) {
-                int n = step == 1 ? (T - i0 < ATTN_ROW_BLOCK ? T - i0 : ATTN_ROW_BLOCK) : 1;
-                rows_of(P1, NULL, m, maps, l, 0, h, 0, i0, n, &ad);
-                if (two) rows_of(P2, NULL, m, maps, l, 0, h, 1, i0, n, &ad);
-                for (int r = 0; r < n; r++) {
-                    int i = i0 + r;
-                    const float *A1 = P1 + (long)r * T, *A2 = two ? P2 + (long)r * T : NULL;
-                    if (glob && !full) attention_global_add_row(colsum, A1, i, NULL);
-                    if ((i - first) % AUDIT_ROWDEV_STRIDE != 0 || i < first) continue;
-                    if (glob)
-                        attention_global_row(g, colsum, full ? T : i + 1,
-                                             attention_final_row_len(&ad, i), NULL);
-                    int len = attention_final_row(f, A1, A2, g, i, lambda, gamma, &ad, NULL);
-                    double rs = 0.0;
-                    for (int j = 0; j < len; j++) rs += f[j];
-                    double d = fabs(rs - expected);
-                    if (d > pmax[task] || isnan(d)) pmax[task] = d;
-                    psum[task] += d;
-                    pcnt[task]++;
-                }
-                i0 += step == 1 ? n : AUDIT_ROWDEV_STRIDE;
-            }
-        }
-        free(colsum);
-        free(P1);
-        free(P2);
-        free(f);
-        free(g);
-    }
-    for (int l = 0; l < L; l++) { // fixed-order reduction over heads
-        double mx = 0.0, sm = 0.0;
-        long n = 0;
-        for (int h = 0; h < H; h++) {
-            int k = l * H + h;
-            if (pmax[k] > mx || isnan(pmax[k])) mx = pmax[k];
-            sm += psum[k];
-            n += pcnt[k];
-        }
-        if (max_dev_per_layer) max_dev_per_layer[l] = mx;
-        if (mean_dev_per_layer) mean_dev_per_layer[l] = n ? sm / (double)n : NAN;
-    }
-    free(pmax);
-    free(psum);
-    free(pcnt);
 }

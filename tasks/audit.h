@@ -2,11 +2,13 @@
 // §4-§5): row sums of the final map A_final = A1 - lambda A2 + gamma G (expected 1 - lambda +
 // gamma: 1 for the Transformer and for DINT with gamma tied, 1 - lambda for DIFF), negative
 // weights, entropies, attention-logit and hidden-state outliers (the DIFF paper's Table 5),
-// what bf16 / fp16 storage of the maps would do to the row sums, and a causality (leakage)
-// probe. No file I/O: the caller runs model_forward, passes the model, and reads numbers back.
+// and what bf16 / fp16 storage of the maps would do to the row sums. No file I/O: the caller
+// runs model_forward, passes the model, and reads numbers back. Beside it: the leakage probe
+// (leakage_probe.h), the training row-sum diagnostic (row_sum_diagnostic.h) and a sample as
+// doubles for MPI (audit_wire.h).
 //
 // Precision emulation (AuditPrecision). For bf16 and fp16 every stored quantity and every
-// elementwise result is rounded to the format (round_to_precision, IEEE round to nearest even)
+// elementwise result is rounded to the format (round_to_precision in reduced_precision.h)
 // while the arithmetic itself is fp32, as a kernel with the format's storage would do:
 //     a1 = R(A1[i,j]), a2 = R(A2[i,j]), lam = R(lambda), gam = R(gamma)
 //     G column means in double from the rounded a1 (causal: over rows 0..i; full: all rows),
@@ -33,23 +35,7 @@
 // by their own sum, so a row summing to 1 - lambda gets the entropy of its distribution.
 // Computed in one pass as ln S - (sum |a| ln |a|) / S, S = sum |a|.
 //
-// Deviation histogram: AUDIT_HIST_BINS = 41 bins symmetric around 0 on a half-decade scale.
-// With the 20 edges E_k = 10^((k - 21) / 2), k = 0 .. 19 (E_0 = 10^-10.5 = 3.16e-11,
-// E_9 = 10^-6, E_19 = 10^-1):
-//     bin 20            |dev| < E_0 (exact zero included)
-//     bin 20 + k        E_{k-1} <= dev < E_k       k = 1 .. 19
-//     bin 40            dev >= E_19 = 0.1          (out of range: the edge bin)
-//     bin 20 - k        -E_k < dev <= -E_{k-1}     k = 1 .. 19
-//     bin 0             dev <= -0.1
-// audit_hist_bin and audit_hist_bounds give the mapping. NaN rows are not binned.
-//
-// |value| distributions (AuditAbsStats: logits, hidden states). Top-k is exact: a min-heap of
-// the AUDIT_TOPK = 100 largest |values| seen. The median is approximate, from a fixed histogram
-// of |x| over AUDIT_ABS_BINS bins laid on the float bit pattern: bin 0 = [0, 2^-24); bins 1 ..
-// 1536 split each binade [2^e, 2^(e+1)), e = -24 .. 23, into 32 equal parts (the top 5 mantissa
-// bits); bin 1537 = [2^24, inf]. The median is the point at which the count reaches n/2,
-// interpolated linearly inside its bin: within one bin width (at most 2^-5 = 3.1 % relative) of
-// the exact median. NaNs are counted apart and enter neither.
+// Deviation histogram and |value| distributions (top-k, median): histogram.h.
 //
 // Hidden states: every entry of the residual stream entering layer l (m->la[l].x_in, B*T*D
 // values), and of m->x_final as layer index n_layer. Kurtosis is Pearson's m4 / m2^2 of x
@@ -67,36 +53,9 @@
 
 #include "check.h"
 #include "config.h"
+#include "histogram.h"
 #include "model.h"
-
-typedef enum { AUDIT_FP32 = 0, AUDIT_BF16 = 1, AUDIT_FP16 = 2 } AuditPrecision;
-#define AUDIT_N_PREC 3
-
-// IEEE round to nearest, ties to even, to bf16 / fp16, returned as float (fp32: x unchanged).
-// fp16 overflows to +-inf from |x| >= 65520 and has subnormals down to 2^-24; bf16 keeps fp32's
-// exponent range (its subnormals included). NaN stays NaN, the sign of zero is kept.
-float round_to_precision(float x, AuditPrecision p);
-// Largest finite value of the format (fp32 FLT_MAX, bf16 0x1.fep127, fp16 65504).
-double audit_precision_max(AuditPrecision p);
-const char *audit_precision_name(AuditPrecision p); // "fp32", "bf16", "fp16"
-
-#define AUDIT_HIST_BINS 41
-// Bin of a deviation (see above); -1 for NaN.
-int audit_hist_bin(double dev);
-// Bounds of bin b (lo = -INFINITY for bin 0, hi = +INFINITY for bin 40); see above for which
-// side is closed.
-void audit_hist_bounds(int bin, double *lo, double *hi);
-
-#define AUDIT_TOPK     100
-#define AUDIT_ABS_BINS 1538
-
-typedef struct {
-    long n; // values seen, NaN excluded (infinities included)
-    long n_nan, n_inf;
-    int n_top;             // entries held in top (<= AUDIT_TOPK)
-    float top[AUDIT_TOPK]; // min-heap of the largest |values|
-    long hist[AUDIT_ABS_BINS];
-} AuditAbsStats;
+#include "reduced_precision.h"
 
 // Accumulators of one (layer, head) in one precision.
 typedef struct {
@@ -157,7 +116,8 @@ void audit_accumulate(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T)
 void audit_accumulate_maps(AuditStats *s[AUDIT_N_PREC], const Model *m, int B, int T,
                            const float *const *maps);
 
-// One forward measured apart (audit_sample), to be merged into AuditStats (audit_sample_merge).
+// One forward measured apart (audit_sample), to be merged into AuditStats (audit_sample_merge);
+// audit_wire.h sends it between MPI ranks as doubles.
 typedef struct {
     double row_sum;    // sum of the final map's row (not finite: counted in rows_nonfinite)
     double neg_sum;    // sum of its negative entries (<= 0)
@@ -189,11 +149,6 @@ void audit_sample_free(AuditSample *x);
 // Add x to every non-NULL s[i] (each in its own precision, which x must hold), exactly as
 // audit_accumulate adds a forward: audit_accumulate is audit_sample then this.
 void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x);
-// x as doubles (out NULL: just their count; every number is exact as a double), and back:
-// audit_sample_import makes x from what export wrote (n values); -1 when they are not a sample.
-long audit_sample_export(const AuditSample *x, double *out);
-int audit_sample_import(AuditSample *x, const double *in, long n);
-
 // Derived numbers of one head, or pooled: layer = -1 pools all layers, head = -1 all heads.
 // NaN where undefined (no rows; A2 for the Transformer; expected when pooled rows disagree;
 // top-k when fewer than k values were seen).
@@ -225,38 +180,14 @@ typedef struct {
 // layer 0 .. n_layer (n_layer: x_final), or -1 pooled over all n_layer + 1 streams.
 int audit_layer_summary(const AuditStats *s, int layer, AuditLayerSummary *out);
 
-// Derived numbers of any AuditAbsStats: k-th largest |value| (1-based; NaN when fewer than k or
-// k > AUDIT_TOPK) and the approximate median (NaN when empty).
-double audit_abs_kth(const AuditAbsStats *a, int k);
-double audit_abs_median(const AuditAbsStats *a);
+// Zeroed sample of this shape (rows = B * T) holding the precisions with want[p] set.
+void audit_sample_alloc(AuditSample *x, int n_layer, int n_heads, const int want[AUDIT_N_PREC],
+                        int rows);
 
-// Leakage probe (docs/attention.md §5, G in a decoder): forward tokens (1, T), replace
-// tokens[t] with (tokens[t] + 1) % vocab, forward again, compare the logits bit by bit. Overwrites
-// the model's activations (B = 1, T). Returns -1 (out untouched) when T < 1, t outside [0, T),
-// vocab < 2 or a token is outside the vocabulary.
-typedef struct {
-    int changed_before_t;       // 1: a logit at a position < t differs: not causal
-    int changed_from_t;         // 1: a logit at a position >= t differs (the probe had an effect)
-    int first_changed;          // lowest position whose logits differ, -1 if none
-    double max_abs_diff_before; // largest |logit difference| at positions < t
-    int replacement;            // the token put at t
-} AuditLeakage;
-int audit_leakage_probe(Model *m, const int *tokens, int T, int t, AuditLeakage *out);
-// The same, reporting only changed_before_t (1 = not causal, e.g. DINT g_mode full).
-int audit_leakage(Model *m, const int *tokens, int T, int t, int *changed_before_t);
-
-// Cheap training diagnostic from the last forward's q and k (map rows recomputed as
-// attention_map_rows does, fp32, final map as attention_final_map forms it): |row sum -
-// expected| of batch item 0 on the rows i = T-1, T-1-8, T-1-16, ... >= 0 (every
-// AUDIT_ROWDEV_STRIDE-th row counting back from the last, so the longest row is always in), over
-// all heads. Per layer: the largest and the mean |deviation| (either pointer may be NULL; arrays
-// of n_layer). Cost per head: the sampled rows' scores, T^2 d / 16 multiply-adds per map; with
-// DINT's global term every row of A1 (its column sums), T^2 d / 2. O(T) memory per row.
-#define AUDIT_ROWDEV_STRIDE 8
-void audit_row_sum_deviation(const Model *m, int B, int T, double *max_dev_per_layer,
-                             double *mean_dev_per_layer);
-// The same with maps[l] (B, heads, maps, T, T) used for layer l where not NULL.
-void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *const *maps,
-                                  double *max_dev_per_layer, double *mean_dev_per_layer);
+// Rows [i0, i0 + n) of map mp of (layer l, batch item b, head h) into P (n, T), and the logits
+// into S (n, T) if not NULL: recomputed from the last forward's q and k, or copied from maps[l]
+// (B, heads, maps, T, T) when maps and maps[l] are not NULL (the logits still come from q and k).
+void audit_map_rows(float *P, float *S, const Model *m, const float *const *maps, int l, int b,
+                    int h, int mp, int i0, int n, const AttnDims *ad);
 
 #endif

@@ -1,6 +1,8 @@
 // The audit as an EvalTask: per precision the row-sum, sign, entropy and outlier statistics of
 // every (layer, head) and residual stream, and the leakage probe, as the /audit group.
 #include "audit_eval.h"
+#include "audit_wire.h"
+#include "leakage_probe.h"
 
 #include <math.h>
 #include <omp.h>

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "rng.h"
+#include "text_builder.h"
 
 // ---- Seeds -------------------------------------------------------------------------------
 
@@ -19,13 +21,6 @@ enum {
     STREAM_SYNTH = 4,
     STREAM_SYNTH_ORDER = 5
 };
-
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 // Seed rng from (seed, stream, a, b); MT19937 in GSL takes 32 bits of seed.
 static void rng_seed(gsl_rng *rng, uint64_t seed, uint64_t stream, uint64_t a, uint64_t b) {
@@ -43,63 +38,46 @@ static void shuffle_int(gsl_rng *rng, int *a, int n) {
 
 // ---- Text ---------------------------------------------------------------------------------
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-} StrBuf;
-
-static void sb_put(StrBuf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *p = xmalloc(cap);
-        if (b->n) memcpy(p, b->p, b->n);
-        free(b->p);
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(StrBuf *b, const char *s) {
-    sb_put(b, s, strlen(s));
-}
-
 // An example's text: at most ICL_MAX_TEXT_BYTES bytes, cut before a UTF-8 continuation byte,
 // with line breaks turned into spaces.
-static void sb_text(StrBuf *b, const char *text) {
+static void put_example_text(TextBuilder *b, const char *text) {
     size_t n = strlen(text);
     if (n > ICL_MAX_TEXT_BYTES) {
         n = ICL_MAX_TEXT_BYTES;
         while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
     }
     size_t start = b->n;
-    sb_put(b, text, n);
+    text_builder_put(b, text, n);
     for (size_t i = start; i < b->n; i++)
         if (b->p[i] == '\n' || b->p[i] == '\r') b->p[i] = ' ';
 }
 
-static void sb_demo(StrBuf *b, const char *text, const char *label) {
-    sb_str(b, "Input: ");
-    sb_text(b, text);
-    sb_str(b, "\nLabel: ");
-    sb_str(b, label);
-    sb_str(b, "\n\n");
+static void put_demo(TextBuilder *b, const char *text, const char *label) {
+    text_builder_puts(b, "Input: ");
+    put_example_text(b, text);
+    text_builder_puts(b, "\nLabel: ");
+    text_builder_puts(b, label);
+    text_builder_puts(b, "\n\n");
 }
 
-static void sb_query(StrBuf *b, const char *text) {
-    sb_str(b, "Input: ");
-    sb_text(b, text);
-    sb_str(b, "\nLabel:");
+static void put_query(TextBuilder *b, const char *text) {
+    text_builder_puts(b, "Input: ");
+    put_example_text(b, text);
+    text_builder_puts(b, "\nLabel:");
+}
+
+// A label as the answer that follows "Label:": " name\n".
+static void put_label(TextBuilder *b, const char *label) {
+    text_builder_puts(b, " ");
+    text_builder_puts(b, label);
+    text_builder_puts(b, "\n");
 }
 
 char *icl_format_prompt(const IclEpisode *ep, size_t *len) {
-    StrBuf b = {0};
+    TextBuilder b = {0};
     for (int i = 0; i < ep->k; i++)
-        sb_demo(&b, ep->demo_text[i], ep->label_names[ep->demo_label[i]]);
-    sb_query(&b, ep->query_text);
+        put_demo(&b, ep->demo_text[i], ep->label_names[ep->demo_label[i]]);
+    put_query(&b, ep->query_text);
     if (len) *len = b.n;
     return b.p;
 }
@@ -559,13 +537,11 @@ static int cands_encode(Tokenizer *tok, int n, const char *const *names, Cands *
     c->n = n;
     c->tok = xcalloc((size_t)n, sizeof(int *));
     c->len = xcalloc((size_t)n, sizeof(int));
-    StrBuf b = {0};
+    TextBuilder b = {0};
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        b.n = 0;
-        sb_str(&b, " ");
-        sb_str(&b, names[i]);
-        sb_str(&b, "\n");
+        text_builder_clear(&b);
+        put_label(&b, names[i]);
         long L = encode_new(tok, b.p, b.n, &c->tok[i]);
         if (L <= 0)
             rc = error_set(err, "icl: cannot tokenise label '%s'", names[i]);
@@ -574,7 +550,7 @@ static int cands_encode(Tokenizer *tok, int n, const char *const *names, Cands *
             if (L > c->maxlen) c->maxlen = (int)L;
         }
     }
-    free(b.p);
+    text_builder_free(&b);
     if (rc) cands_free(c);
     return rc;
 }
@@ -842,33 +818,31 @@ int icl_max_shots(Tokenizer *tok, const IclDataset *d, int max_context) {
     Error err;
     if (!tok || check_dataset(d, 1, &n_train, &n_test, &err)) return -1;
     long demo = 0, q = 0, cand = 0, nl = encode_count(tok, "\n", 1);
-    StrBuf b = {0};
+    TextBuilder b = {0};
     for (int i = 0; i < d->n; i++) {
-        b.n = 0;
+        text_builder_clear(&b);
         long L;
         if (d->is_test[i]) {
-            sb_query(&b, d->text[i]);
+            put_query(&b, d->text[i]);
             L = encode_count(tok, b.p, b.n);
             if (L > q) q = L;
         } else {
-            sb_demo(&b, d->text[i], d->label_names[d->label[i]]);
+            put_demo(&b, d->text[i], d->label_names[d->label[i]]);
             L = encode_count(tok, b.p, b.n - 1); // "...\n" alone, then "\n"
             if (L >= 0 && L + nl > demo) demo = L + nl;
         }
         if (L < 0) {
-            free(b.p);
+            text_builder_free(&b);
             return -1;
         }
     }
     for (int c = 0; c < d->n_labels; c++) {
-        b.n = 0;
-        sb_str(&b, " ");
-        sb_str(&b, d->label_names[c]);
-        sb_str(&b, "\n");
+        text_builder_clear(&b);
+        put_label(&b, d->label_names[c]);
         long L = encode_count(tok, b.p, b.n);
         if (L > cand) cand = L;
     }
-    free(b.p);
+    text_builder_free(&b);
     long room = (long)max_context - 1 - q - cand;
     if (room < 0) return -1;
     long k = demo > 0 ? room / demo : 0;
@@ -877,7 +851,7 @@ int icl_max_shots(Tokenizer *tok, const IclDataset *d, int max_context) {
 
 // ---- Training episodes --------------------------------------------------------------------
 
-static long encode_into(Tokenizer *tok, const StrBuf *b, int *out, long cap) {
+static long encode_into(Tokenizer *tok, const TextBuilder *b, int *out, long cap) {
     int *ids;
     long n = encode_new(tok, b->p, b->n, &ids);
     if (n < 0 || n > cap) {
@@ -928,14 +902,12 @@ long icl_training_episode(Tokenizer *tok, const IclDataset *d, int k, gsl_rng *r
     int q;
     do q = sp.train[gsl_rng_uniform_int(rng, (unsigned long)n_train)];
     while (used[q]);
-    StrBuf b = {0};
-    for (int j = 0; j < k; j++) sb_demo(&b, d->text[demo[j]], d->label_names[d->label[demo[j]]]);
-    sb_query(&b, d->text[q]);
-    sb_str(&b, " ");
-    sb_str(&b, d->label_names[d->label[q]]);
-    sb_str(&b, "\n");
+    TextBuilder b = {0};
+    for (int j = 0; j < k; j++) put_demo(&b, d->text[demo[j]], d->label_names[d->label[demo[j]]]);
+    put_query(&b, d->text[q]);
+    put_label(&b, d->label_names[d->label[q]]);
     long n = encode_into(tok, &b, out, cap);
-    free(b.p);
+    text_builder_free(&b);
     free(corder);
     free(take);
     free(demo);
@@ -964,12 +936,10 @@ long icl_synthetic_training_episode(Tokenizer *tok, int n_classes, int k, gsl_rn
     free(perm);
     size_t len;
     char *text = icl_format_prompt(&ep, &len);
-    StrBuf b = {text, len, len + 1};
-    sb_str(&b, " ");
-    sb_str(&b, ep.label_names[ep.query_label]);
-    sb_str(&b, "\n");
+    TextBuilder b = {text, len, len + 1};
+    put_label(&b, ep.label_names[ep.query_label]);
     long n = encode_into(tok, &b, out, cap);
-    free(b.p);
+    text_builder_free(&b);
     icl_episode_free(&ep); // frees st and input_label
     return n;
 }

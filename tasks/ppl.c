@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 int ppl_result_init(PplResult *r, int context) {
     memset(r, 0, sizeof *r);
     if (context < 2) return -1;
@@ -27,11 +29,7 @@ static uint64_t ngram_hash(const int *t, int g) {
         h ^= (uint32_t)t[i];
         h *= 1099511628211ull;
     }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    return h ^ (h >> 31);
+    return splitmix64_mix(h);
 }
 
 void ppl_ar_hits(unsigned char *hit, const int *tokens, long n, int ngram) {

@@ -29,6 +29,14 @@ typedef struct {
     const char *constant;
 } SchemaEntry;
 
+// One entry of each kind, written out (when: as SchemaEntry.when).
+#define SCHEMA_GROUP_ENTRY(path, meaning, when)                                                    \
+    { SCHEMA_GROUP, path, NULL, NULL, meaning, when, NULL }
+#define SCHEMA_DATASET_ENTRY(path, dtype, dims, meaning, when)                                     \
+    { SCHEMA_DATASET, path, dtype, dims, meaning, when, NULL }
+#define SCHEMA_ATTRIBUTE_ENTRY(path, dtype, meaning, when)                                         \
+    { SCHEMA_ATTRIBUTE, path, dtype, "", meaning, when, NULL }
+
 // Rows of a task's table of outputs under its group G (a string literal, "/eval/needle"): a
 // dataset G/path, an attribute G path ("@seed", "/samples@meaning"), the `meaning` attribute of
 // G/path, and a rate: G/name with its Wilson interval datasets name_ci_low, name_ci_high and the

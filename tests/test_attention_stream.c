@@ -57,6 +57,7 @@
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
+#include "rng.h"
 #include "tile_gemm.h"
 #include "vec_math.h"
 
@@ -528,7 +529,7 @@ Test(vec_math, exp_approx_within_2_ulp_of_expf) {
     float worst_x = 0.0f;
     uint64_t st = 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < 1000000; i++) {
-        st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+        xorshift64_next(&st);
         float x = -87.3f + (float)((st >> 11) * 0x1.0p-53) * (88.0f + 87.3f);
         long u = ulp_distance(exp_approx(x), expf(x));
         if (u > worst) worst = u, worst_x = x;

@@ -1,7 +1,8 @@
-// Numerical-stability audit (tasks/audit.h): bf16 / fp16 rounding against IEEE bit patterns,
-// the deviation histogram's bins, row-sum / negative-weight / entropy statistics on hand-built
-// maps handed to the audit in place of the recomputed ones, logit top-k, median and fp16 overflow
-// on hand-set q and k, DINT-tied rows in fp32 vs bf16 emulation, agreement with
+// Numerical-stability audit (tasks/audit.h and beside it reduced_precision, histogram,
+// leakage_probe, row_sum_diagnostic, audit_wire): bf16 / fp16 rounding against IEEE bit
+// patterns, the deviation histogram's bins, row-sum / negative-weight / entropy statistics on
+// hand-built maps handed to the audit in place of the recomputed ones, logit top-k, median and
+// fp16 overflow on hand-set q and k, DINT-tied rows in fp32 vs bf16 emulation, agreement with
 // attention_final_map, the leakage probe for every variant and gamma mode, kurtosis on a hand-set
 // residual stream, the cheap row-sum diagnostic, independence from the thread count, and samples
 // measured apart, sent as doubles and merged in order equal to the statistics of one accumulation
@@ -16,10 +17,13 @@
 #include "attention.h"
 #include "attention_stream.h"
 #include "audit.h"
+#include "audit_wire.h"
 #include "config.h"
 #include "grad_util.h"
 #include "layers.h"
+#include "leakage_probe.h"
 #include "model.h"
+#include "row_sum_diagnostic.h"
 
 // One thread: Criterion may run several test processes at once on this 2-core machine.
 static void setup(void) {

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "diagnostics.h"
 #include "h5io.h"
+#include "history.h"
 #include "runfile.h"
 #include "schema.h"
 
@@ -21,7 +22,16 @@ static void push_losses(History *h, const TrainConfig *t, const double *loss, lo
     const float lambda = 0.5f; // histories here have one layer
     for (long i = 0; i < n; i++) {
         int spike = train_is_loss_spike(h, loss[i], t);
-        history_push(h, h->n + 1, loss[i], NAN, NAN, 1e-3, 1.0, 0, 0.0, &lambda, &lambda, spike);
+        HistoryStep entry = {.step = h->n + 1,
+                             .loss = loss[i],
+                             .answer_loss = NAN,
+                             .answer_loss_multi = NAN,
+                             .lr = 1e-3,
+                             .grad_norm = 1.0,
+                             .lambda = &lambda,
+                             .gamma = &lambda,
+                             .loss_spike = spike};
+        history_push(h, &entry);
     }
 }
 

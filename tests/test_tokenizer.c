@@ -11,9 +11,10 @@
 // that compares with Encoder.js also needs node and Encoder.js at test time, else it is skipped.
 //
 // Build by hand (from the repository root; one command line):
-//   gcc -O2 -Wall -Wextra -Icore tests/test_tokenizer.c core/tokenizer_gpt2.c
+//   gcc -O2 -Wall -Wextra -Icore tests/test_tokenizer.c core/tokenizer_gpt2.c core/rng.c
 //     -lpcre2-8 -lcjson -lcriterion -o /tmp/test_tokenizer && /tmp/test_tokenizer
 #define _POSIX_C_SOURCE 200809L // mkdtemp, popen, strdup
+#include "rng.h"
 #include "tokenizer_gpt2.h"
 
 #include <criterion/criterion.h>
@@ -382,13 +383,6 @@ Test(gpt2, round_trip_sample) {
     gpt2_tokenizer_free(t);
 }
 
-static uint64_t rng_next(uint64_t *s) { // splitmix64
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static size_t put_utf8(uint32_t cp, char *out) {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -415,7 +409,7 @@ static size_t put_utf8(uint32_t cp, char *out) {
 static uint32_t random_code_point(uint64_t *s) {
     static const char ascii[] =
         " \t\n\r'sStTdDmMlLrReEvV0123456789.,;:!?\"()[]{}-_=+*/\\<>|@#$%^&~`";
-    uint64_t r = rng_next(s);
+    uint64_t r = splitmix64_next(s);
     switch (r % 8) {
     case 0:
     case 1:
@@ -444,7 +438,7 @@ Test(gpt2, round_trip_random_utf8) {
     uint64_t seed = 20260101;
     char *buf = malloc(4 * 2000);
     for (int trial = 0; trial < 3000; trial++) {
-        size_t len = (size_t)(rng_next(&seed) % (trial < 2900 ? 60 : 2000)), n = 0;
+        size_t len = (size_t)(splitmix64_next(&seed) % (trial < 2900 ? 60 : 2000)), n = 0;
         int repeat = trial % 5 == 0; // long runs of one character stress long-word BPE
         uint32_t cp = random_code_point(&seed);
         for (size_t i = 0; i < len; i++) {

@@ -13,6 +13,7 @@
 #include "corpus.h"
 #include "model.h"
 #include "h5io.h"
+#include "history.h"
 #include "layers.h"
 #include "mixture.h"
 #include "onset.h"
@@ -213,8 +214,12 @@ Test(train, run_file_round_trip) {
     history_init(&h, cfg.model.n_layer);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     Corpus corpus = {0};
-    RunState st = {
-        .cfg = cfg, .model = &m, .opt = &opt, .data_rng = rng, .hist = &h, .corpus = &corpus};
+    RunState st = {.cfg = cfg,
+                   .model = &m,
+                   .opt = &opt,
+                   .data_rng = rng,
+                   .train = history_train_group(&h),
+                   .corpus = &corpus};
     char data_path[4096];
     cr_assert_eq(runfile_read_state(path, &st, data_path, sizeof data_path, &e), 0, "%s", e.msg);
     cr_assert_str_eq(data_path, sotu_dir());

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "history.h"
 #include "runfile.h"
 
 int cmd_import(int argc, char **argv) {
@@ -64,7 +65,10 @@ int cmd_import(int argc, char **argv) {
     if (rc == 0) {
         char note[4200];
         snprintf(note, sizeof note, "imported from %s; trained elsewhere", in);
-        rc = runfile_write_imported(out, &cfg, &m, note, &err);
+        History empty; // imported weights come without a training history
+        history_init(&empty, cfg.model.n_layer);
+        rc = runfile_write_imported(out, &cfg, &m, note, history_train_group(&empty), &err);
+        history_free(&empty);
     }
     if (built) model_free(&m);
     if (rc != 0) {

@@ -4,7 +4,7 @@
 #include "cli.h"
 #include "h5file.h"
 #include "results_info.h"
-#include "runfile.h"
+#include "run_info.h"
 
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {

@@ -5,6 +5,7 @@
 #define DINT_RUNFILE_H
 
 #include <gsl/gsl_rng.h>
+#include <hdf5.h>
 
 #include "check.h"
 #include "config.h"
@@ -14,43 +15,25 @@
 
 #define RUNFILE_SCHEMA_VERSION 1
 
-// Growable training history, one entry per optimizer step (and per evaluation).
-typedef struct {
-    long n, cap, n_layer;
-    long *step, *tokens;
-    double *loss, *lr, *grad_norm, *seconds;
-    double *answer_loss;       // (n) mean NLL of the step's needle answer tokens; NaN without any
-    double *answer_loss_multi; // (n) the same over answers of episodes with >= 2 needles
-    float *lambda, *gamma;     // (n, n_layer)
-    unsigned char *loss_spike; // (n) a loss spike (train_is_loss_spike, diagnostics.h)
-    // Diagnostics every train.audit_every steps: (n_audit) steps and (n_audit, n_layer) values.
-    long n_audit, cap_audit;
-    long *audit_step;
-    double *row_dev_max, *row_dev_mean, *grad_norm_layer;
-    long n_val, cap_val;
-    long *val_step;
-    double *val_loss;
-    double *recall_accuracy; // (n_val) held-out recall accuracy; NaN without a recall part
-    double recall_threshold; // the accuracy that counts as recall (recall.threshold)
-} History;
+struct RunState;
 
-void history_init(History *h, int n_layer);
-void history_free(History *h);
-void history_push(History *h, long step, double loss, double answer_loss, double answer_loss_multi,
-                  double lr, double grad_norm, long tokens, double seconds, const float *lambda,
-                  const float *gamma, int loss_spike);
-void history_push_audit(History *h, long step, const double *row_dev_max,
-                        const double *row_dev_mean, const double *grad_norm_layer);
-void history_push_val(History *h, long step, double val_loss);
-// The held-out recall accuracy of the last evaluation pushed.
-void history_set_recall(History *h, double accuracy);
-
+// The /train group of a run file (the training curves and the onsets computed from them) belongs
+// to the training library (train/history.h), which is above this layer: runfile_write and
+// runfile_read_state reach it through these functions.
 typedef struct {
+    // Write /train into the file f of the run st; nonzero on failure.
+    int (*write)(hid_t f, const struct RunState *st);
+    // Read /train of f into the history of st; -1 with what could not be read in bad (cap bytes).
+    int (*read)(hid_t f, const struct RunState *st, char *bad, size_t cap);
+    void *history; // what write and read work on
+} RunTrainGroup;
+
+typedef struct RunState {
     RunConfig cfg;
     Model *model;
     AdamW *opt;
     gsl_rng *data_rng;
-    History *hist;
+    RunTrainGroup train;      // the /train group
     const Corpus *corpus;     // what the run was trained on (names, split, token counts)
     const char *data_path;    // the corpus folder or file read
     const char *data_spec;    // as given to --data ("sotu" or a path)
@@ -67,6 +50,9 @@ typedef struct {
 
 int runfile_write(const char *path, const RunState *st, Error *err);
 
+// Open a run file for reading (H5Fclose it): -1 with err set when it does not exist, is not a
+// dint run file or has another schema version.
+hid_t runfile_open(const char *path, Error *err);
 // Open a run file and read its config (for resume and info). Fails cleanly on anything that is
 // not a complete run file of this schema.
 int runfile_read_config(const char *path, RunConfig *cfg, Error *err);
@@ -92,12 +78,9 @@ int runfile_read_init_source(const char *path, const RunConfig *cfg, Model *m, c
 int runfile_read_weights_config(const char *path, RunConfig *cfg, Error *err);
 // Read every parameter of m by name with its exact shape; names m lacks are errors too.
 int runfile_read_weights(const char *path, Model *m, Error *err);
-// Write a run file of imported weights (status "imported", no optimizer history); note says
-// where they came from.
+// Write a run file of imported weights (status "imported", no optimizer history: train holds
+// an empty history); note says where they came from.
 int runfile_write_imported(const char *path, const RunConfig *cfg, Model *m, const char *note,
-                           Error *err);
-
-// Print a human-readable summary of a run file to stdout.
-int runfile_info(const char *path, Error *err);
+                           RunTrainGroup train, Error *err);
 
 #endif

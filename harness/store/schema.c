@@ -17,188 +17,249 @@
 
 // RUN_FIXED in harness/report/runschema_tables.py (generated from `dint schema --json`).
 const SchemaEntry SCHEMA_RUN_FIXED[] = {
-    G(RUN_ROOT, "one run: its config, weights, optimizer and RNG state, curves and data split",
-      NULL),
-    A(RUN_AT_SCHEMA_VERSION, "int64", "run-file schema version (1)", NULL),
-    A(RUN_AT_DINT_VERSION, "string", "the dint version that wrote the file", NULL),
-    A(RUN_AT_GIT_COMMIT, "string",
-      "the commit of the build that wrote the file (-dirty when built from uncommitted changes)",
-      NULL),
-    A(RUN_AT_CREATED_UTC, "string", "when the run started (UTC, ISO 8601)", NULL),
-    A(RUN_AT_UPDATED_UTC, "string", "when the file was last written (UTC, ISO 8601)", NULL),
-    A(RUN_AT_HOST, "string", "the host name of the machine that wrote the file", NULL),
-    A(RUN_AT_INIT_FROM, "string",
-      "the run file whose weights this run started from, the step its training had reached and "
-      "its creation time",
-      "runs started with --init-from"),
-    A(RUN_AT_CONFIG, "string",
-      "the resolved config as JSON (every key of README Config keys, plus model.vocab_size and "
-      "seed)",
-      NULL),
-    A(RUN_AT_SEED, "uint64",
-      "the run seed; parameter init and batch sampling use two 32-bit MT19937 seeds derived from "
-      "it (splitmix64, streams 0 and 1)",
-      NULL),
-    A(RUN_AT_VARIANT, "string", "transformer, diff or dint", NULL),
-    A(RUN_AT_STATUS, "string",
-      "running (checkpoint of a run in progress), stopped (--stop-at), complete or imported", NULL),
-    A(RUN_AT_THREADS, "int64", "OpenMP threads of the last training command", NULL),
-    A(RUN_AT_RANKS, "int64", "MPI ranks of the last training command (data parallel)",
-      "runs last trained on more than one rank (absent: one process)"),
-    A(RUN_AT_PARAM_COUNT, "int64", "number of model parameters", NULL),
-    A(RUN_AT_RUN, "string", "the run file whose model was evaluated",
-      "results files written with --out (not run files)"),
-    A(RUN_AT_DIGEST, "string",
-      "CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: "
-      "\"crc32:\" and 8 hex digits; verified on every read",
-      "files written since digests (a notice names older files)"),
+    SCHEMA_GROUP_ENTRY(
+        RUN_ROOT, "one run: its config, weights, optimizer and RNG state, curves and data split",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_SCHEMA_VERSION, "int64", "run-file schema version (1)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_DINT_VERSION, "string", "the dint version that wrote the file",
+                           NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_GIT_COMMIT, "string",
+        "the commit of the build that wrote the file (-dirty when built from uncommitted changes)",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_CREATED_UTC, "string", "when the run started (UTC, ISO 8601)",
+                           NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_UPDATED_UTC, "string",
+                           "when the file was last written (UTC, ISO 8601)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_HOST, "string",
+                           "the host name of the machine that wrote the file", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_INIT_FROM, "string",
+        "the run file whose weights this run started from, the step its training had reached and "
+        "its creation time",
+        "runs started with --init-from"),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_CONFIG, "string",
+        "the resolved config as JSON (every key of README Config keys, plus model.vocab_size and "
+        "seed)",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_SEED, "uint64",
+        "the run seed; parameter init and batch sampling use two 32-bit MT19937 seeds derived from "
+        "it (splitmix64, streams 0 and 1)",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_VARIANT, "string", "transformer, diff or dint", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_STATUS, "string",
+        "running (checkpoint of a run in progress), stopped (--stop-at), complete or imported",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_THREADS, "int64", "OpenMP threads of the last training command",
+                           NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_RANKS, "int64",
+                           "MPI ranks of the last training command (data parallel)",
+                           "runs last trained on more than one rank (absent: one process)"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_PARAM_COUNT, "int64", "number of model parameters", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_AT_RUN, "string", "the run file whose model was evaluated",
+                           "results files written with --out (not run files)"),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_AT_DIGEST, "string",
+        "CRC-32 (zlib) of every group name, dataset and attribute in name order, itself excluded: "
+        "\"crc32:\" and 8 hex digits; verified on every read",
+        "files written since digests (a notice names older files)"),
 
-    G(RUN_MODEL, "the model", NULL),
-    G(RUN_MODEL_PARAMS, "weights, named like the PyTorch reference's state dict", NULL),
-    D(RUN_MODEL_PARAM_MATRIX, "float32", "out,in",
-      "a weight matrix: tok_embeddings.weight, layers.<l>.attn.{q,k,v,out}_proj.weight, "
-      "layers.<l>.ffn.{gate,up,down}_proj.weight, lm_head.weight (absent when embeddings are tied)",
-      NULL),
-    D(RUN_MODEL_PARAM_VECTOR, "float32", "n",
-      "a weight vector: layers.<l>.attn_norm.weight, layers.<l>.ffn_norm.weight, norm.weight, "
-      "layers.<l>.attn.lambda_{q1,k1,q2,k2} (diff, dint), layers.<l>.attn.gamma_{q1,k1,q2,k2} "
-      "(dint, gamma = learned), layers.<l>.attn.subln.weight (head-norm gain)",
-      NULL),
+    SCHEMA_GROUP_ENTRY(RUN_MODEL, "the model", NULL),
+    SCHEMA_GROUP_ENTRY(RUN_MODEL_PARAMS, "weights, named like the PyTorch reference's state dict",
+                       NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_MODEL_PARAM_MATRIX, "float32", "out,in",
+        "a weight matrix: tok_embeddings.weight, layers.<l>.attn.{q,k,v,out}_proj.weight, "
+        "layers.<l>.ffn.{gate,up,down}_proj.weight, lm_head.weight (absent when embeddings are "
+        "tied)",
+        NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_MODEL_PARAM_VECTOR, "float32", "n",
+        "a weight vector: layers.<l>.attn_norm.weight, layers.<l>.ffn_norm.weight, norm.weight, "
+        "layers.<l>.attn.lambda_{q1,k1,q2,k2} (diff, dint), layers.<l>.attn.gamma_{q1,k1,q2,k2} "
+        "(dint, gamma = learned), layers.<l>.attn.subln.weight (head-norm gain)",
+        NULL),
 
-    G(RUN_OPTIM, "AdamW state", NULL),
-    A(RUN_OPTIM_AT_STEP, "int64", "optimizer steps taken", NULL),
-    A(RUN_OPTIM_AT_ALGORITHM, "string", "AdamW (decoupled weight decay on matrices)", NULL),
-    G(RUN_OPTIM_M, "AdamW first moments, one per parameter", NULL),
-    D(RUN_OPTIM_M_MATRIX, "float32", "out,in", "first moment of a weight matrix", NULL),
-    D(RUN_OPTIM_M_VECTOR, "float32", "n", "first moment of a weight vector", NULL),
-    G(RUN_OPTIM_V, "AdamW second moments, one per parameter", NULL),
-    D(RUN_OPTIM_V_MATRIX, "float32", "out,in", "second moment of a weight matrix", NULL),
-    D(RUN_OPTIM_V_VECTOR, "float32", "n", "second moment of a weight vector", NULL),
+    SCHEMA_GROUP_ENTRY(RUN_OPTIM, "AdamW state", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_OPTIM_AT_STEP, "int64", "optimizer steps taken", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_OPTIM_AT_ALGORITHM, "string",
+                           "AdamW (decoupled weight decay on matrices)", NULL),
+    SCHEMA_GROUP_ENTRY(RUN_OPTIM_M, "AdamW first moments, one per parameter", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_OPTIM_M_MATRIX, "float32", "out,in", "first moment of a weight matrix",
+                         NULL),
+    SCHEMA_DATASET_ENTRY(RUN_OPTIM_M_VECTOR, "float32", "n", "first moment of a weight vector",
+                         NULL),
+    SCHEMA_GROUP_ENTRY(RUN_OPTIM_V, "AdamW second moments, one per parameter", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_OPTIM_V_MATRIX, "float32", "out,in",
+                         "second moment of a weight matrix", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_OPTIM_V_VECTOR, "float32", "n", "second moment of a weight vector",
+                         NULL),
 
-    G(RUN_RNG, "random generator state", NULL),
-    D(RUN_RNG_DATA, "uint8", "state_bytes",
-      "state of the batch-sampling generator after the last step", NULL),
-    A(RUN_RNG_DATA_AT_ALGORITHM, "string", "the generator (mt19937)", NULL),
-    A(RUN_RNG_DATA_AT_MEANING, "string", "what the dataset holds, in words", NULL),
+    SCHEMA_GROUP_ENTRY(RUN_RNG, "random generator state", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_RNG_DATA, "uint8", "state_bytes",
+                         "state of the batch-sampling generator after the last step", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_RNG_DATA_AT_ALGORITHM, "string", "the generator (mt19937)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_RNG_DATA_AT_MEANING, "string", "what the dataset holds, in words",
+                           NULL),
 
-    G(RUN_TRAIN, "training curves, one entry per optimizer step unless said otherwise", NULL),
-    A(RUN_TRAIN_AT_STEPS_DONE, "int64", "optimizer steps done", NULL),
-    A(RUN_TRAIN_AT_STEPS_PLANNED, "int64", "train.steps of the config", NULL),
-    D(RUN_TRAIN_STEP, "int64", "step", "optimizer step, 1-based", NULL),
-    D(RUN_TRAIN_LOSS, "float64", "step",
-      "mean training NLL of the step's batch over its scored targets (nats per token; needle rows "
-      "score what data.task_loss says)",
-      NULL),
-    D(RUN_TRAIN_ANSWER_LOSS, "float64", "step",
-      "mean NLL of the step's needle answer tokens (a space and 7 digits per answer; chance about "
-      "2.0 nats); NaN in steps without needle rows",
-      NULL),
-    D(RUN_TRAIN_ANSWER_LOSS_MULTI, "float64", "step",
-      "the same over the answers of needle episodes with two or more needles (a copier of some "
-      "needle pays about ln(N) / 8 nats per answer token there); NaN in steps without such "
-      "answers",
-      NULL),
-    D(RUN_TRAIN_LR, "float64", "step", "learning rate used", NULL),
-    D(RUN_TRAIN_GRAD_NORM, "float64", "step", "global gradient norm before clipping", NULL),
-    D(RUN_TRAIN_TOKENS, "int64", "step", "cumulative training tokens", NULL),
-    D(RUN_TRAIN_SECONDS, "float64", "step",
-      "cumulative wall-clock seconds (the only field that differs between two runs of one config "
-      "and seed)",
-      NULL),
-    D(RUN_TRAIN_LAMBDA, "float32", "step,layer", "lambda of each layer at each step", "diff, dint"),
-    D(RUN_TRAIN_GAMMA, "float32", "step,layer",
-      "gamma of each layer at each step (equals lambda when gamma = tied)", "dint"),
-    D(RUN_TRAIN_LOSS_SPIKE, "uint8", "step",
-      "1 where the step's loss exceeded both train.spike_factor x the median of the previous "
-      "train.spike_window losses and that median + train.spike_sigmas x their robust standard "
-      "deviation",
-      NULL),
-    D(RUN_TRAIN_AUDIT_STEP, "int64", "audit",
-      "the steps of the diagnostics below, every train.audit_every steps", NULL),
-    D(RUN_TRAIN_ROW_SUM_DEV_MAX, "float64", "audit,layer",
-      "max |row sum - expected| over sampled rows (batch item 0, every 8th row from the last) of "
-      "the step's last micro-batch",
-      NULL),
-    D(RUN_TRAIN_ROW_SUM_DEV_MEAN, "float64", "audit,layer",
-      "mean |row sum - expected| over the same rows", NULL),
-    D(RUN_TRAIN_GRAD_NORM_LAYER, "float64", "audit,layer",
-      "each layer's gradient norm before clipping", NULL),
-    D(RUN_TRAIN_VAL_STEP, "int64", "val",
-      "steps of the validation loss: 0, every train.eval_every steps and the last", NULL),
-    D(RUN_TRAIN_VAL_LOSS, "float64", "val",
-      "validation NLL over train.eval_batches fixed windows spread evenly over the validation "
-      "documents",
-      NULL),
-    G(RUN_TRAIN_ONSET,
-      "the retrieval onset: the first step at which the trailing mean of answer_loss_multi is at "
-      "or below the threshold (harness/train/onset.h), recomputed from the history at every write",
-      NULL),
-    A(RUN_TRAIN_ONSET_AT_STEP, "int64",
-      "the onset step; when censored, the last step trained (0 without steps)", NULL),
-    A(RUN_TRAIN_ONSET_AT_CENSORED, "int64", "1 when the threshold was never reached, else 0", NULL),
-    A(RUN_TRAIN_ONSET_AT_THRESHOLD, "float64",
-      "the threshold in nats per answer token (ONSET_THRESHOLD: below half of ln(2) / 8, the "
-      "loss of a model that copies some needle of the context but not the asked one)",
-      NULL),
-    A(RUN_TRAIN_ONSET_AT_WINDOW, "int64", "the steps of the trailing mean (ONSET_WINDOW)", NULL),
-    A(RUN_TRAIN_ONSET_AT_MIN_VALUES, "int64",
-      "the finite values a window needs to count (half the window, rounded up)", NULL),
-    A(RUN_TRAIN_ONSET_AT_MEANING, "string", "the definition in words", NULL),
-    D(RUN_TRAIN_ONSET_SMOOTHED, "float64", "step",
-      "the trailing mean of answer_loss_multi at each step (NaN before a full window or with too "
-      "few values)",
-      NULL),
-    D(RUN_TRAIN_RECALL_ACCURACY, "float64", "val",
-      "held-out recall accuracy at each evaluation step (/train/val_step): the share of the "
-      "queries of recall.contexts fixed held-out contexts answered right by greedy decoding; NaN "
-      "where not measured",
-      "runs whose mixture has a recall part"),
-    G(RUN_TRAIN_RECALL_ONSET,
-      "the recall onset: the first evaluation at which recall_accuracy is >= recall.threshold "
-      "(harness/train/onset.h), recomputed from the curve at every write",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_STEP, "int64",
-      "the onset step; when censored, the last evaluation step",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_CENSORED, "int64", "1 when the threshold was never reached, else 0",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_TOKENS, "int64", "training tokens seen by that step",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_SECONDS, "float64", "training seconds by that step",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD, "float64",
-      "the accuracy that counts as recall (recall.threshold)",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_ACCURACY, "float64", "the held-out accuracy at that step",
-      "runs whose mixture has a recall part"),
-    A(RUN_TRAIN_RECALL_ONSET_AT_MEANING, "string", "the definition in words",
-      "runs whose mixture has a recall part"),
+    SCHEMA_GROUP_ENTRY(RUN_TRAIN,
+                       "training curves, one entry per optimizer step unless said otherwise", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_AT_STEPS_DONE, "int64", "optimizer steps done", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_AT_STEPS_PLANNED, "int64", "train.steps of the config", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_STEP, "int64", "step", "optimizer step, 1-based", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_LOSS, "float64", "step",
+                         "mean training NLL of the step's batch over its scored targets (nats per "
+                         "token; needle rows "
+                         "score what data.task_loss says)",
+                         NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_ANSWER_LOSS, "float64", "step",
+                         "mean NLL of the step's needle answer tokens (a space and 7 digits per "
+                         "answer; chance about "
+                         "2.0 nats); NaN in steps without needle rows",
+                         NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_ANSWER_LOSS_MULTI, "float64", "step",
+        "the same over the answers of needle episodes with two or more needles (a copier of some "
+        "needle pays about ln(N) / 8 nats per answer token there); NaN in steps without such "
+        "answers",
+        NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_LR, "float64", "step", "learning rate used", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_GRAD_NORM, "float64", "step",
+                         "global gradient norm before clipping", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_TOKENS, "int64", "step", "cumulative training tokens", NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_SECONDS, "float64", "step",
+        "cumulative wall-clock seconds (the only field that differs between two runs of one config "
+        "and seed)",
+        NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_LAMBDA, "float32", "step,layer",
+                         "lambda of each layer at each step", "diff, dint"),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_GAMMA, "float32", "step,layer",
+                         "gamma of each layer at each step (equals lambda when gamma = tied)",
+                         "dint"),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_LOSS_SPIKE, "uint8", "step",
+        "1 where the step's loss exceeded both train.spike_factor x the median of the previous "
+        "train.spike_window losses and that median + train.spike_sigmas x their robust standard "
+        "deviation",
+        NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_AUDIT_STEP, "int64", "audit",
+                         "the steps of the diagnostics below, every train.audit_every steps", NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_ROW_SUM_DEV_MAX, "float64", "audit,layer",
+        "max |row sum - expected| over sampled rows (batch item 0, every 8th row from the last) of "
+        "the step's last micro-batch",
+        NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_ROW_SUM_DEV_MEAN, "float64", "audit,layer",
+                         "mean |row sum - expected| over the same rows", NULL),
+    SCHEMA_DATASET_ENTRY(RUN_TRAIN_GRAD_NORM_LAYER, "float64", "audit,layer",
+                         "each layer's gradient norm before clipping", NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_VAL_STEP, "int64", "val",
+        "steps of the validation loss: 0, every train.eval_every steps and the last", NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_VAL_LOSS, "float64", "val",
+        "validation NLL over train.eval_batches fixed windows spread evenly over the validation "
+        "documents",
+        NULL),
+    SCHEMA_GROUP_ENTRY(
+        RUN_TRAIN_ONSET,
+        "the retrieval onset: the first step at which the trailing mean of answer_loss_multi is at "
+        "or below the threshold (harness/train/onset.h), recomputed from the history at every "
+        "write",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_ONSET_AT_STEP, "int64",
+                           "the onset step; when censored, the last step trained (0 without steps)",
+                           NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_ONSET_AT_CENSORED, "int64",
+                           "1 when the threshold was never reached, else 0", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_TRAIN_ONSET_AT_THRESHOLD, "float64",
+        "the threshold in nats per answer token (ONSET_THRESHOLD: below half of ln(2) / 8, the "
+        "loss of a model that copies some needle of the context but not the asked one)",
+        NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_ONSET_AT_WINDOW, "int64",
+                           "the steps of the trailing mean (ONSET_WINDOW)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_TRAIN_ONSET_AT_MIN_VALUES, "int64",
+        "the finite values a window needs to count (half the window, rounded up)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_ONSET_AT_MEANING, "string", "the definition in words", NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_ONSET_SMOOTHED, "float64", "step",
+        "the trailing mean of answer_loss_multi at each step (NaN before a full window or with too "
+        "few values)",
+        NULL),
+    SCHEMA_DATASET_ENTRY(
+        RUN_TRAIN_RECALL_ACCURACY, "float64", "val",
+        "held-out recall accuracy at each evaluation step (/train/val_step): the share of the "
+        "queries of recall.contexts fixed held-out contexts answered right by greedy decoding; NaN "
+        "where not measured",
+        "runs whose mixture has a recall part"),
+    SCHEMA_GROUP_ENTRY(
+        RUN_TRAIN_RECALL_ONSET,
+        "the recall onset: the first evaluation at which recall_accuracy is >= recall.threshold "
+        "(harness/train/onset.h), recomputed from the curve at every write",
+        "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_STEP, "int64",
+                           "the onset step; when censored, the last evaluation step",
+                           "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_CENSORED, "int64",
+                           "1 when the threshold was never reached, else 0",
+                           "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_TOKENS, "int64",
+                           "training tokens seen by that step",
+                           "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_SECONDS, "float64",
+                           "training seconds by that step", "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_THRESHOLD, "float64",
+                           "the accuracy that counts as recall (recall.threshold)",
+                           "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_ACCURACY, "float64",
+                           "the held-out accuracy at that step",
+                           "runs whose mixture has a recall part"),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_TRAIN_RECALL_ONSET_AT_MEANING, "string", "the definition in words",
+                           "runs whose mixture has a recall part"),
 
-    G(RUN_DATA, "the corpus the run was trained on and its split", NULL),
-    A(RUN_DATA_AT_TOKENIZER, "string", "data.tokenizer: byte or gpt2", NULL),
-    A(RUN_DATA_AT_TOKENIZER_IDENTITY, "string",
-      "the tokenizer's identity (its files and their checksums; empty for byte)", NULL),
-    A(RUN_DATA_AT_PATH, "string", "the corpus folder or file read (empty for imported weights)",
-      NULL),
-    A(RUN_DATA_AT_SPEC, "string", "--data as given (a corpus name, a path or a mixture)",
-      NOT_IMPORTED),
-    A(RUN_DATA_AT_SOURCE, "string", "package@version of a named corpus, or empty", NOT_IMPORTED),
-    A(RUN_DATA_AT_MIXTURE, "string", "the training mixture with normalised weights", NOT_IMPORTED),
-    A(RUN_DATA_AT_BYTES, "int64", "bytes of text in the corpus", NOT_IMPORTED),
-    A(RUN_DATA_AT_TRAIN_TOKENS, "int64", "tokens of the training split", NOT_IMPORTED),
-    A(RUN_DATA_AT_VAL_TOKENS, "int64", "tokens of the validation split", NOT_IMPORTED),
-    A(RUN_DATA_AT_TEST_TOKENS, "int64", "tokens of the test split", NOT_IMPORTED),
-    A(RUN_DATA_AT_NOTE, "string", "where imported weights came from", "imported weights"),
-    D(RUN_DATA_DOCUMENTS, "string", "document", "the document names", NOT_IMPORTED),
-    D(RUN_DATA_SPLIT, "uint8", "document",
-      "each document's split: 0 train, 1 validation, 2 test (a seeded shuffle by "
-      "data.split_seed; data.val_fraction and data.test_fraction of the documents, at least one "
-      "each)",
-      NOT_IMPORTED),
-    A(RUN_DATA_SPLIT_AT_MEANING, "string", "the split codes in words", NOT_IMPORTED),
-    D(RUN_DATA_DOCUMENT_TOKENS, "int64", "document", "tokens of each document", NOT_IMPORTED),
+    SCHEMA_GROUP_ENTRY(RUN_DATA, "the corpus the run was trained on and its split", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_TOKENIZER, "string", "data.tokenizer: byte or gpt2", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(
+        RUN_DATA_AT_TOKENIZER_IDENTITY, "string",
+        "the tokenizer's identity (its files and their checksums; empty for byte)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_PATH, "string",
+                           "the corpus folder or file read (empty for imported weights)", NULL),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_SPEC, "string",
+                           "--data as given (a corpus name, a path or a mixture)", NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_SOURCE, "string",
+                           "package@version of a named corpus, or empty", NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_MIXTURE, "string",
+                           "the training mixture with normalised weights", NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_BYTES, "int64", "bytes of text in the corpus", NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_TRAIN_TOKENS, "int64", "tokens of the training split",
+                           NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_VAL_TOKENS, "int64", "tokens of the validation split",
+                           NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_TEST_TOKENS, "int64", "tokens of the test split",
+                           NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_AT_NOTE, "string", "where imported weights came from",
+                           "imported weights"),
+    SCHEMA_DATASET_ENTRY(RUN_DATA_DOCUMENTS, "string", "document", "the document names",
+                         NOT_IMPORTED),
+    SCHEMA_DATASET_ENTRY(
+        RUN_DATA_SPLIT, "uint8", "document",
+        "each document's split: 0 train, 1 validation, 2 test (a seeded shuffle by "
+        "data.split_seed; data.val_fraction and data.test_fraction of the documents, at least one "
+        "each)",
+        NOT_IMPORTED),
+    SCHEMA_ATTRIBUTE_ENTRY(RUN_DATA_SPLIT_AT_MEANING, "string", "the split codes in words",
+                           NOT_IMPORTED),
+    SCHEMA_DATASET_ENTRY(RUN_DATA_DOCUMENT_TOKENS, "int64", "document", "tokens of each document",
+                         NOT_IMPORTED),
 
-    G(RUN_EVAL, "evaluation results, one group per task (needle, ppl, icl)", "after dint eval"),
+    SCHEMA_GROUP_ENTRY(RUN_EVAL, "evaluation results, one group per task (needle, ppl, icl)",
+                       "after dint eval"),
 };
 const int SCHEMA_RUN_FIXED_COUNT = (int)(sizeof SCHEMA_RUN_FIXED / sizeof SCHEMA_RUN_FIXED[0]);
 

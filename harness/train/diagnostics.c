@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
+#include "row_sum_diagnostic.h"
 
 int train_loss_spike_limit(const History *h, const TrainConfig *t, LossSpikeLimit *out) {
     long n = h->n < t->spike_window ? h->n : t->spike_window;

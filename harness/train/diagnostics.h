@@ -6,7 +6,7 @@
 
 #include "config.h"
 #include "model.h"
-#include "runfile.h"
+#include "history.h"
 #include "trainer.h"
 
 // What a step's loss is compared with: the last spike_window losses in h.

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "diagnostics.h"
+#include "rng.h"
 
 enum { PART_TOKENIZER = 1, PART_MODEL = 2, PART_CORPUS = 4, PART_BUFFERS = 8 };
 
@@ -27,14 +28,14 @@ static int open_model(TrainSession *s, const TrainSetup *setup, Error *err) {
     history_init(&s->hist, s->cfg.model.n_layer);
     s->hist.recall_threshold = s->cfg.recall.threshold;
     s->data_rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(s->data_rng, train_derive_seed(s->cfg.seed, 1));
+    gsl_rng_set(s->data_rng, rng_stream_seed32(s->cfg.seed, 1));
     memset(&s->mix, 0, sizeof s->mix);
     s->parts |= PART_MODEL;
     s->state = (RunState){.cfg = s->cfg,
                           .model = &s->model,
                           .opt = &s->opt,
                           .data_rng = s->data_rng,
-                          .hist = &s->hist,
+                          .train = history_train_group(&s->hist),
                           .corpus = &s->corpus,
                           .data_path = s->data_path,
                           .data_spec = s->data_spec,
@@ -61,7 +62,7 @@ static int start_or_resume(TrainSession *s, const TrainSetup *setup, Error *err)
         return 0;
     }
     snprintf(s->data_spec, sizeof s->data_spec, "%s", setup->data_spec);
-    model_init_params(&s->model, train_derive_seed(s->cfg.seed, 0));
+    model_init_params(&s->model, rng_stream_seed32(s->cfg.seed, 0));
     int rc = 0;
     if (setup->init_from)
         rc = runfile_read_init_source(setup->init_from, &s->cfg, &s->model, st->init_from,
@@ -210,7 +211,7 @@ static int validate(TrainSession *s, const TrainReporter *r, long step, Error *e
         // The same held-out contexts for every seed of a sweep (from data.split_seed), from a
         // stream no run's training data draws from (stream 2; batches use stream 1).
         recall = recall_heldout_accuracy(&s->model, &s->mix.recall, s->cfg.recall.contexts,
-                                         train_derive_seed(s->cfg.data.split_seed, 2),
+                                         rng_stream_seed32(s->cfg.data.split_seed, 2),
                                          s->cfg.train.batch_size, s->cfg.train.seq_len, s->tokens);
         history_set_recall(&s->hist, recall);
     }
@@ -233,8 +234,18 @@ static void record_step(TrainSession *s, const TrainReporter *r, ProgressClock *
         res->answer_tokens_multi ? res->answer_nll_multi / (double)res->answer_tokens_multi : NAN;
     if (res->answer_tokens)
         c->answer_nll += res->answer_nll, c->answer_tokens += res->answer_tokens;
-    history_push(h, step, res->loss, answer_loss, answer_loss_multi, lr, res->grad_norm,
-                 tokens_seen, seconds, s->model.lambda, s->model.gamma, spike);
+    HistoryStep entry = {.step = step,
+                         .tokens = tokens_seen,
+                         .loss = res->loss,
+                         .answer_loss = answer_loss,
+                         .answer_loss_multi = answer_loss_multi,
+                         .lr = lr,
+                         .grad_norm = res->grad_norm,
+                         .seconds = seconds,
+                         .lambda = s->model.lambda,
+                         .gamma = s->model.gamma,
+                         .loss_spike = spike};
+    history_push(h, &entry);
     if (spike && r->loss_spike)
         r->loss_spike(r->ctx, step, res->loss, limit.median, limit.threshold);
     // Cheap diagnostics from this step's last micro-batch.

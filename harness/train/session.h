@@ -9,6 +9,7 @@
 
 #include "corpus.h"
 #include "datasets.h"
+#include "history.h"
 #include "mixture.h"
 #include "runfile.h"
 #include "tokenizer.h"

@@ -101,9 +101,3 @@ double train_validation_loss(Model *m, const Corpus *c, const TrainConfig *t, in
     return total / n;
 }
 
-unsigned long train_derive_seed(uint64_t seed, uint64_t stream) {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (stream + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return (unsigned long)((z ^ (z >> 31)) & 0xFFFFFFFFULL);
-}

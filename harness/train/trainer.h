@@ -64,8 +64,4 @@ int train_step(const TrainStep *ts, float lr, TrainStepResult *r);
 double train_validation_loss(Model *m, const Corpus *c, const TrainConfig *t, int *tokens,
                              int *targets, const TrainShare *share);
 
-// Independent 32-bit seeds for parameter init (stream 0) and batch sampling (stream 1),
-// derived from the run seed, so the data order does not depend on the model's size.
-unsigned long train_derive_seed(uint64_t seed, uint64_t stream);
-
 #endif
