@@ -2,7 +2,8 @@
 # What it takes to extend dint, shown on a copy of the source tree: a new evaluation task is one
 # file in tasks/ plus one line of tasks/eval_registry.h (tests/extend/next_token_eval.c). The copy
 # builds, `dint eval next-token` has its help line, runs on a real run file, resumes, refuses bad
-# options in one line, and `dint schema --json` lists its outputs.
+# options in one line, and `dint schema --json` lists its outputs. Then the layers: a file that
+# includes a header of a layer above its own does not build.
 # Usage: bash tests/test_extend.sh DINT   (DINT: the build under test, for its build settings)
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +56,24 @@ rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "need --window >= 2" "$T/err" &&
   cmp -s "$RUN" "$T/before.h5" && ok || bad "bad option: exit $rc: $(cat "$T/err")"
 "$X" schema --json | grep -q '"/eval/next_token/accuracy"' && ok || bad "schema lacks the outputs"
+
+# ---- The layers: an include against their direction does not build ----
+# (core -> stats -> tasks -> dist -> data -> store -> train -> eval -> cli; harness/CMakeLists.txt)
+against() { # FILE HEADER TARGET: FILE includes HEADER of a higher layer; TARGET must fail to build
+  cp "$TREE/$1" "$T/saved.c"
+  sed -i "1i #include \"$2\"" "$TREE/$1"
+  if cmake --build "$TREE/build" --target "$3" >"$T/layer.log" 2>&1; then
+    bad "$1 including $2 built"
+  else
+    grep -q "$2: No such file" "$T/layer.log" && ok || bad "$1 + $2: $(grep -m1 error "$T/layer.log")"
+  fi
+  cp "$T/saved.c" "$TREE/$1"
+}
+against core/model.c eval_task.h dint_core
+against tasks/needle.c runfile.h dint_tasks
+against harness/store/h5file.c driver.h dint_store
+against harness/store/runfile.c onset.h dint_store
+against harness/eval/driver.c cli.h dint_eval
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
