@@ -510,7 +510,7 @@ SWEEP_SURVIVAL_TIME = "/survival/{cell}/time"
 SWEEP_SURVIVAL_SURV = "/survival/{cell}/surv"
 SWEEP_SURVIVAL_SURV_LO = "/survival/{cell}/surv_ci_low"
 SWEEP_SURVIVAL_SURV_HI = "/survival/{cell}/surv_ci_high"
-# The {metric} names, in the order of /cells@metrics and the columns of per_seed (cmd_sweep.c).
+# The {metric} names, in the order of /cells@metrics and the columns of per_seed (harness/sweep/metrics.c).
 SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy",
                  "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored",
                  "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate")
