@@ -77,7 +77,7 @@ static double read_metric(hid_t f, const SweepMetric *m) {
 
 void metrics_read_run(const char *run, double *v) {
     for (int i = 0; i < N_METRICS; i++) v[i] = NAN;
-    hid_t f = H5Fopen(run, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t f = open_run(run);
     if (f < 0) return;
     for (int i = 0; i < N_METRICS; i++) v[i] = read_metric(f, &SWEEP_METRICS[i]);
     H5Fclose(f);
