@@ -20,9 +20,6 @@ void eval_task_usage(const EvalTask *t, char *buf, size_t cap);
 int cmd_schema(int argc, char **argv);
 int cmd_variants(int argc, char **argv);
 
-// Read and check a sweep grid file without running it (cells: cells x seeds). For the fuzzer.
-int sweep_grid_check(const char *grid_path, int *cells, Error *err);
-
 // One-line error to stderr: "dint <cmd>: error: <msg>".
 void cli_error(const char *cmd, const char *msg);
 

@@ -1,5 +1,6 @@
 #include "h5io.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,19 @@ int h5_write_strings(hid_t loc, const char *name, char *const *s, hsize_t n) {
     return rc;
 }
 
+int h5_write_scalar_f64(hid_t loc, const char *name, double v) {
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_COMPACT);
+    hid_t ds = H5Dcreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int rc =
+        ds >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) >= 0 ? 0 : -1;
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    return rc;
+}
+
 // Read a string attribute (caller frees), or NULL.
 char *h5_read_attr_str(hid_t loc, const char *name) {
     if (H5Aexists(loc, name) <= 0) return NULL;
@@ -135,6 +149,34 @@ long h5_len(hid_t loc, const char *name) {
     H5Sclose(space);
     H5Dclose(ds);
     return rank >= 1 ? (long)dims[0] : -1;
+}
+
+int h5_exists(hid_t loc, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = strchr(buf + 1, '/');; p = strchr(p + 1, '/')) {
+        if (p) *p = '\0';
+        if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return 0;
+        if (!p) return 1;
+        *p = '/';
+    }
+}
+
+long h5_read_f64_all(hid_t loc, const char *path, double **out) {
+    *out = NULL;
+    if (!h5_exists(loc, path)) return -1;
+    hid_t ds = H5Dopen2(loc, path, H5P_DEFAULT);
+    hid_t space = H5Dget_space(ds);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    double *v = n > 0 ? malloc(sizeof(double) * (size_t)n) : NULL;
+    if (n > 0 && (!v || H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)) {
+        free(v);
+        v = NULL, n = -1;
+    }
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    *out = v;
+    return n < 0 ? -1 : (long)n;
 }
 
 hid_t h5_group(hid_t loc, const char *name) {
