@@ -164,12 +164,15 @@ static void compute_lambda_gamma(Model *m) {
     const VariantSpec *vs = variant_spec(c->variant);
     for (int l = 0; l < c->n_layer; l++) {
         m->lambda[l] = m->gamma[l] = 0.0f;
-        if (!vs->learns_lambda) continue;
+        if (vs->n_maps == 1) continue;
         const LayerParams *lp = &m->p.layers[l];
         float li = model_lambda_init(c, l);
-        m->lam_e1[l] = expf(dotf(lp->lq1, lp->lk1, c->head_dim));
-        m->lam_e2[l] = expf(dotf(lp->lq2, lp->lk2, c->head_dim));
-        m->lambda[l] = m->lam_e1[l] - m->lam_e2[l] + li;
+        m->lambda[l] = li; // a variant without a learned λ keeps λ_init
+        if (vs->learns_lambda) {
+            m->lam_e1[l] = expf(dotf(lp->lq1, lp->lk1, c->head_dim));
+            m->lam_e2[l] = expf(dotf(lp->lq2, lp->lk2, c->head_dim));
+            m->lambda[l] = m->lam_e1[l] - m->lam_e2[l] + li;
+        }
         if (!vs->global_term) continue;
         switch (c->gamma_mode) {
         case GAMMA_TIED:
@@ -453,14 +456,14 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
                     attention_stream_backward(m->dq, m->dk, m->dv, &dlam, &dgam, d_att_pre,
                                               ad.n_maps == 1 ? a->att_pre : a->o1, a->o2, a->lse,
                                               a->q, a->k, a->v, m->lambda[l], m->gamma[l], B, &ad));
+        if (vs->global_term && c->gamma_mode == GAMMA_TIED) dlam += dgam; // γ is λ
         if (vs->learns_lambda) {
-            if (vs->global_term && c->gamma_mode == GAMMA_TIED) dlam += dgam;
             exp_dot_backward(gp->lq1, gp->lk1, lp->lq1, lp->lk1, m->lam_e1[l], dlam, d);
             exp_dot_backward(gp->lq2, gp->lk2, lp->lq2, lp->lk2, m->lam_e2[l], -dlam, d);
-            if (vs->global_term && c->gamma_mode == GAMMA_LEARNED) {
-                exp_dot_backward(gp->gq1, gp->gk1, lp->gq1, lp->gk1, m->gam_e1[l], dgam, d);
-                exp_dot_backward(gp->gq2, gp->gk2, lp->gq2, lp->gk2, m->gam_e2[l], -dgam, d);
-            }
+        }
+        if (vs->global_term && c->gamma_mode == GAMMA_LEARNED) {
+            exp_dot_backward(gp->gq1, gp->gk1, lp->gq1, lp->gk1, m->gam_e1[l], dgam, d);
+            exp_dot_backward(gp->gq2, gp->gk2, lp->gq2, lp->gk2, m->gam_e2[l], -dgam, d);
         }
         PHASE_TIMED(PHASE_NORM_ELEMENTWISE, {
             rope_backward(m->dq, m->rope_cos, m->rope_sin, B, T, D, d);

@@ -84,7 +84,7 @@ fi
 bash "$root/data/fetch.sh" sotu wordnet-noun >/dev/null
 mkdir -p "$out/figures"
 # The variants, from the table in core (core/variants.c): "transformer diff dint".
-read -r -a variants < <("$dint" variants --names)
+read -r -a variants < <(DINT_NO_MPI=1 "$dint" variants --names) # not a rank of a launched job
 variant_list=$(printf '%s, ' "${variants[@]}") && variant_list=${variant_list%, }
 
 # ---- part 1: keyed recall over seeds ----

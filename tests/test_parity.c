@@ -224,11 +224,18 @@ Test(parity, every_variant_and_mode_against_pytorch) {
     threads_init(2);
     memset(&worst, 0, sizeof worst);
     size_t n_cases = sizeof CASES / sizeof CASES[0];
-    for (size_t i = 0; i < n_cases; i++) run_case(&CASES[i], family_worst[i]);
+    // DINT_PARITY_ONLY=LABEL runs the cases whose label starts with LABEL (tests/test_extend.sh).
+    const char *only = getenv("DINT_PARITY_ONLY");
+    int ran = 0;
+    for (size_t i = 0; i < n_cases; i++)
+        if (!only || !strncmp(CASES[i].label, only, strlen(only)))
+            run_case(&CASES[i], family_worst[i]), ran++;
+    cr_assert(ran > 0, "no parity case matches DINT_PARITY_ONLY=%s", only ? only : "");
     printf("%-42s", "largest relative error");
     for (int k = 0; k < N_FAM; k++) printf(" %12s", FAMILY[k]);
     printf("\n");
     for (size_t i = 0; i < n_cases; i++) {
+        if (only && strncmp(CASES[i].label, only, strlen(only))) continue;
         printf("%-42s", CASES[i].label);
         for (int k = 0; k < N_FAM; k++) {
             if (family_worst[i][k] == 0 && k == FAM_LAMBDA &&

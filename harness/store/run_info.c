@@ -9,6 +9,7 @@
 #include "h5io.h"
 #include "runfile.h"
 #include "schema.h"
+#include "variants.h"
 
 static char *attr_or(hid_t loc, const char *attr_path) {
     return h5_read_attr_str(loc, schema_name(attr_path));
@@ -44,13 +45,14 @@ static void info_model(hid_t f, const RunConfig *cfg) {
     const ModelConfig *mc = &cfg->model;
     char gamma[32];
     gamma_mode_format(mc, gamma, sizeof gamma);
+    const VariantSpec *vs = variant_spec(mc->variant);
     printf("variant       %s", variant_name(mc->variant));
-    if (mc->variant == VARIANT_DINT)
+    if (vs->global_term)
         printf(", global term G %s%s, gamma %s", mc->g_mode == GMODE_FULL ? "full" : "causal",
                mc->g_mode == GMODE_FULL ? " (NOT causal: future tokens leak into each position)"
                                         : "",
                gamma);
-    if (mc->variant != VARIANT_TRANSFORMER) {
+    if (vs->n_maps == 2) {
         printf(", head norm %s",
                mc->head_norm ? (mc->head_norm_gain ? "on (learned gain)" : "on (fixed)") : "off");
         if (mc->lambda_schedule)
@@ -111,9 +113,10 @@ static void info_training(hid_t f, const RunConfig *cfg) {
         free(vl);
     }
     const ModelConfig *mc = &cfg->model;
-    if (n > 0 && mc->variant != VARIANT_TRANSFORMER) {
+    const VariantSpec *vs = variant_spec(mc->variant);
+    if (n > 0 && vs->n_maps == 2) {
         info_last_per_layer(f, RUN_TRAIN_LAMBDA, "lambda", n, mc->n_layer);
-        if (mc->variant == VARIANT_DINT)
+        if (vs->global_term)
             info_last_per_layer(f, RUN_TRAIN_GAMMA, "gamma", n, mc->n_layer);
     }
 }

@@ -401,9 +401,10 @@ static void json_string(FILE *out, const char *s) {
 }
 
 // Appends s[0..len) in upper case to out (cap) at *used, never past cap - 1.
+// Upper case, and '_' for what a Python name cannot hold ("next-token" -> "NEXT_TOKEN").
 static void append_upper(char *out, size_t cap, size_t *used, const char *s, size_t len) {
     for (size_t i = 0; i < len && *used + 1 < cap; i++)
-        out[(*used)++] = (char)toupper((unsigned char)s[i]);
+        out[(*used)++] = isalnum((unsigned char)s[i]) ? (char)toupper((unsigned char)s[i]) : '_';
     out[*used] = '\0';
 }
 

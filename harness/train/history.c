@@ -9,6 +9,7 @@
 #include "h5io.h"
 #include "onset.h"
 #include "schema.h"
+#include "variants.h"
 
 // ---- the container ----
 
@@ -196,9 +197,9 @@ static int write_train(hid_t f, const RunState *st) {
     rc |= h5_write_i64(g_train, RUN_TRAIN_TOKENS, (hsize_t)h->n, h->tokens);
     rc |= h5_write_f64(g_train, RUN_TRAIN_SECONDS, (hsize_t)h->n, h->seconds);
     hsize_t dims[2] = {(hsize_t)h->n, (hsize_t)L};
-    if (m->cfg.variant != VARIANT_TRANSFORMER)
-        rc |= h5_write_f32(g_train, RUN_TRAIN_LAMBDA, 2, dims, h->lambda);
-    if (m->cfg.variant == VARIANT_DINT)
+    const VariantSpec *vs = variant_spec(m->cfg.variant);
+    if (vs->n_maps == 2) rc |= h5_write_f32(g_train, RUN_TRAIN_LAMBDA, 2, dims, h->lambda);
+    if (vs->global_term)
         rc |= h5_write_f32(g_train, RUN_TRAIN_GAMMA, 2, dims, h->gamma);
     hsize_t ns = (hsize_t)h->n, da[2] = {(hsize_t)h->n_audit, (hsize_t)L};
     rc |= h5_write(g_train, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns,
@@ -265,12 +266,13 @@ static int read_train(hid_t f, const RunState *st, char *bad, size_t cap) {
     }
     memset(h->lambda, 0, sizeof(float) * (size_t)(n * L));
     memset(h->gamma, 0, sizeof(float) * (size_t)(n * L));
-    if (rc == 0 && m->cfg.variant != VARIANT_TRANSFORMER &&
+    const VariantSpec *vs = variant_spec(m->cfg.variant);
+    if (rc == 0 && vs->n_maps == 2 &&
         h5_read(f, RUN_TRAIN_LAMBDA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->lambda) != 0) {
         snprintf(bad, cap, "%s", RUN_TRAIN_LAMBDA);
         rc = -1;
     }
-    if (rc == 0 && m->cfg.variant == VARIANT_DINT &&
+    if (rc == 0 && vs->global_term &&
         h5_read(f, RUN_TRAIN_GAMMA, H5T_NATIVE_FLOAT, (hsize_t)(n * L), h->gamma) != 0) {
         snprintf(bad, cap, "%s", RUN_TRAIN_GAMMA);
         rc = -1;

@@ -38,9 +38,10 @@ static int nt_prepare(void *opts, const EvalInputs *in, void **state, Error *err
     *t = *(const NextToken *)opts;
     t->text = in->test_tokens, t->n_text = in->n_test_tokens;
     if (t->n_text < (long)t->windows * t->window + 1) {
+        error_set(err, "the test split has %ld tokens: too few for %d windows of %d",
+                  in->n_test_tokens, t->windows, t->window);
         free(t);
-        return error_set(err, "the test split has %ld tokens: too few for %d windows of %d",
-                         in->n_test_tokens, t->windows, t->window);
+        return -1;
     }
     model_set_inference(in->model, 1);
     *state = t;
@@ -102,12 +103,11 @@ static void nt_progress(const void *st, long cell, const EvalProgress *p, char *
 }
 
 static const SchemaEntry NT_OUTPUTS[] = {
-    {SCHEMA_GROUP, "/eval/next_token", NULL, NULL, "next-token accuracy", "after dint eval "
-                                                                          "next-token"},
-    {SCHEMA_ATTRIBUTE, "/eval/next_token@parameters", "string", "", "window and windows", NULL},
-    {SCHEMA_DATASET, "/eval/next_token/accuracy", "float64", "window",
-     "share of positions whose argmax is the next token", NULL},
-    {SCHEMA_DATASET, "/eval/next_token/done", "uint8", "window", "1 where scored", NULL},
+    SCHEMA_GROUP_ENTRY("/eval/next_token", "next-token accuracy", "after dint eval next-token"),
+    SCHEMA_ATTRIBUTE_ENTRY("/eval/next_token@parameters", "string", "window and windows", NULL),
+    SCHEMA_DATASET_ENTRY("/eval/next_token/accuracy", "float64", "window",
+                         "share of positions whose argmax is the next token", NULL),
+    SCHEMA_DATASET_ENTRY("/eval/next_token/done", "uint8", "window", "1 where scored", NULL),
 };
 
 const EvalTask next_token_task = {

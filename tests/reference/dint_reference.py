@@ -31,13 +31,29 @@ Attention implementations (module attribute ``impl`` of DintReference, set with 
 
 import json
 import math
+from typing import NamedTuple
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-VARIANTS = ("transformer", "diff", "dint")
+class VariantSpec(NamedTuple):
+    """What a variant's attention has (core/variants.c): softmax maps per head, a learned λ,
+    DINT's global term G, the per-head norm."""
+    n_maps: int
+    learns_lambda: bool
+    global_term: bool
+    head_norm: bool
+
+
+# The variants, one row each, as in core/variants.c.
+VARIANT_SPECS = {
+    "transformer": VariantSpec(1, False, False, False),
+    "diff": VariantSpec(2, True, False, True),
+    "dint": VariantSpec(2, True, True, True),
+}
+VARIANTS = tuple(VARIANT_SPECS)
 
 
 class SpecError(ValueError):
@@ -164,7 +180,8 @@ def parse_model_config(cfg):
     g_mode, gamma_mode, gamma_fixed = "causal", "zero", 0.0
     head_norm, head_norm_gain = False, False
     li_mode, li_const = "schedule", 0.0
-    if variant != "transformer":
+    spec = VARIANT_SPECS[variant]
+    if spec.head_norm:
         head_norm = _as_bool(_get(m, "head_norm", W), "model.head_norm")
         head_norm_gain = _as_bool(_get(m, "head_norm_gain", W), "model.head_norm_gain")
         li = _get(m, "lambda_init", W)
@@ -172,7 +189,7 @@ def parse_model_config(cfg):
             li_mode = "schedule"
         else:
             li_mode, li_const = "constant", _as_float(li, "model.lambda_init")
-    if variant == "dint":
+    if spec.global_term:
         g_mode = _get(m, "g_mode", W)
         if g_mode not in ("causal", "full"):
             raise SpecError(f"config: model.g_mode must be 'causal' or 'full', got {g_mode!r}")
@@ -298,6 +315,7 @@ class Attention(nn.Module):
         D, d = cfg.d_model, cfg.head_dim
         self.cfg, self.layer = cfg, layer
         self.variant = cfg.variant
+        self.spec = VARIANT_SPECS[cfg.variant]
         self.d = d
         self.H = cfg.n_heads
         self.scale = 1.0 / math.sqrt(d)
@@ -305,13 +323,14 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(D, D, bias=False)
         self.v_proj = nn.Linear(D, D, bias=False)
         self.out_proj = nn.Linear(D, D, bias=False)
-        self.lambda_init = cfg.lambda_init(layer) if self.variant != "transformer" else 0.0
-        if self.variant != "transformer":
-            self.lambda_q1 = nn.Parameter(torch.zeros(d))
-            self.lambda_k1 = nn.Parameter(torch.zeros(d))
-            self.lambda_q2 = nn.Parameter(torch.zeros(d))
-            self.lambda_k2 = nn.Parameter(torch.zeros(d))
-            if self.variant == "dint" and cfg.gamma_mode == "learned":
+        self.lambda_init = cfg.lambda_init(layer) if self.spec.n_maps == 2 else 0.0
+        if self.spec.n_maps == 2:
+            if self.spec.learns_lambda:
+                self.lambda_q1 = nn.Parameter(torch.zeros(d))
+                self.lambda_k1 = nn.Parameter(torch.zeros(d))
+                self.lambda_q2 = nn.Parameter(torch.zeros(d))
+                self.lambda_k2 = nn.Parameter(torch.zeros(d))
+            if self.spec.global_term and cfg.gamma_mode == "learned":
                 self.gamma_q1 = nn.Parameter(torch.zeros(d))
                 self.gamma_k1 = nn.Parameter(torch.zeros(d))
                 self.gamma_q2 = nn.Parameter(torch.zeros(d))
@@ -323,14 +342,16 @@ class Attention(nn.Module):
 
     # lambda = exp(lq1 . lk1) - exp(lq2 . lk2) + lambda_init    (a 0-d tensor)
     def lambda_full(self):
-        if self.variant == "transformer":
+        if self.spec.n_maps == 1:
             return None
+        if not self.spec.learns_lambda:  # a fixed λ: λ_init
+            return torch.tensor(self.lambda_init, dtype=self.q_proj.weight.dtype)
         return (torch.exp(torch.dot(self.lambda_q1, self.lambda_k1))
                 - torch.exp(torch.dot(self.lambda_q2, self.lambda_k2)) + self.lambda_init)
 
     def gamma_full(self, lam):
         """gamma of a DINT layer (tensor or float); None when there is no G term."""
-        if self.variant != "dint":
+        if not self.spec.global_term:
             return None
         mode = self.cfg.gamma_mode
         if mode == "tied":
@@ -350,7 +371,7 @@ class Attention(nn.Module):
         k = apply_rotary(self.k_proj(x).view(B, T, 2 * H, d), cos, sin)
         v = self.v_proj(x)
 
-        if self.variant == "transformer":
+        if self.spec.n_maps == 1:
             q, k = q.transpose(1, 2), k.transpose(1, 2)  # (B, 2H, T, d)
             v = v.view(B, T, 2 * H, d).transpose(1, 2)
             A = causal_softmax(q, k, self.scale)
