@@ -295,74 +295,80 @@ int audit_task_make(void **st, const AuditTaskSpec *spec, const Model *m, Error 
     return 0;
 }
 
-#define P(path) "/audit/{precision}/" path
-#define D(path, dims, meaning)                                                                     \
-    { SCHEMA_DATASET, P(path), "float64", dims, meaning, NULL, NULL }
-#define H(name, meaning) D(name, "layer,head", meaning)
-#define S(name, meaning) D(name, "stream", meaning)
-#define A(obj, name, dtype, meaning)                                                               \
+#define AUDIT_PATH(path) "/audit/{precision}/" path
+#define AUDIT_DATASET(path, dims, meaning)                                                         \
+    { SCHEMA_DATASET, AUDIT_PATH(path), "float64", dims, meaning, NULL, NULL }
+#define AUDIT_PER_HEAD(name, meaning)   AUDIT_DATASET(name, "layer,head", meaning)
+#define AUDIT_PER_STREAM(name, meaning) AUDIT_DATASET(name, "stream", meaning)
+#define AUDIT_ATTR(obj, name, dtype, meaning)                                                      \
     { SCHEMA_ATTRIBUTE, obj "@" name, dtype, "", meaning, NULL, NULL }
 
 static const SchemaEntry AUDIT_OUTPUTS[] = {
     {SCHEMA_GROUP, "/audit", NULL, NULL, "attention and activation audit", "after dint audit",
      NULL},
-    A("/audit", "parameters", "string", "the options that make results comparable"),
-    A("/audit", "task_version", "int64", "version of the audit task"),
-    A("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
-    A("/audit", "inputs", "string", "where the audited windows come from"),
+    AUDIT_ATTR("/audit", "parameters", "string", "the options that make results comparable"),
+    AUDIT_ATTR("/audit", "task_version", "int64", "version of the audit task"),
+    AUDIT_ATTR("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
+    AUDIT_ATTR("/audit", "inputs", "string", "where the audited windows come from"),
     {SCHEMA_GROUP, "/audit/{precision}", NULL, NULL,
      "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked",
      NULL},
-    A("/audit/{precision}", "logit_overflow_margin", "float64",
-      "max |logit| over the format's largest value"),
-    A("/audit/{precision}", "logit_overflow", "float64", "logits that would round to +-inf"),
+    AUDIT_ATTR("/audit/{precision}", "logit_overflow_margin", "float64",
+               "max |logit| over the format's largest value"),
+    AUDIT_ATTR("/audit/{precision}", "logit_overflow", "float64",
+               "logits that would round to +-inf"),
     // Named after its group, not by the rule (which would give AUDIT_AT_MEANING).
-    {SCHEMA_ATTRIBUTE, "/audit/{precision}@meaning", "string", "", "what the datasets are over", NULL,
-     "AUDIT_PRECISION_AT_MEANING"},
-    H("row_sum_mean", "mean row sum of the final map"),
-    H("row_sum_min", "smallest row sum"),
-    H("row_sum_max", "largest row sum"),
-    H("row_sum_std", "population standard deviation of the row sums"),
-    H("row_sum_dev_max", "largest |row sum - expected|"),
-    H("row_sum_dev_mean", "mean (row sum - expected)"),
-    H("negative_fraction", "share of negative entries of the final map"),
-    H("negative_mass", "mean over rows of the sum of negative entries"),
-    H("entropy_a1", "mean entropy of A1's rows"),
-    H("entropy_a2", "mean entropy of A2's rows (NaN for the Transformer)"),
-    H("entropy_final", "mean entropy of the final map's |rows|"),
-    H("logit_top1", "largest |attention logit|"),
-    H("logit_top10", "10th largest |attention logit|"),
-    H("logit_top100", "100th largest |attention logit|"),
-    H("logit_median", "median |attention logit|"),
-    H("nan_count", "NaN entries of maps and logits"),
-    H("inf_count", "infinite entries of maps and logits"),
-    {SCHEMA_DATASET, P("row_sum_dev_hist"), "int64", "layer,head,bin",
+    {SCHEMA_ATTRIBUTE, "/audit/{precision}@meaning", "string", "", "what the datasets are over",
+     NULL, "AUDIT_PRECISION_AT_MEANING"},
+    AUDIT_PER_HEAD("row_sum_mean", "mean row sum of the final map"),
+    AUDIT_PER_HEAD("row_sum_min", "smallest row sum"),
+    AUDIT_PER_HEAD("row_sum_max", "largest row sum"),
+    AUDIT_PER_HEAD("row_sum_std", "population standard deviation of the row sums"),
+    AUDIT_PER_HEAD("row_sum_dev_max", "largest |row sum - expected|"),
+    AUDIT_PER_HEAD("row_sum_dev_mean", "mean (row sum - expected)"),
+    AUDIT_PER_HEAD("negative_fraction", "share of negative entries of the final map"),
+    AUDIT_PER_HEAD("negative_mass", "mean over rows of the sum of negative entries"),
+    AUDIT_PER_HEAD("entropy_a1", "mean entropy of A1's rows"),
+    AUDIT_PER_HEAD("entropy_a2", "mean entropy of A2's rows (NaN for the Transformer)"),
+    AUDIT_PER_HEAD("entropy_final", "mean entropy of the final map's |rows|"),
+    AUDIT_PER_HEAD("logit_top1", "largest |attention logit|"),
+    AUDIT_PER_HEAD("logit_top10", "10th largest |attention logit|"),
+    AUDIT_PER_HEAD("logit_top100", "100th largest |attention logit|"),
+    AUDIT_PER_HEAD("logit_median", "median |attention logit|"),
+    AUDIT_PER_HEAD("nan_count", "NaN entries of maps and logits"),
+    AUDIT_PER_HEAD("inf_count", "infinite entries of maps and logits"),
+    {SCHEMA_DATASET, AUDIT_PATH("row_sum_dev_hist"), "int64", "layer,head,bin",
      "histogram of row sum - expected", NULL, NULL},
-    D("bin_edges", "edge", "edges of the histogram's bins"),
-    S("hidden_top1", "largest |x| of the residual stream"),
-    S("hidden_top10", "10th largest |x|"),
-    S("hidden_median", "median |x|"),
-    S("hidden_kurtosis", "kurtosis of x"),
-    S("lambda", "lambda of the layer (0 for the final stream)"),
-    S("gamma", "gamma of the layer (0 for the final stream)"),
-    S("expected_row_sum", "expected row sum of the layer's final map"),
-    S("hidden_overflow", "entries of x that would round to +-inf"),
-    D("layer", "layer", "dimension scale: layer index"),
-    D("head", "head", "dimension scale: head index"),
-    D("stream", "stream", "dimension scale: stream index (n_layer = after the last layer)"),
+    AUDIT_DATASET("bin_edges", "edge", "edges of the histogram's bins"),
+    AUDIT_PER_STREAM("hidden_top1", "largest |x| of the residual stream"),
+    AUDIT_PER_STREAM("hidden_top10", "10th largest |x|"),
+    AUDIT_PER_STREAM("hidden_median", "median |x|"),
+    AUDIT_PER_STREAM("hidden_kurtosis", "kurtosis of x"),
+    AUDIT_PER_STREAM("lambda", "lambda of the layer (0 for the final stream)"),
+    AUDIT_PER_STREAM("gamma", "gamma of the layer (0 for the final stream)"),
+    AUDIT_PER_STREAM("expected_row_sum", "expected row sum of the layer's final map"),
+    AUDIT_PER_STREAM("hidden_overflow", "entries of x that would round to +-inf"),
+    AUDIT_DATASET("layer", "layer", "dimension scale: layer index"),
+    AUDIT_DATASET("head", "head", "dimension scale: head index"),
+    AUDIT_DATASET("stream", "stream",
+                  "dimension scale: stream index (n_layer = after the last layer)"),
     {SCHEMA_GROUP, "/audit/leakage", NULL, NULL, "the leakage probe", NULL, NULL},
-    A("/audit/leakage", "causal", "int64", "1 when every logit before the changed token stayed"),
-    A("/audit/leakage", "position", "int64", "the replaced token's position"),
-    A("/audit/leakage", "first_changed", "int64", "first position whose logits changed, -1 none"),
-    A("/audit/leakage", "probe_had_effect", "int64", "1 when a logit from the position on changed"),
-    A("/audit/leakage", "max_abs_diff_before", "float64", "largest |logit change| before it"),
-    A("/audit/leakage", "meaning", "string", "what the probe does"),
+    AUDIT_ATTR("/audit/leakage", "causal", "int64",
+               "1 when every logit before the changed token stayed"),
+    AUDIT_ATTR("/audit/leakage", "position", "int64", "the replaced token's position"),
+    AUDIT_ATTR("/audit/leakage", "first_changed", "int64",
+               "first position whose logits changed, -1 none"),
+    AUDIT_ATTR("/audit/leakage", "probe_had_effect", "int64",
+               "1 when a logit from the position on changed"),
+    AUDIT_ATTR("/audit/leakage", "max_abs_diff_before", "float64",
+               "largest |logit change| before it"),
+    AUDIT_ATTR("/audit/leakage", "meaning", "string", "what the probe does"),
 };
-#undef P
-#undef D
-#undef H
-#undef S
-#undef A
+#undef AUDIT_PATH
+#undef AUDIT_DATASET
+#undef AUDIT_PER_HEAD
+#undef AUDIT_PER_STREAM
+#undef AUDIT_ATTR
 
 // ---- The command: dint audit ----
 // Attention maps and activations of a trained model on real test-split text, per layer and head,
@@ -371,7 +377,8 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
 
 static const AuditTaskSpec AUDIT_DEFAULTS = {.samples = 4, .precisions = "fp32,bf16,fp16"};
 
-#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(AuditTaskSpec, field), metavar}
+#define OPT(flag, kind, field, metavar)                                                            \
+    { flag, kind, offsetof(AuditTaskSpec, field), metavar }
 static const EvalOption AUDIT_OPTIONS[] = {
     OPT("--precision", EVAL_OPT_STR, precisions, "fp32,bf16,fp16"),
     OPT("--samples", EVAL_OPT_INT, samples, "N"),

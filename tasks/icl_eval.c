@@ -294,42 +294,44 @@ int icl_task_make(void **st, const IclTaskSpec *spec, Tokenizer *tok, Error *err
     return 0;
 }
 
-#define D(path, dtype, dims, meaning)                                                              \
+#define ICL_DATASET(path, dtype, dims, meaning)                                                    \
     { SCHEMA_DATASET, "/eval/icl/{dataset}/" path, dtype, dims, meaning, NULL, NULL }
-#define A(path, dtype, meaning)                                                                    \
+#define ICL_ATTR(path, dtype, meaning)                                                             \
     { SCHEMA_ATTRIBUTE, "/eval/icl/{dataset}" path, dtype, "", meaning, NULL, NULL }
 #define MODE(p, what)                                                                              \
-    D(p "accuracy", "float64", "shots", "accuracy, " what),                                        \
-        D(p "accuracy_norm", "float64", "shots",                                                   \
-          "accuracy of the length-normalised likelihood, " what),                                  \
-        D(p "accuracy_ci_low", "float64", "shots",                                                 \
-          "Wilson 95 % interval of accuracy, lower end, " what),                                   \
-        D(p "accuracy_ci_high", "float64", "shots",                                                \
-          "Wilson 95 % interval of accuracy, upper end, " what),                                   \
-        D(p "best_minus_worst", "float64", "shots",                                                \
-          "best minus worst ordering's accuracy, " what),                                          \
-        D(p "order_std", "float64", "shots", "standard deviation over orderings, " what),          \
-        D(p "order_accuracy", "float64", "shots,order", "accuracy of each ordering, " what)
+    ICL_DATASET(p "accuracy", "float64", "shots", "accuracy, " what),                              \
+        ICL_DATASET(p "accuracy_norm", "float64", "shots",                                         \
+                    "accuracy of the length-normalised likelihood, " what),                        \
+        ICL_DATASET(p "accuracy_ci_low", "float64", "shots",                                       \
+                    "Wilson 95 % interval of accuracy, lower end, " what),                         \
+        ICL_DATASET(p "accuracy_ci_high", "float64", "shots",                                      \
+                    "Wilson 95 % interval of accuracy, upper end, " what),                         \
+        ICL_DATASET(p "best_minus_worst", "float64", "shots",                                      \
+                    "best minus worst ordering's accuracy, " what),                                \
+        ICL_DATASET(p "order_std", "float64", "shots",                                             \
+                    "standard deviation over orderings, " what),                                   \
+        ICL_DATASET(p "order_accuracy", "float64", "shots,order",                                  \
+                    "accuracy of each ordering, " what)
 
 static const SchemaEntry ICL_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/icl", NULL, NULL, "in-context learning, one group per dataset",
      "after dint eval icl", NULL},
     {SCHEMA_GROUP, "/eval/icl/{dataset}", NULL, NULL,
      "accuracy by shot count (label: dataset name, '.' -> '_')", NULL, NULL},
-    A("@parameters", "string", "the options that make results comparable"),
-    A("@task_version", "int64", "version of the icl task"),
-    A("@episodes", "int64", "queries per shot count"),
-    A("@orders", "int64", "orderings of the same demonstrations per query"),
-    A("@format", "string", "the prompt format and the prediction rule"),
+    ICL_ATTR("@parameters", "string", "the options that make results comparable"),
+    ICL_ATTR("@task_version", "int64", "version of the icl task"),
+    ICL_ATTR("@episodes", "int64", "queries per shot count"),
+    ICL_ATTR("@orders", "int64", "orderings of the same demonstrations per query"),
+    ICL_ATTR("@format", "string", "the prompt format and the prediction rule"),
     MODE("", "random order"),
     MODE("alternating_", "class-alternating order"),
-    A("/best_minus_worst@meaning", "string", "what best_minus_worst is"),
-    D("shots", "float64", "shots", "dimension scale: demonstrations per prompt"),
-    D("done", "uint8", "shots", "1 where the shot count is finished"),
-    D("seconds", "float64", "shots", "seconds the shot count took"),
+    ICL_ATTR("/best_minus_worst@meaning", "string", "what best_minus_worst is"),
+    ICL_DATASET("shots", "float64", "shots", "dimension scale: demonstrations per prompt"),
+    ICL_DATASET("done", "uint8", "shots", "1 where the shot count is finished"),
+    ICL_DATASET("seconds", "float64", "shots", "seconds the shot count took"),
 };
-#undef D
-#undef A
+#undef ICL_DATASET
+#undef ICL_ATTR
 #undef MODE
 
 // ---- Split over MPI ranks: one shot count's results as doubles ----
@@ -378,7 +380,8 @@ typedef struct {
 static const IclCommandOptions ICL_DEFAULTS = {
     .dataset = "wordnet-noun", .episodes = 50, .orders = 5, .classes = 4, .seed = 1};
 
-#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(IclCommandOptions, field), metavar}
+#define OPT(flag, kind, field, metavar)                                                            \
+    { flag, kind, offsetof(IclCommandOptions, field), metavar }
 static const EvalOption ICL_OPTIONS[] = {
     OPT("--dataset", EVAL_OPT_STR, dataset, "NAME|PATH|synthetic"),
     OPT("--shots", EVAL_OPT_STR, shots, "K,..."),
@@ -396,8 +399,12 @@ static int icl_check_options(void *opts, Error *err) {
         return error_set(err, "--episodes and --orders must be >= 1, --context >= 0 (0: the run's "
                               "train.seq_len) and --classes (synthetic) >= 2");
     IclTaskSpec *s = &o->spec;
-    *s = (IclTaskSpec){.dataset = o->dataset, .classes = o->classes, .episodes = o->episodes,
-                       .orders = o->orders, .context = o->context, .seed = o->seed};
+    *s = (IclTaskSpec){.dataset = o->dataset,
+                       .classes = o->classes,
+                       .episodes = o->episodes,
+                       .orders = o->orders,
+                       .context = o->context,
+                       .seed = o->seed};
     if (o->shots) {
         s->n_shots = parse_int_list(o->shots, o->shot_list, ICL_MAX_SHOT_COUNTS, "--shots", err);
         if (s->n_shots < 0) return -1;

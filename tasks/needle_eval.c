@@ -200,11 +200,7 @@ static int write_rate(const EvalWriter *w, const NeedleGrid *g, const char *name
                       const char *meaning) {
     long m = needle_grid_cells(g) * (extra > 0 ? extra : 1);
     double *r = xmalloc(sizeof(double) * (size_t)m * 3), *lo = r + m, *hi = r + 2 * m;
-    for (long i = 0; i < m; i++) {
-        r[i] = n[i] ? (double)k[i] / n[i] : NAN;
-        wilson_interval(k[i], n[i], &lo[i], &hi[i]);
-        if (!n[i]) lo[i] = hi[i] = NAN;
-    }
+    wilson_rates(k, n, m, r, lo, hi);
     char lo_name[128], hi_name[128];
     snprintf(lo_name, sizeof lo_name, "%s_ci_low", name);
     snprintf(hi_name, sizeof hi_name, "%s_ci_high", name);
@@ -437,66 +433,78 @@ int needle_task_make(void **st, const NeedleGridSpec *spec, Tokenizer *tok, cons
     return 0;
 }
 
-#define D(path, dtype, dims, meaning)                                                              \
+#define NEEDLE_DATASET(path, dtype, dims, meaning)                                                 \
     SCHEMA_TASK_DATASET("/eval/needle", path, dtype, dims, meaning)
-#define A(path, dtype, meaning)   SCHEMA_TASK_ATTR("/eval/needle", path, dtype, meaning)
-#define M(path)                   SCHEMA_TASK_MEANING("/eval/needle", path)
-#define CELL                      "config,context_length,depth"
-#define RATE(name, dims, meaning) SCHEMA_TASK_RATE("/eval/needle", name, dims, meaning)
+#define NEEDLE_ATTR(path, dtype, meaning) SCHEMA_TASK_ATTR("/eval/needle", path, dtype, meaning)
+#define NEEDLE_MEANING(path)              SCHEMA_TASK_MEANING("/eval/needle", path)
+#define CELL                              "config,context_length,depth"
+#define RATE(name, dims, meaning)         SCHEMA_TASK_RATE("/eval/needle", name, dims, meaning)
 
 static const SchemaEntry NEEDLE_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/needle", NULL, NULL, "multi-needle retrieval grid",
      "after dint eval needle", NULL},
-    A("@parameters", "string", "the options that make results comparable"),
-    A("@task_version", "int64", "version of the needle task"),
-    A("@seed", "uint64", "seed of the cells' random streams"),
-    A("@samples_per_cell", "int64", "samples per cell"),
-    A("@haystack", "string", "where the haystack text comes from"),
-    A("@scoring", "string", "how answers are scored"),
-    A("@layout", "string", "where the needles are placed"),
-    A("@positional_scorers", "string", "names of the position-only scorers, by index"),
+    NEEDLE_ATTR("@parameters", "string", "the options that make results comparable"),
+    NEEDLE_ATTR("@task_version", "int64", "version of the needle task"),
+    NEEDLE_ATTR("@seed", "uint64", "seed of the cells' random streams"),
+    NEEDLE_ATTR("@samples_per_cell", "int64", "samples per cell"),
+    NEEDLE_ATTR("@haystack", "string", "where the haystack text comes from"),
+    NEEDLE_ATTR("@scoring", "string", "how answers are scored"),
+    NEEDLE_ATTR("@layout", "string", "where the needles are placed"),
+    NEEDLE_ATTR("@positional_scorers", "string", "names of the position-only scorers, by index"),
     RATE("accuracy", CELL, "exact-match rate of queried needles per cell; NaN where not evaluated"),
     RATE("other_needle_rate", CELL, "share of all questions answered with another needle's number"),
     RATE("keyed_rate", CELL, "share of samples with N >= 2 whose key-swap pair is answered right"),
     RATE("positional_accuracy", CELL ",scorer", "accuracy of the position-only scorers"),
     RATE("positional_keyed_rate", CELL ",scorer", "keyed_rate of the position-only scorers"),
-    D("loglik_sum", "float64", CELL, "summed log-likelihood of the right numbers (nats)"),
-    D("seconds", "float64", CELL, "seconds the cell took"),
-    D("attention_mass_needle", "float64", CELL ",layer",
-      "mean final-map weight on the answer needle's tokens from the answer position, per layer"),
-    M("attention_mass_needle"),
-    D("attention_mass_rest", "float64", CELL ",layer", "the same weight on every other token"),
-    D("n_needles", "float64", "config", "dimension scale: N of each configuration"),
-    D("n_queried", "float64", "config", "dimension scale: R of each configuration"),
-    D("context_length", "float64", "context_length", "dimension scale: context lengths (tokens)"),
-    D("depth", "float64", "depth", "dimension scale: depths of the first asked needle"),
-    D("scorer", "float64", "scorer", "dimension scale: positional scorer (first, last, middle)"),
-    D("layer", "float64", "layer", "dimension scale: layer index"),
-    D("done", "uint8", CELL, "1 where the cell is finished"),
-    D("correct", "int64", CELL, "queried needles answered exactly"),
-    D("total", "int64", CELL, "queried needles asked"),
-    D("questions", "int64", CELL, "every question asked, key-swap controls included"),
-    D("other_needle", "int64", CELL, "questions answered with another needle's number"),
-    D("keyed", "int64", CELL, "samples whose key-swap pair is answered right"),
-    D("keyed_total", "int64", CELL, "samples with N >= 2"),
-    D("positional_correct", "int64", CELL ",scorer", "queried needles the positional scorer gets"),
-    D("positional_keyed", "int64", CELL ",scorer", "key-swap pairs the positional scorer gets"),
+    NEEDLE_DATASET("loglik_sum", "float64", CELL,
+                   "summed log-likelihood of the right numbers (nats)"),
+    NEEDLE_DATASET("seconds", "float64", CELL, "seconds the cell took"),
+    NEEDLE_DATASET(
+        "attention_mass_needle", "float64", CELL ",layer",
+        "mean final-map weight on the answer needle's tokens from the answer position, per layer"),
+    NEEDLE_MEANING("attention_mass_needle"),
+    NEEDLE_DATASET("attention_mass_rest", "float64", CELL ",layer",
+                   "the same weight on every other token"),
+    NEEDLE_DATASET("n_needles", "float64", "config", "dimension scale: N of each configuration"),
+    NEEDLE_DATASET("n_queried", "float64", "config", "dimension scale: R of each configuration"),
+    NEEDLE_DATASET("context_length", "float64", "context_length",
+                   "dimension scale: context lengths (tokens)"),
+    NEEDLE_DATASET("depth", "float64", "depth",
+                   "dimension scale: depths of the first asked needle"),
+    NEEDLE_DATASET("scorer", "float64", "scorer",
+                   "dimension scale: positional scorer (first, last, middle)"),
+    NEEDLE_DATASET("layer", "float64", "layer", "dimension scale: layer index"),
+    NEEDLE_DATASET("done", "uint8", CELL, "1 where the cell is finished"),
+    NEEDLE_DATASET("correct", "int64", CELL, "queried needles answered exactly"),
+    NEEDLE_DATASET("total", "int64", CELL, "queried needles asked"),
+    NEEDLE_DATASET("questions", "int64", CELL, "every question asked, key-swap controls included"),
+    NEEDLE_DATASET("other_needle", "int64", CELL,
+                   "questions answered with another needle's number"),
+    NEEDLE_DATASET("keyed", "int64", CELL, "samples whose key-swap pair is answered right"),
+    NEEDLE_DATASET("keyed_total", "int64", CELL, "samples with N >= 2"),
+    NEEDLE_DATASET("positional_correct", "int64", CELL ",scorer",
+                   "queried needles the positional scorer gets"),
+    NEEDLE_DATASET("positional_keyed", "int64", CELL ",scorer",
+                   "key-swap pairs the positional scorer gets"),
     {SCHEMA_GROUP, "/eval/needle/samples", NULL, NULL, "one row per question", NULL, NULL},
-    A("/samples@meaning", "string", "what each column of the rows is"),
-    D("samples/cell", "int32", "question", "the question's cell (row-major index)"),
-    D("samples/sample", "int32", "question", "the sample's index in its cell"),
-    D("samples/query", "int32", "question", "the question's index in its sample"),
-    D("samples/needle_position", "int32", "question", "token index of the asked needle"),
-    D("samples/correct", "int32", "question", "1 when answered exactly"),
-    D("samples/asked_needle", "int32", "question", "the needle asked about"),
-    D("samples/answered_needle", "int32", "question", "the needle greedy decoding emits, -1 none"),
-    D("samples/control", "int32", "question", "1 for the key-swap control question"),
-    D("samples/number", "int64", "question", "the right 7-digit number"),
-    D("samples/loglik", "float64", "question", "log-likelihood of the right number (nats)"),
+    NEEDLE_ATTR("/samples@meaning", "string", "what each column of the rows is"),
+    NEEDLE_DATASET("samples/cell", "int32", "question", "the question's cell (row-major index)"),
+    NEEDLE_DATASET("samples/sample", "int32", "question", "the sample's index in its cell"),
+    NEEDLE_DATASET("samples/query", "int32", "question", "the question's index in its sample"),
+    NEEDLE_DATASET("samples/needle_position", "int32", "question",
+                   "token index of the asked needle"),
+    NEEDLE_DATASET("samples/correct", "int32", "question", "1 when answered exactly"),
+    NEEDLE_DATASET("samples/asked_needle", "int32", "question", "the needle asked about"),
+    NEEDLE_DATASET("samples/answered_needle", "int32", "question",
+                   "the needle greedy decoding emits, -1 none"),
+    NEEDLE_DATASET("samples/control", "int32", "question", "1 for the key-swap control question"),
+    NEEDLE_DATASET("samples/number", "int64", "question", "the right 7-digit number"),
+    NEEDLE_DATASET("samples/loglik", "float64", "question",
+                   "log-likelihood of the right number (nats)"),
 };
-#undef D
-#undef A
-#undef M
+#undef NEEDLE_DATASET
+#undef NEEDLE_ATTR
+#undef NEEDLE_MEANING
 #undef CELL
 #undef RATE
 
@@ -576,7 +584,8 @@ static const NeedleOptions NEEDLE_DEFAULTS = {.needles = "1:1,2:2,4:2,6:2",
                                               .samples = 50,
                                               .seed = 1};
 
-#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(NeedleOptions, field), metavar}
+#define OPT(flag, kind, field, metavar)                                                            \
+    { flag, kind, offsetof(NeedleOptions, field), metavar }
 static const EvalOption NEEDLE_OPTIONS[] = {
     OPT("--needles", EVAL_OPT_STR, needles, "N:R,..."),
     OPT("--lengths", EVAL_OPT_STR, lengths, "L,..."),

@@ -215,50 +215,52 @@ int ppl_task_make(void **st, const PplOptions *o, const PplInputs *in, Error *er
     return 0;
 }
 
-#define G(path, meaning, when)                                                                     \
+#define PPL_GROUP(path, meaning, when)                                                             \
     { SCHEMA_GROUP, "/eval/ppl" path, NULL, NULL, meaning, when, NULL }
-#define D(path, dtype, dims, meaning)                                                              \
+#define PPL_DATASET(path, dtype, dims, meaning)                                                    \
     { SCHEMA_DATASET, "/eval/ppl/{corpus}/" path, dtype, dims, meaning, NULL, NULL }
-#define A(path, dtype, meaning)                                                                    \
+#define PPL_ATTR(path, dtype, meaning)                                                             \
     { SCHEMA_ATTRIBUTE, "/eval/ppl/{corpus}" path, dtype, "", meaning, NULL, NULL }
 
 static const SchemaEntry PPL_OUTPUTS[] = {
-    G("", "long-context perplexity, one group per corpus", "after dint eval ppl"),
-    G("/{corpus}", "perplexity on the corpus's test documents (label: file name, '.' -> '_')",
-      NULL),
-    A("@parameters", "string", "the options that make results comparable"),
-    A("@task_version", "int64", "version of the ppl task"),
-    A("@window", "int64", "tokens per window (predictions per window)"),
-    A("@stride", "int64", "window stride"),
-    A("@windows", "string", "disjoint or strided windows"),
-    A("@ngram", "int64", "n of the AR-hit split"),
-    A("@train_seq_len", "int64", "the run's training length"),
-    A("@tokens", "int64", "scored tokens"),
-    A("@bytes", "int64", "UTF-8 bytes of the scored tokens"),
-    A("@documents_done", "int64", "documents finished"),
-    A("@documents", "int64", "documents to score"),
-    A("@split", "string", "the split the documents come from"),
-    A("@nll", "float64", "mean NLL per scored token (nats)"),
-    A("@perplexity", "float64", "exp of the mean NLL"),
-    A("@bits_per_byte", "float64", "NLL in bits per UTF-8 byte"),
-    A("@nll_ar_hit", "float64", "mean NLL of AR-hit tokens"),
-    A("@nll_other", "float64", "mean NLL of the other tokens"),
-    A("@tokens_ar_hit", "int64", "AR-hit tokens"),
-    A("@tokens_other", "int64", "other tokens"),
-    D("nll_by_position", "float64", "position", "mean NLL at each position of the first window"),
-    A("/nll_by_position@meaning", "string", "what nll_by_position is"),
-    D("cumulative_nll", "float64", "position", "running mean of nll_by_position"),
-    A("/cumulative_nll@meaning", "string", "what cumulative_nll is"),
-    D("documents_at_position", "int64", "position", "documents reaching each position"),
-    D("position", "float64", "position", "dimension scale: position 1 .. window"),
-    G("/{corpus}/accumulators", "raw sums an interrupted evaluation continues from", NULL),
-    D("accumulators/nll_sum", "float64", "position", "summed NLL at each position"),
-    D("accumulators/nll_totals", "float64", "total", "NLL sums: all, AR hit, other"),
-    D("accumulators/counts", "int64", "count", "tokens, AR-hit tokens, other, bytes, windows"),
+    PPL_GROUP("", "long-context perplexity, one group per corpus", "after dint eval ppl"),
+    PPL_GROUP("/{corpus}",
+              "perplexity on the corpus's test documents (label: file name, '.' -> '_')", NULL),
+    PPL_ATTR("@parameters", "string", "the options that make results comparable"),
+    PPL_ATTR("@task_version", "int64", "version of the ppl task"),
+    PPL_ATTR("@window", "int64", "tokens per window (predictions per window)"),
+    PPL_ATTR("@stride", "int64", "window stride"),
+    PPL_ATTR("@windows", "string", "disjoint or strided windows"),
+    PPL_ATTR("@ngram", "int64", "n of the AR-hit split"),
+    PPL_ATTR("@train_seq_len", "int64", "the run's training length"),
+    PPL_ATTR("@tokens", "int64", "scored tokens"),
+    PPL_ATTR("@bytes", "int64", "UTF-8 bytes of the scored tokens"),
+    PPL_ATTR("@documents_done", "int64", "documents finished"),
+    PPL_ATTR("@documents", "int64", "documents to score"),
+    PPL_ATTR("@split", "string", "the split the documents come from"),
+    PPL_ATTR("@nll", "float64", "mean NLL per scored token (nats)"),
+    PPL_ATTR("@perplexity", "float64", "exp of the mean NLL"),
+    PPL_ATTR("@bits_per_byte", "float64", "NLL in bits per UTF-8 byte"),
+    PPL_ATTR("@nll_ar_hit", "float64", "mean NLL of AR-hit tokens"),
+    PPL_ATTR("@nll_other", "float64", "mean NLL of the other tokens"),
+    PPL_ATTR("@tokens_ar_hit", "int64", "AR-hit tokens"),
+    PPL_ATTR("@tokens_other", "int64", "other tokens"),
+    PPL_DATASET("nll_by_position", "float64", "position",
+                "mean NLL at each position of the first window"),
+    PPL_ATTR("/nll_by_position@meaning", "string", "what nll_by_position is"),
+    PPL_DATASET("cumulative_nll", "float64", "position", "running mean of nll_by_position"),
+    PPL_ATTR("/cumulative_nll@meaning", "string", "what cumulative_nll is"),
+    PPL_DATASET("documents_at_position", "int64", "position", "documents reaching each position"),
+    PPL_DATASET("position", "float64", "position", "dimension scale: position 1 .. window"),
+    PPL_GROUP("/{corpus}/accumulators", "raw sums an interrupted evaluation continues from", NULL),
+    PPL_DATASET("accumulators/nll_sum", "float64", "position", "summed NLL at each position"),
+    PPL_DATASET("accumulators/nll_totals", "float64", "total", "NLL sums: all, AR hit, other"),
+    PPL_DATASET("accumulators/counts", "int64", "count",
+                "tokens, AR-hit tokens, other, bytes, windows"),
 };
-#undef G
-#undef D
-#undef A
+#undef PPL_GROUP
+#undef PPL_DATASET
+#undef PPL_ATTR
 
 // ---- The command: dint eval ppl ----
 // Long-context perplexity on the test documents of the run's corpus (or --data), in corpus order.
@@ -273,7 +275,8 @@ typedef struct {
 
 static const PplCommandOptions PPL_DEFAULTS = {.ngram = 4};
 
-#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(PplCommandOptions, field), metavar}
+#define OPT(flag, kind, field, metavar)                                                            \
+    { flag, kind, offsetof(PplCommandOptions, field), metavar }
 static const EvalOption PPL_OPTIONS[] = {
     OPT("--window", EVAL_OPT_INT, window, "N"),
     OPT("--stride", EVAL_OPT_INT, stride, "N"),
@@ -349,7 +352,7 @@ static int ppl_prepare(void *opts, const EvalInputs *in, void **state, Error *er
     }
     if (ppl_check_memory(o, in, total, err) != 0) return -1;
     PplOptions po = {o->window, o->stride, o->ngram};
-    PplInputs pin = {o->label,       total,       o->docs,     in->test_doc_tokens,
+    PplInputs pin = {o->label,           total,          o->docs,     in->test_doc_tokens,
                      in->test_doc_names, o->token_bytes, o->max_docs, in->cfg->train.seq_len};
     return ppl_task_make(state, &po, &pin, err);
 }

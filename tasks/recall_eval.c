@@ -188,11 +188,7 @@ static int write_rate(const EvalWriter *w, const RecallGrid *g, const char *name
                       const long *n, int extra, const char *meaning) {
     long m = g->n_cells * (extra > 0 ? extra : 1);
     double *r = xmalloc(sizeof(double) * (size_t)m * 3), *lo = r + m, *hi = r + 2 * m;
-    for (long i = 0; i < m; i++) {
-        r[i] = n[i] ? (double)k[i] / n[i] : NAN;
-        wilson_interval(k[i], n[i], &lo[i], &hi[i]);
-        if (!n[i]) lo[i] = hi[i] = NAN;
-    }
+    wilson_rates(k, n, m, r, lo, hi);
     char lo_name[128], hi_name[128];
     snprintf(lo_name, sizeof lo_name, "%s_ci_low", name);
     snprintf(hi_name, sizeof hi_name, "%s_ci_high", name);
@@ -428,63 +424,72 @@ int recall_task_make(void **st, const RecallGridSpec *spec, Error *err) {
     return 0;
 }
 
-#define D(path, dtype, dims, meaning)                                                              \
+#define RECALL_DATASET(path, dtype, dims, meaning)                                                 \
     SCHEMA_TASK_DATASET("/eval/recall", path, dtype, dims, meaning)
-#define A(path, dtype, meaning)   SCHEMA_TASK_ATTR("/eval/recall", path, dtype, meaning)
-#define M(path)                   SCHEMA_TASK_MEANING("/eval/recall", path)
-#define CELL                      "context_length,pairs"
-#define RATE(name, dims, meaning) SCHEMA_TASK_RATE("/eval/recall", name, dims, meaning)
+#define RECALL_ATTR(path, dtype, meaning) SCHEMA_TASK_ATTR("/eval/recall", path, dtype, meaning)
+#define RECALL_MEANING(path)              SCHEMA_TASK_MEANING("/eval/recall", path)
+#define CELL                              "context_length,pairs"
+#define RATE(name, dims, meaning)         SCHEMA_TASK_RATE("/eval/recall", name, dims, meaning)
 
 static const SchemaEntry RECALL_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/recall", NULL, NULL, "synthetic keyed-recall grid",
      "after dint eval recall", NULL},
-    A("@parameters", "string", "the options that make results comparable"),
-    A("@task_version", "int64", "version of the recall task"),
-    A("@seed", "uint64", "seed of the cells' random streams"),
-    A("@samples_per_cell", "int64", "contexts per cell"),
-    A("@queries", "int64", "queries per context (0: as many as fill half the context)"),
-    A("@key_len", "int64", "tokens per key"),
-    A("@noise", "int64", "1: random filler between pairs; 0: a pad token"),
-    A("@distractors", "int64",
-      "pairs per context whose key differs from a queried key in one token"),
-    A("@symbols", "int64", "tokens in each of the key and value sets"),
-    A("@scoring", "string", "how answers are scored"),
-    A("@layout", "string", "how a context is laid out"),
-    A("@positional_scorers", "string", "names of the position-only scorers, by index"),
+    RECALL_ATTR("@parameters", "string", "the options that make results comparable"),
+    RECALL_ATTR("@task_version", "int64", "version of the recall task"),
+    RECALL_ATTR("@seed", "uint64", "seed of the cells' random streams"),
+    RECALL_ATTR("@samples_per_cell", "int64", "contexts per cell"),
+    RECALL_ATTR("@queries", "int64", "queries per context (0: as many as fill half the context)"),
+    RECALL_ATTR("@key_len", "int64", "tokens per key"),
+    RECALL_ATTR("@noise", "int64", "1: random filler between pairs; 0: a pad token"),
+    RECALL_ATTR("@distractors", "int64",
+                "pairs per context whose key differs from a queried key in one token"),
+    RECALL_ATTR("@symbols", "int64", "tokens in each of the key and value sets"),
+    RECALL_ATTR("@scoring", "string", "how answers are scored"),
+    RECALL_ATTR("@layout", "string", "how a context is laid out"),
+    RECALL_ATTR("@positional_scorers", "string", "names of the position-only scorers, by index"),
     RATE("accuracy", CELL, "share of queries answered with their key's value"),
     RATE("other_value_rate", CELL, "share of queries answered with another pair's value"),
     RATE("keyed_rate", CELL, "share of contexts whose key-swap pair is answered right"),
     RATE("positional_accuracy", CELL ",scorer", "accuracy of the position-only scorers"),
     RATE("positional_keyed_rate", CELL ",scorer", "keyed_rate of the position-only scorers"),
-    D("loglik_sum", "float64", CELL, "summed log-probability of the right values (nats)"),
-    D("seconds", "float64", CELL, "seconds the cell took"),
-    D("context_length", "float64", "context_length", "dimension scale: context lengths (tokens)"),
-    D("pairs", "float64", "pairs", "dimension scale: key-value pairs per context"),
-    D("scorer", "float64", "scorer",
-      "dimension scale: positional scorer (first, last, middle, order, unanswered)"),
-    D("done", "uint8", CELL, "1 where the cell is finished"),
-    D("correct", "int64", CELL, "queries answered right"),
-    D("total", "int64", CELL, "queries asked"),
-    D("other_value", "int64", CELL, "queries answered with another pair's value"),
-    D("keyed", "int64", CELL, "contexts whose key-swap pair is answered right"),
-    D("keyed_total", "int64", CELL, "contexts whose first two queries ask different keys"),
-    D("positional_correct", "int64", CELL ",scorer", "queries the positional scorer gets"),
-    D("positional_keyed", "int64", CELL ",scorer", "key-swap pairs the positional scorer gets"),
+    RECALL_DATASET("loglik_sum", "float64", CELL,
+                   "summed log-probability of the right values (nats)"),
+    RECALL_DATASET("seconds", "float64", CELL, "seconds the cell took"),
+    RECALL_DATASET("context_length", "float64", "context_length",
+                   "dimension scale: context lengths (tokens)"),
+    RECALL_DATASET("pairs", "float64", "pairs", "dimension scale: key-value pairs per context"),
+    RECALL_DATASET("scorer", "float64", "scorer",
+                   "dimension scale: positional scorer (first, last, middle, order, unanswered)"),
+    RECALL_DATASET("done", "uint8", CELL, "1 where the cell is finished"),
+    RECALL_DATASET("correct", "int64", CELL, "queries answered right"),
+    RECALL_DATASET("total", "int64", CELL, "queries asked"),
+    RECALL_DATASET("other_value", "int64", CELL, "queries answered with another pair's value"),
+    RECALL_DATASET("keyed", "int64", CELL, "contexts whose key-swap pair is answered right"),
+    RECALL_DATASET("keyed_total", "int64", CELL,
+                   "contexts whose first two queries ask different keys"),
+    RECALL_DATASET("positional_correct", "int64", CELL ",scorer",
+                   "queries the positional scorer gets"),
+    RECALL_DATASET("positional_keyed", "int64", CELL ",scorer",
+                   "key-swap pairs the positional scorer gets"),
     {SCHEMA_GROUP, "/eval/recall/samples", NULL, NULL, "one row per query", NULL, NULL},
-    A("/samples@meaning", "string", "what each column of the rows is"),
-    D("samples/cell", "int32", "query", "the query's cell (row-major index)"),
-    D("samples/sample", "int32", "query", "the context's index in its cell"),
-    D("samples/query", "int32", "query", "the query's index in its context"),
-    D("samples/asked_pair", "int32", "query", "the asked pair's index in context order"),
-    D("samples/pair_position", "int32", "query", "token index of the asked pair's key"),
-    D("samples/correct", "int32", "query", "1 when answered right"),
-    D("samples/predicted", "int32", "query", "the greedy token"),
-    D("samples/answered_pair", "int32", "query", "the pair whose value that is, -1 none"),
-    D("samples/loglik", "float64", "query", "log-probability of the right value (nats)"),
+    RECALL_ATTR("/samples@meaning", "string", "what each column of the rows is"),
+    RECALL_DATASET("samples/cell", "int32", "query", "the query's cell (row-major index)"),
+    RECALL_DATASET("samples/sample", "int32", "query", "the context's index in its cell"),
+    RECALL_DATASET("samples/query", "int32", "query", "the query's index in its context"),
+    RECALL_DATASET("samples/asked_pair", "int32", "query",
+                   "the asked pair's index in context order"),
+    RECALL_DATASET("samples/pair_position", "int32", "query",
+                   "token index of the asked pair's key"),
+    RECALL_DATASET("samples/correct", "int32", "query", "1 when answered right"),
+    RECALL_DATASET("samples/predicted", "int32", "query", "the greedy token"),
+    RECALL_DATASET("samples/answered_pair", "int32", "query",
+                   "the pair whose value that is, -1 none"),
+    RECALL_DATASET("samples/loglik", "float64", "query",
+                   "log-probability of the right value (nats)"),
 };
-#undef D
-#undef A
-#undef M
+#undef RECALL_DATASET
+#undef RECALL_ATTR
+#undef RECALL_MEANING
 #undef CELL
 #undef RATE
 
@@ -500,11 +505,17 @@ typedef struct {
     RecallGridSpec grid; // built by prepare
 } RecallOptions;
 
-static const RecallOptions RECALL_DEFAULTS = {.queries = -1, .key_len = -1, .noise = -1,
-                                              .distractors = -1, .symbols = -1, .samples = 200,
-                                              .batch = 16, .seed = 1};
+static const RecallOptions RECALL_DEFAULTS = {.queries = -1,
+                                              .key_len = -1,
+                                              .noise = -1,
+                                              .distractors = -1,
+                                              .symbols = -1,
+                                              .samples = 200,
+                                              .batch = 16,
+                                              .seed = 1};
 
-#define OPT(flag, kind, field, metavar) {flag, kind, offsetof(RecallOptions, field), metavar}
+#define OPT(flag, kind, field, metavar)                                                            \
+    { flag, kind, offsetof(RecallOptions, field), metavar }
 static const EvalOption RECALL_OPTIONS[] = {
     OPT("--lengths", EVAL_OPT_STR, lengths, "T,..."),
     OPT("--pairs", EVAL_OPT_STR, pairs, "K,..."),
@@ -530,8 +541,7 @@ static int recall_check_options(void *opts, Error *err) {
 }
 
 // A list option, or the run's value when it was not given: the count, or -1 with err set.
-static int list_or_default(const char *list, int *out, int fallback, const char *what,
-                           Error *err) {
+static int list_or_default(const char *list, int *out, int fallback, const char *what, Error *err) {
     if (!list) return out[0] = fallback, 1;
     return parse_int_list(list, out, RECALL_GRID_MAX, what, err);
 }
@@ -551,8 +561,8 @@ static int recall_prepare(void *opts, const EvalInputs *in, void **state, Error 
         .batch = o->batch,
         .seed = o->seed,
     };
-    if ((g->n_len = list_or_default(o->lengths, g->len, in->cfg->train.seq_len, "--lengths",
-                                    err)) < 0 ||
+    if ((g->n_len = list_or_default(o->lengths, g->len, in->cfg->train.seq_len, "--lengths", err)) <
+            0 ||
         (g->n_pairs = list_or_default(o->pairs, g->pairs, rc->pairs, "--pairs", err)) < 0)
         return -1;
     for (int i = 0; i < g->n_pairs; i++)

@@ -28,3 +28,11 @@ void t_interval(const double *xs, int n, double *mean, double *lo, double *hi) {
     *lo = *mean - half;
     *hi = *mean + half;
 }
+
+void wilson_rates(const long *k, const long *n, long m, double *rate, double *lo, double *hi) {
+    for (long i = 0; i < m; i++) {
+        rate[i] = n[i] ? (double)k[i] / n[i] : NAN;
+        wilson_interval(k[i], n[i], &lo[i], &hi[i]);
+        if (!n[i]) lo[i] = hi[i] = NAN;
+    }
+}

@@ -8,6 +8,10 @@
 // the uninformative interval (writers that store NaN for an empty cell do so themselves).
 void wilson_interval(long k, long n, double *lo, double *hi);
 
+// rate[i] = k[i] / n[i] and its Wilson interval for i < m, all three NaN where n[i] = 0 (an
+// empty cell of an evaluation grid: no rate, not an uninformative one).
+void wilson_rates(const long *k, const long *n, long m, double *rate, double *lo, double *hi);
+
 // The p quantile of Student's t with df degrees of freedom (gsl_cdf_tdist_Pinv).
 double t_quantile(double p, double df);
 
