@@ -67,6 +67,7 @@ static const KeySpec KEYS[] = {
     {"data", "val_fraction", KEY_FLOAT, OFF(data.val_fraction), 1e-6, 0.9, "a number in (0, 0.9]"},
     {"data", "test_fraction", KEY_FLOAT, OFF(data.test_fraction), 0, 0.9, "a number in [0, 0.9]"},
     {"data", "split_seed", KEY_U64, OFF(data.split_seed), 0, 0, "a non-negative integer"},
+    {"data", "task_loss", KEY_CUSTOM, 0, 0, 0, "all, queries or answers"},
     {"recall", "pairs", KEY_INT, OFF(recall.pairs), 2, 64, "an integer from 2 to 64"},
     {"recall", "queries", KEY_INT, OFF(recall.queries), 0, 64, "0 (half the row) or 2 to 64"},
     {"recall", "key_len", KEY_INT, OFF(recall.key_len), 1, 4, "an integer from 1 to 4"},
@@ -78,38 +79,7 @@ static const KeySpec KEYS[] = {
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
-static ConfigChoice choices[CONFIG_MAX_CHOICES];
-static int n_choices;
-
-int config_register_choice(const ConfigChoice *choice) {
-    for (int i = 0; i < n_choices; i++)
-        if (!strcmp(choices[i].section, choice->section) && !strcmp(choices[i].key, choice->key))
-            return i;
-    CHECK(n_choices < CONFIG_MAX_CHOICES, "more than %d registered config choices",
-          CONFIG_MAX_CHOICES);
-    choices[n_choices] = *choice;
-    return n_choices++;
-}
-
-static const ConfigChoice *find_choice(const char *section, const char *key, int *slot) {
-    for (int i = 0; i < n_choices; i++)
-        if (!strcmp(choices[i].section, section) && !strcmp(choices[i].key, key)) {
-            *slot = i;
-            return &choices[i];
-        }
-    return NULL;
-}
-
-static int set_choice(RunConfig *c, const ConfigChoice *ch, int slot, const char *value,
-                      Error *err) {
-    for (int i = 0; i < ch->n_names; i++)
-        if (!strcmp(value, ch->names[i])) {
-            c->choice[slot] = i;
-            return 0;
-        }
-    return error_set(err, "bad value '%s' for %s.%s: expected %s", value, ch->section, ch->key,
-                     ch->help);
-}
+const char *const CONFIG_TASK_LOSS_NAMES[3] = {"all", "queries", "answers"};
 
 void config_defaults(RunConfig *c) {
     memset(c, 0, sizeof *c);
@@ -275,6 +245,11 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
         snprintf(c->data.tokenizer, sizeof c->data.tokenizer, "%s", v);
         return 0;
     }
+    if (!strcmp(k->key, "task_loss")) {
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(v, CONFIG_TASK_LOSS_NAMES[i])) return c->data.task_loss = i, 0;
+        return -1;
+    }
     return -1;
 }
 
@@ -282,9 +257,6 @@ int config_set(RunConfig *c, const char *section, const char *key, const char *v
     const KeySpec *k = NULL;
     for (int i = 0; i < N_KEYS; i++)
         if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) k = &KEYS[i];
-    int slot;
-    const ConfigChoice *ch = k ? NULL : find_choice(section, key, &slot);
-    if (ch) return set_choice(c, ch, slot, value, err);
     if (!k)
         return error_set(err, "unknown config key '%s.%s' (see README.md, 'Config keys')", section,
                          key);
@@ -428,6 +400,8 @@ static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n)
             format_float(buf, n, m->lambda_init_const);
     } else if (!strcmp(k->key, "tokenizer"))
         snprintf(buf, n, "%s", c->data.tokenizer);
+    else if (!strcmp(k->key, "task_loss"))
+        snprintf(buf, n, "%s", CONFIG_TASK_LOSS_NAMES[c->data.task_loss]);
     else
         buf[0] = '\0';
 }
@@ -448,13 +422,6 @@ char *config_to_json(const RunConfig *c) {
         else
             cJSON_AddStringToObject(sec, k->key, buf);
     }
-    for (int i = 0; i < n_choices; i++) {
-        const ConfigChoice *ch = &choices[i];
-        cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, ch->section);
-        if (!sec) sec = cJSON_AddObjectToObject(root, ch->section);
-        int v = c->choice[i] >= 0 && c->choice[i] < ch->n_names ? c->choice[i] : 0;
-        cJSON_AddStringToObject(sec, ch->key, ch->names[v]);
-    }
     cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     cJSON_AddNumberToObject(model, "vocab_size", c->model.vocab_size);
     // 64-bit seeds are strings: a JSON number is a double and would round them.
@@ -468,7 +435,7 @@ char *config_to_json(const RunConfig *c) {
 
 // cJSON keeps every member of an object, so a key given twice would be set twice (the last
 // wins): refused. Only keys that took their value are listed, so the list stays short.
-enum { JSON_SEEN_MAX = N_KEYS + CONFIG_MAX_CHOICES + 2 }; // + model.vocab_size and seed
+enum { JSON_SEEN_MAX = N_KEYS + 2 }; // + model.vocab_size and seed
 
 static int json_set_twice(const char *seen[][2], int *n_seen, const char *section,
                           const char *key) {

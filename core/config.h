@@ -60,7 +60,12 @@ typedef struct {
     float val_fraction;
     float test_fraction;
     uint64_t split_seed;
+    int task_loss; // data.task_loss: the index of its name in CONFIG_TASK_LOSS_NAMES (TaskLoss of
+                   // harness/data/mixture.h, which interprets it)
 } DataConfig;
+
+// data.task_loss's names: the targets of the training mixture's task rows that are scored.
+extern const char *const CONFIG_TASK_LOSS_NAMES[3];
 
 // The synthetic keyed-recall task (tasks/recall.h), as a training-mixture part (`recall:W`) and
 // the defaults of `dint eval recall`: K key->value pairs, then queries for keys of the context.
@@ -75,29 +80,12 @@ typedef struct {
     float threshold; // held-out accuracy that counts as recall (the recall onset)
 } RecallConfig;
 
-// Keys that core stores but does not interpret (the training mixture's data.task_loss, owned
-// by harness/data/mixture.h): one of a list of names that the layer owning the key registers.
-// Core parses, prints and round-trips such a key like its own (--set, INI, JSON, the same
-// error messages), keeping the index of the name, 0 (the first name) by default.
-#define CONFIG_MAX_CHOICES 4
-typedef struct {
-    const char *section, *key;
-    const char *const *names;
-    int n_names;
-    const char *help; // what a valid value looks like, for the error message
-} ConfigChoice;
-
-// Register a choice key (once; registering the same section.key again is a no-op). Returns its
-// slot in RunConfig.choice.
-int config_register_choice(const ConfigChoice *choice);
-
 typedef struct {
     ModelConfig model;
     TrainConfig train;
     DataConfig data;
     RecallConfig recall;
     uint64_t seed;
-    int choice[CONFIG_MAX_CHOICES]; // registered choice keys: the index of the name
 } RunConfig;
 
 void config_defaults(RunConfig *c);

@@ -10,18 +10,8 @@
 #include "layers.h"
 #include "needle.h"
 
-static const char *const TASK_LOSS_NAMES[] = {"all", "queries", "answers"};
-static const ConfigChoice TASK_LOSS_KEY = {"data", "task_loss", TASK_LOSS_NAMES, 3,
-                                           "all, queries or answers"};
-
-// Registered before main, so data.task_loss parses wherever a config is read; the harness's
-// link options pull this file into every program (harness/CMakeLists.txt).
-__attribute__((constructor)) static void register_task_loss_key(void) {
-    config_register_choice(&TASK_LOSS_KEY);
-}
-
 TaskLoss mixture_task_loss(const RunConfig *c) {
-    return (TaskLoss)c->choice[config_register_choice(&TASK_LOSS_KEY)];
+    return (TaskLoss)c->data.task_loss;
 }
 
 // "name:weight" -> name and weight; 0 when the part has no numeric weight after its last ':'.

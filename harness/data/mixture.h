@@ -23,8 +23,8 @@
 // Scored targets of needle rows in training mixtures (config key data.task_loss): every token,
 // the queries and their answers (not the haystack and needles), or the answers alone.
 typedef enum { TASK_LOSS_ALL, TASK_LOSS_QUERIES, TASK_LOSS_ANSWERS } TaskLoss;
-// data.task_loss of a config. The key is registered with core's config parser before main
-// (every program linking the harness gets it), as the index into "all", "queries", "answers".
+// data.task_loss of a config (a key of core's KEYS table: the index into
+// CONFIG_TASK_LOSS_NAMES, "all", "queries", "answers", in the order of TaskLoss).
 TaskLoss mixture_task_loss(const RunConfig *c);
 
 typedef enum { MIX_TEXT, MIX_NEEDLE, MIX_COPY, MIX_ICL, MIX_ICL_SYNTHETIC, MIX_RECALL } MixKind;
