@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "harness", "report"))
 import survival as sv  # noqa: E402
 
-from runschema_tables import VARIANTS  # noqa: E402  (core/variants.c)
+from runschema_tables import RUN_TRAIN_RECALL_ACCURACY, VARIANTS  # noqa: E402  (generated)
 # Every run: 2048 tokens per step (batch = 2048 / T), lr 3e-3 with 50 warmup steps and cosine
 # decay, evaluated (held-out recall accuracy on 64 contexts) every 50 steps.
 COMMON = ["model.n_layer=2", "train.warmup=50", "train.eval_every=50", "train.eval_batches=1",
@@ -97,7 +97,7 @@ def final_accuracy(path):
     import numpy as np
     from h5digest import open_verified
     with open_verified(path) as f:
-        acc = f["/train/recall_accuracy"][...]
+        acc = f[RUN_TRAIN_RECALL_ACCURACY][...]
     acc = acc[np.isfinite(acc)]
     return float(acc[-1]) if acc.size else math.nan
 

@@ -103,8 +103,8 @@ def recall_numbers(f):
     acc = f[rs.RUN_TRAIN_RECALL_ACCURACY][...]
     acc = acc[np.isfinite(acc)]
     out = {"heldout": float(acc[-1]) if acc.size else math.nan, "eval": math.nan, "keyed": math.nan}
-    if "/eval/recall" in f:
-        g = f["/eval/recall"]
+    if rs.RECALL in f:
+        g = f[rs.RECALL]
         c, t = g["correct"][...].sum(), g["total"][...].sum()
         k, kt = g["keyed"][...].sum(), g["keyed_total"][...].sum()
         out["eval"] = c / t if t else math.nan

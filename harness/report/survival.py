@@ -18,7 +18,8 @@ import math
 import os
 import sys
 
-from runschema_tables import VARIANTS as VARIANT_ORDER  # core/variants.c, through dint schema --json
+import runschema_tables as rt  # noqa: E402  (generated from dint schema --json)
+from runschema_tables import VARIANTS as VARIANT_ORDER  # core/variants.c
 
 try:
     import numpy as np
@@ -26,7 +27,7 @@ except ImportError as exc:  # one line, naming the Debian package
     sys.exit(f"survival.py: error: {exc.name} is missing (apt-get install python3-numpy)")
 
 PROG = "survival.py"
-GROUP = "/train/recall_onset"
+GROUP = rt.RUN_TRAIN_RECALL_ONSET
 Z95 = 1.959963984540054  # the 0.975 quantile of the standard normal
 UNITS = {"tokens": "tokens", "steps": "step", "seconds": "seconds"}  # --unit -> onset field
 
@@ -125,18 +126,18 @@ def onset_at(f, threshold):
     """The recall onset of an open run file at another threshold, from its stored curve exactly
     as harness/train/onset.c defines it: the first evaluation whose held-out accuracy is >=
     threshold, or the last one that measured it (censored); (step, tokens, seconds, censored)."""
-    acc = np.asarray(f["/train/recall_accuracy"][...], dtype=float)
-    vstep = np.asarray(f["/train/val_step"][...])
+    acc = np.asarray(f[rt.RUN_TRAIN_RECALL_ACCURACY][...], dtype=float)
+    vstep = np.asarray(f[rt.RUN_TRAIN_VAL_STEP][...])
     ok = np.flatnonzero(np.isfinite(acc))
     if not ok.size:
         raise SurvivalError(f"{f.filename}: /train/recall_accuracy has no value")
     hit = ok[acc[ok] >= threshold]
     i, censored = (int(hit[0]), False) if hit.size else (int(ok[-1]), True)
     step = int(vstep[i])
-    steps = np.asarray(f["/train/step"][...])
+    steps = np.asarray(f[rt.RUN_TRAIN_STEP][...])
     j = np.flatnonzero(steps == step)
-    tokens = int(f["/train/tokens"][j[0]]) if j.size else 0
-    seconds = float(f["/train/seconds"][j[0]]) if j.size else 0.0
+    tokens = int(f[rt.RUN_TRAIN_TOKENS][j[0]]) if j.size else 0
+    seconds = float(f[rt.RUN_TRAIN_SECONDS][j[0]]) if j.size else 0.0
     return step, tokens, seconds, censored
 
 
