@@ -115,10 +115,13 @@ static int audit_finish(void *st, Model *m, Error *err) {
     return 0;
 }
 
+// Two of them are what a sweep summary compares (the fp32 audit's).
+#define AUDIT_ROW_SUM_DEV_MAX "row_sum_dev_max"
+#define AUDIT_NEGATIVE_MASS   "negative_mass"
 enum { NF = 17, NL = 8 };
 static const char *const HEAD_NAMES[NF] = {
-    "row_sum_mean",     "row_sum_min",       "row_sum_max",   "row_sum_std",  "row_sum_dev_max",
-    "row_sum_dev_mean", "negative_fraction", "negative_mass", "entropy_a1",   "entropy_a2",
+    "row_sum_mean",     "row_sum_min",       "row_sum_max",   "row_sum_std",  AUDIT_ROW_SUM_DEV_MAX,
+    "row_sum_dev_mean", "negative_fraction", AUDIT_NEGATIVE_MASS, "entropy_a1",   "entropy_a2",
     "entropy_final",    "logit_top1",        "logit_top10",   "logit_top100", "logit_median",
     "nan_count",        "inf_count"};
 static const char *const LAYER_NAMES[NL] = {"hidden_top1",      "hidden_top10",   "hidden_median",
@@ -324,10 +327,10 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
     AUDIT_PER_HEAD("row_sum_min", "smallest row sum"),
     AUDIT_PER_HEAD("row_sum_max", "largest row sum"),
     AUDIT_PER_HEAD("row_sum_std", "population standard deviation of the row sums"),
-    AUDIT_PER_HEAD("row_sum_dev_max", "largest |row sum - expected|"),
+    AUDIT_PER_HEAD(AUDIT_ROW_SUM_DEV_MAX, "largest |row sum - expected|"),
     AUDIT_PER_HEAD("row_sum_dev_mean", "mean (row sum - expected)"),
     AUDIT_PER_HEAD("negative_fraction", "share of negative entries of the final map"),
-    AUDIT_PER_HEAD("negative_mass", "mean over rows of the sum of negative entries"),
+    AUDIT_PER_HEAD(AUDIT_NEGATIVE_MASS, "mean over rows of the sum of negative entries"),
     AUDIT_PER_HEAD("entropy_a1", "mean entropy of A1's rows"),
     AUDIT_PER_HEAD("entropy_a2", "mean entropy of A2's rows (NaN for the Transformer)"),
     AUDIT_PER_HEAD("entropy_final", "mean entropy of the final map's |rows|"),
@@ -418,6 +421,12 @@ static int audit_prepare(void *opts, const EvalInputs *in, void **state, Error *
     return audit_task_make(state, s, in->model, err);
 }
 
+// What a sweep summary compares: the largest row-sum deviation and the mean negative mass (fp32).
+static const EvalMetric AUDIT_METRICS[] = {
+    {"row_sum_dev_max", "/audit/fp32/" AUDIT_ROW_SUM_DEV_MAX, EVAL_REDUCE_MAX},
+    {"negative_mass", "/audit/fp32/" AUDIT_NEGATIVE_MASS, EVAL_REDUCE_MEAN},
+};
+
 const EvalTask audit_task = {
     .name = "audit",
     .command = "audit",
@@ -430,6 +439,8 @@ const EvalTask audit_task = {
     .reads_corpus = 1,
     .check_options = audit_check_options,
     .prepare = audit_prepare,
+    .metrics = AUDIT_METRICS,
+    .n_metrics = (int)(sizeof AUDIT_METRICS / sizeof AUDIT_METRICS[0]),
     .version = AUDIT_TASK_VERSION,
     .outputs = AUDIT_OUTPUTS,
     .n_outputs = (int)(sizeof AUDIT_OUTPUTS / sizeof AUDIT_OUTPUTS[0]),

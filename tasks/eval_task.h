@@ -82,6 +82,22 @@ typedef struct {
     const char *metavar; // "S": the usage line shows [--samples S]
 } EvalOption;
 
+// An output that `dint sweep` compares across seeds and cells, under its own name in the summary
+// ("needle_accuracy": columns <name>_mean, ... and a column of per_seed): the task names it here
+// with the dataset it reduces, so the sweep writes no task's paths (harness/sweep/metrics.c).
+typedef enum {
+    EVAL_REDUCE_LAST, // the last entry (NaN when the dataset is empty)
+    EVAL_REDUCE_MAX,
+    EVAL_REDUCE_MEAN,
+    EVAL_REDUCE_SUM // 0 when the dataset is empty
+} EvalReduce;       // NaN entries skipped
+
+typedef struct {
+    const char *name;    // in the summary
+    const char *dataset; // absolute path in a run file (a dataset, or a scalar attribute)
+    EvalReduce reduce;
+} EvalMetric;
+
 // Every evaluation accepts these besides its own (--data: the tasks that read the run's corpus).
 #define EVAL_COMMON_OPTIONS "--run RUN.h5 [--out FILE]"
 
@@ -138,6 +154,8 @@ typedef struct EvalTask {
     // Builds the state from the options and the opened run: 0, or -1 with err set.
     int (*prepare)(void *opts, const EvalInputs *in, void **state, Error *err);
     void (*release)(void *opts); // NULL, or frees what prepare kept in opts (after the run)
+    const EvalMetric *metrics; // what a sweep summary compares (NULL: nothing)
+    int n_metrics;
     const char *damaged_advice; // after "the stored GROUP is damaged; "
     // Printed (one %s: the results file) when no cell is left to do; NULL: nothing.
     const char *all_done_note;

@@ -13,6 +13,8 @@
 #include "memory_plan.h"
 #include "needle.h"
 
+#define NEEDLE_GROUP    "/eval/needle"
+#define NEEDLE_ACCURACY "accuracy" // the dataset, its row of the outputs and the sweep's metric
 #define NPOS NEEDLE_N_POSITIONAL
 
 typedef struct {
@@ -236,7 +238,7 @@ static int write_rates(const EvalWriter *w, const NeedleGrid *g) {
     long n = needle_grid_cells(g);
     double spos[NPOS];
     for (int i = 0; i < NPOS; i++) spos[i] = i;
-    int rc = write_rate(w, g, "accuracy", g->correct, g->total, 0, NULL, NULL,
+    int rc = write_rate(w, g, NEEDLE_ACCURACY, g->correct, g->total, 0, NULL, NULL,
                         "exact-match rate of queried needles per cell; NaN where not evaluated");
     rc |= write_rate(w, g, "other_needle_rate", g->other, g->questions, 0, NULL, NULL,
                      "share of all questions of the cell (queried and key-swap controls) whose "
@@ -451,7 +453,7 @@ static const SchemaEntry NEEDLE_OUTPUTS[] = {
     NEEDLE_ATTR("@scoring", "string", "how answers are scored"),
     NEEDLE_ATTR("@layout", "string", "where the needles are placed"),
     NEEDLE_ATTR("@positional_scorers", "string", "names of the position-only scorers, by index"),
-    RATE("accuracy", CELL, "exact-match rate of queried needles per cell; NaN where not evaluated"),
+    RATE(NEEDLE_ACCURACY, CELL, "exact-match rate of queried needles per cell; NaN where not evaluated"),
     RATE("other_needle_rate", CELL, "share of all questions answered with another needle's number"),
     RATE("keyed_rate", CELL, "share of samples with N >= 2 whose key-swap pair is answered right"),
     RATE("positional_accuracy", CELL ",scorer", "accuracy of the position-only scorers"),
@@ -569,6 +571,11 @@ static void needle_import_cell(void *st, long cell, const double *in, long n) {
     g->done[cell] = 1;
 }
 
+// What a sweep summary compares: the mean exact-match rate over the grid's cells.
+static const EvalMetric NEEDLE_METRICS[] = {
+    {"needle_accuracy", NEEDLE_GROUP "/" NEEDLE_ACCURACY, EVAL_REDUCE_MEAN},
+};
+
 // ---- The command: dint eval needle ----
 
 typedef struct {
@@ -651,6 +658,8 @@ const EvalTask needle_task = {
     .reads_corpus = 1,
     .check_options = needle_check_options,
     .prepare = needle_prepare,
+    .metrics = NEEDLE_METRICS,
+    .n_metrics = (int)(sizeof NEEDLE_METRICS / sizeof NEEDLE_METRICS[0]),
     .version = NEEDLE_TASK_VERSION,
     .outputs = NEEDLE_OUTPUTS,
     .n_outputs = (int)(sizeof NEEDLE_OUTPUTS / sizeof NEEDLE_OUTPUTS[0]),

@@ -12,7 +12,10 @@
 #include "interval.h"
 #include "memory_plan.h"
 
-#define NPOS RECALL_N_POSITIONAL
+#define RECALL_GROUP      "/eval/recall"
+#define RECALL_ACCURACY   "accuracy"   // the dataset, its row of the outputs and the sweep's metric
+#define RECALL_KEYED_RATE "keyed_rate" // the same
+#define NPOS              RECALL_N_POSITIONAL
 
 // Per-query record columns.
 enum {
@@ -228,13 +231,13 @@ static int write_rates(const EvalWriter *w, const RecallGrid *g) {
     long *pos_n = xmalloc(sizeof(long) * (size_t)n * NPOS * 2), *keyed_n = pos_n + n * NPOS;
     for (long i = 0; i < n * NPOS; i++)
         pos_n[i] = g->total[i / NPOS], keyed_n[i] = g->keyed_total[i / NPOS];
-    int rc = write_rate(w, g, "accuracy", g->correct, g->total, 0,
+    int rc = write_rate(w, g, RECALL_ACCURACY, g->correct, g->total, 0,
                         "share of queries answered with their key's value; NaN where not "
                         "evaluated");
     rc |= write_rate(w, g, "other_value_rate", g->other, g->total, 0,
                      "share of queries answered with another pair's value (a key-blind copier "
                      "scores high)");
-    rc |= write_rate(w, g, "keyed_rate", g->keyed, g->keyed_total, 0,
+    rc |= write_rate(w, g, RECALL_KEYED_RATE, g->keyed, g->keyed_total, 0,
                      "share of contexts whose first two queries ask different keys (the key-swap "
                      "pair) where both are answered right; a scorer blind to the key scores 0");
     rc |= write_rate(w, g, "positional_accuracy", g->pos_correct, pos_n, NPOS,
@@ -447,9 +450,9 @@ static const SchemaEntry RECALL_OUTPUTS[] = {
     RECALL_ATTR("@scoring", "string", "how answers are scored"),
     RECALL_ATTR("@layout", "string", "how a context is laid out"),
     RECALL_ATTR("@positional_scorers", "string", "names of the position-only scorers, by index"),
-    RATE("accuracy", CELL, "share of queries answered with their key's value"),
+    RATE(RECALL_ACCURACY, CELL, "share of queries answered with their key's value"),
     RATE("other_value_rate", CELL, "share of queries answered with another pair's value"),
-    RATE("keyed_rate", CELL, "share of contexts whose key-swap pair is answered right"),
+    RATE(RECALL_KEYED_RATE, CELL, "share of contexts whose key-swap pair is answered right"),
     RATE("positional_accuracy", CELL ",scorer", "accuracy of the position-only scorers"),
     RATE("positional_keyed_rate", CELL ",scorer", "keyed_rate of the position-only scorers"),
     RECALL_DATASET("loglik_sum", "float64", CELL,
@@ -492,6 +495,12 @@ static const SchemaEntry RECALL_OUTPUTS[] = {
 #undef RECALL_MEANING
 #undef CELL
 #undef RATE
+
+// What a sweep summary compares: the mean accuracy and key-swap rate over the grid's cells.
+static const EvalMetric RECALL_METRICS[] = {
+    {"recall_accuracy", RECALL_GROUP "/" RECALL_ACCURACY, EVAL_REDUCE_MEAN},
+    {"recall_keyed_rate", RECALL_GROUP "/" RECALL_KEYED_RATE, EVAL_REDUCE_MEAN},
+};
 
 // ---- The command: dint eval recall ----
 // Knobs not given default to the run's own recall section and training length, so a model is
@@ -584,6 +593,8 @@ const EvalTask recall_task = {
     .options_default = &RECALL_DEFAULTS,
     .check_options = recall_check_options,
     .prepare = recall_prepare,
+    .metrics = RECALL_METRICS,
+    .n_metrics = (int)(sizeof RECALL_METRICS / sizeof RECALL_METRICS[0]),
     .version = RECALL_TASK_VERSION,
     .outputs = RECALL_OUTPUTS,
     .n_outputs = (int)(sizeof RECALL_OUTPUTS / sizeof RECALL_OUTPUTS[0]),

@@ -82,6 +82,8 @@ rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "need --window >= 2" "$T/err" &&
   cmp -s "$RUN" "$T/before.h5" && ok || bad "bad option: exit $rc: $(cat "$T/err")"
 "$X" schema --json | grep -q '"/eval/next_token/accuracy"' && ok || bad "schema lacks the outputs"
+"$X" schema --json | grep -q '"name": "next_token_accuracy", "dataset": "/eval/next_token/accuracy", "reduce": "mean"}]' &&
+  ok || bad "the sweep's metrics lack the task's, last"
 # The generated copies of the schema (Python constants, results/README.md tables): stale until
 # one command regenerates them, then current, with the task's constants.
 G="$TREE/harness/report/gen_schema.py"

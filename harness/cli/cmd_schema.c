@@ -5,7 +5,22 @@
 
 #include "cli.h"
 #include "eval_task.h"
+#include "metrics.h"
 #include "schema.h"
+
+// "sweep_metrics": the sweep summary's metrics in order, with what each reduces (sweep/metrics.h).
+static void sweep_metrics_json(char *buf, size_t cap) {
+    static const char *const REDUCE_NAMES[] = {"last", "max", "mean", "sum"};
+    size_t used = 0;
+    eval_appendf(buf, cap, &used, "\"sweep_metrics\": [");
+    for (int k = 0; k < sweep_metric_count(); k++) {
+        const SweepMetric *m = sweep_metric(k);
+        eval_appendf(buf, cap, &used,
+                     "%s{\"name\": \"%s\", \"dataset\": \"%s\", \"reduce\": \"%s\"}", k ? ", " : "",
+                     m->name, m->dataset, REDUCE_NAMES[m->reduce]);
+    }
+    eval_appendf(buf, cap, &used, "]");
+}
 
 int cmd_schema(int argc, char **argv) {
     int json = 0;
@@ -26,9 +41,11 @@ int cmd_schema(int argc, char **argv) {
                                     eval_tasks[t]->name};
     tables[n++] =
         (SchemaTable){"sweep_summary", SCHEMA_SWEEP_SUMMARY, SCHEMA_SWEEP_SUMMARY_COUNT, NULL};
-    if (json)
-        schema_print_json(stdout, tables, n);
-    else
+    if (json) {
+        char metrics[4096];
+        sweep_metrics_json(metrics, sizeof metrics);
+        schema_print_json(stdout, tables, n, metrics);
+    } else
         schema_print_text(stdout, tables, n);
     return 0;
 }

@@ -68,11 +68,11 @@ static void show_job_failed(void *ctx, const char *msg) {
 static void print_table(const SweepSummary *table, const Grid *g) {
     if (table->n_cells == 0) return;
     printf("%-36s", "cell");
-    for (int k = 0; k < N_METRICS; k++) printf(" %26s", SWEEP_METRICS[k].name);
+    for (int k = 0; k < sweep_metric_count(); k++) printf(" %26s", sweep_metric(k)->name);
     printf("\n");
     for (int c = 0; c < table->n_cells; c++) {
         printf("%-36s", g->cells[c].name);
-        for (int k = 0; k < N_METRICS; k++) {
+        for (int k = 0; k < sweep_metric_count(); k++) {
             const MetricSummary *m = &table->cell[c][k];
             char cell[64];
             if (m->n > 1)
@@ -129,7 +129,7 @@ static int sweep(const Grid *g, const char *out, int jobs, Error *err) {
     sweep_plan(g, jobs, &tp);
     if (dist_size() == 1 && tp.processes > 1)
         fprintf(stderr, "[sweep] %d runs at once, %d thread(s) each\n", tp.processes, tp.threads);
-    double *vals = xcalloc((size_t)grid_jobs(g) * N_METRICS, sizeof(double));
+    double *vals = xcalloc((size_t)grid_jobs(g) * sweep_metric_count(), sizeof(double));
     SweepSummary *table = xcalloc(1, sizeof *table);
     int rc = sweep_run_all(g, out, &reporter, vals, &tp, err);
     if (dist_rank() == 0) { // rank 0 reports and writes the summary

@@ -126,6 +126,11 @@ def python_text(schema):
     lines.append("VARIANTS = (" + "".join(f"{literal(v['name'])}, " for v in schema.get("variants", ())) + ")")
     lines.append("VARIANT_LABELS = {" + ", ".join(f"{literal(v['name'])}: {literal(v['label'])}"
                                                   for v in schema.get("variants", ())) + "}")
+    lines += ["", "", "# The sweep summary's metrics, in the order of /cells@metrics and of the columns of per_seed",
+              "# (harness/sweep/metrics.c; an evaluation task's come from its EvalTask.metrics)."]
+    lines.append("SWEEP_METRICS = (" + "".join(f"{literal(m['name'])}, " for m in schema.get("sweep_metrics", ())) + ")")
+    lines.append("SWEEP_METRIC_DATASETS = {" + ", ".join(f"{literal(m['name'])}: {literal(m['dataset'])}"
+                                                         for m in schema.get("sweep_metrics", ())) + "}")
     return "\n".join(lines) + "\n"
 
 

@@ -84,10 +84,6 @@ SWEEP_SUFFIX_CI_LOW = "_ci_low"
 SWEEP_SUFFIX_CI_HIGH = "_ci_high"
 SWEEP_SUFFIX_DIFF_MEAN = "_diff_mean"
 SWEEP_SUFFIX_P_VALUE = "_p_value"
-# The {metric} names, in the order of /cells@metrics and the columns of per_seed (harness/sweep/metrics.c).
-SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy",
-                 "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored",
-                 "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate")
 
 
 def as_json():

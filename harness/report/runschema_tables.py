@@ -762,7 +762,7 @@ SWEEP_SUMMARY = (
     Entry(ATTRIBUTE, SWEEP_AT_TOKENS_TRAINED, "int64", "", "training tokens that invocation added over all runs (a resumed run counts only its new ones)", None),
     Entry(ATTRIBUTE, SWEEP_AT_TOKENS_PER_S, "float64", "", "the machine's throughput: tokens_trained / wall_seconds (0 when nothing was trained)", None),
     Entry(GROUP, SWEEP_CELLS, None, None, "one group per cell of the grid", None),
-    Entry(ATTRIBUTE, SWEEP_CELLS_AT_METRICS, "string", "", "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, needle_accuracy, retrieval_onset, onset_censored, recall_onset_tokens, recall_censored, recall_heldout_accuracy, recall_accuracy, recall_keyed_rate", None),
+    Entry(ATTRIBUTE, SWEEP_CELLS_AT_METRICS, "string", "", "the metrics, comma-separated, in summary order (`dint schema --json` lists them as sweep_metrics, each with the run-file dataset it reduces and how)", None),
     Entry(GROUP, SWEEP_CELL, None, None, "one cell: a variant with its gamma mode, G mode, head norm and lambda_init", None),
     Entry(ATTRIBUTE, SWEEP_CELL_AT_VARIANT, "string", "", "model.variant", None),
     Entry(ATTRIBUTE, SWEEP_CELL_AT_GAMMA, "string", "", "model.gamma", None),
@@ -810,3 +810,9 @@ FILES = {"run": RUN_FILE, "sweep_summary": SWEEP_SUMMARY_FILE}
 # The attention variants (core/variants.c), in their order: names and labels.
 VARIANTS = ("transformer", "diff", "dint", )
 VARIANT_LABELS = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}
+
+
+# The sweep summary's metrics, in the order of /cells@metrics and of the columns of per_seed
+# (harness/sweep/metrics.c; an evaluation task's come from its EvalTask.metrics).
+SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy", "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored", "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate", )
+SWEEP_METRIC_DATASETS = {"val_loss": "/train/val_loss", "row_sum_dev_max": "/audit/fp32/row_sum_dev_max", "negative_mass": "/audit/fp32/negative_mass", "loss_spikes": "/train/loss_spike", "needle_accuracy": "/eval/needle/accuracy", "retrieval_onset": "/train/onset@step", "onset_censored": "/train/onset@censored", "recall_onset_tokens": "/train/recall_onset@tokens", "recall_censored": "/train/recall_onset@censored", "recall_heldout_accuracy": "/train/recall_accuracy", "recall_accuracy": "/eval/recall/accuracy", "recall_keyed_rate": "/eval/recall/keyed_rate"}

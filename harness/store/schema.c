@@ -293,9 +293,8 @@ const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
     SCHEMA_ROW_GROUP(SWEEP_CELLS, "one group per cell of the grid", NULL),
     SCHEMA_ROW_ATTRIBUTE(
         SWEEP_CELLS_AT_METRICS, "string",
-        "the metrics, comma-separated: val_loss, row_sum_dev_max, negative_mass, loss_spikes, "
-        "needle_accuracy, retrieval_onset, onset_censored, recall_onset_tokens, recall_censored, "
-        "recall_heldout_accuracy, recall_accuracy, recall_keyed_rate",
+        "the metrics, comma-separated, in summary order (`dint schema --json` lists them as "
+        "sweep_metrics, each with the run-file dataset it reduces and how)",
         NULL),
     SCHEMA_ROW_GROUP(SWEEP_CELL,
                      "one cell: a variant with its gamma mode, G mode, head norm and lambda_init",
@@ -458,7 +457,7 @@ static int first_of_file(const SchemaTable *tables, int i) {
     return i;
 }
 
-void schema_print_json(FILE *out, const SchemaTable *tables, int n) {
+void schema_print_json(FILE *out, const SchemaTable *tables, int n, const char *extra) {
     fprintf(out, "{\"schema_version\": %d, \"files\": {", RUNFILE_SCHEMA_VERSION);
     int files = 0;
     for (int i = 0; i < n; i++) {
@@ -478,7 +477,7 @@ void schema_print_json(FILE *out, const SchemaTable *tables, int n) {
     for (int i = 0; i < N_VARIANTS; i++)
         fprintf(out, "%s{\"name\": \"%s\", \"label\": \"%s\"}", i ? ", " : "", VARIANTS[i].name,
                 VARIANTS[i].label);
-    fprintf(out, "]}\n");
+    fprintf(out, "]%s%s}\n", extra ? ",\n" : "", extra ? extra : "");
 }
 
 void schema_print_text(FILE *out, const SchemaTable *tables, int n) {

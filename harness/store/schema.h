@@ -208,8 +208,9 @@ void schema_constant(const SchemaEntry *e, const SchemaTable *t, char *out, size
 // with kind ("group", "dataset", "attribute"), path, dtype, dims, meaning and when (null where
 // the C field is NULL), constant (schema_constant), file (its table's) and task (null for the
 // harness's tables). harness/report/gen_schema.py makes the Python tables and the tables of
-// results/README.md from it.
-void schema_print_json(FILE *out, const SchemaTable *tables, int n);
+// results/README.md from it. Then "variants" (core/variants.c) and extra (NULL, or more members
+// of the root object, as JSON text).
+void schema_print_json(FILE *out, const SchemaTable *tables, int n, const char *extra);
 // The same for people: one line per entry, grouped by file.
 void schema_print_text(FILE *out, const SchemaTable *tables, int n);
 

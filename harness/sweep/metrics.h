@@ -3,19 +3,11 @@
 #ifndef DINT_SWEEP_METRICS_H
 #define DINT_SWEEP_METRICS_H
 
-// How a metric reduces its run-file dataset (NaN entries skipped).
-typedef enum {
-    REDUCE_LAST, // the last entry (NaN when the dataset is empty)
-    REDUCE_MAX,
-    REDUCE_MEAN,
-    REDUCE_SUM // 0 when the dataset is empty
-} Reduction;
+#include "eval_task.h"
 
-typedef struct {
-    const char *name;    // in the summary: "<name>_mean", ...; a column of per_seed
-    const char *dataset; // where it comes from in each run file (a dataset, or a scalar attribute)
-    Reduction reduce;
-} SweepMetric;
+// A metric: its name in the summary ("<name>_mean", ...; a column of per_seed), the run file's
+// dataset (or scalar attribute) it reduces, and how (NaN entries skipped).
+typedef EvalMetric SweepMetric;
 
 enum {
     METRIC_VAL_LOSS,
@@ -30,13 +22,19 @@ enum {
     METRIC_RECALL_HELDOUT,
     METRIC_RECALL_ACCURACY,
     METRIC_RECALL_KEYED,
-    N_METRICS
+    N_KNOWN_METRICS // then the metrics of tasks that have no row here, in registry order
 };
+#define SWEEP_MAX_METRICS 32
 
-// The metrics in summary order (the columns of per_seed and /cells@metrics).
-extern const SweepMetric SWEEP_METRICS[N_METRICS];
+// Metric k in summary order (the columns of per_seed and /cells@metrics): the run's own (the
+// training curves and onsets), or an evaluation task's, as the task declares it (its
+// EvalTask.metrics: the task's file names its outputs once).
+const SweepMetric *sweep_metric(int k);
+// How many metrics a summary has: the rows of harness/sweep/metrics.c, then the metrics of
+// evaluation tasks that have no row there (a new task's, at the end, in registry order).
+int sweep_metric_count(void);
 
-// Metric values of one run file, v[N_METRICS] (NaN where the run lacks the group).
+// Metric values of one run file, v[sweep_metric_count()] (NaN where the run lacks the group).
 void metrics_read_run(const char *run, double *v);
 // Tokens a run file has trained so far (0 without one).
 double metrics_run_tokens(const char *run);

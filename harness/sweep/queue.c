@@ -41,7 +41,7 @@ static void read_all_metrics(const Grid *g, const char *out, double *vals) {
     for (int job = 0; job < grid_jobs(g); job++) {
         char run[4400], log[4400];
         sweep_run_paths(g, out, job, run, log, sizeof run);
-        metrics_read_run(run, vals + (long)job * N_METRICS);
+        metrics_read_run(run, vals + (long)job * sweep_metric_count());
     }
 }
 
@@ -56,7 +56,7 @@ static int sweep_in_turn(const Grid *g, const char *out, const SweepReporter *r,
         ran |= !complete;
         char run[4400], log[4400];
         sweep_run_paths(g, out, job, run, log, sizeof run);
-        metrics_read_run(run, vals + (long)job * N_METRICS);
+        metrics_read_run(run, vals + (long)job * sweep_metric_count());
         if (ran && r->runs_done) r->runs_done(r->ctx, job + 1, total, now_seconds() - t0);
     }
     return 0;

@@ -17,7 +17,7 @@
 static int cell_onsets(const Grid *g, const double *vals, int c, double *t, int *ev) {
     int n = 0;
     for (int s = 0; s < g->n_seeds; s++) {
-        const double *v = vals + ((long)c * g->n_seeds + s) * N_METRICS;
+        const double *v = vals + ((long)c * g->n_seeds + s) * sweep_metric_count();
         if (isnan(v[METRIC_RECALL_ONSET_TOKENS]) || isnan(v[METRIC_RECALL_CENSORED])) continue;
         t[n] = v[METRIC_RECALL_ONSET_TOKENS];
         ev[n++] = v[METRIC_RECALL_CENSORED] == 0;
@@ -137,26 +137,26 @@ static int write_metric(hid_t cg, hid_t pg, const Grid *g, const double *vals, i
     int S = g->n_seeds, n = 0, nd = 0;
     double xs[MAX_SEEDS], diffs[MAX_SEEDS];
     for (int s = 0; s < S; s++) {
-        double v = vals[((long)c * S + s) * N_METRICS + k];
+        double v = vals[((long)c * S + s) * sweep_metric_count() + k];
         if (!isnan(v)) xs[n++] = v;
         if (pg >= 0) {
-            double b = vals[((long)base * S + s) * N_METRICS + k];
+            double b = vals[((long)base * S + s) * sweep_metric_count() + k];
             if (!isnan(v) && !isnan(b)) diffs[nd++] = v - b;
         }
     }
     *row = summarize(xs, n);
     double out[4] = {row->mean, row->sd, row->ci_low, row->ci_high};
-    int rc = write_scalars(cg, SWEEP_METRICS[k].name, stats, out, 4);
+    int rc = write_scalars(cg, sweep_metric(k)->name, stats, out, 4);
     if (pg >= 0) {
         double pv[2];
         paired_t_test(diffs, nd, pv);
-        rc |= write_scalars(pg, SWEEP_METRICS[k].name, paired, pv, 2);
+        rc |= write_scalars(pg, sweep_metric(k)->name, paired, pv, 2);
     }
     return rc;
 }
 
 // /cells/<cell> (its settings, statistics and per-seed values) and /paired/<cell> unless it is
-// the baseline (base < 0: none); its statistics in row[N_METRICS].
+// the baseline (base < 0: none); its statistics in row[sweep_metric_count()].
 static int write_cell(hid_t cells, hid_t paired, const Grid *g, const double *vals, int c, int base,
                       MetricSummary *row) {
     const Cell *x = &g->cells[c];
@@ -169,10 +169,10 @@ static int write_cell(hid_t cells, hid_t paired, const Grid *g, const double *va
              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_LAMBDA_INIT), x->lambda_init) |
              h5_attr_i64(cg, schema_name(SWEEP_CELL_AT_N_SEEDS), S);
     hid_t pg = base >= 0 && c != base ? h5_group(paired, x->name) : -1;
-    for (int k = 0; k < N_METRICS; k++) rc |= write_metric(cg, pg, g, vals, c, base, k, &row[k]);
-    hsize_t dims[2] = {(hsize_t)S, N_METRICS}; // [seed][metric]
+    for (int k = 0; k < sweep_metric_count(); k++) rc |= write_metric(cg, pg, g, vals, c, base, k, &row[k]);
+    hsize_t dims[2] = {(hsize_t)S, sweep_metric_count()}; // [seed][metric]
     rc |= h5_write(cg, schema_name(SWEEP_CELL_PER_SEED), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims,
-                   vals + (long)c * S * N_METRICS);
+                   vals + (long)c * S * sweep_metric_count());
     if (pg >= 0) H5Gclose(pg);
     H5Gclose(cg);
     return rc;
@@ -209,9 +209,11 @@ int summary_write(const char *dir, const Grid *g, const double *vals, const Thro
     for (int c = 0; c < g->n_cells; c++)
         rc |= write_cell(cells, paired, g, vals, c, base, table->cell[c]);
     table->n_cells = g->n_cells;
-    char metric_list[512] = "";
-    for (int k = 0; k < N_METRICS; k++)
-        strcat(strcat(metric_list, k ? "," : ""), SWEEP_METRICS[k].name);
+    char metric_list[2048] = "";
+    size_t used = 0;
+    for (int k = 0; k < sweep_metric_count(); k++)
+        eval_appendf(metric_list, sizeof metric_list, &used, "%s%s", k ? "," : "",
+                     sweep_metric(k)->name);
     rc |= h5_attr_str(cells, schema_name(SWEEP_CELLS_AT_METRICS), metric_list);
     rc |= write_survival(f, g, vals);
     H5Gclose(cells);

@@ -19,10 +19,10 @@ typedef struct {
 
 typedef struct {
     int n_cells; // cells summarized: 0 when the summary file could not even be started
-    MetricSummary cell[MAX_CELLS][N_METRICS];
+    MetricSummary cell[MAX_CELLS][SWEEP_MAX_METRICS];
 } SweepSummary;
 
-// Write DIR/summary.h5 from vals[job * N_METRICS + metric] (job: cell * n_seeds + seed index)
+// Write DIR/summary.h5 from vals[job * sweep_metric_count() + metric] (job: cell * n_seeds + seed index)
 // and tp, with each cell's statistics in *table. 0, or -1 with err set.
 int summary_write(const char *dir, const Grid *g, const double *vals, const Throughput *tp,
                   SweepSummary *table, Error *err);

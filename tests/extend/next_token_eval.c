@@ -110,6 +110,11 @@ static const SchemaEntry NT_OUTPUTS[] = {
     SCHEMA_DATASET_ENTRY("/eval/next_token/done", "uint8", "window", "1 where scored", NULL),
 };
 
+// What a sweep summary compares across seeds: the mean accuracy over the windows.
+static const EvalMetric NT_METRICS[] = {
+    {"next_token_accuracy", "/eval/next_token/accuracy", EVAL_REDUCE_MEAN},
+};
+
 const EvalTask next_token_task = {
     .name = "next-token",
     .command = "eval",
@@ -122,6 +127,8 @@ const EvalTask next_token_task = {
     .reads_corpus = 1,
     .check_options = nt_check,
     .prepare = nt_prepare,
+    .metrics = NT_METRICS,
+    .n_metrics = 1,
     .outputs = NT_OUTPUTS,
     .n_outputs = 4,
     .writes_each_cell = 1,
