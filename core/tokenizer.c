@@ -11,12 +11,7 @@ int tokenizer_vocab_size(const char *name) {
     return 0;
 }
 
-int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *err) {
-    return tokenizer_open_pinned(t, name, gpt2_dir, NULL, err);
-}
-
-int tokenizer_open_pinned(Tokenizer *t, const char *name, const char *gpt2_dir,
-                          const char *gpt2_pin, Error *err) {
+int tokenizer_open(Tokenizer *t, const char *name, const Gpt2Files *gpt2, Error *err) {
     memset(t, 0, sizeof *t);
     if (!strcmp(name, "byte")) {
         snprintf(t->name, sizeof t->name, "byte");
@@ -26,11 +21,12 @@ int tokenizer_open_pinned(Tokenizer *t, const char *name, const char *gpt2_dir,
         return 0;
     }
     if (!strcmp(name, "gpt2")) {
+        if (!gpt2) return error_set(err, "the GPT-2 tokenizer needs its files (none given)");
         char msg[400];
-        Gpt2Tokenizer *g = gpt2_tokenizer_load(gpt2_dir, msg, sizeof msg);
+        Gpt2Tokenizer *g = gpt2_tokenizer_load(gpt2->encoder, gpt2->merges, msg, sizeof msg);
         if (!g) return error_set(err, "cannot load the GPT-2 tokenizer: %s", msg);
         snprintf(t->name, sizeof t->name, "gpt2");
-        snprintf(t->identity, sizeof t->identity, "gpt2 (%s)", gpt2_pin ? gpt2_pin : "unpinned");
+        snprintf(t->identity, sizeof t->identity, "gpt2 (%s)", gpt2->pin ? gpt2->pin : "unpinned");
         t->vocab_size = gpt2_vocab_size(g);
         t->eot = gpt2_eot(g);
         t->impl = g;

@@ -20,14 +20,18 @@ typedef struct {
     void *impl; // the loaded GPT-2 tables, or NULL for the byte tokenizer
 } Tokenizer;
 
-// Open tokenizer `name` ("byte" or "gpt2"); gpt2 reads encoder.json and vocab.bpe from
-// gpt2_dir. One clear error line for an unknown name or unreadable files (where to get the files
-// is the caller's advice to add). The gpt2 identity is "gpt2 (PIN)": gpt2_pin says which files
-// these are (their package and checksums, as the caller that located them knows them), or
-// "unpinned" without one (tokenizer_open).
-int tokenizer_open_pinned(Tokenizer *t, const char *name, const char *gpt2_dir,
-                          const char *gpt2_pin, Error *err);
-int tokenizer_open(Tokenizer *t, const char *name, const char *gpt2_dir, Error *err);
+// The GPT-2 tokenizer's two files, as the caller located them (core knows no file names), and
+// which they are: pin (their package and checksums, as the caller knows them) or NULL.
+typedef struct {
+    const char *encoder; // encoder.json: token -> id
+    const char *merges;  // vocab.bpe: the ranked merges
+    const char *pin;
+} Gpt2Files;
+
+// Open tokenizer `name` ("byte", or "gpt2" from gpt2's files; gpt2 may be NULL for "byte"). One
+// clear error line for an unknown name or unreadable files (where to get the files is the
+// caller's advice to add). The gpt2 identity is "gpt2 (PIN)", or "gpt2 (unpinned)".
+int tokenizer_open(Tokenizer *t, const char *name, const Gpt2Files *gpt2, Error *err);
 void tokenizer_close(Tokenizer *t);
 // Vocabulary size of tokenizer `name` without loading it, or 0 for an unknown name.
 int tokenizer_vocab_size(const char *name);

@@ -669,21 +669,18 @@ done:
     return rc;
 }
 
-Gpt2Tokenizer *gpt2_tokenizer_load(const char *dir, char *err, size_t err_len) {
+Gpt2Tokenizer *gpt2_tokenizer_load(const char *encoder_path, const char *merges_path, char *err,
+                                   size_t err_len) {
     set_err(err, err_len, "no error");
     Gpt2Tokenizer *t = calloc(1, sizeof *t);
     StrMap tokens;
     memset(&tokens, 0, sizeof tokens);
-    size_t plen = strlen(dir) + 32;
-    char *path = malloc(plen);
-    if (!t || !path) {
+    if (!t) {
         set_err(err, err_len, "gpt2 tokenizer: out of memory");
         goto fail;
     }
-    snprintf(path, plen, "%s/encoder.json", dir);
-    if (load_encoder(t, path, &tokens, err, err_len)) goto fail;
-    snprintf(path, plen, "%s/vocab.bpe", dir);
-    if (load_merges(t, path, &tokens, err, err_len)) goto fail;
+    if (load_encoder(t, encoder_path, &tokens, err, err_len)) goto fail;
+    if (load_merges(t, merges_path, &tokens, err, err_len)) goto fail;
     strmap_free(&tokens);
 
     int code;
@@ -705,12 +702,10 @@ Gpt2Tokenizer *gpt2_tokenizer_load(const char *dir, char *err, size_t err_len) {
         set_err(err, err_len, "gpt2 tokenizer: out of memory");
         goto fail;
     }
-    free(path);
     set_err(err, err_len, "ok");
     return t;
 fail:
     strmap_free(&tokens);
-    free(path);
     gpt2_tokenizer_free(t);
     return NULL;
 }

@@ -15,9 +15,11 @@
 
 typedef struct Gpt2Tokenizer Gpt2Tokenizer;
 
-// Load encoder.json and vocab.bpe from dir; on failure return NULL and fill err (one clear
-// line: which file, what is wrong). err may be NULL when err_len is 0.
-Gpt2Tokenizer *gpt2_tokenizer_load(const char *dir, char *err, size_t err_len);
+// Load the encoder (encoder.json: token -> id) and the merges (vocab.bpe) from the paths the
+// caller located; on failure return NULL and fill err (one clear line: which file, what is
+// wrong). err may be NULL when err_len is 0.
+Gpt2Tokenizer *gpt2_tokenizer_load(const char *encoder_path, const char *merges_path, char *err,
+                                   size_t err_len);
 void gpt2_tokenizer_free(Gpt2Tokenizer *t);
 
 // Encode n bytes of UTF-8 into out (capacity cap); returns the number of ids, or -1 if cap is

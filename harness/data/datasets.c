@@ -140,7 +140,7 @@ static int manifest_sha256(const char *name, const char *file, char *hash) {
 int data_open_tokenizer(Tokenizer *t, const char *name, Error *err) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/gpt2", data_cache_dir());
-    if (strcmp(name, "gpt2") != 0) return tokenizer_open(t, name, dir, err);
+    if (strcmp(name, "gpt2") != 0) return tokenizer_open(t, name, NULL, err);
     if (!exists(dir))
         return error_set(
             err, "the GPT-2 tokenizer files are not fetched yet: run bash data/fetch.sh gpt2");
@@ -154,7 +154,11 @@ int data_open_tokenizer(Tokenizer *t, const char *name, Error *err) {
                          data_dir());
     snprintf(pin, sizeof pin, "%s encoder.json sha256 %.16s, vocab.bpe sha256 %.16s", src.packages,
              enc, bpe);
-    if (tokenizer_open_pinned(t, name, dir, pin, err) != 0) {
+    char encoder[4300], merges[4300];
+    snprintf(encoder, sizeof encoder, "%s/encoder.json", dir);
+    snprintf(merges, sizeof merges, "%s/vocab.bpe", dir);
+    Gpt2Files files = {encoder, merges, pin};
+    if (tokenizer_open(t, name, &files, err) != 0) {
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof err->msg - n, " (fetch it with: bash data/fetch.sh gpt2)");
         return -1;

@@ -15,7 +15,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     Error err;
     if (tokenizer_open(&byte_tok, "byte", NULL, &err) != 0) abort();
     // GPT-2 tables from the data cache (data/fetch.sh gpt2); without them only bytes are fuzzed.
-    have_gpt2 = tokenizer_open(&gpt2_tok, "gpt2", GPT2_DIR, &err) == 0;
+    const Gpt2Files files = {GPT2_DIR "/encoder.json", GPT2_DIR "/vocab.bpe", NULL};
+    have_gpt2 = tokenizer_open(&gpt2_tok, "gpt2", &files, &err) == 0;
     return 0;
 }
 
