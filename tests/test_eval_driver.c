@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "cli_util.h"
 #include "driver.h"
 #include "runfile.h"
@@ -146,7 +145,7 @@ static int run_toy(const char *run, int window, long max_cells) {
     Error err;
     int rc = eval_drive(&job, &err);
     if (rc != 0 && err.msg[0]) error_report("eval", err.msg);
-    return rc == 0 ? 0 : EXIT_USAGE;
+    return rc == 0 ? 0 : 2; // as `dint eval` exits
 }
 
 // ---- Helpers ----
@@ -244,7 +243,7 @@ Test(eval_driver, a_toy_task_runs_resumes_and_refuses_other_parameters) {
     cr_assert(strstr(log, "every cell was already done") != NULL, "%s", log);
 
     // Other parameters: refused in one line, exit status 2, the file byte-identical.
-    cr_assert_eq(with_stderr(log, sizeof log, dir, run, 8, 0), EXIT_USAGE);
+    cr_assert_eq(with_stderr(log, sizeof log, dir, run, 8, 0), 2);
     cr_assert_eq(toy.scored, 0);
     cr_assert_eq(count_lines(log), 1, "%s", log);
     cr_assert(strstr(log,
