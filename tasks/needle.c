@@ -71,26 +71,16 @@ static int sentence_boundary(Tokenizer *tok, const int *hay, long p) {
     return (last == '.' || last == '!' || last == '?') && (first == ' ' || first == '\n');
 }
 
-int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, const NeedleSpec *spec,
-                NeedlePool pool, gsl_rng *rng, Error *err) {
-    memset(s, 0, sizeof *s);
-    int N = spec->n_needles, R = spec->n_queried;
-    if (N < 1 || N > NEEDLE_MAX)
-        return error_set(err, "needles N = %d: expected 1 to %d", N, NEEDLE_MAX);
-    if (R < 1 || R > N) return error_set(err, "queried needles R = %d: expected 1 to N = %d", R, N);
-    if (spec->layout == NEEDLE_LAYOUT_DEPTH && !(spec->depth >= 0 && spec->depth <= 1))
-        return error_set(err, "depth %g is outside [0, 1]", spec->depth);
-    if (N > needle_n_cities(pool))
-        return error_set(err, "N = %d exceeds the %d cities of the pool", N, needle_n_cities(pool));
-    s->n_needles = N;
-    s->n_queried = R;
+// The N needles: distinct cities (a shuffle of the pool) with distinct numbers, each sentence
+// encoded into needle_tok[i] (needle_len[i] tokens). Returns the needles' tokens in all.
+static int draw_needles(NeedleSample *s, Tokenizer *tok, NeedlePool pool, gsl_rng *rng,
+                        int **needle_tok, int *needle_len) {
     size_t ncity = (size_t)needle_n_cities(pool);
-    int *all = xmalloc(sizeof(int) * ncity);
+    int *all = xmalloc(sizeof(int) * ncity), total = 0;
     for (size_t i = 0; i < ncity; i++) all[i] = (int)i;
     gsl_ran_shuffle(rng, all, ncity, sizeof(int));
-    int *needle_tok[NEEDLE_MAX], needle_len[NEEDLE_MAX], total_needles = 0, max_query = 0;
     char text[256];
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < s->n_needles; i++) {
         s->city[i] = all[i];
         int distinct;
         do { // distinct numbers, so that an answer names at most one needle
@@ -101,12 +91,18 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
         snprintf(text, sizeof text, " The special magic number for %s is: %07ld.",
                  needle_city(pool, all[i]), s->number[i]);
         needle_tok[i] = encode(tok, text, &needle_len[i]);
-        total_needles += needle_len[i];
+        total += needle_len[i];
     }
     free(all);
-    // A question (and its answer) for every needle: the longest of them sizes the haystack, so
-    // the context length does not depend on which needle is asked.
-    for (int i = 0; i < N; i++) {
+    return total;
+}
+
+// A question (and its answer) for every needle: the longest of them sizes the haystack, so the
+// context length does not depend on which needle is asked. Returns that longest length.
+static int encode_questions(NeedleSample *s, Tokenizer *tok, NeedlePool pool) {
+    char text[256];
+    int max_query = 0;
+    for (int i = 0; i < s->n_needles; i++) {
         const char *c = needle_city(pool, s->city[i]);
         snprintf(text, sizeof text,
                  "\nQuestion: What is the special magic number for %s?\nAnswer: The special magic "
@@ -125,6 +121,77 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
         free(q);
         free(a);
     }
+    return max_query;
+}
+
+// Where each needle goes in a haystack h of H tokens: a sentence boundary (or an end) drawn
+// uniformly, the first asked needle's the one nearest the requested depth in the depth layout.
+static void needle_positions(const NeedleSample *s, Tokenizer *tok, const int *h, long H,
+                             const NeedleSpec *spec, gsl_rng *rng, long *at) {
+    long *bounds = xmalloc(sizeof(long) * (size_t)(H + 1));
+    long nb = 0;
+    bounds[nb++] = 0;
+    for (long p = 1; p < H; p++)
+        if (sentence_boundary(tok, h, p)) bounds[nb++] = p;
+    bounds[nb++] = H;
+    for (int i = 0; i < s->n_needles; i++)
+        at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)nb)];
+    if (spec->layout == NEEDLE_LAYOUT_DEPTH) {
+        long target = lround(spec->depth * (double)H), best = 0;
+        for (long i = 1; i < nb; i++)
+            if (labs(bounds[i] - target) < labs(bounds[best] - target)) best = i;
+        at[s->asked[0]] = bounds[best];
+    }
+    free(bounds);
+}
+
+// Lay out haystack and needles in position order, needles at one boundary in a random order.
+static void lay_out(NeedleSample *s, const int *h, long H, const long *at, int *const *needle_tok,
+                    const int *needle_len, int total_needles, gsl_rng *rng) {
+    int N = s->n_needles, tie[NEEDLE_MAX], order[NEEDLE_MAX];
+    for (int i = 0; i < N; i++) tie[i] = order[i] = i;
+    gsl_ran_shuffle(rng, tie, (size_t)N, sizeof(int));
+    for (int i = 1; i < N; i++)
+        for (int j = i;
+             j > 0 && (at[order[j - 1]] > at[order[j]] ||
+                       (at[order[j - 1]] == at[order[j]] && tie[order[j - 1]] > tie[order[j]]));
+             j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    s->n_context = (int)(H + total_needles);
+    s->tokens = xmalloc(sizeof(int) * (size_t)s->n_context);
+    long src = 0, dst = 0;
+    for (int k = 0; k < N; k++) {
+        int i = order[k];
+        memcpy(s->tokens + dst, h + src, sizeof(int) * (size_t)(at[i] - src));
+        dst += at[i] - src;
+        src = at[i];
+        s->needle_start[i] = (int)dst;
+        memcpy(s->tokens + dst, needle_tok[i], sizeof(int) * (size_t)needle_len[i]);
+        dst += needle_len[i];
+        s->needle_end[i] = (int)dst;
+    }
+    memcpy(s->tokens + dst, h + src, sizeof(int) * (size_t)(H - src));
+}
+
+int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, const NeedleSpec *spec,
+                NeedlePool pool, gsl_rng *rng, Error *err) {
+    memset(s, 0, sizeof *s);
+    int N = spec->n_needles, R = spec->n_queried;
+    if (N < 1 || N > NEEDLE_MAX)
+        return error_set(err, "needles N = %d: expected 1 to %d", N, NEEDLE_MAX);
+    if (R < 1 || R > N) return error_set(err, "queried needles R = %d: expected 1 to N = %d", R, N);
+    if (spec->layout == NEEDLE_LAYOUT_DEPTH && !(spec->depth >= 0 && spec->depth <= 1))
+        return error_set(err, "depth %g is outside [0, 1]", spec->depth);
+    if (N > needle_n_cities(pool))
+        return error_set(err, "N = %d exceeds the %d cities of the pool", N, needle_n_cities(pool));
+    s->n_needles = N;
+    s->n_queried = R;
+    int *needle_tok[NEEDLE_MAX], needle_len[NEEDLE_MAX];
+    int total_needles = draw_needles(s, tok, pool, rng, needle_tok, needle_len);
+    int max_query = encode_questions(s, tok, pool);
     // Which needles are asked: a uniform permutation; the first R are the queried ones, and
     // with R = 1 < N the next one is the key-swap control.
     int perm[NEEDLE_MAX];
@@ -144,52 +211,10 @@ int needle_make(NeedleSample *s, Tokenizer *tok, const int *hay, long n_hay, con
         rc = error_set(err, "the haystack text has %ld tokens; %ld are needed for length %d", n_hay,
                        H, spec->length);
     if (rc == 0) {
-        long start = (long)gsl_rng_uniform_int(rng, (unsigned long)(n_hay - H));
-        const int *h = hay + start;
-        // Insertion points: sentence boundaries of the haystack, plus its two ends.
-        long *bounds = xmalloc(sizeof(long) * (size_t)(H + 1));
-        long nb = 0;
-        bounds[nb++] = 0;
-        for (long p = 1; p < H; p++)
-            if (sentence_boundary(tok, h, p)) bounds[nb++] = p;
-        bounds[nb++] = H;
+        const int *h = hay + (long)gsl_rng_uniform_int(rng, (unsigned long)(n_hay - H));
         long at[NEEDLE_MAX];
-        for (int i = 0; i < N; i++) at[i] = bounds[gsl_rng_uniform_int(rng, (unsigned long)nb)];
-        if (spec->layout == NEEDLE_LAYOUT_DEPTH) {
-            long target = lround(spec->depth * (double)H), best = 0;
-            for (long i = 1; i < nb; i++)
-                if (labs(bounds[i] - target) < labs(bounds[best] - target)) best = i;
-            at[s->asked[0]] = bounds[best];
-        }
-        free(bounds);
-        // Lay out haystack and needles in position order, needles at one boundary in a random
-        // order.
-        int tie[NEEDLE_MAX], order[NEEDLE_MAX];
-        for (int i = 0; i < N; i++) tie[i] = order[i] = i;
-        gsl_ran_shuffle(rng, tie, (size_t)N, sizeof(int));
-        for (int i = 1; i < N; i++)
-            for (int j = i;
-                 j > 0 && (at[order[j - 1]] > at[order[j]] ||
-                           (at[order[j - 1]] == at[order[j]] && tie[order[j - 1]] > tie[order[j]]));
-                 j--) {
-                int t = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = t;
-            }
-        s->n_context = (int)(H + total_needles);
-        s->tokens = xmalloc(sizeof(int) * (size_t)s->n_context);
-        long src = 0, dst = 0;
-        for (int k = 0; k < N; k++) {
-            int i = order[k];
-            memcpy(s->tokens + dst, h + src, sizeof(int) * (size_t)(at[i] - src));
-            dst += at[i] - src;
-            src = at[i];
-            s->needle_start[i] = (int)dst;
-            memcpy(s->tokens + dst, needle_tok[i], sizeof(int) * (size_t)needle_len[i]);
-            dst += needle_len[i];
-            s->needle_end[i] = (int)dst;
-        }
-        memcpy(s->tokens + dst, h + src, sizeof(int) * (size_t)(H - src));
+        needle_positions(s, tok, h, H, spec, rng, at);
+        lay_out(s, h, H, at, needle_tok, needle_len, total_needles, rng);
     }
     for (int i = 0; i < N; i++) free(needle_tok[i]);
     if (rc != 0) needle_free(s);
