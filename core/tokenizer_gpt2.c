@@ -415,6 +415,109 @@ int gpt2_eot(const Gpt2Tokenizer *t) {
 
 // encoder.json: a JSON object {token: id} with ids 0..n-1 each used once. Fills tokens (the
 // token strings as UTF-8, by id) and t->tok_off/tok_bytes (their bytes after byte decoding).
+
+// Indexes the n members of the object root: by_id[id] = member, tokens[member's name] = id.
+static int index_encoder_tokens(const cJSON *root, int n, const cJSON **by_id, StrMap *tokens,
+                                const char *path, char *err, size_t err_len) {
+    for (const cJSON *item = root->child; item; item = item->next) {
+        double v = item->valuedouble;
+        if (!cJSON_IsNumber(item) || !(v >= 0 && v < n) || v != (double)(int)v) {
+            set_err(err, err_len, "%s: token \"%.40s\" has id %s; ids must be the integers 0..%d",
+                    path, item->string, cJSON_IsNumber(item) ? "out of range" : "not a number",
+                    n - 1);
+            return -1;
+        }
+        int id = (int)v;
+        if (by_id[id]) {
+            set_err(err, err_len, "%s: id %d is used by two tokens", path, id);
+            return -1;
+        }
+        by_id[id] = item;
+        int put = strmap_put(tokens, item->string, strlen(item->string), id);
+        if (put < 0) {
+            set_err(err, err_len, "%s: out of memory", path);
+            return -1;
+        }
+        if (put == 0) {
+            set_err(err, err_len, "%s: token \"%.40s\" appears twice", path, item->string);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+// Token bytes: every character of a token is in the byte alphabet. utf8_len is the total length
+// of the token strings, enough since each character decodes to one byte.
+static int decode_token_bytes(Gpt2Tokenizer *t, const cJSON *const *by_id, size_t utf8_len,
+                              const char *path, char *err, size_t err_len) {
+    int n = t->vocab_size;
+    unsigned byte_to_cp[256];
+    int cp_to_byte[0x144];
+    bytes_to_unicode(byte_to_cp);
+    for (int i = 0; i < 0x144; i++) cp_to_byte[i] = -1;
+    for (int b = 0; b < 256; b++) cp_to_byte[byte_to_cp[b]] = b;
+    t->tok_off = malloc(((size_t)n + 1) * sizeof *t->tok_off);
+    t->tok_bytes = malloc(utf8_len + 1);
+    if (!t->tok_off || !t->tok_bytes) {
+        set_err(err, err_len, "%s: out of memory", path);
+        return -1;
+    }
+    size_t out = 0;
+    for (int id = 0; id < n; id++) {
+        const unsigned char *s = (const unsigned char *)by_id[id]->string;
+        size_t slen = strlen((const char *)s);
+        t->tok_off[id] = out;
+        if (slen == 0) {
+            set_err(err, err_len, "%s: id %d has an empty token", path, id);
+            return -1;
+        }
+        if (utf8_valid_prefix(s, slen) != slen) {
+            set_err(err, err_len, "%s: token with id %d is not valid UTF-8", path, id);
+            return -1;
+        }
+        for (size_t i = 0; i < slen;) {
+            size_t used;
+            unsigned cp = utf8_next(s + i, slen - i, &used);
+            if (cp >= 0x144 || cp_to_byte[cp] < 0) {
+                set_err(err, err_len,
+                        "%s: token with id %d contains U+%04X, which is not in "
+                        "the GPT-2 byte alphabet",
+                        path, id, cp);
+                return -1;
+            }
+            t->tok_bytes[out++] = (char)cp_to_byte[cp];
+            i += used;
+        }
+    }
+    t->tok_off[n] = out;
+    return 0;
+}
+
+// Sets t->byte_id (the one-byte token of each byte) and t->eot (<|endoftext|>).
+static int find_byte_and_eot_ids(Gpt2Tokenizer *t, const StrMap *tokens, const char *path,
+                                 char *err, size_t err_len) {
+    unsigned byte_to_cp[256];
+    bytes_to_unicode(byte_to_cp);
+    for (int b = 0; b < 256; b++) {
+        char u[4];
+        size_t ulen = utf8_put(byte_to_cp[b], u);
+        const int *id = strmap_get(tokens, u, ulen);
+        if (!id) {
+            set_err(err, err_len, "%s: the one-byte token for byte 0x%02X (U+%04X) is missing",
+                    path, b, byte_to_cp[b]);
+            return -1;
+        }
+        t->byte_id[b] = *id;
+    }
+    const int *eot = strmap_get(tokens, "<|endoftext|>", 13);
+    if (!eot) {
+        set_err(err, err_len, "%s: the token <|endoftext|> is missing", path);
+        return -1;
+    }
+    t->eot = *eot;
+    return 0;
+}
+
 static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char *err,
                         size_t err_len) {
     size_t len;
@@ -432,11 +535,6 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
     int rc = -1;
     int n = cJSON_IsObject(root) ? cJSON_GetArraySize(root) : 0;
     const cJSON **by_id = NULL;
-    unsigned byte_to_cp[256];
-    int cp_to_byte[0x144];
-    bytes_to_unicode(byte_to_cp);
-    for (int i = 0; i < 0x144; i++) cp_to_byte[i] = -1;
-    for (int b = 0; b < 256; b++) cp_to_byte[byte_to_cp[b]] = b;
     if (!cJSON_IsObject(root)) {
         set_err(err, err_len, "%s: expected a JSON object mapping tokens to ids", path);
         goto done;
@@ -453,83 +551,10 @@ static int load_encoder(Gpt2Tokenizer *t, const char *path, StrMap *tokens, char
         set_err(err, err_len, "%s: out of memory", path);
         goto done;
     }
-    for (const cJSON *item = root->child; item; item = item->next) {
-        double v = item->valuedouble;
-        if (!cJSON_IsNumber(item) || !(v >= 0 && v < n) || v != (double)(int)v) {
-            set_err(err, err_len, "%s: token \"%.40s\" has id %s; ids must be the integers 0..%d",
-                    path, item->string, cJSON_IsNumber(item) ? "out of range" : "not a number",
-                    n - 1);
-            goto done;
-        }
-        int id = (int)v;
-        if (by_id[id]) {
-            set_err(err, err_len, "%s: id %d is used by two tokens", path, id);
-            goto done;
-        }
-        by_id[id] = item;
-        int put = strmap_put(tokens, item->string, strlen(item->string), id);
-        if (put < 0) {
-            set_err(err, err_len, "%s: out of memory", path);
-            goto done;
-        }
-        if (put == 0) {
-            set_err(err, err_len, "%s: token \"%.40s\" appears twice", path, item->string);
-            goto done;
-        }
-    }
-    // Token bytes: every character of a token is in the byte alphabet.
+    if (index_encoder_tokens(root, n, by_id, tokens, path, err, err_len)) goto done;
     t->vocab_size = n;
-    t->tok_off = malloc(((size_t)n + 1) * sizeof *t->tok_off);
-    t->tok_bytes = malloc(tokens->arena_len + 1);
-    if (!t->tok_off || !t->tok_bytes) {
-        set_err(err, err_len, "%s: out of memory", path);
-        goto done;
-    }
-    size_t out = 0;
-    for (int id = 0; id < n; id++) {
-        const unsigned char *s = (const unsigned char *)by_id[id]->string;
-        size_t slen = strlen((const char *)s);
-        t->tok_off[id] = out;
-        if (slen == 0) {
-            set_err(err, err_len, "%s: id %d has an empty token", path, id);
-            goto done;
-        }
-        if (utf8_valid_prefix(s, slen) != slen) {
-            set_err(err, err_len, "%s: token with id %d is not valid UTF-8", path, id);
-            goto done;
-        }
-        for (size_t i = 0; i < slen;) {
-            size_t used;
-            unsigned cp = utf8_next(s + i, slen - i, &used);
-            if (cp >= 0x144 || cp_to_byte[cp] < 0) {
-                set_err(err, err_len,
-                        "%s: token with id %d contains U+%04X, which is not in "
-                        "the GPT-2 byte alphabet",
-                        path, id, cp);
-                goto done;
-            }
-            t->tok_bytes[out++] = (char)cp_to_byte[cp];
-            i += used;
-        }
-    }
-    t->tok_off[n] = out;
-    for (int b = 0; b < 256; b++) {
-        char u[4];
-        size_t ulen = utf8_put(byte_to_cp[b], u);
-        const int *id = strmap_get(tokens, u, ulen);
-        if (!id) {
-            set_err(err, err_len, "%s: the one-byte token for byte 0x%02X (U+%04X) is missing",
-                    path, b, byte_to_cp[b]);
-            goto done;
-        }
-        t->byte_id[b] = *id;
-    }
-    const int *eot = strmap_get(tokens, "<|endoftext|>", 13);
-    if (!eot) {
-        set_err(err, err_len, "%s: the token <|endoftext|> is missing", path);
-        goto done;
-    }
-    t->eot = *eot;
+    if (decode_token_bytes(t, by_id, tokens->arena_len, path, err, err_len)) goto done;
+    if (find_byte_and_eot_ids(t, tokens, path, err, err_len)) goto done;
     rc = 0;
 done:
     free(by_id);
@@ -540,17 +565,157 @@ done:
 
 // vocab.bpe: "#version: ..." then one merge "A B" per line, ranked by line order. Builds the
 // pair table with Encoder.js's string-keyed rank lookup (point 3 at the top of this file).
+
+typedef struct { // state shared by load_merges and its helpers
+    const char *path;
+    const StrMap *tokens; // from encoder.json
+    StrMap keys;          // "A,B" -> rank of its last merge line
+    char *joined;         // scratch: two tokens joined, with or without a comma between them
+    size_t max_line;      // size of joined
+    char *err;
+    size_t err_len;
+} MergeLoader;
+
+static int is_field_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+// Fields of the line [p, eol) separated by ASCII whitespace (Encoder.js splits on \s+; the byte
+// alphabet has no whitespace characters). Stores the first three, returns how many there are.
+static int split_merge_fields(const char *p, const char *eol, const char *f[3], size_t fl[3]) {
+    int nf = 0;
+    for (const char *q = p; q < eol;) {
+        while (q < eol && is_field_space(*q)) q++;
+        if (q == eol) break;
+        const char *s = q;
+        while (q < eol && !is_field_space(*q)) q++;
+        if (nf < 3) {
+            f[nf] = s;
+            fl[nf] = (size_t)(q - s);
+        }
+        nf++;
+    }
+    return nf;
+}
+
+// Makes ml->joined hold at least len bytes (twice that, so that it rarely grows).
+static int reserve_joined(MergeLoader *ml, size_t len) {
+    if (len <= ml->max_line) return 0;
+    free(ml->joined);
+    ml->max_line = 2 * len;
+    ml->joined = malloc(ml->max_line);
+    if (!ml->joined) {
+        set_err(ml->err, ml->err_len, "%s: out of memory", ml->path);
+        return -1;
+    }
+    return 0;
+}
+
+// Merge line line_no, "A B" (fields f, lengths fl): A, B and AB must be tokens. Records
+// keys["A,B"] = rank.
+static int add_merge(MergeLoader *ml, const char *const f[2], const size_t fl[2], size_t line_no,
+                     size_t rank) {
+    const int *a = strmap_get(ml->tokens, f[0], fl[0]), *b = strmap_get(ml->tokens, f[1], fl[1]);
+    if (!a || !b) {
+        set_err(ml->err, ml->err_len, "%s: line %zu: token \"%.*s\" is not in encoder.json",
+                ml->path, line_no, (int)(a ? fl[1] : fl[0]), a ? f[1] : f[0]);
+        return -1;
+    }
+    // Merge result must be a token.
+    size_t kl = fl[0] + 1 + fl[1];
+    if (reserve_joined(ml, kl)) return -1;
+    memcpy(ml->joined, f[0], fl[0]);
+    memcpy(ml->joined + fl[0], f[1], fl[1]);
+    if (!strmap_get(ml->tokens, ml->joined, fl[0] + fl[1])) {
+        set_err(ml->err, ml->err_len,
+                "%s: line %zu: the merge of \"%.*s\" and \"%.*s\" is not in "
+                "encoder.json",
+                ml->path, line_no, (int)fl[0], f[0], (int)fl[1], f[1]);
+        return -1;
+    }
+    ml->joined[fl[0]] = ',';
+    memcpy(ml->joined + fl[0] + 1, f[1], fl[1]);
+    if (strmap_put(&ml->keys, ml->joined, kl, (int)rank) < 0) {
+        set_err(ml->err, ml->err_len, "%s: out of memory", ml->path);
+        return -1;
+    }
+    return 0;
+}
+
+// The merge lines of text (which starts with the "#version" line and ends with a newline);
+// sets *n_merges to their count.
+static int read_merge_lines(MergeLoader *ml, const char *text, size_t len, size_t *n_merges) {
+    size_t rank = 0, line_no = 1;
+    const char *p = strchr(text, '\n') + 1;
+    while (p < text + len) {
+        const char *eol = memchr(p, '\n', (size_t)(text + len - p));
+        line_no++;
+        const char *f[3];
+        size_t fl[3];
+        int nf = split_merge_fields(p, eol, f, fl);
+        if (nf != 2) {
+            set_err(ml->err, ml->err_len,
+                    "%s: line %zu: expected two tokens separated by a space, found %d", ml->path,
+                    line_no, nf);
+            return -1;
+        }
+        if (add_merge(ml, f, fl, line_no, rank)) return -1;
+        rank++;
+        p = eol + 1;
+    }
+    *n_merges = rank;
+    return 0;
+}
+
+// Inserts every pair (x, y) of tokens with x + "," + y equal to key k (of length klen) with the
+// key's rank. ml->joined has room for klen bytes.
+static void insert_comma_pairs(Gpt2Tokenizer *t, const MergeLoader *ml, const char *k, size_t klen,
+                               int rank) {
+    for (size_t c = 1; c + 1 < klen; c++) {
+        if (k[c] != ',') continue;
+        const int *x = strmap_get(ml->tokens, k, c),
+                  *y = strmap_get(ml->tokens, k + c + 1, klen - c - 1);
+        if (!x || !y) continue;
+        memcpy(ml->joined, k, c);
+        memcpy(ml->joined + c, k + c + 1, klen - c - 1);
+        const int *xy = strmap_get(ml->tokens, ml->joined, klen - 1);
+        // A comma pair whose merge is not a token would make Encoder.js emit `undefined`;
+        // it does not occur with the GPT-2 files and is left out.
+        if (xy) pair_insert(t, *x, *y, rank, *xy);
+    }
+}
+
+// Every pair (x, y) of tokens with x + "," + y equal to a key has that key's rank.
+static int build_pair_table(Gpt2Tokenizer *t, const MergeLoader *ml, size_t n_merges) {
+    t->pair_cap = pow2_at_least(2 * n_merges + 64);
+    t->pairs = calloc(t->pair_cap, sizeof *t->pairs);
+    if (!t->pairs) {
+        set_err(ml->err, ml->err_len, "%s: out of memory", ml->path);
+        return -1;
+    }
+    const StrMap *keys = &ml->keys;
+    for (size_t i = 0; i < keys->cap; i++) {
+        const StrSlot *e = &keys->slots[i];
+        if (!e->hash) continue;
+        if (e->len > ml->max_line) { // cannot happen: keys come from lines
+            set_err(ml->err, ml->err_len, "%s: internal error", ml->path);
+            return -1;
+        }
+        insert_comma_pairs(t, ml, keys->arena + e->off, e->len, e->value);
+    }
+    return 0;
+}
+
 static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens, char *err,
                        size_t err_len) {
     size_t len;
     char *text = read_whole_file(path, &len, err, err_len);
     if (!text) return -1;
     int rc = -1;
-    StrMap keys; // "A,B" -> rank of its last merge line
-    memset(&keys, 0, sizeof keys);
-    char *joined = NULL;
+    MergeLoader ml = {.path = path, .tokens = tokens, .err = err, .err_len = err_len};
     size_t expected = (size_t)t->vocab_size - 257; // GPT-2: 256 bytes + merges + <|endoftext|>
-    if (strmap_init(&keys, expected + 1)) {
+    size_t n_merges;
+    if (strmap_init(&ml.keys, expected + 1)) {
         set_err(err, err_len, "%s: out of memory", path);
         goto done;
     }
@@ -562,109 +727,19 @@ static int load_merges(Gpt2Tokenizer *t, const char *path, const StrMap *tokens,
         set_err(err, err_len, "%s: does not end with a newline (truncated?)", path);
         goto done;
     }
-    size_t max_line = 0, rank = 0, line_no = 1;
-    char *p = strchr(text, '\n') + 1;
-    while (p < text + len) {
-        char *eol = memchr(p, '\n', (size_t)(text + len - p));
-        line_no++;
-        // Fields separated by ASCII whitespace (Encoder.js splits on \s+; the byte alphabet has
-        // no whitespace characters).
-        char *f[3];
-        size_t fl[3];
-        int nf = 0;
-        for (char *q = p; q < eol;) {
-            while (q < eol && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\v' || *q == '\f'))
-                q++;
-            if (q == eol) break;
-            char *s = q;
-            while (q < eol && !(*q == ' ' || *q == '\t' || *q == '\r' || *q == '\v' || *q == '\f'))
-                q++;
-            if (nf < 3) {
-                f[nf] = s;
-                fl[nf] = (size_t)(q - s);
-            }
-            nf++;
-        }
-        if (nf != 2) {
-            set_err(err, err_len,
-                    "%s: line %zu: expected two tokens separated by a space, found %d", path,
-                    line_no, nf);
-            goto done;
-        }
-        const int *a = strmap_get(tokens, f[0], fl[0]), *b = strmap_get(tokens, f[1], fl[1]);
-        if (!a || !b) {
-            set_err(err, err_len, "%s: line %zu: token \"%.*s\" is not in encoder.json", path,
-                    line_no, (int)(a ? fl[1] : fl[0]), a ? f[1] : f[0]);
-            goto done;
-        }
-        // Merge result must be a token.
-        size_t kl = fl[0] + 1 + fl[1];
-        if (kl > max_line) {
-            free(joined);
-            max_line = 2 * kl;
-            joined = malloc(max_line);
-            if (!joined) {
-                set_err(err, err_len, "%s: out of memory", path);
-                goto done;
-            }
-        }
-        memcpy(joined, f[0], fl[0]);
-        memcpy(joined + fl[0], f[1], fl[1]);
-        if (!strmap_get(tokens, joined, fl[0] + fl[1])) {
-            set_err(err, err_len,
-                    "%s: line %zu: the merge of \"%.*s\" and \"%.*s\" is not in "
-                    "encoder.json",
-                    path, line_no, (int)fl[0], f[0], (int)fl[1], f[1]);
-            goto done;
-        }
-        joined[fl[0]] = ',';
-        memcpy(joined + fl[0] + 1, f[1], fl[1]);
-        if (strmap_put(&keys, joined, kl, (int)rank) < 0) {
-            set_err(err, err_len, "%s: out of memory", path);
-            goto done;
-        }
-        rank++;
-        p = eol + 1;
-    }
-    if (rank != expected) {
+    if (read_merge_lines(&ml, text, len, &n_merges)) goto done;
+    if (n_merges != expected) {
         set_err(err, err_len,
                 "%s: %zu merges, but encoder.json's %d tokens need %zu (256 bytes "
                 "+ merges + <|endoftext|>); truncated or mismatched file?",
-                path, rank, t->vocab_size, expected);
+                path, n_merges, t->vocab_size, expected);
         goto done;
     }
-    // Every pair (x, y) of tokens with x + "," + y equal to a key has that key's rank.
-    t->pair_cap = pow2_at_least(2 * rank + 64);
-    t->pairs = calloc(t->pair_cap, sizeof *t->pairs);
-    if (!t->pairs) {
-        set_err(err, err_len, "%s: out of memory", path);
-        goto done;
-    }
-    for (size_t i = 0; i < keys.cap; i++) {
-        const StrSlot *e = &keys.slots[i];
-        if (!e->hash) continue;
-        const char *k = keys.arena + e->off;
-        if (e->len > max_line) { // cannot happen: keys come from lines
-            set_err(err, err_len, "%s: internal error", path);
-            goto done;
-        }
-        for (size_t c = 1; c + 1 < e->len; c++) {
-            if (k[c] != ',') continue;
-            const int *x = strmap_get(tokens, k, c),
-                      *y = strmap_get(tokens, k + c + 1, e->len - c - 1);
-            if (!x || !y) continue;
-            memcpy(joined, k, c);
-            memcpy(joined + c, k + c + 1, e->len - c - 1);
-            const int *xy = strmap_get(tokens, joined, e->len - 1);
-            // A comma pair whose merge is not a token would make Encoder.js emit `undefined`;
-            // it does not occur with the GPT-2 files and is left out.
-            if (xy) pair_insert(t, *x, *y, e->value, *xy);
-        }
-    }
+    if (build_pair_table(t, &ml, n_merges)) goto done;
     rc = 0;
 done:
-    free(joined);
-    strmap_free(&keys);
+    free(ml.joined);
+    strmap_free(&ml.keys);
     free(text);
     return rc;
 }
