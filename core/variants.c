@@ -15,7 +15,8 @@ const AblationSpec ABLATIONS[] = {
      "γ of the global term: λ itself (rows sum to 1), 0 (DIFF), its own learned γ, a constant"},
     {"model.g_mode", "causal or full", "variants with a global term",
      "G over the visible prefix (causal) or over the whole sequence (full: sees the future)"},
-    {"model.head_norm", "true or false", "variants with a head norm", "the per-head norm after the maps"},
+    {"model.head_norm", "true or false", "variants with a head norm",
+     "the per-head norm after the maps"},
     {"model.lambda_init", "schedule or a number", "variants with two maps",
      "λ_init per layer: 0.8 - 0.6 exp(-0.3 l), or one constant"},
 };

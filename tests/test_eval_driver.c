@@ -93,7 +93,8 @@ static void toy_free(void *st) {
 static const SchemaEntry TOY_OUTPUTS[] = {
     {SCHEMA_GROUP, "/eval/toy", NULL, "", "next-token accuracy", NULL, NULL},
     {SCHEMA_ATTRIBUTE, "/eval/toy@parameters", "string", "", "the window", NULL, NULL},
-    {SCHEMA_DATASET, "/eval/toy/accuracy", "float64", "cell", "argmax = next token share", NULL, NULL},
+    {SCHEMA_DATASET, "/eval/toy/accuracy", "float64", "cell", "argmax = next token share", NULL,
+     NULL},
     {SCHEMA_DATASET, "/eval/toy/done", "uint8", "cell", "1 where finished", NULL, NULL},
     {SCHEMA_DATASET, "/eval/toy/cell", "float64", "cell", "dimension scale", NULL, NULL},
 };

@@ -14,7 +14,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
-// `dint eval NAME` (or `dint audit`) for a task of the registry; its usage line (no "usage: dint ").
+// `dint eval NAME` (or `dint audit`) for a task of the registry; its usage line (no "usage: dint
+// ").
 int eval_task_command(const EvalTask *t, int argc, char **argv);
 void eval_task_usage(const EvalTask *t, char *buf, size_t cap);
 int cmd_schema(int argc, char **argv);

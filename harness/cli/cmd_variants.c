@@ -1,5 +1,5 @@
-// dint variants [--json | --names]: the attention variants and ablation keys of core/variants.c, which
-// scripts, plots and tests take their variant lists from.
+// dint variants [--json | --names]: the attention variants and ablation keys of core/variants.c,
+// which scripts, plots and tests take their variant lists from.
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +61,8 @@ int cmd_variants(int argc, char **argv) {
     if (!strcmp(how, "--json"))
         print_json();
     else if (!strcmp(how, "--names")) // for scripts: "transformer diff dint"
-        for (int i = 0; i < N_VARIANTS; i++) printf("%s%s", VARIANTS[i].name, i + 1 < N_VARIANTS ? " " : "\n");
+        for (int i = 0; i < N_VARIANTS; i++)
+            printf("%s%s", VARIANTS[i].name, i + 1 < N_VARIANTS ? " " : "\n");
     else
         print_text();
     return 0;

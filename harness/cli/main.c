@@ -124,7 +124,8 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "schema")) return cmd_schema(argc - 1, argv + 1);
     if (!strcmp(argv[1], "variants")) return cmd_variants(argc - 1, argv + 1);
     fprintf(stderr,
-            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, variants, "
+            "dint: error: unknown command '%s' (commands: train, eval, audit, sweep, info, check, "
+            "variants, "
             "import, "
             "bench, tokenize; see dint --help)\n",
             argv[1]);

@@ -245,8 +245,7 @@ static int load_labelled(const EvalInputs *in, const char *spec, IclDataset *out
         labelled_load(set, path, 0.2f, in->cfg->data.split_seed, err) != 0)
         return -1;
     s->n_sets++;
-    *out = (IclDataset){set->n,        (const char *const *)set->text,
-                        set->label,    set->is_test,
+    *out = (IclDataset){set->n,        (const char *const *)set->text, set->label, set->is_test,
                         set->n_labels, (const char *const *)set->names};
     return 0;
 }
@@ -255,8 +254,11 @@ static int load_labelled(const EvalInputs *in, const char *spec, IclDataset *out
 static int session_inputs(EvalSession *s, const EvalTask *t, Error *err) {
     EvalContext *c = &s->c;
     if (t->reads_corpus && eval_load_corpus(c, NULL, err) != 0) return -1;
-    s->in = (EvalInputs){.cfg = &c->cfg, .model = &c->model, .tok = &c->tok,
-                         .load_labelled = load_labelled, .harness = s};
+    s->in = (EvalInputs){.cfg = &c->cfg,
+                         .model = &c->model,
+                         .tok = &c->tok,
+                         .load_labelled = load_labelled,
+                         .harness = s};
     if (!t->reads_corpus) return 0;
     const Corpus *cp = &c->corpus;
     int n = 0;

@@ -116,8 +116,7 @@ static void info_training(hid_t f, const RunConfig *cfg) {
     const VariantSpec *vs = variant_spec(mc->variant);
     if (n > 0 && vs->n_maps == 2) {
         info_last_per_layer(f, RUN_TRAIN_LAMBDA, "lambda", n, mc->n_layer);
-        if (vs->global_term)
-            info_last_per_layer(f, RUN_TRAIN_GAMMA, "gamma", n, mc->n_layer);
+        if (vs->global_term) info_last_per_layer(f, RUN_TRAIN_GAMMA, "gamma", n, mc->n_layer);
     }
 }
 

@@ -22,8 +22,8 @@ typedef struct {
 void sweep_plan(const Grid *g, int jobs_asked, Throughput *tp);
 
 // Run every job as tp (from sweep_plan) says, then read every run's metrics into
-// vals[job * sweep_metric_count() + metric] and fill tp's wall clock and tokens. On MPI ranks other than 0
-// only the jobs are run (vals and tp left as they are). 0, or -1 with err set.
+// vals[job * sweep_metric_count() + metric] and fill tp's wall clock and tokens. On MPI ranks other
+// than 0 only the jobs are run (vals and tp left as they are). 0, or -1 with err set.
 int sweep_run_all(const Grid *g, const char *out, const SweepReporter *r, double *vals,
                   Throughput *tp, Error *err);
 

@@ -169,7 +169,8 @@ static int write_cell(hid_t cells, hid_t paired, const Grid *g, const double *va
              h5_attr_str(cg, schema_name(SWEEP_CELL_AT_LAMBDA_INIT), x->lambda_init) |
              h5_attr_i64(cg, schema_name(SWEEP_CELL_AT_N_SEEDS), S);
     hid_t pg = base >= 0 && c != base ? h5_group(paired, x->name) : -1;
-    for (int k = 0; k < sweep_metric_count(); k++) rc |= write_metric(cg, pg, g, vals, c, base, k, &row[k]);
+    for (int k = 0; k < sweep_metric_count(); k++)
+        rc |= write_metric(cg, pg, g, vals, c, base, k, &row[k]);
     hsize_t dims[2] = {(hsize_t)S, sweep_metric_count()}; // [seed][metric]
     rc |= h5_write(cg, schema_name(SWEEP_CELL_PER_SEED), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims,
                    vals + (long)c * S * sweep_metric_count());

@@ -22,8 +22,8 @@ typedef struct {
     MetricSummary cell[MAX_CELLS][SWEEP_MAX_METRICS];
 } SweepSummary;
 
-// Write DIR/summary.h5 from vals[job * sweep_metric_count() + metric] (job: cell * n_seeds + seed index)
-// and tp, with each cell's statistics in *table. 0, or -1 with err set.
+// Write DIR/summary.h5 from vals[job * sweep_metric_count() + metric] (job: cell * n_seeds + seed
+// index) and tp, with each cell's statistics in *table. 0, or -1 with err set.
 int summary_write(const char *dir, const Grid *g, const double *vals, const Throughput *tp,
                   SweepSummary *table, Error *err);
 

@@ -199,8 +199,7 @@ static int write_train(hid_t f, const RunState *st) {
     hsize_t dims[2] = {(hsize_t)h->n, (hsize_t)L};
     const VariantSpec *vs = variant_spec(m->cfg.variant);
     if (vs->n_maps == 2) rc |= h5_write_f32(g_train, RUN_TRAIN_LAMBDA, 2, dims, h->lambda);
-    if (vs->global_term)
-        rc |= h5_write_f32(g_train, RUN_TRAIN_GAMMA, 2, dims, h->gamma);
+    if (vs->global_term) rc |= h5_write_f32(g_train, RUN_TRAIN_GAMMA, 2, dims, h->gamma);
     hsize_t ns = (hsize_t)h->n, da[2] = {(hsize_t)h->n_audit, (hsize_t)L};
     rc |= h5_write(g_train, RUN_TRAIN_LOSS_SPIKE, H5T_NATIVE_UCHAR, H5T_STD_U8LE, 1, &ns,
                    h->loss_spike);
