@@ -551,8 +551,9 @@ static int recall_check_options(void *opts, Error *err) {
 
 // A list option, or the run's value when it was not given: the count, or -1 with err set.
 static int list_or_default(const char *list, int *out, int fallback, const char *what, Error *err) {
-    if (!list) return out[0] = fallback, 1;
-    return parse_int_list(list, out, RECALL_GRID_MAX, what, err);
+    if (list) return parse_int_list(list, out, RECALL_GRID_MAX, what, err);
+    out[0] = fallback;
+    return 1;
 }
 
 static int recall_prepare(void *opts, const EvalInputs *in, void **state, Error *err) {

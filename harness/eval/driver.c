@@ -101,22 +101,12 @@ static int r_attr_i64(void *ctx, const char *obj, const char *name, long *out) {
 
 // ---- Stored results: the comparison of parameters and the read-back of finished cells ----
 
-// Every component of the absolute path exists (H5Lexists needs the parents to exist).
-static int path_exists(hid_t f, const char *path) {
-    char part[512];
-    for (const char *p = strchr(path + 1, '/');; p = strchr(p + 1, '/')) {
-        snprintf(part, sizeof part, "%.*s", p ? (int)(p - path) : (int)strlen(path), path);
-        if (H5Lexists(f, part, H5P_DEFAULT) <= 0) return 0;
-        if (!p) return 1;
-    }
-}
-
 static int read_stored(const EvalTask *t, void *st, const EvalContext *c, const char *group,
                        const char *params, Error *err) {
     hid_t f = eval_open_results(c);
     if (f < 0) return 0;
     int rc = 0;
-    if (path_exists(f, group)) {
+    if (h5_exists(f, group)) {
         hid_t grp = H5Gopen2(f, group, H5P_DEFAULT);
         char *have = h5_read_attr_str(grp, "parameters");
         if (have && !strcmp(have, params)) {

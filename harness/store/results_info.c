@@ -16,20 +16,9 @@
 // A whole dataset as doubles (HDF5 converts the integer types), or NULL when absent or empty;
 // *n gets its element count.
 static double *read_doubles(hid_t g, const char *name, long *n) {
-    *n = 0;
-    if (H5Lexists(g, name, H5P_DEFAULT) <= 0) return NULL;
-    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-    if (ds < 0) return NULL;
-    hid_t space = H5Dget_space(ds);
-    hssize_t count = H5Sget_simple_extent_npoints(space);
-    H5Sclose(space);
-    double *v = count > 0 ? xmalloc(sizeof(double) * (size_t)count) : NULL;
-    if (v && H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
-        free(v);
-        v = NULL;
-    }
-    if (v) *n = (long)count;
-    H5Dclose(ds);
+    double *v;
+    long k = h5_read_f64_all(g, name, &v);
+    *n = k > 0 ? k : 0;
     return v;
 }
 
