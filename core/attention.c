@@ -73,14 +73,16 @@ static void global_scratch_free(GlobalScratch *s) {
     free(s->acc);
 }
 
-// s->C = G_expanded O1: running mean of the rows of O1 (causal) or its mean row (full).
-// C (T, vd) contiguous; O1 (T, vd) with row stride ld. Sums in double: rows can be long.
+// s->C = G_expanded V: running mean of the rows of X (causal, uniform) or its mean row (full),
+// with X = O1 = A1 V (causal, full) or X = V (uniform: G[i, j] = 1/(i+1), so G V is the running
+// mean of V). C (T, vd) contiguous; X (T, vd) with row stride ld. Sums in double: rows can be
+// long.
 static void global_term(GlobalScratch *s, const float *O1, const AttnDims *a) {
     int T = a->T, vd = a->v_dim;
     float *C = s->C;
     double *acc = s->acc;
     for (int c = 0; c < vd; c++) acc[c] = 0.0;
-    if (a->g_mode == GMODE_CAUSAL) {
+    if (a->g_mode != GMODE_FULL) {
         for (int i = 0; i < T; i++)
             for (int c = 0; c < vd; c++) {
                 acc[c] += O1[(long)i * a->ld + c];
@@ -118,7 +120,7 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
             if (a->n_maps == 2) {
                 const float *O1 = o1 + base + attn_v_offset(a, h);
                 const float *O2 = o2 + base + attn_v_offset(a, h);
-                if (a->use_global) global_term(&gs, O1, a);
+                if (a->use_global) global_term(&gs, a->g_mode == GMODE_UNIFORM ? V : O1, a);
                 for (int i = 0; i < T; i++)
                     for (int c = 0; c < vd; c++) {
                         long ix = (long)i * a->ld + c;
@@ -130,6 +132,19 @@ void attention_forward(float *out, float *o1, float *o2, float *maps, const floa
         }
         global_scratch_free(&gs);
     }
+}
+
+// dst (T, vd), row stride ld_dst, += gamma R with R_m = sum_{i >= m} dO_i / (i + 1): the
+// gradient of a running row mean (causal and uniform G). dO (T, vd) with row stride a->ld.
+static void global_suffix_add(float *dst, int ld_dst, const float *dO, float gamma,
+                              GlobalScratch *s, const AttnDims *a) {
+    int vd = a->v_dim;
+    for (int c = 0; c < vd; c++) s->acc[c] = 0.0;
+    for (int i = a->T - 1; i >= 0; i--)
+        for (int c = 0; c < vd; c++) {
+            s->acc[c] += (double)dO[(long)i * a->ld + c] / (i + 1);
+            dst[(long)i * ld_dst + c] += gamma * (float)s->acc[c];
+        }
 }
 
 // dS = A * (dA - rowsum(A * dA)) * scale, in place over dA; zero above the diagonal.
@@ -178,19 +193,16 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
                             dOm[(long)i * vd + c] = dO[(long)i * a->ld + c];
                         }
                     if (a->use_global) {
-                        global_term(&gs, o1 + vo, a);
+                        global_term(&gs, a->g_mode == GMODE_UNIFORM ? v + vo : o1 + vo, a);
                         for (int i = 0; i < T; i++)
                             for (int c = 0; c < vd; c++)
                                 sg += (double)gs.C[(long)i * vd + c] * dO[(long)i * a->ld + c];
                         // dO1 += gamma R; causal R_m = sum_{i>=m} dO_i/(i+1), full R = mean_i dO_i
-                        for (int c = 0; c < vd; c++) gs.acc[c] = 0.0;
+                        // (uniform: R goes to dV instead, after both maps)
                         if (a->g_mode == GMODE_CAUSAL) {
-                            for (int i = T - 1; i >= 0; i--)
-                                for (int c = 0; c < vd; c++) {
-                                    gs.acc[c] += (double)dO[(long)i * a->ld + c] / (i + 1);
-                                    dOm[(long)i * vd + c] += gamma * (float)gs.acc[c];
-                                }
-                        } else {
+                            global_suffix_add(dOm, vd, dO, gamma, &gs, a);
+                        } else if (a->g_mode == GMODE_FULL) {
+                            for (int c = 0; c < vd; c++) gs.acc[c] = 0.0;
                             for (int i = 0; i < T; i++)
                                 for (int c = 0; c < vd; c++) gs.acc[c] += dO[(long)i * a->ld + c];
                             for (int i = 0; i < T; i++)
@@ -220,6 +232,8 @@ void attention_backward(float *dq, float *dk, float *dv, double *dlambda, double
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, d, T, 1.0f, dA, T, q + qo,
                             a->ld, 0.0f, dk + qo, a->ld);
             }
+            if (a->n_maps == 2 && a->use_global && a->g_mode == GMODE_UNIFORM)
+                global_suffix_add(dv + vo, a->ld, dO, gamma, &gs, a);
         }
         free(dA);
         free(dOm);
@@ -252,9 +266,12 @@ void attention_global_add_row(double *colsum, const float *a1, int i, AttnRound 
         for (int j = 0; j <= i; j++) colsum[j] += a1[j];
 }
 
-void attention_global_row(float *g, const double *colsum, int rows, int n, AttnRound round) {
+void attention_global_row(float *g, const double *colsum, int i, const AttnDims *a,
+                          AttnRound round) {
+    int n = attention_final_row_len(a, i);
+    int rows = a->g_mode == GMODE_FULL ? a->T : i + 1;
     for (int j = 0; j < n; j++) {
-        float x = (float)(colsum[j] / rows);
+        float x = a->g_mode == GMODE_UNIFORM ? (float)(1.0 / rows) : (float)(colsum[j] / rows);
         g[j] = round ? round(x) : x;
     }
 }
@@ -300,7 +317,7 @@ void attention_final_map(float *A, const float *maps, int b, int h, float lambda
         const float *a1 = A1 + (long)i * T;
         if (glob) {
             if (!full) attention_global_add_row(colsum, a1, i, NULL);
-            attention_global_row(g, colsum, full ? T : i + 1, attention_final_row_len(a, i), NULL);
+            attention_global_row(g, colsum, i, a, NULL);
         }
         attention_final_row(A + (long)i * T, a1, A2 ? A2 + (long)i * T : NULL, g, i, lambda, gamma,
                             a, NULL);
@@ -347,10 +364,14 @@ void attention_forward_ref(float *out, const float *q, const float *k, const flo
             if (a->n_maps == 2 && a->use_global)
                 for (int i = 0; i < T; i++)
                     for (int j = 0; j < T; j++) {
-                        // G_j for row i: mean of column j of A1 over the rows row i may see.
+                        // G_j for row i: mean of column j of A1 over the rows row i may see
+                        // (uniform: 1/(i+1) on the visible prefix).
                         int rows = a->g_mode == GMODE_FULL ? T : i + 1;
                         double g = 0.0;
-                        for (int r = 0; r < rows; r++) g += P[(long)r * T + j];
+                        if (a->g_mode == GMODE_UNIFORM)
+                            g = j <= i ? 1.0 : 0.0;
+                        else
+                            for (int r = 0; r < rows; r++) g += P[(long)r * T + j];
                         F[(long)i * T + j] += gamma * g / rows;
                     }
             const float *V = v + base + attn_v_offset(a, h);

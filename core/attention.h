@@ -4,6 +4,7 @@
 // Two maps per head (DIFF / DINT):  O = A1 V - lambda A2 V + gamma C,
 // where C is G_expanded V computed without the N x N matrix G (docs/attention.md §6):
 //   causal: C_i = mean_{m <= i} (A1 V)_m        full: C_i = mean_m (A1 V)_m
+//   uniform (G[i, j] = 1/(i+1) for j <= i, the control): C_i = mean_{m <= i} V_m
 // DIFF is gamma = 0. Head norm, (1 - lambda_init) and the output projection live in model.c.
 #ifndef DINT_ATTENTION_H
 #define DINT_ATTENTION_H
@@ -63,7 +64,7 @@ void attention_forward_ref(float *out, const float *q, const float *k, const flo
 //
 //   A_final[i, j] = A1[i, j] - lambda A2[i, j] + gamma G[i, j]      (one map: A1)
 //   G[i, j] = colsum_j / rows,  colsum_j = sum over rows r of A1[r, j] (in double, in row order),
-//   rows r = 0 .. i (g_mode causal) or all T rows (full)
+//   rows r = 0 .. i (g_mode causal) or all T rows (full); uniform: G[i, j] = 1/(i+1), j <= i
 //
 // Rounding (AttnRound): emulates a kernel that stores every value in a lower precision (bf16,
 // fp16) and computes in fp32: with R = round, a1 = R(A1), a2 = R(A2), lam = R(lambda),
@@ -84,8 +85,9 @@ int attention_final_row_len(const AttnDims *a, int i);
 void attention_global_add_row(double *colsum, const float *a1, int i, AttnRound round);
 // Row i of G from the column sums over `rows` rows (causal: i + 1 after adding row i; full: T
 // after adding every row): g[j] = round((float)(colsum[j] / rows)) for j < n, n as
-// attention_final_row_len.
-void attention_global_row(float *g, const double *colsum, int rows, int n, AttnRound round);
+// attention_final_row_len; uniform: g[j] = round((float)(1 / (i + 1))), colsum unused.
+void attention_global_row(float *g, const double *colsum, int i, const AttnDims *a,
+                          AttnRound round);
 
 // Row i of the final map of one head into f (T): entries j < attention_final_row_len(a, i) as
 // defined above, zero after. a1, a2 (T): row i of A1 and A2 (zero after i; a2 unused for one map);

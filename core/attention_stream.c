@@ -144,23 +144,24 @@ static void forward_tile(FwdScratch *w, float *out, float *o1, float *o2, float 
 }
 
 // out = o1 - lambda o2 (+ gamma C) for one head, C the running mean (causal) or the mean
-// (full) of the rows of o1, summed in double in row order as attention.c's global_term does,
-// O(T v_dim). The division by the row count is a multiplication by its double reciprocal (one
-// division per row, not per element); the two differ by at most an ulp of double, which the
-// rounding to fp32 almost always removes.
-static void combine_head(float *out, const float *o1, const float *o2, float lambda, float gamma,
-                         int b, int h, const AttnDims *a, double *acc) {
+// (full) of the rows of o1, or the running mean of the rows of v (uniform), summed in double in row
+// order as attention.c's global_term does, O(T v_dim). The division by the row count is a
+// multiplication by its double reciprocal (one division per row, not per element); the two differ
+// by at most an ulp of double, which the rounding to fp32 almost always removes.
+static void combine_head(float *out, const float *o1, const float *o2, const float *v, float lambda,
+                         float gamma, int b, int h, const AttnDims *a, double *acc) {
     int T = a->T, vd = a->v_dim, ld = a->ld;
     long vo = (long)b * T * ld + attn_v_offset(a, h);
     const float *O1 = o1 + vo, *O2 = o2 + vo;
+    const float *X = a->g_mode == GMODE_UNIFORM ? v + vo : O1; // the rows G averages
     float *O = out + vo;
     for (int c = 0; c < vd; c++) acc[c] = 0.0;
     if (a->use_global && a->g_mode == GMODE_FULL)
         for (int i = 0; i < T; i++)
             for (int c = 0; c < vd; c++) acc[c] += O1[(long)i * ld + c];
-    int causal = a->g_mode == GMODE_CAUSAL;
+    int causal = a->g_mode != GMODE_FULL;
     for (int i = 0; i < T; i++) {
-        const float *o1r = O1 + (long)i * ld, *o2r = O2 + (long)i * ld;
+        const float *o1r = O1 + (long)i * ld, *o2r = O2 + (long)i * ld, *xr = X + (long)i * ld;
         float *orow = O + (long)i * ld;
         if (!a->use_global) {
 #pragma omp simd
@@ -170,7 +171,7 @@ static void combine_head(float *out, const float *o1, const float *o2, float lam
         double inv = 1.0 / (causal ? i + 1 : T); // one division per row
         if (causal) {
 #pragma omp simd
-            for (int c = 0; c < vd; c++) acc[c] += o1r[c];
+            for (int c = 0; c < vd; c++) acc[c] += xr[c];
         }
 #pragma omp simd
         for (int c = 0; c < vd; c++)
@@ -205,7 +206,7 @@ void attention_stream_forward(float *out, float *o1, float *o2, float *lse, cons
         if (a->n_maps == 2) {
 #pragma omp for schedule(dynamic, 1)
             for (int bh = 0; bh < B * H; bh++)
-                combine_head(out, o1, o2, lambda, gamma, bh / H, bh % H, a, acc);
+                combine_head(out, o1, o2, v, lambda, gamma, bh / H, bh % H, a, acc);
         }
         free(w.Kt);
         free(w.S);
@@ -230,10 +231,11 @@ typedef struct {
 // dOm (contiguous (T, v_dim)) for every map of head (b, h) and its dlambda / dgamma parts:
 // the operations of attention_backward (divisions by the row count as multiplications by its
 // reciprocal, as in combine_head). dO1 = dout + gamma R with R the suffix sum of dout_i / (i + 1)
-// (causal) or the mean of dout (full); dO2 = -lambda dout.
+// (causal) or the mean of dout (full); dO2 = -lambda dout. Uniform G: dO1 = dout, and gamma R
+// goes to dV (global_uniform_dv, after backward_head).
 static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float *dout,
-                             const float *o1, const float *o2, float lambda, float gamma, int b,
-                             int h, const AttnDims *a) {
+                             const float *o1, const float *o2, const float *v, float lambda,
+                             float gamma, int b, int h, const AttnDims *a) {
     int T = a->T, vd = a->v_dim, ld = a->ld;
     long vo = (long)b * T * ld + attn_v_offset(a, h);
     const float *dO = dout + vo;
@@ -259,10 +261,11 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
             }
         }
         if (a->use_global) {
-            // dgamma = <C, dout>, C recomputed row by row from o1 (no (T, v_dim) copy).
-            const float *O1 = o1 + vo;
+            // dgamma = <C, dout>, C recomputed row by row from o1 (v for uniform G; no (T, v_dim)
+            // copy).
+            const float *O1 = a->g_mode == GMODE_UNIFORM ? v + vo : o1 + vo;
             for (int c = 0; c < vd; c++) acc[c] = 0.0;
-            if (a->g_mode == GMODE_CAUSAL) {
+            if (a->g_mode != GMODE_FULL) {
                 for (int i = 0; i < T; i++) {
                     double inv = 1.0 / (i + 1);
                     const float *O1r = O1 + (long)i * ld, *dOr = dO + (long)i * ld;
@@ -294,7 +297,7 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
                         d1r[c] += gamma * (float)acc[c];
                     }
                 }
-            } else {
+            } else if (a->g_mode == GMODE_FULL) {
                 for (int i = 0; i < T; i++)
 #pragma omp simd
                     for (int c = 0; c < vd; c++) acc[c] += dO[(long)i * ld + c];
@@ -316,6 +319,25 @@ static void backward_prepare(BwdScratch *w, double *pl, double *pg, const float 
         const float *Om = (m == 0 ? o1 : o2) + vo;
         for (int i = 0; i < T; i++)
             w->Dm[m][i] = (float)dot_f64(w->dOm[m] + (long)i * vd, Om + (long)i * ld, vd);
+    }
+}
+
+// Uniform G: dV of head (b, h) += gamma R, R_m = sum_{i >= m} dout_i / (i + 1) (the gradient of
+// C = running mean of V), in the operations of backward_prepare's causal dO1 term.
+static void global_uniform_dv(float *dv, const float *dout, float gamma, double *acc, int b, int h,
+                              const AttnDims *a) {
+    int T = a->T, vd = a->v_dim, ld = a->ld;
+    long vo = (long)b * T * ld + attn_v_offset(a, h);
+    for (int c = 0; c < vd; c++) acc[c] = 0.0;
+    for (int i = T - 1; i >= 0; i--) {
+        double inv = 1.0 / (i + 1);
+        const float *dOr = dout + vo + (long)i * ld;
+        float *dvr = dv + vo + (long)i * ld;
+#pragma omp simd
+        for (int c = 0; c < vd; c++) {
+            acc[c] += (double)dOr[c] * inv;
+            dvr[c] += gamma * (float)acc[c];
+        }
     }
 }
 
@@ -421,8 +443,10 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
-            backward_prepare(&w, &part_l[bh], &part_g[bh], dout, o1, o2, lambda, gamma, b, h, a);
+            backward_prepare(&w, &part_l[bh], &part_g[bh], dout, o1, o2, v, lambda, gamma, b, h, a);
             backward_head(&w, dq, dk, dv, lse, q, k, v, b, h, a);
+            if (a->n_maps == 2 && a->use_global && a->g_mode == GMODE_UNIFORM)
+                global_uniform_dv(dv, dout, gamma, w.acc, b, h, a);
         }
         free(w.Vt);
         free(w.S);
@@ -516,8 +540,7 @@ void attention_final_rows(AttnFinalRows *s, float *F, int i0, int n) {
             const float *A1 = s->P1 + (long)r * T;
             if (s->g) {
                 if (a->g_mode == GMODE_CAUSAL) attention_global_add_row(s->colsum, A1, i, NULL);
-                attention_global_row(s->g, s->colsum, a->g_mode == GMODE_FULL ? T : i + 1,
-                                     attention_final_row_len(a, i), NULL);
+                attention_global_row(s->g, s->colsum, i, a, NULL);
             }
             attention_final_row(Fb + (long)r * T, A1, s->P2 + (long)r * T, s->g, i, s->lambda,
                                 s->gamma, a, NULL);

@@ -34,7 +34,7 @@ static const KeySpec KEYS[] = {
     {"model", "rope_theta", KEY_FLOAT, OFF(model.rope_theta), 1, 1e12, "a number > 1"},
     {"model", "norm_eps", KEY_FLOAT, OFF(model.norm_eps), 1e-12, 1, "a small positive number"},
     {"model", "init_std", KEY_FLOAT, OFF(model.init_std), 1e-6, 10, "a positive number"},
-    {"model", "g_mode", KEY_CUSTOM, 0, 0, 0, "causal or full"},
+    {"model", "g_mode", KEY_CUSTOM, 0, 0, 0, "causal, full or uniform"},
     {"model", "gamma", KEY_CUSTOM, 0, 0, 0, "tied, zero, learned or fixed:<number>"},
     {"model", "head_norm", KEY_BOOL, OFF(model.head_norm), 0, 1, "true or false"},
     {"model", "head_norm_gain", KEY_BOOL, OFF(model.head_norm_gain), 0, 1, "true or false"},
@@ -150,6 +150,10 @@ int variant_parse(const char *s, Variant *out) {
     return -1;
 }
 
+const char *g_mode_name(GMode g) {
+    return g == GMODE_FULL ? "full" : g == GMODE_UNIFORM ? "uniform" : "causal";
+}
+
 void gamma_mode_format(const ModelConfig *m, char *buf, int n) {
     switch (m->gamma_mode) {
     case GAMMA_TIED:
@@ -210,6 +214,8 @@ static int set_custom(RunConfig *c, const KeySpec *k, const char *v) {
             m->g_mode = GMODE_CAUSAL;
         else if (!strcmp(v, "full"))
             m->g_mode = GMODE_FULL;
+        else if (!strcmp(v, "uniform"))
+            m->g_mode = GMODE_UNIFORM;
         else
             return -1;
         return 0;
@@ -390,7 +396,7 @@ static void format_value(const RunConfig *c, const KeySpec *k, char *buf, int n)
     if (!strcmp(k->key, "variant"))
         snprintf(buf, n, "%s", variant_name(m->variant));
     else if (!strcmp(k->key, "g_mode"))
-        snprintf(buf, n, "%s", m->g_mode == GMODE_FULL ? "full" : "causal");
+        snprintf(buf, n, "%s", g_mode_name(m->g_mode));
     else if (!strcmp(k->key, "gamma"))
         gamma_mode_format(m, buf, n);
     else if (!strcmp(k->key, "lambda_init")) {

@@ -9,7 +9,11 @@
 #include "check.h"
 
 typedef enum { VARIANT_TRANSFORMER = 0, VARIANT_DIFF = 1, VARIANT_DINT = 2 } Variant;
-typedef enum { GMODE_CAUSAL = 0, GMODE_FULL = 1 } GMode;
+// G of DINT's global term: column means of A1 over the visible prefix (causal), over all rows
+// (full: sees the future), or uniform over the visible prefix (G[i, j] = 1/(i+1) for j <= i: the
+// same row normalisation with no information from the attention; the control of claim 6).
+typedef enum { GMODE_CAUSAL = 0, GMODE_FULL = 1, GMODE_UNIFORM = 2 } GMode;
+const char *g_mode_name(GMode g);
 typedef enum { GAMMA_TIED = 0, GAMMA_ZERO = 1, GAMMA_LEARNED = 2, GAMMA_FIXED = 3 } GammaMode;
 
 typedef struct {

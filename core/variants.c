@@ -13,8 +13,9 @@ const int N_VARIANTS = (int)(sizeof VARIANTS / sizeof VARIANTS[0]);
 const AblationSpec ABLATIONS[] = {
     {"model.gamma", "tied, zero, learned or fixed:<number>", "variants with a global term",
      "γ of the global term: λ itself (rows sum to 1), 0 (DIFF), its own learned γ, a constant"},
-    {"model.g_mode", "causal or full", "variants with a global term",
-     "G over the visible prefix (causal) or over the whole sequence (full: sees the future)"},
+    {"model.g_mode", "causal, full or uniform", "variants with a global term",
+     "G: column means of A1 over the visible prefix (causal) or the whole sequence (full: sees "
+     "the future), or uniform over the visible prefix (uniform: rows sum to 1, no information)"},
     {"model.head_norm", "true or false", "variants with a head norm",
      "the per-head norm after the maps"},
     {"model.lambda_init", "schedule or a number", "variants with two maps",

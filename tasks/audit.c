@@ -121,7 +121,7 @@ static void map_row(AuditRow *out, long *count, const float *r1, const float *r2
     int full = ad->use_global && ad->g_mode == GMODE_FULL;
     if (r2 && ad->use_global) {
         if (!full) attention_global_add_row(colsum, r1, i, R);
-        attention_global_row(g, colsum, full ? ad->T : i + 1, attention_final_row_len(ad, i), R);
+        attention_global_row(g, colsum, i, ad, R);
     }
     int jmax = attention_final_row(f, r1, r2, g, i, lambda, gamma, ad, R) - 1;
     double rs = 0.0, neg = 0.0;

@@ -56,9 +56,7 @@ void audit_row_sum_deviation_maps(const Model *m, int B, int T, const float *con
                     const float *A1 = P1 + (long)r * T, *A2 = two ? P2 + (long)r * T : NULL;
                     if (glob && !full) attention_global_add_row(colsum, A1, i, NULL);
                     if ((i - first) % AUDIT_ROWDEV_STRIDE != 0 || i < first) continue;
-                    if (glob)
-                        attention_global_row(g, colsum, full ? T : i + 1,
-                                             attention_final_row_len(&ad, i), NULL);
+                    if (glob) attention_global_row(g, colsum, i, &ad, NULL);
                     int len = attention_final_row(f, A1, A2, g, i, lambda, gamma, &ad, NULL);
                     double rs = 0.0;
                     for (int j = 0; j < len; j++) rs += f[j];

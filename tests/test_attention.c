@@ -45,7 +45,6 @@ static void setup(void) {
 
 TestSuite(attention, .init = setup);
 
-
 // ---------------------------------------------------------------------------------------------
 // Attention.
 
@@ -64,6 +63,7 @@ static AttnCase attn_cases[] = {
     {"dint g=full global=on", VARIANT_DINT, GMODE_FULL, GAMMA_TIED, 1},
     {"dint g=causal global=off", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0},
     {"dint g=full global=off", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0},
+    {"dint g=uniform global=on", VARIANT_DINT, GMODE_UNIFORM, GAMMA_TIED, 1},
 };
 #define N_ATTN_CASES ((int)(sizeof attn_cases / sizeof attn_cases[0]))
 
@@ -152,7 +152,10 @@ static void spec_attention(SpecOut *so, const AttnCase *c, const ModelConfig *cf
                 for (int j = 0; j < T; j++) {
                     int rows = c->g_mode == GMODE_FULL ? T : i + 1;
                     double g = 0.0;
-                    for (int r = 0; r < rows; r++) g += A[0][r * T + j];
+                    if (c->g_mode == GMODE_UNIFORM) // uniform: 1/(i+1) on the visible prefix
+                        g = j <= i;
+                    else
+                        for (int r = 0; r < rows; r++) g += A[0][r * T + j];
                     G[i * T + j] = global ? g / rows : 0.0;
                 }
             double *F = so->fin + ((long)b * so->heads + h) * TT;
@@ -592,7 +595,7 @@ ParameterizedTest(AttnCase *c, attention, final_row_rounding) {
                     const float *a1 = A1 + (long)i * T, *a2 = two ? A2 + (long)i * T : NULL;
                     if (glob && !full) attention_global_add_row(colsum, a1, i, R);
                     int len = attention_final_row_len(a, i);
-                    if (glob) attention_global_row(g, colsum, full ? T : i + 1, len, R);
+                    if (glob) attention_global_row(g, colsum, i, a, R);
                     cr_expect(attention_final_row(f, a1, a2, g, i, s.lambda, s.gamma, a, R) == len);
                     cr_expect(len == (glob && full ? T : i + 1), "%s: row %d has length %d",
                               c->name, i, len);
@@ -605,6 +608,7 @@ ParameterizedTest(AttnCase *c, attention, final_row_rounding) {
                                 double cs = 0.0;
                                 for (int r = 0; r < (full ? T : i + 1); r++)
                                     cs += R(A1[(long)r * T + j]);
+                                if (a->g_mode == GMODE_UNIFORM) cs = 1.0; // G = 1/(i+1)
                                 float gj = R((float)(cs / (full ? T : i + 1)));
                                 x = R(x + R(R(s.gamma) * gj));
                             }

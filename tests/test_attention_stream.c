@@ -191,7 +191,8 @@ static void check_scalar(const char *cname, const char *sname, double got, doubl
 }
 
 // sum |dout . O2| and sum |dout . C| over the whole batch, from the materialised o1 / o2: the
-// scales of dlambda and dgamma. C as in attention.c (running mean or mean of o1's rows).
+// scales of dlambda and dgamma. C as in attention.c (running mean or mean of o1's rows; running
+// mean of v's rows for uniform G).
 static void scalar_scales(const Run *r, const StreamCase *c, double *sl, double *sg) {
     const AttnDims *a = &r->a;
     int T = c->T, vd = a->v_dim, ld = a->ld;
@@ -205,13 +206,14 @@ static void scalar_scales(const Run *r, const StreamCase *c, double *sl, double 
             if (a->g_mode == GMODE_FULL)
                 for (int i = 0; i < T; i++)
                     for (int cc = 0; cc < vd; cc++) acc[cc] += r->o1[vo + (long)i * ld + cc];
+            const float *X = a->g_mode == GMODE_UNIFORM ? r->v : r->o1;
             for (int i = 0; i < T; i++)
                 for (int cc = 0; cc < vd; cc++) {
                     long ix = vo + (long)i * ld + cc;
                     *sl += fabs((double)r->dout[ix] * r->o2[ix]);
                     double C;
-                    if (a->g_mode == GMODE_CAUSAL) {
-                        acc[cc] += r->o1[ix];
+                    if (a->g_mode != GMODE_FULL) {
+                        acc[cc] += X[ix];
                         C = acc[cc] / (i + 1);
                     } else {
                         C = acc[cc] / T;
@@ -332,6 +334,7 @@ static const Combo combos[] = {
     {"dint full global gamma=0", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.0f},
     {"dint causal gamma=zero(off)", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0.0f},
     {"dint full gamma=zero(off)", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0.0f},
+    {"dint uniform gamma=0.35", VARIANT_DINT, GMODE_UNIFORM, GAMMA_FIXED, 0.35f},
 };
 #define N_COMBOS ((int)(sizeof combos / sizeof combos[0]))
 static const int Ts[] = {1, 7, 64, 257, 1024};

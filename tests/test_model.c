@@ -62,9 +62,8 @@ static void case_describe(const ModelCase *c, const ModelConfig *m, char *buf, i
     char gm[32];
     gamma_mode_format(m, gm, sizeof gm);
     snprintf(buf, n, "%s [%s g_mode=%s gamma=%s head_norm=%d gain=%d lambda_init=%s tie=%d]",
-             c->name, variant_name(m->variant), m->g_mode == GMODE_FULL ? "full" : "causal", gm,
-             m->head_norm, m->head_norm_gain, m->lambda_schedule ? "schedule" : "const",
-             m->tie_embeddings);
+             c->name, variant_name(m->variant), g_mode_name(m->g_mode), gm, m->head_norm,
+             m->head_norm_gain, m->lambda_schedule ? "schedule" : "const", m->tie_embeddings);
     if (!m->lambda_schedule) {
         int len = (int)strlen(buf);
         snprintf(buf + len, n - len, " (lambda_init %.2f)", m->lambda_init_const);
@@ -99,6 +98,8 @@ static ModelCase grad_cases[] = {
     {"dint full zero", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0.0f, KEEP},
     {"dint full learned", VARIANT_DINT, GMODE_FULL, GAMMA_LEARNED, 0.0f, KEEP},
     {"dint full fixed:0.5", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.5f, KEEP},
+    {"dint uniform tied", VARIANT_DINT, GMODE_UNIFORM, GAMMA_TIED, 0.0f, KEEP},
+    {"dint uniform learned", VARIANT_DINT, GMODE_UNIFORM, GAMMA_LEARNED, 0.0f, KEEP},
     {"dint head_norm_gain=0", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, 0, -1, -1, 0.0f},
     {"dint lambda_init=0.5", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, -1, 0, -1, 0.5f},
     {"dint tie_embeddings=1", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, -1, -1, -1, 1, 0.0f},
@@ -211,6 +212,7 @@ static ModelCase map_cases[] = {
     {"diff", VARIANT_DIFF, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, KEEP},
     {"dint causal tied", VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, KEEP},
     {"dint full tied", VARIANT_DINT, GMODE_FULL, GAMMA_TIED, 0.0f, KEEP},
+    {"dint uniform tied", VARIANT_DINT, GMODE_UNIFORM, GAMMA_TIED, 0.0f, KEEP},
     {"dint causal learned", VARIANT_DINT, GMODE_CAUSAL, GAMMA_LEARNED, 0.0f, KEEP},
     {"dint full fixed:0.5", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.5f, KEEP},
     {"dint causal zero", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, KEEP},
@@ -436,6 +438,7 @@ static CausalCase causal_cases[] = {
     {{"dint causal zero", VARIANT_DINT, GMODE_CAUSAL, GAMMA_ZERO, 0.0f, KEEP}, 0},
     {{"dint causal learned", VARIANT_DINT, GMODE_CAUSAL, GAMMA_LEARNED, 0.0f, KEEP}, 0},
     {{"dint causal fixed:0.5", VARIANT_DINT, GMODE_CAUSAL, GAMMA_FIXED, 0.5f, KEEP}, 0},
+    {{"dint uniform tied", VARIANT_DINT, GMODE_UNIFORM, GAMMA_TIED, 0.0f, KEEP}, 0},
     {{"dint full zero", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0.0f, KEEP}, 0}, // no G term at all
     {{"dint full tied", VARIANT_DINT, GMODE_FULL, GAMMA_TIED, 0.0f, KEEP}, 1},
     {{"dint full learned", VARIANT_DINT, GMODE_FULL, GAMMA_LEARNED, 0.0f, KEEP}, 1},

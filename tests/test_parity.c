@@ -52,6 +52,8 @@ static const ParityCase CASES[] = {
     {"dint full zero", VARIANT_DINT, GMODE_FULL, GAMMA_ZERO, 0, 1, 1, 1, 0},
     {"dint full learned", VARIANT_DINT, GMODE_FULL, GAMMA_LEARNED, 0, 1, 1, 1, 0},
     {"dint full fixed:0.5", VARIANT_DINT, GMODE_FULL, GAMMA_FIXED, 0.5f, 1, 1, 1, 0},
+    {"dint uniform tied", VARIANT_DINT, GMODE_UNIFORM, GAMMA_TIED, 0, 1, 1, 1, 0},
+    {"dint uniform learned", VARIANT_DINT, GMODE_UNIFORM, GAMMA_LEARNED, 0, 1, 1, 1, 0},
 };
 
 enum { B = 2, T = 12, ADAM_STEPS = 10 };

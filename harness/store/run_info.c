@@ -48,7 +48,7 @@ static void info_model(hid_t f, const RunConfig *cfg) {
     const VariantSpec *vs = variant_spec(mc->variant);
     printf("variant       %s", variant_name(mc->variant));
     if (vs->global_term)
-        printf(", global term G %s%s, gamma %s", mc->g_mode == GMODE_FULL ? "full" : "causal",
+        printf(", global term G %s%s, gamma %s", g_mode_name(mc->g_mode),
                mc->g_mode == GMODE_FULL ? " (NOT causal: future tokens leak into each position)"
                                         : "",
                gamma);

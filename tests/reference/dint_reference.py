@@ -25,8 +25,9 @@ Attention implementations (module attribute ``impl`` of DintReference, set with 
     "literal" (default): the attention maps A1, A2, G and A_final are materialised as N x N
                          matrices exactly as docs/attention.md §5 defines them, then O = A_final V.
     "fast":              O = A1 V - lambda A2 V + gamma C, with C the running mean (causal) or
-                         the mean (full) of the rows of A1 V (docs/attention.md §6, the cheap
-                         exact form). Same function, different rounding.
+                         the mean (full) of the rows of A1 V, or the running mean of V (uniform)
+                         (docs/attention.md §6, the cheap exact form). Same function, different
+                         rounding.
 """
 
 import json
@@ -120,7 +121,7 @@ class ModelConfig:
     rope_theta: float
     norm_eps: float
     init_std: float
-    g_mode: str  # "causal" | "full"                     (DINT)
+    g_mode: str  # "causal" | "full" | "uniform"          (DINT)
     gamma_mode: str  # "tied" | "zero" | "learned" | "fixed"  (DINT)
     gamma_fixed: float  # value for gamma_mode == "fixed"
     head_norm: bool  # (DIFF, DINT)
@@ -191,8 +192,8 @@ def parse_model_config(cfg):
             li_mode, li_const = "constant", _as_float(li, "model.lambda_init")
     if spec.global_term:
         g_mode = _get(m, "g_mode", W)
-        if g_mode not in ("causal", "full"):
-            raise SpecError(f"config: model.g_mode must be 'causal' or 'full', got {g_mode!r}")
+        if g_mode not in ("causal", "full", "uniform"):
+            raise SpecError(f"config: model.g_mode must be 'causal', 'full' or 'uniform', got {g_mode!r}")
         g = _get(m, "gamma", W)
         if not isinstance(g, str):
             raise SpecError(f"config: model.gamma must be a string, got {g!r}")
@@ -389,6 +390,7 @@ class Attention(nn.Module):
         lam = self.lambda_full()
         gam = self.gamma_full(lam)
         full_g = self.cfg.g_mode == "full"
+        uniform_g = self.cfg.g_mode == "uniform"
 
         if self.impl == "literal":
             A = A1 - lam * A2
@@ -396,6 +398,9 @@ class Attention(nn.Module):
             if gam is not None:
                 if full_g:  # G[i, j] = (1/N) sum_m A1[m, j], the same for every row i
                     G = A1.mean(dim=-2, keepdim=True).expand(B, H, T, T)
+                elif uniform_g:  # G[i, j] = 1/(i+1) for j <= i: no information from A1
+                    ones = torch.ones(T, T, dtype=A1.dtype, device=A1.device).tril()
+                    G = (ones / ones.sum(dim=-1, keepdim=True)).expand(B, H, T, T)
                 else:  # G[i, j] = (1/(i+1)) sum_{m<=i} A1[m, j]
                     G = running_row_mean(A1, dim=-2)
                 A = A + gam * G
@@ -409,7 +414,10 @@ class Attention(nn.Module):
             o1 = torch.matmul(A1, v)
             o = o1 - lam * torch.matmul(A2, v)
             if gam is not None:
-                C = o1.mean(dim=-2, keepdim=True) if full_g else running_row_mean(o1, dim=-2)
+                if uniform_g:  # G V with G uniform over the prefix: the running mean of V
+                    C = running_row_mean(v, dim=-2)
+                else:
+                    C = o1.mean(dim=-2, keepdim=True) if full_g else running_row_mean(o1, dim=-2)
                 o = o + gam * C
             if self.capture:
                 self.captured = {"A_final": None, "lambda": lam.detach(),
