@@ -89,8 +89,9 @@ typedef enum {
     EVAL_REDUCE_LAST, // the last entry (NaN when the dataset is empty)
     EVAL_REDUCE_MAX,
     EVAL_REDUCE_MEAN,
-    EVAL_REDUCE_SUM // 0 when the dataset is empty
-} EvalReduce;       // NaN entries skipped
+    EVAL_REDUCE_SUM, // 0 when the dataset is empty
+    EVAL_REDUCE_MIN
+} EvalReduce; // NaN entries skipped
 
 typedef struct {
     const char *name;    // in the summary
@@ -116,8 +117,8 @@ struct EvalInputs {
     const int *test_tokens; // (n_test_tokens)
     long n_test_tokens;
     int n_test_docs;
-    const long *test_doc_tokens;          // (n_test_docs) tokens of each, without the EOT
-    const char *const *test_doc_names;    // (n_test_docs)
+    const long *test_doc_tokens;       // (n_test_docs) tokens of each, without the EOT
+    const char *const *test_doc_names; // (n_test_docs)
     // A labelled set by name or path, split as the training mixture splits it (held-out queries);
     // owned by the harness until the evaluation ends. 0, or -1 with err set.
     int (*load_labelled)(const EvalInputs *in, const char *spec, struct IclDataset *out,
@@ -154,7 +155,7 @@ typedef struct EvalTask {
     // Builds the state from the options and the opened run: 0, or -1 with err set.
     int (*prepare)(void *opts, const EvalInputs *in, void **state, Error *err);
     void (*release)(void *opts); // NULL, or frees what prepare kept in opts (after the run)
-    const EvalMetric *metrics; // what a sweep summary compares (NULL: nothing)
+    const EvalMetric *metrics;   // what a sweep summary compares (NULL: nothing)
     int n_metrics;
     const char *damaged_advice; // after "the stored GROUP is damaged; "
     // Printed (one %s: the results file) when no cell is left to do; NULL: nothing.

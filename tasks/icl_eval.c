@@ -366,6 +366,14 @@ static void icl_import_cell(void *st, long cell, const double *in, long n) {
     g->done[cell] = 1;
 }
 
+// What a sweep compares: accuracy and its spread over orderings at the largest shot count (the
+// last entry: many-shot), and accuracy at the fewest ({dataset}: the one dataset evaluated).
+static const EvalMetric ICL_METRICS[] = {
+    {"icl_accuracy_many", "/eval/icl/{dataset}/accuracy", EVAL_REDUCE_LAST},
+    {"icl_order_std_many", "/eval/icl/{dataset}/order_std", EVAL_REDUCE_LAST},
+    {"icl_best_minus_worst_many", "/eval/icl/{dataset}/best_minus_worst", EVAL_REDUCE_LAST},
+};
+
 // ---- The command: dint eval icl ----
 
 typedef struct {
@@ -438,6 +446,8 @@ const EvalTask icl_task = {
     .version = ICL_TASK_VERSION,
     .outputs = ICL_OUTPUTS,
     .n_outputs = (int)(sizeof ICL_OUTPUTS / sizeof ICL_OUTPUTS[0]),
+    .metrics = ICL_METRICS,
+    .n_metrics = (int)(sizeof ICL_METRICS / sizeof ICL_METRICS[0]),
     .writes_each_cell = 1,
     .reports_before_write = 1,
     .damaged_advice = "write elsewhere with --out FILE",

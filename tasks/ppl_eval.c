@@ -91,6 +91,14 @@ static void ppl_cell_finished(void *st, long cell, double seconds) {
     if (!s->traces) s->done = cell + 1; // deferred: done once added, by import_cell
 }
 
+// What a sweep compares: the NLL over the whole windows, within the training length and beyond
+// it ({corpus}: the one corpus a run was evaluated on).
+static const EvalMetric PPL_METRICS[] = {
+    {"ppl_nll", "/eval/ppl/{corpus}@nll", EVAL_REDUCE_LAST},
+    {"ppl_nll_within_train", "/eval/ppl/{corpus}@nll_within_train", EVAL_REDUCE_LAST},
+    {"ppl_nll_beyond_train", "/eval/ppl/{corpus}@nll_beyond_train", EVAL_REDUCE_LAST},
+};
+
 // ---- Split over MPI ranks: documents are traced, then added on rank 0 in document order ----
 
 static void ppl_defer(void *st) {
@@ -148,6 +156,16 @@ static int write_curves(const EvalWriter *w, const PplTaskState *s) {
     return rc;
 }
 
+// Mean NLL per token of the first windows' positions p (1-based, p tokens of context) with
+// p < train_len (what training saw) or p >= train_len (beyond it); NaN without tokens there.
+static double nll_over_positions(const PplResult *r, int T, int train_len, int beyond) {
+    double sum = 0;
+    long n = 0;
+    for (int i = 0; i < T; i++)
+        if ((i + 1 >= train_len) == beyond) sum += r->nll_sum[i], n += r->count[i];
+    return n ? sum / n : NAN;
+}
+
 static int ppl_write_results(const void *st, const EvalWriter *w) {
     const PplTaskState *s = st;
     const PplOptions *o = &s->o;
@@ -175,6 +193,9 @@ static int ppl_write_results(const void *st, const EvalWriter *w) {
                      r->tokens_other ? r->nll_other / r->tokens_other : NAN};
     const char *keys[] = {"nll", "perplexity", "bits_per_byte", "nll_ar_hit", "nll_other"};
     for (int k = 0; k < 5; k++) rc |= w->attr_f64(w->ctx, "", keys[k], vals[k]);
+    int L = s->in.train_seq_len;
+    rc |= w->attr_f64(w->ctx, "", "nll_within_train", nll_over_positions(r, o->context, L, 0));
+    rc |= w->attr_f64(w->ctx, "", "nll_beyond_train", nll_over_positions(r, o->context, L, 1));
     rc |= w->attr_i64(w->ctx, "", "tokens_ar_hit", r->tokens_ar_hit);
     rc |= w->attr_i64(w->ctx, "", "tokens_other", r->tokens_other);
     // Raw accumulators, so an interrupted evaluation can continue exactly.
@@ -243,6 +264,12 @@ static const SchemaEntry PPL_OUTPUTS[] = {
     PPL_ATTR("@bits_per_byte", "float64", "NLL in bits per UTF-8 byte"),
     PPL_ATTR("@nll_ar_hit", "float64", "mean NLL of AR-hit tokens"),
     PPL_ATTR("@nll_other", "float64", "mean NLL of the other tokens"),
+    PPL_ATTR("@nll_within_train", "float64",
+             "mean NLL of the first windows' positions with fewer tokens of context than the "
+             "training length"),
+    PPL_ATTR("@nll_beyond_train", "float64",
+             "mean NLL of the first windows' positions at or beyond the training length (NaN "
+             "when the window is not longer)"),
     PPL_ATTR("@tokens_ar_hit", "int64", "AR-hit tokens"),
     PPL_ATTR("@tokens_other", "int64", "other tokens"),
     PPL_DATASET("nll_by_position", "float64", "position",
@@ -378,6 +405,8 @@ const EvalTask ppl_task = {
     .version = PPL_TASK_VERSION,
     .outputs = PPL_OUTPUTS,
     .n_outputs = (int)(sizeof PPL_OUTPUTS / sizeof PPL_OUTPUTS[0]),
+    .metrics = PPL_METRICS,
+    .n_metrics = (int)(sizeof PPL_METRICS / sizeof PPL_METRICS[0]),
     .writes_each_cell = 1,
     .damaged_advice = "write elsewhere with --out FILE",
     .all_done_note = "dint eval ppl: every document was already done\n",

@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "eval_task.h"
+#include "session.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -24,7 +25,7 @@ int cmd_variants(int argc, char **argv);
 // One-line error to stderr: "dint <cmd>: error: <msg>".
 void cli_error(const char *cmd, const char *msg);
 
-#define EXIT_USAGE    2 // bad arguments, config or input files
-#define EXIT_DIVERGED 3 // NaN or Inf loss or gradient during training
+#define EXIT_USAGE    2                   // bad arguments, config or input files
+#define EXIT_DIVERGED TRAIN_EXIT_DIVERGED // NaN or Inf loss or gradient during training
 
 #endif

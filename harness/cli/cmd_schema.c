@@ -10,7 +10,7 @@
 
 // "sweep_metrics": the sweep summary's metrics in order, with what each reduces (sweep/metrics.h).
 static void sweep_metrics_json(char *buf, size_t cap) {
-    static const char *const REDUCE_NAMES[] = {"last", "max", "mean", "sum"};
+    static const char *const REDUCE_NAMES[] = {"last", "max", "mean", "sum", "min"};
     size_t used = 0;
     eval_appendf(buf, cap, &used, "\"sweep_metrics\": [");
     for (int k = 0; k < sweep_metric_count(); k++) {

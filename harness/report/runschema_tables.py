@@ -363,6 +363,8 @@ PPL_AT_PERPLEXITY = "/eval/ppl/{corpus}@perplexity"
 PPL_AT_BITS_PER_BYTE = "/eval/ppl/{corpus}@bits_per_byte"
 PPL_AT_NLL_AR_HIT = "/eval/ppl/{corpus}@nll_ar_hit"
 PPL_AT_NLL_OTHER = "/eval/ppl/{corpus}@nll_other"
+PPL_AT_NLL_WITHIN_TRAIN = "/eval/ppl/{corpus}@nll_within_train"
+PPL_AT_NLL_BEYOND_TRAIN = "/eval/ppl/{corpus}@nll_beyond_train"
 PPL_AT_TOKENS_AR_HIT = "/eval/ppl/{corpus}@tokens_ar_hit"
 PPL_AT_TOKENS_OTHER = "/eval/ppl/{corpus}@tokens_other"
 PPL_NLL_BY_POSITION = "/eval/ppl/{corpus}/nll_by_position"
@@ -396,6 +398,8 @@ PPL_OUTPUTS = (
     Entry(ATTRIBUTE, PPL_AT_BITS_PER_BYTE, "float64", "", "NLL in bits per UTF-8 byte", None),
     Entry(ATTRIBUTE, PPL_AT_NLL_AR_HIT, "float64", "", "mean NLL of AR-hit tokens", None),
     Entry(ATTRIBUTE, PPL_AT_NLL_OTHER, "float64", "", "mean NLL of the other tokens", None),
+    Entry(ATTRIBUTE, PPL_AT_NLL_WITHIN_TRAIN, "float64", "", "mean NLL of the first windows' positions with fewer tokens of context than the training length", None),
+    Entry(ATTRIBUTE, PPL_AT_NLL_BEYOND_TRAIN, "float64", "", "mean NLL of the first windows' positions at or beyond the training length (NaN when the window is not longer)", None),
     Entry(ATTRIBUTE, PPL_AT_TOKENS_AR_HIT, "int64", "", "AR-hit tokens", None),
     Entry(ATTRIBUTE, PPL_AT_TOKENS_OTHER, "int64", "", "other tokens", None),
     Entry(DATASET, PPL_NLL_BY_POSITION, "float64", "position", "mean NLL at each position of the first window", None),
@@ -814,5 +818,5 @@ VARIANT_LABELS = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}
 
 # The sweep summary's metrics, in the order of /cells@metrics and of the columns of per_seed
 # (harness/sweep/metrics.c; an evaluation task's come from its EvalTask.metrics).
-SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy", "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored", "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate", )
-SWEEP_METRIC_DATASETS = {"val_loss": "/train/val_loss", "row_sum_dev_max": "/audit/fp32/row_sum_dev_max", "negative_mass": "/audit/fp32/negative_mass", "loss_spikes": "/train/loss_spike", "needle_accuracy": "/eval/needle/accuracy", "retrieval_onset": "/train/onset@step", "onset_censored": "/train/onset@censored", "recall_onset_tokens": "/train/recall_onset@tokens", "recall_censored": "/train/recall_onset@censored", "recall_heldout_accuracy": "/train/recall_accuracy", "recall_accuracy": "/eval/recall/accuracy", "recall_keyed_rate": "/eval/recall/keyed_rate"}
+SWEEP_METRICS = ("val_loss", "row_sum_dev_max", "negative_mass", "loss_spikes", "needle_accuracy", "retrieval_onset", "onset_censored", "recall_onset_tokens", "recall_censored", "recall_heldout_accuracy", "recall_accuracy", "recall_keyed_rate", "param_count", "train_row_sum_dev_max", "grad_norm_max", "recall_heldout_max", "lambda_min", "lambda_max", "diverged", "ppl_nll", "ppl_nll_within_train", "ppl_nll_beyond_train", "icl_accuracy_many", "icl_order_std_many", "icl_best_minus_worst_many", )
+SWEEP_METRIC_DATASETS = {"val_loss": "/train/val_loss", "row_sum_dev_max": "/audit/fp32/row_sum_dev_max", "negative_mass": "/audit/fp32/negative_mass", "loss_spikes": "/train/loss_spike", "needle_accuracy": "/eval/needle/accuracy", "retrieval_onset": "/train/onset@step", "onset_censored": "/train/onset@censored", "recall_onset_tokens": "/train/recall_onset@tokens", "recall_censored": "/train/recall_onset@censored", "recall_heldout_accuracy": "/train/recall_accuracy", "recall_accuracy": "/eval/recall/accuracy", "recall_keyed_rate": "/eval/recall/keyed_rate", "param_count": "/@param_count", "train_row_sum_dev_max": "/train/row_sum_dev_max", "grad_norm_max": "/train/grad_norm", "recall_heldout_max": "/train/recall_accuracy", "lambda_min": "/train/lambda", "lambda_max": "/train/lambda", "diverged": "{run}.diverged", "ppl_nll": "/eval/ppl/{corpus}@nll", "ppl_nll_within_train": "/eval/ppl/{corpus}@nll_within_train", "ppl_nll_beyond_train": "/eval/ppl/{corpus}@nll_beyond_train", "icl_accuracy_many": "/eval/icl/{dataset}/accuracy", "icl_order_std_many": "/eval/icl/{dataset}/order_std", "icl_best_minus_worst_many": "/eval/icl/{dataset}/best_minus_worst"}

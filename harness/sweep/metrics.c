@@ -31,6 +31,20 @@ static SweepMetric metrics[SWEEP_MAX_METRICS] = {
                                EVAL_REDUCE_LAST},
     [METRIC_RECALL_ACCURACY] = {"recall_accuracy", NULL, 0},
     [METRIC_RECALL_KEYED] = {"recall_keyed_rate", NULL, 0},
+    // The parameter count (claims about parameter efficiency), the largest deviation of a row
+    // sum from 1 over training's audits and the largest gradient norm (stability), and the best
+    // held-out recall accuracy over training (reached 0.9 at some evaluation).
+    [METRIC_PARAM_COUNT] = {"param_count", RUN_AT_PARAM_COUNT, EVAL_REDUCE_LAST},
+    [METRIC_TRAIN_ROW_SUM_DEV_MAX] = {"train_row_sum_dev_max", RUN_TRAIN_ROW_SUM_DEV_MAX,
+                                      EVAL_REDUCE_MAX},
+    [METRIC_GRAD_NORM_MAX] = {"grad_norm_max", RUN_TRAIN_GRAD_NORM, EVAL_REDUCE_MAX},
+    [METRIC_RECALL_HELDOUT_MAX] = {"recall_heldout_max", RUN_TRAIN_RECALL_ACCURACY,
+                                   EVAL_REDUCE_MAX},
+    // λ over training and layers: a DIFF row sums to 1 - λ, so |row sum - 1| lies between them.
+    [METRIC_LAMBDA_MIN] = {"lambda_min", RUN_TRAIN_LAMBDA, EVAL_REDUCE_MIN},
+    [METRIC_LAMBDA_MAX] = {"lambda_max", RUN_TRAIN_LAMBDA, EVAL_REDUCE_MAX},
+    // 1 for a run whose training diverged (metrics_run_diverged), 0 otherwise: not in the run file.
+    [METRIC_DIVERGED] = {"diverged", "{run}.diverged", EVAL_REDUCE_LAST},
 };
 
 static int n_metrics = N_KNOWN_METRICS;
@@ -94,32 +108,94 @@ static double read_attribute(hid_t f, const char *path) {
 // n values (n > 0) reduced as the metric says, NaN entries skipped.
 static double reduce(const double *x, long n, EvalReduce how) {
     if (how == EVAL_REDUCE_LAST) return x[n - 1];
-    double acc = how == EVAL_REDUCE_MAX ? -INFINITY : 0;
+    double acc = how == EVAL_REDUCE_MAX ? -INFINITY : how == EVAL_REDUCE_MIN ? INFINITY : 0;
     long count = 0;
     for (long j = 0; j < n; j++) {
         if (isnan(x[j])) continue;
-        acc = how == EVAL_REDUCE_MAX ? fmax(acc, x[j]) : acc + x[j];
+        acc = how == EVAL_REDUCE_MAX   ? fmax(acc, x[j])
+              : how == EVAL_REDUCE_MIN ? fmin(acc, x[j])
+                                       : acc + x[j];
         count++;
     }
     return count == 0 ? NAN : how == EVAL_REDUCE_MEAN ? acc / count : acc;
 }
 
+// path with each "{...}" component replaced by the first member (name order) of the group before
+// it; -1 when a group is absent or empty.
+static int resolve_labels(hid_t f, const char *path, char *out, size_t cap) {
+    size_t k = 0;
+    out[0] = '\0';
+    for (const char *p = path; *p;) {
+        if (*p != '{') {
+            if (k + 1 >= cap) return -1;
+            out[k++] = *p++;
+            out[k] = '\0';
+            continue;
+        }
+        const char *close = strchr(p, '}');
+        if (!close || k == 0) return -1;
+        char group[256];
+        snprintf(group, sizeof group, "%.*s", (int)(k - 1), out); // without the trailing '/'
+        if (!h5_exists(f, group)) return -1;
+        ssize_t len = H5Lget_name_by_idx(f, group, H5_INDEX_NAME, H5_ITER_INC, 0, out + k, cap - k,
+                                         H5P_DEFAULT);
+        if (len <= 0 || (size_t)len >= cap - k) return -1;
+        k += (size_t)len;
+        p = close + 1;
+    }
+    return 0;
+}
+
 // One metric of a run file: its dataset reduced as the metric says (or its attribute), NaN when
 // absent.
 static double read_metric(hid_t f, const SweepMetric *m) {
-    if (strchr(m->dataset, '@')) return read_attribute(f, m->dataset);
+    char path[512];
+    if (resolve_labels(f, m->dataset, path, sizeof path) != 0) return NAN;
+    if (strchr(path, '@')) return read_attribute(f, path);
     double *x;
-    long n = h5_read_f64_all(f, m->dataset, &x);
+    long n = h5_read_f64_all(f, path, &x);
     double v = n == 0 && m->reduce == EVAL_REDUCE_SUM ? 0 : n > 0 ? reduce(x, n, m->reduce) : NAN;
     free(x);
     return v;
 }
 
+long metrics_run_diverged(const char *run) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s.diverged", run);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return -1;
+    long step = -1;
+    if (fscanf(fp, "%ld", &step) != 1 || step < 0) step = 0; // damaged: diverged all the same
+    fclose(fp);
+    return step;
+}
+
+int metrics_mark_diverged(const char *run, long step) {
+    char path[4400], tmp[4500];
+    snprintf(path, sizeof path, "%s.diverged", run);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) return -1;
+    int ok = fprintf(fp, "%ld\n", step) > 0;
+    ok &= fclose(fp) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 void metrics_read_run(const char *run, double *v) {
     for (int i = 0; i < sweep_metric_count(); i++) v[i] = NAN;
+    if (metrics_run_diverged(run) >= 0) {
+        v[METRIC_DIVERGED] = 1;
+        return;
+    }
     hid_t f = open_run(run);
     if (f < 0) return;
-    for (int i = 0; i < sweep_metric_count(); i++) v[i] = read_metric(f, sweep_metric(i));
+    for (int i = 0; i < sweep_metric_count(); i++)
+        if (i != METRIC_DIVERGED) v[i] = read_metric(f, sweep_metric(i));
+    v[METRIC_DIVERGED] = 0;
     H5Fclose(f);
 }
 

@@ -6,7 +6,9 @@
 #include "eval_task.h"
 
 // A metric: its name in the summary ("<name>_mean", ...; a column of per_seed), the run file's
-// dataset (or scalar attribute) it reduces, and how (NaN entries skipped).
+// dataset (or scalar attribute) it reduces, and how (NaN entries skipped). A path component
+// "{...}" (an evaluation's corpus or dataset label) stands for the group's first member in name
+// order: the one label a run evaluated on.
 typedef EvalMetric SweepMetric;
 
 enum {
@@ -22,6 +24,13 @@ enum {
     METRIC_RECALL_HELDOUT,
     METRIC_RECALL_ACCURACY,
     METRIC_RECALL_KEYED,
+    METRIC_PARAM_COUNT,
+    METRIC_TRAIN_ROW_SUM_DEV_MAX,
+    METRIC_GRAD_NORM_MAX,
+    METRIC_RECALL_HELDOUT_MAX,
+    METRIC_LAMBDA_MIN,
+    METRIC_LAMBDA_MAX,
+    METRIC_DIVERGED,
     N_KNOWN_METRICS // then the metrics of tasks that have no row here, in registry order
 };
 #define SWEEP_MAX_METRICS 32
@@ -33,6 +42,14 @@ const SweepMetric *sweep_metric(int k);
 // How many metrics a summary has: the rows of harness/sweep/metrics.c, then the metrics of
 // evaluation tasks that have no row there (a new task's, at the end, in registry order).
 int sweep_metric_count(void);
+
+// A run that diverged in training (NaN/Inf loss or gradient) is an outcome of the sweep, not a
+// failure: the sweep writes the step to "<run>.diverged" beside the run file (which keeps its last
+// good checkpoint), never trains it again, and its metrics are NaN except "diverged" (1; 0 for
+// every other run). The step, or -1 for a run that has not diverged.
+long metrics_run_diverged(const char *run);
+// Record that run diverged at step (the marker above, written whole or not at all). 0 or -1.
+int metrics_mark_diverged(const char *run, long step);
 
 // Metric values of one run file, v[sweep_metric_count()] (NaN where the run lacks the group).
 void metrics_read_run(const char *run, double *v);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "session.h"
 
 void sweep_run_paths(const Grid *g, const char *out, int job, char *run, char *log, size_t n) {
     const Cell *x = grid_job_cell(g, job);
@@ -64,6 +65,19 @@ static int run_self(const char *args, const char *log, const SweepReporter *r) {
     return rc;
 }
 
+// The step of the last "divergence at step N" line of a training log (0 when none says).
+static long diverged_step(const char *log) {
+    FILE *fp = fopen(log, "r");
+    long step = 0;
+    char line[4096];
+    while (fp && fgets(line, sizeof line, fp)) {
+        const char *at = strstr(line, "divergence at step ");
+        if (at) sscanf(at + strlen("divergence at step "), "%ld", &step);
+    }
+    if (fp) fclose(fp);
+    return step;
+}
+
 // The job's commands (train unless complete, each evaluation, the audit). 0, or -1 with err set.
 static int run_commands(const Grid *g, const char *run, const char *log, int job, int complete,
                         const char *extra, const SweepReporter *r, Error *err) {
@@ -81,7 +95,12 @@ static int run_commands(const Grid *g, const char *run, const char *log, int job
                      "--set model.head_norm=%s --set model.lambda_init=%s%s%s",
                      x->variant, g->data, run, seed, x->gamma, x->g_mode, x->head_norm,
                      x->lambda_init, g->sets, extra);
-        if (run_self(args, log, r) != 0)
+        int rc = run_self(args, log, r);
+        if (rc == TRAIN_EXIT_DIVERGED) // an outcome: recorded, not evaluated, not retried
+            return metrics_mark_diverged(run, diverged_step(log)) == 0
+                       ? 0
+                       : error_set(err, "cannot record that %s seed %d diverged", x->name, seed);
+        if (rc != 0)
             return error_set(err, "training %s seed %d failed (see the lines above)", x->name,
                              seed);
     }
@@ -102,12 +121,13 @@ int sweep_job(const Grid *g, const char *out, int job, const char *extra, const 
               int *was_complete, Error *err) {
     char run[4400], log[4400];
     sweep_run_paths(g, out, job, run, log, sizeof run);
-    int complete = metrics_run_is_complete(run);
+    int diverged = metrics_run_diverged(run) >= 0; // finished: it would diverge again
+    int complete = diverged || metrics_run_is_complete(run);
     if (was_complete) *was_complete = complete;
     if (r->run_started)
         r->run_started(r->ctx, job, grid_jobs(g), grid_job_cell(g, job)->name,
                        grid_job_seed(g, job), complete);
-    return run_commands(g, run, log, job, complete, extra, r, err);
+    return diverged ? 0 : run_commands(g, run, log, job, complete, extra, r, err);
 }
 
 int sweep_job_as_worker(const Grid *g, const char *out, int job, const char *extra,

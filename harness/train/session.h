@@ -77,6 +77,9 @@ typedef enum {
     TRAIN_WRITE_FAILED, // a checkpoint could not be written: err says why
 } TrainOutcome;
 
+// `dint train`'s exit code for TRAIN_DIVERGED (the sweep records such a run as diverged).
+#define TRAIN_EXIT_DIVERGED 3
+
 // Train from the session's step to train.steps, evaluating every train.eval_every steps and
 // checkpointing to out every train.checkpoint_every (default: at every evaluation), at the end,
 // and after stop_at (> 0) when that comes first. *step_done: the last step taken. Data parallel:
