@@ -476,9 +476,10 @@ def claim_row_sums(grids, details):
               f"from 1. Welch on log10 |row sum − 1| (DIFF's lower bound vs DINT's maximum, per run): "
               f"difference {fmt_test(t)} decades, p = {fmt_p(t['p'])}.", ""]
     details.append("\n".join(lines))
-    measured = (f"DINT max |row sum − 1| over training {fmt(dint_dev.max() if seeds else math.nan)} "
-                f"({seeds} runs); DIFF ≥ {fmt(diff_dev.min() if diff_dev.size else math.nan)} from 1 "
-                f"({diff_dev.size} runs)")
+    measured = (f"DINT: largest |row sum − 1| over training {fmt(dint_dev.max() if seeds else math.nan)} "
+                f"in {seeds} runs (per run {mean_ci(dint_dev)}); DIFF: every row at least "
+                f"{fmt(diff_dev.min() if diff_dev.size else math.nan)} from 1 in {diff_dev.size} runs "
+                f"(per run {mean_ci(diff_dev)})")
     return row(4, claim, paper, "the training audits of the recall and size grids", measured,
                f"bound check on every run and audit; Welch on log10 deviations: {fmt_test(t)} decades, "
                f"p = {fmt_p(t['p'])}", v, "")
