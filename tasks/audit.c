@@ -56,7 +56,7 @@ static Moments moments_of(const float *x, long n) {
 // ---------------------------------------------------------------------------------------------
 // Init / free
 
-void audit_init(AuditStats *s, const Model *m, AuditPrecision p) {
+void audit_init(AuditStats *s, const Model *m, Precision p) {
     memset(s, 0, sizeof *s);
     const ModelConfig *c = &m->cfg;
     AttnDims ad = attn_dims(c, 1);
@@ -115,9 +115,9 @@ static inline double ent_of(double S, double Q) {
 // the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added
 // here); f, g (T) scratch.
 static void map_row(AuditRow *out, long *count, const float *r1, const float *r2, int i,
-                    float lambda, float gamma, const AttnDims *ad, AuditPrecision p, double *colsum,
+                    float lambda, float gamma, const AttnDims *ad, Precision p, double *colsum,
                     float *f, float *g) {
-    AttnRound R = audit_precision_rounding(p);
+    AttnRound R = precision_rounding(p);
     int full = ad->use_global && ad->g_mode == GMODE_FULL;
     if (r2 && ad->use_global) {
         if (!full) attention_global_add_row(colsum, r1, i, R);
@@ -128,12 +128,12 @@ static void map_row(AuditRow *out, long *count, const float *r1, const float *r2
     double S1 = 0.0, Q1 = 0.0, S2 = 0.0, Q2 = 0.0, Sf = 0.0, Qf = 0.0;
     long nneg = 0, nnan = 0, ninf = 0;
     for (int j = 0; j <= jmax; j++) {
-        float a1 = audit_round(r1[j], p);
+        float a1 = precision_round_fast(r1[j], p);
         if (j <= i) ent_add(&S1, &Q1, a1);
         nnan += isnan(a1);
         ninf += isinf(a1);
         if (r2) {
-            float a2 = audit_round(r2[j], p);
+            float a2 = precision_round_fast(r2[j], p);
             if (j <= i) ent_add(&S2, &Q2, a2);
             nnan += isnan(a2);
             ninf += isinf(a2);
@@ -216,7 +216,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
     AuditAbsStats *abs = &x->logit[head];
     long *over = x->logit_overflow + head * AUDIT_N_PREC;
     double thr[AUDIT_N_PREC];
-    for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = audit_precision_overflow((AuditPrecision)p);
+    for (int p = 0; p < AUDIT_N_PREC; p++) thr[p] = precision_overflow((Precision)p);
     int two = ad.n_maps == 2, full = ad.use_global && ad.g_mode == GMODE_FULL;
     for (int b = 0; b < B; b++) {
         for (int k = 0; k < AUDIT_N_PREC; k++)
@@ -229,7 +229,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
                     if (!x->want[k]) continue;
                     for (int r = 0; r < n; r++)
                         attention_global_add_row(sc->colsum[k], sc->P1 + (long)r * T, i0 + r,
-                                                 audit_precision_rounding((AuditPrecision)k));
+                                                 precision_rounding((Precision)k));
                 }
             }
         for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
@@ -242,7 +242,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
                         float v = row[j];
                         audit_abs_add(abs, v);
                         double av = fabs((double)v);
-                        if (av >= thr[AUDIT_FP16]) { // the smallest threshold
+                        if (av >= thr[PRECISION_FP16]) { // the smallest threshold
                             for (int p = 0; p < AUDIT_N_PREC; p++) over[p] += av >= thr[p];
                         }
                     }
@@ -255,7 +255,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
                 for (int r = 0; r < n; r++)
                     map_row(&rows[i0 + r], count, sc->P1 + (long)r * T,
                             two ? sc->P2 + (long)r * T : NULL, i0 + r, lambda, gamma, &ad,
-                            (AuditPrecision)k, sc->colsum[k], sc->f, sc->g);
+                            (Precision)k, sc->colsum[k], sc->f, sc->g);
             }
         }
     }
@@ -273,7 +273,7 @@ static void layer_task(AuditSample *x, const Model *m, int B, int T, int l) {
         double av = fabs((double)v[i]);
         if (av >= 65520.0)
             for (int p = 0; p < AUDIT_N_PREC; p++)
-                over[p] += av >= audit_precision_overflow((AuditPrecision)p);
+                over[p] += av >= precision_overflow((Precision)p);
     }
     Moments mo = moments_of(v, n);
     double *mm = x->moments + 5L * l;
@@ -365,10 +365,10 @@ void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x) {
     for (int k = 0; k < AUDIT_N_PREC; k++) {
         AuditStats *st = s[k];
         if (!st) continue;
-        AuditPrecision p = st->prec;
+        Precision p = st->prec;
         CHECK(st->n_layer == L && st->n_heads == H && x->want[p],
               "audit_sample_merge: stats %d are of another model shape, or the sample has no %s", k,
-              audit_precision_name(p));
+              precision_name(p));
         st->accumulations++;
         st->tokens += x->tokens;
         for (long i = 0; i < (long)L * H; i++) {
@@ -390,8 +390,8 @@ void audit_sample_merge(AuditStats *s[AUDIT_N_PREC], const AuditSample *x) {
             AuditLayerStats *ls = &st->layer[l];
             ls->lambda = x->lambda[l];
             ls->gamma = x->gamma[l];
-            ls->lambda_p = audit_round(ls->lambda, p);
-            ls->gamma_p = audit_round(ls->gamma, p);
+            ls->lambda_p = precision_round_fast(ls->lambda, p);
+            ls->gamma_p = precision_round_fast(ls->gamma, p);
             audit_abs_merge(&ls->hidden, &x->hidden[l]);
             ls->hidden_overflow += x->hidden_overflow[(long)l * AUDIT_N_PREC + p];
             const double *mm = x->moments + 5L * l;
@@ -496,7 +496,7 @@ int audit_head_summary(const AuditStats *s, int layer, int head, AuditHeadSummar
     out->logit_top100 = audit_abs_kth(&t.logit, 100);
     out->logit_median = audit_abs_median(&t.logit);
     out->logit_overflow = t.logit_overflow;
-    out->logit_overflow_margin = out->logit_max / audit_precision_max(s->prec);
+    out->logit_overflow_margin = out->logit_max / precision_max(s->prec);
     out->n_nan = t.n_nan;
     out->n_inf = t.n_inf;
     out->logit_nan = t.logit.n_nan;

@@ -7,8 +7,8 @@
 // (leakage_probe.h), the training row-sum diagnostic (row_sum_diagnostic.h) and a sample as
 // doubles for MPI (audit_wire.h).
 //
-// Precision emulation (AuditPrecision). For bf16 and fp16 every stored quantity and every
-// elementwise result is rounded to the format (round_to_precision in reduced_precision.h)
+// Precision emulation (Precision). For bf16 and fp16 every stored quantity and every
+// elementwise result is rounded to the format (precision_round in core/precision.h)
 // while the arithmetic itself is fp32, as a kernel with the format's storage would do:
 //     a1 = R(A1[i,j]), a2 = R(A2[i,j]), lam = R(lambda), gam = R(gamma)
 //     G column means in double from the rounded a1 (causal: over rows 0..i; full: all rows),
@@ -19,7 +19,7 @@
 // accumulator reading low-precision storage). The deviation is row_sum - expected with
 // expected = 1 - lambda + gamma from the fp32 lambda and gamma (DIFF: 1 - lambda, Transformer:
 // 1), so rounding lambda and gamma is part of what the deviation shows (with gamma tied the two
-// roundings are equal). AUDIT_FP32 applies no rounding: the map is formed in fp32 exactly as
+// roundings are equal). PRECISION_FP32 applies no rounding: the map is formed in fp32 exactly as
 // attention_final_map does. Logits are not rounded: their statistics are those of the fp32
 // logits in every precision; a precision adds the count of logits that would overflow (round to
 // +-inf: |x| >= 65520 for fp16, >= 0x1.ffp127 for bf16, never for finite fp32) and the margin
@@ -55,7 +55,10 @@
 #include "config.h"
 #include "histogram.h"
 #include "model.h"
-#include "reduced_precision.h"
+#include "precision.h"
+
+// The audit's precisions: fp32, bf16 and fp16, the first three of core's Precision.
+#define AUDIT_N_PREC 3
 
 // Accumulators of one (layer, head) in one precision.
 typedef struct {
@@ -90,7 +93,7 @@ typedef struct {
 } AuditLayerStats;
 
 typedef struct {
-    AuditPrecision prec;
+    Precision prec;
     Variant variant;
     GMode g_mode;
     int use_global; // DINT with gamma not zero: the G term is present
@@ -102,7 +105,7 @@ typedef struct {
 } AuditStats;
 
 // Zeroed accumulators for the model's shape, in precision p.
-void audit_init(AuditStats *s, const Model *m, AuditPrecision p);
+void audit_init(AuditStats *s, const Model *m, Precision p);
 void audit_free(AuditStats *s);
 
 // Add the last forward of m (model_forward(m, tokens, ..., B, T); B, T must match it) to every

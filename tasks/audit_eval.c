@@ -119,11 +119,23 @@ static int audit_finish(void *st, Model *m, Error *err) {
 #define AUDIT_ROW_SUM_DEV_MAX "row_sum_dev_max"
 #define AUDIT_NEGATIVE_MASS   "negative_mass"
 enum { NF = 17, NL = 8 };
-static const char *const HEAD_NAMES[NF] = {
-    "row_sum_mean",     "row_sum_min",       "row_sum_max",   "row_sum_std",  AUDIT_ROW_SUM_DEV_MAX,
-    "row_sum_dev_mean", "negative_fraction", AUDIT_NEGATIVE_MASS, "entropy_a1",   "entropy_a2",
-    "entropy_final",    "logit_top1",        "logit_top10",   "logit_top100", "logit_median",
-    "nan_count",        "inf_count"};
+static const char *const HEAD_NAMES[NF] = {"row_sum_mean",
+                                           "row_sum_min",
+                                           "row_sum_max",
+                                           "row_sum_std",
+                                           AUDIT_ROW_SUM_DEV_MAX,
+                                           "row_sum_dev_mean",
+                                           "negative_fraction",
+                                           AUDIT_NEGATIVE_MASS,
+                                           "entropy_a1",
+                                           "entropy_a2",
+                                           "entropy_final",
+                                           "logit_top1",
+                                           "logit_top10",
+                                           "logit_top100",
+                                           "logit_median",
+                                           "nan_count",
+                                           "inf_count"};
 static const char *const LAYER_NAMES[NL] = {"hidden_top1",      "hidden_top10",   "hidden_median",
                                             "hidden_kurtosis",  "lambda",         "gamma",
                                             "expected_row_sum", "hidden_overflow"};
@@ -200,7 +212,7 @@ static int write_streams(const EvalWriter *w, const char *pn, const AuditStats *
 }
 
 static int write_precision(const EvalWriter *w, const AuditStats *s) {
-    const char *pn = audit_precision_name(s->prec);
+    const char *pn = precision_name(s->prec);
     int L = s->n_layer, H = s->n_heads;
     int rc = w->group(w->ctx, pn);
     double layers[256], heads[256];
@@ -263,16 +275,16 @@ static void audit_progress(const void *st, long cell, const EvalProgress *p, cha
 static void audit_summary(const void *st, char *line, size_t cap) {
     const AuditTaskState *s = st;
     AuditHeadSummary fp;
-    audit_head_summary(&s->st[AUDIT_FP32], -1, -1, &fp);
+    audit_head_summary(&s->st[PRECISION_FP32], -1, -1, &fp);
     // Pooled over layers the expected row sum is NaN when lambda differs per layer: give
     // the range of the per-layer values, as the row-sum figure does.
     char expected[96];
     snprintf(expected, sizeof expected, "expected %.6f", fp.expected);
     if (isnan(fp.expected)) {
         double lo = INFINITY, hi = -INFINITY;
-        for (int l = 0; l < s->st[AUDIT_FP32].n_layer; l++) {
+        for (int l = 0; l < s->st[PRECISION_FP32].n_layer; l++) {
             AuditHeadSummary ls;
-            if (audit_head_summary(&s->st[AUDIT_FP32], l, -1, &ls) == 0 && !isnan(ls.expected))
+            if (audit_head_summary(&s->st[PRECISION_FP32], l, -1, &ls) == 0 && !isnan(ls.expected))
                 lo = fmin(lo, ls.expected), hi = fmax(hi, ls.expected);
         }
         if (lo <= hi)
@@ -293,7 +305,7 @@ int audit_task_make(void **st, const AuditTaskSpec *spec, const Model *m, Error 
                          spec->seq);
     AuditTaskState *s = xcalloc(1, sizeof *s);
     s->spec = *spec;
-    for (int p = 0; p < AUDIT_N_PREC; p++) audit_init(&s->st[p], m, (AuditPrecision)p);
+    for (int p = 0; p < AUDIT_N_PREC; p++) audit_init(&s->st[p], m, (Precision)p);
     *st = s;
     return 0;
 }
@@ -399,7 +411,7 @@ static int audit_check_options(void *opts, Error *err) {
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         int found = 0;
         for (int p = 0; p < AUDIT_N_PREC; p++)
-            if (!strcmp(t, audit_precision_name((AuditPrecision)p))) s->want[p] = found = any = 1;
+            if (!strcmp(t, precision_name((Precision)p))) s->want[p] = found = any = 1;
         if (!found) return error_set(err, "unknown precision '%.40s' (fp32, bf16, fp16)", t);
     }
     if (!any) return error_set(err, "the --precision list is empty");

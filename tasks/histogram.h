@@ -21,7 +21,7 @@
 #ifndef DINT_TASKS_HISTOGRAM_H
 #define DINT_TASKS_HISTOGRAM_H
 
-#include "reduced_precision.h"
+#include "precision.h"
 
 #define AUDIT_HIST_BINS 41
 // Bin of a deviation (see above); -1 for NaN.

@@ -367,11 +367,12 @@ static void icl_import_cell(void *st, long cell, const double *in, long n) {
 }
 
 // What a sweep compares: accuracy and its spread over orderings at the largest shot count (the
-// last entry: many-shot), and accuracy at the fewest ({dataset}: the one dataset evaluated).
+// last entry: many-shot) and that shot count ({dataset}: the one dataset evaluated).
 static const EvalMetric ICL_METRICS[] = {
     {"icl_accuracy_many", "/eval/icl/{dataset}/accuracy", EVAL_REDUCE_LAST},
     {"icl_order_std_many", "/eval/icl/{dataset}/order_std", EVAL_REDUCE_LAST},
     {"icl_best_minus_worst_many", "/eval/icl/{dataset}/best_minus_worst", EVAL_REDUCE_LAST},
+    {"icl_shots_many", "/eval/icl/{dataset}/shots", EVAL_REDUCE_LAST},
 };
 
 // ---- The command: dint eval icl ----

@@ -1,4 +1,4 @@
-// Numerical-stability audit (tasks/audit.h and beside it reduced_precision, histogram,
+// Numerical-stability audit (tasks/audit.h and beside it core/precision, histogram,
 // leakage_probe, row_sum_diagnostic, audit_wire): bf16 / fp16 rounding against IEEE bit
 // patterns, the deviation histogram's bins, row-sum / negative-weight / entropy statistics on
 // hand-built maps handed to the audit in place of the recomputed ones, logit top-k, median and
@@ -59,7 +59,7 @@ static void forward_random(Model *m, int B, int T, unsigned seed) {
 
 static void init3(AuditStats st[AUDIT_N_PREC], AuditStats *ptr[AUDIT_N_PREC], const Model *m) {
     for (int p = 0; p < AUDIT_N_PREC; p++) {
-        audit_init(&st[p], m, (AuditPrecision)p);
+        audit_init(&st[p], m, (Precision)p);
         ptr[p] = &st[p];
     }
 }
@@ -104,15 +104,15 @@ Test(audit, bf16_rounding_bit_patterns) {
         {0x3dcccccdu, 0x3dcd0000u}, // 0.1f -> 0.10009765625
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        uint32_t got = bitsf(round_to_precision(fbits(cases[i].in), AUDIT_BF16));
+        uint32_t got = bitsf(precision_round(fbits(cases[i].in), PRECISION_BF16));
         cr_assert(got == cases[i].out, "bf16(0x%08x) = 0x%08x, want 0x%08x", cases[i].in, got,
                   cases[i].out);
     }
-    cr_assert(round_to_precision(1.0f + 0x1p-8f, AUDIT_BF16) == 1.0f);
-    cr_assert(isnan(round_to_precision(NAN, AUDIT_BF16)));
-    cr_assert(isnan(round_to_precision(fbits(0x7f800001u), AUDIT_BF16)),
+    cr_assert(precision_round(1.0f + 0x1p-8f, PRECISION_BF16) == 1.0f);
+    cr_assert(isnan(precision_round(NAN, PRECISION_BF16)));
+    cr_assert(isnan(precision_round(fbits(0x7f800001u), PRECISION_BF16)),
               "a NaN with a low payload");
-    cr_assert(round_to_precision(0.3f, AUDIT_FP32) == 0.3f);
+    cr_assert(precision_round(0.3f, PRECISION_FP32) == 0.3f);
 }
 
 Test(audit, fp16_rounding_values) {
@@ -139,14 +139,14 @@ Test(audit, fp16_rounding_values) {
         {-2.5f, -2.5f},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        float got = round_to_precision(cases[i].in, AUDIT_FP16);
+        float got = precision_round(cases[i].in, PRECISION_FP16);
         cr_assert(bitsf(got) == bitsf(cases[i].out), "fp16(%a) = %a, want %a", (double)cases[i].in,
                   (double)got, (double)cases[i].out);
     }
-    cr_assert(signbit(round_to_precision(-1e-8f, AUDIT_FP16)), "-1e-8 -> -0");
-    cr_assert(isnan(round_to_precision(NAN, AUDIT_FP16)));
-    cr_assert(audit_precision_max(AUDIT_FP16) == 65504.0);
-    cr_assert(audit_precision_max(AUDIT_BF16) == (double)fbits(0x7f7f0000u));
+    cr_assert(signbit(precision_round(-1e-8f, PRECISION_FP16)), "-1e-8 -> -0");
+    cr_assert(isnan(precision_round(NAN, PRECISION_FP16)));
+    cr_assert(precision_max(PRECISION_FP16) == 65504.0);
+    cr_assert(precision_max(PRECISION_BF16) == (double)fbits(0x7f7f0000u));
 }
 
 #ifdef __FLT16_MAX__
@@ -162,7 +162,7 @@ Test(audit, fp16_matches_compiler_float16) {
         uint32_t u = (e << 23) | mant | (i % 2 ? 0x80000000u : 0);
         float x = fbits(u);
         float want = (float)(_Float16)x;
-        float got = round_to_precision(x, AUDIT_FP16);
+        float got = precision_round(x, PRECISION_FP16);
         cr_assert(bitsf(got) == bitsf(want), "fp16(%a) = %a, compiler %a", (double)x, (double)got,
                   (double)want);
     }
@@ -263,7 +263,7 @@ Test(audit, row_sums_on_hand_built_diff_maps) {
     double r1f[2] = {0.375, 0.125 + 0x1p-10}, r2f[3] = {-0.25, 0.25, 0.5 - 0x1p-9};
 
     AuditHeadSummary s;
-    cr_assert(audit_head_summary(&st[AUDIT_FP32], 0, 0, &s) == 0);
+    cr_assert(audit_head_summary(&st[PRECISION_FP32], 0, 0, &s) == 0);
     cr_assert(s.rows == 3 && s.rows_nonfinite == 0);
     CLOSE(s.expected, 0.5, 0, "expected");
     CLOSE(s.row_sum_mean, mean, 1e-15, "mean");
@@ -286,13 +286,13 @@ Test(audit, row_sums_on_hand_built_diff_maps) {
 
     // bf16: 1/2 + 2^-10 needs 9 significant bits and rounds to 1/2 (row 1 sums exactly 1/2);
     // every other value is a bf16 number.
-    cr_assert(audit_head_summary(&st[AUDIT_BF16], 0, 0, &s) == 0);
+    cr_assert(audit_head_summary(&st[PRECISION_BF16], 0, 0, &s) == 0);
     CLOSE(s.row_sum_max, 0.5, 0, "bf16 max");
     CLOSE(s.row_sum_mean, 0.5 - 0x1p-9 / 3, 1e-15, "bf16 mean");
     CLOSE(s.max_abs_dev, 0x1p-9, 0, "bf16 max |dev|");
     cr_assert(s.hist[20] == 2 && s.hist[4] == 1 && s.hist[35] == 0);
     // fp16 holds 11 significant bits: as fp32.
-    cr_assert(audit_head_summary(&st[AUDIT_FP16], 0, 0, &s) == 0);
+    cr_assert(audit_head_summary(&st[PRECISION_FP16], 0, 0, &s) == 0);
     CLOSE(s.row_sum_mean, mean, 1e-15, "fp16 mean");
     cr_assert(s.hist[35] == 1);
     free3(st);
@@ -313,7 +313,7 @@ Test(audit, dint_global_term_by_hand) {
         memcpy(map_at(&m, 0, 0, 0, 0), a1, sizeof a1);
         memcpy(map_at(&m, 0, 0, 0, 1), a2, sizeof a2);
         AuditStats st;
-        audit_init(&st, &m, AUDIT_FP32);
+        audit_init(&st, &m, PRECISION_FP32);
         AuditStats *ptr[AUDIT_N_PREC] = {NULL, NULL, &st};
         audit_accumulate_maps(ptr, &m, 1, 2, HAND_MAPS);
         AuditHeadSummary s;
@@ -376,14 +376,14 @@ Test(audit, logit_topk_median_overflow) {
         double lo = vals[36] * (1 - 0x1p-5), hi = vals[35] * (1 + 0x1p-5);
         cr_assert(s.logit_median >= lo && s.logit_median <= hi, "median %g outside [%g, %g]",
                   s.logit_median, lo, hi);
-        cr_assert(s.logit_overflow == want_over[p], "%s overflow %ld", audit_precision_name(p),
+        cr_assert(s.logit_overflow == want_over[p], "%s overflow %ld", precision_name(p),
                   s.logit_overflow);
-        CLOSE(s.logit_overflow_margin, 76800.0 / audit_precision_max(p),
-              1e-12 * 76800.0 / audit_precision_max(p), "margin");
+        CLOSE(s.logit_overflow_margin, 76800.0 / precision_max(p),
+              1e-12 * 76800.0 / precision_max(p), "margin");
     }
     // Other heads saw their own logits; pooling over heads keeps the top-1.
     AuditHeadSummary all;
-    audit_head_summary(&st[AUDIT_FP32], -1, -1, &all);
+    audit_head_summary(&st[PRECISION_FP32], -1, -1, &all);
     CLOSE(all.logit_top1, 76800.0, 0, "pooled top-1");
     cr_assert(all.logit_count == 72L * 2 * m.cfg.n_layer, "pooled count %ld", all.logit_count);
     free3(st);
@@ -401,9 +401,9 @@ Test(audit, dint_tied_rows_fp32_vs_bf16) {
     init3(st, ptr, &m);
     audit_accumulate(ptr, &m, 2, 40);
     AuditHeadSummary s32, s16, sb;
-    audit_head_summary(&st[AUDIT_FP32], -1, -1, &s32);
-    audit_head_summary(&st[AUDIT_BF16], -1, -1, &sb);
-    audit_head_summary(&st[AUDIT_FP16], -1, -1, &s16);
+    audit_head_summary(&st[PRECISION_FP32], -1, -1, &s32);
+    audit_head_summary(&st[PRECISION_BF16], -1, -1, &sb);
+    audit_head_summary(&st[PRECISION_FP16], -1, -1, &s16);
     double lmax = 0.0;
     for (int l = 0; l < m.cfg.n_layer; l++) lmax = fmax(lmax, fabs(model_lambda(&m, l)));
     cr_assert(s32.rows == 2L * 40 * 2 * 2 && sb.rows == s32.rows);
@@ -457,7 +457,7 @@ Test(audit, fp32_matches_attention_final_map) {
         build(&m, cfgs[c].v, cfgs[c].g, cfgs[c].gm, cfgs[c].gv, 21 + c);
         forward_random(&m, B, T, 9 + c);
         AuditStats st;
-        audit_init(&st, &m, AUDIT_FP32);
+        audit_init(&st, &m, PRECISION_FP32);
         AuditStats *ptr[AUDIT_N_PREC] = {&st, NULL, NULL};
         audit_accumulate(ptr, &m, B, T);
         AttnDims ad = attn_dims(&m.cfg, T);
@@ -579,7 +579,7 @@ Test(audit, hidden_state_kurtosis_and_outliers) {
     init3(st, ptr, &m);
     audit_accumulate(ptr, &m, 1, T);
     AuditLayerSummary s;
-    cr_assert(audit_layer_summary(&st[AUDIT_BF16], 0, &s) == 0);
+    cr_assert(audit_layer_summary(&st[PRECISION_BF16], 0, &s) == 0);
     CLOSE(s.kurtosis, 16.0, 1e-12, "kurtosis");
     CLOSE(s.mean, 3.0, 1e-15, "mean");
     CLOSE(s.std, 0.25, 1e-15, "std");
@@ -589,7 +589,7 @@ Test(audit, hidden_state_kurtosis_and_outliers) {
     cr_assert(s.hidden_count == 64 && s.hidden_overflow == 0);
     CLOSE(s.lambda, model_lambda(&m, 0), 0, "lambda");
     CLOSE(s.gamma, model_gamma(&m, 0), 0, "gamma");
-    CLOSE(s.lambda_p, round_to_precision(model_lambda(&m, 0), AUDIT_BF16), 0, "bf16 lambda");
+    CLOSE(s.lambda_p, precision_round(model_lambda(&m, 0), PRECISION_BF16), 0, "bf16 lambda");
     CLOSE(s.expected, 1.0, 1e-7, "tied: expected 1");
 
     // A second call with other values: the merged moments equal the pooled two-pass value.
@@ -605,10 +605,10 @@ Test(audit, hidden_state_kurtosis_and_outliers) {
     for (int p = 0; p < AUDIT_N_PREC; p++) {
         audit_layer_summary(&st[p], 0, &s);
         cr_assert(fabs(s.kurtosis - want) <= 1e-10 * want, "%s pooled kurtosis %.15g vs %.15g",
-                  audit_precision_name(p), s.kurtosis, want);
+                  precision_name(p), s.kurtosis, want);
         CLOSE(s.hidden_top1, 70000.0, 0, "top-1 after the outlier");
-        cr_assert(s.hidden_overflow == (p == AUDIT_FP16), "%s hidden overflow %ld",
-                  audit_precision_name(p), s.hidden_overflow);
+        cr_assert(s.hidden_overflow == (p == PRECISION_FP16), "%s hidden overflow %ld",
+                  precision_name(p), s.hidden_overflow);
     }
     // x_final is layer n_layer; pooling covers every stream.
     AuditLayerSummary fin, all;
@@ -638,7 +638,7 @@ Test(audit, row_sum_deviation_subsample) {
     forward_random(&m, 2, 64, 6);
     audit_row_sum_deviation(&m, 2, 64, mx, NULL);
     AuditStats st;
-    audit_init(&st, &m, AUDIT_FP32);
+    audit_init(&st, &m, PRECISION_FP32);
     AuditStats *ptr[AUDIT_N_PREC] = {&st, NULL, NULL};
     audit_accumulate(ptr, &m, 2, 64);
     for (int l = 0; l < 2; l++) {
@@ -680,7 +680,7 @@ Test(audit, independent_of_thread_count) {
     int H = a[0].n_heads, L = a[0].n_layer;
     for (int p = 0; p < AUDIT_N_PREC; p++) {
         cr_assert(memcmp(a[p].head, b[p].head, sizeof(AuditHeadStats) * L * H) == 0,
-                  "%s head stats differ between 1 and 2 threads", audit_precision_name(p));
+                  "%s head stats differ between 1 and 2 threads", precision_name(p));
         cr_assert(memcmp(a[p].layer, b[p].layer, sizeof(AuditLayerStats) * (L + 1)) == 0);
     }
     cr_assert(memcmp(mx1, mx2, sizeof mx1) == 0 && memcmp(mn1, mn2, sizeof mn1) == 0);
@@ -719,7 +719,7 @@ Test(audit, samples_through_doubles_merge_as_accumulate) {
     int H = a[0].n_heads, L = a[0].n_layer;
     for (int p = 0; p < AUDIT_N_PREC; p++) {
         cr_assert(memcmp(a[p].head, b[p].head, sizeof(AuditHeadStats) * L * H) == 0,
-                  "%s head stats differ", audit_precision_name(p));
+                  "%s head stats differ", precision_name(p));
         cr_assert(memcmp(a[p].layer, b[p].layer, sizeof(AuditLayerStats) * (L + 1)) == 0);
         cr_assert(a[p].tokens == b[p].tokens && a[p].accumulations == 3);
     }
