@@ -19,6 +19,7 @@ AttnDims attn_dims(const ModelConfig *m, int T) {
     a.ld = m->d_model;
     a.use_global = variant_spec(m->variant)->global_term && m->gamma_mode != GAMMA_ZERO;
     a.g_mode = m->g_mode;
+    a.precision = PRECISION_FP32;
     return a;
 }
 

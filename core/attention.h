@@ -10,6 +10,7 @@
 #define DINT_ATTENTION_H
 
 #include "config.h"
+#include "precision.h"
 
 typedef struct {
     int T;          // sequence length
@@ -20,6 +21,9 @@ typedef struct {
     int ld;         // row stride of q, k, v and outputs: d_model
     int use_global; // add gamma C (DINT with gamma not zero)
     GMode g_mode;
+    // Evaluations only (attention_stream_forward): emulate a lower precision (docs/precision.md);
+    // attn_dims sets fp32, the training kernels.
+    Precision precision;
 } AttnDims;
 
 AttnDims attn_dims(const ModelConfig *m, int T);

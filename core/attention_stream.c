@@ -179,10 +179,78 @@ static void combine_head(float *out, const float *o1, const float *o2, const flo
     }
 }
 
+// ---- Reduced-precision emulation (evaluations only; docs/precision.md) ----
+
+// Row i of map m of head (b, h), A_m V, into orow (v_dim, row stride of the outputs), s (T)
+// scratch. bf16 / fp16: q, k and v rounded to the format, dot products accumulated in fp32 (as
+// tensor-core kernels do), scores and probabilities stored in the format, the row of A_m V
+// rounded. qK: the fp32 scores quantised per row to K bits, softmax in fp32, the probabilities
+// quantised per row to K bits, A_m V accumulated in fp32.
+static void lowp_map_row(float *orow, float *s, const float *q, const float *k, const float *v,
+                         int b, int h, int m, int i, const AttnDims *a) {
+    Precision p = a->precision;
+    PrecisionRound R = precision_rounding(p); // NULL for qK
+    int d = a->qk_dim, vd = a->v_dim, ld = a->ld, n = i + 1, bits = precision_bits(p);
+    long base = (long)b * a->T * ld, qo = base + attn_qk_offset(a, h, m);
+    const float *Q = q + qo + (long)i * ld, *V = v + base + attn_v_offset(a, h);
+    float scale = 1.0f / sqrtf((float)d), mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const float *K = k + qo + (long)j * ld;
+        float acc = 0.0f;
+        for (int c = 0; c < d; c++) acc += R ? R(Q[c]) * R(K[c]) : Q[c] * K[c];
+        s[j] = R ? R(acc * scale) : acc * scale;
+    }
+    if (!R) quantize_row_symmetric(s, n, bits);
+    for (int j = 0; j < n; j++) mx = fmaxf(mx, s[j]);
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) sum += s[j] = expf(s[j] - mx);
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++) s[j] = R ? R(s[j] * inv) : s[j] * inv;
+    if (!R) quantize_row_symmetric(s, n, bits);
+    for (int c = 0; c < vd; c++) orow[c] = 0.0f;
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < vd; c++) {
+            float x = V[(long)j * ld + c];
+            orow[c] += s[j] * (R ? R(x) : x);
+        }
+    if (R)
+        for (int c = 0; c < vd; c++) orow[c] = R(orow[c]);
+}
+
+// The forward at a->precision: every row of every map, then out = o1 - lambda o2 (+ gamma C) in
+// fp32 as the fp32 kernel combines them. O(T) scratch per thread; no lse (no backward).
+static void lowp_forward(float *out, float *o1, float *o2, const float *q, const float *k,
+                         const float *v, float lambda, float gamma, int B, const AttnDims *a) {
+    int T = a->T, H = a->n_heads, M = a->n_maps;
+#pragma omp parallel
+    {
+        float *s = xmalloc(sizeof(float) * (size_t)T);
+        double *acc = xmalloc(sizeof(double) * (size_t)a->v_dim);
+#pragma omp for schedule(dynamic, 1)
+        for (int bh = 0; bh < B * H; bh++) {
+            int b = bh / H, h = bh % H;
+            long vo = (long)b * T * a->ld + attn_v_offset(a, h);
+            for (int m = 0; m < M; m++) {
+                float *O = (M == 1 ? out : m == 0 ? o1 : o2) + vo;
+                for (int i = 0; i < T; i++)
+                    lowp_map_row(O + (long)i * a->ld, s, q, k, v, b, h, m, i, a);
+            }
+            if (M == 2) combine_head(out, o1, o2, v, lambda, gamma, b, h, a, acc);
+        }
+        free(s);
+        free(acc);
+    }
+}
+
 void attention_stream_forward(float *out, float *o1, float *o2, float *lse, const float *q,
                               const float *k, const float *v, float lambda, float gamma, int B,
                               const AttnDims *a) {
     int T = a->T, H = a->n_heads, vd = a->v_dim;
+    if (a->precision != PRECISION_FP32) {
+        CHECK(a->n_maps == 1 || (o1 && o2), "attention_stream_forward: two maps need o1 and o2");
+        lowp_forward(out, o1, o2, q, k, v, lambda, gamma, B, a);
+        return;
+    }
     CHECK(a->n_maps == 1 || (o1 && o2), "attention_stream_forward: two maps need o1 and o2");
     int nqt = (T + BQ - 1) / BQ;
     long ntask = (long)B * H * nqt;
@@ -421,6 +489,8 @@ void attention_stream_backward(float *dq, float *dk, float *dv, double *dlambda,
                                float lambda, float gamma, int B, const AttnDims *a) {
     int T = a->T, H = a->n_heads, d = a->qk_dim, vd = a->v_dim;
     CHECK(o1 && (a->n_maps == 1 || o2), "attention_stream_backward: o1 (and o2) needed");
+    CHECK(a->precision == PRECISION_FP32,
+          "attention_stream_backward: reduced precision is emulated for evaluations only");
     double *part_l = xcalloc((size_t)B * H, sizeof(double));
     double *part_g = xcalloc((size_t)B * H, sizeof(double));
     // Parallel over (batch, head) only: dQ of a query tile sums over key tiles and dK / dV of

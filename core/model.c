@@ -334,6 +334,7 @@ double model_forward(Model *m, const int *tokens, const int *targets, int B, int
     compute_lambda_gamma(m);
     int BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size, d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
+    ad.precision = m->attn_precision;
     for (int i = 0; i < BT; i++)
         CHECK(tokens[i] >= 0 && tokens[i] < V, "token id %d at %d is outside the vocabulary (%d)",
               tokens[i], i, V);
@@ -416,6 +417,9 @@ void model_backward(Model *m, const int *tokens, float loss_scale) {
     int B = m->B, T = m->T, BT = B * T, D = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     int d = c->head_dim;
     AttnDims ad = attn_dims(c, T);
+    CHECK(m->attn_precision == PRECISION_FP32,
+          "model_backward: the forward emulated %s attention (evaluations only)",
+          precision_name(m->attn_precision));
     CHECK(!m->acts_inference && m->d_res,
           "model_backward: the last forward ran in inference mode (no activations kept)");
     PHASE_TIMED(PHASE_LOSS,

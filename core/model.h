@@ -75,6 +75,9 @@ typedef struct {
     float *d_res, *d_a, *d_b, *dq, *dk, *dv, *d_hid, *d_gate_up, *d_logits; // d_gate_up (B, T, 2F)
     int *targets;
     long n_scored; // targets of the last forward that are not TARGET_IGNORE
+    // Attention precision of the forward (evaluations: `dint eval --precision`); fp32 (0) after
+    // model_init, the only one model_backward accepts.
+    Precision attn_precision;
 } Model;
 
 int model_build(Model *m, const ModelConfig *cfg, Error *err);

@@ -34,7 +34,7 @@ float precision_round(float x, Precision p) {
     }
 }
 
-AttnRound precision_rounding(Precision p) {
+PrecisionRound precision_rounding(Precision p) {
     return p == PRECISION_BF16 ? round_bf16 : p == PRECISION_FP16 ? round_fp16 : NULL;
 }
 

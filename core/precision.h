@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "attention.h"
-
 typedef enum {
     PRECISION_FP32 = 0,
     PRECISION_BF16 = 1,
@@ -24,8 +22,9 @@ typedef enum {
 // x unchanged). fp16 overflows to +-inf from |x| >= 65520 and has subnormals down to 2^-24; bf16
 // keeps fp32's exponent range (its subnormals included). NaN stays NaN, the sign of zero is kept.
 float precision_round(float x, Precision p);
-// The rounding as core's AttnRound (attention.h): NULL for fp32 and the quantised precisions.
-AttnRound precision_rounding(Precision p);
+// The rounding as a function (attention.h's AttnRound): NULL for fp32 and the quantised ones.
+typedef float (*PrecisionRound)(float);
+PrecisionRound precision_rounding(Precision p);
 // Largest finite value of the format (fp32 FLT_MAX, bf16 0x1.fep127, fp16 65504; qK: fp32's).
 double precision_max(Precision p);
 // |x| from which x rounds to +-inf in the format (fp32 and qK: only inf itself).

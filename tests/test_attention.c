@@ -523,7 +523,7 @@ Test(attention, reference_by_hand) {
     };
     for (int c = 0; c < 4; c++) {
         int two = cs[c].maps == 2, ld = two ? 2 : 1;
-        AttnDims a = {2, 1, cs[c].maps, 1, two ? 2 : 1, ld, cs[c].global, cs[c].g};
+        AttnDims a = {2, 1, cs[c].maps, 1, two ? 2 : 1, ld, cs[c].global, cs[c].g, PRECISION_FP32};
         // q, k (T, ld): map m at column m; v (T, ld): v_dim columns from 0.
         float q[4] = {0, 0, ln3, 0}, k[4] = {0, 0, 1, 0};
         float v[4] = {2, 1, 4, -1}, out[4], fwd[4], maps[8], o1[4], o2[4], fin[4];

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attention_stream.h"
+#include "grad_util.h"
 #include "precision.h"
 #include "rng.h"
 
@@ -123,4 +125,56 @@ Test(precision, quantiser_properties) {
     Precision p;
     cr_expect(precision_parse("q6", &p) == 0 && p == PRECISION_Q6 && precision_bits(p) == 6);
     cr_expect(precision_parse("fp8", &p) == -1);
+}
+
+// The attention forward at each precision (attention_stream_forward with AttnDims.precision,
+// the evaluations' kernel) against fp32 on random q, k, v: the error grows as the bits shrink
+// (fp16 < bf16, q8 < q6 < q4) and stays within bounds that follow from the formats: bf16 keeps 8
+// significant bits (relative step 2^-8 = 3.9e-3 per stored value), fp16 11 (4.9e-4); a K-bit
+// row quantiser has a step of max/(2^(K-1) - 1) (q8: 0.8 % of the row's largest entry).
+Test(precision, attention_emulation) {
+    enum { B = 2, T = 96 };
+    const Variant variants[3] = {VARIANT_TRANSFORMER, VARIANT_DIFF, VARIANT_DINT};
+    // max |out_p - out_fp32| / max |out_fp32|: measured (2026-12) at most bf16 0.0066, fp16
+    // 0.00088, q8 0.014, q6 0.055, q4 0.21 over the three variants; bounds about 3x those.
+    const double bound[PRECISION_COUNT] = {0, 0.02, 0.003, 0.04, 0.15, 0.6};
+    for (int vi = 0; vi < 3; vi++) {
+        ModelConfig cfg = tiny_model_config(variants[vi], GMODE_CAUSAL, GAMMA_TIED, 0.0f);
+        cfg.d_model = 64;
+        cfg.head_dim = 16;
+        AttnDims a = attn_dims(&cfg, T);
+        long n = (long)B * T * a.ld;
+        float *buf = calloc((size_t)n * 9, sizeof(float));
+        float *q = buf, *k = q + n, *v = k + n, *ref = v + n, *o1 = ref + n, *o2 = o1 + n,
+              *out = o2 + n, *p1 = out + n, *p2 = p1 + n;
+        float *lse = calloc((size_t)B * a.n_heads * a.n_maps * T, sizeof(float));
+        uint64_t g = 99 + vi;
+        for (long i = 0; i < n; i++) {
+            q[i] = (float)(uniform(&g) * 4 - 2);
+            k[i] = (float)(uniform(&g) * 4 - 2);
+            v[i] = (float)(uniform(&g) * 2 - 1);
+        }
+        attention_stream_forward(ref, o1, o2, lse, q, k, v, 0.6f, 0.6f, B, &a);
+        double scale = 0, err[PRECISION_COUNT] = {0};
+        for (long i = 0; i < n; i++) scale = fmax(scale, fabs(ref[i]));
+        for (int p = 1; p < PRECISION_COUNT; p++) {
+            a.precision = (Precision)p;
+            for (long i = 0; i < n; i++) out[i] = NAN; // every entry must be written
+            attention_stream_forward(out, p1, p2, lse, q, k, v, 0.6f, 0.6f, B, &a);
+            for (long i = 0; i < n; i++) err[p] = fmax(err[p], fabs(out[i] - ref[i]) / scale);
+            cr_log_info("%s %s: max error / max |out| = %.3g", variant_name(variants[vi]),
+                        precision_name((Precision)p), err[p]);
+            cr_expect(err[p] <= bound[p], "%s %s: error %.3g of max |out| above %.3g",
+                      variant_name(variants[vi]), precision_name((Precision)p), err[p], bound[p]);
+            cr_expect(err[p] > 0, "%s %s: no difference from fp32: nothing emulated",
+                      variant_name(variants[vi]), precision_name((Precision)p));
+        }
+        cr_expect(
+            err[PRECISION_FP16] < err[PRECISION_BF16] && err[PRECISION_Q8] < err[PRECISION_Q6] &&
+                err[PRECISION_Q6] < err[PRECISION_Q4],
+            "%s: errors bf16 %.3g fp16 %.3g q8 %.3g q6 %.3g q4 %.3g do not grow as bits shrink",
+            variant_name(variants[vi]), err[1], err[2], err[3], err[4], err[5]);
+        free(buf);
+        free(lse);
+    }
 }
