@@ -251,6 +251,11 @@ def max_time(s):
     return float(np.max(s[0])) if s[0].size else math.nan
 
 
+def per_variant(g, metric):
+    """metric's per-seed values in each variant's cell of grid g (variant name -> array)."""
+    return {v: g.metric(g.cell(variant=v), metric) for v in VARIANTS}
+
+
 def survival_of(grid, cell):
     t = grid.metric(cell, "recall_onset_tokens")
     c = grid.metric(cell, "recall_censored")
@@ -402,9 +407,8 @@ def claim_icl(grids, details):
     g = grids.get("size-d128")
     if not g:
         return missing(3, claim, paper, ["size-d128"])
-    cells = {v: g.cell(variant=v) for v in VARIANTS}
-    acc = {v: g.metric(cells[v], "icl_accuracy_many") for v in VARIANTS}
-    spread = {v: g.metric(cells[v], "icl_order_std_many") for v in VARIANTS}
+    acc, spread, shots = (per_variant(g, m) for m in ("icl_accuracy_many", "icl_order_std_many",
+                                                     "icl_shots_many"))
     tests = [("accuracy", "DINT − Transformer", welch(acc["dint"], acc["transformer"]), +1),
              ("accuracy", "DINT − DIFF", welch(acc["dint"], acc["diff"]), +1),
              ("order spread", "DINT − Transformer", welch(spread["dint"], spread["transformer"]), -1),
@@ -418,7 +422,7 @@ def claim_icl(grids, details):
              "| variant | many-shot accuracy [95 % CI] | order spread [95 % CI] |", "|---|---|---|"]
     for v in VARIANTS:
         lines.append(f"| {LABEL[v]} | {mean_ci(acc[v])} | {mean_ci(spread[v])} |")
-    shots = finite(np.concatenate([finite(g.metric(cells[v], "icl_shots_many")) for v in VARIANTS]))
+    shots = finite(np.concatenate([finite(shots[v]) for v in VARIANTS]))
     lines += ["", f"Shots at the largest count: {', '.join(str(int(s)) for s in sorted(set(shots))) or 'n/a'} "
               "(chance is one over the episode's classes, 26 in WordNet's noun classes: 0.038).", ""]
     verdicts, whys = [], []
@@ -570,9 +574,7 @@ def claim_long_context(grids, details):
     g = grids.get("size-d128")
     if not g:
         return missing(7, claim, paper, ["size-d128"])
-    cells = {v: g.cell(variant=v) for v in VARIANTS}
-    beyond = {v: g.metric(cells[v], "ppl_nll_beyond_train") for v in VARIANTS}
-    within = {v: g.metric(cells[v], "ppl_nll_within_train") for v in VARIANTS}
+    beyond, within = per_variant(g, "ppl_nll_beyond_train"), per_variant(g, "ppl_nll_within_train")
     t_t = welch(beyond["dint"], beyond["transformer"])
     t_d = welch(beyond["dint"], beyond["diff"])
     v_t, why_t = verdict(t_t, -1, "DINT vs Transformer")
