@@ -10,7 +10,8 @@
 #   --only NAME,...  the grids to train (recall, size-d32, size-d64, size-d96, size-d128,
 #                    stability; default all); the table is made from every grid that has a
 #                    summary
-#   --seeds K        seeds per cell (default 3; the recall grid takes at least 5)
+#   --seeds K        seeds per cell, K >= 3 (the recall grid takes at least 5); default: each
+#                    grid's own (recall 10, the others 3)
 #   --scale N        multiplies every grid's training steps (results/claims/scaleN/)
 #   --ranks R        runs each sweep under `mpirun -np R` (default: one rank per core when
 #                    OpenMPI is there; its work queue spreads the runs; one thread each)
@@ -24,7 +25,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: bash harness/claims.sh [--only NAME,...] [--seeds K] [--scale N] [--ranks R] [--table-only]"
 all_grids=(recall size-d32 size-d64 size-d96 size-d128 stability)
-only="" seeds=3 scale=1 ranks=0 table_only=0
+only="" seeds=0 scale=1 ranks=0 table_only=0
 die() { echo "claims: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown option '$1' ($usage)" ;;
   esac
 done
-[ "$seeds" -ge 3 ] || die "--seeds takes at least 3 (the seed is the unit: intervals need them)"
+[ "$seeds" -eq 0 ] || [ "$seeds" -ge 3 ] || die "--seeds takes at least 3 (the seed is the unit: intervals need them)"
 [ "$seeds" -le 16 ] || die "--seeds takes at most 16"
 [ -z "${OMPI_COMM_WORLD_SIZE:-}${PMI_SIZE:-}" ] || die "do not start claims.sh under a launcher; give --ranks R"
 grids=("${all_grids[@]}")
@@ -71,10 +72,11 @@ if [ "$ranks" -gt 1 ]; then
   [ "$ranks" -gt "$(nproc)" ] && launch+=(--oversubscribe)
 fi
 
-# A grid's copy with the seeds and the scaled steps (and the tiny shapes of the test knob).
+# A grid's copy with the seeds (--seeds, else the grid's own) and the scaled steps (and the tiny
+# shapes of the test knob).
 write_grid() { # name, destination
   local name=$1 dst=$2 k=$seeds
-  [ "$name" = recall ] && [ "$k" -lt 5 ] && k=5
+  [ "$name" = recall ] && [ "$k" -gt 0 ] && [ "$k" -lt 5 ] && k=5
   /usr/bin/python3 - "$root/harness/claims/$name.ini" "$dst" "$k" "$scale" "${DINT_CLAIMS_TINY:-}" <<'PY'
 import re, sys
 src, dst, seeds, scale, tiny = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -86,7 +88,8 @@ def put(key, value):
         text = pat.sub(lambda m: "%s = %s" % (key, value), text)
     elif value is not None:
         text = text.replace("[train]\n", "[train]\n%s = %s\n" % (key, value), 1)
-put("seeds", ", ".join(str(s) for s in range(1, seeds + 1)))
+if seeds:
+    put("seeds", ", ".join(str(s) for s in range(1, seeds + 1)))
 steps = int(re.search(r"^train\.steps\s*=\s*(\d+)", text, re.M).group(1))
 if tiny:  # a few steps of tiny models: the pipeline, not the science
     steps = 12

@@ -34,6 +34,7 @@ VARIANTS = ["transformer", "diff", "dint"]
 LABEL = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}
 Z_975, Z_80 = 1.959963984540054, 0.8416212335729143
 ALPHA = 0.05
+MANY_SHOTS = 4  # the fewest demonstrations a "many-shot" ICL comparison may rest on
 
 
 class ClaimsError(Exception):
@@ -163,11 +164,20 @@ def paired(a, b):
 
 
 def seeds_for_power(delta, sd, two_groups=True):
-    """Seeds per group that a two-sided 5 % test needs for 80 % power at difference delta."""
+    """Seeds per group that a two-sided 5 % t-test needs for 80 % power at difference delta
+    (two groups of n, or one sample of n differences), with the t quantiles of its degrees of
+    freedom: the smallest n with (t_0.975 + t_0.8) se <= |delta|; infinite for no difference."""
     if not (math.isfinite(delta) and math.isfinite(sd)) or delta == 0:
         return math.inf
-    k = 2 if two_groups else 1
-    return max(3, math.ceil(k * ((Z_975 + Z_80) * sd / abs(delta)) ** 2))
+    normal = math.ceil((2 if two_groups else 1) * ((Z_975 + Z_80) * sd / abs(delta)) ** 2)
+    if normal > 200:  # the t quantiles are the normal ones to a few per cent there
+        return normal
+    for n in range(2, 400):
+        df = 2 * n - 2 if two_groups else n - 1
+        se = sd * math.sqrt((2.0 if two_groups else 1.0) / n)
+        if (t_quantile(0.975, df) + t_quantile(0.8, df)) * se <= abs(delta):
+            return n
+    return normal
 
 
 def verdict(test, paper_sign, what):
@@ -386,17 +396,30 @@ def claim_parameters(grids, details, figures):
     for base, paper_saving in (("transformer", 0.44), ("diff", 0.29)):
         t, (m, lo, hi) = tests[base]
         v, why = verdict(t, -1, f"DINT vs {LABEL[base]}")
-        out.append((base, m, lo, hi, t, v, why, paper_saving))
+        # The same question without a fit: DINT's loss minus the base's at each measured size
+        # (equal parameters to within 0.1 %), paired by seed.
+        point = [paired(loss["dint"][i], loss[base][i]) for i in range(len(have))]
+        higher = sum(p["p"] < ALPHA and p["diff"] > 0 for p in point)
+        lower = sum(p["p"] < ALPHA and p["diff"] < 0 for p in point)
+        if extrapolated and v != "not resolved at this scale":
+            v += f" (from an extrapolated fit; DINT's loss is significantly higher at {higher} and lower at " \
+                 f"{lower} of the {len(have)} measured sizes)"
+        out.append((base, m, lo, hi, t, v, why, paper_saving, point))
         lines.append(f"Saving against {LABEL[base]}: {fmt_ci(m, lo, hi)} (paper {paper_saving:.0%}); "
-                     f"{t['test']}: p = {fmt_p(t['p'])}; verdict: {v}.")
+                     f"{t['test']}: p = {fmt_p(t['p'])}; verdict: {v}. DINT's loss minus "
+                     f"{LABEL[base]}'s at equal parameters, per size (paired t over seeds): " +
+                     ", ".join(f"d{grids[s].settings.get('model.d_model')} {fmt_test(p)} (p = {fmt_p(p['p'])})"
+                               for s, p in zip(have, point)) + ".")
     details.append("\n".join(lines) + "\n")
     figures.append(("parameter_efficiency.png", "claim 2: validation loss against parameters",
                     lambda path: plot_scaling(path, params, loss)))
-    measured = "; ".join(f"saving vs {LABEL[b]} {fmt_ci(m, lo, hi)}" for b, m, lo, hi, *_ in out)
+    measured = "; ".join(f"saving vs {LABEL[b]} {fmt_ci(m, lo, hi)}; DINT's loss − {LABEL[b]}'s at the "
+                         f"four sizes " + ", ".join(fmt(p["diff"]) for p in point) + " nats"
+                         for b, m, lo, hi, t, v, why, ps, point in out)
     test = "; ".join(f"vs {LABEL[b]}: p = {fmt_p(t['p'])}" for b, m, lo, hi, t, *_ in out)
     test = "t-test over seeds of log(N_DINT / N_base) at equal loss: " + test
     verdict_text = "; ".join(f"vs {LABEL[b]}: {v}" for b, m, lo, hi, t, v, *_ in out)
-    resolve = "; ".join(w for *_, w, _ in out if w)
+    resolve = "; ".join(w for *_, w, _, _ in out if w)
     setup = f"natural text, 2 layers, d_model {sizes}, {fmt_tokens(g0.tokens_per_run())} tokens each, {n} seeds"
     return row(2, claim, paper, setup, measured, test, verdict_text, resolve)
 
@@ -426,14 +449,22 @@ def claim_icl(grids, details):
     lines += ["", f"Shots at the largest count: {', '.join(str(int(s)) for s in sorted(set(shots))) or 'n/a'} "
               "(chance is one over the episode's classes, 26 in WordNet's noun classes: 0.038).", ""]
     verdicts, whys = [], []
+    most = int(shots.max()) if shots.size else 0
+    too_few = most < MANY_SHOTS
+    if too_few:  # no test of many-shot learning, whatever the p-values say
+        whys.append(f"only {most} demonstration(s) fit in the evaluated context: many-shot needs "
+                    f"at least {MANY_SHOTS}, i.e. models trained on rows long enough to hold them "
+                    "(a longer context, or a subword tokenizer)")
     for what, pair, t, sign in tests:
         v, why = verdict(t, sign, f"{what} {pair}")
+        if too_few:
+            v, why = "not resolved at this scale", ""
         verdicts.append(f"{what}, {pair.replace(' − ', ' vs ')}: {v}")
         if why:
             whys.append(why)
         lines.append(f"- {what}, {pair}: {fmt_test(t)}, Welch p = {fmt_p(t['p'])}: {v}")
     details.append("\n".join(lines) + "\n")
-    measured = (f"many-shot accuracy DINT {mean_ci(acc['dint'])}, DIFF {mean_ci(acc['diff'])}, Transformer "
+    measured = (f"accuracy at {most} shot(s) DINT {mean_ci(acc['dint'])}, DIFF {mean_ci(acc['diff'])}, Transformer "
                 f"{mean_ci(acc['transformer'])}; order spread DINT {mean_ci(spread['dint'])}, DIFF "
                 f"{mean_ci(spread['diff'])}, Transformer {mean_ci(spread['transformer'])}")
     test = "Welch: " + "; ".join(f"{w} {p.replace(' − ', '−')} p = {fmt_p(t['p'])}" for w, p, t, _ in tests)
@@ -667,14 +698,21 @@ def make(results, draw=True):
     rows = [claim_retrieval(grids, details, figures), claim_parameters(grids, details, figures),
             claim_icl(grids, details), claim_row_sums(grids, details), claim_stability(grids, details),
             claim_global(grids, details), claim_long_context(grids, details)]
-    wall = sum(g.wall_seconds for g in grids.values() if math.isfinite(g.wall_seconds))
-    tokens = sum(g.tokens_trained for g in grids.values() if math.isfinite(g.tokens_trained))
+    # Machine time: every run's own training time (one thread each), from the summaries.
+    runs, train_s, tokens = 0, 0.0, 0.0
+    for g in grids.values():
+        for c in g.cells.values():
+            trained = int(finite(c["m"].get("param_count")).size)  # diverged runs have none
+            runs += trained
+            tokens += trained * (g.tokens_per_run() or 0)
+            train_s += float(np.sum(finite(c["m"].get("train_seconds"))))
     out = ["# The DINT paper's claims at this machine's scale", "",
            "Made by `harness/claims/claims_table.py` from the sweep summaries under this folder "
            "(`<grid>/summary.h5`, `<grid>/grid.ini`); re-make with `bash harness/claims.sh --table-only`. "
-           f"Grids: {', '.join(grids) or 'none'}; machine time of their sweeps: {wall / 60:.1f} min of wall "
-           f"time on this machine, {tokens / 1e6:.1f} M training tokens (as recorded by the last sweep "
-           "invocation of each grid: a resumed sweep records only its own part).", "",
+           f"Grids: {', '.join(grids) or 'none'}; {runs} runs, {tokens / 1e6:.1f} M training tokens; their "
+           f"training took {train_s / 3600:.2f} core-hours on this machine (the sum of the runs' own "
+           "training times, one thread each; `claims.sh` trains one run per core, so the wall time is "
+           "about that over the cores, plus the evaluations).", "",
            "| claim | the paper | measured here (setup) | result: mean [95 % CI] over seeds | test, p | verdict | what would resolve it |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:

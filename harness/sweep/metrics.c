@@ -45,6 +45,8 @@ static SweepMetric metrics[SWEEP_MAX_METRICS] = {
     [METRIC_LAMBDA_MAX] = {"lambda_max", RUN_TRAIN_LAMBDA, EVAL_REDUCE_MAX},
     // 1 for a run whose training diverged (metrics_run_diverged), 0 otherwise: not in the run file.
     [METRIC_DIVERGED] = {"diverged", "{run}.diverged", EVAL_REDUCE_LAST},
+    // The run's training time (wall seconds of the process(es) that trained it, resumes summed).
+    [METRIC_TRAIN_SECONDS] = {"train_seconds", RUN_TRAIN_SECONDS, EVAL_REDUCE_LAST},
 };
 
 static int n_metrics = N_KNOWN_METRICS;

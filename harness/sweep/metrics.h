@@ -31,6 +31,7 @@ enum {
     METRIC_LAMBDA_MIN,
     METRIC_LAMBDA_MAX,
     METRIC_DIVERGED,
+    METRIC_TRAIN_SECONDS,
     N_KNOWN_METRICS // then the metrics of tasks that have no row here, in registry order
 };
 #define SWEEP_MAX_METRICS 32
