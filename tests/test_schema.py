@@ -175,6 +175,7 @@ def real_files(tmp):
          "--set", "train.eval_every=3", "--set", "train.audit_every=2")
     dint("eval", "needle", "--run", run, "--needles", "1:1,2:2", "--lengths", "256", "--depths", "0,1", "--samples", "2")
     dint("eval", "ppl", "--run", run, "--window", "256", "--max-docs", "1")
+    dint("eval", "ppl", "--run", run, "--window", "256", "--max-docs", "1", "--precision", "q8")
     dint("eval", "icl", "--run", run, "--dataset", "wordnet-noun", "--shots", "0,1", "--episodes", "2",
          "--orders", "2", "--context", "512")
     dint("audit", "--run", run, "--samples", "1", "--seq", "64")

@@ -29,6 +29,7 @@ void eval_task_usage(const EvalTask *t, char *buf, size_t cap) {
                  t->reads_corpus ? " [--data SPEC]" : "");
     for (int i = 0; i < t->n_options; i++)
         eval_appendf(buf, cap, &used, " [%s %s]", t->options[i].flag, t->options[i].metavar);
+    if (!strcmp(t->command, "eval")) eval_appendf(buf, cap, &used, " [--precision P]");
     eval_appendf(buf, cap, &used, " [--threads N]");
 }
 
@@ -48,6 +49,8 @@ int eval_task_command(const EvalTask *t, int argc, char **argv) {
     for (int i = 0; i < t->n_options && n < EVAL_MAX_OPTIONS - 1; i++)
         table[n++] = (Option){t->options[i].flag, option_kind(t->options[i].kind),
                               (char *)opts + t->options[i].offset};
+    const char *precision = NULL;
+    if (!strcmp(t->command, "eval")) table[n++] = (Option){"--precision", OPT_STR, &precision};
     table[n++] = (Option){"--threads", OPT_INT, &job.threads};
     Error err;
     char usage[1024] = "usage: dint ";
@@ -59,7 +62,13 @@ int eval_task_command(const EvalTask *t, int argc, char **argv) {
         cli_error(t->command, usage);
     else if (job.threads < 1)
         cli_error(t->command, "--threads must be >= 1");
-    else if (t->check_options && t->check_options(opts, &err) != 0)
+    else if (precision && precision_parse(precision, &job.precision) != 0) {
+        snprintf(
+            err.msg, sizeof err.msg,
+            "--precision takes fp32, bf16, fp16, q8, q6 or q4 (docs/precision.md), not '%.40s'",
+            precision);
+        cli_error(t->command, err.msg);
+    } else if (t->check_options && t->check_options(opts, &err) != 0)
         cli_error(t->command, err.msg);
     else {
         job.opts = opts;

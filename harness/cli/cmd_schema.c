@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "driver.h"
 #include "eval_task.h"
 #include "metrics.h"
 #include "schema.h"
@@ -39,6 +40,10 @@ int cmd_schema(int argc, char **argv) {
     for (int t = 0; eval_tasks[t] && n < 15; t++)
         tables[n++] = (SchemaTable){"run", eval_tasks[t]->outputs, eval_tasks[t]->n_outputs,
                                     eval_tasks[t]->name};
+    // The evaluations at a reduced precision: the tasks' /eval entries, moved (driver.h).
+    SchemaEntry *moved;
+    int n_moved = eval_precision_schema(&moved);
+    tables[n++] = (SchemaTable){"run", moved, n_moved, "precision"};
     tables[n++] =
         (SchemaTable){"sweep_summary", SCHEMA_SWEEP_SUMMARY, SCHEMA_SWEEP_SUMMARY_COUNT, NULL};
     if (json) {
@@ -47,5 +52,6 @@ int cmd_schema(int argc, char **argv) {
         schema_print_json(stdout, tables, n, metrics);
     } else
         schema_print_text(stdout, tables, n);
+    eval_precision_schema_free(moved, n_moved);
     return 0;
 }

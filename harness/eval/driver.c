@@ -1,4 +1,5 @@
 #include "driver.h"
+#include "schema.h"
 
 #include <hdf5_hl.h>
 #include <stdio.h>
@@ -197,10 +198,79 @@ static int run_cells(const EvalJob *job, void *st, EvalContext *c, const char *g
     return 0;
 }
 
+void eval_group_at_precision(const char *group, Precision p, char *out, size_t cap) {
+    if (p == PRECISION_FP32 || strncmp(group, "/eval/", 6) != 0)
+        snprintf(out, cap, "%s", group);
+    else
+        snprintf(out, cap, EVAL_PRECISION_ROOT "/%s%s", precision_name(p), group + 5);
+}
+
+// The job's group: the task's, moved for a reduced precision.
+static void job_group(const EvalJob *job, const void *st, char *out, size_t cap) {
+    char group[512];
+    job->task->group_path(st, group, sizeof group);
+    eval_group_at_precision(group, job->precision, out, cap);
+}
+
+static char *string_copy(const char *s) {
+    return s ? strcpy(xmalloc(strlen(s) + 1), s) : NULL;
+}
+
+int eval_precision_schema(SchemaEntry **entries) {
+    int n = 2;
+    for (int t = 0; eval_tasks[t]; t++) n += eval_tasks[t]->n_outputs;
+    SchemaEntry *e = xcalloc((size_t)n, sizeof *e);
+    e[0] = (SchemaEntry){SCHEMA_GROUP,
+                         string_copy(EVAL_PRECISION_ROOT),
+                         NULL,
+                         NULL,
+                         string_copy("evaluations at a reduced attention precision (--precision)"),
+                         string_copy("after dint eval --precision"),
+                         string_copy("EVAL_PRECISION")};
+    e[1] = (SchemaEntry){SCHEMA_GROUP,
+                         string_copy(EVAL_PRECISION_ROOT "/{precision}"),
+                         NULL,
+                         NULL,
+                         string_copy("one precision (bf16, fp16, q8, q6, q4; docs/precision.md): "
+                                     "the groups of /eval/ evaluated at it, with their layout"),
+                         NULL,
+                         string_copy("EVAL_PRECISION_GROUP")};
+    int k = 2;
+    for (int t = 0; eval_tasks[t]; t++) {
+        const EvalTask *task = eval_tasks[t];
+        SchemaTable table = {"run", task->outputs, task->n_outputs, task->name};
+        for (int i = 0; i < task->n_outputs; i++) {
+            const SchemaEntry *o = &task->outputs[i];
+            if (strncmp(o->path, "/eval/", 6) != 0) continue;
+            char path[512], constant[160];
+            snprintf(path, sizeof path, EVAL_PRECISION_ROOT "/{precision}%s", o->path + 5);
+            snprintf(constant, sizeof constant, "PRECISION_");
+            schema_constant(o, &table, constant + 10, sizeof constant - 10);
+            e[k++] = (SchemaEntry){o->kind,
+                                   string_copy(path),
+                                   string_copy(o->dtype),
+                                   string_copy(o->dims),
+                                   string_copy(o->meaning),
+                                   string_copy(o->when),
+                                   string_copy(constant)};
+        }
+    }
+    *entries = e;
+    return k;
+}
+
+void eval_precision_schema_free(SchemaEntry *e, int n) {
+    for (int i = 0; i < n; i++) {
+        free((char *)e[i].path), free((char *)e[i].dtype), free((char *)e[i].dims);
+        free((char *)e[i].meaning), free((char *)e[i].when), free((char *)e[i].constant);
+    }
+    free(e);
+}
+
 static int drive(const EvalJob *job, void *st, EvalContext *c, Error *err) {
     const EvalTask *t = job->task;
     char group[512], params[4096];
-    t->group_path(st, group, sizeof group);
+    job_group(job, st, group, sizeof group);
     t->parameters(st, params, sizeof params);
     if (read_stored(t, st, c, group, params, err) != 0) return -1;
     long n = t->n_cells(st), todo = 0;
@@ -278,6 +348,7 @@ static int session_open(EvalSession *s, const EvalJob *job, int writer, void **s
     memset(s, 0, sizeof *s);
     *st = NULL;
     *opened = eval_open(&s->c, job->run, job->out, job->data, job->threads, writer, err) == 0;
+    if (*opened) s->c.model.attn_precision = job->precision; // before the task's prepare runs it
     return *opened && session_inputs(s, job->task, err) == 0 &&
                    job->task->prepare(job->opts, &s->in, st, err) == 0
                ? 0
@@ -358,7 +429,7 @@ static int open_on_ranks(const EvalJob *job, EvalSession *s, void **st, int *ope
     int ok = session_open(s, job, dist_rank() == 0, st, opened, &err) == 0;
     if (ok) {
         char group[512], params[4096];
-        job->task->group_path(*st, group, sizeof group);
+        job_group(job, *st, group, sizeof group);
         job->task->parameters(*st, params, sizeof params);
         ok = read_stored(job->task, *st, &s->c, group, params, &err) == 0;
     }
@@ -391,7 +462,7 @@ static int drive_on_ranks(const EvalJob *job, void *st, EvalContext *c, Error *e
         return 0;
     }
     char group[512], line[1024];
-    t->group_path(st, group, sizeof group);
+    job_group(job, st, group, sizeof group);
     if (t->finish && t->finish(st, &c->model, err) != 0) return -1;
     // One process writes after each finished cell, or once at the end.
     if ((scored > 0 || !t->writes_each_cell) && write_group(t, st, c, group, err) != 0) return -1;

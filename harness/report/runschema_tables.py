@@ -709,6 +709,408 @@ AUDIT_OUTPUTS = (
 )
 
 
+# ---- run file: the precision task's outputs (tasks/) --------------------------------------------
+EVAL_PRECISION = "/eval/precision"
+EVAL_PRECISION_GROUP = "/eval/precision/{precision}"
+PRECISION_NEEDLE = "/eval/precision/{precision}/needle"
+PRECISION_NEEDLE_AT_PARAMETERS = "/eval/precision/{precision}/needle@parameters"
+PRECISION_NEEDLE_AT_TASK_VERSION = "/eval/precision/{precision}/needle@task_version"
+PRECISION_NEEDLE_AT_SEED = "/eval/precision/{precision}/needle@seed"
+PRECISION_NEEDLE_AT_SAMPLES_PER_CELL = "/eval/precision/{precision}/needle@samples_per_cell"
+PRECISION_NEEDLE_AT_HAYSTACK = "/eval/precision/{precision}/needle@haystack"
+PRECISION_NEEDLE_AT_SCORING = "/eval/precision/{precision}/needle@scoring"
+PRECISION_NEEDLE_AT_LAYOUT = "/eval/precision/{precision}/needle@layout"
+PRECISION_NEEDLE_AT_POSITIONAL_SCORERS = "/eval/precision/{precision}/needle@positional_scorers"
+PRECISION_NEEDLE_ACCURACY = "/eval/precision/{precision}/needle/accuracy"
+PRECISION_NEEDLE_ACCURACY_AT_MEANING = "/eval/precision/{precision}/needle/accuracy@meaning"
+PRECISION_NEEDLE_ACCURACY_CI_LOW = "/eval/precision/{precision}/needle/accuracy_ci_low"
+PRECISION_NEEDLE_ACCURACY_CI_LOW_AT_MEANING = "/eval/precision/{precision}/needle/accuracy_ci_low@meaning"
+PRECISION_NEEDLE_ACCURACY_CI_HIGH = "/eval/precision/{precision}/needle/accuracy_ci_high"
+PRECISION_NEEDLE_ACCURACY_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/needle/accuracy_ci_high@meaning"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE = "/eval/precision/{precision}/needle/other_needle_rate"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE_AT_MEANING = "/eval/precision/{precision}/needle/other_needle_rate@meaning"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_LOW = "/eval/precision/{precision}/needle/other_needle_rate_ci_low"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/needle/other_needle_rate_ci_low@meaning"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_HIGH = "/eval/precision/{precision}/needle/other_needle_rate_ci_high"
+PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/needle/other_needle_rate_ci_high@meaning"
+PRECISION_NEEDLE_KEYED_RATE = "/eval/precision/{precision}/needle/keyed_rate"
+PRECISION_NEEDLE_KEYED_RATE_AT_MEANING = "/eval/precision/{precision}/needle/keyed_rate@meaning"
+PRECISION_NEEDLE_KEYED_RATE_CI_LOW = "/eval/precision/{precision}/needle/keyed_rate_ci_low"
+PRECISION_NEEDLE_KEYED_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/needle/keyed_rate_ci_low@meaning"
+PRECISION_NEEDLE_KEYED_RATE_CI_HIGH = "/eval/precision/{precision}/needle/keyed_rate_ci_high"
+PRECISION_NEEDLE_KEYED_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/needle/keyed_rate_ci_high@meaning"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY = "/eval/precision/{precision}/needle/positional_accuracy"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY_AT_MEANING = "/eval/precision/{precision}/needle/positional_accuracy@meaning"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_LOW = "/eval/precision/{precision}/needle/positional_accuracy_ci_low"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING = "/eval/precision/{precision}/needle/positional_accuracy_ci_low@meaning"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_HIGH = "/eval/precision/{precision}/needle/positional_accuracy_ci_high"
+PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/needle/positional_accuracy_ci_high@meaning"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE = "/eval/precision/{precision}/needle/positional_keyed_rate"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_AT_MEANING = "/eval/precision/{precision}/needle/positional_keyed_rate@meaning"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_LOW = "/eval/precision/{precision}/needle/positional_keyed_rate_ci_low"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/needle/positional_keyed_rate_ci_low@meaning"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_HIGH = "/eval/precision/{precision}/needle/positional_keyed_rate_ci_high"
+PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/needle/positional_keyed_rate_ci_high@meaning"
+PRECISION_NEEDLE_LOGLIK_SUM = "/eval/precision/{precision}/needle/loglik_sum"
+PRECISION_NEEDLE_SECONDS = "/eval/precision/{precision}/needle/seconds"
+PRECISION_NEEDLE_ATTENTION_MASS_NEEDLE = "/eval/precision/{precision}/needle/attention_mass_needle"
+PRECISION_NEEDLE_ATTENTION_MASS_NEEDLE_AT_MEANING = "/eval/precision/{precision}/needle/attention_mass_needle@meaning"
+PRECISION_NEEDLE_ATTENTION_MASS_REST = "/eval/precision/{precision}/needle/attention_mass_rest"
+PRECISION_NEEDLE_N_NEEDLES = "/eval/precision/{precision}/needle/n_needles"
+PRECISION_NEEDLE_N_QUERIED = "/eval/precision/{precision}/needle/n_queried"
+PRECISION_NEEDLE_CONTEXT_LENGTH = "/eval/precision/{precision}/needle/context_length"
+PRECISION_NEEDLE_DEPTH = "/eval/precision/{precision}/needle/depth"
+PRECISION_NEEDLE_SCORER = "/eval/precision/{precision}/needle/scorer"
+PRECISION_NEEDLE_LAYER = "/eval/precision/{precision}/needle/layer"
+PRECISION_NEEDLE_DONE = "/eval/precision/{precision}/needle/done"
+PRECISION_NEEDLE_CORRECT = "/eval/precision/{precision}/needle/correct"
+PRECISION_NEEDLE_TOTAL = "/eval/precision/{precision}/needle/total"
+PRECISION_NEEDLE_QUESTIONS = "/eval/precision/{precision}/needle/questions"
+PRECISION_NEEDLE_OTHER_NEEDLE = "/eval/precision/{precision}/needle/other_needle"
+PRECISION_NEEDLE_KEYED = "/eval/precision/{precision}/needle/keyed"
+PRECISION_NEEDLE_KEYED_TOTAL = "/eval/precision/{precision}/needle/keyed_total"
+PRECISION_NEEDLE_POSITIONAL_CORRECT = "/eval/precision/{precision}/needle/positional_correct"
+PRECISION_NEEDLE_POSITIONAL_KEYED = "/eval/precision/{precision}/needle/positional_keyed"
+PRECISION_NEEDLE_SAMPLES = "/eval/precision/{precision}/needle/samples"
+PRECISION_NEEDLE_SAMPLES_AT_MEANING = "/eval/precision/{precision}/needle/samples@meaning"
+PRECISION_NEEDLE_SAMPLES_CELL = "/eval/precision/{precision}/needle/samples/cell"
+PRECISION_NEEDLE_SAMPLES_SAMPLE = "/eval/precision/{precision}/needle/samples/sample"
+PRECISION_NEEDLE_SAMPLES_QUERY = "/eval/precision/{precision}/needle/samples/query"
+PRECISION_NEEDLE_SAMPLES_NEEDLE_POSITION = "/eval/precision/{precision}/needle/samples/needle_position"
+PRECISION_NEEDLE_SAMPLES_CORRECT = "/eval/precision/{precision}/needle/samples/correct"
+PRECISION_NEEDLE_SAMPLES_ASKED_NEEDLE = "/eval/precision/{precision}/needle/samples/asked_needle"
+PRECISION_NEEDLE_SAMPLES_ANSWERED_NEEDLE = "/eval/precision/{precision}/needle/samples/answered_needle"
+PRECISION_NEEDLE_SAMPLES_CONTROL = "/eval/precision/{precision}/needle/samples/control"
+PRECISION_NEEDLE_SAMPLES_NUMBER = "/eval/precision/{precision}/needle/samples/number"
+PRECISION_NEEDLE_SAMPLES_LOGLIK = "/eval/precision/{precision}/needle/samples/loglik"
+PRECISION_PPL = "/eval/precision/{precision}/ppl"
+PRECISION_PPL_CORPUS = "/eval/precision/{precision}/ppl/{corpus}"
+PRECISION_PPL_AT_PARAMETERS = "/eval/precision/{precision}/ppl/{corpus}@parameters"
+PRECISION_PPL_AT_TASK_VERSION = "/eval/precision/{precision}/ppl/{corpus}@task_version"
+PRECISION_PPL_AT_WINDOW = "/eval/precision/{precision}/ppl/{corpus}@window"
+PRECISION_PPL_AT_STRIDE = "/eval/precision/{precision}/ppl/{corpus}@stride"
+PRECISION_PPL_AT_WINDOWS = "/eval/precision/{precision}/ppl/{corpus}@windows"
+PRECISION_PPL_AT_NGRAM = "/eval/precision/{precision}/ppl/{corpus}@ngram"
+PRECISION_PPL_AT_TRAIN_SEQ_LEN = "/eval/precision/{precision}/ppl/{corpus}@train_seq_len"
+PRECISION_PPL_AT_TOKENS = "/eval/precision/{precision}/ppl/{corpus}@tokens"
+PRECISION_PPL_AT_BYTES = "/eval/precision/{precision}/ppl/{corpus}@bytes"
+PRECISION_PPL_AT_DOCUMENTS_DONE = "/eval/precision/{precision}/ppl/{corpus}@documents_done"
+PRECISION_PPL_AT_DOCUMENTS = "/eval/precision/{precision}/ppl/{corpus}@documents"
+PRECISION_PPL_AT_SPLIT = "/eval/precision/{precision}/ppl/{corpus}@split"
+PRECISION_PPL_AT_NLL = "/eval/precision/{precision}/ppl/{corpus}@nll"
+PRECISION_PPL_AT_PERPLEXITY = "/eval/precision/{precision}/ppl/{corpus}@perplexity"
+PRECISION_PPL_AT_BITS_PER_BYTE = "/eval/precision/{precision}/ppl/{corpus}@bits_per_byte"
+PRECISION_PPL_AT_NLL_AR_HIT = "/eval/precision/{precision}/ppl/{corpus}@nll_ar_hit"
+PRECISION_PPL_AT_NLL_OTHER = "/eval/precision/{precision}/ppl/{corpus}@nll_other"
+PRECISION_PPL_AT_NLL_WITHIN_TRAIN = "/eval/precision/{precision}/ppl/{corpus}@nll_within_train"
+PRECISION_PPL_AT_NLL_BEYOND_TRAIN = "/eval/precision/{precision}/ppl/{corpus}@nll_beyond_train"
+PRECISION_PPL_AT_TOKENS_AR_HIT = "/eval/precision/{precision}/ppl/{corpus}@tokens_ar_hit"
+PRECISION_PPL_AT_TOKENS_OTHER = "/eval/precision/{precision}/ppl/{corpus}@tokens_other"
+PRECISION_PPL_NLL_BY_POSITION = "/eval/precision/{precision}/ppl/{corpus}/nll_by_position"
+PRECISION_PPL_NLL_BY_POSITION_AT_MEANING = "/eval/precision/{precision}/ppl/{corpus}/nll_by_position@meaning"
+PRECISION_PPL_CUMULATIVE_NLL = "/eval/precision/{precision}/ppl/{corpus}/cumulative_nll"
+PRECISION_PPL_CUMULATIVE_NLL_AT_MEANING = "/eval/precision/{precision}/ppl/{corpus}/cumulative_nll@meaning"
+PRECISION_PPL_DOCUMENTS_AT_POSITION = "/eval/precision/{precision}/ppl/{corpus}/documents_at_position"
+PRECISION_PPL_POSITION = "/eval/precision/{precision}/ppl/{corpus}/position"
+PRECISION_PPL_ACCUMULATORS = "/eval/precision/{precision}/ppl/{corpus}/accumulators"
+PRECISION_PPL_ACCUMULATORS_NLL_SUM = "/eval/precision/{precision}/ppl/{corpus}/accumulators/nll_sum"
+PRECISION_PPL_ACCUMULATORS_NLL_TOTALS = "/eval/precision/{precision}/ppl/{corpus}/accumulators/nll_totals"
+PRECISION_PPL_ACCUMULATORS_COUNTS = "/eval/precision/{precision}/ppl/{corpus}/accumulators/counts"
+PRECISION_ICL = "/eval/precision/{precision}/icl"
+PRECISION_ICL_DATASET = "/eval/precision/{precision}/icl/{dataset}"
+PRECISION_ICL_AT_PARAMETERS = "/eval/precision/{precision}/icl/{dataset}@parameters"
+PRECISION_ICL_AT_TASK_VERSION = "/eval/precision/{precision}/icl/{dataset}@task_version"
+PRECISION_ICL_AT_EPISODES = "/eval/precision/{precision}/icl/{dataset}@episodes"
+PRECISION_ICL_AT_ORDERS = "/eval/precision/{precision}/icl/{dataset}@orders"
+PRECISION_ICL_AT_FORMAT = "/eval/precision/{precision}/icl/{dataset}@format"
+PRECISION_ICL_ACCURACY = "/eval/precision/{precision}/icl/{dataset}/accuracy"
+PRECISION_ICL_ACCURACY_NORM = "/eval/precision/{precision}/icl/{dataset}/accuracy_norm"
+PRECISION_ICL_ACCURACY_CI_LOW = "/eval/precision/{precision}/icl/{dataset}/accuracy_ci_low"
+PRECISION_ICL_ACCURACY_CI_HIGH = "/eval/precision/{precision}/icl/{dataset}/accuracy_ci_high"
+PRECISION_ICL_BEST_MINUS_WORST = "/eval/precision/{precision}/icl/{dataset}/best_minus_worst"
+PRECISION_ICL_ORDER_STD = "/eval/precision/{precision}/icl/{dataset}/order_std"
+PRECISION_ICL_ORDER_ACCURACY = "/eval/precision/{precision}/icl/{dataset}/order_accuracy"
+PRECISION_ICL_ALTERNATING_ACCURACY = "/eval/precision/{precision}/icl/{dataset}/alternating_accuracy"
+PRECISION_ICL_ALTERNATING_ACCURACY_NORM = "/eval/precision/{precision}/icl/{dataset}/alternating_accuracy_norm"
+PRECISION_ICL_ALTERNATING_ACCURACY_CI_LOW = "/eval/precision/{precision}/icl/{dataset}/alternating_accuracy_ci_low"
+PRECISION_ICL_ALTERNATING_ACCURACY_CI_HIGH = "/eval/precision/{precision}/icl/{dataset}/alternating_accuracy_ci_high"
+PRECISION_ICL_ALTERNATING_BEST_MINUS_WORST = "/eval/precision/{precision}/icl/{dataset}/alternating_best_minus_worst"
+PRECISION_ICL_ALTERNATING_ORDER_STD = "/eval/precision/{precision}/icl/{dataset}/alternating_order_std"
+PRECISION_ICL_ALTERNATING_ORDER_ACCURACY = "/eval/precision/{precision}/icl/{dataset}/alternating_order_accuracy"
+PRECISION_ICL_BEST_MINUS_WORST_AT_MEANING = "/eval/precision/{precision}/icl/{dataset}/best_minus_worst@meaning"
+PRECISION_ICL_SHOTS = "/eval/precision/{precision}/icl/{dataset}/shots"
+PRECISION_ICL_DONE = "/eval/precision/{precision}/icl/{dataset}/done"
+PRECISION_ICL_SECONDS = "/eval/precision/{precision}/icl/{dataset}/seconds"
+PRECISION_RECALL = "/eval/precision/{precision}/recall"
+PRECISION_RECALL_AT_PARAMETERS = "/eval/precision/{precision}/recall@parameters"
+PRECISION_RECALL_AT_TASK_VERSION = "/eval/precision/{precision}/recall@task_version"
+PRECISION_RECALL_AT_SEED = "/eval/precision/{precision}/recall@seed"
+PRECISION_RECALL_AT_SAMPLES_PER_CELL = "/eval/precision/{precision}/recall@samples_per_cell"
+PRECISION_RECALL_AT_QUERIES = "/eval/precision/{precision}/recall@queries"
+PRECISION_RECALL_AT_KEY_LEN = "/eval/precision/{precision}/recall@key_len"
+PRECISION_RECALL_AT_NOISE = "/eval/precision/{precision}/recall@noise"
+PRECISION_RECALL_AT_DISTRACTORS = "/eval/precision/{precision}/recall@distractors"
+PRECISION_RECALL_AT_SYMBOLS = "/eval/precision/{precision}/recall@symbols"
+PRECISION_RECALL_AT_SCORING = "/eval/precision/{precision}/recall@scoring"
+PRECISION_RECALL_AT_LAYOUT = "/eval/precision/{precision}/recall@layout"
+PRECISION_RECALL_AT_POSITIONAL_SCORERS = "/eval/precision/{precision}/recall@positional_scorers"
+PRECISION_RECALL_ACCURACY = "/eval/precision/{precision}/recall/accuracy"
+PRECISION_RECALL_ACCURACY_AT_MEANING = "/eval/precision/{precision}/recall/accuracy@meaning"
+PRECISION_RECALL_ACCURACY_CI_LOW = "/eval/precision/{precision}/recall/accuracy_ci_low"
+PRECISION_RECALL_ACCURACY_CI_LOW_AT_MEANING = "/eval/precision/{precision}/recall/accuracy_ci_low@meaning"
+PRECISION_RECALL_ACCURACY_CI_HIGH = "/eval/precision/{precision}/recall/accuracy_ci_high"
+PRECISION_RECALL_ACCURACY_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/recall/accuracy_ci_high@meaning"
+PRECISION_RECALL_OTHER_VALUE_RATE = "/eval/precision/{precision}/recall/other_value_rate"
+PRECISION_RECALL_OTHER_VALUE_RATE_AT_MEANING = "/eval/precision/{precision}/recall/other_value_rate@meaning"
+PRECISION_RECALL_OTHER_VALUE_RATE_CI_LOW = "/eval/precision/{precision}/recall/other_value_rate_ci_low"
+PRECISION_RECALL_OTHER_VALUE_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/recall/other_value_rate_ci_low@meaning"
+PRECISION_RECALL_OTHER_VALUE_RATE_CI_HIGH = "/eval/precision/{precision}/recall/other_value_rate_ci_high"
+PRECISION_RECALL_OTHER_VALUE_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/recall/other_value_rate_ci_high@meaning"
+PRECISION_RECALL_KEYED_RATE = "/eval/precision/{precision}/recall/keyed_rate"
+PRECISION_RECALL_KEYED_RATE_AT_MEANING = "/eval/precision/{precision}/recall/keyed_rate@meaning"
+PRECISION_RECALL_KEYED_RATE_CI_LOW = "/eval/precision/{precision}/recall/keyed_rate_ci_low"
+PRECISION_RECALL_KEYED_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/recall/keyed_rate_ci_low@meaning"
+PRECISION_RECALL_KEYED_RATE_CI_HIGH = "/eval/precision/{precision}/recall/keyed_rate_ci_high"
+PRECISION_RECALL_KEYED_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/recall/keyed_rate_ci_high@meaning"
+PRECISION_RECALL_POSITIONAL_ACCURACY = "/eval/precision/{precision}/recall/positional_accuracy"
+PRECISION_RECALL_POSITIONAL_ACCURACY_AT_MEANING = "/eval/precision/{precision}/recall/positional_accuracy@meaning"
+PRECISION_RECALL_POSITIONAL_ACCURACY_CI_LOW = "/eval/precision/{precision}/recall/positional_accuracy_ci_low"
+PRECISION_RECALL_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING = "/eval/precision/{precision}/recall/positional_accuracy_ci_low@meaning"
+PRECISION_RECALL_POSITIONAL_ACCURACY_CI_HIGH = "/eval/precision/{precision}/recall/positional_accuracy_ci_high"
+PRECISION_RECALL_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/recall/positional_accuracy_ci_high@meaning"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE = "/eval/precision/{precision}/recall/positional_keyed_rate"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE_AT_MEANING = "/eval/precision/{precision}/recall/positional_keyed_rate@meaning"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_LOW = "/eval/precision/{precision}/recall/positional_keyed_rate_ci_low"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING = "/eval/precision/{precision}/recall/positional_keyed_rate_ci_low@meaning"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_HIGH = "/eval/precision/{precision}/recall/positional_keyed_rate_ci_high"
+PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING = "/eval/precision/{precision}/recall/positional_keyed_rate_ci_high@meaning"
+PRECISION_RECALL_LOGLIK_SUM = "/eval/precision/{precision}/recall/loglik_sum"
+PRECISION_RECALL_SECONDS = "/eval/precision/{precision}/recall/seconds"
+PRECISION_RECALL_CONTEXT_LENGTH = "/eval/precision/{precision}/recall/context_length"
+PRECISION_RECALL_PAIRS = "/eval/precision/{precision}/recall/pairs"
+PRECISION_RECALL_SCORER = "/eval/precision/{precision}/recall/scorer"
+PRECISION_RECALL_DONE = "/eval/precision/{precision}/recall/done"
+PRECISION_RECALL_CORRECT = "/eval/precision/{precision}/recall/correct"
+PRECISION_RECALL_TOTAL = "/eval/precision/{precision}/recall/total"
+PRECISION_RECALL_OTHER_VALUE = "/eval/precision/{precision}/recall/other_value"
+PRECISION_RECALL_KEYED = "/eval/precision/{precision}/recall/keyed"
+PRECISION_RECALL_KEYED_TOTAL = "/eval/precision/{precision}/recall/keyed_total"
+PRECISION_RECALL_POSITIONAL_CORRECT = "/eval/precision/{precision}/recall/positional_correct"
+PRECISION_RECALL_POSITIONAL_KEYED = "/eval/precision/{precision}/recall/positional_keyed"
+PRECISION_RECALL_SAMPLES = "/eval/precision/{precision}/recall/samples"
+PRECISION_RECALL_SAMPLES_AT_MEANING = "/eval/precision/{precision}/recall/samples@meaning"
+PRECISION_RECALL_SAMPLES_CELL = "/eval/precision/{precision}/recall/samples/cell"
+PRECISION_RECALL_SAMPLES_SAMPLE = "/eval/precision/{precision}/recall/samples/sample"
+PRECISION_RECALL_SAMPLES_QUERY = "/eval/precision/{precision}/recall/samples/query"
+PRECISION_RECALL_SAMPLES_ASKED_PAIR = "/eval/precision/{precision}/recall/samples/asked_pair"
+PRECISION_RECALL_SAMPLES_PAIR_POSITION = "/eval/precision/{precision}/recall/samples/pair_position"
+PRECISION_RECALL_SAMPLES_CORRECT = "/eval/precision/{precision}/recall/samples/correct"
+PRECISION_RECALL_SAMPLES_PREDICTED = "/eval/precision/{precision}/recall/samples/predicted"
+PRECISION_RECALL_SAMPLES_ANSWERED_PAIR = "/eval/precision/{precision}/recall/samples/answered_pair"
+PRECISION_RECALL_SAMPLES_LOGLIK = "/eval/precision/{precision}/recall/samples/loglik"
+
+PRECISION_OUTPUTS = (
+    Entry(GROUP, EVAL_PRECISION, None, None, "evaluations at a reduced attention precision (--precision)", "after dint eval --precision"),
+    Entry(GROUP, EVAL_PRECISION_GROUP, None, None, "one precision (bf16, fp16, q8, q6, q4; docs/precision.md): the groups of /eval/ evaluated at it, with their layout", None),
+    Entry(GROUP, PRECISION_NEEDLE, None, None, "multi-needle retrieval grid", "after dint eval needle"),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_PARAMETERS, "string", "", "the options that make results comparable", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_TASK_VERSION, "int64", "", "version of the needle task", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_SEED, "uint64", "", "seed of the cells' random streams", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_SAMPLES_PER_CELL, "int64", "", "samples per cell", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_HAYSTACK, "string", "", "where the haystack text comes from", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_SCORING, "string", "", "how answers are scored", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_LAYOUT, "string", "", "where the needles are placed", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_AT_POSITIONAL_SCORERS, "string", "", "names of the position-only scorers, by index", None),
+    Entry(DATASET, PRECISION_NEEDLE_ACCURACY, "float64", "config,context_length,depth", "exact-match rate of queried needles per cell; NaN where not evaluated", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_ACCURACY_AT_MEANING, "string", "", "what accuracy is", None),
+    Entry(DATASET, PRECISION_NEEDLE_ACCURACY_CI_LOW, "float64", "config,context_length,depth", "Wilson 95 % interval of accuracy, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_ACCURACY_CI_LOW_AT_MEANING, "string", "", "what accuracy_ci_low is", None),
+    Entry(DATASET, PRECISION_NEEDLE_ACCURACY_CI_HIGH, "float64", "config,context_length,depth", "Wilson 95 % interval of accuracy, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_ACCURACY_CI_HIGH_AT_MEANING, "string", "", "what accuracy_ci_high is", None),
+    Entry(DATASET, PRECISION_NEEDLE_OTHER_NEEDLE_RATE, "float64", "config,context_length,depth", "share of all questions answered with another needle's number", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_OTHER_NEEDLE_RATE_AT_MEANING, "string", "", "what other_needle_rate is", None),
+    Entry(DATASET, PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_LOW, "float64", "config,context_length,depth", "Wilson 95 % interval of other_needle_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_LOW_AT_MEANING, "string", "", "what other_needle_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_HIGH, "float64", "config,context_length,depth", "Wilson 95 % interval of other_needle_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_OTHER_NEEDLE_RATE_CI_HIGH_AT_MEANING, "string", "", "what other_needle_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_NEEDLE_KEYED_RATE, "float64", "config,context_length,depth", "share of samples with N >= 2 whose key-swap pair is answered right", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_KEYED_RATE_AT_MEANING, "string", "", "what keyed_rate is", None),
+    Entry(DATASET, PRECISION_NEEDLE_KEYED_RATE_CI_LOW, "float64", "config,context_length,depth", "Wilson 95 % interval of keyed_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_KEYED_RATE_CI_LOW_AT_MEANING, "string", "", "what keyed_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_NEEDLE_KEYED_RATE_CI_HIGH, "float64", "config,context_length,depth", "Wilson 95 % interval of keyed_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "", "what keyed_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_ACCURACY, "float64", "config,context_length,depth,scorer", "accuracy of the position-only scorers", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_ACCURACY_AT_MEANING, "string", "", "what positional_accuracy is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_LOW, "float64", "config,context_length,depth,scorer", "Wilson 95 % interval of positional_accuracy, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING, "string", "", "what positional_accuracy_ci_low is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_HIGH, "float64", "config,context_length,depth,scorer", "Wilson 95 % interval of positional_accuracy, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING, "string", "", "what positional_accuracy_ci_high is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE, "float64", "config,context_length,depth,scorer", "keyed_rate of the position-only scorers", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_AT_MEANING, "string", "", "what positional_keyed_rate is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_LOW, "float64", "config,context_length,depth,scorer", "Wilson 95 % interval of positional_keyed_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING, "string", "", "what positional_keyed_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_HIGH, "float64", "config,context_length,depth,scorer", "Wilson 95 % interval of positional_keyed_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "", "what positional_keyed_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_NEEDLE_LOGLIK_SUM, "float64", "config,context_length,depth", "summed log-likelihood of the right numbers (nats)", None),
+    Entry(DATASET, PRECISION_NEEDLE_SECONDS, "float64", "config,context_length,depth", "seconds the cell took", None),
+    Entry(DATASET, PRECISION_NEEDLE_ATTENTION_MASS_NEEDLE, "float64", "config,context_length,depth,layer", "mean final-map weight on the answer needle's tokens from the answer position, per layer", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_ATTENTION_MASS_NEEDLE_AT_MEANING, "string", "", "what attention_mass_needle is", None),
+    Entry(DATASET, PRECISION_NEEDLE_ATTENTION_MASS_REST, "float64", "config,context_length,depth,layer", "the same weight on every other token", None),
+    Entry(DATASET, PRECISION_NEEDLE_N_NEEDLES, "float64", "config", "dimension scale: N of each configuration", None),
+    Entry(DATASET, PRECISION_NEEDLE_N_QUERIED, "float64", "config", "dimension scale: R of each configuration", None),
+    Entry(DATASET, PRECISION_NEEDLE_CONTEXT_LENGTH, "float64", "context_length", "dimension scale: context lengths (tokens)", None),
+    Entry(DATASET, PRECISION_NEEDLE_DEPTH, "float64", "depth", "dimension scale: depths of the first asked needle", None),
+    Entry(DATASET, PRECISION_NEEDLE_SCORER, "float64", "scorer", "dimension scale: positional scorer (first, last, middle)", None),
+    Entry(DATASET, PRECISION_NEEDLE_LAYER, "float64", "layer", "dimension scale: layer index", None),
+    Entry(DATASET, PRECISION_NEEDLE_DONE, "uint8", "config,context_length,depth", "1 where the cell is finished", None),
+    Entry(DATASET, PRECISION_NEEDLE_CORRECT, "int64", "config,context_length,depth", "queried needles answered exactly", None),
+    Entry(DATASET, PRECISION_NEEDLE_TOTAL, "int64", "config,context_length,depth", "queried needles asked", None),
+    Entry(DATASET, PRECISION_NEEDLE_QUESTIONS, "int64", "config,context_length,depth", "every question asked, key-swap controls included", None),
+    Entry(DATASET, PRECISION_NEEDLE_OTHER_NEEDLE, "int64", "config,context_length,depth", "questions answered with another needle's number", None),
+    Entry(DATASET, PRECISION_NEEDLE_KEYED, "int64", "config,context_length,depth", "samples whose key-swap pair is answered right", None),
+    Entry(DATASET, PRECISION_NEEDLE_KEYED_TOTAL, "int64", "config,context_length,depth", "samples with N >= 2", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_CORRECT, "int64", "config,context_length,depth,scorer", "queried needles the positional scorer gets", None),
+    Entry(DATASET, PRECISION_NEEDLE_POSITIONAL_KEYED, "int64", "config,context_length,depth,scorer", "key-swap pairs the positional scorer gets", None),
+    Entry(GROUP, PRECISION_NEEDLE_SAMPLES, None, None, "one row per question", None),
+    Entry(ATTRIBUTE, PRECISION_NEEDLE_SAMPLES_AT_MEANING, "string", "", "what each column of the rows is", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_CELL, "int32", "question", "the question's cell (row-major index)", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_SAMPLE, "int32", "question", "the sample's index in its cell", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_QUERY, "int32", "question", "the question's index in its sample", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_NEEDLE_POSITION, "int32", "question", "token index of the asked needle", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_CORRECT, "int32", "question", "1 when answered exactly", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_ASKED_NEEDLE, "int32", "question", "the needle asked about", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_ANSWERED_NEEDLE, "int32", "question", "the needle greedy decoding emits, -1 none", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_CONTROL, "int32", "question", "1 for the key-swap control question", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_NUMBER, "int64", "question", "the right 7-digit number", None),
+    Entry(DATASET, PRECISION_NEEDLE_SAMPLES_LOGLIK, "float64", "question", "log-likelihood of the right number (nats)", None),
+    Entry(GROUP, PRECISION_PPL, None, None, "long-context perplexity, one group per corpus", "after dint eval ppl"),
+    Entry(GROUP, PRECISION_PPL_CORPUS, None, None, "perplexity on the corpus's test documents (label: file name, '.' -> '_')", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_PARAMETERS, "string", "", "the options that make results comparable", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_TASK_VERSION, "int64", "", "version of the ppl task", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_WINDOW, "int64", "", "tokens per window (predictions per window)", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_STRIDE, "int64", "", "window stride", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_WINDOWS, "string", "", "disjoint or strided windows", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NGRAM, "int64", "", "n of the AR-hit split", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_TRAIN_SEQ_LEN, "int64", "", "the run's training length", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_TOKENS, "int64", "", "scored tokens", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_BYTES, "int64", "", "UTF-8 bytes of the scored tokens", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_DOCUMENTS_DONE, "int64", "", "documents finished", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_DOCUMENTS, "int64", "", "documents to score", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_SPLIT, "string", "", "the split the documents come from", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NLL, "float64", "", "mean NLL per scored token (nats)", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_PERPLEXITY, "float64", "", "exp of the mean NLL", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_BITS_PER_BYTE, "float64", "", "NLL in bits per UTF-8 byte", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NLL_AR_HIT, "float64", "", "mean NLL of AR-hit tokens", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NLL_OTHER, "float64", "", "mean NLL of the other tokens", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NLL_WITHIN_TRAIN, "float64", "", "mean NLL of the first windows' positions with fewer tokens of context than the training length", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_NLL_BEYOND_TRAIN, "float64", "", "mean NLL of the first windows' positions at or beyond the training length (NaN when the window is not longer)", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_TOKENS_AR_HIT, "int64", "", "AR-hit tokens", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_AT_TOKENS_OTHER, "int64", "", "other tokens", None),
+    Entry(DATASET, PRECISION_PPL_NLL_BY_POSITION, "float64", "position", "mean NLL at each position of the first window", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_NLL_BY_POSITION_AT_MEANING, "string", "", "what nll_by_position is", None),
+    Entry(DATASET, PRECISION_PPL_CUMULATIVE_NLL, "float64", "position", "running mean of nll_by_position", None),
+    Entry(ATTRIBUTE, PRECISION_PPL_CUMULATIVE_NLL_AT_MEANING, "string", "", "what cumulative_nll is", None),
+    Entry(DATASET, PRECISION_PPL_DOCUMENTS_AT_POSITION, "int64", "position", "documents reaching each position", None),
+    Entry(DATASET, PRECISION_PPL_POSITION, "float64", "position", "dimension scale: position 1 .. window", None),
+    Entry(GROUP, PRECISION_PPL_ACCUMULATORS, None, None, "raw sums an interrupted evaluation continues from", None),
+    Entry(DATASET, PRECISION_PPL_ACCUMULATORS_NLL_SUM, "float64", "position", "summed NLL at each position", None),
+    Entry(DATASET, PRECISION_PPL_ACCUMULATORS_NLL_TOTALS, "float64", "total", "NLL sums: all, AR hit, other", None),
+    Entry(DATASET, PRECISION_PPL_ACCUMULATORS_COUNTS, "int64", "count", "tokens, AR-hit tokens, other, bytes, windows", None),
+    Entry(GROUP, PRECISION_ICL, None, None, "in-context learning, one group per dataset", "after dint eval icl"),
+    Entry(GROUP, PRECISION_ICL_DATASET, None, None, "accuracy by shot count (label: dataset name, '.' -> '_')", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_AT_PARAMETERS, "string", "", "the options that make results comparable", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_AT_TASK_VERSION, "int64", "", "version of the icl task", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_AT_EPISODES, "int64", "", "queries per shot count", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_AT_ORDERS, "int64", "", "orderings of the same demonstrations per query", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_AT_FORMAT, "string", "", "the prompt format and the prediction rule", None),
+    Entry(DATASET, PRECISION_ICL_ACCURACY, "float64", "shots", "accuracy, random order", None),
+    Entry(DATASET, PRECISION_ICL_ACCURACY_NORM, "float64", "shots", "accuracy of the length-normalised likelihood, random order", None),
+    Entry(DATASET, PRECISION_ICL_ACCURACY_CI_LOW, "float64", "shots", "Wilson 95 % interval of accuracy, lower end, random order", None),
+    Entry(DATASET, PRECISION_ICL_ACCURACY_CI_HIGH, "float64", "shots", "Wilson 95 % interval of accuracy, upper end, random order", None),
+    Entry(DATASET, PRECISION_ICL_BEST_MINUS_WORST, "float64", "shots", "best minus worst ordering's accuracy, random order", None),
+    Entry(DATASET, PRECISION_ICL_ORDER_STD, "float64", "shots", "standard deviation over orderings, random order", None),
+    Entry(DATASET, PRECISION_ICL_ORDER_ACCURACY, "float64", "shots,order", "accuracy of each ordering, random order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ACCURACY, "float64", "shots", "accuracy, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ACCURACY_NORM, "float64", "shots", "accuracy of the length-normalised likelihood, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ACCURACY_CI_LOW, "float64", "shots", "Wilson 95 % interval of accuracy, lower end, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ACCURACY_CI_HIGH, "float64", "shots", "Wilson 95 % interval of accuracy, upper end, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_BEST_MINUS_WORST, "float64", "shots", "best minus worst ordering's accuracy, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ORDER_STD, "float64", "shots", "standard deviation over orderings, class-alternating order", None),
+    Entry(DATASET, PRECISION_ICL_ALTERNATING_ORDER_ACCURACY, "float64", "shots,order", "accuracy of each ordering, class-alternating order", None),
+    Entry(ATTRIBUTE, PRECISION_ICL_BEST_MINUS_WORST_AT_MEANING, "string", "", "what best_minus_worst is", None),
+    Entry(DATASET, PRECISION_ICL_SHOTS, "float64", "shots", "dimension scale: demonstrations per prompt", None),
+    Entry(DATASET, PRECISION_ICL_DONE, "uint8", "shots", "1 where the shot count is finished", None),
+    Entry(DATASET, PRECISION_ICL_SECONDS, "float64", "shots", "seconds the shot count took", None),
+    Entry(GROUP, PRECISION_RECALL, None, None, "synthetic keyed-recall grid", "after dint eval recall"),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_PARAMETERS, "string", "", "the options that make results comparable", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_TASK_VERSION, "int64", "", "version of the recall task", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_SEED, "uint64", "", "seed of the cells' random streams", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_SAMPLES_PER_CELL, "int64", "", "contexts per cell", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_QUERIES, "int64", "", "queries per context (0: as many as fill half the context)", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_KEY_LEN, "int64", "", "tokens per key", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_NOISE, "int64", "", "1: random filler between pairs; 0: a pad token", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_DISTRACTORS, "int64", "", "pairs per context whose key differs from a queried key in one token", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_SYMBOLS, "int64", "", "tokens in each of the key and value sets", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_SCORING, "string", "", "how answers are scored", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_LAYOUT, "string", "", "how a context is laid out", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_AT_POSITIONAL_SCORERS, "string", "", "names of the position-only scorers, by index", None),
+    Entry(DATASET, PRECISION_RECALL_ACCURACY, "float64", "context_length,pairs", "share of queries answered with their key's value", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_ACCURACY_AT_MEANING, "string", "", "what accuracy is", None),
+    Entry(DATASET, PRECISION_RECALL_ACCURACY_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of accuracy, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_ACCURACY_CI_LOW_AT_MEANING, "string", "", "what accuracy_ci_low is", None),
+    Entry(DATASET, PRECISION_RECALL_ACCURACY_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of accuracy, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_ACCURACY_CI_HIGH_AT_MEANING, "string", "", "what accuracy_ci_high is", None),
+    Entry(DATASET, PRECISION_RECALL_OTHER_VALUE_RATE, "float64", "context_length,pairs", "share of queries answered with another pair's value", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_OTHER_VALUE_RATE_AT_MEANING, "string", "", "what other_value_rate is", None),
+    Entry(DATASET, PRECISION_RECALL_OTHER_VALUE_RATE_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of other_value_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_OTHER_VALUE_RATE_CI_LOW_AT_MEANING, "string", "", "what other_value_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_RECALL_OTHER_VALUE_RATE_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of other_value_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_OTHER_VALUE_RATE_CI_HIGH_AT_MEANING, "string", "", "what other_value_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_RECALL_KEYED_RATE, "float64", "context_length,pairs", "share of contexts whose key-swap pair is answered right", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_KEYED_RATE_AT_MEANING, "string", "", "what keyed_rate is", None),
+    Entry(DATASET, PRECISION_RECALL_KEYED_RATE_CI_LOW, "float64", "context_length,pairs", "Wilson 95 % interval of keyed_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_KEYED_RATE_CI_LOW_AT_MEANING, "string", "", "what keyed_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_RECALL_KEYED_RATE_CI_HIGH, "float64", "context_length,pairs", "Wilson 95 % interval of keyed_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "", "what keyed_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_ACCURACY, "float64", "context_length,pairs,scorer", "accuracy of the position-only scorers", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_ACCURACY_AT_MEANING, "string", "", "what positional_accuracy is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_ACCURACY_CI_LOW, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_accuracy, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_ACCURACY_CI_LOW_AT_MEANING, "string", "", "what positional_accuracy_ci_low is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_ACCURACY_CI_HIGH, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_accuracy, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_ACCURACY_CI_HIGH_AT_MEANING, "string", "", "what positional_accuracy_ci_high is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_KEYED_RATE, "float64", "context_length,pairs,scorer", "keyed_rate of the position-only scorers", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_KEYED_RATE_AT_MEANING, "string", "", "what positional_keyed_rate is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_LOW, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_keyed_rate, lower end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_LOW_AT_MEANING, "string", "", "what positional_keyed_rate_ci_low is", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_HIGH, "float64", "context_length,pairs,scorer", "Wilson 95 % interval of positional_keyed_rate, upper end", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_POSITIONAL_KEYED_RATE_CI_HIGH_AT_MEANING, "string", "", "what positional_keyed_rate_ci_high is", None),
+    Entry(DATASET, PRECISION_RECALL_LOGLIK_SUM, "float64", "context_length,pairs", "summed log-probability of the right values (nats)", None),
+    Entry(DATASET, PRECISION_RECALL_SECONDS, "float64", "context_length,pairs", "seconds the cell took", None),
+    Entry(DATASET, PRECISION_RECALL_CONTEXT_LENGTH, "float64", "context_length", "dimension scale: context lengths (tokens)", None),
+    Entry(DATASET, PRECISION_RECALL_PAIRS, "float64", "pairs", "dimension scale: key-value pairs per context", None),
+    Entry(DATASET, PRECISION_RECALL_SCORER, "float64", "scorer", "dimension scale: positional scorer (first, last, middle, order, unanswered)", None),
+    Entry(DATASET, PRECISION_RECALL_DONE, "uint8", "context_length,pairs", "1 where the cell is finished", None),
+    Entry(DATASET, PRECISION_RECALL_CORRECT, "int64", "context_length,pairs", "queries answered right", None),
+    Entry(DATASET, PRECISION_RECALL_TOTAL, "int64", "context_length,pairs", "queries asked", None),
+    Entry(DATASET, PRECISION_RECALL_OTHER_VALUE, "int64", "context_length,pairs", "queries answered with another pair's value", None),
+    Entry(DATASET, PRECISION_RECALL_KEYED, "int64", "context_length,pairs", "contexts whose key-swap pair is answered right", None),
+    Entry(DATASET, PRECISION_RECALL_KEYED_TOTAL, "int64", "context_length,pairs", "contexts whose first two queries ask different keys", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_CORRECT, "int64", "context_length,pairs,scorer", "queries the positional scorer gets", None),
+    Entry(DATASET, PRECISION_RECALL_POSITIONAL_KEYED, "int64", "context_length,pairs,scorer", "key-swap pairs the positional scorer gets", None),
+    Entry(GROUP, PRECISION_RECALL_SAMPLES, None, None, "one row per query", None),
+    Entry(ATTRIBUTE, PRECISION_RECALL_SAMPLES_AT_MEANING, "string", "", "what each column of the rows is", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_CELL, "int32", "query", "the query's cell (row-major index)", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_SAMPLE, "int32", "query", "the context's index in its cell", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_QUERY, "int32", "query", "the query's index in its context", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_ASKED_PAIR, "int32", "query", "the asked pair's index in context order", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_PAIR_POSITION, "int32", "query", "token index of the asked pair's key", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_CORRECT, "int32", "query", "1 when answered right", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_PREDICTED, "int32", "query", "the greedy token", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_ANSWERED_PAIR, "int32", "query", "the pair whose value that is, -1 none", None),
+    Entry(DATASET, PRECISION_RECALL_SAMPLES_LOGLIK, "float64", "query", "log-probability of the right value (nats)", None),
+)
+
+
 # ---- sweep_summary file: harness/store/schema.h -------------------------------------------------
 SWEEP_ROOT = "/"
 SWEEP_AT_BASELINE = "/@baseline"
@@ -806,7 +1208,7 @@ SWEEP_SUMMARY = (
 
 
 # Each file's entries, in the order of `dint schema`.
-RUN_FILE = RUN_FIXED + NEEDLE_OUTPUTS + PPL_OUTPUTS + ICL_OUTPUTS + RECALL_OUTPUTS + AUDIT_OUTPUTS
+RUN_FILE = RUN_FIXED + NEEDLE_OUTPUTS + PPL_OUTPUTS + ICL_OUTPUTS + RECALL_OUTPUTS + AUDIT_OUTPUTS + PRECISION_OUTPUTS
 SWEEP_SUMMARY_FILE = SWEEP_SUMMARY
 FILES = {"run": RUN_FILE, "sweep_summary": SWEEP_SUMMARY_FILE}
 
