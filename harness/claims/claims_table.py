@@ -62,7 +62,8 @@ class Grid:
                 for cell, g in f["cells"].items():
                     per = np.asarray(g["per_seed"], dtype=float)
                     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
-                    self.cells[cell] = {"attrs": attrs,
+                    seconds = np.asarray(g["seconds"], dtype=float) if "seconds" in g else np.array([])
+                    self.cells[cell] = {"attrs": attrs, "seconds": seconds,
                                         "m": {m: per[:, i] for i, m in enumerate(metrics)}}
         except (OSError, KeyError) as e:
             raise ClaimsError(f"{path}: not a readable sweep summary ({e}); run harness/claims.sh "
@@ -728,7 +729,7 @@ def make(results, draw=True):
             trained = int(finite(c["m"].get("param_count")).size)  # diverged runs have none
             runs += trained
             tokens += trained * (g.tokens_per_run() or 0)
-            train_s += float(np.sum(finite(c["m"].get("train_seconds"))))
+            train_s += float(np.sum(finite(c["seconds"])))
     out = ["# The DINT paper's claims at this machine's scale", "",
            "Made by `harness/claims/claims_table.py` from the sweep summaries under this folder "
            "(`<grid>/summary.h5`, `<grid>/grid.ini`); re-make with `bash harness/claims.sh --table-only`. "

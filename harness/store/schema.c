@@ -314,6 +314,11 @@ const SchemaEntry SCHEMA_SWEEP_SUMMARY[] = {
                        BY_CELL("95 % t interval of the mean, high end"), NULL),
     SCHEMA_ROW_DATASET(SWEEP_CELL_PER_SEED, "float64", "seed,metric",
                        "each seed's metrics (NaN where missing)", NULL),
+    SCHEMA_ROW_DATASET(
+        SWEEP_CELL_SECONDS, "float64", "seed",
+        "each seed's training time (wall seconds, /train/seconds; NaN without a run): "
+        "how long, not a result",
+        NULL),
     SCHEMA_ROW_GROUP(SWEEP_PAIRED, "paired differences against the baseline cell", NULL),
     SCHEMA_ROW_ATTRIBUTE(SWEEP_PAIRED_AT_BASELINE, "string", "the baseline cell, or empty", NULL),
     SCHEMA_ROW_ATTRIBUTE(SWEEP_PAIRED_AT_TEST, "string",

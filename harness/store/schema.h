@@ -153,6 +153,7 @@
 #define SWEEP_CELL_CI_LOW              SWEEP_CELL "/{metric}" SWEEP_SUFFIX_CI_LOW
 #define SWEEP_CELL_CI_HIGH             SWEEP_CELL "/{metric}" SWEEP_SUFFIX_CI_HIGH
 #define SWEEP_CELL_PER_SEED            SWEEP_CELL "/per_seed"
+#define SWEEP_CELL_SECONDS             SWEEP_CELL "/seconds"
 #define SWEEP_PAIRED                   "/paired"
 #define SWEEP_PAIRED_AT_BASELINE       "/paired@baseline"
 #define SWEEP_PAIRED_AT_TEST           "/paired@test"

@@ -45,8 +45,6 @@ static SweepMetric metrics[SWEEP_MAX_METRICS] = {
     [METRIC_LAMBDA_MAX] = {"lambda_max", RUN_TRAIN_LAMBDA, EVAL_REDUCE_MAX},
     // 1 for a run whose training diverged (metrics_run_diverged), 0 otherwise: not in the run file.
     [METRIC_DIVERGED] = {"diverged", "{run}.diverged", EVAL_REDUCE_LAST},
-    // The run's training time (wall seconds of the process(es) that trained it, resumes summed).
-    [METRIC_TRAIN_SECONDS] = {"train_seconds", RUN_TRAIN_SECONDS, EVAL_REDUCE_LAST},
 };
 
 static int n_metrics = N_KNOWN_METRICS;
@@ -208,6 +206,15 @@ double metrics_run_tokens(const char *run) {
     double v = read_metric(f, &tokens);
     H5Fclose(f);
     return isfinite(v) ? v : 0.0;
+}
+
+double metrics_run_seconds(const char *run) {
+    static const SweepMetric seconds = {"seconds", RUN_TRAIN_SECONDS, EVAL_REDUCE_LAST};
+    hid_t f = open_run(run);
+    if (f < 0) return NAN;
+    double v = read_metric(f, &seconds);
+    H5Fclose(f);
+    return v;
 }
 
 int metrics_run_is_complete(const char *run) {

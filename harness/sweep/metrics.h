@@ -31,7 +31,6 @@ enum {
     METRIC_LAMBDA_MIN,
     METRIC_LAMBDA_MAX,
     METRIC_DIVERGED,
-    METRIC_TRAIN_SECONDS,
     N_KNOWN_METRICS // then the metrics of tasks that have no row here, in registry order
 };
 #define SWEEP_MAX_METRICS 32
@@ -56,6 +55,9 @@ int metrics_mark_diverged(const char *run, long step);
 void metrics_read_run(const char *run, double *v);
 // Tokens a run file has trained so far (0 without one).
 double metrics_run_tokens(const char *run);
+// Wall seconds its training took (the last /train/seconds, resumes included; NaN without one):
+// not a metric, since it is not a result (a summary keeps it apart, as /cells/<cell>/seconds).
+double metrics_run_seconds(const char *run);
 // Whether the run file exists and its status is "complete".
 int metrics_run_is_complete(const char *run);
 

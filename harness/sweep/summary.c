@@ -157,8 +157,8 @@ static int write_metric(hid_t cg, hid_t pg, const Grid *g, const double *vals, i
 
 // /cells/<cell> (its settings, statistics and per-seed values) and /paired/<cell> unless it is
 // the baseline (base < 0: none); its statistics in row[sweep_metric_count()].
-static int write_cell(hid_t cells, hid_t paired, const Grid *g, const double *vals, int c, int base,
-                      MetricSummary *row) {
+static int write_cell(hid_t cells, hid_t paired, const Grid *g, const char *dir, const double *vals,
+                      int c, int base, MetricSummary *row) {
     const Cell *x = &g->cells[c];
     int S = g->n_seeds;
     hid_t cg = h5_group(cells, x->name);
@@ -174,6 +174,16 @@ static int write_cell(hid_t cells, hid_t paired, const Grid *g, const double *va
     hsize_t dims[2] = {(hsize_t)S, sweep_metric_count()}; // [seed][metric]
     rc |= h5_write(cg, schema_name(SWEEP_CELL_PER_SEED), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 2, dims,
                    vals + (long)c * S * sweep_metric_count());
+    double *seconds = xmalloc(sizeof(double) * (size_t)S); // each seed's training time
+    for (int s = 0; s < S; s++) {
+        char run[4400], log[4400];
+        sweep_run_paths(g, dir, c * S + s, run, log, sizeof run);
+        seconds[s] = metrics_run_seconds(run);
+    }
+    hsize_t ds = (hsize_t)S;
+    rc |= h5_write(cg, schema_name(SWEEP_CELL_SECONDS), H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &ds,
+                   seconds);
+    free(seconds);
     if (pg >= 0) H5Gclose(pg);
     H5Gclose(cg);
     return rc;
@@ -208,7 +218,7 @@ int summary_write(const char *dir, const Grid *g, const double *vals, const Thro
     rc |= h5_attr_str(paired, schema_name(SWEEP_PAIRED_AT_TEST),
                       "paired t-test over seeds (two-sided), GSL t distribution");
     for (int c = 0; c < g->n_cells; c++)
-        rc |= write_cell(cells, paired, g, vals, c, base, table->cell[c]);
+        rc |= write_cell(cells, paired, g, dir, vals, c, base, table->cell[c]);
     table->n_cells = g->n_cells;
     char metric_list[2048] = "";
     size_t used = 0;
