@@ -48,7 +48,7 @@ grids=("${all_grids[@]}")
 if [ -n "$only" ]; then
   IFS=, read -r -a grids <<<"$only"
   for g in "${grids[@]}"; do
-    [ -f "$root/harness/claims/$g.ini" ] || die "unknown grid '$g' in --only (grids: ${all_grids[*]})"
+    case " ${all_grids[*]} " in *" $g "*) ;; *) die "unknown grid '$g' in --only (grids: ${all_grids[*]})" ;; esac
   done
 fi
 
