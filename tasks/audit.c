@@ -114,9 +114,20 @@ static inline double ent_of(double S, double Q) {
 // the softmax probabilities (r2 NULL for one map), zero after i; colsum (T) the G column sums of
 // the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added
 // here); f, g (T) scratch.
+// The row as a kernel at precision p stores it: r itself, or for qK its entries 0 .. i quantised
+// to K bits (the reduced-precision kernel's probabilities: core/attention_stream.c) in tmp (T).
+static const float *stored_row(const float *r, int i, int T, Precision p, float *tmp) {
+    if (p < PRECISION_Q8) return r;
+    memcpy(tmp, r, sizeof(float) * (size_t)T);
+    quantize_row_symmetric(tmp, i + 1, precision_bits(p));
+    return tmp;
+}
+
 static void map_row(AuditRow *out, long *count, const float *r1, const float *r2, int i,
                     float lambda, float gamma, const AttnDims *ad, Precision p, double *colsum,
-                    float *f, float *g) {
+                    float *f, float *g, float *q1, float *q2) {
+    r1 = stored_row(r1, i, ad->T, p, q1);
+    if (r2) r2 = stored_row(r2, i, ad->T, p, q2);
     AttnRound R = precision_rounding(p);
     int full = ad->use_global && ad->g_mode == GMODE_FULL;
     if (r2 && ad->use_global) {
@@ -201,6 +212,7 @@ void audit_map_rows(float *P, float *S, const Model *m, const float *const *maps
 typedef struct {
     float *P1, *P2, *S;           // (ATTN_ROW_BLOCK, T) rows of A1, A2 and logits
     float *f, *g;                 // (T) one final-map row and its G row
+    float *q1, *q2;               // (T) a quantised row of A1 and of A2 (qK)
     double *colsum[AUDIT_N_PREC]; // (T) per precision
 } Scratch;
 
@@ -228,8 +240,10 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
                 for (int k = 0; k < AUDIT_N_PREC; k++) {
                     if (!x->want[k]) continue;
                     for (int r = 0; r < n; r++)
-                        attention_global_add_row(sc->colsum[k], sc->P1 + (long)r * T, i0 + r,
-                                                 precision_rounding((Precision)k));
+                        attention_global_add_row(
+                            sc->colsum[k],
+                            stored_row(sc->P1 + (long)r * T, i0 + r, T, (Precision)k, sc->q1),
+                            i0 + r, precision_rounding((Precision)k));
                 }
             }
         for (int i0 = 0; i0 < T; i0 += ATTN_ROW_BLOCK) {
@@ -255,7 +269,7 @@ static void head_task(AuditSample *x, const Model *m, const float *const *maps, 
                 for (int r = 0; r < n; r++)
                     map_row(&rows[i0 + r], count, sc->P1 + (long)r * T,
                             two ? sc->P2 + (long)r * T : NULL, i0 + r, lambda, gamma, &ad,
-                            (Precision)k, sc->colsum[k], sc->f, sc->g);
+                            (Precision)k, sc->colsum[k], sc->f, sc->g, sc->q1, sc->q2);
             }
         }
     }
@@ -343,6 +357,8 @@ void audit_sample(AuditSample *x, const Model *m, const int want[AUDIT_N_PREC], 
                     sc.S = xmalloc(sizeof(float) * blk);
                     sc.f = xmalloc(sizeof(float) * (size_t)T);
                     sc.g = xmalloc(sizeof(float) * (size_t)T);
+                    sc.q1 = xmalloc(sizeof(float) * (size_t)T);
+                    sc.q2 = xmalloc(sizeof(float) * (size_t)T);
                     for (int k = 0; k < AUDIT_N_PREC; k++)
                         sc.colsum[k] = xmalloc(sizeof(double) * (size_t)T);
                 }
@@ -356,6 +372,8 @@ void audit_sample(AuditSample *x, const Model *m, const int want[AUDIT_N_PREC], 
         free(sc.S);
         free(sc.f);
         free(sc.g);
+        free(sc.q1);
+        free(sc.q2);
         for (int k = 0; k < AUDIT_N_PREC; k++) free(sc.colsum[k]);
     }
 }

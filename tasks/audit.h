@@ -57,8 +57,12 @@
 #include "model.h"
 #include "precision.h"
 
-// The audit's precisions: fp32, bf16 and fp16, the first three of core's Precision.
-#define AUDIT_N_PREC 3
+// The audit's precisions: all of core's Precision. For qK (K = 8, 6, 4) the maps' stored entries
+// are the fp32 probabilities of each row quantised to K bits as the reduced-precision kernel
+// quantises its own (quantize_row_symmetric over entries 0 .. i), and the rest is fp32: a
+// quantised row no longer sums to 1 (the score quantisation before the softmax cannot change a
+// row sum, so it is left out here).
+#define AUDIT_N_PREC PRECISION_COUNT
 
 // Accumulators of one (layer, head) in one precision.
 typedef struct {

@@ -326,8 +326,9 @@ static const SchemaEntry AUDIT_OUTPUTS[] = {
     AUDIT_ATTR("/audit", "tokens", "int64", "tokens audited (samples x seq)"),
     AUDIT_ATTR("/audit", "inputs", "string", "where the audited windows come from"),
     {SCHEMA_GROUP, "/audit/{precision}", NULL, NULL,
-     "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked",
-     NULL},
+     "one precision (fp32, bf16, fp16, q8, q6, q4): maps and activations rounded or quantised to "
+     "it",
+     "precisions asked", NULL},
     AUDIT_ATTR("/audit/{precision}", "logit_overflow_margin", "float64",
                "max |logit| over the format's largest value"),
     AUDIT_ATTR("/audit/{precision}", "logit_overflow", "float64",
@@ -412,7 +413,8 @@ static int audit_check_options(void *opts, Error *err) {
         int found = 0;
         for (int p = 0; p < AUDIT_N_PREC; p++)
             if (!strcmp(t, precision_name((Precision)p))) s->want[p] = found = any = 1;
-        if (!found) return error_set(err, "unknown precision '%.40s' (fp32, bf16, fp16)", t);
+        if (!found)
+            return error_set(err, "unknown precision '%.40s' (fp32, bf16, fp16, q8, q6 or q4)", t);
     }
     if (!any) return error_set(err, "the --precision list is empty");
     return 0;

@@ -295,6 +295,32 @@ Test(audit, row_sums_on_hand_built_diff_maps) {
     cr_assert(audit_head_summary(&st[PRECISION_FP16], 0, 0, &s) == 0);
     CLOSE(s.row_sum_mean, mean, 1e-15, "fp16 mean");
     cr_assert(s.hist[35] == 1);
+    // qK: each row of A1 and of A2 quantised over its entries 0..i (core's quantiser, checked
+    // against PyTorch in test_precision), then A1 - lambda A2 in fp32. Row 0 ([1] and [1]) is
+    // exact at any K; rows 1 and 2 move, by more at fewer bits.
+    const float a1[3][3] = {{1, 0, 0}, {0.5f, 0.5f + 0x1p-10f, 0}, {0.25f, 0.25f, 0.5f}};
+    const float a2[3][3] = {{1, 0, 0}, {0.25f, 0.75f, 0}, {1, 0, 0x1p-8f}};
+    double last_dev = 0.0;
+    for (int p = PRECISION_Q8; p <= PRECISION_Q4; p++) {
+        double want[3], want_mean = 0.0, want_dev = 0.0;
+        for (int i = 0; i < 3; i++) {
+            float q1[3], q2[3];
+            memcpy(q1, a1[i], sizeof q1);
+            memcpy(q2, a2[i], sizeof q2);
+            quantize_row_symmetric(q1, i + 1, precision_bits((Precision)p));
+            quantize_row_symmetric(q2, i + 1, precision_bits((Precision)p));
+            want[i] = 0.0;
+            for (int j = 0; j <= i; j++) want[i] += q1[j] - 0.5f * q2[j];
+            want_mean += want[i] / 3;
+            want_dev = fmax(want_dev, fabs(want[i] - 0.5));
+        }
+        cr_assert(audit_head_summary(&st[p], 0, 0, &s) == 0);
+        CLOSE(s.row_sum_mean, want_mean, 1e-7, precision_name((Precision)p));
+        CLOSE(s.max_abs_dev, want_dev, 1e-7, precision_name((Precision)p));
+        cr_assert(s.max_abs_dev > last_dev, "%s: max |dev| %g, not above the previous %g",
+                  precision_name((Precision)p), s.max_abs_dev, last_dev);
+        last_dev = s.max_abs_dev;
+    }
     free3(st);
     model_free(&m);
     maps_release();
@@ -694,7 +720,7 @@ Test(audit, independent_of_thread_count) {
 Test(audit, samples_through_doubles_merge_as_accumulate) {
     Model m;
     build(&m, VARIANT_DINT, GMODE_CAUSAL, GAMMA_TIED, 0.0f, 17);
-    int T = 32, want[AUDIT_N_PREC] = {1, 1, 1};
+    int T = 32, want[AUDIT_N_PREC] = {1, 1, 1, 1, 1, 1};
     AuditStats a[AUDIT_N_PREC], b[AUDIT_N_PREC], *pa[AUDIT_N_PREC], *pb[AUDIT_N_PREC];
     init3(a, pa, &m);
     init3(b, pb, &m);

@@ -158,6 +158,7 @@ int cmd_sweep(int argc, char **argv) {
     Grid *g = xcalloc(1, sizeof *g);
     Error err;
     rc = grid_load(grid_path, g, &err);
+    if (rc == 0) sweep_metrics_use_grid(g);
     if (rc == 0 && mkdir(out, 0755) != 0) {
         struct stat st;
         if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))

@@ -665,7 +665,7 @@ AUDIT_OUTPUTS = (
     Entry(ATTRIBUTE, AUDIT_AT_TASK_VERSION, "int64", "", "version of the audit task", None),
     Entry(ATTRIBUTE, AUDIT_AT_TOKENS, "int64", "", "tokens audited (samples x seq)", None),
     Entry(ATTRIBUTE, AUDIT_AT_INPUTS, "string", "", "where the audited windows come from", None),
-    Entry(GROUP, AUDIT_PRECISION, None, None, "one precision (fp32, bf16, fp16): maps and activations rounded to it", "precisions asked"),
+    Entry(GROUP, AUDIT_PRECISION, None, None, "one precision (fp32, bf16, fp16, q8, q6, q4): maps and activations rounded or quantised to it", "precisions asked"),
     Entry(ATTRIBUTE, AUDIT_AT_LOGIT_OVERFLOW_MARGIN, "float64", "", "max |logit| over the format's largest value", None),
     Entry(ATTRIBUTE, AUDIT_AT_LOGIT_OVERFLOW, "float64", "", "logits that would round to +-inf", None),
     Entry(ATTRIBUTE, AUDIT_PRECISION_AT_MEANING, "string", "", "what the datasets are over", None),

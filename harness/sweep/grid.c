@@ -54,6 +54,28 @@ static int on_grid_key(Grid *g, const char *name, const char *value) {
     return n;
 }
 
+// [eval] precisions = bf16, q8, ...: fp32 (always evaluated) and repeats are dropped.
+static int on_precisions(Grid *g, const char *value, Error *err) {
+    char names[2 * PRECISION_COUNT][32];
+    int n = split_list(value, names, 32, 2 * PRECISION_COUNT);
+    if (n <= 0)
+        return error_set(err, "bad value '%s' for eval.precisions (a list such as bf16, q8, q4)",
+                         value);
+    g->n_precisions = 0;
+    for (int i = 0; i < n; i++) {
+        Precision p;
+        if (precision_parse(names[i], &p) != 0)
+            return error_set(err,
+                             "unknown precision '%s' in eval.precisions (fp32, bf16, fp16, q8, q6 "
+                             "or q4)",
+                             names[i]);
+        int seen = p == PRECISION_FP32;
+        for (int k = 0; k < g->n_precisions; k++) seen |= g->precisions[k] == p;
+        if (!seen) g->precisions[g->n_precisions++] = p;
+    }
+    return 0;
+}
+
 static int on_grid(void *user, const char *section, const char *name, const char *value,
                    Error *err) {
     Grid *g = user;
@@ -68,6 +90,8 @@ static int on_grid(void *user, const char *section, const char *name, const char
         Error ignored; // a bad key or value is the training run's to report, in its one line
         (void)config_set_assignment(&g->cfg, assignment, &ignored);
         n = 1;
+    } else if (!strcmp(section, "eval") && !strcmp(name, "precisions")) {
+        return on_precisions(g, value, err);
     } else if (!strcmp(section, "eval")) {
         if (strcmp(name, "needle") && strcmp(name, "ppl") && strcmp(name, "icl") &&
             strcmp(name, "recall"))

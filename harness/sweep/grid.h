@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "precision.h"
 
 #define MAX_CELLS 64
 #define MAX_SEEDS 16
@@ -26,6 +27,10 @@ typedef struct {
     char sets[4096]; // " --set k=v" ...
     char evals[8][1024];
     int n_evals;
+    // [eval] precisions: the reduced attention precisions every evaluation and the audit also
+    // run at, besides fp32 (docs/precision.md); each adds its metrics "<metric>_at_<precision>".
+    Precision precisions[PRECISION_COUNT];
+    int n_precisions;
     char audit[512];
     int has_audit;
     Cell cells[MAX_CELLS];

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "driver.h"
 #include "h5io.h"
 #include "schema.h"
 
@@ -72,6 +73,44 @@ static void resolve_task_metrics(void) {
     for (int k = 0; k < n_metrics; k++)
         CHECK(metrics[k].dataset, "sweep metric %s: no task declares it", metrics[k].name);
     resolved = 1;
+}
+
+// Whether grid g runs task t: an [eval] line of its name, or the audit.
+static int grid_runs_task(const Grid *g, const EvalTask *t) {
+    if (!strcmp(t->name, "audit")) return g->has_audit;
+    size_t n = strlen(t->name);
+    for (int e = 0; e < g->n_evals; e++)
+        if (!strncmp(g->evals[e], t->name, n) && g->evals[e][n] == ' ') return 1;
+    return 0;
+}
+
+void sweep_metrics_use_grid(const Grid *g) {
+    static char names[SWEEP_MAX_METRICS][64], paths[SWEEP_MAX_METRICS][320];
+    static int n_base = -1;
+    resolve_task_metrics();
+    if (n_base < 0) n_base = n_metrics;
+    n_metrics = n_base;
+    for (int p = 0; p < g->n_precisions; p++) {
+        Precision prec = g->precisions[p];
+        for (int t = 0; eval_tasks[t]; t++) {
+            if (!grid_runs_task(g, eval_tasks[t])) continue;
+            for (int i = 0; i < eval_tasks[t]->n_metrics; i++) {
+                const EvalMetric *em = &eval_tasks[t]->metrics[i];
+                CHECK(n_metrics < SWEEP_MAX_METRICS, "more than %d sweep metrics",
+                      SWEEP_MAX_METRICS);
+                int k = n_metrics++;
+                snprintf(names[k], sizeof names[k], "%s_at_%s", em->name, precision_name(prec));
+                // The audit keeps each precision in its own group (/audit/fp32, /audit/q8, ...);
+                // an evaluation's moves under /eval/precision/P.
+                if (!strncmp(em->dataset, "/audit/fp32/", 12))
+                    snprintf(paths[k], sizeof paths[k], "/audit/%s/%s", precision_name(prec),
+                             em->dataset + 12);
+                else
+                    eval_group_at_precision(em->dataset, prec, paths[k], sizeof paths[k]);
+                metrics[k] = (SweepMetric){names[k], paths[k], em->reduce};
+            }
+        }
+    }
 }
 
 const SweepMetric *sweep_metric(int k) {

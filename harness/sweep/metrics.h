@@ -4,6 +4,7 @@
 #define DINT_SWEEP_METRICS_H
 
 #include "eval_task.h"
+#include "grid.h"
 
 // A metric: its name in the summary ("<name>_mean", ...; a column of per_seed), the run file's
 // dataset (or scalar attribute) it reduces, and how (NaN entries skipped). A path component
@@ -33,7 +34,7 @@ enum {
     METRIC_DIVERGED,
     N_KNOWN_METRICS // then the metrics of tasks that have no row here, in registry order
 };
-#define SWEEP_MAX_METRICS 32
+#define SWEEP_MAX_METRICS 96
 
 // Metric k in summary order (the columns of per_seed and /cells@metrics): the run's own (the
 // training curves and onsets), or an evaluation task's, as the task declares it (its
@@ -42,6 +43,12 @@ const SweepMetric *sweep_metric(int k);
 // How many metrics a summary has: the rows of harness/sweep/metrics.c, then the metrics of
 // evaluation tasks that have no row there (a new task's, at the end, in registry order).
 int sweep_metric_count(void);
+// After those, for each of g's reduced precisions ([eval] precisions) in order, the metrics of the
+// tasks g evaluates (and of the audit when g audits) at that precision, as
+// "<metric>_at_<precision>" reading the precision's group (/eval/precision/P/..., /audit/P/...).
+// Without precisions, the metrics above alone. Call once the grid is loaded, before any metric is
+// read.
+void sweep_metrics_use_grid(const Grid *g);
 
 // A run that diverged in training (NaN/Inf loss or gradient) is an outcome of the sweep, not a
 // failure: the sweep writes the step to "<run>.diverged" beside the run file (which keeps its last

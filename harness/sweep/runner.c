@@ -104,13 +104,28 @@ static int run_commands(const Grid *g, const char *run, const char *log, int job
             return error_set(err, "training %s seed %d failed (see the lines above)", x->name,
                              seed);
     }
-    for (int e = 0; e < g->n_evals; e++) {
-        snprintf(args, sizeof args, "eval %s --run '%s'%s", g->evals[e], run, extra);
-        if (run_self(args, log, r) != 0)
-            return error_set(err, "evaluating %s seed %d failed", x->name, seed);
-    }
+    for (int e = 0; e < g->n_evals; e++)
+        for (int p = -1; p < g->n_precisions; p++) { // fp32, then each reduced precision
+            char precision[32] = "";
+            if (p >= 0)
+                snprintf(precision, sizeof precision, " --precision %s",
+                         precision_name(g->precisions[p]));
+            snprintf(args, sizeof args, "eval %s --run '%s'%s%s", g->evals[e], run, precision,
+                     extra);
+            if (run_self(args, log, r) != 0)
+                return error_set(err, "evaluating %s seed %d failed", x->name, seed);
+        }
     if (g->has_audit) {
-        snprintf(args, sizeof args, "audit --run '%s' %s%s", run, g->audit, extra);
+        // The audit measures every precision in one pass: fp32 and the grid's, unless its
+        // options name their own list.
+        char precisions[128] = "";
+        if (g->n_precisions && !strstr(g->audit, "--precision")) {
+            size_t k = (size_t)snprintf(precisions, sizeof precisions, " --precision fp32");
+            for (int p = 0; p < g->n_precisions; p++)
+                k += (size_t)snprintf(precisions + k, sizeof precisions - k, ",%s",
+                                      precision_name(g->precisions[p]));
+        }
+        snprintf(args, sizeof args, "audit --run '%s' %s%s%s", run, g->audit, precisions, extra);
         if (run_self(args, log, r) != 0)
             return error_set(err, "auditing %s seed %d failed", x->name, seed);
     }
