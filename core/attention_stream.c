@@ -181,23 +181,37 @@ static void combine_head(float *out, const float *o1, const float *o2, const flo
 
 // ---- Reduced-precision emulation (evaluations only; docs/precision.md) ----
 
-// Row i of map m of head (b, h), A_m V, into orow (v_dim, row stride of the outputs), s (T)
-// scratch. bf16 / fp16: q, k and v rounded to the format, dot products accumulated in fp32 (as
-// tensor-core kernels do), scores and probabilities stored in the format, the row of A_m V
-// rounded. qK: the fp32 scores quantised per row to K bits, softmax in fp32, the probabilities
-// quantised per row to K bits, A_m V accumulated in fp32.
-static void lowp_map_row(float *orow, float *s, const float *q, const float *k, const float *v,
-                         int b, int h, int m, int i, const AttnDims *a) {
+// Per-thread scratch of the reduced-precision forward: one head's q, k (T, qk_dim) and v
+// (T, v_dim) as the kernel stores them (rounded to bf16 / fp16 once, or copied for qK), and one
+// row of scores.
+typedef struct {
+    float *Q, *K, *V, *s;
+} LowpScratch;
+
+// Rows of x (T rows, stride ld, n values each) into dst (T, n), rounded by R (NULL: copied).
+static void lowp_store(float *dst, const float *x, int T, int n, int ld, PrecisionRound R) {
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < n; c++) {
+            float y = x[(long)t * ld + c];
+            dst[(long)t * n + c] = R ? R(y) : y;
+        }
+}
+
+// Row i of map A_m V of the head held in w, at a->precision, into orow (v_dim values). bf16 /
+// fp16: q, k and v rounded to the format (in w), dot products accumulated in fp32 (as tensor-core
+// kernels do), scores and probabilities stored in the format, the row of A_m V rounded. qK: the
+// fp32 scores quantised per row to K bits, softmax in fp32, the probabilities quantised per row to
+// K bits, A_m V accumulated in fp32.
+static void lowp_map_row(float *orow, const LowpScratch *w, int i, const AttnDims *a) {
     Precision p = a->precision;
     PrecisionRound R = precision_rounding(p); // NULL for qK
-    int d = a->qk_dim, vd = a->v_dim, ld = a->ld, n = i + 1, bits = precision_bits(p);
-    long base = (long)b * a->T * ld, qo = base + attn_qk_offset(a, h, m);
-    const float *Q = q + qo + (long)i * ld, *V = v + base + attn_v_offset(a, h);
-    float scale = 1.0f / sqrtf((float)d), mx = -INFINITY;
+    int d = a->qk_dim, vd = a->v_dim, n = i + 1, bits = precision_bits(p);
+    const float *Q = w->Q + (long)i * d;
+    float *s = w->s, scale = 1.0f / sqrtf((float)d), mx = -INFINITY;
     for (int j = 0; j < n; j++) {
-        const float *K = k + qo + (long)j * ld;
+        const float *K = w->K + (long)j * d;
         float acc = 0.0f;
-        for (int c = 0; c < d; c++) acc += R ? R(Q[c]) * R(K[c]) : Q[c] * K[c];
+        for (int c = 0; c < d; c++) acc += Q[c] * K[c];
         s[j] = R ? R(acc * scale) : acc * scale;
     }
     if (!R) quantize_row_symmetric(s, n, bits);
@@ -208,36 +222,45 @@ static void lowp_map_row(float *orow, float *s, const float *q, const float *k, 
     for (int j = 0; j < n; j++) s[j] = R ? R(s[j] * inv) : s[j] * inv;
     if (!R) quantize_row_symmetric(s, n, bits);
     for (int c = 0; c < vd; c++) orow[c] = 0.0f;
-    for (int j = 0; j < n; j++)
-        for (int c = 0; c < vd; c++) {
-            float x = V[(long)j * ld + c];
-            orow[c] += s[j] * (R ? R(x) : x);
-        }
+    for (int j = 0; j < n; j++) {
+        const float *V = w->V + (long)j * vd;
+        for (int c = 0; c < vd; c++) orow[c] += s[j] * V[c];
+    }
     if (R)
         for (int c = 0; c < vd; c++) orow[c] = R(orow[c]);
 }
 
 // The forward at a->precision: every row of every map, then out = o1 - lambda o2 (+ gamma C) in
-// fp32 as the fp32 kernel combines them. O(T) scratch per thread; no lse (no backward).
+// fp32 as the fp32 kernel combines them. O(T d) scratch per thread (one head's q, k, v as
+// stored, and a row of scores), like the fp32 kernel's; no lse (no backward).
 static void lowp_forward(float *out, float *o1, float *o2, const float *q, const float *k,
                          const float *v, float lambda, float gamma, int B, const AttnDims *a) {
-    int T = a->T, H = a->n_heads, M = a->n_maps;
+    int T = a->T, H = a->n_heads, M = a->n_maps, d = a->qk_dim, vd = a->v_dim, ld = a->ld;
+    PrecisionRound R = precision_rounding(a->precision);
 #pragma omp parallel
     {
-        float *s = xmalloc(sizeof(float) * (size_t)T);
-        double *acc = xmalloc(sizeof(double) * (size_t)a->v_dim);
+        LowpScratch w = {
+            xmalloc(sizeof(float) * (size_t)T * d), xmalloc(sizeof(float) * (size_t)T * d),
+            xmalloc(sizeof(float) * (size_t)T * vd), xmalloc(sizeof(float) * (size_t)T)};
+        double *acc = xmalloc(sizeof(double) * (size_t)vd);
 #pragma omp for schedule(dynamic, 1)
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
-            long vo = (long)b * T * a->ld + attn_v_offset(a, h);
+            long base = (long)b * T * ld, vo = base + attn_v_offset(a, h);
+            lowp_store(w.V, v + vo, T, vd, ld, R);
             for (int m = 0; m < M; m++) {
+                long qo = base + attn_qk_offset(a, h, m);
+                lowp_store(w.Q, q + qo, T, d, ld, R);
+                lowp_store(w.K, k + qo, T, d, ld, R);
                 float *O = (M == 1 ? out : m == 0 ? o1 : o2) + vo;
-                for (int i = 0; i < T; i++)
-                    lowp_map_row(O + (long)i * a->ld, s, q, k, v, b, h, m, i, a);
+                for (int i = 0; i < T; i++) lowp_map_row(O + (long)i * ld, &w, i, a);
             }
             if (M == 2) combine_head(out, o1, o2, v, lambda, gamma, b, h, a, acc);
         }
-        free(s);
+        free(w.Q);
+        free(w.K);
+        free(w.V);
+        free(w.s);
         free(acc);
     }
 }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The DINT paper's claims, tested with seeds at a scale this machine can run: trains the grids of
 # harness/claims/ (one `dint sweep` each: recall.ini, size-d32/-d64/-d96/-d128.ini,
-# stability.ini), then writes and prints the claims table (results/claims/claims.md: per claim
+# stability.ini, precision.ini), then writes and prints the claims table (results/claims/claims.md: per claim
 # the paper's number, what was measured, the interval over seeds, the test and its p-value, and
 # a verdict) and its figures (results/claims/figures/), with harness/claims/claims_table.py.
 # Resumable: finished runs and evaluation cells are kept, an interrupted run is resumed.
 #
 # usage: bash harness/claims.sh [--only NAME,...] [--seeds K] [--scale N] [--ranks R] [--table-only]
 #   --only NAME,...  the grids to train (recall, size-d32, size-d64, size-d96, size-d128,
-#                    stability; default all); the table is made from every grid that has a
+#                    stability, precision; default all); the table is made from every grid that has a
 #                    summary
 #   --seeds K        seeds per cell, K >= 3 (the recall grid takes at least 5); default: each
 #                    grid's own (recall 10, the others 3)
@@ -24,7 +24,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 usage="usage: bash harness/claims.sh [--only NAME,...] [--seeds K] [--scale N] [--ranks R] [--table-only]"
-all_grids=(recall size-d32 size-d64 size-d96 size-d128 stability)
+all_grids=(recall size-d32 size-d64 size-d96 size-d128 stability precision)
 only="" seeds=0 scale=1 ranks=0 table_only=0
 die() { echo "claims: error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do

@@ -22,6 +22,7 @@ import needle  # noqa: E402
 import onset  # noqa: E402
 import outliers  # noqa: E402
 import ppl  # noqa: E402
+import precision  # noqa: E402
 import rowsum  # noqa: E402
 import sweep  # noqa: E402
 import train_audit  # noqa: E402
@@ -98,6 +99,20 @@ def main(argv=None):
             failed.append("sweep: %s" % e)
         except Exception as e:
             failed.append("sweep: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+        # reduced precision: only for a sweep with [eval] precisions (<metric>_at_<precision> columns)
+        try:
+            has_precision = precision.has_precision_columns(a.sweep)
+        except C.PlotError:
+            has_precision = False
+        if has_precision:
+            try:
+                path = precision.render(a.sweep, os.path.join(a.out, "precision.png"))
+                written.append(path)
+                print("wrote %s" % path)
+            except C.PlotError as e:
+                failed.append("precision: %s" % e)
+            except Exception as e:
+                failed.append("precision: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
     else:
         skipped.append("sweep: no --sweep SUMMARY.h5 given")
     for s in skipped:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # harness/claims.sh end to end at a tiny scale (issue 26): every grid trained and summarised, a
-# claims table with the 7 claims (seeds, intervals, a test and a verdict each) made from the
+# claims table with the 8 claims (seeds, intervals, a test and a verdict each) made from the
 # summaries alone (--table-only gives the same file), a second invocation that trains nothing,
 # bad options refused in one line; the metrics the table reads checked against the run files
 # (ppl within/beyond the training length, DINT-uniform's cell); a diverged run recorded by the
@@ -35,8 +35,8 @@ R = sys.argv[1]
 fails = []
 md = open(os.path.join(R, "claims.md")).read()
 rows = [l for l in md.splitlines() if re.match(r"^\| \d\. ", l)]
-if [r[2] for r in rows] != list("1234567"):
-    fails.append(f"claims.md rows {[r[:14] for r in rows]}, expected claims 1-7")
+if [r[2] for r in rows] != list("12345678"):
+    fails.append(f"claims.md rows {[r[:14] for r in rows]}, expected claims 1-8")
 for r in rows:
     cols = [c.strip() for c in r.strip("|").split(" | ")]
     if len(cols) != 7:
@@ -51,9 +51,9 @@ for r in rows:
         fails.append(f"{claim}: no interval in {measured!r}")
     if claim.startswith(("1.", "6.")) and "10 seeds" not in setup:
         fails.append(f"{claim}: {setup!r}: the recall grid's default is 10 seeds")
-    if claim.startswith(("2.", "3.", "5.", "7.")) and "3 seeds" not in setup:
+    if claim.startswith(("2.", "3.", "5.", "7.", "8.")) and "3 seeds" not in setup:
         fails.append(f"{claim}: {setup!r}: expected 3 seeds")
-for name in ["recall", "size-d32", "size-d64", "size-d96", "size-d128", "stability"]:
+for name in ["recall", "size-d32", "size-d64", "size-d96", "size-d128", "stability", "precision"]:
     with h5py.File(os.path.join(R, name, "summary.h5"), "r") as f:
         for cell, g in f["cells"].items():
             want = 10 if name == "recall" else 3
@@ -86,6 +86,32 @@ for k in range(3):
                 fails.append(f"summary dint seed {k + 1}: ppl_{attr} {per[k, names.index('ppl_' + attr)]} != {want}")
         if not g.attrs["nll_beyond_train"] > 0:
             fails.append("nll_beyond_train is not positive: the window must be longer than training")
+# Claim 8's inputs: every precision of the grid evaluated, and the summary's columns are the run
+# files' values (ppl and the audit's row sums on the precision grid, recall on the recall grid).
+for name, metric, path in (("precision", "ppl_nll", "eval/precision/{p}/ppl"),
+                           ("precision", "row_sum_dev_max", "audit/{p}/row_sum_dev_max"),
+                           ("recall", "recall_accuracy", "eval/precision/{p}/recall")):
+    with h5py.File(os.path.join(R, name, "summary.h5"), "r") as f:
+        names = f["cells"].attrs["metrics"].split(",")
+        per = np.asarray(f["cells/dint/per_seed" if name == "precision" else "cells/diff/per_seed"])
+    run = os.path.join(R, name, ("dint" if name == "precision" else "diff") + "-seed2.h5")
+    with h5py.File(run, "r") as f:
+        for p in ["bf16", "fp16", "q8", "q6", "q4"]:
+            col = f"{metric}_at_{p}"
+            if col not in names:
+                fails.append(f"{name}: no column {col}")
+                continue
+            g = f[path.format(p=p)]
+            if metric == "ppl_nll":
+                want = g[list(g)[0]].attrs["nll"]
+            elif metric == "row_sum_dev_max":
+                want = np.max(g)
+            else:
+                want = np.nanmean(g["accuracy"]) if "accuracy" in g else np.nan
+            if not abs(per[1, names.index(col)] - want) <= 1e-12 * abs(want):
+                fails.append(f"{name}: {col} seed 2 {per[1, names.index(col)]} is not the run file's {want}")
+if "| 8. Stability under reduced precision" not in md or "cost q4" not in md:
+    fails.append("claims.md: no claim 8 row or details")
 for f in fails:
     print("FAIL", f)
 sys.exit(1 if fails else 0)
@@ -97,7 +123,8 @@ cp "$R/claims.md" "$T/claims.first.md"
 rm -f "$R/claims.md"
 DINT_CLAIMS_RESULTS="$R" bash "$root/harness/claims.sh" --table-only >/dev/null 2>"$T/err"
 cmp -s "$R/claims.md" "$T/claims.first.md" && [ -s "$R/figures/parameter_efficiency.png" ] &&
-    [ -s "$R/figures/recall_survival.png" ] && ok ||
+    [ -s "$R/figures/recall_survival.png" ] && [ -s "$R/figures/precision_ppl.png" ] &&
+    [ -s "$R/figures/precision_recall.png" ] && ok ||
     bad "--table-only: claims.md differs from the first or a figure is missing: $(cat "$T/err")"
 
 # Again: resumable, so nothing is trained (every run file keeps its training as it was); with

@@ -29,7 +29,9 @@ sys.path.insert(0, os.path.join(here, "..", "report"))
 from intervals import _incomplete_beta, t_interval, t_quantile  # noqa: E402
 from survival import kaplan_meier, logrank  # noqa: E402
 
-GRIDS = ["recall", "size-d32", "size-d64", "size-d96", "size-d128", "stability"]
+GRIDS = ["recall", "size-d32", "size-d64", "size-d96", "size-d128", "stability", "precision"]
+PRECISIONS = ["bf16", "fp16", "q8", "q6", "q4"]  # docs/precision.md; metrics "<m>_at_<p>"
+BITS = {"fp32": 32, "bf16": 16, "fp16": 16, "q8": 8, "q6": 6, "q4": 4}
 SIZE_GRIDS = ["size-d32", "size-d64", "size-d96", "size-d128"]
 VARIANTS = ["transformer", "diff", "dint"]
 LABEL = {"transformer": "Transformer", "diff": "DIFF", "dint": "DINT"}
@@ -655,6 +657,90 @@ def claim_long_context(grids, details):
                f"vs Transformer: {v_t}; vs DIFF: {v_d}", "; ".join(x for x in [why_t, why_d] if x))
 
 
+def at(metric, p):
+    """The summary's name of metric evaluated at precision p (fp32: the metric itself)."""
+    return metric if p == "fp32" else f"{metric}_at_{p}"
+
+
+def claim_precision(grids, details, figures):
+    claim = "8. Stability under reduced precision"
+    paper = ("differential attention degrades less than the Transformer when attention is quantised to "
+             "low bits (DIFF paper, Figure 8); DINT (λ = γ) is numerically more stable than DIFF")
+    g = grids.get("precision")
+    if not g or not any(at("ppl_nll", p) in c["m"] for c in g.cells.values() for p in PRECISIONS):
+        return missing(8, claim, paper, ["precision"])
+    n = g.seeds()
+    nll = {v: {p: g.metric(g.cell(variant=v), at("ppl_nll", p)) for p in ["fp32"] + PRECISIONS}
+           for v in VARIANTS}
+    dev = {v: {p: g.metric(g.cell(variant=v), at("row_sum_dev_max", p)) for p in ["fp32"] + PRECISIONS}
+           for v in VARIANTS}
+    have = [p for p in PRECISIONS if all(nll[v][p] is not None for v in VARIANTS)]
+    low = have[-1]  # the fewest bits evaluated: where the claim is about
+    # The cost of a precision: its NLL minus fp32's on the same model (paired by seed).
+    cost = {v: {p: np.asarray(nll[v][p]) - np.asarray(nll[v]["fp32"]) for p in have} for v in VARIANTS}
+    t_dt = welch(cost["diff"][low], cost["transformer"][low])
+    t_nd = welch(cost["dint"][low], cost["diff"][low])
+    t_nt = welch(cost["dint"][low], cost["transformer"][low])
+    v_dt, why_dt = verdict(t_dt, -1, f"{low}, DIFF vs Transformer")
+    v_nd, why_nd = verdict(t_nd, -1, f"{low}, DINT vs DIFF")
+    m = re.search(r"--window (\d+)", g.settings.get("ppl", ""))
+    window = m.group(1) if m else "?"
+    lines = [f"**Claim 8, stability under reduced precision** (grid `precision`: the main job's size, "
+             f"{g.shape()}, {n} seeds; `dint eval ppl --precision P` with windows of {window} tokens, "
+             "attention emulated at P as docs/precision.md says, everything else fp32; the cost is the NLL "
+             "at P minus at fp32 on the same model, in nats, mean [95 % CI] over seeds; the audit's largest "
+             "|row sum − expected| of the maps stored at P, mean over seeds):", "",
+             "| variant | NLL fp32 | " + " | ".join(f"cost {p}" for p in have) + " | " +
+             " | ".join(f"row-sum dev. {p}" for p in ["fp32"] + have) + " |",
+             "|---|---|" + "---|" * (2 * len(have) + 1)]
+    for v in VARIANTS:
+        dv = [fmt(float(np.mean(finite(dev[v][p])))) if dev[v][p] is not None and finite(dev[v][p]).size
+              else "n/a" for p in ["fp32"] + have]
+        lines.append(f"| {LABEL[v]} | {mean_ci(nll[v]['fp32'])} | " +
+                     " | ".join(mean_ci(cost[v][p]) for p in have) + " | " + " | ".join(dv) + " |")
+    lines += ["", f"At {low}: DIFF − Transformer cost {fmt_test(t_dt)}, Welch p = {fmt_p(t_dt['p'])}: {v_dt}; "
+              f"DINT − DIFF {fmt_test(t_nd)}, p = {fmt_p(t_nd['p'])}: {v_nd}; DINT − Transformer "
+              f"{fmt_test(t_nt)}, p = {fmt_p(t_nt['p'])}.", ""]
+    r = grids.get("recall")
+    cells = [("transformer", {"variant": "transformer"}), ("diff", {"variant": "diff"}),
+             ("dint", {"variant": "dint", "g_mode": "causal"})]
+    if r and all(r.metric(r.cell(**w), at("recall_accuracy", low)) is not None for _, w in cells):
+        acc = {v: r.metric(r.cell(**w), "recall_accuracy") for v, w in cells}
+        rc = {v: {p: np.asarray(r.metric(r.cell(**w), at("recall_accuracy", p))) - acc[v]
+                  for p in PRECISIONS if r.metric(r.cell(**w), at("recall_accuracy", p)) is not None}
+              for v, w in cells}
+        t_r = welch(rc["dint"][low], rc["diff"][low])
+        lines += [f"Keyed recall (grid `recall`, {r.shape()}, {r.seeds()} seeds): `dint eval recall "
+                  "--precision P`'s accuracy minus fp32's, paired by seed:", "",
+                  "| variant | accuracy fp32 | " + " | ".join(f"change {p}" for p in rc["dint"]) + " |",
+                  "|---|---|" + "---|" * len(rc["dint"])]
+        for v, _ in cells:
+            lines.append(f"| {LABEL[v]} | {mean_ci(acc[v])} | " + " | ".join(mean_ci(rc[v][p]) for p in rc[v]) + " |")
+        lines += ["", f"At {low}, DINT − DIFF change in accuracy {fmt_test(t_r)}, Welch p = {fmt_p(t_r['p'])} "
+                  "(the Transformer is at the key-blind chance of 0.25 at this scale, so it has no recall to lose).", ""]
+    details.append("\n".join(lines))
+    figures.append(("precision_ppl.png", "claim 8: perplexity and the audit's row-sum deviation against "
+                    "the attention's bits", lambda path: plot_precision(g.path, "ppl_nll", path)))
+    if r and any(at("recall_accuracy", p) in c["m"] for c in r.cells.values() for p in PRECISIONS):
+        figures.append(("precision_recall.png", "claim 8: keyed-recall accuracy against the attention's bits",
+                        lambda path: plot_precision(r.path, "recall_accuracy", path)))
+    measured = (f"NLL cost at {low} (nats): Transformer {mean_ci(cost['transformer'][low])}, DIFF "
+                f"{mean_ci(cost['diff'][low])}, DINT {mean_ci(cost['dint'][low])}")
+    test = (f"Welch on the {low} cost: DIFF − Transformer {fmt_test(t_dt)}, p = {fmt_p(t_dt['p'])}; "
+            f"DINT − DIFF {fmt_test(t_nd)}, p = {fmt_p(t_nd['p'])}")
+    return row(8, claim, paper, f"natural text, {g.shape()}, windows of {window}, {n} seeds", measured, test,
+               f"DIFF vs Transformer: {v_dt}; DINT vs DIFF: {v_nd}", "; ".join(x for x in [why_dt, why_nd] if x))
+
+
+def plot_precision(summary, metric, path):
+    """plots/precision.py on a grid's summary (one figure: the metric and the row-sum deviation
+    against bits, with intervals over seeds)."""
+    import subprocess
+    script = os.path.join(here, "..", "..", "plots", "precision.py")
+    subprocess.run([sys.executable, script, summary, "--metric", metric, "--change", "-o", path], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 # --- figures -----------------------------------------------------------------------------------
 
 
@@ -721,7 +807,8 @@ def make(results, draw=True):
     details, figures = [], []
     rows = [claim_retrieval(grids, details, figures), claim_parameters(grids, details, figures),
             claim_icl(grids, details), claim_row_sums(grids, details), claim_stability(grids, details),
-            claim_global(grids, details), claim_long_context(grids, details)]
+            claim_global(grids, details), claim_long_context(grids, details),
+            claim_precision(grids, details, figures)]
     # Machine time: every run's own training time (one thread each), from the summaries.
     runs, train_s, tokens = 0, 0.0, 0.0
     for g in grids.values():

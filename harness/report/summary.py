@@ -15,6 +15,12 @@ With --seeds, the runs are several seeds of each variant: one row per variant, a
 of the table is the mean over its seeds with the 95 % t interval across them (a censored onset
 counts as its last step; the cell says how many seeds were censored, and ">" when all were).
 
+With --seeds and runs that hold reduced-precision evaluations (dint eval TASK --precision P:
+/eval/precision/P/...), a second table: per variant its fp32 numbers (perplexity NLL per corpus,
+recall accuracy and keyed rate, pooled needle accuracy, ICL accuracy at the largest k; mean
+[95 % t interval] over seeds), then per precision the change from fp32, paired over seeds (the
+mean of each seed's difference with its 95 % t interval).
+
 With --recall (and with --seeds when the runs trained on the recall task), the keyed-recall
 comparison over seeds, per variant: seeds that reached recall (/train/recall_onset), the
 Kaplan-Meier median onset in tokens with its 95 % interval (a run that never reached recall is
@@ -71,15 +77,13 @@ def row(path):
     if rs.ICL in f:
         dataset = next(iter(f[rs.ICL]))
         g = f[rs.icl_group(dataset)]
-        done = np.flatnonzero(g[name(rs.ICL_DONE)][...])
-        if len(done):
-            i = done[-1]
-            acc = float(g[name(rs.ICL_ACCURACY)][i])
+        last = icl_largest(g)
+        if last is not None:
+            shots, acc, i = last
             # scored queries at each k
             n = int(g.attrs[name(rs.ICL_AT_EPISODES)]) * int(g.attrs[name(rs.ICL_AT_ORDERS)])
             k = round(acc * n)
-            r["icl"] = (dataset, int(g[name(rs.ICL_SHOTS)][i]), acc, *wilson(k, n),
-                        float(g[name(rs.ICL_BEST_MINUS_WORST)][i]))
+            r["icl"] = (dataset, shots, acc, *wilson(k, n), float(g[name(rs.ICL_BEST_MINUS_WORST)][i]))
     r["row_sum_dev"] = {}
     if rs.AUDIT in f:
         for p in rs.AUDIT_PRECISIONS:
@@ -92,7 +96,100 @@ def row(path):
         r["onset"] = (int(a[name(rs.RUN_TRAIN_ONSET_AT_STEP)]), int(a[name(rs.RUN_TRAIN_ONSET_AT_CENSORED)]))
     r["recall"] = recall_numbers(f)
     r["config"] = cfg
+    if eval_precisions(f):  # only then: the output of files without them stays as it was
+        r["precision"] = {p: eval_metrics(f, p) for p in ["fp32"] + eval_precisions(f)}
     return r
+
+
+# ---- the evaluation numbers of one group: the fp32 one (/eval/TASK) or a reduced-precision one
+# (/eval/precision/P/TASK, the same layout); row() and tables.py read both through these.
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "q8", "q6", "q4")
+EVAL_PRECISION = "/eval/precision"
+
+
+def at_precision(path, precision):
+    """The path of an evaluation group at a precision: "/eval/ppl" at "q8" is
+    "/eval/precision/q8/ppl"; fp32 (or None) is the path itself."""
+    if not precision or precision == "fp32":
+        return path
+    return path.replace("/eval/", f"{EVAL_PRECISION}/{precision}/", 1)
+
+
+def by_precision(names):
+    """Precision names in the order fp32, bf16, fp16, q8, q6, q4, then others sorted."""
+    return sorted(names, key=lambda p: (PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER), p))
+
+
+def eval_precisions(f):
+    """The reduced precisions with evaluation groups in f (/eval/precision/<p>)."""
+    if EVAL_PRECISION not in f:
+        return []
+    return by_precision(k for k, v in f[EVAL_PRECISION].items() if isinstance(v, h5py.Group))
+
+
+def audit_precisions(f):
+    """The precisions of the audit's groups (/audit/<p> with row_sum_dev_max)."""
+    if rs.AUDIT not in f:
+        return []
+    return by_precision(k for k, v in f[rs.AUDIT].items()
+                        if isinstance(v, h5py.Group) and name(rs.AUDIT_ROW_SUM_DEV_MAX) in v)
+
+
+def audit_row_sum_dev(f, precision):
+    """The largest |row sum - expected| over layers and heads of the audit at a precision."""
+    return float(np.nanmax(f[rs.fill(rs.AUDIT_ROW_SUM_DEV_MAX, precision=precision)][...]))
+
+
+def needle_pooled(g):
+    """(correct, total) of a needle group, pooled over N/R, lengths and depths."""
+    return int(g[name(rs.NEEDLE_CORRECT)][...].sum()), int(g[name(rs.NEEDLE_TOTAL)][...].sum())
+
+
+def ppl_nll(g):
+    """{corpus: mean NLL (nats/token)} of a ppl group (/eval/ppl or its reduced-precision twin)."""
+    return {corpus: float(c.attrs[name(rs.PPL_AT_NLL)]) for corpus, c in g.items()
+            if isinstance(c, h5py.Group) and name(rs.PPL_AT_NLL) in c.attrs}
+
+
+def icl_largest(g):
+    """(shots, accuracy, index) at the largest evaluated k of an ICL dataset group, or None."""
+    done = np.flatnonzero(g[name(rs.ICL_DONE)][...])
+    if not len(done):
+        return None
+    i = done[-1]
+    return int(g[name(rs.ICL_SHOTS)][i]), float(g[name(rs.ICL_ACCURACY)][i]), i
+
+
+def recall_rates(g):
+    """(accuracy, keyed rate) of a recall group from its pooled counts (NaN for no questions)."""
+    c, t = g[name(rs.RECALL_CORRECT)][...].sum(), g[name(rs.RECALL_TOTAL)][...].sum()
+    k, kt = g[name(rs.RECALL_KEYED)][...].sum(), g[name(rs.RECALL_KEYED_TOTAL)][...].sum()
+    return (c / t if t else math.nan, k / kt if kt else math.nan)
+
+
+def eval_metrics(f, precision):
+    """The evaluation numbers the precision comparison uses, at one precision (fp32: the main
+    groups): "ppl nll <corpus>", "recall accuracy", "recall keyed rate", "needle accuracy"
+    (pooled), "icl accuracy <dataset> (k=K)" (largest k); only those the file has."""
+    out = {}
+    g = at_precision(rs.PPL, precision)
+    if g in f:
+        for corpus, nll in ppl_nll(f[g]).items():
+            out[f"ppl nll {corpus}"] = nll
+    g = at_precision(rs.RECALL, precision)
+    if g in f:
+        out["recall accuracy"], out["recall keyed rate"] = (float(x) for x in recall_rates(f[g]))
+    g = at_precision(rs.NEEDLE, precision)
+    if g in f:
+        k, t = needle_pooled(f[g])
+        out["needle accuracy"] = k / t if t else math.nan
+    g = at_precision(rs.ICL, precision)
+    if g in f:
+        for dataset, dg in f[g].items():
+            last = icl_largest(dg)
+            if last is not None:
+                out[f"icl accuracy {dataset} (k={last[0]})"] = last[1]
+    return out
 
 
 def recall_numbers(f):
@@ -104,11 +201,7 @@ def recall_numbers(f):
     acc = acc[np.isfinite(acc)]
     out = {"heldout": float(acc[-1]) if acc.size else math.nan, "eval": math.nan, "keyed": math.nan}
     if rs.RECALL in f:
-        g = f[rs.RECALL]
-        c, t = g["correct"][...].sum(), g["total"][...].sum()
-        k, kt = g["keyed"][...].sum(), g["keyed_total"][...].sum()
-        out["eval"] = c / t if t else math.nan
-        out["keyed"] = k / kt if kt else math.nan
+        out["eval"], out["keyed"] = recall_rates(f[rs.RECALL])
     return out
 
 
@@ -272,6 +365,63 @@ def seed_rows(rows):
     return head, table
 
 
+def fmt_delta(m, lo, hi):
+    """A change from fp32 with its interval: 4 decimals, or 3 significant digits when all of it
+    is below 1e-3 in size but not 0 (bf16 and q8 move a perplexity by 1e-4 nats or less)."""
+    size = max(abs(x) for x in (m, lo, hi) if not math.isnan(x))
+    big = size >= 1e-3 or size == 0
+    f = (lambda x: f"{x:+.4f}") if big else (lambda x: f"{x:+.2e}")
+    return f(m) if math.isnan(lo) else f"{f(m)} [{f(lo)}, {f(hi)}]"
+
+
+def precision_block(rows):
+    """The reduced-precision comparison over seeds (lines of text), or [] when no run has
+    /eval/precision: per variant its fp32 value (mean [95 % t interval] over seeds), then per
+    precision the change from fp32 as a paired mean over the seeds that have both (the mean of
+    the per-seed differences, its 95 % t interval)."""
+    prec_rows = [r for r in rows if r.get("precision")]
+    if not prec_rows:
+        return []
+    keys = []
+    for r in prec_rows:
+        for values in r["precision"].values():
+            keys += [k for k in values if k not in keys]
+    order = ("ppl", "recall", "needle", "icl")
+    keys.sort(key=lambda k: (order.index(k.split(" ")[0]) if k.split(" ")[0] in order else len(order), k))
+    precisions = by_precision({p for r in prec_rows for p in r["precision"] if p != "fp32"})
+    head = ["variant", "precision", "seeds"] + keys
+    body = []
+    for variant, runs in by_variant(prec_rows):
+        base = [r["precision"].get("fp32", {}) for r in runs]
+        cells = [variant, "fp32", str(len(runs))]
+        for k in keys:
+            xs = [b[k] for b in base if k in b and not math.isnan(b[k])]
+            if not xs:
+                cells.append("n/a")
+                continue
+            m, lo, hi = t_interval(xs)
+            cells.append(f"{m:.4f}" if len(xs) == 1 else f"{m:.4f} [{lo:.4f}, {hi:.4f}]")
+        body.append(cells)
+        for p in precisions:
+            have = [r for r in runs if p in r["precision"]]
+            if not have:
+                continue
+            cells = [variant, p, str(len(have))]
+            for k in keys:
+                d = [r["precision"][p][k] - r["precision"]["fp32"][k] for r in have
+                     if k in r["precision"][p] and k in r["precision"].get("fp32", {})]
+                d = [x for x in d if not math.isnan(x)]
+                cells.append(fmt_delta(*t_interval(d)) if d else "n/a")
+            body.append(cells)
+    widths = [max(len(h), *(len(t[i]) for t in body)) for i, h in enumerate(head)]
+    lines = ["reduced-precision attention over seeds (dint eval TASK --precision P): the fp32 row is the mean "
+             "[95 % t interval] over seeds; each other row the change from fp32, paired over the seeds that "
+             "have both (mean of the per-seed differences [95 % t interval]):",
+             "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in body]
+    return lines
+
+
 def run_rows(rows):
     cols = columns(rows)
     head = ["variant", "params"] + [h for h, _, _ in cols]
@@ -315,6 +465,10 @@ def main(argv):
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)))
+    precision = precision_block(rows) if "--seeds" in argv else []
+    if precision:
+        print()
+        print("\n".join(precision))
     if block:
         print()
         print("\n".join(block))

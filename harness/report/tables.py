@@ -7,7 +7,11 @@ rate (answers that are another needle's number, over all questions incl. key-swa
 both with Wilson intervals and counts, and each position-only scorer's pooled accuracy (the
 reference line: copy the first, last or middle needle); the ICL accuracy-vs-shots row
 (random and class-alternating order, best-minus-worst spread); the perplexity summary; and
-the seconds each evaluation took where the file records them.
+the seconds each evaluation took where the file records them. A file with reduced-precision
+evaluations (dint eval TASK --precision P: /eval/precision/P/...) or an audit at q8/q6/q4 gets a
+section "reduced precision": per precision, each evaluation's number beside the fp32 one and the
+change (perplexity NLL per corpus, recall accuracy and keyed rate, pooled needle accuracy, ICL
+accuracy at the largest k) and the audit's largest |row sum - expected|.
 
 usage: /usr/bin/python3 harness/report/tables.py RUN.h5"""
 import math
@@ -22,7 +26,8 @@ except ImportError as exc:  # one line, naming the Debian packages
 import runschema as rs  # noqa: E402  (harness/report, next to this script)
 from h5digest import DigestMismatch, open_verified  # noqa: E402
 from runschema import name, wilson  # noqa: E402
-from summary import scorer_names  # noqa: E402
+from summary import (at_precision, audit_precisions, audit_row_sum_dev, by_precision, eval_precisions,  # noqa: E402
+                     icl_largest, needle_pooled, ppl_nll, recall_rates, scorer_names)
 
 
 def frac(k, n, unit=""):
@@ -94,6 +99,68 @@ def ppl_tables(f):
               f"{at(rs.PPL_AT_NLL_AR_HIT):.3f} / other {at(rs.PPL_AT_NLL_OTHER):.3f}")
 
 
+def change(value, ref, digits):
+    """`value (fp32 ref, change +d)`; the change as 3 significant digits."""
+    if ref is None or math.isnan(ref):
+        return f"{value:.{digits}f} (fp32: n/a)"
+    return f"{value:.{digits}f} (fp32 {ref:.{digits}f}, change {value - ref:+.2e})"
+
+
+def precision_lines(f, p):
+    """The lines of one reduced precision: each evaluation under /eval/precision/p against the
+    fp32 one, read by the same functions as the fp32 tables, and the audit at p."""
+    lines = []
+    g = at_precision(rs.PPL, p)
+    if g in f:
+        ref = ppl_nll(f[rs.PPL]) if rs.PPL in f else {}
+        for corpus, nll in ppl_nll(f[g]).items():
+            lines.append(f"ppl {corpus}: NLL {change(nll, ref.get(corpus), 6)} nats/token")
+    g = at_precision(rs.RECALL, p)
+    if g in f:
+        acc, keyed = recall_rates(f[g])
+        ref = recall_rates(f[rs.RECALL]) if rs.RECALL in f else (math.nan, math.nan)
+        line = f"recall: accuracy {change(acc, ref[0], 4)}"
+        if not math.isnan(keyed):
+            line += f"; keyed rate {change(keyed, ref[1], 4)}"
+        lines.append(line)
+    g = at_precision(rs.NEEDLE, p)
+    if g in f:
+        k, t = needle_pooled(f[g])
+        ref = needle_pooled(f[rs.NEEDLE]) if rs.NEEDLE in f else (0, 0)
+        lines.append(f"needle (pooled over N/R, lengths, depths): {k}/{t} = "
+                     + (change(k / t, ref[0] / ref[1] if ref[1] else math.nan, 4) if t else "n/a"))
+    g = at_precision(rs.ICL, p)
+    if g in f:
+        for dataset, dg in f[g].items():
+            last = icl_largest(dg)
+            if last is None:
+                continue
+            ref = icl_largest(f[rs.icl_group(dataset)]) if rs.icl_group(dataset) in f else None
+            same = ref is not None and ref[0] == last[0]
+            lines.append(f"icl {dataset}: accuracy at k={last[0]} {change(last[1], ref[1] if same else None, 4)}")
+    if p in audit_precisions(f):
+        ref = audit_row_sum_dev(f, "fp32") if "fp32" in audit_precisions(f) else math.nan
+        lines.append(f"audit: max |row sum - expected| {audit_row_sum_dev(f, p):.3e}"
+                     + (f" (fp32 {ref:.3e})" if not math.isnan(ref) else " (fp32: n/a)"))
+    return lines
+
+
+def precision_tables(f):
+    """The reduced-precision section, or False when the file has neither /eval/precision nor
+    an audit group beyond fp32, bf16 and fp16."""
+    audit = [p for p in audit_precisions(f) if p != "fp32"]
+    if not eval_precisions(f) and not [p for p in audit if p not in rs.AUDIT_PRECISIONS]:
+        return False
+    print("reduced precision (attention emulated at each precision; the fp32 numbers and the change from them):")
+    for p in by_precision(set(eval_precisions(f)) | set(audit)):
+        lines = precision_lines(f, p)
+        if lines:
+            print(f"  {p}:")
+            for line in lines:
+                print(f"    {line}")
+    return True
+
+
 def main(argv):
     if len(argv) != 1:
         sys.exit("usage: /usr/bin/python3 harness/report/tables.py RUN.h5")
@@ -112,6 +179,8 @@ def main(argv):
         found = True
     if rs.PPL in f:
         ppl_tables(f)
+        found = True
+    if precision_tables(f):
         found = True
     if not found:
         sys.exit(f"harness/report/tables.py: error: {argv[0]} has no /eval group (run dint eval first)")
