@@ -108,6 +108,7 @@ if tiny:  # a few steps of tiny models: the pipeline, not the science
     text = re.sub(r"--episodes \d+", "--episodes 2", text)
     text = re.sub(r"--orders \d+", "--orders 2", text)
     text = re.sub(r"--context \d+", "--context 256", text)
+    text = re.sub(r"^precisions\s*=.*$", "precisions = bf16, q4", text, flags=re.M)
 put("train.steps", steps * scale)
 open(dst + ".tmp", "w").write(text)
 PY
