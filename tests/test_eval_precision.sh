@@ -6,6 +6,7 @@
 # line, exit 2, the file unchanged; the audit at qK; a sweep grid's [eval] precisions.
 # Usage: bash tests/test_eval_precision.sh DINT
 source "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$T/run.h5"
 OMP_NUM_THREADS=1 "$DINT" train --variant dint --data sotu --out "$RUN" --set model.n_layer=2 \
     --set model.d_model=64 --set model.head_dim=16 --set train.seq_len=128 --set train.batch_size=8 \
@@ -64,28 +65,7 @@ PY
 
 # A sweep grid's [eval] precisions: each evaluation and the audit run at every precision listed,
 # and the summary's "<metric>_at_<precision>" columns are the run files' values.
-cat >"$T/grid.ini" <<'EOF'
-[grid]
-variants = dint
-seeds = 1, 2
-data = sotu
-[train]
-model.n_layer = 1
-model.d_model = 32
-model.head_dim = 8
-train.seq_len = 32
-train.batch_size = 4
-train.steps = 10
-train.warmup = 2
-train.eval_every = 5
-train.eval_batches = 1
-[eval]
-ppl = --window 64 --max-docs 1
-precisions = q8, fp32, q4, q8
-[audit]
-options = --samples 1
-EOF
-OMP_NUM_THREADS=1 "$DINT" sweep "$T/grid.ini" --out "$T/sw" >/dev/null 2>"$T/err" &&
+OMP_NUM_THREADS=1 "$DINT" sweep "$root/tests/tiny_precision_grid.ini" --out "$T/sw" >/dev/null 2>"$T/err" &&
     /usr/bin/python3 - "$T/sw" <<'PY' && ok || bad "a sweep with [eval] precisions (see above; $(tail -n 1 "$T/err"))"
 import sys, h5py, numpy as np
 d = sys.argv[1]
@@ -110,7 +90,7 @@ for x in fails:
     print("FAIL", x)
 sys.exit(1 if fails else 0)
 PY
-sed 's/^precisions = .*/precisions = q8, q5/' "$T/grid.ini" >"$T/bad.ini"
+sed 's/^precisions = .*/precisions = q8, q5/' "$root/tests/tiny_precision_grid.ini" >"$T/bad.ini"
 "$DINT" sweep "$T/bad.ini" --out "$T/sw2" >/dev/null 2>"$T/err"
 rc=$?
 [ "$rc" -eq 2 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "unknown precision 'q5'" "$T/err" && [ ! -e "$T/sw2/summary.h5" ] &&

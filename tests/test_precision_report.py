@@ -32,26 +32,7 @@ DINT = os.path.abspath(sys.argv[1])
 SEEDS = (1, 2)
 VARIANTS = ("dint", "transformer")
 
-GRID = """[grid]
-variants = dint, transformer
-seeds = 1, 2
-data = sotu
-[train]
-model.n_layer = 1
-model.d_model = 32
-model.head_dim = 8
-train.seq_len = 32
-train.batch_size = 4
-train.steps = 10
-train.warmup = 2
-train.eval_every = 5
-train.eval_batches = 1
-[eval]
-ppl = --window 64 --max-docs 1
-precisions = q8, q4
-[audit]
-options = --samples 1
-"""
+GRID = os.path.join(ROOT, "tests", "tiny_precision_grid.ini")  # q8 and q4, ppl and the audit
 
 
 def run(*args):
@@ -70,9 +51,7 @@ def printed_tolerance(text):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    grid = os.path.join(tmp, "grid.ini")
-    with open(grid, "w") as fh:
-        fh.write(GRID)
+    grid = GRID
     out = os.path.join(tmp, "out")
     sw = subprocess.run([DINT, "sweep", grid, "--out", out], capture_output=True, text=True)
     if sw.returncode != 0:
