@@ -682,6 +682,7 @@ def claim_precision(grids, details, figures):
     t_nd = welch(cost["dint"][low], cost["diff"][low])
     t_nt = welch(cost["dint"][low], cost["transformer"][low])
     v_dt, why_dt = verdict(t_dt, -1, f"{low}, DIFF vs Transformer")
+    v_nt, why_nt = verdict(t_nt, -1, f"{low}, DINT vs Transformer")
     v_nd, why_nd = verdict(t_nd, -1, f"{low}, DINT vs DIFF")
     m = re.search(r"--window (\d+)", g.settings.get("ppl", ""))
     window = m.group(1) if m else "?"
@@ -699,8 +700,8 @@ def claim_precision(grids, details, figures):
         lines.append(f"| {LABEL[v]} | {mean_ci(nll[v]['fp32'])} | " +
                      " | ".join(mean_ci(cost[v][p]) for p in have) + " | " + " | ".join(dv) + " |")
     lines += ["", f"At {low}: DIFF − Transformer cost {fmt_test(t_dt)}, Welch p = {fmt_p(t_dt['p'])}: {v_dt}; "
-              f"DINT − DIFF {fmt_test(t_nd)}, p = {fmt_p(t_nd['p'])}: {v_nd}; DINT − Transformer "
-              f"{fmt_test(t_nt)}, p = {fmt_p(t_nt['p'])}.", ""]
+              f"DINT − Transformer {fmt_test(t_nt)}, p = {fmt_p(t_nt['p'])}: {v_nt}; DINT − DIFF "
+              f"{fmt_test(t_nd)}, p = {fmt_p(t_nd['p'])}: {v_nd}.", ""]
     r = grids.get("recall")
     cells = [("transformer", {"variant": "transformer"}), ("diff", {"variant": "diff"}),
              ("dint", {"variant": "dint", "g_mode": "causal"})]
@@ -727,9 +728,11 @@ def claim_precision(grids, details, figures):
     measured = (f"NLL cost at {low} (nats): Transformer {mean_ci(cost['transformer'][low])}, DIFF "
                 f"{mean_ci(cost['diff'][low])}, DINT {mean_ci(cost['dint'][low])}")
     test = (f"Welch on the {low} cost: DIFF − Transformer {fmt_test(t_dt)}, p = {fmt_p(t_dt['p'])}; "
+            f"DINT − Transformer {fmt_test(t_nt)}, p = {fmt_p(t_nt['p'])}; "
             f"DINT − DIFF {fmt_test(t_nd)}, p = {fmt_p(t_nd['p'])}")
     return row(8, claim, paper, f"natural text, {g.shape()}, windows of {window}, {n} seeds", measured, test,
-               f"DIFF vs Transformer: {v_dt}; DINT vs DIFF: {v_nd}", "; ".join(x for x in [why_dt, why_nd] if x))
+               f"DIFF vs Transformer: {v_dt}; DINT vs Transformer: {v_nt}; DINT vs DIFF: {v_nd}",
+               "; ".join(x for x in [why_dt, why_nt, why_nd] if x))
 
 
 def plot_precision(summary, metric, path):
