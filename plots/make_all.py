@@ -91,28 +91,23 @@ def main(argv=None):
     if not runs:
         skipped.append("run-file figures: no run files given")
     if a.sweep:
-        try:
-            path = sweep.render(a.sweep, os.path.join(a.out, "sweep.png"))
-            written.append(path)
-            print("wrote %s" % path)
-        except C.PlotError as e:
-            failed.append("sweep: %s" % e)
-        except Exception as e:
-            failed.append("sweep: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+        def draw(name, render):  # one summary figure; a failure is reported, the others still drawn
+            try:
+                path = render(a.sweep, os.path.join(a.out, name + ".png"))
+                written.append(path)
+                print("wrote %s" % path)
+            except C.PlotError as e:
+                failed.append("%s: %s" % (name, e))
+            except Exception as e:
+                failed.append("%s: %s: %s" % (name, type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+        draw("sweep", sweep.render)
         # reduced precision: only for a sweep with [eval] precisions (<metric>_at_<precision> columns)
         try:
             has_precision = precision.has_precision_columns(a.sweep)
         except C.PlotError:
             has_precision = False
         if has_precision:
-            try:
-                path = precision.render(a.sweep, os.path.join(a.out, "precision.png"))
-                written.append(path)
-                print("wrote %s" % path)
-            except C.PlotError as e:
-                failed.append("precision: %s" % e)
-            except Exception as e:
-                failed.append("precision: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""))
+            draw("precision", precision.render)
     else:
         skipped.append("sweep: no --sweep SUMMARY.h5 given")
     for s in skipped:
