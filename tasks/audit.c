@@ -109,11 +109,6 @@ static inline double ent_of(double S, double Q) {
     return isfinite(H) ? H : NAN;
 }
 
-// Row i of the final map of one (b, h) in precision p (core's attention_final_row with p's
-// rounding), rows visited in order 0 .. T-1, into out and the head's counts. r1, r2 (T) rows of
-// the softmax probabilities (r2 NULL for one map), zero after i; colsum (T) the G column sums of
-// the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added
-// here); f, g (T) scratch.
 // The row as a kernel at precision p stores it: r itself, or for qK its entries 0 .. i quantised
 // to K bits (the reduced-precision kernel's probabilities: core/attention_stream.c) in tmp (T).
 static const float *stored_row(const float *r, int i, int T, Precision p, float *tmp) {
@@ -123,6 +118,11 @@ static const float *stored_row(const float *r, int i, int T, Precision p, float 
     return tmp;
 }
 
+// Row i of the final map of one (b, h) in precision p (core's attention_final_row with p's
+// rounding), rows visited in order 0 .. T-1, into out and the head's counts. r1, r2 (T) rows of
+// the softmax probabilities (r2 NULL for one map), zero after i; colsum (T) the G column sums of
+// the rounded A1: all rows (full, summed beforehand) or rows 0 .. i - 1 (causal: row i is added
+// here); f, g (T) scratch; q1, q2 (T) scratch for the quantised rows (qK: stored_row).
 static void map_row(AuditRow *out, long *count, const float *r1, const float *r2, int i,
                     float lambda, float gamma, const AttnDims *ad, Precision p, double *colsum,
                     float *f, float *g, float *q1, float *q2) {
