@@ -2,8 +2,9 @@
 // §4-§5): row sums of the final map A_final = A1 - lambda A2 + gamma G (expected 1 - lambda +
 // gamma: 1 for the Transformer and for DINT with gamma tied, 1 - lambda for DIFF), negative
 // weights, entropies, attention-logit and hidden-state outliers (the DIFF paper's Table 5),
-// and what bf16 / fp16 storage, or K-bit quantisation (qK), of the maps would do to the row sums. No file I/O: the caller
-// runs model_forward, passes the model, and reads numbers back. Beside it: the leakage probe
+// and what bf16 / fp16 storage, or K-bit quantisation (qK), of the maps would do to the row
+// sums. No file I/O: the caller runs model_forward, passes the model, and reads numbers back.
+// Beside it: the leakage probe
 // (leakage_probe.h), the training row-sum diagnostic (row_sum_diagnostic.h) and a sample as
 // doubles for MPI (audit_wire.h).
 //
