@@ -4,9 +4,8 @@
 // weights, entropies, attention-logit and hidden-state outliers (the DIFF paper's Table 5),
 // and what bf16 / fp16 storage, or K-bit quantisation (qK), of the maps would do to the row
 // sums. No file I/O: the caller runs model_forward, passes the model, and reads numbers back.
-// Beside it: the leakage probe
-// (leakage_probe.h), the training row-sum diagnostic (row_sum_diagnostic.h) and a sample as
-// doubles for MPI (audit_wire.h).
+// Beside it: the leakage probe (leakage_probe.h), the training row-sum diagnostic
+// (row_sum_diagnostic.h) and a sample as doubles for MPI (audit_wire.h).
 //
 // Precision emulation (Precision). For bf16 and fp16 every stored quantity and every
 // elementwise result is rounded to the format (precision_round in core/precision.h)
