@@ -740,8 +740,11 @@ def plot_precision(summary, metric, path):
     against bits, with intervals over seeds)."""
     import subprocess
     script = os.path.join(here, "..", "..", "plots", "precision.py")
-    subprocess.run([sys.executable, script, summary, "--metric", metric, "--change", "-o", path], check=True,
-                   stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, script, summary, "--metric", metric, "--change", "-o", path],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ClaimsError(f"{os.path.basename(path)} could not be drawn: {last}")
 
 
 # --- figures -----------------------------------------------------------------------------------
