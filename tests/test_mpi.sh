@@ -160,8 +160,13 @@ if [[ " $parts " == *" restart "* ]]; then
   for r in "${finished[@]}"; do
     check "restarted sweep: finished run $r untouched" cmp -s "$TMP/$r.before" "$dir/$r.h5"
   done
+  # Trained once: one start from step 0 (later starts resume) and at most one "done" line (a run
+  # killed after its file said "complete" but before it printed "done" is complete, not retrained).
   for r in $runs; do
-    check "restarted sweep: $r trained to the end once" test "$(grep -c 'dint train: done' "$dir/$r.log")" -eq 1
+    starts=$(grep -c 'steps to go' "$dir/$r.log")
+    resumes=$(grep -c 'resuming,' "$dir/$r.log")
+    check "restarted sweep: $r trained to the end once" \
+      test "$((starts - resumes))" -eq 1 -a "$(grep -c 'dint train: done' "$dir/$r.log")" -le 1
   done
 fi
 
