@@ -160,13 +160,15 @@ if [[ " $parts " == *" restart "* ]]; then
   for r in "${finished[@]}"; do
     check "restarted sweep: finished run $r untouched" cmp -s "$TMP/$r.before" "$dir/$r.h5"
   done
-  # Trained once: one start from step 0 (later starts resume) and at most one "done" line (a run
-  # killed after its file said "complete" but before it printed "done" is complete, not retrained).
+  # Not trained twice: at most one start from step 0 (later starts resume) and at most one "done"
+  # line. A log may lack either: a run killed between writing its file and printing the line
+  # (seen under ASan on a loaded machine) is resumed or found complete, not retrained; that the
+  # results equal the uninterrupted sweep's is same_sweep's check above.
   for r in $runs; do
     starts=$(grep -c 'steps to go' "$dir/$r.log")
     resumes=$(grep -c 'resuming,' "$dir/$r.log")
     check "restarted sweep: $r trained to the end once" \
-      test "$((starts - resumes))" -eq 1 -a "$(grep -c 'dint train: done' "$dir/$r.log")" -le 1
+      test "$((starts - resumes))" -le 1 -a "$(grep -c 'dint train: done' "$dir/$r.log")" -le 1
   done
 fi
 
